@@ -1,0 +1,17 @@
+"""The enrolment domain: residents, sessions' capacity, enrolment and waitlists. Pure Python, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class CourseRef:
+    """What enrolment knows of a course, learnt from the activities service's events."""
+
+    course_id: str
+    title_zh: str
+    title_en: str
+    theme: str
+    audiences: list[str] = field(default_factory=list)
+    cancelled: bool = False

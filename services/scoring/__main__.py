@@ -1,0 +1,6 @@
+from services.scoring.bootstrap import build_app
+from services.scoring.config import settings
+from shared.serve import serve
+
+if __name__ == "__main__":
+    serve(settings(), build_app)

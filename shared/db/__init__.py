@@ -1,0 +1,1 @@
+"""PostgreSQL access shared by the services: pool, migrations, unit of work, outbox, inbox."""

@@ -1,0 +1,102 @@
+"""Unit of work: one PostgreSQL transaction holding a state change, the events it implies
+(outbox) and the ids of the events it consumed (inbox). Nothing is visible, and nothing is
+published, unless the whole transaction commits."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from types import TracebackType
+
+import asyncpg
+import orjson
+
+from shared.events.envelope import Envelope
+
+
+class UnitOfWork:
+    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None) -> None:
+        self._pool = pool
+        self._outbox_signal = outbox_signal
+        self._conn: asyncpg.Connection | None = None
+        self._tx: asyncpg.transaction.Transaction | None = None
+        self._committed = False
+        self._pending: list[Envelope] = []
+
+    async def __aenter__(self) -> UnitOfWork:
+        self._conn = await self._pool.acquire()
+        self._tx = self._conn.transaction()
+        await self._tx.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if not self._committed:
+                await self._tx.rollback()
+        finally:
+            await self._pool.release(self._conn)
+            self._conn = None
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise RuntimeError("unit of work used outside its `async with` block")
+        return self._conn
+
+    def publish(self, *envelopes: Envelope) -> None:
+        """Queue events for the outbox; they are written at commit, in this order."""
+        self._pending.extend(envelopes)
+
+    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
+        """Record a consumed event; False when it was applied before (skip its effect)."""
+        row = await self.conn.fetchval(
+            "INSERT INTO inbox(event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            event_id,
+            event_type,
+        )
+        return bool(row)
+
+    async def claim_many(self, events: Iterable[tuple[uuid.UUID, str]]) -> set[uuid.UUID]:
+        """Batch form of `claim`: returns the ids not seen before."""
+        ids, types = [], []
+        for event_id, event_type in events:
+            ids.append(event_id)
+            types.append(event_type)
+        if not ids:
+            return set()
+        rows = await self.conn.fetch(
+            """INSERT INTO inbox(event_id, event_type) SELECT * FROM unnest($1::uuid[], $2::text[])
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            ids,
+            types,
+        )
+        return {r["event_id"] for r in rows}
+
+    async def commit(self) -> None:
+        if self._pending:
+            await self.conn.execute(
+                """INSERT INTO outbox(event_id, topic, key, headers, payload)
+                   SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]::jsonb[], $5::bytea[])""",
+                [e.id for e in self._pending],
+                [e.topic for e in self._pending],
+                [e.key for e in self._pending],
+                [orjson.dumps(e.headers()).decode() for e in self._pending],
+                [e.body() for e in self._pending],
+            )
+        await self._tx.commit()
+        self._committed = True
+        if self._pending and self._outbox_signal is not None:
+            self._outbox_signal.set()
+        self._pending.clear()
+
+
+class UnitOfWorkFactory:
+    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None) -> None:
+        self.pool = pool
+        self.outbox_signal = outbox_signal
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.pool, self.outbox_signal)

@@ -1,0 +1,425 @@
+"""The catalogue of every learnstreet event.
+
+Each event has a versioned type name (`learnstreet.<domain>.<subject>.<action>.v1`), the topic
+it travels on, the field used as its Kafka key, and a one-line comment saying when it is
+emitted. Related events share a topic (per-key order across them); consumers dispatch on the
+`ce_type` header. Resident contact data appears only in `enrolment.contacts`, which only the
+notify service may read.
+
+The kiosk check-in is not an enveloped event: it is the public contract kiosks write to
+`kiosk.checkins` (see `KioskCheckin` and the README).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from . import topics
+from .envelope import EventData
+
+
+class AudienceGroup(StrEnum):
+    INFANT = "infant"  # 0-3
+    CHILD = "child"
+    ADOLESCENT = "adolescent"
+    ADULT = "adult"
+    ELDERLY = "elderly"  # 60+
+    SPECIAL = "special"  # special groups: disabled, new arrivals, ...
+
+
+class VenueType(StrEnum):
+    PARTY_MASS_SERVICE_CENTRE = "party_mass_service_centre"
+    LIBRARY = "library"
+    ELDERLY_UNIVERSITY = "elderly_university"
+    COMMUNITY_SCHOOL = "community_school"
+    THEME_EDUCATION_BASE = "theme_education_base"
+    ENTERPRISE_SITE = "enterprise_site"
+
+
+class ProviderKind(StrEnum):
+    SCHOOL_TEACHER = "school_teacher"
+    TRAINING_LECTURER = "training_lecturer"
+    DOCTOR = "doctor"
+    COUNSELLOR = "counsellor"
+    INDUSTRY_LEADER = "industry_leader"
+    VOLUNTEER = "volunteer"
+
+
+Language = Literal["zh-CN", "en"]
+
+
+# --- activities.catalogue ---------------------------------------------------------------
+
+
+class VenueRegistered(EventData):
+    """Emitted when an operator registers a venue (learning position) or changes it."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.venue.registered.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "venue_id"
+
+    venue_id: str
+    community_id: str
+    name_zh: str
+    name_en: str
+    venue_type: VenueType
+    capacity: int
+    kiosk_ids: list[str] = Field(default_factory=list)
+
+
+class CourseCreated(EventData):
+    """Emitted when an operator creates a course."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.course.created.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "course_id"
+
+    course_id: str
+    title_zh: str
+    title_en: str
+    theme: str
+    audiences: list[AudienceGroup] = Field(default_factory=list)
+    provider_id: str | None = None
+    provider_kind: ProviderKind | None = None
+    brand: str | None = None
+    community_id: str | None = None
+
+
+class CourseUpdated(CourseCreated):
+    """Emitted when an operator changes a course's title, theme, audiences, provider or brand."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.course.updated.v1"
+
+
+class CourseCancelled(EventData):
+    """Emitted when an operator cancels a course (its sessions are cancelled with it)."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.course.cancelled.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "course_id"
+
+    course_id: str
+    reason: str = ""
+
+
+class SessionScheduled(EventData):
+    """Emitted when an operator schedules a session of a course at a venue."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.session.scheduled.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "course_id"
+
+    session_id: str
+    course_id: str
+    venue_id: str
+    community_id: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    capacity: int
+    elderly_priority_until: AwareDatetime | None = None
+
+
+class SessionChanged(SessionScheduled):
+    """Emitted when a session's time, venue or capacity changes."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.session.changed.v1"
+
+
+class SessionCancelled(EventData):
+    """Emitted when a session is cancelled (alone or with its course)."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.session.cancelled.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "course_id"
+
+    session_id: str
+    course_id: str
+    starts_at: AwareDatetime | None = None
+    reason: str = ""
+
+
+# --- activities.needs ---------------------------------------------------------------------
+
+
+class NeedVoted(EventData):
+    """Emitted when a resident votes for a learning topic ("residents order the menu")."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.need.voted.v1"
+    topic: ClassVar[str] = topics.NEEDS.name
+    key_field: ClassVar[str] = "community_id"
+
+    vote_id: str
+    resident_id: str
+    community_id: str
+    theme: str
+    topic_text: str = ""
+
+
+# --- kiosk.checkins (public contract, no envelope) ------------------------------------------
+
+
+class KioskCheckin(BaseModel):
+    """One scan at a venue kiosk, as kiosks write it to `kiosk.checkins` (JSON body).
+
+    Kafka key: the resident id (UTF-8). `checkin_id` is made by the kiosk and is the same on
+    every retry of one scan, so retries are recognised as duplicates.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_max_length=128)
+
+    checkin_id: uuid.UUID
+    kiosk_id: str = Field(min_length=1)
+    venue_id: str = Field(min_length=1)
+    resident_id: str = Field(min_length=1)
+    session_id: str | None = None
+    scanned_at: AwareDatetime
+    direction: Literal["in", "out"] = "in"
+
+
+# --- activities.attendance ------------------------------------------------------------------
+
+
+class AttendanceRecorded(EventData):
+    """Emitted once per resident per session, when a valid check-in is accepted (late ones too)."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.attendance.recorded.v1"
+    topic: ClassVar[str] = topics.ATTENDANCE.name
+    key_field: ClassVar[str] = "resident_id"
+
+    attendance_id: str
+    checkin_id: uuid.UUID
+    resident_id: str
+    session_id: str
+    course_id: str
+    venue_id: str
+    community_id: str  # the venue's community
+    resident_community_id: str | None = None
+    audience_group: AudienceGroup | None = None
+    theme: str | None = None
+    provider_kind: ProviderKind | None = None
+    minutes: int
+    scanned_at: AwareDatetime
+    session_starts_at: AwareDatetime | None = None
+    late_sync: bool = False
+    walk_in: bool = False
+
+
+class AttendanceRejected(EventData):
+    """Emitted when a well-formed check-in cannot count as attendance, with a reason code."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.attendance.rejected.v1"
+    topic: ClassVar[str] = topics.ATTENDANCE.name
+    key_field: ClassVar[str] = "resident_id"
+
+    checkin_id: uuid.UUID
+    kiosk_id: str
+    venue_id: str
+    resident_id: str
+    session_id: str | None = None
+    scanned_at: AwareDatetime
+    reason: str  # e.g. unknown_kiosk, kiosk_not_at_venue, unknown_resident, no_session_in_window
+    detail: str = ""
+
+
+# --- enrolment.residents / enrolment.contacts ---------------------------------------------
+
+
+class ResidentRegistered(EventData):
+    """Emitted when a resident registers; carries no contact data."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.registered.v1"
+    topic: ClassVar[str] = topics.RESIDENTS.name
+    key_field: ClassVar[str] = "resident_id"
+
+    resident_id: str
+    community_id: str
+    audience_group: AudienceGroup
+    family_id: str | None = None
+    employer_id: str | None = None
+    volunteer: bool = False
+    language: Language = "zh-CN"
+
+
+class ResidentUpdated(ResidentRegistered):
+    """Emitted when a resident's community, group, family, employer or volunteer flag changes."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.updated.v1"
+
+
+class ResidentContactChanged(EventData):
+    """Emitted when a resident's contact data or notification preferences are set or changed.
+
+    Personal data: only the notify service may read this topic."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.contact_changed.v1"
+    topic: ClassVar[str] = topics.CONTACTS.name
+    key_field: ClassVar[str] = "resident_id"
+
+    resident_id: str
+    phone: str | None = None
+    email: str | None = None
+    language: Language = "zh-CN"
+    preferred_channel: Literal["sms", "email"] = "sms"
+    consent: bool = False
+    opted_out_categories: list[str] = Field(default_factory=list)
+
+
+# --- enrolment.enrolments -------------------------------------------------------------------
+
+
+class _EnrolmentEvent(EventData):
+    topic: ClassVar[str] = topics.ENROLMENTS.name
+    key_field: ClassVar[str] = "session_id"
+
+    enrolment_id: str
+    session_id: str
+    course_id: str
+    resident_id: str
+    community_id: str | None = None
+    session_starts_at: AwareDatetime | None = None
+    at: datetime
+
+
+class EnrolmentConfirmed(_EnrolmentEvent):
+    """Emitted when a resident gets a seat at enrolment."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.enrolment.confirmed.v1"
+
+
+class EnrolmentWaitlisted(_EnrolmentEvent):
+    """Emitted when a resident enrols in a full session and joins its waitlist."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.enrolment.waitlisted.v1"
+    position: int
+
+
+class EnrolmentPromoted(_EnrolmentEvent):
+    """Emitted when a waitlisted resident gets a freed seat (same transaction as the cancellation)."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.enrolment.promoted.v1"
+
+
+class EnrolmentCancelled(_EnrolmentEvent):
+    """Emitted when a resident (or an operator, or a session cancellation) cancels an enrolment."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.enrolment.cancelled.v1"
+    was_confirmed: bool = True
+    reason: str = ""
+
+
+# --- scoring ----------------------------------------------------------------------------------
+
+
+class IndexUpdated(EventData):
+    """Emitted when a community's (or the street's) learning index changes; at most once per
+    community per second."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.index.updated.v1"
+    topic: ClassVar[str] = topics.INDEX.name
+    key_field: ClassVar[str] = "community_id"
+
+    community_id: str  # "street" for the whole street
+    total: float
+    aspects: dict[str, float]
+    computed_at: datetime
+
+
+class HonourAwarded(EventData):
+    """Emitted once per honour, recipient and period when a selection rule is met."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.awarded.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    kind: str  # learning_star, learning_family, book_fragrant_enterprise, excellent_volunteer, ...
+    period: str
+    recipient_kind: Literal["resident", "family", "employer"]
+    recipient_id: str
+    resident_ids: list[str] = Field(default_factory=list)  # residents to notify
+    community_id: str | None = None
+    reason: str = ""
+
+
+class HonourRevoked(EventData):
+    """Emitted when an operator revokes an honour, with the reason."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.revoked.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    reason: str
+
+
+class AssessmentRecorded(EventData):
+    """Emitted when an assessor records an expert score with evidence for an indicator."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.assessment.recorded.v1"
+    topic: ClassVar[str] = topics.ASSESSMENTS.name
+    key_field: ClassVar[str] = "community_id"
+
+    assessment_id: str
+    indicator_id: str
+    community_id: str
+    score: float
+    evidence_text: str = ""
+    evidence_url: str | None = None
+    assessor: str
+
+
+# --- notify -----------------------------------------------------------------------------------
+
+
+class NotificationSent(EventData):
+    """Emitted when a channel accepted a notification for a resident."""
+
+    type_name: ClassVar[str] = "learnstreet.notify.notification.sent.v1"
+    topic: ClassVar[str] = topics.NOTIFICATIONS.name
+    key_field: ClassVar[str] = "resident_id"
+
+    notification_id: str
+    resident_id: str
+    kind: str
+    channel: Literal["sms", "email"]
+    idempotency_key: str
+    attempts: int
+    triggered_at: datetime | None = None
+
+
+class NotificationFailed(NotificationSent):
+    """Emitted when a notification failed for good (permanent error or retries exhausted)."""
+
+    type_name: ClassVar[str] = "learnstreet.notify.notification.failed.v1"
+    reason: str = ""
+
+
+EVENT_TYPES: tuple[type[EventData], ...] = (
+    VenueRegistered, CourseCreated, CourseUpdated, CourseCancelled,
+    SessionScheduled, SessionChanged, SessionCancelled,
+    NeedVoted, AttendanceRecorded, AttendanceRejected,
+    ResidentRegistered, ResidentUpdated, ResidentContactChanged,
+    EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
+    IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
+    NotificationSent, NotificationFailed,
+)  # fmt: skip
+
+BY_TYPE_NAME: dict[str, type[EventData]] = {cls.type_name: cls for cls in EVENT_TYPES}
+
+
+def event_class(type_name: str) -> type[EventData]:
+    try:
+        return BY_TYPE_NAME[type_name]
+    except KeyError:
+        raise UnknownEventType(type_name) from None
+
+
+class UnknownEventType(ValueError):
+    def __init__(self, type_name: str) -> None:
+        super().__init__(f"unknown event type {type_name!r}")
+        self.type_name = type_name

@@ -1,0 +1,78 @@
+"""Bearer-token authentication for operator, assessor, kiosk and resident endpoints.
+
+Tokens are HS256 JWTs signed with `LS_JWT_SECRET` (`learnstreet token --role operator` mints
+one). Claims: `sub` (a user, kiosk or resident id), `role`, `exp`. A missing, malformed or
+expired token is 401; a valid token with the wrong role is 403.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+import jwt
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+ROLES = ("operator", "assessor", "resident", "kiosk")
+ALGORITHM = "HS256"
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    role: str
+
+
+def mint_token(secret: str, *, subject: str, role: str, ttl_s: int = 3600) -> str:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
+    now = int(time.time())
+    return jwt.encode({"sub": subject, "role": role, "iat": now, "exp": now + ttl_s}, secret, ALGORITHM)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
+    secret: str = request.app.state.jwt_secret
+    try:
+        claims = jwt.decode(
+            credentials.credentials, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+        )
+    except jwt.ExpiredSignatureError:
+        raise _unauthorized("token expired") from None
+    except jwt.InvalidTokenError as e:
+        raise _unauthorized(f"invalid token: {e}") from None
+    role = claims.get("role")
+    if role not in ROLES:
+        raise _unauthorized("token has no valid role")
+    return Principal(subject=str(claims["sub"]), role=role)
+
+
+def require(*roles: str):
+    """A FastAPI dependency admitting only the given roles."""
+
+    def dependency(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+    ) -> Principal:
+        principal = authenticate(request, credentials)
+        if principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs {' or '.join(roles)}"
+            )
+        return principal
+
+    return dependency
+
+
+Operator = Annotated[Principal, Depends(require("operator"))]
+Assessor = Annotated[Principal, Depends(require("assessor", "operator"))]
+Kiosk = Annotated[Principal, Depends(require("kiosk", "operator"))]
+AnyUser = Annotated[Principal, Depends(require(*ROLES))]

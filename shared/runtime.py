@@ -1,0 +1,188 @@
+"""What every service has at run time, wired the same way in all four.
+
+A service's `bootstrap.py` builds a `Runtime` (settings, broker, database pool, unit of work,
+outbox relay, dead-letter publisher), registers its consumers and HTTP routes, and gets a
+FastAPI app with health, readiness, metrics and AsyncAPI endpoints from `create_app`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import metrics
+from shared.bus.broker import make_broker
+from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder, is_transient
+from shared.bus.dead_letters import DeadLetterPublisher
+from shared.bus.decoding import decode_event
+from shared.bus.relay import OutboxRelay
+from shared.db.migrations import migrate
+from shared.db.pool import create_pool
+from shared.db.uow import UnitOfWork, UnitOfWorkFactory
+from shared.http.errors import install_error_handlers
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class Runtime:
+    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+        self.settings = settings
+        self.migrations = migrations
+        self.broker = make_broker(settings)
+        self.dead_letters = DeadLetterPublisher(self.broker, settings.service)
+        self.outbox_signal = asyncio.Event()
+        self.pool: asyncpg.Pool | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[BatchConsumer] = []
+        self._on_start: list[Callable[[], Awaitable[None]]] = []
+        self._on_stop: list[Callable[[], Awaitable[None]]] = []
+        self.started = False
+
+    def uow(self) -> UnitOfWork:
+        if self.pool is None:
+            raise RuntimeError("runtime not started")
+        return UnitOfWorkFactory(self.pool, self.outbox_signal)()
+
+    def consume(
+        self,
+        *topics: str,
+        handle: BatchHandler,
+        decoder: Decoder = decode_event,
+        group_id: str | None = None,
+        description: str | None = None,
+    ) -> BatchConsumer:
+        consumer = BatchConsumer(
+            service=self.settings.service,
+            topics=topics,
+            handle=handle,
+            dead_letters=self.dead_letters,
+            decoder=decoder,
+            group_id=group_id,
+            max_records=self.settings.consumer_max_records,
+            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            max_poll_interval_ms=self.settings.max_poll_interval_ms,
+            description=description,
+        )
+        consumer.register(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run after the database is migrated and before consumers start."""
+        self._on_start.append(hook)
+
+    def on_stop(self, hook: Callable[[], Awaitable[None]]) -> None:
+        self._on_stop.append(hook)
+
+    async def start(self) -> None:
+        s = self.settings
+        self.pool = await create_pool(s.database_url.get_secret_value(), min_size=s.db_pool_min, max_size=s.db_pool_max)
+        async with self.pool.acquire() as conn:
+            applied = await migrate(conn, self.migrations)
+        if applied:
+            log.info("applied migrations: %s", ", ".join(applied))
+        for hook in self._on_start:
+            await hook()
+        await self.broker.start()
+        self.relay = OutboxRelay(self.pool, self.broker, self.outbox_signal)
+        self.relay.start()
+        self.started = True
+        log.info("%s started", s.service)
+
+    async def stop(self) -> None:
+        self.started = False
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.broker.stop()  # stops fetching, lets in-flight batches finish (graceful_timeout)
+        for hook in reversed(self._on_stop):
+            with contextlib.suppress(Exception):
+                await hook()
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("%s stopped", self.settings.service)
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"started": self.started, "kafka": False, "database": False}
+        with contextlib.suppress(Exception):
+            checks["kafka"] = bool(await self.broker.ping(timeout=3.0))
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                checks["database"] = await asyncio.wait_for(self.pool.fetchval("SELECT true"), 3.0)
+        return checks
+
+    def asyncapi(self) -> AsyncAPI:
+        return AsyncAPI(
+            self.broker,
+            title=f"learnstreet {self.settings.service}",
+            version="1.0.0",
+            description=f"Events the {self.settings.service} service consumes and publishes.",
+        )
+
+
+def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (), description: str = "") -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def limits(request: Request, call_next):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"body larger than {MAX_BODY_BYTES} bytes"}]}, 413)
+        try:
+            return await call_next(request)
+        except Exception as error:
+            if is_transient(error):
+                return JSONResponse(
+                    {"detail": [{"loc": [], "msg": "temporarily unavailable; retry shortly"}]},
+                    503,
+                    headers={"Retry-After": "1"},
+                )
+            raise
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        # Liveness only: a dependency outage must not make the orchestrator restart us.
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        checks = await runtime.readiness()
+        return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics_endpoint() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    spec_cache: dict[str, str] = {}
+
+    @app.get("/asyncapi.json", include_in_schema=False)
+    async def asyncapi() -> Response:
+        if "json" not in spec_cache:
+            spec_cache["json"] = runtime.asyncapi().to_specification().to_json()
+        return Response(spec_cache["json"], media_type="application/json")
+
+    for router in routers:
+        app.include_router(router)
+    return app

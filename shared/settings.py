@@ -1,0 +1,46 @@
+"""Settings every service reads from its environment.
+
+Each service reads its own variables with its name as prefix (`ACTIVITIES_DATABASE_URL`,
+`ACTIVITIES_KAFKA_PASSWORD`, ...) and a few street-wide ones (`KAFKA_BOOTSTRAP`,
+`LS_JWT_SECRET`). `make setup` writes local values into `.local/credentials.env`; a
+deployment sets the same variables to point the services at an existing Kafka cluster and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service: str
+    kafka_bootstrap: str = Field("127.0.0.1:19092", validation_alias=AliasChoices("KAFKA_BOOTSTRAP"))
+    kafka_username: str
+    kafka_password: SecretStr
+    kafka_security_protocol: str = Field("SASL_PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL"))
+    database_url: SecretStr
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+    http_host: str = "127.0.0.1"
+    http_port: int
+    jwt_secret: SecretStr = Field(validation_alias=AliasChoices("LS_JWT_SECRET"))
+    # Reference data (communities, indicator file) a street can replace with its own.
+    reference_dir: str = Field("reference/pinghu", validation_alias=AliasChoices("LS_REFERENCE_DIR"))
+    log_level: str = "INFO"
+    consumer_max_records: int = 2000
+    consumer_batch_timeout_ms: int = 50
+    # Kept well below max.poll.interval.ms so a slow batch never expels the consumer.
+    max_poll_interval_ms: int = 60_000
+    graceful_timeout_s: float = 20.0
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S], service: str) -> S:
+    return cls(service=service, _env_prefix=f"{service.upper()}_")  # type: ignore[call-arg]

@@ -1,0 +1,114 @@
+"""Helpers for tests that talk to the running local stack (real Kafka, PostgreSQL, services)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from shared.http.auth import mint_token
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+SERVICE_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
+
+
+def env() -> dict[str, str]:
+    """The local credentials file, overridden by the environment (as the services read it)."""
+    values: dict[str, str] = {}
+    path = ROOT / ".local" / "credentials.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.lstrip().startswith("#"):
+                key, _, value = line.partition("=")
+                values[key.strip()] = value.strip()
+    values.update({k: v for k, v in os.environ.items() if k in values or k.endswith(("_PASSWORD", "_URL"))})
+    return values
+
+
+def kafka_auth(principal: str, password: str | None = None) -> dict[str, Any]:
+    e = env()
+    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
+    return {
+        "bootstrap_servers": e.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": e.get(f"{prefix}_USERNAME", principal),
+        "sasl_plain_password": password if password is not None else e[f"{prefix}_PASSWORD"],
+    }
+
+
+def token(role: str, subject: str = "test-user", ttl_s: int = 600) -> str:
+    return mint_token(env()["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s)
+
+
+def service_url(service: str) -> str:
+    e = env()
+    return f"http://127.0.0.1:{e.get(f'{service.upper()}_HTTP_PORT', SERVICE_PORTS[service])}"
+
+
+def client(service: str, role: str | None = "operator", subject: str = "test-user") -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token(role, subject)}"} if role else {}
+    return httpx.AsyncClient(base_url=service_url(service), headers=headers, timeout=10.0)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout_s: float = 20.0, every_s: float = 0.1) -> T:
+    """Poll until `probe` returns something truthy; fail with the last value after the timeout."""
+    deadline = time.monotonic() + timeout_s
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(every_s)
+    raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
+
+
+async def producer(principal: str, **kwargs: Any) -> AIOKafkaProducer:
+    p = AIOKafkaProducer(**kafka_auth(principal), acks="all", enable_idempotence=True, **kwargs)
+    await p.start()
+    return p
+
+
+async def read_topic(
+    topic: str,
+    *,
+    until: Callable[[list[ConsumerRecord]], bool],
+    principal: str = "admin",
+    timeout_s: float = 20.0,
+) -> list[ConsumerRecord]:
+    """Read `topic` from the beginning (no group) until `until(records)` holds."""
+    # Without a group, aiokafka assigns every partition of the topic and starts at the beginning.
+    consumer = AIOKafkaConsumer(
+        topic, **kafka_auth(principal), group_id=None, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+            if until(records):
+                return records
+        raise AssertionError(f"{topic}: condition not met within {timeout_s}s after {len(records)} records")
+    finally:
+        await consumer.stop()
+
+
+def headers_of(record: ConsumerRecord) -> dict[str, str]:
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ())}
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
