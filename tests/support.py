@@ -112,3 +112,72 @@ def headers_of(record: ConsumerRecord) -> dict[str, str]:
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+# --- restarting a service of the local stack (crash tests) -----------------------------------
+
+RUN_DIR = ROOT / ".local" / "run"
+LOG_DIR = ROOT / ".local" / "logs"
+
+
+def service_pid(service: str) -> int | None:
+    path = RUN_DIR / f"{service}.pid"
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+async def stop_service(service: str, sig: int, *, timeout_s: float = 30.0) -> None:
+    """Send `sig` (e.g. signal.SIGKILL) to a running service and wait until it is gone."""
+    import signal as signals
+
+    pid = service_pid(service)
+    if pid is None:
+        raise AssertionError(f"{service} has no pid file in {RUN_DIR}; is the stack up?")
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        await asyncio.sleep(0.05)
+    os.kill(pid, signals.SIGKILL)
+
+
+async def start_service(service: str, *, extra_env: dict[str, str] | None = None, wait_ready: bool = True) -> int:
+    """Start a service the way `make up` does (same command, env, pid and log files)."""
+    import subprocess
+
+    environment = {**os.environ, **env(), **(extra_env or {})}
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(LOG_DIR / f"{service}.log", "ab")
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", f"services.{service}"],
+        cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    (RUN_DIR / f"{service}.pid").write_text(str(process.pid))
+    if wait_ready:
+        await wait_ready_service(service)
+    return process.pid
+
+
+async def wait_ready_service(service: str, timeout_s: float = 60.0) -> None:
+    async def ready() -> bool:
+        try:
+            async with httpx.AsyncClient(base_url=service_url(service), timeout=2.0) as http:
+                return (await http.get("/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    await eventually(ready, timeout_s=timeout_s, every_s=0.2)
+
+
+async def restart_service(service: str, sig: int, *, extra_env: dict[str, str] | None = None) -> int:
+    await stop_service(service, sig)
+    return await start_service(service, extra_env=extra_env)

@@ -209,6 +209,20 @@ class AttendanceRecorded(EventData):
     walk_in: bool = False
 
 
+class AttendanceAdjusted(EventData):
+    """Emitted when a check-out (or a late check-in) changes the minutes of a recorded attendance."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.attendance.adjusted.v1"
+    topic: ClassVar[str] = topics.ATTENDANCE.name
+    key_field: ClassVar[str] = "resident_id"
+
+    attendance_id: str
+    resident_id: str
+    session_id: str
+    community_id: str
+    minutes: int  # the new total, not a delta
+
+
 class AttendanceRejected(EventData):
     """Emitted when a well-formed check-in cannot count as attendance, with a reason code."""
 
@@ -402,7 +416,7 @@ class NotificationFailed(NotificationSent):
 EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
-    NeedVoted, AttendanceRecorded, AttendanceRejected,
+    NeedVoted, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
     ResidentRegistered, ResidentUpdated, ResidentContactChanged,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
