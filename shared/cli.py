@@ -1,0 +1,155 @@
+"""`learnstreet`: the operator's command line (tokens, dead letters).
+
+Reads the same environment as the services (`.local/credentials.env` locally).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared.http.auth import ROLES, mint_token
+
+app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+console = Console()
+err = Console(stderr=True)
+
+CREDENTIALS = Path(".local/credentials.env")
+
+
+def _env(name: str) -> str:
+    if name in os.environ:
+        return os.environ[name]
+    if CREDENTIALS.exists():
+        for line in CREDENTIALS.read_text().splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == name:
+                return value.strip()
+    err.print(f"[red]error:[/] {name} is not set; run `make setup` or export {name}=...")
+    raise typer.Exit(2)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def token(
+    role: str = typer.Option(..., help=f"one of {', '.join(ROLES)}"),
+    subject: str = typer.Option("operator", help="user, kiosk or resident id"),
+    ttl: int = typer.Option(3600, help="lifetime in seconds"),
+) -> None:
+    """Mint a bearer token for the HTTP APIs / 签发访问令牌."""
+    if role not in ROLES:
+        _fail(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
+    if ttl <= 0:
+        _fail("--ttl must be a positive number of seconds")
+    print(mint_token(_env("LS_JWT_SECRET"), subject=subject, role=role, ttl_s=ttl))
+
+
+def _kafka_kwargs() -> dict:
+    return {
+        "bootstrap_servers": _env("KAFKA_BOOTSTRAP"),
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": _env("KAFKA_ADMIN_USERNAME"),
+        "sasl_plain_password": _env("KAFKA_ADMIN_PASSWORD"),
+    }
+
+
+async def _read_all(topic: str) -> list:
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(topic, group_id=None, auto_offset_reset="earliest", **_kafka_kwargs())
+    await consumer.start()
+    try:
+        records = []
+        while True:
+            batch = await consumer.getmany(timeout_ms=1000)
+            if not batch:
+                return records
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+
+
+def _dlq_topic(topic: str) -> str:
+    from shared.events.topics import TOPICS_BY_NAME, dead_letter_topic
+
+    base = topic.removesuffix(".dlq")
+    if base not in TOPICS_BY_NAME:
+        _fail(f"unknown topic {topic!r}; one of: {', '.join(sorted(TOPICS_BY_NAME))}")
+    return dead_letter_topic(base)
+
+
+def _h(record) -> dict[str, str]:
+    return {k: (v or b"").decode("utf-8", "replace") for k, v in (record.headers or ())}
+
+
+@dlq_app.command("list")
+def dlq_list(topic: str = typer.Argument(..., help="source topic, e.g. kiosk.checkins")) -> None:
+    """List dead letters of a topic with their reasons / 列出死信及原因."""
+    records = asyncio.run(_read_all(_dlq_topic(topic)))
+    reasons = Counter(_h(r).get("dlq_reason", "?") for r in records)
+    summary = Table(title=f"{_dlq_topic(topic)}: {len(records)} dead letters / 条死信")
+    summary.add_column("reason / 原因")
+    summary.add_column("count / 数量", justify="right")
+    for reason, n in reasons.most_common():
+        summary.add_row(reason, str(n))
+    console.print(summary)
+    detail = Table(title="latest 20 / 最近20条")
+    for column in ("offset", "service", "reason", "message"):
+        detail.add_column(column)
+    for r in records[-20:]:
+        h = _h(r)
+        detail.add_row(h.get("dlq_original_offset", ""), h.get("dlq_service", ""), h.get("dlq_reason", ""),
+                       h.get("dlq_error_message", "")[:100])  # fmt: skip
+    console.print(detail)
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    topic: str = typer.Argument(..., help="source topic whose dead letters go back to it"),
+    reason: str = typer.Option(None, help="only dead letters with this reason code"),
+) -> None:
+    """Send dead letters back to their original topic after the cause was fixed / 修复后重放死信."""
+
+    async def replay() -> int:
+        from aiokafka import AIOKafkaProducer
+
+        records = await _read_all(_dlq_topic(topic))
+        chosen = [r for r in records if reason is None or _h(r).get("dlq_reason") == reason]
+        producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **_kafka_kwargs())
+        await producer.start()
+        try:
+            for r in chosen:
+                headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith("dlq_")]
+                await producer.send_and_wait(_h(r)["dlq_original_topic"], r.value, key=r.key, headers=headers)
+        finally:
+            await producer.stop()
+        return len(chosen)
+
+    n = asyncio.run(replay())
+    console.print(f"replayed {n} dead letters / 已重放 {n} 条死信")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
