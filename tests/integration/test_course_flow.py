@@ -59,9 +59,7 @@ async def test_same_event_delivered_twice_is_applied_once():
         source="tests",
     )
     # Same event id, different content: if the second delivery were applied, the title would change.
-    replay = first.model_copy(
-        update={"data": first.data.model_copy(update={"title_en": "CHANGED BY A DUPLICATE"})}
-    )
+    replay = first.model_copy(update={"data": first.data.model_copy(update={"title_en": "CHANGED BY A DUPLICATE"})})
     kafka = await producer("activities")
     try:
         for envelope in (first, replay):

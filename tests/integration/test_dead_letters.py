@@ -24,7 +24,9 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
     key = unique("k").encode()
     bad_id = str(uuid.uuid4())
     invalid_event_id = str(uuid.uuid4())
-    good = envelop(CourseCreated(course_id=unique("after-bad"), title_zh="茶艺", title_en="Tea", theme="culture"), source="t")
+    good = envelop(
+        CourseCreated(course_id=unique("after-bad"), title_zh="茶艺", title_en="Tea", theme="culture"), source="t"
+    )
     kafka = await producer("activities")
     try:
         # Not JSON at all, with a known type.

@@ -1,0 +1,113 @@
+"""Local credentials: generated once into .local/credentials.env, read by everything else.
+
+The file holds shell-sourceable `KEY=value` lines. `load()` returns the effective settings:
+a variable already set in the environment wins over the file, so the same tooling and services
+can be pointed at an existing cluster. Running this module adds any missing key (existing
+values are never changed) and keeps the file at mode 600.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import string
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / ".local"
+CREDENTIALS = LOCAL / "credentials.env"
+
+# Kept in sync with shared/events/topics.py (PRINCIPALS / SERVICES); duplicated so that this
+# file works before the project is importable.
+SERVICES = ("activities", "enrolment", "scoring", "notify")
+PRINCIPALS = (*SERVICES, "kiosk")
+HTTP_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
+KAFKA_PORT = 19092
+PG_PORT = 55432
+
+_ALPHABET = string.ascii_letters + string.digits  # no commas or quotes: safe for SCRAM and URLs
+
+
+def password(length: int = 32) -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+def defaults(existing: dict[str, str]) -> dict[str, str]:
+    """Every key with its value: the existing one, or a new one."""
+
+    def get(key: str, make) -> str:
+        # a new key takes the environment's value when set, so that derived values (the
+        # database URLs use PGPORT_LOCAL) agree with an overridden port
+        if key in existing:
+            return existing[key]
+        return os.environ.get(key) or make()
+
+    out: dict[str, str] = {}
+    out["KAFKA_BOOTSTRAP"] = get("KAFKA_BOOTSTRAP", lambda: f"127.0.0.1:{KAFKA_PORT}")
+    out["KAFKA_ADMIN_USERNAME"] = get("KAFKA_ADMIN_USERNAME", lambda: "admin")
+    out["KAFKA_ADMIN_PASSWORD"] = get("KAFKA_ADMIN_PASSWORD", password)
+    for p in PRINCIPALS:
+        out[f"{p.upper()}_KAFKA_USERNAME"] = get(f"{p.upper()}_KAFKA_USERNAME", lambda p=p: p)
+        out[f"{p.upper()}_KAFKA_PASSWORD"] = get(f"{p.upper()}_KAFKA_PASSWORD", password)
+    pg_port = out["PGPORT_LOCAL"] = get("PGPORT_LOCAL", lambda: str(PG_PORT))
+    out["PG_SUPERUSER_PASSWORD"] = get("PG_SUPERUSER_PASSWORD", password)
+    for s in SERVICES:
+        key = f"{s.upper()}_DATABASE_URL"
+        out[key] = get(
+            key,
+            lambda s=s: f"postgresql://learnstreet_{s}:{password()}@127.0.0.1:{pg_port}/learnstreet_{s}",
+        )
+        out[f"{s.upper()}_HTTP_PORT"] = get(f"{s.upper()}_HTTP_PORT", lambda s=s: str(HTTP_PORTS[s]))
+    out["LS_JWT_SECRET"] = get("LS_JWT_SECRET", lambda: password(48))
+    # keep keys that someone added by hand
+    for k, v in existing.items():
+        out.setdefault(k, v)
+    return out
+
+
+def parse(text: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def read_file(path: Path = CREDENTIALS) -> dict[str, str]:
+    return parse(path.read_text()) if path.exists() else {}
+
+
+def load(path: Path = CREDENTIALS) -> dict[str, str]:
+    """Effective settings: file values, overridden by variables set in the environment."""
+    values = read_file(path)
+    if not values:
+        raise SystemExit(f"{path} is missing: run `make setup` first")
+    return {k: os.environ.get(k, v) for k, v in values.items()}
+
+
+def ensure(path: Path = CREDENTIALS) -> bool:
+    """Create the file or add missing keys; returns True when it was written."""
+    existing = read_file(path)
+    wanted = defaults(existing)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    changed = wanted != existing
+    if changed:
+        body = "# learnstreet local credentials (generated; git-ignored). Env vars override these.\n"
+        body += "".join(f"{k}={v}\n" for k, v in wanted.items())
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(body)
+        os.replace(tmp, path)
+    os.chmod(path, 0o600)
+    return changed
+
+
+if __name__ == "__main__":
+    if ensure():
+        print(f"[setup] wrote {CREDENTIALS.relative_to(ROOT)}")

@@ -1,0 +1,242 @@
+"""Topics and ACLs from the event catalogue (shared/events/topics.py), idempotently.
+
+Topics (aiokafka admin, as the admin principal): missing ones are created with the catalogue's
+partitions and configs; existing ones keep their data, get more partitions if the catalogue grew,
+and get their configs aligned with the catalogue.
+
+ACLs (org.apache.kafka.tools.AclCommand), least privilege per principal:
+  Write+Describe on the topics it produces, Read+Describe on the topics it consumes,
+  Read on the consumer groups prefixed `learnstreet.<service>` (services only).
+The ACLs already present are listed once; only missing ones are added.
+
+    .venv/bin/python deploy/local/provision.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import TopicAlreadyExistsError, for_code
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+import credentials  # noqa: E402
+import stack  # noqa: E402
+
+from shared.events import topics as catalogue  # noqa: E402
+
+console = stack.console
+
+# (resource type, name, pattern type, operation)
+Acl = tuple[str, str, str, str]
+
+
+def wanted_acls() -> dict[str, set[Acl]]:
+    out: dict[str, set[Acl]] = {}
+    for p in catalogue.PRINCIPALS:
+        acls: set[Acl] = set()
+        for t in catalogue.topics_written_by(p):
+            acls |= {("TOPIC", t, "LITERAL", "WRITE"), ("TOPIC", t, "LITERAL", "DESCRIBE")}
+        for t in catalogue.topics_read_by(p):
+            acls |= {("TOPIC", t, "LITERAL", "READ"), ("TOPIC", t, "LITERAL", "DESCRIBE")}
+        if p in catalogue.SERVICES:
+            acls.add(("GROUP", catalogue.group_id(p), "PREFIXED", "READ"))
+        out[p] = acls
+    return out
+
+
+# ---------------------------------------------------------------- topics
+def admin_client(creds: dict[str, str]) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(
+        bootstrap_servers=creds["KAFKA_BOOTSTRAP"],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=creds["KAFKA_ADMIN_USERNAME"],
+        sasl_plain_password=creds["KAFKA_ADMIN_PASSWORD"],
+        request_timeout_ms=30000,
+    )
+
+
+def _raise_errors(what: str, rows) -> None:
+    for row in rows:
+        name, code = row[0], row[1]
+        if code:
+            message = row[2] if len(row) > 2 else ""
+            if for_code(code) is TopicAlreadyExistsError:
+                continue
+            raise for_code(code)(f"{what} {name}: {message}")
+
+
+async def provision_topics(creds: dict[str, str]) -> list[tuple[str, str]]:
+    """Returns (topic, action) for what was changed."""
+    specs = catalogue.all_topic_specs()
+    changes: list[tuple[str, str]] = []
+    admin = admin_client(creds)
+    await admin.start()
+    try:
+        existing = {t["topic"]: t for t in await admin.describe_topics() if not t["error_code"]}
+        new = [s for s in specs if s.name not in existing]
+        if new:
+            resp = await admin.create_topics(
+                [NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in new]
+            )
+            _raise_errors("creating topic", resp.topic_errors)
+            changes += [(s.name, f"created ({s.partitions} partitions)") for s in new]
+
+        grow = {
+            s.name: NewPartitions(s.partitions)
+            for s in specs
+            if s.name in existing and len(existing[s.name]["partitions"]) < s.partitions
+        }
+        if grow:
+            await admin.create_partitions(grow)
+            changes += [(n, f"partitions → {p.total_count}") for n, p in grow.items()]
+        for s in specs:
+            if s.name in existing and len(existing[s.name]["partitions"]) > s.partitions:
+                console.print(
+                    f"[yellow]warning[/]: {s.name} has {len(existing[s.name]['partitions'])} partitions, "
+                    f"more than the catalogue's {s.partitions} (partitions cannot shrink)"
+                )
+
+        old = [s for s in specs if s.name in existing]
+        if old:
+            responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, s.name) for s in old])
+            current: dict[str, dict[str, str]] = {}
+            for resp in responses:
+                for res in resp.resources:
+                    err_code, _msg, _rtype, name, entries = res[:5]
+                    if err_code:
+                        raise for_code(err_code)(f"describing configs of {name}")
+                    current[name] = {e[0]: e[1] for e in entries}
+            drift = [s for s in old if any(current.get(s.name, {}).get(k) != v for k, v in s.config.items())]
+            if drift:
+                # AlterConfigs sets the topic's whole dynamic config: exactly the catalogue's
+                await admin.alter_configs(
+                    [ConfigResource(ConfigResourceType.TOPIC, s.name, dict(s.config)) for s in drift]
+                )
+                changes += [(s.name, "configs aligned") for s in drift]
+    finally:
+        await admin.close()
+    return changes
+
+
+# ---------------------------------------------------------------- ACLs
+_RESOURCE = re.compile(
+    r"Current ACLs for resource `ResourcePattern\(resourceType=(\w+), name=(.*), patternType=(\w+)\)`"
+)
+_ENTRY = re.compile(r"\(principal=User:([^,]+), host=([^,]+), operation=(\w+), permissionType=(\w+)\)")
+
+
+def existing_acls(creds: dict[str, str]) -> dict[str, set[Acl]]:
+    res = stack.java_tool(
+        "org.apache.kafka.tools.AclCommand",
+        "--bootstrap-server",
+        creds["KAFKA_BOOTSTRAP"],
+        "--command-config",
+        str(stack.KAFKA_ADMIN_PROPS),
+        "--list",
+    )
+    out: dict[str, set[Acl]] = {}
+    resource: tuple[str, str, str] | None = None
+    for line in res.stdout.splitlines():
+        m = _RESOURCE.search(line)
+        if m:
+            resource = (m.group(1), m.group(2), m.group(3))
+            continue
+        m = _ENTRY.search(line)
+        if m and resource and m.group(2) == "*" and m.group(4) == "ALLOW":
+            out.setdefault(m.group(1), set()).add((*resource, m.group(3)))
+    return out
+
+
+def add_acls(creds: dict[str, str], username: str, acls: set[Acl]) -> None:
+    """One AclCommand call per (pattern type, operations) group of resources."""
+    groups: dict[tuple[str, frozenset[str]], set[tuple[str, str]]] = {}
+    by_resource: dict[tuple[str, str, str], set[str]] = {}
+    for rtype, name, pattern, op in acls:
+        by_resource.setdefault((rtype, name, pattern), set()).add(op)
+    for (rtype, name, pattern), ops in by_resource.items():
+        groups.setdefault((pattern, frozenset(ops)), set()).add((rtype, name))
+    for (pattern, ops), resources in groups.items():
+        args = [
+            "--bootstrap-server",
+            creds["KAFKA_BOOTSTRAP"],
+            "--command-config",
+            str(stack.KAFKA_ADMIN_PROPS),
+            "--add",
+            "--allow-principal",
+            f"User:{username}",
+            "--resource-pattern-type",
+            pattern.lower(),
+        ]
+        for op in sorted(ops):
+            args += ["--operation", op.capitalize()]
+        for rtype, name in sorted(resources):
+            args += [f"--{rtype.lower()}", name]
+        stack.java_tool("org.apache.kafka.tools.AclCommand", *args)
+
+
+def provision_acls(creds: dict[str, str]) -> list[tuple[str, int]]:
+    wanted = wanted_acls()
+    have = existing_acls(creds)
+    todo = {}
+    for p, acls in wanted.items():
+        username = creds[f"{p.upper()}_KAFKA_USERNAME"]
+        missing = acls - have.get(username, set())
+        if missing:
+            todo[username] = missing
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(lambda item: add_acls(creds, *item), todo.items()))
+    extra = {
+        u: have.get(u, set()) - wanted[p]
+        for p in wanted
+        if (u := creds[f"{p.upper()}_KAFKA_USERNAME"]) in have and have[u] - wanted[p]
+    }
+    for u, acls in extra.items():
+        console.print(f"[yellow]warning[/]: {u} has ACLs beyond the catalogue (not removed): {sorted(acls)}")
+    return [(u, len(a)) for u, a in todo.items()]
+
+
+def summary(creds: dict[str, str]) -> Table:
+    t = Table(title="Kafka principals (from shared/events/topics.py)")
+    t.add_column("principal")
+    t.add_column("writes (Write, Describe)")
+    t.add_column("reads (Read, Describe)")
+    t.add_column("consumer groups (Read)")
+    for p in catalogue.PRINCIPALS:
+        t.add_row(
+            creds[f"{p.upper()}_KAFKA_USERNAME"],
+            "\n".join(catalogue.topics_written_by(p)) or "-",
+            "\n".join(catalogue.topics_read_by(p)) or "-",
+            f"{catalogue.group_id(p)}* (prefixed)" if p in catalogue.SERVICES else "-",
+        )
+    return t
+
+
+def run(creds: dict[str, str]) -> None:
+    t0 = time.monotonic()
+    changes = asyncio.run(provision_topics(creds))
+    n_topics = len(catalogue.all_topic_specs())
+    for name, action in changes:
+        console.print(f"[cyan]topics[/]: {name}: {action}")
+    added = provision_acls(creds)
+    for user, n in added:
+        console.print(f"[cyan]acls[/]: {user}: {n} added")
+    console.print(summary(creds))
+    console.print(
+        f"provisioned {n_topics} topics ({len(changes)} changes) and ACLs "
+        f"({sum(n for _, n in added)} added) in {time.monotonic() - t0:.1f}s"
+    )
+
+
+if __name__ == "__main__":
+    run(credentials.load())

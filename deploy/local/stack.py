@@ -1,0 +1,812 @@
+"""The local stack: Kafka (KRaft, SASL/SCRAM + ACLs), PostgreSQL 15 and the services.
+
+    .venv/bin/python deploy/local/stack.py up [--infra-only] [--record FILE]
+    .venv/bin/python deploy/local/stack.py down [--recorded FILE]
+    .venv/bin/python deploy/local/stack.py status | provision | kafka-up | pg-up
+
+Everything lives under .local/ (git-ignored): credentials.env, kafka/{libs,data,logs},
+pg/{data,server.log}, run/*.pid, logs/<process>.log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import credentials
+
+ROOT = credentials.ROOT
+LOCAL = credentials.LOCAL
+RUN = LOCAL / "run"
+LOGS = LOCAL / "logs"
+PY = str(ROOT / ".venv" / "bin" / "python")
+DEPLOY = ROOT / "deploy" / "local"
+
+
+@dataclass(frozen=True)
+class Proc:
+    """A background process of the stack. `{KEY}` in argv/ready_url/ready_port is filled from
+    the effective credentials (credentials.env overridden by the environment)."""
+
+    name: str
+    argv: list[str]
+    ready_url: str | None = None  # GET must answer 200
+    ready_port: str | None = None  # or: a TCP port on 127.0.0.1 must accept
+    requires: str | None = None  # a file (relative to the repo) that must exist to start it
+    marker: str = ""  # a string of its command line, checked before signalling a pid
+    env: dict[str, str] = field(default_factory=dict)  # extra variables (templated too)
+
+    def fill(self, s: str, creds: dict[str, str]) -> str:
+        return s.format(**creds)
+
+    def port(self, creds: dict[str, str]) -> int | None:
+        if self.ready_url:
+            return urlsplit(self.fill(self.ready_url, creds)).port
+        return int(self.fill(self.ready_port, creds)) if self.ready_port else None
+
+    def listens(self, creds: dict[str, str]) -> str:
+        if self.ready_url:
+            return self.fill(self.ready_url, creds)
+        if self.ready_port:
+            return f"127.0.0.1:{self.fill(self.ready_port, creds)}"
+        return "-"
+
+
+def service(name: str) -> Proc:
+    port = "{" + f"{name.upper()}_HTTP_PORT" + "}"
+    return Proc(
+        name=name,
+        argv=[PY, "-m", f"services.{name}"],
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        requires=f"services/{name}/__main__.py",
+        marker=f"services.{name}",
+    )
+
+
+# Processes started by `up` after Kafka, PostgreSQL and provisioning, in this order (stopped in
+# reverse). Auxiliary processes (e.g. a local SMTP sink, an SMS gateway) are one entry each:
+#   Proc("smtp-sink", [PY, "-m", "deploy.local.smtp_sink"], ready_port="{SMTP_PORT}", marker="smtp_sink")
+PROCESSES: list[Proc] = [
+    service("activities"),
+    service("enrolment"),
+    service("scoring"),
+    service("notify"),
+]
+
+_WIDTH = None if sys.stdout.isatty() else 140
+console = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
+app = typer.Typer(add_completion=False, no_args_is_help=True)
+
+
+# ---------------------------------------------------------------- helpers
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def pid_alive(pid: int, marker: str = "") -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":  # zombie
+        return False
+    return marker in cmdline
+
+
+def read_pid(name: str, marker: str = "") -> int | None:
+    f = RUN / f"{name}.pid"
+    try:
+        pid = int(f.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if pid_alive(pid, marker) else None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return f"(no log at {path})"
+
+
+def fail(msg: str, log: Path | None = None) -> None:
+    err.print(f"[bold red]error:[/] {msg}")
+    if log is not None:
+        err.print(f"[dim]--- last 30 lines of {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}[/]")
+        err.print(tail(log), markup=False, highlight=False)
+    raise typer.Exit(1)
+
+
+def record(path: Path | None, component: str) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(component + "\n")
+
+
+def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: `down` signals the whole group
+        )
+
+
+def stop_pid(name: str, pid: int, marker: str, grace: float) -> None:
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    except PermissionError:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and pid_alive(pid, marker):
+        time.sleep(0.2)
+    if pid_alive(pid, marker):
+        err.print(f"[yellow]{name} did not stop within {grace:.0f}s: SIGKILL[/]")
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def wait_until(check: Callable[[], bool], timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        if not alive():
+            return False
+        time.sleep(0.5)
+    return check()
+
+
+# ---------------------------------------------------------------- Kafka
+KAFKA = LOCAL / "kafka"
+KAFKA_LIBS = KAFKA / "libs"
+KAFKA_DATA = KAFKA / "data"
+KAFKA_LOGS = KAFKA / "logs"
+KAFKA_PROPS = KAFKA / "server.properties"
+KAFKA_ADMIN_PROPS = KAFKA / "admin.properties"
+KAFKA_SCRAM_APPLIED = KAFKA / "scram.applied.json"
+KAFKA_CLUSTER_ID = KAFKA / "cluster.id"
+KAFKA_MARKER = str(KAFKA_PROPS)
+JAVA_SERVER_OPTS = [
+    "-Xms512m",
+    "-Xmx768m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-Djava.awt.headless=true",
+]
+JAVA_TOOL_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
+
+
+def kafka_users(creds: dict[str, str]) -> dict[str, str]:
+    users = {creds["KAFKA_ADMIN_USERNAME"]: creds["KAFKA_ADMIN_PASSWORD"]}
+    for p in credentials.PRINCIPALS:
+        users[creds[f"{p.upper()}_KAFKA_USERNAME"]] = creds[f"{p.upper()}_KAFKA_PASSWORD"]
+    return users
+
+
+def kafka_port(creds: dict[str, str]) -> int:
+    return int(creds["KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+
+
+def kafka_controller_port(creds: dict[str, str]) -> int:
+    return kafka_port(creds) + 1  # 19093 by default; PLAINTEXT, 127.0.0.1 only
+
+
+def write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def admin_properties(username: str, password: str, path: Path = KAFKA_ADMIN_PROPS) -> Path:
+    write_secret(
+        path,
+        "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+        "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+        f'username="{username}" password="{password}";\n',
+    )
+    return path
+
+
+def java_tool(main: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    argv = [
+        "java",
+        *JAVA_TOOL_OPTS,
+        f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'tools-log4j2.yaml'}",
+        "-cp",
+        str(KAFKA_LIBS / "*"),
+        main,
+        *args,
+    ]
+    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if check and res.returncode != 0:
+        fail(f"{main.rsplit('.', 1)[1]} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def render_kafka_properties(creds: dict[str, str]) -> None:
+    template = (DEPLOY / "kafka" / "server.properties.in").read_text()
+    values = {
+        "CLIENT_PORT": str(kafka_port(creds)),
+        "CONTROLLER_PORT": str(kafka_controller_port(creds)),
+        "ADMIN_USERNAME": creds["KAFKA_ADMIN_USERNAME"],
+        "ADMIN_PASSWORD": creds["KAFKA_ADMIN_PASSWORD"],
+        "DATA_DIR": str(KAFKA_DATA),
+    }
+    for k, v in values.items():
+        template = template.replace(f"@{k}@", v)
+    write_secret(KAFKA_PROPS, template)
+
+
+def new_cluster_id() -> str:
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cid.startswith("-"):
+            return cid
+
+
+def kafka_format(creds: dict[str, str]) -> None:
+    if (KAFKA_DATA / "meta.properties").exists():
+        return
+    if KAFKA_CLUSTER_ID.exists():
+        cid = KAFKA_CLUSTER_ID.read_text().strip()
+    else:
+        cid = new_cluster_id()
+        KAFKA_CLUSTER_ID.write_text(cid + "\n")
+    users = kafka_users(creds)
+    scram = []
+    for name, pw in users.items():
+        scram += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={pw}]"]
+    console.print(f"[cyan]kafka[/]: formatting {KAFKA_DATA.relative_to(ROOT)} (cluster {cid})")
+    java_tool("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(KAFKA_PROPS), "-g", *scram)
+    write_secret(KAFKA_SCRAM_APPLIED, json.dumps(users))
+
+
+async def kafka_metadata(bootstrap: str, username: str, password: str, timeout_ms: int = 5000) -> dict:
+    """An authenticated metadata call; raises on failure."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=username,
+        sasl_plain_password=password,
+        request_timeout_ms=timeout_ms,
+    )
+    try:
+        await asyncio.wait_for(admin.start(), timeout_ms / 1000)
+        return await asyncio.wait_for(admin.describe_cluster(), timeout_ms / 1000)
+    finally:
+        await admin.close()
+
+
+def kafka_ready(creds: dict[str, str], password: str | None = None) -> bool:
+    if not port_open(kafka_port(creds)):
+        return False
+    try:
+        asyncio.run(
+            kafka_metadata(
+                creds["KAFKA_BOOTSTRAP"],
+                creds["KAFKA_ADMIN_USERNAME"],
+                password or creds["KAFKA_ADMIN_PASSWORD"],
+            )
+        )
+        return True
+    except Exception:
+        return False
+
+
+def kafka_sync_scram(creds: dict[str, str]) -> None:
+    """Apply passwords changed in credentials.env since the last format/sync."""
+    users = kafka_users(creds)
+    applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
+    admin = creds["KAFKA_ADMIN_USERNAME"]
+    changed = [u for u, pw in users.items() if applied.get(u) != pw]
+    if not changed:
+        return
+    # authenticate with the admin password the broker knows; change the admin's own last
+    admin_pw = applied.get(admin, users[admin])
+    props = admin_properties(admin, admin_pw, KAFKA / "admin.sync.properties")
+    for user in sorted(changed, key=lambda u: u == admin):
+        console.print(f"[cyan]kafka[/]: updating SCRAM credentials of {user}")
+        java_tool(
+            "kafka.admin.ConfigCommand",
+            "--bootstrap-server",
+            creds["KAFKA_BOOTSTRAP"],
+            "--command-config",
+            str(props),
+            "--alter",
+            "--entity-type",
+            "users",
+            "--entity-name",
+            user,
+            "--add-config",
+            f"SCRAM-SHA-512=[password={users[user]}]",
+        )
+        applied[user] = users[user]
+        write_secret(KAFKA_SCRAM_APPLIED, json.dumps(applied))
+    props.unlink(missing_ok=True)
+
+
+def kafka_up(creds: dict[str, str], rec: Path | None = None) -> None:
+    t0 = time.monotonic()
+    for d in (KAFKA_DATA, KAFKA_LOGS, RUN):
+        d.mkdir(parents=True, exist_ok=True)
+    if not (KAFKA_LIBS / "kafka-tools-4.1.1.jar").exists() and not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        fail("Kafka jars missing in .local/kafka/libs: run `make setup`")
+    admin_properties(creds["KAFKA_ADMIN_USERNAME"], creds["KAFKA_ADMIN_PASSWORD"])
+    pid = read_pid("kafka", KAFKA_MARKER)
+    log = KAFKA_LOGS / "kafkaServer.out"
+    applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
+    if pid is None:
+        port = kafka_port(creds)
+        if port_open(port) or port_open(kafka_controller_port(creds)):
+            fail(f"port {port} or {kafka_controller_port(creds)} is taken by a process this stack did not start")
+        render_kafka_properties(creds)
+        kafka_format(creds)
+        applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
+        argv = [
+            "java",
+            *JAVA_SERVER_OPTS,
+            f"-Dkafka.logs.dir={KAFKA_LOGS}",
+            f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'log4j2.yaml'}",
+            "-cp",
+            str(KAFKA_LIBS / "*"),
+            "kafka.Kafka",
+            str(KAFKA_PROPS),
+        ]
+        proc = spawn(argv, log)
+        (RUN / "kafka.pid").write_text(f"{proc.pid}\n")
+        record(rec, "kafka")
+        pid = proc.pid
+        console.print(f"[cyan]kafka[/]: started (pid {pid}), waiting for an authenticated metadata call")
+    admin_pw = applied.get(creds["KAFKA_ADMIN_USERNAME"])
+    if not wait_until(lambda: kafka_ready(creds, admin_pw), 60, lambda: pid_alive(pid, KAFKA_MARKER)):
+        fail("Kafka is not ready after 60 s", KAFKA_LOGS / "server.log" if pid_alive(pid) else log)
+    kafka_sync_scram(creds)
+    console.print(f"[cyan]kafka[/]: ready on {creds['KAFKA_BOOTSTRAP']} ({time.monotonic() - t0:.1f}s)")
+
+
+def kafka_down() -> None:
+    pid = read_pid("kafka", KAFKA_MARKER)
+    if pid is not None:
+        console.print(f"[cyan]kafka[/]: controlled shutdown (pid {pid})")
+        stop_pid("kafka", pid, KAFKA_MARKER, grace=60)
+    (RUN / "kafka.pid").unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+PG_DIR = LOCAL / "pg"
+PG_DATA = PG_DIR / "data"
+PG_LOG = PG_DIR / "server.log"
+
+
+def pg_os_user() -> str:
+    return "postgres" if is_root() else pwd.getpwuid(os.geteuid()).pw_name
+
+
+def as_pg(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    if is_root():
+        argv = ["runuser", "-u", "postgres", "--", *argv]
+    if "input" not in kw:
+        kw.setdefault("stdin", subprocess.DEVNULL)
+    return subprocess.run(argv, cwd="/", **kw)
+
+
+def pg_port(creds: dict[str, str]) -> int:
+    return int(creds["PGPORT_LOCAL"])
+
+
+def ensure_traversable(path: Path) -> None:
+    """The postgres OS user must be able to enter every folder above its data directory."""
+    if not is_root():
+        return
+    for d in [path, *path.parents]:
+        if as_pg(["test", "-x", str(d)]).returncode != 0:
+            console.print(f"[yellow]pg[/]: making {d} traversable (o+x) for the postgres user")
+            os.chmod(d, os.stat(d).st_mode | 0o001)
+
+
+def pg_write_config(creds: dict[str, str]) -> None:
+    conf = f"""# written by deploy/local/stack.py on every start
+port = {pg_port(creds)}
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '{PG_DIR}'
+password_encryption = 'scram-sha-256'
+max_connections = 200
+shared_buffers = 256MB
+fsync = on
+synchronous_commit = on
+full_page_writes = on
+logging_collector = off
+log_min_messages = warning
+"""
+    hba = """# written by deploy/local/stack.py: passwords (scram-sha-256) for every TCP connection;
+# over the project's socket only the OS user running the server may log in, as postgres.
+local   all   postgres                    peer map=owner
+local   all   all                         scram-sha-256
+host    all   all        127.0.0.1/32     scram-sha-256
+host    all   all        ::1/128          scram-sha-256
+"""
+    ident = f"owner  {pg_os_user()}  postgres\n"
+    for name, text in (("learnstreet.conf", conf), ("pg_hba.conf", hba), ("pg_ident.conf", ident)):
+        p = PG_DATA / name
+        if not p.exists() or p.read_text() != text:
+            p.write_text(text)
+            if is_root():
+                shutil.chown(p, "postgres", "postgres")
+            os.chmod(p, 0o600)
+    main_conf = PG_DATA / "postgresql.conf"
+    if "include_if_exists = 'learnstreet.conf'" not in main_conf.read_text():
+        with main_conf.open("a") as f:
+            f.write("\ninclude_if_exists = 'learnstreet.conf'\n")
+
+
+def pg_initdb(creds: dict[str, str]) -> None:
+    if (PG_DATA / "PG_VERSION").exists():
+        return
+    PG_DIR.mkdir(parents=True, exist_ok=True)
+    if is_root():
+        shutil.chown(PG_DIR, "postgres", "postgres")
+    os.chmod(PG_DIR, 0o700)
+    ensure_traversable(PG_DIR)
+    pwfile = PG_DIR / "initdb.pw"
+    pwfile.write_text(creds["PG_SUPERUSER_PASSWORD"] + "\n")
+    if is_root():
+        shutil.chown(pwfile, "postgres", "postgres")
+    os.chmod(pwfile, 0o600)
+    console.print(f"[cyan]pg[/]: initdb {PG_DATA.relative_to(ROOT)}")
+    res = as_pg(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(PG_DATA),
+            "-U",
+            "postgres",
+            f"--pwfile={pwfile}",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    pwfile.unlink(missing_ok=True)
+    if res.returncode != 0:
+        fail(f"initdb failed:\n{res.stdout}\n{res.stderr}")
+
+
+def pg_running() -> bool:
+    if not (PG_DATA / "PG_VERSION").exists():
+        return False
+    return as_pg([str(PG_BIN / "pg_ctl"), "-D", str(PG_DATA), "status"], capture_output=True).returncode == 0
+
+
+def pg_isready(creds: dict[str, str]) -> bool:
+    res = subprocess.run(
+        [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port(creds))],
+        stdin=subprocess.DEVNULL,
+    )
+    return res.returncode == 0
+
+
+def sql_literal(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def sql_ident(s: str) -> str:
+    return '"' + s.replace('"', '""') + '"'
+
+
+def local_database_urls(creds: dict[str, str]) -> dict[str, tuple[str, str, str]]:
+    """service -> (role, password, database) for the URLs that point at this local cluster."""
+    out = {}
+    for s in credentials.SERVICES:
+        u = urlsplit(creds[f"{s.upper()}_DATABASE_URL"])
+        if u.hostname in ("127.0.0.1", "localhost") and (u.port or 5432) == pg_port(creds):
+            out[s] = (u.username or "", u.password or "", u.path.lstrip("/"))
+    return out
+
+
+def pg_provision(creds: dict[str, str]) -> None:
+    sql = ["\\set ON_ERROR_STOP on", f"ALTER ROLE postgres PASSWORD {sql_literal(creds['PG_SUPERUSER_PASSWORD'])};"]
+    for role, password, db in local_database_urls(creds).values():
+        sql += [
+            f"SELECT 'CREATE ROLE {sql_ident(role)} LOGIN' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_roles WHERE rolname = {sql_literal(role)}) \\gexec",
+            f"ALTER ROLE {sql_ident(role)} LOGIN PASSWORD {sql_literal(password)};",
+            f"SELECT 'CREATE DATABASE {sql_ident(db)} OWNER {sql_ident(role)}' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_database WHERE datname = {sql_literal(db)}) \\gexec",
+            f"ALTER DATABASE {sql_ident(db)} OWNER TO {sql_ident(role)};",
+            # new databases are open to PUBLIC by default: only the owning service may connect
+            f"REVOKE CONNECT, TEMPORARY ON DATABASE {sql_ident(db)} FROM PUBLIC;",
+        ]
+    res = as_pg(
+        [
+            str(PG_BIN / "psql"),
+            "-X",
+            "-q",
+            "-h",
+            str(PG_DIR),
+            "-p",
+            str(pg_port(creds)),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-f",
+            "-",
+        ],
+        input="\n".join(sql) + "\n",
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        fail(f"provisioning PostgreSQL roles failed:\n{res.stdout}\n{res.stderr}")
+
+
+def pg_up(creds: dict[str, str], rec: Path | None = None) -> None:
+    t0 = time.monotonic()
+    pg_initdb(creds)
+    ensure_traversable(PG_DIR)
+    pg_write_config(creds)
+    pg_ctl = str(PG_BIN / "pg_ctl")
+    if pg_running():
+        as_pg([pg_ctl, "-D", str(PG_DATA), "reload"], capture_output=True)
+    else:
+        if port_open(pg_port(creds)):
+            fail(f"port {pg_port(creds)} is taken by a process this stack did not start")
+        if not PG_LOG.exists():
+            PG_LOG.touch()
+        if is_root():
+            shutil.chown(PG_LOG, "postgres", "postgres")
+        res = as_pg(
+            [pg_ctl, "-D", str(PG_DATA), "-l", str(PG_LOG), "-w", "-t", "60", "start"], capture_output=True, text=True
+        )
+        if res.returncode != 0:
+            fail(f"pg_ctl start failed:\n{res.stdout}{res.stderr}", PG_LOG)
+        record(rec, "pg")
+    pg_provision(creds)
+    console.print(f"[cyan]pg[/]: ready on 127.0.0.1:{pg_port(creds)} ({time.monotonic() - t0:.1f}s)")
+
+
+def pg_down() -> None:
+    if pg_running():
+        console.print("[cyan]pg[/]: stopping (fast)")
+        as_pg([str(PG_BIN / "pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "-t", "60", "stop"], capture_output=True)
+
+
+# ---------------------------------------------------------------- processes
+def http_ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def proc_ready(p: Proc, creds: dict[str, str]) -> bool:
+    if p.ready_url:
+        return http_ready(p.fill(p.ready_url, creds))
+    if p.ready_port:
+        return port_open(int(p.fill(p.ready_port, creds)))
+    return True
+
+
+def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | None = None) -> None:
+    selected = [p for p in PROCESSES if names is None or p.name in names]
+    missing = [p for p in selected if p.requires and not (ROOT / p.requires).exists()]
+    if missing:
+        fail("cannot start " + ", ".join(f"{p.name} ({p.requires} does not exist)" for p in missing))
+    env = {**os.environ, **creds, "PYTHONUNBUFFERED": "1"}
+    started: dict[str, int] = {}
+    for p in selected:
+        if read_pid(p.name, p.marker) is not None:
+            continue
+        port = p.port(creds)
+        if port is not None and port_open(port):
+            fail(f"cannot start {p.name}: port {port} is already in use by a process this stack did not "
+                 f"start (see `ss -ltnp 'sport = :{port}'`); stop that process first")
+        proc = spawn(
+            [p.fill(a, creds) for a in p.argv],
+            LOGS / f"{p.name}.log",
+            {**env, **{k: p.fill(v, creds) for k, v in p.env.items()}},
+        )
+        (RUN / f"{p.name}.pid").write_text(f"{proc.pid}\n")
+        record(rec, p.name)
+        started[p.name] = proc.pid
+        console.print(f"[cyan]{p.name}[/]: started (pid {proc.pid})")
+    for p in selected:
+        pid = read_pid(p.name, p.marker) or started.get(p.name)
+        ok = wait_until(
+            lambda p=p: proc_ready(p, creds), 60, lambda p=p, pid=pid: pid is not None and pid_alive(pid, p.marker)
+        )
+        if not ok:
+            state = "exited" if pid is None or not pid_alive(pid, p.marker) else "not ready after 60 s"
+            fail(f"{p.name} {state} ({p.listens(creds)})", LOGS / f"{p.name}.log")
+
+
+def procs_down(names: list[str] | None = None) -> None:
+    for p in reversed(PROCESSES):
+        if names is not None and p.name not in names:
+            continue
+        pid = read_pid(p.name, p.marker)
+        if pid is not None:
+            console.print(f"[cyan]{p.name}[/]: stopping (pid {pid})")
+            stop_pid(p.name, pid, p.marker, grace=20)
+        (RUN / f"{p.name}.pid").unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- commands
+def listen_table(creds: dict[str, str], procs: list[Proc]) -> Table:
+    t = Table(title="learnstreet local stack")
+    t.add_column("component")
+    t.add_column("listens on")
+    t.add_column("log")
+    t.add_row(
+        "kafka",
+        f"{creds['KAFKA_BOOTSTRAP']} (SASL_PLAINTEXT, SCRAM-SHA-512)",
+        str((KAFKA_LOGS / "server.log").relative_to(ROOT)),
+    )
+    t.add_row("postgresql", f"127.0.0.1:{pg_port(creds)}", str(PG_LOG.relative_to(ROOT)))
+    for p in procs:
+        t.add_row(p.name, p.listens(creds), str((LOGS / f"{p.name}.log").relative_to(ROOT)))
+    return t
+
+
+def provision_kafka(creds: dict[str, str]) -> None:
+    import provision  # deploy/local/provision.py
+
+    provision.run(creds)
+
+
+@app.command()
+def up(
+    infra_only: bool = typer.Option(False, "--infra-only", help="Kafka, PostgreSQL and provisioning only"),
+    record_to: Path | None = typer.Option(None, "--record", help="append what this run started to FILE"),
+) -> None:
+    """Start Kafka, PostgreSQL, provision topics/ACLs/databases, then the services."""
+    t0 = time.monotonic()
+    creds = credentials.load()
+    RUN.mkdir(parents=True, exist_ok=True)
+    kafka_up(creds, record_to)
+    pg_up(creds, record_to)
+    provision_kafka(creds)
+    if not infra_only:
+        procs_up(creds, record_to)
+    console.print(listen_table(creds, [] if infra_only else PROCESSES))
+    console.print(f"up in {time.monotonic() - t0:.1f}s")
+
+
+@app.command()
+def down(
+    recorded: Path | None = typer.Option(None, "--recorded", help="stop only what FILE lists (then delete it)"),
+) -> None:
+    """Stop what `up` started (services, Kafka, PostgreSQL). Safe to run twice."""
+    if recorded is not None:
+        names = recorded.read_text().split() if recorded.exists() else []
+        procs_down([n for n in names if n not in ("kafka", "pg")])
+        if "kafka" in names:
+            kafka_down()
+        if "pg" in names:
+            pg_down()
+        recorded.unlink(missing_ok=True)
+        return
+    procs_down()
+    kafka_down()
+    pg_down()
+
+
+@app.command("kafka-up")
+def kafka_up_cmd() -> None:
+    """Start Kafka only (formats on first use)."""
+    kafka_up(credentials.load())
+
+
+@app.command("pg-up")
+def pg_up_cmd() -> None:
+    """Start PostgreSQL only (initdb on first use) and create the service databases."""
+    pg_up(credentials.load())
+
+
+@app.command("services-up")
+def services_up_cmd(names: list[str] = typer.Argument(None)) -> None:
+    """Start the services (and auxiliary processes); Kafka and PostgreSQL must be up."""
+    procs_up(credentials.load(), names=names or None)
+
+
+@app.command("services-down")
+def services_down_cmd(names: list[str] = typer.Argument(None)) -> None:
+    """Stop the services (and auxiliary processes)."""
+    procs_down(names or None)
+
+
+@app.command("provision")
+def provision_cmd() -> None:
+    """Create/align topics and ACLs from shared/events/topics.py (Kafka must be up)."""
+    provision_kafka(credentials.load())
+
+
+@app.command()
+def status() -> None:
+    """Health of every component; exits 1 when something is down."""
+    creds = credentials.load()
+    t = Table(title="learnstreet local stack")
+    for col in ("component", "address", "pid", "health"):
+        t.add_column(col)
+    ok_all = True
+
+    def row(name: str, addr: str, pid: int | None, ok: bool, detail: str = "") -> None:
+        nonlocal ok_all
+        ok_all &= ok
+        health = "[green]ok[/]" if ok else f"[red]{detail or 'down'}[/]"
+        t.add_row(name, addr, str(pid) if pid else "-", health)
+
+    kpid = read_pid("kafka", KAFKA_MARKER)
+    row("kafka", creds["KAFKA_BOOTSTRAP"], kpid, kafka_ready(creds), "no authenticated metadata")
+    pg_pid = None
+    try:
+        pg_pid = int((PG_DATA / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    row("postgresql", f"127.0.0.1:{pg_port(creds)}", pg_pid, pg_isready(creds), "pg_isready failed")
+    for p in PROCESSES:
+        pid = read_pid(p.name, p.marker)
+        row(
+            p.name,
+            p.listens(creds),
+            pid,
+            pid is not None and proc_ready(p, creds),
+            "not running" if pid is None else "not ready",
+        )
+    console.print(t)
+    raise typer.Exit(0 if ok_all else 1)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,83 @@
+"""The provisioned local stack: topics as the catalogue says, one locked database per service."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from shared.events import topics as catalogue
+
+pytestmark = pytest.mark.integration
+
+SPECS = catalogue.all_topic_specs()
+
+
+async def test_topics_have_the_catalogues_partitions(kafka_admin):
+    admin = await kafka_admin("admin")
+    described = {t["topic"]: t for t in await admin.describe_topics([s.name for s in SPECS])}
+    for spec in SPECS:
+        assert described[spec.name]["error_code"] == 0, spec.name
+        assert len(described[spec.name]["partitions"]) == spec.partitions, spec.name
+
+
+async def test_topic_configs_match_the_catalogue(kafka_admin):
+    admin = await kafka_admin("admin")
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, s.name) for s in SPECS])
+    configs = {
+        res[3]: {entry[0]: entry[1] for entry in res[4]} for resp in responses for res in resp.resources
+    }
+    compacted = {s.name for s in SPECS if s.config.get("cleanup.policy") == "compact"}
+    assert compacted >= {"enrolment.contacts", "scoring.index"}
+    for spec in SPECS:
+        cfg = configs[spec.name]
+        for key, value in spec.config.items():
+            assert cfg[key] == value, (spec.name, key)
+        assert cfg["cleanup.policy"] == ("compact" if spec.name in compacted else "delete"), spec.name
+
+
+def database_urls(credentials: dict[str, str]) -> dict[str, str]:
+    return {s: credentials[f"{s.upper()}_DATABASE_URL"] for s in catalogue.SERVICES}
+
+
+def with_database(url: str, database: str) -> str:
+    u = urlsplit(url)
+    return urlunsplit(u._replace(path=f"/{database}"))
+
+
+def with_password(url: str, password: str) -> str:
+    u = urlsplit(url)
+    netloc = f"{u.username}:{password}@{u.hostname}:{u.port}"
+    return urlunsplit(u._replace(netloc=netloc))
+
+
+@pytest.mark.parametrize("service", catalogue.SERVICES)
+async def test_each_service_owns_its_database(credentials, service):
+    url = database_urls(credentials)[service]
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        user, db, owner = await conn.fetchrow(
+            "SELECT current_user, current_database(), pg_get_userbyid(datdba) "
+            "FROM pg_database WHERE datname = current_database()"
+        )
+        assert (user, db, owner) == (f"learnstreet_{service}",) * 3
+        assert await conn.fetchval("SHOW fsync") == "on"
+    finally:
+        await conn.close()
+
+
+@pytest.mark.parametrize("service", catalogue.SERVICES)
+async def test_a_service_cannot_connect_to_another_services_database(credentials, service):
+    urls = database_urls(credentials)
+    other = next(s for s in catalogue.SERVICES if s != service)
+    url = with_database(urls[service], urlsplit(urls[other]).path.lstrip("/"))
+    with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+        await asyncpg.connect(url, timeout=10)
+
+
+async def test_a_wrong_database_password_is_refused(credentials):
+    url = with_password(database_urls(credentials)["notify"], "wrong-password")
+    with pytest.raises(asyncpg.exceptions.InvalidPasswordError):
+        await asyncpg.connect(url, timeout=10)
