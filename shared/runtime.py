@@ -14,21 +14,22 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 
 import asyncpg
-from fastapi import APIRouter, FastAPI, Request, Response
+import orjson
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
 from shared.bus.broker import make_broker
-from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder, is_transient
+from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder
 from shared.bus.dead_letters import DeadLetterPublisher
 from shared.bus.decoding import decode_event
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
-from shared.http.errors import install_error_handlers
+from shared.http.errors import PayloadTooLarge, install_error_handlers
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,46 @@ class Runtime:
         )
 
 
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413, declared or streamed (pure ASGI: a
+    Starlette `@app.middleware` would wrap every request in a much slower layer)."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(send)
+                return
+        seen = 0
+
+        async def counting_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise PayloadTooLarge(f"body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _refuse(self, send) -> None:
+        body = orjson.dumps({"detail": [{"loc": ["body"], "msg": f"body larger than {self.max_bytes} bytes"}]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})  # fmt: skip
+
+
 def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (), description: str = "") -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -145,21 +186,7 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
     app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def limits(request: Request, call_next):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse({"detail": [{"loc": ["body"], "msg": f"body larger than {MAX_BODY_BYTES} bytes"}]}, 413)
-        try:
-            return await call_next(request)
-        except Exception as error:
-            if is_transient(error):
-                return JSONResponse(
-                    {"detail": [{"loc": [], "msg": "temporarily unavailable; retry shortly"}]},
-                    503,
-                    headers={"Retry-After": "1"},
-                )
-            raise
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

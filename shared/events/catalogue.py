@@ -280,7 +280,10 @@ class ResidentContactChanged(EventData):
     language: Language = "zh-CN"
     preferred_channel: Literal["sms", "email"] = "sms"
     consent: bool = False
-    opted_out_categories: list[str] = Field(default_factory=list)
+    opted_out_categories: list[str] = Field(default_factory=list)  # enrolment, session_updates, reminders, honours
+    # The resident's own quiet hours as local "HH:MM" (both or neither; equal = none); default: the street's.
+    quiet_hours_start: str | None = None
+    quiet_hours_end: str | None = None
 
 
 # --- enrolment.enrolments -------------------------------------------------------------------

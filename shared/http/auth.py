@@ -59,7 +59,8 @@ def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | N
 def require(*roles: str):
     """A FastAPI dependency admitting only the given roles."""
 
-    def dependency(
+    # async, so FastAPI runs it on the event loop instead of a thread-pool hop per request
+    async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
         principal = authenticate(request, credentials)

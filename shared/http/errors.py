@@ -52,6 +52,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from shared.bus.consumer import is_transient
+
+        if is_transient(exc):  # database or broker briefly unavailable: the client should retry
+            body = {"detail": [{"loc": [], "msg": "temporarily unavailable; retry shortly"}]}
+            return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
         # Logged with its trace for operators; the client gets no internals.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": [{"loc": [], "msg": "internal error; see service logs"}]}, 500)

@@ -1,14 +1,310 @@
-"""The enrolment service's HTTP API."""
+"""The enrolment service's HTTP API: residents, enrolment with waitlists, sessions' occupancy.
+
+Operators may act for anyone; a resident (token role `resident`, subject = resident id) only for
+themself. Errors are 4xx with the field and the reason (shared.http.errors)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from pydantic import BaseModel
+import functools
+import uuid
+from datetime import datetime
+from pathlib import Path as FilePath
+from typing import Annotated, Literal
+
+import yaml
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.enrolment.service_layer import handlers
-from shared.http.auth import Operator
+from services.enrolment.service_layer.handlers import Forbidden
+from shared.events.catalogue import AudienceGroup, Language
+from shared.http.auth import Principal, authenticate
+from shared.http.errors import Invalid
 
-router = APIRouter(prefix="/v1", tags=["courses"])
+router = APIRouter(prefix="/v1")
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+# Async on purpose: shared.http.auth's dependencies are plain functions, which FastAPI runs in a
+# thread pool, a thread hop per request that costs more than the whole enrolment on the hot path.
+async def _any_user(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
+    return authenticate(request, credentials)
+
+
+async def _operator(principal: Annotated[Principal, Depends(_any_user)]) -> Principal:
+    if principal.role != "operator":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs operator")
+    return principal
+
+
+AnyUser = Annotated[Principal, Depends(_any_user)]
+Operator = Annotated[Principal, Depends(_operator)]
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$", description="digits, optional + prefix")]
+Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Category = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+def _uow(request: Request):
+    return request.app.state.runtime.uow
+
+
+def _correlation(request: Request) -> str | None:
+    return request.headers.get("x-correlation-id")
+
+
+@functools.cache
+def _communities(reference_dir: str) -> frozenset[str]:
+    data = yaml.safe_load((FilePath(reference_dir) / "communities.yaml").read_text(encoding="utf-8"))
+    return frozenset(c["id"] for c in data["communities"])
+
+
+def _check_community(request: Request, community_id: str) -> None:
+    known = _communities(request.app.state.runtime.settings.reference_dir)
+    if community_id not in known:
+        raise Invalid(f"unknown community {community_id!r}; one of {', '.join(sorted(known))}", field="community_id")
+
+
+def _require_self_or_operator(principal: Principal, resident_id: str) -> None:
+    if principal.role == "operator":
+        return
+    if principal.role == "resident" and principal.subject == resident_id:
+        return
+    raise Forbidden(f"only resident {resident_id} or an operator may do this / 仅本人或工作人员可操作")
+
+
+# --- residents ----------------------------------------------------------------------------------
+
+
+class ResidentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    resident_id: Id | None = Field(None, description="made by the service when absent")
+    community_id: Id = Field(description="a community id from the street's reference data")
+    audience_group: AudienceGroup
+    family_id: Id | None = None
+    employer_id: Id | None = Field(None, description="employer unit, for enterprise honours")
+    volunteer: bool = False
+    phone: Phone | None = None
+    email: Email | None = None
+    language: Language = "zh-CN"
+    consent: bool = Field(False, description="consents to notifications")
+    preferred_channel: Literal["sms", "email"] = "sms"
+    opted_out_categories: list[Category] = Field(default_factory=list, max_length=32)
+
+    @model_validator(mode="after")
+    def _channel_has_address(self) -> ResidentIn:
+        if self.consent and self.preferred_channel == "email" and not self.email:
+            raise ValueError("preferred_channel email needs an email address")
+        if self.consent and self.preferred_channel == "sms" and not self.phone:
+            raise ValueError("preferred_channel sms needs a phone number")
+        return self
+
+
+class ResidentPatch(BaseModel):
+    """Only the fields sent are changed; `null` clears an optional field."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    # Non-nullable fields default to None only as "not sent": an explicit null fails validation.
+    community_id: Id = None  # type: ignore[assignment]
+    audience_group: AudienceGroup = None  # type: ignore[assignment]
+    family_id: Id | None = None
+    employer_id: Id | None = None
+    volunteer: bool = None  # type: ignore[assignment]
+    phone: Phone | None = None
+    email: Email | None = None
+    language: Language = None  # type: ignore[assignment]
+    consent: bool = None  # type: ignore[assignment]
+    preferred_channel: Literal["sms", "email"] = None  # type: ignore[assignment]
+    opted_out_categories: list[Category] = Field(None, max_length=32)  # type: ignore[assignment]
+
+
+class ResidentOut(BaseModel):
+    resident_id: str
+    community_id: str
+    audience_group: AudienceGroup
+    family_id: str | None
+    employer_id: str | None
+    volunteer: bool
+    phone: str | None
+    email: str | None
+    language: Language
+    consent: bool
+    preferred_channel: Literal["sms", "email"]
+    opted_out_categories: list[str]
+
+
+@router.post("/residents", status_code=status.HTTP_201_CREATED, response_model=ResidentOut, tags=["residents"])
+async def register_resident(body: ResidentIn, request: Request, operator: Operator) -> ResidentOut:
+    """Register a resident (operators). Contact data goes only to notify (enrolment.contacts)."""
+    _check_community(request, body.community_id)
+    data = body.model_dump(mode="json")
+    data["resident_id"] = body.resident_id or f"r-{uuid.uuid4().hex[:16]}"
+    resident = await handlers.register_resident(_uow(request), data, correlation_id=_correlation(request))
+    return ResidentOut.model_validate(resident)
+
+
+@router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
+async def get_resident(resident_id: PathId, request: Request, principal: AnyUser) -> ResidentOut:
+    _require_self_or_operator(principal, resident_id)
+    return ResidentOut.model_validate(await handlers.get_resident(_uow(request), resident_id))
+
+
+@router.patch("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
+async def update_resident(
+    resident_id: PathId, body: ResidentPatch, request: Request, principal: AnyUser
+) -> ResidentOut:
+    """Change a resident. Residents may change their contact data, preferences and volunteer flag;
+    community, audience group, family and employer are changed by operators."""
+    _require_self_or_operator(principal, resident_id)
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    if "community_id" in changes:
+        _check_community(request, changes["community_id"])
+    resident = await handlers.update_resident(
+        _uow(request),
+        resident_id,
+        changes,
+        by_resident=principal.role != "operator",
+        correlation_id=_correlation(request),
+    )
+    return ResidentOut.model_validate(resident)
+
+
+# --- enrolments ---------------------------------------------------------------------------------
+
+
+class EnrolIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    resident_id: Id
+
+
+class EnrolmentOut(BaseModel):
+    enrolment_id: str
+    session_id: str
+    resident_id: str
+    status: Literal["confirmed", "waitlisted", "cancelled"]
+    position: int | None = Field(None, description="1-based waitlist position; null unless waitlisted")
+    seq: int = Field(description="arrival order within the session")
+    created_at: datetime
+
+
+class EnrolmentView(EnrolmentOut):
+    course_id: str
+    starts_at: AwareDatetime | None
+    promoted_at: datetime | None
+    cancelled_at: datetime | None
+    cancel_reason: str
+
+
+class Promoted(BaseModel):
+    enrolment_id: str
+    resident_id: str
+
+
+class CancelOut(BaseModel):
+    enrolment_id: str
+    session_id: str
+    resident_id: str
+    status: Literal["cancelled"] = "cancelled"
+    was_status: Literal["confirmed", "waitlisted"]
+    cancelled_at: datetime
+    promoted: list[Promoted] = Field(description="waitlisted residents who got the freed seat")
+
+
+@router.post(
+    "/sessions/{session_id}/enrolments",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EnrolmentOut,
+    tags=["enrolments"],
+    responses={
+        404: {"description": "unknown session (not yet scheduled) or resident"},
+        409: {"description": "refused"},
+    },
+)
+async def enrol(session_id: PathId, body: EnrolIn, request: Request, principal: AnyUser) -> EnrolmentOut:
+    """Enrol a resident in a session: a seat if one is free, else the FIFO waitlist with a position.
+    409 with the reason for a double enrolment, an ineligible audience, the elderly priority
+    window, a cancelled or already started session."""
+    _require_self_or_operator(principal, body.resident_id)
+    result = await handlers.enrol(_uow(request), session_id, body.resident_id)
+    return EnrolmentOut(
+        enrolment_id=result.enrolment_id,
+        session_id=result.session_id,
+        resident_id=result.resident_id,
+        status=result.status,
+        position=result.position,
+        seq=result.seq,
+        created_at=result.created_at,
+    )
+
+
+@router.delete("/enrolments/{enrolment_id}", response_model=CancelOut, tags=["enrolments"])
+async def cancel_enrolment(enrolment_id: PathId, request: Request, principal: AnyUser) -> CancelOut:
+    """Cancel an enrolment; a freed seat goes to the head of the waitlist in the same transaction
+    (not after the session has started)."""
+    if principal.role not in ("operator", "resident"):
+        raise Forbidden("only the resident or an operator may cancel an enrolment / 仅本人或工作人员可取消")
+    result = await handlers.cancel(
+        _uow(request), enrolment_id, only_resident=principal.subject if principal.role == "resident" else None
+    )
+    return CancelOut(
+        enrolment_id=result.enrolment_id,
+        session_id=result.session_id,
+        resident_id=result.resident_id,
+        was_status=result.was_status,
+        cancelled_at=result.cancelled_at,
+        promoted=[Promoted(**p) for p in result.promoted],
+    )
+
+
+@router.get("/enrolments/{enrolment_id}", response_model=EnrolmentView, tags=["enrolments"])
+async def get_enrolment(enrolment_id: PathId, request: Request, principal: AnyUser) -> EnrolmentView:
+    enrolment = await handlers.get_enrolment(_uow(request), enrolment_id)
+    _require_self_or_operator(principal, enrolment["resident_id"])
+    return EnrolmentView.model_validate(enrolment)
+
+
+@router.get("/residents/{resident_id}/enrolments", response_model=list[EnrolmentView], tags=["enrolments"])
+async def enrolments_of_resident(
+    resident_id: PathId,
+    request: Request,
+    principal: AnyUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200,
+) -> list[EnrolmentView]:
+    _require_self_or_operator(principal, resident_id)
+    rows = await handlers.enrolments_of_resident(_uow(request), resident_id, limit)
+    return [EnrolmentView.model_validate(r) for r in rows]
+
+
+# --- sessions and courses (as learnt from activities) ---------------------------------------------
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    course_id: str
+    venue_id: str | None
+    community_id: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    capacity: int
+    elderly_priority_until: datetime | None
+    cancelled: bool
+    cancel_reason: str
+    confirmed: int
+    waitlisted: int = Field(description="waitlist length")
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
+async def get_session(session_id: PathId, request: Request, operator: Operator) -> SessionOut:
+    return SessionOut.model_validate(await handlers.get_session(_uow(request), session_id))
 
 
 class CourseOut(BaseModel):
@@ -20,7 +316,7 @@ class CourseOut(BaseModel):
     cancelled: bool
 
 
-@router.get("/courses/{course_id}", response_model=CourseOut)
-async def get_course(course_id: str, request: Request, operator: Operator) -> CourseOut:
-    course = await handlers.get_course(request.app.state.runtime.uow, course_id)
+@router.get("/courses/{course_id}", response_model=CourseOut, tags=["courses"])
+async def get_course(course_id: PathId, request: Request, operator: Operator) -> CourseOut:
+    course = await handlers.get_course(_uow(request), course_id)
     return CourseOut.model_validate(course, from_attributes=True)

@@ -1,15 +1,70 @@
-"""Use cases of the enrolment service: each runs in a unit of work, calls the model, commits."""
+"""Use cases of the enrolment service: each runs in a unit of work, calls the model, commits.
+
+Every state change publishes its events through the outbox in the same transaction."""
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
+import asyncpg
+
+from services.enrolment import metrics
 from services.enrolment.adapters import repository
-from services.enrolment.domain.model import CourseRef
-from shared.bus.decoding import Incoming
+from services.enrolment.adapters.repository import LockedSession
+from services.enrolment.domain import model
+from services.enrolment.domain.model import CourseRef, EnrolmentRefused, Status
+from shared.bus.decoding import DeadLetter, Incoming
 from shared.db.uow import UnitOfWork
-from shared.events.catalogue import CourseCreated
-from shared.http.errors import NotFound
+from shared.events.catalogue import (
+    CourseCancelled,
+    CourseCreated,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    EnrolmentPromoted,
+    EnrolmentWaitlisted,
+    ResidentContactChanged,
+    ResidentRegistered,
+    ResidentUpdated,
+    SessionCancelled,
+    SessionScheduled,
+)
+from shared.events.envelope import envelop
+from shared.http.errors import Conflict, DomainError, NotFound
+
+SOURCE = "learnstreet/enrolment"
+UowFactory = Callable[[], UnitOfWork]
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _enrolment_event(cls, session: LockedSession, enrolment_id: str, resident_id: str, at: datetime, **extra):
+    return envelop(
+        cls(
+            enrolment_id=enrolment_id,
+            session_id=session.state.session_id,
+            course_id=session.state.course_id,
+            resident_id=resident_id,
+            community_id=session.community_id,
+            session_starts_at=session.state.starts_at if session.scheduled else None,
+            at=at,
+            **extra,
+        ),
+        source=SOURCE,
+    )
+
+
+# --- catalogue events ---------------------------------------------------------------------------
 
 
 async def on_course_created(uow: UnitOfWork, event: CourseCreated, incoming: Incoming) -> None:
@@ -25,7 +80,280 @@ async def on_course_created(uow: UnitOfWork, event: CourseCreated, incoming: Inc
     )
 
 
-async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> CourseRef:
+async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, incoming: Incoming) -> None:
+    await repository.cancel_course(uow.conn, event.course_id, event.reason)
+    reason = f"course_cancelled: {event.reason}" if event.reason else "course_cancelled"
+    for session in await repository.lock_sessions_of_course(uow.conn, event.course_id):
+        await _cancel_session(uow, session, reason, trigger="course_cancelled")
+
+
+async def on_session_scheduled(uow: UnitOfWork, event: SessionScheduled, incoming: Incoming) -> None:
+    """SessionScheduled and SessionChanged: store the schedule, then fill any freed seats."""
+    if event.capacity < 0:
+        raise DeadLetter("invalid_session", f"session {event.session_id}: capacity {event.capacity} is negative")
+    if event.ends_at <= event.starts_at:
+        raise DeadLetter("invalid_session", f"session {event.session_id}: ends_at is not after starts_at")
+    await repository.upsert_session(uow.conn, event.model_dump())
+    session = await repository.lock_session(uow.conn, event.session_id)
+    if session is None:  # pragma: no cover - the upsert above made it
+        raise DeadLetter("invalid_session", f"session {event.session_id} could not be stored")
+    if session.state.course_cancelled and not session.state.cancelled:
+        # Scheduled after its course was cancelled (or the cancellation overtook it).
+        await _cancel_session(uow, session, "course_cancelled", trigger="course_cancelled")
+        return
+    await _promote(uow, session, session.state, trigger="capacity_change")
+
+
+async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, incoming: Incoming) -> None:
+    reason = f"session_cancelled: {event.reason}" if event.reason else "session_cancelled"
+    session = await repository.lock_session(uow.conn, event.session_id)
+    if session is None:
+        await repository.mark_session_cancelled(uow.conn, event.session_id, event.course_id, event.starts_at, reason)
+        return
+    await _cancel_session(uow, session, reason, trigger="session_cancelled")
+
+
+async def _cancel_session(uow: UnitOfWork, session: LockedSession, reason: str, *, trigger: str) -> None:
+    now = _now()
+    rows = await repository.cancel_all_of_session(uow.conn, session.state.session_id, reason)
+    await repository.mark_session_cancelled(uow.conn, session.state.session_id, session.state.course_id, None, reason)
+    for row in rows:
+        uow.publish(
+            _enrolment_event(
+                EnrolmentCancelled, session, row["enrolment_id"], row["resident_id"], now,
+                was_confirmed=row["was_confirmed"], reason=reason,
+            )
+        )  # fmt: skip
+    if rows:
+        metrics.CANCELLED_BY_CATALOGUE.labels(trigger).inc(len(rows))
+
+
+async def _promote(
+    uow: UnitOfWork, session: LockedSession, state: model.SessionState, *, trigger: str
+) -> list[asyncpg.Record]:
+    """Fill free seats from the waitlist (if the rules allow now) and store the counts."""
+    now = _now()
+    seats = model.seats_to_promote(state, now=now)
+    promoted = await repository.promote_and_count(uow.conn, state.session_id, seats, state.confirmed, state.waitlisted)
+    for row in promoted:
+        uow.publish(_enrolment_event(EnrolmentPromoted, session, row["enrolment_id"], row["resident_id"], now))
+    if promoted:
+        metrics.PROMOTIONS.labels(trigger).inc(len(promoted))
+    return promoted
+
+
+# --- enrolment over HTTP ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EnrolResult:
+    enrolment_id: str
+    session_id: str
+    resident_id: str
+    status: str
+    position: int | None
+    seq: int
+    created_at: datetime
+
+
+async def enrol(uow_factory: UowFactory, session_id: str, resident_id: str) -> EnrolResult:
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        async with uow_factory() as uow:
+            ctx = await repository.lock_for_enrolment(uow.conn, session_id, resident_id)
+            if ctx.session is None or not ctx.session.scheduled:
+                outcome = "unknown_session"
+                raise NotFound(
+                    f"unknown session {session_id} (not yet scheduled) / 场次 {session_id} 不存在或尚未发布",
+                    field="session_id",
+                )
+            if not ctx.resident_known:
+                outcome = "unknown_resident"
+                raise NotFound(f"unknown resident {resident_id} / 居民 {resident_id} 未登记", field="resident_id")
+            now = _now()
+            try:
+                placement = model.place(
+                    ctx.session.state, ctx.audience_group or "", already_enrolled=ctx.already_enrolled, now=now
+                )
+            except EnrolmentRefused as refused:
+                outcome = refused.code
+                raise Conflict(refused.reason, field=refused.field) from None
+            enrolment_id = f"e-{uuid.uuid4().hex}"
+            confirmed = placement.status is Status.CONFIRMED
+            try:
+                row = await repository.insert_enrolment(uow.conn, enrolment_id, session_id, resident_id, confirmed)
+            except asyncpg.UniqueViolationError:
+                outcome = "already_enrolled"
+                raise Conflict(
+                    f"resident is already enrolled in session {session_id} / 已报名该场次，请勿重复报名",
+                    field="resident_id",
+                ) from None
+            if confirmed:
+                event = _enrolment_event(EnrolmentConfirmed, ctx.session, enrolment_id, resident_id, now)
+            else:
+                event = _enrolment_event(
+                    EnrolmentWaitlisted, ctx.session, enrolment_id, resident_id, now, position=placement.position
+                )
+            uow.publish(event)
+            await uow.commit()
+        outcome = str(placement.status)
+        return EnrolResult(
+            enrolment_id, session_id, resident_id, str(placement.status), placement.position, row["seq"],
+            row["created_at"],
+        )  # fmt: skip
+    finally:
+        metrics.REQUESTS.labels("enrol", outcome).inc()
+        metrics.REQUEST_DURATION.labels("enrol").observe(time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class CancelResult:
+    enrolment_id: str
+    session_id: str
+    resident_id: str
+    was_status: str
+    cancelled_at: datetime
+    promoted: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def cancel(
+    uow_factory: UowFactory, enrolment_id: str, *, only_resident: str | None, reason: str = "cancelled_by_request"
+) -> CancelResult:
+    """Cancel an enrolment and, in the same transaction, promote the head of the waitlist.
+    `only_resident`: when set, the enrolment must be that resident's (403 otherwise)."""
+    started = time.perf_counter()
+    outcome = "error"
+    try:
+        async with uow_factory() as uow:
+            owner = await repository.enrolment_owner(uow.conn, enrolment_id)
+            if owner is None:
+                outcome = "unknown_enrolment"
+                raise NotFound(f"unknown enrolment {enrolment_id} / 报名记录不存在", field="enrolment_id")
+            if only_resident is not None and owner["resident_id"] != only_resident:
+                outcome = "forbidden"
+                raise Forbidden("a resident may cancel only their own enrolments / 只能取消本人的报名")
+            session = await repository.lock_session(uow.conn, owner["session_id"])
+            if session is None:  # pragma: no cover - enrolments reference their session
+                raise NotFound(f"unknown session {owner['session_id']}", field="session_id")
+            row = await repository.cancel_enrolment(uow.conn, enrolment_id, reason)
+            if row is None:
+                outcome = "already_cancelled"
+                raise Conflict(f"enrolment {enrolment_id} is already cancelled / 该报名已取消", field="enrolment_id")
+            now = row["cancelled_at"]
+            uow.publish(
+                _enrolment_event(
+                    EnrolmentCancelled, session, enrolment_id, row["resident_id"], now,
+                    was_confirmed=row["old_status"] == Status.CONFIRMED, reason=reason,
+                )
+            )  # fmt: skip
+            after = model.after_cancellation(session.state, row["old_status"])
+            promoted = await _promote(uow, session, after, trigger="cancellation")
+            await uow.commit()
+        outcome = "cancelled"
+        return CancelResult(
+            enrolment_id=enrolment_id,
+            session_id=owner["session_id"],
+            resident_id=row["resident_id"],
+            was_status=row["old_status"],
+            cancelled_at=now,
+            promoted=[{"enrolment_id": p["enrolment_id"], "resident_id": p["resident_id"]} for p in promoted],
+        )
+    finally:
+        metrics.REQUESTS.labels("cancel", outcome).inc()
+        metrics.REQUEST_DURATION.labels("cancel").observe(time.perf_counter() - started)
+
+
+async def get_enrolment(uow_factory: UowFactory, enrolment_id: str) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        row = await repository.get_enrolment(uow.conn, enrolment_id)
+    if row is None:
+        raise NotFound(f"unknown enrolment {enrolment_id} / 报名记录不存在", field="enrolment_id")
+    return dict(row)
+
+
+async def enrolments_of_resident(uow_factory: UowFactory, resident_id: str, limit: int = 500) -> list[dict]:
+    async with uow_factory() as uow:
+        if await repository.get_resident(uow.conn, resident_id) is None:
+            raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        rows = await repository.enrolments_of_resident(uow.conn, resident_id, limit)
+    return [dict(r) for r in rows]
+
+
+async def get_session(uow_factory: UowFactory, session_id: str) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        row = await repository.session_summary(uow.conn, session_id)
+    if row is None or not row["scheduled"]:
+        raise NotFound(f"unknown session {session_id} (not yet scheduled) / 场次不存在或尚未发布", field="session_id")
+    return dict(row)
+
+
+# --- residents ----------------------------------------------------------------------------------
+
+
+def _resident_events(resident: dict[str, Any], *, public: bool, contact: bool, new: bool) -> list:
+    events = []
+    if public:
+        cls = ResidentRegistered if new else ResidentUpdated
+        events.append(cls(**{k: resident[k] for k in ("resident_id", *model.PUBLIC_FIELDS)}))
+    if contact:
+        events.append(ResidentContactChanged(**{k: resident[k] for k in ("resident_id", *model.CONTACT_FIELDS)}))
+    return events
+
+
+async def register_resident(
+    uow_factory: UowFactory, resident: dict[str, Any], *, correlation_id: str | None = None
+) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        if not await repository.insert_resident(uow.conn, resident):
+            raise Conflict(f"resident {resident['resident_id']} exists already / 居民已登记", field="resident_id")
+        for data in _resident_events(resident, public=True, contact=True, new=True):
+            uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+        await uow.commit()
+    metrics.RESIDENTS.labels("registered").inc()
+    return resident
+
+
+async def get_resident(uow_factory: UowFactory, resident_id: str) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        resident = await repository.get_resident(uow.conn, resident_id)
+    if resident is None:
+        raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+    return resident
+
+
+async def update_resident(
+    uow_factory: UowFactory,
+    resident_id: str,
+    changes: dict[str, Any],
+    *,
+    by_resident: bool,
+    correlation_id: str | None = None,
+) -> dict[str, Any]:
+    if by_resident and (forbidden := model.forbidden_for_resident(changes)):
+        raise Forbidden(
+            f"a resident may not change {', '.join(forbidden)}; ask an operator / 该信息需由工作人员修改",
+            field=forbidden[0],
+        )
+    async with uow_factory() as uow:
+        current = await repository.get_resident(uow.conn, resident_id, lock=True)
+        if current is None:
+            raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        effective = {k: v for k, v in changes.items() if current.get(k) != v}
+        if effective:
+            await repository.update_resident(uow.conn, resident_id, effective)
+            updated = {**current, **effective}
+            public, contact = model.changed_topics(effective)
+            for data in _resident_events(updated, public=public, contact=contact, new=False):
+                uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+            await uow.commit()
+            current = updated
+    if effective:
+        metrics.RESIDENTS.labels("updated").inc()
+    return current
+
+
+async def get_course(uow_factory: UowFactory, course_id: str) -> CourseRef:
     async with uow_factory() as uow:
         course = await repository.get_course(uow.conn, course_id)
     if course is None:
