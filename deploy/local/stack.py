@@ -83,10 +83,34 @@ def service(name: str) -> Proc:
     )
 
 
+def _notify_endpoint(key: str, default: str) -> str:
+    # Optional keys (absent from a generated credentials.env): the environment, then the file, then
+    # the default that services/notify/config.py uses too.
+    return os.environ.get(key) or credentials.read_file().get(key) or default
+
+
+_SMS_URL = urlsplit(_notify_endpoint("NOTIFY_SMS_URL", "http://127.0.0.1:8105/v1/messages"))
+
+
 # Processes started by `up` after Kafka, PostgreSQL and provisioning, in this order (stopped in
 # reverse). Auxiliary processes (e.g. a local SMTP sink, an SMS gateway) are one entry each:
 #   Proc("smtp-sink", [PY, "-m", "deploy.local.smtp_sink"], ready_port="{SMTP_PORT}", marker="smtp_sink")
 PROCESSES: list[Proc] = [
+    # notify's local SMTP sink (.local/mail/*.eml) and SMS gateway (.local/sms/messages.jsonl)
+    Proc(
+        "mailsink",
+        [PY, "deploy/local/mailsink.py"],
+        ready_port=_notify_endpoint("NOTIFY_SMTP_PORT", "8025"),
+        requires="deploy/local/mailsink.py",
+        marker="deploy/local/mailsink.py",
+    ),
+    Proc(
+        "sms-gateway",
+        [PY, "deploy/local/sms_gateway.py"],
+        ready_url=f"{_SMS_URL.scheme}://{_SMS_URL.netloc}/healthz",
+        requires="deploy/local/sms_gateway.py",
+        marker="deploy/local/sms_gateway.py",
+    ),
     service("activities"),
     service("enrolment"),
     service("scoring"),

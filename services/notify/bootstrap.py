@@ -1,4 +1,5 @@
-"""Wires the notify service: runtime (Kafka, PostgreSQL, outbox), consumers, HTTP routes."""
+"""Wires the notify service: runtime (Kafka, PostgreSQL, outbox), consumers, delivery worker,
+channels and HTTP routes."""
 
 from __future__ import annotations
 
@@ -6,19 +7,54 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.notify.adapters.channels import SmsGateway, SmtpMailer
+from services.notify.adapters.clock import Clock, SystemClock
+from services.notify.adapters.templates import Templates
 from services.notify.config import NotifySettings
 from services.notify.entrypoints import consumers, http
+from services.notify.service_layer.delivery import Channels, DeliveryWorker
+from services.notify.service_layer.handlers import EventHandlers
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
-def build_app(settings: NotifySettings) -> FastAPI:
+def build_channels(settings: NotifySettings) -> Channels:
+    return Channels(
+        sms=SmsGateway(settings.sms_url, settings.sms_token.get_secret_value(), settings.sms_timeout_s),
+        email=SmtpMailer(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.mail_from,
+            domain=settings.mail_domain,
+            timeout_s=settings.smtp_timeout_s,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            start_tls=settings.smtp_start_tls,
+        ),
+    )
+
+
+def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
+    clock = clock or SystemClock()
     runtime = Runtime(settings, MIGRATIONS)
-    consumers.register(runtime)
-    return create_app(
+    templates = Templates(settings.templates_dir)  # fails at start if a template is missing
+    worker = DeliveryWorker(
+        uow_factory=runtime.uow, settings=settings, channels=build_channels(settings), templates=templates, clock=clock
+    )
+    consumers.register(runtime, EventHandlers(clock, settings.contact_wait_s), worker.wake.set)
+
+    async def start_worker() -> None:
+        worker.start()
+
+    runtime.on_start(start_worker)
+    runtime.on_stop(worker.stop)
+    app = create_app(
         runtime,
         title="learnstreet notify",
-        description="Residents, notify with waitlists.",
+        description="Tells residents about their enrolments, sessions, reminders and honours by SMS and e-mail.",
         routers=[http.router],
     )
+    app.state.clock = clock
+    app.state.worker = worker
+    return app

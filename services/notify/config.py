@@ -1,10 +1,44 @@
+from pathlib import Path
+
+from pydantic import SecretStr
+
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "notify"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class NotifySettings(ServiceSettings):
-    pass
+    # Channels. The defaults are the local SMTP sink and SMS gateway that `make up` starts, so the
+    # service works with only .local/credentials.env loaded.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 8025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_start_tls: bool = False
+    smtp_timeout_s: float = 10.0
+    mail_from: str = "Pinghu Learning Street <learning@pinghu.example>"
+    mail_domain: str = "notify.learnstreet.local"  # right-hand side of Message-IDs
+    sms_url: str = "http://127.0.0.1:8105/v1/messages"
+    sms_token: SecretStr = SecretStr("local-sms-token")
+    sms_timeout_s: float = 5.0
+    # Street-wide defaults; a resident's contact may carry their own quiet hours.
+    timezone: str = "Asia/Shanghai"
+    quiet_hours_start: str = "22:00"
+    quiet_hours_end: str = "08:00"
+    # Delivery: 8 attempts with base 15 s span about 30 minutes.
+    max_attempts: int = 8
+    retry_base_s: float = 15.0
+    retry_cap_s: float = 600.0
+    contact_wait_s: float = 3600.0
+    lease_s: float = 120.0
+    worker_batch: int = 50
+    worker_poll_s: float = 1.0
+    send_concurrency: int = 8
+    templates_dir: Path = TEMPLATES
+    # Fault injection for crash tests: when set to a resident id, the process kills itself right
+    # after a channel accepted a message for that resident and before the result is recorded.
+    fault_crash_after_send: str | None = None
 
 
 def settings() -> NotifySettings:

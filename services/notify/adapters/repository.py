@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
 import asyncpg
 
-from services.notify.domain.model import CourseRef
+from services.notify.domain.model import PENDING_STATUSES, Contact, CourseRef
+
+_PENDING = list(PENDING_STATUSES)
+
+
+# --- reference data learnt from events ------------------------------------------------------------
 
 
 async def upsert_course(conn: asyncpg.Connection, course: CourseRef) -> None:
@@ -22,3 +32,409 @@ async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | No
         course_id,
     )
     return CourseRef(**dict(row)) if row else None
+
+
+async def cancel_course(conn: asyncpg.Connection, course_id: str) -> None:
+    # The course may not be known yet (events across topics): remember the cancellation anyway.
+    await conn.execute(
+        """INSERT INTO courses(course_id, title_zh, title_en, theme, cancelled) VALUES ($1, $1, $1, '', true)
+           ON CONFLICT (course_id) DO UPDATE SET cancelled = true, updated_at = now()""",
+        course_id,
+    )
+    await conn.execute("UPDATE sessions SET cancelled = true, updated_at = now() WHERE course_id = $1", course_id)
+
+
+async def upsert_contact(conn: asyncpg.Connection, contact: Contact) -> None:
+    await conn.execute(
+        """INSERT INTO contacts(resident_id, phone, email, language, preferred_channel, consent, opted_out,
+                                quiet_hours_start, quiet_hours_end)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           ON CONFLICT (resident_id) DO UPDATE SET phone = EXCLUDED.phone, email = EXCLUDED.email,
+               language = EXCLUDED.language, preferred_channel = EXCLUDED.preferred_channel,
+               consent = EXCLUDED.consent, opted_out = EXCLUDED.opted_out,
+               quiet_hours_start = EXCLUDED.quiet_hours_start, quiet_hours_end = EXCLUDED.quiet_hours_end,
+               updated_at = now()""",
+        contact.resident_id, contact.phone, contact.email, contact.language, contact.preferred_channel,
+        contact.consent, list(contact.opted_out_categories), contact.quiet_hours_start, contact.quiet_hours_end,
+    )  # fmt: skip
+
+
+async def contacts_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dict[str, Contact]:
+    rows = await conn.fetch(
+        """SELECT resident_id, phone, email, language, preferred_channel, consent, opted_out,
+                  quiet_hours_start, quiet_hours_end FROM contacts WHERE resident_id = ANY($1::text[])""",
+        resident_ids,
+    )
+    return {
+        r["resident_id"]: Contact(
+            resident_id=r["resident_id"],
+            phone=r["phone"],
+            email=r["email"],
+            language=r["language"],
+            preferred_channel=r["preferred_channel"],
+            consent=r["consent"],
+            opted_out_categories=tuple(r["opted_out"]),
+            quiet_hours_start=r["quiet_hours_start"],
+            quiet_hours_end=r["quiet_hours_end"],
+        )
+        for r in rows
+    }
+
+
+async def upsert_resident_language(conn: asyncpg.Connection, resident_id: str, language: str) -> None:
+    await conn.execute(
+        """INSERT INTO residents(resident_id, language) VALUES ($1, $2)
+           ON CONFLICT (resident_id) DO UPDATE SET language = EXCLUDED.language, updated_at = now()""",
+        resident_id,
+        language,
+    )
+
+
+async def languages_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT resident_id, language FROM residents WHERE resident_id = ANY($1::text[])", resident_ids
+    )
+    return {r["resident_id"]: r["language"] for r in rows}
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    session_id: str
+    course_id: str
+    venue_id: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    cancelled: bool
+
+
+async def get_session(conn: asyncpg.Connection, session_id: str) -> SessionRow | None:
+    row = await conn.fetchrow(
+        "SELECT session_id, course_id, venue_id, starts_at, ends_at, cancelled FROM sessions WHERE session_id = $1",
+        session_id,
+    )
+    return SessionRow(**dict(row)) if row else None
+
+
+async def upsert_session(
+    conn: asyncpg.Connection, session_id: str, course_id: str, venue_id: str, starts_at: datetime, ends_at: datetime
+) -> None:
+    # A cancelled session stays cancelled: a late "changed" must not revive it.
+    await conn.execute(
+        """INSERT INTO sessions(session_id, course_id, venue_id, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (session_id) DO UPDATE SET course_id = EXCLUDED.course_id, venue_id = EXCLUDED.venue_id,
+               starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, updated_at = now()""",
+        session_id, course_id, venue_id, starts_at, ends_at,
+    )  # fmt: skip
+
+
+async def remember_session_start(
+    conn: asyncpg.Connection, session_id: str, course_id: str, starts_at: datetime
+) -> None:
+    """An enrolment may arrive before its session (other topic): keep the start time it carries."""
+    await conn.execute(
+        "INSERT INTO sessions(session_id, course_id, starts_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        session_id,
+        course_id,
+        starts_at,
+    )
+
+
+async def cancel_session(conn: asyncpg.Connection, session_id: str, course_id: str, starts_at: datetime | None) -> None:
+    await conn.execute(
+        """INSERT INTO sessions(session_id, course_id, starts_at, cancelled) VALUES ($1, $2, $3, true)
+           ON CONFLICT (session_id) DO UPDATE SET cancelled = true,
+               starts_at = COALESCE(sessions.starts_at, EXCLUDED.starts_at), updated_at = now()""",
+        session_id,
+        course_id,
+        starts_at,
+    )
+
+
+async def course_cancelled(conn: asyncpg.Connection, course_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT cancelled FROM courses WHERE course_id = $1", course_id))
+
+
+# --- our view of enrolments -----------------------------------------------------------------------
+
+
+async def upsert_enrolment(
+    conn: asyncpg.Connection, enrolment_id: str, session_id: str, course_id: str, resident_id: str, status: str
+) -> None:
+    await conn.execute(
+        """INSERT INTO enrolments(enrolment_id, session_id, course_id, resident_id, status)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (enrolment_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
+        enrolment_id, session_id, course_id, resident_id, status,
+    )  # fmt: skip
+
+
+async def enrolled(conn: asyncpg.Connection, *, session_id: str | None = None, course_id: str | None = None,
+                   statuses: tuple[str, ...] = ("confirmed", "waitlisted")) -> list[asyncpg.Record]:  # fmt: skip
+    return await conn.fetch(
+        """SELECT enrolment_id, session_id, course_id, resident_id, status FROM enrolments
+           WHERE ($1::text IS NULL OR session_id = $1) AND ($2::text IS NULL OR course_id = $2)
+             AND status = ANY($3::text[]) ORDER BY enrolment_id""",
+        session_id,
+        course_id,
+        list(statuses),
+    )
+
+
+# --- notifications --------------------------------------------------------------------------------
+
+
+@dataclass
+class NewNotification:
+    idempotency_key: str
+    resident_id: str
+    kind: str
+    due_at: datetime
+    contact_deadline: datetime
+    triggered_at: datetime
+    session_id: str | None = None
+    enrolment_id: str | None = None
+    session_starts_at: datetime | None = None
+    params: dict[str, Any] | None = None
+
+
+async def add_notifications(conn: asyncpg.Connection, items: list[NewNotification]) -> int:
+    """Insert the notifications not queued before (by idempotency key); returns how many are new."""
+    if not items:
+        return 0
+    rows = await conn.fetch(
+        """INSERT INTO notifications(notification_id, idempotency_key, resident_id, kind, due_at, contact_deadline,
+                                     triggered_at, session_id, enrolment_id, session_starts_at, params)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
+                                $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[])
+           ON CONFLICT (idempotency_key) DO NOTHING RETURNING notification_id""",
+        [uuid.uuid4() for _ in items],
+        [i.idempotency_key for i in items],
+        [i.resident_id for i in items],
+        [i.kind for i in items],
+        [i.due_at for i in items],
+        [i.contact_deadline for i in items],
+        [i.triggered_at for i in items],
+        [i.session_id for i in items],
+        [i.enrolment_id for i in items],
+        [i.session_starts_at for i in items],
+        [i.params or {} for i in items],
+    )
+    return len(rows)
+
+
+async def cancel_pending(
+    conn: asyncpg.Connection,
+    now: datetime,
+    reason: str,
+    *,
+    kinds: tuple[str, ...],
+    session_id: str | None = None,
+    enrolment_id: str | None = None,
+    course_id: str | None = None,
+    keep_key: str | None = None,
+    unless_starts_at: datetime | None = None,
+) -> int:
+    """Drop notifications not yet handed to a channel (a message in flight is left to finish)."""
+    result = await conn.execute(
+        """UPDATE notifications SET status = 'cancelled', status_reason = $2, cancelled_at = $1, updated_at = $1
+           WHERE status IN ('queued', 'deferred') AND kind = ANY($3::text[])
+             AND ($4::text IS NULL OR session_id = $4)
+             AND ($5::text IS NULL OR enrolment_id = $5)
+             AND ($6::text IS NULL OR session_id IN (SELECT session_id FROM sessions WHERE course_id = $6))
+             AND ($7::text IS NULL OR idempotency_key <> $7)
+             AND ($8::timestamptz IS NULL OR session_starts_at IS DISTINCT FROM $8)""",
+        now, reason, list(kinds), session_id, enrolment_id, course_id, keep_key, unless_starts_at,
+    )  # fmt: skip
+    return int(result.split()[-1])
+
+
+async def wake_awaiting_contact(conn: asyncpg.Connection, resident_id: str, now: datetime) -> None:
+    await conn.execute(
+        """UPDATE notifications SET due_at = LEAST(due_at, $2), updated_at = $2
+           WHERE resident_id = $1 AND status = 'queued' AND status_reason = 'awaiting_contact'""",
+        resident_id,
+        now,
+    )
+
+
+CLAIM_COLUMNS = """notification_id, idempotency_key, resident_id, kind, session_id, params, session_starts_at,
+    status, channel, language, rendered_subject, rendered_body, attempts, due_at, contact_deadline,
+    triggered_at, created_at, first_attempt_at"""
+
+
+async def claim_due(
+    conn: asyncpg.Connection, now: datetime, limit: int, residents: list[str] | None = None
+) -> list[asyncpg.Record]:
+    """Due rows, locked for this transaction; rows other workers hold are skipped. A row left in
+    `sending` by a crashed worker is due again once its lease (due_at) has run out."""
+    return await conn.fetch(
+        f"""SELECT {CLAIM_COLUMNS} FROM notifications
+            WHERE status IN ('queued', 'deferred', 'sending') AND due_at <= $1
+              AND ($3::text[] IS NULL OR resident_id = ANY($3::text[]))
+            ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now,
+        limit,
+        residents,
+    )
+
+
+async def mark_sending(
+    conn: asyncpg.Connection,
+    notification_id: uuid.UUID,
+    *,
+    now: datetime,
+    lease_until: datetime,
+    claim_token: uuid.UUID,
+    channel: str,
+    address_hint: str,
+    language: str,
+    subject: str,
+    body: str,
+) -> None:
+    # Recorded (and committed) before the channel is called: a crash after sending leaves a row
+    # in `sending` that is retried with the same key and the same stored text.
+    await conn.execute(
+        """UPDATE notifications SET status = 'sending', status_reason = NULL, attempts = attempts + 1,
+               claim_token = $3, channel = $4, address_hint = $5, language = $6,
+               rendered_subject = $7, rendered_body = $8, last_attempt_at = $2,
+               first_attempt_at = COALESCE(first_attempt_at, $2), due_at = $9, updated_at = $2
+           WHERE notification_id = $1""",
+        notification_id, now, claim_token, channel, address_hint, language, subject, body, lease_until,
+    )  # fmt: skip
+
+
+async def reschedule(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, now: datetime, status: str, due_at: datetime,
+    reason: str, error: str | None = None, claim_token: uuid.UUID | None = None,
+) -> bool:  # fmt: skip
+    result = await conn.execute(
+        """UPDATE notifications SET status = $3, due_at = $4, status_reason = $5, last_error = COALESCE($6, last_error),
+               deferred_at = CASE WHEN $3 = 'deferred' THEN COALESCE(deferred_at, $2) ELSE deferred_at END,
+               updated_at = $2
+           WHERE notification_id = $1 AND ($7::uuid IS NULL OR claim_token = $7)""",
+        notification_id, now, status, due_at, reason, error, claim_token,
+    )  # fmt: skip
+    return result.endswith(" 1")
+
+
+async def finish(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, now: datetime, status: str, reason: str | None,
+    error: str | None = None, provider_id: str | None = None, claim_token: uuid.UUID | None = None,
+) -> asyncpg.Record | None:  # fmt: skip
+    """Move a notification to a terminal status; None when another worker owns it now."""
+    return await conn.fetchrow(
+        """UPDATE notifications SET status = $3, status_reason = $4, last_error = COALESCE($5, last_error),
+               provider_id = COALESCE($6, provider_id),
+               sent_at = CASE WHEN $3 = 'sent' THEN $2 ELSE sent_at END,
+               failed_at = CASE WHEN $3 = 'failed' THEN $2 ELSE failed_at END,
+               claim_token = NULL, updated_at = $2
+           WHERE notification_id = $1 AND ($7::uuid IS NULL OR claim_token = $7)
+           RETURNING notification_id, resident_id, kind, channel, idempotency_key, attempts, triggered_at""",
+        notification_id, now, status, reason, error, provider_id, claim_token,
+    )  # fmt: skip
+
+
+async def add_dead_letter(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, reason: str, detail: str | None, attempts: int,
+    now: datetime,
+) -> None:  # fmt: skip
+    await conn.execute(
+        """INSERT INTO dead_letters(notification_id, reason, detail, attempts, dead_at) VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (notification_id) DO UPDATE SET reason = EXCLUDED.reason, detail = EXCLUDED.detail,
+               attempts = EXCLUDED.attempts, dead_at = EXCLUDED.dead_at, replayed_at = NULL, replayed_by = NULL""",
+        notification_id, reason, detail, attempts, now,
+    )  # fmt: skip
+
+
+NOTIFICATION_COLUMNS = """notification_id, resident_id, kind, status, status_reason, channel, language,
+    rendered_subject, rendered_body, attempts, last_error, idempotency_key, session_id, enrolment_id,
+    triggered_at, created_at, due_at, deferred_at, last_attempt_at, sent_at, failed_at, cancelled_at"""
+
+
+async def notifications_of(
+    conn: asyncpg.Connection, resident_id: str, limit: int, status: str | None
+) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        f"""SELECT {NOTIFICATION_COLUMNS} FROM notifications
+            WHERE resident_id = $1 AND ($3::text IS NULL OR status = $3)
+            ORDER BY created_at DESC, notification_id LIMIT $2""",
+        resident_id,
+        limit,
+        status,
+    )
+
+
+async def get_notification(conn: asyncpg.Connection, notification_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE notification_id = $1", notification_id
+    )
+
+
+async def dead_letters(conn: asyncpg.Connection, limit: int, include_replayed: bool) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        """SELECT d.notification_id, d.reason, d.detail, d.attempts, d.dead_at, d.replayed_at, d.replayed_by,
+                  n.resident_id, n.kind, n.channel, n.status
+           FROM dead_letters d JOIN notifications n USING (notification_id)
+           WHERE $2 OR d.replayed_at IS NULL ORDER BY d.dead_at DESC LIMIT $1""",
+        limit,
+        include_replayed,
+    )
+
+
+async def replay(
+    conn: asyncpg.Connection, notification_id: uuid.UUID, *, now: datetime, contact_deadline: datetime, by: str
+) -> str:
+    """Put a dead-lettered notification back in the queue: 'replayed', 'unknown' or 'not_failed'."""
+    row = await conn.fetchrow(
+        """SELECT d.replayed_at, n.status FROM dead_letters d JOIN notifications n USING (notification_id)
+           WHERE d.notification_id = $1 FOR UPDATE""",
+        notification_id,
+    )
+    if row is None:
+        return "unknown"
+    if row["status"] != "failed" or row["replayed_at"] is not None:
+        return "not_failed"
+    await conn.execute(
+        """UPDATE notifications SET status = 'queued', status_reason = 'replayed', attempts = 0, due_at = $2,
+               contact_deadline = $3, failed_at = NULL, updated_at = $2 WHERE notification_id = $1""",
+        notification_id,
+        now,
+        contact_deadline,
+    )
+    await conn.execute(
+        "UPDATE dead_letters SET replayed_at = $2, replayed_by = $3 WHERE notification_id = $1",
+        notification_id,
+        now,
+        by,
+    )
+    return "replayed"
+
+
+async def queue_depth(conn: asyncpg.Connection) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM notifications WHERE status = ANY($1::text[]) GROUP BY status", _PENDING
+    )
+    return {r["status"]: r["n"] for r in rows}
+
+
+async def titles_of(conn: asyncpg.Connection, course_ids: list[str]) -> dict[str, tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT course_id, title_zh, title_en FROM courses WHERE course_id = ANY($1::text[])", course_ids
+    )
+    return {r["course_id"]: (r["title_zh"], r["title_en"]) for r in rows}
+
+
+async def upsert_venue(conn: asyncpg.Connection, venue_id: str, name_zh: str, name_en: str) -> None:
+    await conn.execute(
+        """INSERT INTO venues(venue_id, name_zh, name_en) VALUES ($1, $2, $3)
+           ON CONFLICT (venue_id) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en,
+               updated_at = now()""",
+        venue_id,
+        name_zh,
+        name_en,
+    )
+
+
+async def venue_names(conn: asyncpg.Connection, venue_ids: list[str]) -> dict[str, tuple[str, str]]:
+    rows = await conn.fetch("SELECT venue_id, name_zh, name_en FROM venues WHERE venue_id = ANY($1::text[])", venue_ids)
+    return {r["venue_id"]: (r["name_zh"], r["name_en"]) for r in rows}

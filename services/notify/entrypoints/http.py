@@ -1,14 +1,20 @@
-"""The notify service's HTTP API."""
+"""The notify service's HTTP API: residents' notifications, operators' dead letters and replay."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel
 
 from services.notify.service_layer import handlers
-from shared.http.auth import Operator
+from shared.http.auth import AnyUser, Operator, Principal
 
-router = APIRouter(prefix="/v1", tags=["courses"])
+router = APIRouter(prefix="/v1")
+
+Status = Literal["queued", "deferred", "sending", "sent", "failed", "suppressed", "cancelled"]
 
 
 class CourseOut(BaseModel):
@@ -20,7 +26,118 @@ class CourseOut(BaseModel):
     cancelled: bool
 
 
-@router.get("/courses/{course_id}", response_model=CourseOut)
+class NotificationOut(BaseModel):
+    notification_id: uuid.UUID
+    resident_id: str
+    kind: str
+    status: Status
+    status_reason: str | None
+    channel: str | None
+    language: str | None
+    subject: str | None
+    text: str | None
+    attempts: int
+    last_error: str | None
+    idempotency_key: str
+    session_id: str | None
+    enrolment_id: str | None
+    triggered_at: datetime
+    created_at: datetime
+    due_at: datetime
+    deferred_at: datetime | None
+    last_attempt_at: datetime | None
+    sent_at: datetime | None
+    failed_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, row) -> NotificationOut:
+        data = dict(row)
+        data["subject"] = data.pop("rendered_subject")
+        data["text"] = data.pop("rendered_body")
+        return cls.model_validate(data)
+
+
+class NotificationsOut(BaseModel):
+    resident_id: str
+    notifications: list[NotificationOut]
+
+
+class DeadLetterOut(BaseModel):
+    notification_id: uuid.UUID
+    resident_id: str
+    kind: str
+    channel: str | None
+    status: Status
+    reason: str
+    detail: str | None
+    attempts: int
+    dead_at: datetime
+    replayed_at: datetime | None
+    replayed_by: str | None
+
+
+class ReplayOut(BaseModel):
+    notification_id: uuid.UUID
+    status: Status
+
+
+def _uow(request: Request):
+    return request.app.state.runtime.uow
+
+
+def _may_see(principal: Principal, resident_id: str) -> None:
+    if principal.role == "operator" or (principal.role == "resident" and principal.subject == resident_id):
+        return
+    raise HTTPException(status.HTTP_403_FORBIDDEN, "residents may only see their own notifications")
+
+
+@router.get("/courses/{course_id}", response_model=CourseOut, tags=["reference"])
 async def get_course(course_id: str, request: Request, operator: Operator) -> CourseOut:
-    course = await handlers.get_course(request.app.state.runtime.uow, course_id)
+    course = await handlers.get_course(_uow(request), course_id)
     return CourseOut.model_validate(course, from_attributes=True)
+
+
+@router.get("/residents/{resident_id}/notifications", response_model=NotificationsOut, tags=["notifications"])
+async def resident_notifications(
+    resident_id: Annotated[str, Path(min_length=1, max_length=128)],
+    request: Request,
+    principal: AnyUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+) -> NotificationsOut:
+    """A resident's notifications, newest first (the resident themself or an operator)."""
+    _may_see(principal, resident_id)
+    rows = await handlers.list_notifications(_uow(request), resident_id, limit, status_)
+    return NotificationsOut(resident_id=resident_id, notifications=[NotificationOut.of(r) for r in rows])
+
+
+@router.get("/notifications/{notification_id}", response_model=NotificationOut, tags=["notifications"])
+async def get_notification(notification_id: uuid.UUID, request: Request, principal: AnyUser) -> NotificationOut:
+    row = await handlers.get_notification(_uow(request), notification_id)
+    _may_see(principal, row["resident_id"])
+    return NotificationOut.of(row)
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterOut], tags=["operators"])
+async def dead_letters(
+    request: Request,
+    operator: Operator,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    include_replayed: bool = False,
+) -> list[DeadLetterOut]:
+    """Notifications that failed for good (permanent error, retries exhausted, no contact)."""
+    rows = await handlers.list_dead_letters(_uow(request), limit, include_replayed)
+    return [DeadLetterOut.model_validate(dict(r)) for r in rows]
+
+
+@router.post("/dead-letters/{notification_id}/replay", response_model=ReplayOut, tags=["operators"])
+async def replay(notification_id: uuid.UUID, request: Request, operator: Operator) -> ReplayOut:
+    """Queue a failed notification again (same idempotency key and text, attempts reset)."""
+    s = request.app.state.runtime.settings
+    await handlers.replay_dead_letter(
+        _uow(request), notification_id, now=request.app.state.clock.now(), contact_wait_s=s.contact_wait_s,
+        by=operator.subject,
+    )  # fmt: skip
+    request.app.state.worker.wake.set()
+    return ReplayOut(notification_id=notification_id, status="queued")

@@ -1,0 +1,128 @@
+"""The two delivery channels: e-mail over SMTP and SMS through an HTTP gateway.
+
+Both raise `DeliveryError`, which says whether a failure is worth retrying (network, timeouts,
+429, 5xx, SMTP 4xx) or permanent (other 4xx, SMTP 5xx: a bad address or a rejected message)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+import aiosmtplib
+import httpx
+
+RETRYABLE_HTTP = {408, 409, 425, 429}  # 409: the gateway is still processing the same key
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str, detail: str, *, permanent: bool) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason  # low-cardinality code (a metric label)
+        self.detail = detail
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    notification_id: str
+    idempotency_key: str
+    address: str
+    subject: str
+    body: str
+    language: str
+    first_attempt_at: datetime
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    """Derived from the key: a resend after a crash is recognisably the same message."""
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}@{domain}>"
+
+
+class SmsGateway:
+    def __init__(self, url: str, token: str, timeout_s: float) -> None:
+        self.url = url
+        self._http = httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+
+    async def send(self, message: Outgoing) -> str:
+        try:
+            response = await self._http.post(
+                self.url,
+                json={"to": message.address, "text": message.body, "reference": message.notification_id},
+                headers={"Idempotency-Key": message.idempotency_key},
+            )
+        except httpx.TimeoutException as e:
+            raise DeliveryError("timeout", f"SMS gateway did not answer: {e!r}", permanent=False) from None
+        except httpx.TransportError as e:
+            raise DeliveryError("unreachable", f"SMS gateway unreachable: {e!r}", permanent=False) from None
+        if response.is_success:
+            try:
+                return str(response.json().get("id", ""))
+            except ValueError:
+                return ""
+        detail = f"HTTP {response.status_code}: {response.text[:200]}"
+        if response.status_code in RETRYABLE_HTTP or response.status_code >= 500:
+            reason = "rate_limited" if response.status_code == 429 else f"http_{response.status_code}"
+            raise DeliveryError(reason, detail, permanent=False)
+        raise DeliveryError(f"http_{response.status_code}", detail, permanent=True)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class SmtpMailer:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        sender: str,
+        domain: str,
+        timeout_s: float,
+        username: str | None = None,
+        password: str | None = None,
+        start_tls: bool = False,
+    ) -> None:
+        self.host, self.port, self.sender, self.domain = host, port, sender, domain
+        self.timeout_s, self.username, self.password, self.start_tls = timeout_s, username, password, start_tls
+
+    def build(self, message: Outgoing) -> EmailMessage:
+        """The same notification always builds the same message (headers and body)."""
+        mail = EmailMessage()
+        mail["From"] = self.sender
+        mail["To"] = message.address
+        mail["Subject"] = message.subject
+        mail["Date"] = format_datetime(message.first_attempt_at)
+        mail["Message-ID"] = message_id(message.idempotency_key, self.domain)
+        mail["X-Learnstreet-Notification"] = message.notification_id
+        mail.set_content(message.body, charset="utf-8", cte="8bit")
+        mail["Content-Language"] = message.language  # after set_content, which resets Content-* headers
+        return mail
+
+    async def send(self, message: Outgoing) -> str:
+        mail = self.build(message)
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=self.host,
+                port=self.port,
+                timeout=self.timeout_s,
+                username=self.username,
+                password=self.password,
+                start_tls=self.start_tls,
+                use_tls=False,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as e:
+            codes = [r.code for r in e.recipients]
+            permanent = all(c >= 500 for c in codes)
+            raise DeliveryError("recipient_refused", str(e), permanent=permanent) from None
+        except aiosmtplib.SMTPResponseException as e:
+            raise DeliveryError(f"smtp_{e.code}", e.message, permanent=e.code >= 500) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
+            raise DeliveryError("smtp_unreachable", repr(e), permanent=False) from None
+        return str(mail["Message-ID"])
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,327 @@
+"""The delivery worker: takes due notifications and hands them to a channel.
+
+One round (`run_once`):
+1. in one transaction, lock due rows (`FOR UPDATE SKIP LOCKED`, so several instances share the
+   queue), decide for each (send, defer for quiet hours, wait for a contact, suppress, fail) and,
+   for those to send, render the text once and record the attempt (`sending`, attempts + 1, a
+   lease) before anything leaves the service;
+2. send outside the transaction (the SMS gateway gets the idempotency key, the e-mail a
+   Message-ID derived from it);
+3. record each outcome in its own transaction with the `notification.sent`/`.failed` event.
+
+A crash between 2 and 3 leaves the row in `sending`; when its lease runs out it is sent again
+with the same key and the same stored text, so the gateway answers with the original message and
+an e-mail can at worst arrive twice identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+
+from services.notify import metrics
+from services.notify.adapters import repository
+from services.notify.adapters.channels import DeliveryError, Outgoing
+from services.notify.adapters.clock import Clock
+from services.notify.adapters.templates import DEFAULT_LANGUAGE, Templates
+from services.notify.config import NotifySettings
+from services.notify.domain import model
+from shared.db.uow import UnitOfWork
+from shared.events.catalogue import NotificationFailed, NotificationSent
+from shared.events.envelope import envelop
+
+log = logging.getLogger(__name__)
+SOURCE = "learnstreet/notify"
+
+NO_REASON = {"zh-CN": "未说明", "en": "not given"}
+
+
+def timezone(name: str):
+    try:
+        return ZoneInfo(name)
+    except ZoneInfoNotFoundError:  # a machine without tzdata: Shanghai has had no DST since 1991
+        from datetime import timezone as fixed
+
+        return fixed(timedelta(hours=8), name)
+
+
+def format_time(at: datetime | None, language: str, tz) -> str:
+    if at is None:
+        return "-"
+    local = at.astimezone(tz)
+    if language == "en":
+        return f"{local:%a %d %b %Y, %H:%M}"
+    weekday = "一二三四五六日"[local.weekday()]
+    return f"{local.year}年{local.month}月{local.day}日（周{weekday}）{local:%H:%M}"
+
+
+class Channels:
+    """What the worker sends through: `send(channel, message) -> provider id`."""
+
+    def __init__(self, sms, email) -> None:
+        self.by_name = {"sms": sms, "email": email}
+
+    async def send(self, channel: str, message: Outgoing) -> str:
+        return await self.by_name[channel].send(message)
+
+    async def close(self) -> None:
+        for channel in self.by_name.values():
+            with contextlib.suppress(Exception):
+                await channel.close()
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        *,
+        uow_factory: Callable[[], UnitOfWork],
+        settings: NotifySettings,
+        channels: Channels,
+        templates: Templates,
+        clock: Clock,
+        residents: list[str] | None = None,
+    ) -> None:
+        self.uow_factory = uow_factory
+        self.s = settings
+        self.channels = channels
+        self.templates = templates
+        self.clock = clock
+        # Tests run a worker in-process on their own residents only, next to the service's worker.
+        self.residents = residents
+        self.tz = timezone(settings.timezone)
+        self.quiet = model.QuietHours.parse(settings.quiet_hours_start, settings.quiet_hours_end, self.tz)
+        self.wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="notify-delivery")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self.wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, timeout=15)
+        await self.channels.close()
+
+    async def _loop(self) -> None:
+        failures = 0
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+                await self._update_depth()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("delivery round failed (%d in a row)", failures)
+                handled = 0
+                await asyncio.sleep(min(30.0, model.retry_delay(failures, 0.5, 30.0)))
+            if handled >= self.s.worker_batch:
+                continue  # more may be due right away
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wake.wait(), self.s.worker_poll_s)
+            self.wake.clear()
+
+    async def _update_depth(self) -> None:
+        async with self.uow_factory() as uow:
+            depth = await repository.queue_depth(uow.conn)
+        for status in model.PENDING_STATUSES:
+            metrics.QUEUE_DEPTH.labels(status).set(depth.get(status, 0))
+
+    # --- one round --------------------------------------------------------------------------------
+
+    async def run_once(self) -> int:
+        """Decide on every due notification and send those that may go now; returns how many rows
+        were handled."""
+        now = self.clock.now()
+        to_send: list[tuple[asyncpg.Record, str, uuid.UUID, Outgoing]] = []
+        async with self.uow_factory() as uow:
+            rows = await repository.claim_due(uow.conn, now, self.s.worker_batch, self.residents)
+            if not rows:
+                return 0
+            resident_ids = list({r["resident_id"] for r in rows})
+            contacts = await repository.contacts_of(uow.conn, resident_ids)
+            languages = await repository.languages_of(uow.conn, resident_ids)
+            course_ids = list({(r["params"] or {}).get("course_id") for r in rows} - {None})
+            titles = await repository.titles_of(uow.conn, course_ids)
+            venue_ids = list({(r["params"] or {}).get("venue_id") for r in rows} - {None})
+            venues = await repository.venue_names(uow.conn, venue_ids) if venue_ids else {}
+            for row in rows:
+                contact = contacts.get(row["resident_id"])
+                pending = model.Pending(
+                    notification_id=str(row["notification_id"]),
+                    resident_id=row["resident_id"],
+                    kind=row["kind"],
+                    attempts=row["attempts"],
+                    created_at=row["created_at"],
+                    contact_deadline=row["contact_deadline"],
+                    channel=row["channel"],
+                    session_starts_at=row["session_starts_at"],
+                    params=row["params"] or {},
+                )
+                decision = model.decide(pending, contact, now, self.quiet, self.s.max_attempts)
+                nid = row["notification_id"]
+                if isinstance(decision, model.Send):
+                    language = row["language"] or (
+                        contact.language if contact else languages.get(row["resident_id"], DEFAULT_LANGUAGE)
+                    )
+                    subject, body = row["rendered_subject"], row["rendered_body"]
+                    if body is None:  # rendered once, then always resent as stored
+                        rendered = self._render(row, language, titles, venues)
+                        subject, body = rendered.subject, rendered.body
+                    token = uuid.uuid4()
+                    await repository.mark_sending(
+                        uow.conn, nid, now=now, lease_until=now + timedelta(seconds=self.s.lease_s),
+                        claim_token=token, channel=decision.channel, address_hint=_hint(decision.address),
+                        language=language, subject=subject, body=body,
+                    )  # fmt: skip
+                    outgoing = Outgoing(
+                        notification_id=str(nid),
+                        idempotency_key=row["idempotency_key"],
+                        address=decision.address,
+                        subject=subject,
+                        body=body,
+                        language=language,
+                        first_attempt_at=row["first_attempt_at"] or now,
+                    )
+                    to_send.append((row, decision.channel, token, outgoing))
+                elif isinstance(decision, model.Defer):
+                    await repository.reschedule(
+                        uow.conn, nid, now=now, status=model.DEFERRED, due_at=decision.until, reason="quiet_hours"
+                    )
+                    if row["status"] != model.DEFERRED:
+                        metrics.MESSAGES.labels(row["channel"] or "none", row["kind"], model.DEFERRED).inc()
+                elif isinstance(decision, model.AwaitContact):
+                    await repository.reschedule(
+                        uow.conn, nid, now=now, status=model.QUEUED, due_at=decision.until, reason="awaiting_contact"
+                    )
+                elif isinstance(decision, model.Suppress):
+                    await repository.finish(uow.conn, nid, now=now, status=model.SUPPRESSED, reason=decision.reason)
+                    metrics.MESSAGES.labels("none", row["kind"], model.SUPPRESSED).inc()
+                elif isinstance(decision, model.Fail):
+                    await self._fail(uow, row, now, decision.reason, None, None)
+            await uow.commit()
+        if to_send:
+            limit = asyncio.Semaphore(self.s.send_concurrency)
+
+            async def one(item) -> None:
+                async with limit:
+                    await self._deliver(*item)
+
+            await asyncio.gather(*(one(item) for item in to_send))
+        return len(rows)
+
+    def _render(
+        self, row: asyncpg.Record, language: str, titles: dict[str, tuple[str, str]], venues: dict[str, tuple[str, str]]
+    ) -> model.Rendered:
+        params = dict(row["params"] or {})
+        course_id, venue_id = params.get("course_id"), params.get("venue_id")
+        title_zh, title_en = titles.get(course_id, (course_id or "-", course_id or "-"))
+        venue_zh, venue_en = venues.get(venue_id, (venue_id or "-", venue_id or "-"))
+        values = {
+            **params,
+            "course_title": title_en if language == "en" else title_zh,
+            "venue_name": venue_en if language == "en" else venue_zh,
+            "session_time": format_time(row["session_starts_at"], language, self.tz),
+            "reason": params.get("reason") or NO_REASON.get(language, NO_REASON["zh-CN"]),
+        }
+        if "honour_kind" in params:
+            values["honour_name"] = self.templates.honour_name(params["honour_kind"], language)
+        return model.render(self.templates.text(language, row["kind"]), values)
+
+    async def _deliver(self, row: asyncpg.Record, channel: str, token: uuid.UUID, outgoing: Outgoing) -> None:
+        attempts = row["attempts"] + 1
+        try:
+            provider_id = await self.channels.send(channel, outgoing)
+        except DeliveryError as error:
+            now = self.clock.now()
+            async with self.uow_factory() as uow:
+                if error.permanent or attempts >= self.s.max_attempts:
+                    reason = error.reason if error.permanent else "retries_exhausted"
+                    await self._fail(uow, row, now, reason, error.detail, token, channel=channel, attempts=attempts)
+                else:
+                    delay = model.retry_delay(attempts, self.s.retry_base_s, self.s.retry_cap_s)
+                    await repository.reschedule(
+                        uow.conn, row["notification_id"], now=now, status=model.QUEUED,
+                        due_at=now + timedelta(seconds=delay), reason="retrying", error=error.detail[:500],
+                        claim_token=token,
+                    )  # fmt: skip
+                    metrics.RETRIES.labels(channel, error.reason).inc()
+                    log.info("notification %s: %s, retry %d in %.0fs", row["notification_id"], error, attempts, delay)
+                await uow.commit()
+            return
+        if self.s.fault_crash_after_send and self.s.fault_crash_after_send == row["resident_id"]:
+            log.warning("fault injection: killing the process after sending %s", row["notification_id"])
+            os.kill(os.getpid(), signal.SIGKILL)
+        now = self.clock.now()
+        async with self.uow_factory() as uow:
+            done = await repository.finish(
+                uow.conn, row["notification_id"], now=now, status=model.SENT, reason=None,
+                provider_id=provider_id or None, claim_token=token,
+            )  # fmt: skip
+            if done is not None:
+                uow.publish(envelop(_event(NotificationSent, done), source=SOURCE))
+            await uow.commit()
+        if done is not None:
+            metrics.MESSAGES.labels(channel, row["kind"], model.SENT).inc()
+            metrics.LATENCY.labels(channel).observe(max(0.0, (now - row["triggered_at"]).total_seconds()))
+
+    async def _fail(
+        self,
+        uow: UnitOfWork,
+        row: asyncpg.Record,
+        now: datetime,
+        reason: str,
+        detail: str | None,
+        token: uuid.UUID | None,
+        *,
+        channel: str | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        done = await repository.finish(
+            uow.conn, row["notification_id"], now=now, status=model.FAILED, reason=reason,
+            error=(detail or reason)[:500], claim_token=token,
+        )  # fmt: skip
+        if done is None:
+            return
+        await repository.add_dead_letter(
+            uow.conn, row["notification_id"], reason=reason, detail=detail,
+            attempts=attempts if attempts is not None else row["attempts"], now=now,
+        )  # fmt: skip
+        uow.publish(envelop(_event(NotificationFailed, done, reason=reason), source=SOURCE))
+        metrics.MESSAGES.labels(channel or row["channel"] or "none", row["kind"], model.FAILED).inc()
+        metrics.DEAD_LETTERS.labels(reason).inc()
+        log.warning("notification %s failed for good: %s", row["notification_id"], reason)
+
+
+def _event(cls, done: asyncpg.Record, **extra):
+    return cls(
+        notification_id=str(done["notification_id"]),
+        resident_id=done["resident_id"],
+        kind=done["kind"],
+        channel=done["channel"] or "sms",
+        idempotency_key=done["idempotency_key"],
+        attempts=done["attempts"],
+        triggered_at=done["triggered_at"],
+        **extra,
+    )
+
+
+def _hint(address: str) -> str:
+    """Enough of the address for an operator to recognise it, not enough to misuse it."""
+    if "@" in address:
+        name, _, domain = address.partition("@")
+        return f"{name[:1]}***@{domain}"
+    return f"***{address[-4:]}"
