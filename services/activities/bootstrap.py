@@ -1,13 +1,21 @@
-"""Wires the activities service: runtime (Kafka, PostgreSQL, outbox), consumers, HTTP routes."""
+"""Wires the activities service: runtime (Kafka, PostgreSQL, outbox), caches, consumers, HTTP routes."""
 
 from __future__ import annotations
 
+import gc
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.activities.adapters.cache import Caches
+from services.activities.adapters.reference import load_reference
 from services.activities.config import ActivitiesSettings
-from services.activities.entrypoints import http
+from services.activities.entrypoints import consumers, http
+from services.activities.service_layer.checkins import CheckinProcessor
+from services.activities.service_layer.handlers import Context
+from shared.events import topics
+from shared.events.catalogue import KioskCheckin
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -15,9 +23,38 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 def build_app(settings: ActivitiesSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS)
-    return create_app(
+    ctx = Context(uow=runtime.uow, caches=Caches(), reference=load_reference(settings.reference_dir))
+    processor = CheckinProcessor(
+        ctx,
+        grace=timedelta(seconds=settings.pending_grace_s),
+        late_sync=timedelta(seconds=settings.late_sync_s),
+        sweep_every_s=settings.pending_sweep_s,
+    )
+    consumers.register(runtime, ctx, processor)
+    consumers.document_checkin_schema(runtime.broker)
+    # Documents the public kiosk contract in /asyncapi.json (POST /v1/checkins produces with it).
+    runtime.broker.publisher(
+        topics.KIOSK_CHECKINS.name,
+        schema=KioskCheckin,
+        title="kiosk.checkins:KioskCheckin",
+        description="One kiosk scan (public contract; JSON body, Kafka key = resident id). "
+        "See docs/kiosk-checkin-contract.md.",
+    )
+
+    async def load_caches() -> None:
+        async with runtime.pool.acquire() as conn:
+            await ctx.caches.load(conn)
+        # The caches are long-lived: keep the garbage collector from scanning them on every cycle.
+        gc.freeze()
+        processor.start()
+
+    runtime.on_start(load_caches)
+    runtime.on_stop(processor.stop)
+    app = create_app(
         runtime,
         title="learnstreet activities",
         description="Venues, courses and sessions, needs voting, kiosk check-ins to attendance.",
         routers=[http.router],
     )
+    app.state.activities = ctx
+    return app

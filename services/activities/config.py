@@ -4,7 +4,13 @@ SERVICE = "activities"
 
 
 class ActivitiesSettings(ServiceSettings):
-    pass
+    # A check-in whose resident or session is unknown waits this long (from its first arrival)
+    # for the event that would explain it before it is rejected.
+    pending_grace_s: float = 600.0
+    # Parked check-ins are also judged again this often, so the grace period ends on time.
+    pending_sweep_s: float = 30.0
+    # A scan synced later than this after it was made is flagged late_sync (offline kiosk).
+    late_sync_s: float = 900.0
 
 
 def settings() -> ActivitiesSettings:

@@ -96,7 +96,7 @@ async def test_create_course_rejects_bad_input_with_field_and_reason():
 
 async def test_duplicate_course_id_is_a_conflict():
     course_id = unique("course")
-    body = {"course_id": course_id, "title_zh": "摄影", "title_en": "Photography", "theme": "culture"}
+    body = {"course_id": course_id, "title_zh": "摄影", "title_en": "Photography", "theme": "arts"}
     async with client("activities") as http:
         assert (await http.post("/v1/courses", json=body)).status_code == 201
         again = await http.post("/v1/courses", json=body)

@@ -1,17 +1,34 @@
-"""The activities domain: venues, courses and sessions, kiosk check-ins. Pure Python, no I/O."""
+"""The activities domain: venues, courses and sessions, needs, kiosk check-ins. Pure Python, no I/O."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
 
-from shared.events.catalogue import AudienceGroup, ProviderKind
+from shared.events.catalogue import AudienceGroup, ProviderKind, VenueType
+
+# Kiosks open a session's check-in half an hour before it starts (people arrive early).
+CHECKIN_OPENS_BEFORE = timedelta(minutes=30)
+# Learning sessions are classes, not festivals; the bound lets the check-in path look at only a
+# few days of a venue's sessions.
+MAX_SESSION_LENGTH = timedelta(hours=24)
+
+# Fixed namespaces: the same fact always yields the same id, across replays and restarts.
+ATTENDANCE_NS = uuid.UUID("6f1c5a52-2f0e-4b8e-9a53-3d7f1c0b7a10")
+EVENT_NS = uuid.UUID("b3a0e7d4-8a51-4c4e-8f7e-1b2f0e9c4d21")
 
 
-class CourseRuleViolated(ValueError):
+class RuleViolated(ValueError):
     def __init__(self, field_name: str, reason: str) -> None:
         super().__init__(f"{field_name}: {reason}")
         self.field = field_name
         self.reason = reason
+
+
+CourseRuleViolated = RuleViolated  # the name the first HTTP slice used
 
 
 @dataclass
@@ -29,8 +46,224 @@ class Course:
 
     def __post_init__(self) -> None:
         if not self.title_zh.strip():
-            raise CourseRuleViolated("title_zh", "a course needs a Chinese title")
+            raise RuleViolated("title_zh", "a course needs a Chinese title")
         if not self.title_en.strip():
-            raise CourseRuleViolated("title_en", "a course needs an English title")
+            raise RuleViolated("title_en", "a course needs an English title")
         if len(set(self.audiences)) != len(self.audiences):
-            raise CourseRuleViolated("audiences", "an audience group is listed twice")
+            raise RuleViolated("audiences", "an audience group is listed twice")
+
+
+@dataclass
+class Venue:
+    venue_id: str
+    community_id: str
+    name_zh: str
+    name_en: str
+    venue_type: VenueType
+    capacity: int
+    kiosk_ids: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.capacity < 1:
+            raise RuleViolated("capacity", "a venue holds at least one person")
+        if len(set(self.kiosk_ids)) != len(self.kiosk_ids):
+            raise RuleViolated("kiosk_ids", "a kiosk is listed twice")
+
+
+@dataclass(frozen=True)
+class Session:
+    session_id: str
+    course_id: str
+    venue_id: str
+    community_id: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    elderly_priority_until: datetime | None = None
+    cancelled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ends_at <= self.starts_at:
+            raise RuleViolated("ends_at", "a session ends after it starts")
+        if self.ends_at - self.starts_at > MAX_SESSION_LENGTH:
+            raise RuleViolated("ends_at", "a session lasts at most 24 hours; schedule several sessions")
+        if self.capacity < 1:
+            raise RuleViolated("capacity", "a session has at least one seat")
+        if self.elderly_priority_until is not None and self.elderly_priority_until > self.starts_at:
+            raise RuleViolated("elderly_priority_until", "the elderly priority phase ends before the session starts")
+
+    @property
+    def length_minutes(self) -> int:
+        return int((self.ends_at - self.starts_at).total_seconds() // 60)
+
+    def window_contains(self, at: datetime) -> bool:
+        """The check-in window is [start − 30 min, end]; a check-out is accepted in the same window."""
+        return self.starts_at - CHECKIN_OPENS_BEFORE <= at <= self.ends_at
+
+
+def check_session_fits_venue(session: Session, venue: Venue) -> None:
+    if session.capacity > venue.capacity:
+        raise RuleViolated("capacity", f"the venue holds {venue.capacity}; a session cannot seat more")
+
+
+# --- needs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NeedCount:
+    theme: str
+    votes: int
+    course_ids: tuple[str, ...] = ()
+
+    @property
+    def has_course(self) -> bool:
+        return bool(self.course_ids)
+
+
+def rank_needs(votes_by_theme: dict[str, int], courses_by_theme: dict[str, list[str]]) -> list[NeedCount]:
+    """Most-voted first; ties by theme id so the ranking is stable between calls."""
+    ranked = sorted(votes_by_theme.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [NeedCount(theme, n, tuple(sorted(courses_by_theme.get(theme, ())))) for theme, n in ranked]
+
+
+def vote_id(resident_id: str, community_id: str, theme: str) -> str:
+    return str(uuid.uuid5(EVENT_NS, f"vote|{resident_id}|{community_id}|{theme}"))
+
+
+# --- kiosk check-ins ------------------------------------------------------------------------
+
+
+def attendance_id(resident_id: str, session_id: str) -> uuid.UUID:
+    return uuid.uuid5(ATTENDANCE_NS, f"{resident_id}\x1f{session_id}")
+
+
+def recorded_event_id(resident_id: str, session_id: str) -> uuid.UUID:
+    return uuid.uuid5(EVENT_NS, f"attendance.recorded\x1f{resident_id}\x1f{session_id}")
+
+
+def adjusted_event_id(attendance: uuid.UUID, checkin_id: uuid.UUID) -> uuid.UUID:
+    # One adjustment per triggering scan: replaying that scan yields the same event id.
+    return uuid.uuid5(EVENT_NS, f"attendance.adjusted\x1f{attendance}\x1f{checkin_id}")
+
+
+def rejected_event_id(checkin_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(EVENT_NS, f"attendance.rejected\x1f{checkin_id}")
+
+
+def walk_in_seats_left(capacity: int, confirmed: int, walk_ins: int) -> int:
+    return max(0, capacity - confirmed - walk_ins)
+
+
+def attended_minutes(session: Session, first_in: datetime | None, last_out: datetime | None) -> int:
+    """Without a check-out a resident is credited the whole session; with one, the time between
+    check-in (or the start, if the check-in is missing or earlier) and check-out, within the session."""
+    if last_out is None:
+        return session.length_minutes
+    begin = max(first_in or session.starts_at, session.starts_at)
+    finish = min(last_out, session.ends_at)
+    return max(0, int((finish - begin).total_seconds() // 60))
+
+
+@dataclass
+class Attendance:
+    """One resident at one session; scans only ever widen it (earliest in, latest out)."""
+
+    attendance_id: uuid.UUID
+    resident_id: str
+    session: Session
+    checkin_id: uuid.UUID
+    walk_in: bool
+    first_in: datetime | None = None
+    last_out: datetime | None = None
+    minutes: int = 0
+
+    @classmethod
+    def start(cls, resident_id: str, session: Session, checkin_id: uuid.UUID, walk_in: bool) -> Attendance:
+        return cls(attendance_id(resident_id, session.session_id), resident_id, session, checkin_id, walk_in)
+
+    def apply(self, direction: Literal["in", "out"], at: datetime) -> bool:
+        """Apply one scan; True when the minutes changed."""
+        if direction == "in":
+            self.first_in = at if self.first_in is None else min(self.first_in, at)
+        else:
+            self.last_out = at if self.last_out is None else max(self.last_out, at)
+        minutes = attended_minutes(self.session, self.first_in, self.last_out)
+        changed = minutes != self.minutes
+        self.minutes = minutes
+        return changed
+
+
+@dataclass(frozen=True)
+class Scan:
+    """The parts of a kiosk check-in the rules look at."""
+
+    checkin_id: uuid.UUID
+    kiosk_id: str
+    venue_id: str
+    resident_id: str
+    session_id: str | None
+    scanned_at: datetime
+    direction: Literal["in", "out"] = "in"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """attend: count it (session chosen); park: not decidable yet; reject: never counts."""
+
+    kind: Literal["attend", "park", "reject"]
+    reason: str = ""
+    detail: str = ""
+    session: Session | None = None
+
+
+def pick_session(sessions: Iterable[Session], at: datetime, enrolled: Callable[[str], bool]) -> Session | None:
+    """The session whose window contains the scan; one the resident enrolled in wins, then the one
+    starting closest to the scan (back-to-back sessions overlap by the 30-minute early window)."""
+    open_now = [s for s in sessions if not s.cancelled and s.window_contains(at)]
+    if not open_now:
+        return None
+    return min(open_now, key=lambda s: (not enrolled(s.session_id), abs((s.starts_at - at).total_seconds())))
+
+
+def judge(
+    scan: Scan,
+    *,
+    kiosk_venue: str | None,
+    resident_known: bool,
+    session_by_id: Callable[[str], Session | None],
+    sessions_near: Callable[[str, datetime], Iterable[Session]],
+    enrolled: Callable[[str], bool],
+    waited: timedelta,
+    grace: timedelta,
+) -> Verdict:
+    """Decide a scan against what is known now. Kiosks and sessions are this service's own data,
+    but residents come from another topic and sessions may be entered after the fact, so what is
+    missing is parked until `grace` has passed since the scan first arrived."""
+    if kiosk_venue is None:
+        return Verdict("reject", "unknown_kiosk", f"kiosk {scan.kiosk_id} is not registered at any venue")
+    if kiosk_venue != scan.venue_id:
+        return Verdict("reject", "kiosk_not_at_venue", f"kiosk {scan.kiosk_id} belongs to venue {kiosk_venue}")
+    missing: list[tuple[str, str]] = []
+    if not resident_known:
+        missing.append(("unknown_resident", f"resident {scan.resident_id} is not registered"))
+    session: Session | None = None
+    if scan.session_id is not None:
+        session = session_by_id(scan.session_id)
+        if session is not None and session.cancelled:
+            return Verdict("reject", "session_cancelled", f"session {scan.session_id} was cancelled")
+        if session is None:
+            missing.append(("no_session_in_window", f"session {scan.session_id} is not known"))
+        elif session.venue_id != scan.venue_id:
+            missing.append(("session_not_at_venue", f"session {scan.session_id} is at venue {session.venue_id}"))
+            session = None
+        elif not session.window_contains(scan.scanned_at):
+            missing.append(("no_session_in_window", f"the scan is outside the window of session {scan.session_id}"))
+            session = None
+    else:
+        session = pick_session(sessions_near(scan.venue_id, scan.scanned_at), scan.scanned_at, enrolled)
+        if session is None:
+            missing.append(("no_session_in_window", f"no session at {scan.venue_id} around {scan.scanned_at}"))
+    if missing:
+        reason, detail = missing[0]
+        return Verdict("reject" if waited >= grace else "park", reason, detail)
+    return Verdict("attend", session=session)

@@ -1,0 +1,354 @@
+"""Kiosk check-ins to attendance: the hot path, one transaction per batch, no per-record SQL.
+
+A batch is: dedup by checkin_id (one multi-row INSERT … RETURNING), judge each new scan against
+the in-memory caches, load the attendance rows the batch touches (one SELECT), fold the scans
+into them, then write attendance, parked scans, outcomes and outbox events in bulk. Scans whose
+resident or session is not known yet are parked and judged again when a resident or a session
+arrives, and periodically; only after the grace period are they rejected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import Counter as Tally
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter, Gauge, Histogram
+from pydantic import ValidationError
+
+from services.activities.adapters import repository
+from services.activities.domain import model
+from services.activities.domain.model import Attendance, Verdict
+from services.activities.service_layer.handlers import SOURCE, Context
+from shared.bus.decoding import MAX_RECORD_BYTES, DeadLetter, Incoming, validation_detail
+from shared.events import catalogue as ev
+from shared.events.envelope import Envelope, envelop
+
+log = logging.getLogger(__name__)
+
+CHECKIN_TYPE = "kiosk.checkin"
+
+CHECKINS = Counter(
+    "learnstreet_activities_checkins_total",
+    "Kiosk check-ins by outcome (recorded, adjusted, merged, duplicate, parked, rejected).",
+    ["outcome"],
+)
+REJECTED = Counter("learnstreet_activities_checkins_rejected_total", "Check-ins rejected, by reason code.", ["reason"])
+STAGE = Histogram(
+    "learnstreet_activities_checkin_batch_stage_seconds",
+    "Time of each stage of one check-in batch (judge, load, claim, write, commit).",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BATCH_SIZE = Histogram(
+    "learnstreet_activities_checkin_batch_records",
+    "Check-ins per batch.",
+    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+)
+PARKED = Gauge("learnstreet_activities_checkins_pending", "Check-ins parked until their resident or session is known.")
+
+
+def decode_checkin(record) -> Incoming:
+    """Decoder of the public kiosk contract (JSON body, key = resident id); what does not fit it is a
+    dead letter with the field and the reason."""
+    if record.value is None:
+        raise DeadLetter("invalid_checkin", "(body): empty record")
+    if len(record.value) > MAX_RECORD_BYTES:
+        raise DeadLetter("too_large", f"body of {len(record.value)} bytes exceeds {MAX_RECORD_BYTES}")
+    try:
+        checkin = ev.KioskCheckin.model_validate_json(record.value)
+    except ValidationError as e:
+        raise DeadLetter("invalid_checkin", validation_detail(e)) from None
+    if record.key is not None and record.key.decode("utf-8", "replace") != checkin.resident_id:
+        raise DeadLetter("invalid_checkin", "key: the Kafka key must be the resident id")
+    return Incoming(event_id=checkin.checkin_id, type_name=CHECKIN_TYPE, data=checkin, record=record)
+
+
+class _Stages:
+    def __init__(self) -> None:
+        self.last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        STAGE.labels(stage).observe(now - self.last)
+        self.last = now
+
+
+@dataclass
+class _Fold:
+    """What one batch of scans does: outcomes per check-in, attendance to insert or adjust, events."""
+
+    outcomes: dict[uuid.UUID, tuple[str, str, str | None]] = field(default_factory=dict)
+    states: dict[tuple[str, str], Attendance] = field(default_factory=dict)
+    new: dict[tuple[str, str], Attendance] = field(default_factory=dict)
+    first_scan: dict[tuple[str, str], ev.KioskCheckin] = field(default_factory=dict)
+    adjusted_by: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    new_walk_ins: Tally[str] = field(default_factory=Tally)
+    parked: list[tuple[uuid.UUID, bytes, str, str, str]] = field(default_factory=list)
+    resolved: list[uuid.UUID] = field(default_factory=list)
+    envelopes: list[Envelope] = field(default_factory=list)
+    tally: Tally[str] = field(default_factory=Tally)
+    reasons: Tally[str] = field(default_factory=Tally)
+
+
+class CheckinProcessor:
+    def __init__(self, ctx: Context, *, grace: timedelta, late_sync: timedelta, sweep_every_s: float) -> None:
+        self.ctx = ctx
+        self.grace = grace
+        self.late_sync = late_sync
+        self.sweep_every_s = sweep_every_s
+        # The consumer and the sweeper both fold into attendance and walk-in counts: one at a time.
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    async def handle(self, events: list[Incoming]) -> None:
+        """BatchHandler for kiosk.checkins."""
+        await self.process([(e.data, None) for e in events if e.type_name == CHECKIN_TYPE])
+
+    async def process(self, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
+        """`items`: (check-in, first seen) — first seen is None for scans arriving now from Kafka,
+        or the time a parked scan first arrived."""
+        if not items:
+            return
+        caches = self.ctx.caches
+        now = datetime.now(UTC)
+        clock = _Stages()
+        BATCH_SIZE.observe(len(items))
+        work: list[tuple[ev.KioskCheckin, datetime, bool]] = []
+        seen: set[uuid.UUID] = set()
+        in_batch_duplicates = 0
+        for checkin, first_seen in items:
+            if checkin.checkin_id in seen:
+                in_batch_duplicates += 1
+                continue
+            seen.add(checkin.checkin_id)
+            work.append((checkin, first_seen or now, first_seen is not None))
+        verdicts = [
+            model.judge(
+                checkin,
+                kiosk_venue=caches.kiosk_venue.get(checkin.kiosk_id),
+                resident_known=checkin.resident_id in caches.residents,
+                session_by_id=caches.sessions.get,
+                sessions_near=caches.sessions_near,
+                enrolled=lambda s, r=checkin.resident_id: r in caches.enrolled.get(s, ()),
+                waited=now - first_seen,
+                grace=self.grace,
+            )
+            for checkin, first_seen, _ in work
+        ]
+        clock.lap("judge")
+        async with self._lock, self.ctx.uow() as uow:
+            conn = uow.conn
+            clock.lap("begin")
+            pairs = {
+                (c.resident_id, v.session.session_id) for (c, _, _), v in zip(work, verdicts, strict=True) if v.session
+            }
+            existing = await repository.existing_attendance(conn, list(pairs))
+            clock.lap("load")
+            fold = self._fold(work, verdicts, existing, now)
+            clock.lap("fold")
+            # Dedup and the outcome in one statement: kiosk retries (same checkin_id) come back
+            # not-inserted, and only then is the batch folded again without them (rare).
+            arriving = [(w, fold.outcomes[w[0].checkin_id]) for w in work if not w[2]]
+            fresh = await repository.claim_checkins(conn, arriving)
+            clock.lap("claim")
+            duplicates = {w[0].checkin_id for w, _ in arriving} - fresh
+            if duplicates:
+                kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
+                work, verdicts = [w for w, _ in kept], [v for _, v in kept]
+                fold = self._fold(work, verdicts, existing, now)
+                await repository.set_outcomes(conn, [(cid, *fold.outcomes[cid]) for cid in fresh])
+            # Parked scans were stored when they first arrived; their rows get the new outcome.
+            await repository.set_outcomes(
+                conn, [(w[0].checkin_id, *fold.outcomes[w[0].checkin_id]) for w in work if w[2]]
+            )
+
+            inserted = await repository.insert_attendance(conn, list(fold.new.values()))
+            clock.lap("insert")
+            envelopes = fold.envelopes
+            for key, state in fold.new.items():
+                if state.attendance_id not in inserted:
+                    # Another instance recorded it between our SELECT and INSERT: theirs counts.
+                    if state.walk_in:
+                        fold.new_walk_ins[state.session.session_id] -= 1
+                    continue
+                envelopes.append(self._recorded(state, fold.first_scan[key], now))
+            await repository.update_attendance(conn, [fold.states[k] for k in fold.adjusted_by])
+            for key, trigger in fold.adjusted_by.items():
+                state = fold.states[key]
+                envelopes.append(
+                    envelop(
+                        ev.AttendanceAdjusted.model_construct(
+                            attendance_id=str(state.attendance_id),
+                            resident_id=state.resident_id,
+                            session_id=state.session.session_id,
+                            community_id=state.session.community_id,
+                            minutes=state.minutes,
+                        ),
+                        source=SOURCE,
+                        event_id=model.adjusted_event_id(state.attendance_id, trigger),
+                    )
+                )
+            await repository.park(conn, fold.parked)
+            await repository.unpark(conn, fold.resolved)
+            clock.lap("write")
+            uow.publish(*envelopes)
+            await uow.commit()
+            clock.lap("commit")
+        for session_id, n in fold.new_walk_ins.items():
+            if n:
+                caches.walk_ins[session_id] = caches.walk_ins.get(session_id, 0) + n
+        fold.tally["duplicate"] += in_batch_duplicates + len(duplicates)
+        for outcome, n in fold.tally.items():
+            CHECKINS.labels(outcome).inc(n)
+        for reason, n in fold.reasons.items():
+            REJECTED.labels(reason).inc(n)
+
+    def _fold(self, work, verdicts: list[Verdict], existing: dict, now: datetime) -> _Fold:
+        """Apply the batch's scans, in order, to the attendance they concern (pure, in memory)."""
+        caches = self.ctx.caches
+        f = _Fold()
+        for (checkin, _, was_parked), verdict in zip(work, verdicts, strict=True):
+            cid = checkin.checkin_id
+            if verdict.kind == "park":
+                f.parked.append(
+                    (cid, checkin.model_dump_json().encode(), verdict.reason, checkin.resident_id, checkin.venue_id)
+                )
+                f.outcomes[cid] = ("pending", verdict.reason, None)
+                if not was_parked:
+                    f.tally["parked"] += 1
+                continue
+            if was_parked:
+                f.resolved.append(cid)
+            if verdict.kind == "reject":
+                self._reject(checkin, verdict.reason, verdict.detail, f)
+                continue
+            session = verdict.session
+            key = (checkin.resident_id, session.session_id)
+            state = f.states.get(key)
+            if state is None and key in existing:
+                row = existing[key]
+                state = Attendance(
+                    row["attendance_id"], checkin.resident_id, session, row["checkin_id"], row["walk_in"],
+                    row["first_in_at"], row["last_out_at"], row["minutes"],
+                )  # fmt: skip
+                f.states[key] = state
+            if state is None:
+                walk_in = checkin.resident_id not in caches.enrolled.get(session.session_id, ())
+                if walk_in:
+                    taken = caches.walk_ins.get(session.session_id, 0) + f.new_walk_ins[session.session_id]
+                    if model.walk_in_seats_left(session.capacity, caches.confirmed(session.session_id), taken) <= 0:
+                        self._reject(checkin, "no_seats", f"session {session.session_id} has no seat left", f)
+                        continue
+                    f.new_walk_ins[session.session_id] += 1
+                state = Attendance.start(checkin.resident_id, session, cid, walk_in)
+                state.apply(checkin.direction, checkin.scanned_at)
+                f.states[key] = f.new[key] = state
+                f.first_scan[key] = checkin
+                f.outcomes[cid] = ("recorded", "", session.session_id)
+                f.tally["recorded"] += 1
+                continue
+            changed = state.apply(checkin.direction, checkin.scanned_at)
+            if changed and key not in f.new:
+                f.adjusted_by[key] = cid
+            outcome = "adjusted" if changed else "merged"
+            f.outcomes[cid] = (outcome, "", session.session_id)
+            f.tally[outcome] += 1
+        return f
+
+    def _reject(self, checkin: ev.KioskCheckin, reason: str, detail: str, f: _Fold) -> None:
+        f.envelopes.append(
+            envelop(
+                ev.AttendanceRejected.model_construct(
+                    checkin_id=checkin.checkin_id,
+                    kiosk_id=checkin.kiosk_id,
+                    venue_id=checkin.venue_id,
+                    resident_id=checkin.resident_id,
+                    session_id=checkin.session_id,
+                    scanned_at=checkin.scanned_at,
+                    reason=reason,
+                    detail=detail,
+                ),
+                source=SOURCE,
+                event_id=model.rejected_event_id(checkin.checkin_id),
+            )
+        )
+        f.outcomes[checkin.checkin_id] = ("rejected", reason, checkin.session_id)
+        f.tally["rejected"] += 1
+        f.reasons[reason] += 1
+
+    def _recorded(self, state: Attendance, checkin: ev.KioskCheckin, now: datetime) -> Envelope:
+        session = state.session
+        resident = self.ctx.caches.residents.get(state.resident_id)
+        course = self.ctx.caches.courses.get(session.course_id)
+        return envelop(
+            # Built from validated values; skipping validation halves the cost of the hot path.
+            ev.AttendanceRecorded.model_construct(
+                attendance_id=str(state.attendance_id),
+                checkin_id=checkin.checkin_id,
+                resident_id=state.resident_id,
+                session_id=session.session_id,
+                course_id=session.course_id,
+                venue_id=session.venue_id,
+                community_id=session.community_id,
+                resident_community_id=resident and resident.community_id,
+                audience_group=resident and resident.audience_group,
+                theme=course and course.theme,
+                provider_kind=course and course.provider_kind,
+                minutes=state.minutes,
+                scanned_at=checkin.scanned_at,
+                session_starts_at=session.starts_at,
+                late_sync=now - checkin.scanned_at > self.late_sync,
+                walk_in=state.walk_in,
+            ),
+            source=SOURCE,
+            event_id=model.recorded_event_id(state.resident_id, session.session_id),
+        )
+
+    # --- parked check-ins ---------------------------------------------------------------------
+
+    async def sweep(self, page: int = 2000) -> int:
+        """Judge every parked check-in again; returns how many were looked at."""
+        looked = 0
+        after = None
+        while True:
+            async with self.ctx.uow() as uow:
+                rows = await repository.pending(uow.conn, page, after)
+            if rows:
+                await self.process([(ev.KioskCheckin.model_validate(r["payload"]), r["first_seen"]) for r in rows])
+                looked += len(rows)
+                after = (rows[-1]["first_seen"], rows[-1]["checkin_id"])
+            if len(rows) < page:
+                break
+        async with self.ctx.uow() as uow:
+            PARKED.set(await repository.pending_count(uow.conn))
+        return looked
+
+    async def run(self) -> None:
+        signal = self.ctx.pending_signal
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), self.sweep_every_s)
+            signal.clear()
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-judging parked check-ins failed; retrying at the next sweep")
+                await asyncio.sleep(1.0)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="parked-checkins")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
