@@ -25,6 +25,7 @@ from shared.bus.broker import make_broker
 from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder
 from shared.bus.dead_letters import DeadLetterPublisher
 from shared.bus.decoding import decode_event
+from shared.bus.producer import Producer
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
@@ -42,7 +43,9 @@ class Runtime:
         self.settings = settings
         self.migrations = migrations
         self.broker = make_broker(settings)
-        self.dead_letters = DeadLetterPublisher(self.broker, settings.service)
+        # Bulk publishing (outbox, dead letters) bypasses faststream's per-message middleware.
+        self.producer = Producer(settings)
+        self.dead_letters = DeadLetterPublisher(self.producer, settings.service)
         self.outbox_signal = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
@@ -96,8 +99,9 @@ class Runtime:
             log.info("applied migrations: %s", ", ".join(applied))
         for hook in self._on_start:
             await hook()
+        await self.producer.start()
         await self.broker.start()
-        self.relay = OutboxRelay(self.pool, self.broker, self.outbox_signal)
+        self.relay = OutboxRelay(self.pool, self.producer, self.outbox_signal)
         self.relay.start()
         self.started = True
         log.info("%s started", s.service)
@@ -107,6 +111,7 @@ class Runtime:
         if self.relay is not None:
             await self.relay.stop()
         await self.broker.stop()  # stops fetching, lets in-flight batches finish (graceful_timeout)
+        await self.producer.stop()
         for hook in reversed(self._on_stop):
             with contextlib.suppress(Exception):
                 await hook()

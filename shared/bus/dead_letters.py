@@ -6,10 +6,10 @@ import asyncio
 from datetime import UTC, datetime
 
 from aiokafka.structs import ConsumerRecord
-from faststream.kafka import KafkaBroker
 
 from shared import metrics
 from shared.bus.decoding import DeadLetter, record_headers
+from shared.bus.producer import Producer as Publisher  # or a faststream KafkaBroker: same publish()
 from shared.events.topics import dead_letter_topic
 
 # Header names carried by every dead letter (the original headers are kept as well).
@@ -25,7 +25,7 @@ SERVICE = "dlq_service"
 
 
 class DeadLetterPublisher:
-    def __init__(self, broker: KafkaBroker, service: str) -> None:
+    def __init__(self, broker: Publisher, service: str) -> None:
         self.broker = broker
         self.service = service
 

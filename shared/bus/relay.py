@@ -13,9 +13,9 @@ import contextlib
 import logging
 
 import asyncpg
-from faststream.kafka import KafkaBroker
 
 from shared import metrics
+from shared.bus.producer import Producer as Publisher  # or a faststream KafkaBroker: same publish()
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x0B7B_0C5
@@ -25,10 +25,10 @@ class OutboxRelay:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
+        broker: Publisher,
         signal: asyncio.Event,
         *,
-        batch_size: int = 2000,
+        batch_size: int = 5000,
         poll_interval_s: float = 0.5,
     ) -> None:
         self.pool = pool

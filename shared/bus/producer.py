@@ -1,0 +1,59 @@
+"""A plain aiokafka producer for the outbox relay and the dead-letter publisher.
+
+faststream's `broker.publish` runs its middleware chain per message; for the relay's bulk
+publishing that halves the rate (measured: ~27k/s through the broker, ~50k/s with the bare
+producer, same settings). The guarantees are the same: acks=all and idempotence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+
+from shared.settings import ServiceSettings
+
+
+class Producer:
+    def __init__(self, settings: ServiceSettings) -> None:
+        self._settings = settings
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        s = self._settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=s.kafka_bootstrap,
+            client_id=f"learnstreet-{s.service}-relay",
+            security_protocol=s.kafka_security_protocol,
+            sasl_mechanism="SCRAM-SHA-512",
+            sasl_plain_username=s.kafka_username,
+            sasl_plain_password=s.kafka_password.get_secret_value(),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            max_batch_size=256 * 1024,
+        )
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def publish(
+        self,
+        body: bytes,
+        topic: str,
+        *,
+        key: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        no_confirm: bool = False,
+    ) -> asyncio.Future | object:
+        """Same call shape as faststream's `broker.publish`: with `no_confirm` it returns the
+        delivery future once the record is queued (in call order), else waits for the ack."""
+        if self._producer is None:
+            raise RuntimeError("producer not started")
+        future = await self._producer.send(
+            topic, body, key=key, headers=[(k, v.encode()) for k, v in (headers or {}).items()]
+        )
+        return future if no_confirm else await future
