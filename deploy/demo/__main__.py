@@ -1,0 +1,268 @@
+"""`make demo`: a realistic Pinghu street on the running platform, then what an operator sees.
+
+Run by `make demo` after `make up`; `.venv/bin/python -m deploy.demo --help` for options.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import TopicPartition
+from rich.console import Console
+from rich.table import Table
+
+from deploy.demo import report, simulate
+from deploy.demo.dataset import ROOT, generate
+from shared.events.topics import SERVICES, TOPICS, group_id
+
+console = Console(width=max(150, Console().width))
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def load_env() -> dict[str, str]:
+    values: dict[str, str] = {}
+    path = ROOT / ".local" / "credentials.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if "=" in line and not line.startswith("#"):
+                k, _, v = line.partition("=")
+                values[k.strip()] = v.strip()
+    values.update({k: v for k, v in os.environ.items() if k in values})
+    return values
+
+
+def admin_kwargs(env: dict[str, str]) -> dict:
+    return {"bootstrap_servers": env["KAFKA_BOOTSTRAP"], "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": env["KAFKA_ADMIN_USERNAME"],
+            "sasl_plain_password": env["KAFKA_ADMIN_PASSWORD"]}  # fmt: skip
+
+
+async def total_lag(env: dict[str, str]) -> int:
+    admin = AIOKafkaAdminClient(**admin_kwargs(env))
+    consumer = AIOKafkaConsumer(group_id=None, **admin_kwargs(env))
+    await admin.start()
+    await consumer.start()
+    try:
+        lag = 0
+        for service in SERVICES:
+            offsets = await admin.list_consumer_group_offsets(group_id(service))
+            consumed = [t.name for t in TOPICS if service in t.consumers]
+            partitions = [TopicPartition(t, p) for t in consumed for p in (consumer.partitions_for_topic(t) or ())]
+            if not partitions:
+                await consumer._client.force_metadata_update()  # topics not yet in this client's metadata
+                partitions = [TopicPartition(t, p) for t in consumed for p in (consumer.partitions_for_topic(t) or ())]
+            ends = await consumer.end_offsets(partitions)
+            for tp, end in ends.items():
+                committed = offsets.get(tp)
+                lag += end - (committed.offset if committed is not None and committed.offset >= 0 else 0)
+        return lag
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def metric_samples(client, name: str) -> list[tuple[dict[str, str], float]]:
+    text = (await client.get("/metrics")).text
+    out = []
+    for line in text.splitlines():
+        if line.startswith(name + "{") or line.startswith(name + " "):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line.split("}")[0])) if "{" in line else {}
+            out.append((labels, float(line.rsplit(" ", 1)[1])))
+    return out
+
+
+async def quiesce(platform: simulate.Platform, env: dict[str, str], timeout_s: float = 150.0) -> float:
+    """Wait until every consumer group has caught up and notify's queue is empty."""
+    started = time.monotonic()
+    with console.status("等待系统处理完毕 waiting for every service to catch up…"):
+        while time.monotonic() - started < timeout_s:
+            lag = await total_lag(env)
+            depth = await metric_samples(platform.http["notify"], "learnstreet_notify_queue_depth_messages")
+            queued = sum(v for labels, v in depth if labels.get("status") in ("queued", "sending"))
+            if lag == 0 and queued == 0:
+                await asyncio.sleep(1.5)  # the index snapshot refreshes on its own cadence
+                return time.monotonic() - started
+            await asyncio.sleep(1.0)
+    console.print(f"[yellow]still busy after {timeout_s:.0f}s (lag or queued notifications); showing what is there")
+    return time.monotonic() - started
+
+
+async def dead_letters(env: dict[str, str]) -> Counter:
+    reasons: Counter = Counter()
+    for spec in TOPICS:
+        if not spec.consumers:
+            continue
+        consumer = AIOKafkaConsumer(spec.dlq, group_id=None, auto_offset_reset="earliest", **admin_kwargs(env))
+        await consumer.start()
+        try:
+            while True:
+                batch = await consumer.getmany(timeout_ms=800)
+                if not batch:
+                    break
+                for records in batch.values():
+                    for r in records:
+                        h = {k: (v or b"").decode("utf-8", "replace") for k, v in (r.headers or ())}
+                        reasons[(spec.name, h.get("dlq_reason", "?"))] += 1
+        finally:
+            await consumer.stop()
+    return reasons
+
+
+async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate.Tally, started: float) -> Path:
+    op = platform.operator
+    overview = (await platform.http["scoring"].get("/v1/index", headers=op)).json()
+    indicators = (await platform.http["scoring"].get("/v1/indicators", headers=op)).json()
+    aspects = indicators["aspects"]
+    table = Table(
+        title=f"实时学习指数 Live learning index (满分 out of {overview['max']:g}, "
+        f"{overview.get('indicators_version')})"
+    )
+    table.add_column("社区 Community")
+    for a in aspects:
+        table.add_column(f"{a['name_zh']}\n{a['name_en']} /{a['max']:g}", justify="right")
+    table.add_column("总分 Total", justify="right", style="bold")
+    rows = sorted(overview["communities"], key=lambda c: (c["community_id"] != "street", -c["total"]))
+    for c in rows:
+        name = (
+            "平湖街道 Pinghu Street"
+            if c["community_id"] == "street"
+            else f"{c.get('name_zh', '')} {c.get('name_en', c['community_id'])}"
+        )
+        table.add_row(name, *[f"{c['aspects'].get(a['id'], 0):.1f}" for a in aspects], f"{c['total']:.1f}",
+                      style="bold cyan" if c["community_id"] == "street" else None)  # fmt: skip
+    console.print(table)
+
+    rect = {}
+    for c in rows:
+        rect[c["community_id"]] = (await platform.http["scoring"].get(
+            f"/v1/index/{c['community_id']}/rectification", headers=op)).json()["items"]  # fmt: skip
+    rt = Table(title="整改清单 Rectification list (street; count per community below)")
+    for col in ("指标 Indicator", "当前值 Value", "差距 Gap", "整改措施 What would close it"):
+        rt.add_column(col)
+    for item in rect.get("street", [])[:12]:
+        rt.add_row(item["indicator_id"], str(item.get("value")), str(item.get("gap")),
+                   f"{item.get('action_zh', '')}\n{item.get('action_en', '')}")  # fmt: skip
+    console.print(rt)
+    console.print("各社区待整改项 items below pass line: " + ", ".join(
+        f"{cid} {len(items)}" for cid, items in rect.items() if cid != "street"))  # fmt: skip
+
+    honours = (await platform.http["scoring"].get("/v1/honours", params={"limit": 1000}, headers=op)).json()["items"]
+    ht = Table(title=f"评选表彰 Honours awarded ({len(honours)})")
+    ht.add_column("荣誉 Honour")
+    ht.add_column("数量 Count", justify="right")
+    for (zh, en), n in Counter((h.get("name_zh"), h.get("name_en")) for h in honours).most_common():
+        ht.add_row(f"{zh} {en}", str(n))
+    console.print(ht)
+
+    nt = Table(title="通知 Notifications by channel and status")
+    for col in ("渠道 Channel", "状态 Status", "数量 Count"):
+        nt.add_column(col)
+    sent = Counter()
+    for labels, value in await metric_samples(platform.http["notify"], "learnstreet_notify_messages_total"):
+        sent[(labels.get("channel", "?"), labels.get("status", "?"))] += value
+    for (channel, status), n in sorted(sent.items()):
+        if n:
+            nt.add_row(channel, status, f"{n:.0f}")
+    console.print(nt)
+
+    dlq = await dead_letters(env)
+    dt = Table(title=f"死信 Dead letters ({sum(dlq.values())})")
+    for col in ("主题 Topic", "原因 Reason", "数量 Count"):
+        dt.add_column(col)
+    for (topic, reason), n in dlq.most_common():
+        dt.add_row(topic, reason, str(n))
+    console.print(dt)
+
+    street = (await platform.http["scoring"].get("/v1/index/street", headers=op)).json()
+    details = []
+    for c in rows:
+        if c["community_id"] != "street":
+            details.append({**c, "aspects_by_id": c["aspects"]})
+    assessments = (await platform.http["scoring"].get("/v1/assessments", params={"limit": 1000},
+                                                       headers=platform.assessor)).json()["items"]  # fmt: skip
+    html = report.render(street=street, communities=details, rectification=rect, assessments=assessments,
+                         honours=honours, generated_at=datetime.now(UTC))  # fmt: skip
+    path = report.write(ROOT / ".local" / "reports" / f"self-assessment-{datetime.now(UTC):%Y%m%d-%H%M%S}.html", html)
+
+    console.print(
+        f"\n[bold]签到 check-ins[/]: {tally.checkins_sent} sent ({tally.checkins_http} via HTTP gateway), "
+        f"{tally.duplicates} duplicates, {tally.late} from an offline kiosk, {tally.malformed} malformed"
+    )
+    console.print(f"[bold]报名 enrolments[/]: {dict(tally.enrolled)}; {tally.cancelled} cancellations")
+    e = env
+    console.print(f"""
+[bold]打开 Open[/]
+  仪表盘 dashboard        http://127.0.0.1:{e.get("SCORING_HTTP_PORT", 8103)}/dashboard
+  自评报告 report          {path}
+  邮件 delivered mail      {ROOT / ".local" / "mail"}
+  短信 SMS gateway log     {ROOT / ".local" / "sms" / "messages.jsonl"}
+  指标 metrics             http://127.0.0.1:8101/metrics … :8104/metrics
+  API docs                http://127.0.0.1:8101/docs (activities), :8102 enrolment, :8103 scoring, :8104 notify
+  令牌 operator token      .venv/bin/learnstreet token --role operator
+[bold]用时 elapsed[/] {time.monotonic() - started:.0f} s""")
+    return path
+
+
+def anchor_time(run_id: str) -> datetime:
+    """The demo's "now", kept from the first run of a street so a rerun finds the same sessions."""
+    path = ROOT / ".local" / f"demo-anchor-{run_id}"
+    if path.exists():
+        return datetime.fromisoformat(path.read_text().strip())
+    now = datetime.now(UTC)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(now.isoformat())
+    return now
+
+
+async def main(residents: int, courses: int, run_id: str) -> None:
+    started = time.monotonic()
+    env = load_env()
+    street = generate(residents=residents, courses=courses, run=run_id)
+    now = anchor_time(run_id)
+    p = simulate.plan(street, now)
+    console.print(f"[bold]平湖街道 Pinghu Street[/]: {len(street.communities)} communities, "
+                  f"{len(street.venues)} venues, "
+                  f"{len(street.courses)} courses, {len(p.past) + len(p.upcoming) + len(p.live)} sessions, "
+                  f"{len(street.residents)} residents, {len(p.attendance)} planned attendances")  # fmt: skip
+    platform = simulate.Platform(env)
+    await platform.start()
+    tally = simulate.Tally()
+    try:
+        with simulate.progress_bar() as progress:
+            await simulate.load_street(platform, street, p, tally, progress)
+            await simulate.vote_needs(platform, street, tally, progress)
+            live = await simulate.enrol(platform, street, p, tally, progress)
+            await simulate.scan(platform, p, live, tally, progress)
+            await simulate.assess(platform, street, tally, progress)
+            await simulate.competition(platform, street, tally)
+        waited = await quiesce(platform, env)
+        console.print(f"caught up in {waited:.1f} s")
+        await show(platform, env, tally, started)
+    finally:
+        await platform.stop()
+
+
+@app.command()
+def run(
+    residents: int = typer.Option(20_000, min=200, help="residents in the sample"),
+    courses: int = typer.Option(200, min=12, help="courses over the themes"),
+    run_id: str = typer.Option("pinghu", "--run", help="id prefix; another prefix loads a second street", min=1),
+) -> None:
+    """Load the Pinghu street and simulate several weeks through the platform's real interfaces."""
+    if not re.fullmatch(r"[a-z0-9-]{1,20}", run_id):
+        console.print("[red]error:[/] --run takes 1-20 lowercase letters, digits or dashes, e.g. --run pinghu2")
+        raise typer.Exit(2)
+    asyncio.run(main(residents, courses, run_id))
+
+
+if __name__ == "__main__":
+    app()
