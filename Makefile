@@ -8,7 +8,7 @@ STACK := $(PY) deploy/local/stack.py
 TEST_STARTED := .local/run/test-started
 
 .PHONY: help setup up infra down status provision kafka-up pg-up services-up services-down \
-        test lint demo
+        test lint demo chaos bench
 
 help:
 	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, credentials)"
@@ -18,7 +18,9 @@ help:
 	@echo "make down       stop what 'make up' started"
 	@echo "make test       setup, start what is not running, pytest, stop what it started"
 	@echo "make lint       ruff"
-	@echo "make demo       up, then the demo scenario"
+	@echo "make demo       the main job: a Pinghu street, its live index and report (KEEP=1 keeps it running)"
+	@echo "make chaos      fault test: crashes, broker restart, bad input; nothing lost"
+	@echo "make bench      performance figures against their ceilings and a Quix Streams peer"
 
 setup:
 	@bash deploy/local/setup.sh
@@ -61,7 +63,21 @@ test: setup
 lint:
 	@.venv/bin/ruff check .
 
+# The main job: a Pinghu street through the real interfaces, then the live index and a report.
+# Stops what it started unless KEEP=1 (then explore: make status, the dashboard, .local/mail).
+DEMO_STARTED := .local/run/demo-started
 demo: setup
+	@rm -f $(DEMO_STARTED); \
+	if [[ "$${KEEP:-0}" != 1 ]]; then trap '$(STACK) down --recorded $(DEMO_STARTED)' EXIT; fi; \
+	$(STACK) up --record $(DEMO_STARTED); \
+	$(PY) -m deploy.demo
+
+# Fault test: load with crashes, broker restart, dropped connections; checks nothing is lost.
+chaos: setup
 	@$(STACK) up
-	@if [[ -f shared/cli.py ]]; then .venv/bin/learnstreet demo; \
-	 else echo "demo: shared/cli.py (the 'learnstreet demo' command) is not written yet" >&2; exit 1; fi
+	@$(PY) -m chaos
+
+# Throughput, latency, ceilings, the Quix Streams peer, rebuild, enrolment API, memory.
+bench: setup
+	@$(STACK) up
+	@$(PY) -m bench
