@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,11 +21,12 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from shared.events.catalogue import CourseCreated, SessionScheduled
 from shared.events.envelope import envelop
-from tests.support import client, eventually, producer, service_url, token
+from tests.support import client, env, eventually, producer, service_url, token
 
 HERE = Path(__file__).parent
 
@@ -75,6 +77,36 @@ async def prepare(prefix: str, residents: int, sessions: int, capacity: int) -> 
         await eventually(last_session_known, timeout_s=60)
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _enrolment_backends() -> list[int]:
+    conn = await asyncpg.connect(env()["ENROLMENT_DATABASE_URL"])
+    try:
+        rows = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return [r["pid"] for r in rows]
+
+
+def cpu_snapshot() -> dict[int, float]:
+    """CPU seconds so far of the enrolment service and of its PostgreSQL backends: the CPU cost
+    per request does not depend on what else loads the machine, unlike requests/s."""
+    pids = asyncio.run(_enrolment_backends())
+    service = Path(".local/run/enrolment.pid")
+    if service.exists():
+        pids.append(int(service.read_text().strip()))
+    return {pid: _cpu_s(pid) for pid in pids}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=20)
@@ -96,11 +128,28 @@ def main() -> None:
         str(args.residents), str(args.sessions), str(args.threads),
     ]  # fmt: skip
     print("running:", " ".join(command[:8]), "...", flush=True)
+    service_pid = int(Path(".local/run/enrolment.pid").read_text().strip())
+    before = cpu_snapshot()
+    load_before = os.getloadavg()[0]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    load_after = os.getloadavg()[0]
+    after = cpu_snapshot()
+    service_cpu = after.get(service_pid, 0.0) - before.get(service_pid, 0.0)
+    db_cpu = sum(v - before.get(pid, 0.0) for pid, v in after.items() if pid != service_pid)
     result = json.loads(output.split("RESULT ", 1)[1].splitlines()[0])
     print(output)
     print(f"requests/s: {result['rps']:.0f}   p99: {result['p99_ms']:.1f} ms   p50: {result['p50_ms']:.1f} ms")
     print(f"status codes: {result['codes']}   socket errors: {result['socket_errors']}")
+    n = max(result["requests"], 1)
+    print(
+        f"CPU per request: service {service_cpu / n * 1e3:.3f} ms + its PostgreSQL backends {db_cpu / n * 1e3:.3f} ms"
+        f" (over {result['seconds']:.0f} s: service {service_cpu / result['seconds'] * 100:.0f}% of a core)"
+    )
+    print(f"load average (1 min) before/after: {load_before:.2f} / {load_after:.2f}   cores: {os.cpu_count()}")
+    print(
+        f"load spread: {args.sessions} sessions of capacity {args.capacity}, {args.residents} residents, "
+        "enrolments round-robin over the sessions (2 enrolments : 1 cancellation)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.entrypoints import consumers, http
+from shared.db.uow import UnitOfWorkFactory
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -16,9 +18,22 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 def build_app(settings: EnrolmentSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS)
     consumers.register(runtime)
-    return create_app(
+    app = create_app(
         runtime,
         title="learnstreet enrolment",
         description="Residents, enrolment with waitlists.",
         routers=[http.router],
     )
+
+    async def open_api_pool() -> None:
+        # After the migrations (on_start runs after them); the relay shares the outbox signal.
+        pool = await create_api_pool(settings.database_url.get_secret_value(), settings.api_pool_size)
+        app.state.api_uow = UnitOfWorkFactory(pool, runtime.outbox_signal)
+
+    async def close_api_pool() -> None:
+        if getattr(app.state, "api_uow", None) is not None:
+            await app.state.api_uow.pool.close()
+
+    runtime.on_start(open_api_pool)
+    runtime.on_stop(close_api_pool)
+    return app

@@ -4,10 +4,13 @@ SERVICE = "enrolment"
 
 
 class EnrolmentSettings(ServiceSettings):
-    # Enrolment requests are short transactions; a larger pool keeps bursts (200 concurrent
-    # requests on one session) waiting on the session's row lock rather than on the pool.
-    db_pool_min: int = 10
-    db_pool_max: int = 30
+    # The runtime's pool serves the consumers, the outbox relay and readiness only: the HTTP API
+    # has its own (adapters/api_pool.py). On 2 cores more connections than runnable backends only
+    # add context switches and lock queueing inside PostgreSQL; requests beyond the pool wait in
+    # the pool's queue (cheap) rather than on the session's row lock (a backend each).
+    db_pool_min: int = 2
+    db_pool_max: int = 6
+    api_pool_size: int = 10
 
 
 def settings() -> EnrolmentSettings:

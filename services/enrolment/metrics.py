@@ -15,6 +15,14 @@ REQUEST_DURATION = Histogram(
     ["operation"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+ENROL_RETRIES = Counter(
+    "learnstreet_enrolment_enrol_retries_total",
+    "Enrolments read again because the session's schedule or state changed between the read and the write.",
+)
+CANCEL_LOCKED_PATH = Counter(
+    "learnstreet_enrolment_cancel_locked_path_total",
+    "Cancellations that took the locked path because their session changed between the read and the write.",
+)
 PROMOTIONS = Counter(
     "learnstreet_enrolment_promotions_total",
     "Waitlisted residents promoted to a seat, by trigger (cancellation, capacity_change).",

@@ -1,10 +1,13 @@
 """SQL for the enrolment service's own tables.
 
-Every change to a session's enrolments runs after `lock_session` (SELECT ... FOR UPDATE of the
-session row) in the same transaction, so enrolments, cancellations and promotions of one session
-are serialised and the counts on the session row stay exact. Enrolment rows are never locked
-directly: locking them as well would open lock-order deadlocks between a cancellation and a
-promotion of the same row.
+Every change to a session's enrolments holds the session row's lock (SELECT ... FOR UPDATE),
+so enrolments, cancellations and promotions of one session are serialised and the counts on the
+session row stay exact. The HTTP hot paths take the lock inside their single write statement
+(`place_enrolment`, `cancel_if_unchanged`: one round trip, atomic without BEGIN/COMMIT) after an
+unlocked read on which the domain model decided; the statement writes only if what the decision
+depends on is unchanged. The consumers and the fallback path lock first (`lock_session`,
+`lock_for_cancellation`) in a transaction. Enrolment rows are never locked directly: locking them
+as well would open lock-order deadlocks between a cancellation and a promotion of the same row.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from services.enrolment.domain.model import CourseRef, SessionState
+from shared.events.envelope import Envelope
 
 _NEVER = datetime.min.replace(tzinfo=UTC)  # placeholder sessions have no start
 
@@ -154,18 +158,20 @@ class EnrolContext:
     already_enrolled: bool
 
 
-async def lock_for_enrolment(conn: asyncpg.Connection, session_id: str, resident_id: str) -> EnrolContext:
-    """One round trip: lock the session and read what the rules need about the resident.
+async def read_for_enrolment(conn: asyncpg.Connection, session_id: str, resident_id: str) -> EnrolContext:
+    """One round trip, no lock: the session and what the rules need about the resident.
 
-    The already-enrolled flag can be stale under concurrent double submissions of the same
-    resident; the partial unique index `enrolments_live_once` is the guard for that case."""
+    Nothing is decided on this read alone: `place_enrolment` writes only if the session's rule
+    inputs are still the same under its lock. The already-enrolled flag can be stale under
+    concurrent double submissions of the same resident; the partial unique index
+    `enrolments_live_once` is the guard for that case."""
     row = await conn.fetchrow(
         f"""SELECT {_SESSION_COLUMNS},
                    (SELECT r.audience_group FROM residents r WHERE r.resident_id = $2) AS audience_group,
                    EXISTS (SELECT 1 FROM enrolments e WHERE e.session_id = s.session_id
                            AND e.resident_id = $2 AND e.status <> 'cancelled') AS already
             FROM sessions s LEFT JOIN courses c ON c.course_id = s.course_id
-            WHERE s.session_id = $1 FOR UPDATE OF s""",
+            WHERE s.session_id = $1""",
         session_id,
         resident_id,
     )
@@ -179,37 +185,208 @@ async def lock_for_enrolment(conn: asyncpg.Connection, session_id: str, resident
     )
 
 
-async def insert_enrolment(
-    conn: asyncpg.Connection, enrolment_id: str, session_id: str, resident_id: str, confirmed: bool
-) -> asyncpg.Record:
-    """Take the next arrival number of the session, bump its counts and store the enrolment."""
+def _outbox_row(envelope: Envelope) -> tuple:
+    # Same encoding as shared.db.uow.UnitOfWork.commit, so the relay cannot tell the rows apart.
+    return envelope.id, envelope.topic, envelope.key, envelope.headers(), envelope.body()
+
+
+async def place_enrolment(
+    conn: asyncpg.Connection,
+    enrolment_id: str,
+    session: SessionState,
+    resident_id: str,
+    if_confirmed: Envelope,
+    if_waitlisted: Envelope,
+) -> asyncpg.Record | None:
+    """Enrol in one statement (one round trip, atomic on its own, no BEGIN/COMMIT): lock the
+    session row, take a seat while `confirmed < capacity` (the rule of `model.place`) or the next
+    waitlist position, take the next arrival number, store the enrolment, the counts and the
+    matching event (the waitlisted event gets the position found under the lock).
+
+    `session` is the state the rules were checked on; if what they depend on besides the counts
+    (schedule, start, elderly window, cancellation) changed meanwhile, nothing is written and
+    None is returned: the caller reads and decides again. A double enrolment raises
+    UniqueViolationError (enrolments_live_once).
+
+    `l` is a SELECT ... FOR UPDATE: after waiting for the lock it returns the newest version of
+    the row, and the UPDATE writes values computed from it, so concurrent enrolments serialise."""
+    event_id, topic, key, headers_c, body_c = _outbox_row(if_confirmed)
+    _, _, _, headers_w, body_w = _outbox_row(if_waitlisted)
     return await conn.fetchrow(
-        """WITH s AS (
-               UPDATE sessions SET next_seq = next_seq + 1,
-                   confirmed_count = confirmed_count + $4::int, waitlist_count = waitlist_count + 1 - $4::int
-               WHERE session_id = $2 RETURNING next_seq)
-           INSERT INTO enrolments(enrolment_id, session_id, resident_id, status, seq, was_confirmed)
-           SELECT $1, $2, $3, CASE WHEN $4::int = 1 THEN 'confirmed' ELSE 'waitlisted' END, s.next_seq, $4::int = 1
-           FROM s RETURNING seq, created_at""",
-        enrolment_id, session_id, resident_id, int(confirmed),
+        """WITH l AS (SELECT session_id, next_seq + 1 AS seq, confirmed_count < capacity AS seat,
+                             confirmed_count, waitlist_count
+                      FROM sessions
+                      WHERE session_id = $2 AND scheduled AND NOT cancelled AND course_id = $4
+                        AND starts_at = $5 AND elderly_priority_until IS NOT DISTINCT FROM $6
+                      FOR UPDATE),
+                u AS (UPDATE sessions s SET next_seq = l.seq,
+                          confirmed_count = l.confirmed_count + l.seat::int,
+                          waitlist_count = l.waitlist_count + (NOT l.seat)::int
+                      FROM l WHERE s.session_id = l.session_id),
+                e AS (INSERT INTO enrolments(enrolment_id, session_id, resident_id, status, seq, was_confirmed)
+                      SELECT $1, l.session_id, $3, CASE WHEN l.seat THEN 'confirmed' ELSE 'waitlisted' END,
+                             l.seq, l.seat
+                      FROM l RETURNING seq, status, created_at),
+                o AS (INSERT INTO outbox(event_id, topic, key, headers, payload)
+                      SELECT $7, $8, $9, CASE WHEN l.seat THEN $10::jsonb ELSE $11::jsonb END,
+                             CASE WHEN l.seat THEN $12::bytea
+                                  ELSE convert_to(jsonb_set(convert_from($13::bytea, 'UTF8')::jsonb, '{position}',
+                                                            to_jsonb(l.waitlist_count + 1))::text, 'UTF8') END
+                      FROM l)
+           SELECT e.seq, e.status, e.created_at,
+                  CASE WHEN l.seat THEN NULL ELSE l.waitlist_count + 1 END AS position
+           FROM e, l""",
+        enrolment_id, session.session_id, resident_id, session.course_id, session.starts_at,
+        session.elderly_priority_until, event_id, topic, key, headers_c, headers_w, body_c, body_w,
     )  # fmt: skip
 
 
-async def enrolment_owner(conn: asyncpg.Connection, enrolment_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT session_id, resident_id FROM enrolments WHERE enrolment_id = $1", enrolment_id)
+@dataclass(frozen=True)
+class CancelRead:
+    session: LockedSession
+    resident_id: str
+    status: str
+    version: int
 
 
-async def cancel_enrolment(conn: asyncpg.Connection, enrolment_id: str, reason: str) -> asyncpg.Record | None:
-    """Cancel a live enrolment; returns its status before, or None when it was cancelled already.
-    Must run under the session's lock (the read of the old status is then current)."""
-    return await conn.fetchrow(
-        """WITH old AS (SELECT enrolment_id, status FROM enrolments WHERE enrolment_id = $1)
-           UPDATE enrolments e SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2
-           FROM old WHERE e.enrolment_id = old.enrolment_id AND old.status <> 'cancelled'
-           RETURNING old.status AS old_status, e.was_confirmed, e.resident_id, e.cancelled_at""",
+async def read_for_cancellation(conn: asyncpg.Connection, enrolment_id: str) -> CancelRead | None:
+    """One round trip, no lock: the enrolment, its session and the session's version."""
+    row = await conn.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS}, s.version, e.resident_id AS owner, e.status AS enrolment_status
+            FROM enrolments e JOIN sessions s ON s.session_id = e.session_id
+            LEFT JOIN courses c ON c.course_id = s.course_id
+            WHERE e.enrolment_id = $1""",
         enrolment_id,
-        reason,
     )
+    if row is None:
+        return None
+    return CancelRead(_locked(row), row["owner"], row["enrolment_status"], row["version"])
+
+
+async def cancel_if_unchanged(
+    conn: asyncpg.Connection,
+    enrolment_id: str,
+    read: CancelRead,
+    outcome: Outcome,
+    reason: str,
+    cancelled: Envelope,
+    promoted: Envelope,
+) -> asyncpg.Record | None:
+    """The cancellation as one statement (atomic on its own, no BEGIN/COMMIT): lock the session
+    and, only if its version is still the one read (nothing changed since, so `outcome` decided
+    on that read holds), cancel the enrolment, promote `outcome.seats` waitlisted residents in
+    arrival order, store the counts and the events. None when the session changed: the caller
+    takes the locked path instead.
+
+    `promoted` is a template EnrolmentPromoted: each promoted row gets a copy with its own
+    enrolment, resident and event id. Outbox rows are inserted in the order of publication
+    (the cancellation, then the promotions in arrival order)."""
+    c_id, c_topic, c_key, c_headers, c_body = _outbox_row(cancelled)
+    _, p_topic, _, p_headers, p_body = _outbox_row(promoted)  # same key: the session
+    return await conn.fetchrow(
+        """WITH l AS (SELECT session_id FROM sessions WHERE session_id = $2 AND version = $3 FOR UPDATE),
+                x AS (UPDATE enrolments e SET status = 'cancelled', cancelled_at = $16, cancel_reason = $4
+                      FROM l WHERE e.enrolment_id = $1 AND e.status = $5
+                      RETURNING e.enrolment_id),
+                w AS (SELECT e.enrolment_id FROM enrolments e, x
+                      WHERE e.session_id = $2 AND e.status = 'waitlisted' AND e.enrolment_id <> $1
+                      ORDER BY e.seq LIMIT $6),
+                p AS (UPDATE enrolments e SET status = 'confirmed', was_confirmed = true, promoted_at = $16
+                      FROM w WHERE e.enrolment_id = w.enrolment_id
+                      RETURNING e.enrolment_id, e.resident_id, e.seq, gen_random_uuid() AS event_id),
+                c AS (UPDATE sessions s SET confirmed_count = $7 + (SELECT count(*) FROM p),
+                          waitlist_count = $8 - (SELECT count(*) FROM p), updated_at = now()
+                      FROM x WHERE s.session_id = $2),
+                o AS (INSERT INTO outbox(event_id, topic, key, headers, payload)
+                      SELECT event_id, topic, key, headers, payload FROM (
+                          SELECT 0::bigint AS ord, $9::uuid AS event_id, $10::text AS topic, $11::bytea AS key,
+                                 $12::jsonb AS headers, $13::bytea AS payload
+                          FROM x
+                          UNION ALL
+                          SELECT p.seq, p.event_id, $14, $11,
+                                 $15::jsonb || jsonb_build_object('ce_id', p.event_id::text),
+                                 convert_to(jsonb_set(jsonb_set(convert_from($17::bytea, 'UTF8')::jsonb,
+                                     '{enrolment_id}', to_jsonb(p.enrolment_id)),
+                                     '{resident_id}', to_jsonb(p.resident_id))::text, 'UTF8')
+                          FROM p) rows ORDER BY ord)
+           SELECT (SELECT count(*) FROM x) AS cancelled,
+                  (SELECT coalesce(array_agg(p.enrolment_id ORDER BY p.seq), '{}') FROM p) AS promoted_ids,
+                  (SELECT coalesce(array_agg(p.resident_id ORDER BY p.seq), '{}') FROM p) AS promoted_residents
+           FROM l""",
+        enrolment_id, read.session.state.session_id, read.version, reason, read.status,
+        outcome.seats, outcome.confirmed, outcome.waitlisted,
+        c_id, c_topic, c_key, c_headers, c_body,
+        p_topic, p_headers, cancelled.data.at, p_body,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CancelContext:
+    session: LockedSession
+    resident_id: str
+
+
+async def lock_for_cancellation(conn: asyncpg.Connection, enrolment_id: str) -> CancelContext | None:
+    """One round trip: find the enrolment's session and lock it. The enrolment's status is not
+    read here: after waiting for the lock this statement's snapshot of it may be stale (only the
+    locked session row is re-read), so `cancel_and_promote` reads it in its own statement."""
+    row = await conn.fetchrow(
+        f"""SELECT {_SESSION_COLUMNS}, e.resident_id AS owner
+            FROM enrolments e JOIN sessions s ON s.session_id = e.session_id
+            LEFT JOIN courses c ON c.course_id = s.course_id
+            WHERE e.enrolment_id = $1 FOR UPDATE OF s""",
+        enrolment_id,
+    )
+    return CancelContext(session=_locked(row), resident_id=row["owner"]) if row else None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the session looks like after cancelling an enrolment that was in a given status."""
+
+    seats: int  # waitlisted residents to promote now
+    confirmed: int  # counts before the promotion
+    waitlisted: int
+
+
+async def cancel_and_promote(
+    conn: asyncpg.Connection, enrolment_id: str, reason: str, if_confirmed: Outcome, if_waitlisted: Outcome
+) -> asyncpg.Record:
+    """Cancel a live enrolment, promote the head of the waitlist and store the session's counts,
+    in one statement; must run under the session's lock. The domain model decided the outcome for
+    either status the enrolment may be in; the statement picks by the status it finds.
+
+    Returns one row: `old_status` (null when the enrolment was cancelled already: nothing changed),
+    `resident_id`, `cancelled_at`, and the promoted enrolments in arrival order (`promoted_ids`,
+    `promoted_residents`)."""
+    return await conn.fetchrow(
+        """WITH old AS (SELECT enrolment_id, status FROM enrolments WHERE enrolment_id = $1 AND status <> 'cancelled'),
+                x AS (UPDATE enrolments e SET status = 'cancelled', cancelled_at = now(), cancel_reason = $2
+                      FROM old WHERE e.enrolment_id = old.enrolment_id
+                      RETURNING old.status AS old_status, e.session_id, e.resident_id, e.cancelled_at),
+                k AS (SELECT x.session_id,
+                             CASE x.old_status WHEN 'confirmed' THEN $3::int ELSE $6::int END AS seats,
+                             CASE x.old_status WHEN 'confirmed' THEN $4::int ELSE $7::int END AS confirmed,
+                             CASE x.old_status WHEN 'confirmed' THEN $5::int ELSE $8::int END AS waitlisted
+                      FROM x),
+                -- The cancelled row is excluded: this snapshot still sees it waitlisted.
+                w AS (SELECT e.enrolment_id FROM enrolments e, k
+                      WHERE e.session_id = k.session_id AND e.status = 'waitlisted' AND e.enrolment_id <> $1
+                      ORDER BY e.seq LIMIT (SELECT seats FROM k)),
+                p AS (UPDATE enrolments e SET status = 'confirmed', was_confirmed = true, promoted_at = now()
+                      FROM w WHERE e.enrolment_id = w.enrolment_id
+                      RETURNING e.enrolment_id, e.resident_id, e.seq),
+                c AS (UPDATE sessions s SET confirmed_count = k.confirmed + (SELECT count(*) FROM p),
+                          waitlist_count = k.waitlisted - (SELECT count(*) FROM p), updated_at = now()
+                      FROM k WHERE s.session_id = k.session_id)
+           SELECT x.old_status, x.resident_id, x.cancelled_at,
+                  (SELECT coalesce(array_agg(p.enrolment_id ORDER BY p.seq), '{}') FROM p) AS promoted_ids,
+                  (SELECT coalesce(array_agg(p.resident_id ORDER BY p.seq), '{}') FROM p) AS promoted_residents
+           FROM (SELECT 1) one LEFT JOIN x ON true""",
+        enrolment_id, reason,
+        if_confirmed.seats, if_confirmed.confirmed, if_confirmed.waitlisted,
+        if_waitlisted.seats, if_waitlisted.confirmed, if_waitlisted.waitlisted,
+    )  # fmt: skip
 
 
 async def promote_and_count(
@@ -263,7 +440,7 @@ _ENROLMENT_VIEW = """SELECT e.enrolment_id, e.session_id, s.course_id, e.residen
 
 RESIDENT_COLUMNS = (
     "resident_id", "community_id", "audience_group", "family_id", "employer_id", "volunteer", "phone", "email",
-    "language", "preferred_channel", "consent", "opted_out_categories",
+    "language", "preferred_channel", "consent", "opted_out_categories", "quiet_hours_start", "quiet_hours_end",
 )  # fmt: skip
 
 

@@ -127,7 +127,10 @@ def after_cancellation(session: SessionState, cancelled_status: str) -> SessionS
 # Non-personal attributes other services may see (enrolment.residents) versus contact data and
 # preferences that only the notify service may see (enrolment.contacts).
 PUBLIC_FIELDS = ("community_id", "audience_group", "family_id", "employer_id", "volunteer", "language")
-CONTACT_FIELDS = ("phone", "email", "language", "preferred_channel", "consent", "opted_out_categories")
+CONTACT_FIELDS = (
+    "phone", "email", "language", "preferred_channel", "consent", "opted_out_categories",
+    "quiet_hours_start", "quiet_hours_end",
+)  # fmt: skip
 # What a resident may change about themself; community, group, family and employer are verified
 # by an operator because honours and the index depend on them.
 RESIDENT_EDITABLE = frozenset(CONTACT_FIELDS) | {"volunteer"}

@@ -19,7 +19,7 @@ from services.enrolment.adapters.repository import LockedSession
 from services.enrolment.domain import model
 from services.enrolment.domain.model import CourseRef, EnrolmentRefused, Status
 from shared.bus.decoding import DeadLetter, Incoming
-from shared.db.uow import UnitOfWork
+from shared.db.uow import UnitOfWork, UnitOfWorkFactory
 from shared.events.catalogue import (
     CourseCancelled,
     CourseCreated,
@@ -48,7 +48,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _enrolment_event(cls, session: LockedSession, enrolment_id: str, resident_id: str, at: datetime, **extra):
+def _enrolment_event(
+    cls, session: LockedSession, enrolment_id: str, resident_id: str, at: datetime, event_id=None, **extra
+):
     return envelop(
         cls(
             enrolment_id=enrolment_id,
@@ -61,6 +63,7 @@ def _enrolment_event(cls, session: LockedSession, enrolment_id: str, resident_id
             **extra,
         ),
         source=SOURCE,
+        event_id=event_id,
     )
 
 
@@ -156,55 +159,81 @@ class EnrolResult:
     created_at: datetime
 
 
-async def enrol(uow_factory: UowFactory, session_id: str, resident_id: str) -> EnrolResult:
+_PLACE_ATTEMPTS = 5
+
+
+async def enrol(uow_factory: UnitOfWorkFactory, session_id: str, resident_id: str) -> EnrolResult:
+    """Two round trips on one connection: read without a lock and check the rules
+    (`model.place`), then one atomic statement that writes the enrolment, the counts and the event
+    under the session's lock (`place_enrolment`) if the rules' inputs are unchanged. No BEGIN,
+    COMMIT or reset round trips: they were half of the enrolment's cost."""
     started = time.perf_counter()
     outcome = "error"
     try:
-        async with uow_factory() as uow:
-            ctx = await repository.lock_for_enrolment(uow.conn, session_id, resident_id)
-            if ctx.session is None or not ctx.session.scheduled:
-                outcome = "unknown_session"
-                raise NotFound(
-                    f"unknown session {session_id} (not yet scheduled) / 场次 {session_id} 不存在或尚未发布",
+        async with uow_factory.pool.acquire() as conn:
+            for _ in range(_PLACE_ATTEMPTS):
+                ctx = await repository.read_for_enrolment(conn, session_id, resident_id)
+                if ctx.session is None or not ctx.session.scheduled:
+                    outcome = "unknown_session"
+                    raise NotFound(
+                        f"unknown session {session_id} (not yet scheduled) / 场次 {session_id} 不存在或尚未发布",
+                        field="session_id",
+                    )
+                if not ctx.resident_known:
+                    outcome = "unknown_resident"
+                    raise NotFound(f"unknown resident {resident_id} / 居民 {resident_id} 未登记", field="resident_id")
+                now = _now()
+                try:
+                    placement = model.place(
+                        ctx.session.state, ctx.audience_group or "", already_enrolled=ctx.already_enrolled, now=now
+                    )
+                except EnrolmentRefused as refused:
+                    outcome = refused.code
+                    raise Conflict(refused.reason, field=refused.field) from None
+                enrolment_id = f"e-{uuid.uuid4().hex}"
+                # Seat or waitlist is settled under the lock; both events are ready, the statement
+                # stores the one that applies (one event id: only one of them is ever written).
+                event_id = uuid.uuid4()
+                if_confirmed = _enrolment_event(
+                    EnrolmentConfirmed, ctx.session, enrolment_id, resident_id, now, event_id=event_id
+                )
+                if_waitlisted = _enrolment_event(
+                    EnrolmentWaitlisted, ctx.session, enrolment_id, resident_id, now,
+                    position=placement.position or 1, event_id=event_id,
+                )  # fmt: skip
+                try:
+                    row = await repository.place_enrolment(
+                        conn, enrolment_id, ctx.session.state, resident_id, if_confirmed, if_waitlisted
+                    )
+                except asyncpg.UniqueViolationError:
+                    outcome = "already_enrolled"
+                    raise Conflict(
+                        f"resident is already enrolled in session {session_id} / 已报名该场次，请勿重复报名",
+                        field="resident_id",
+                    ) from None
+                if row is not None:
+                    break
+                metrics.ENROL_RETRIES.inc()  # the session changed between the read and the write
+            else:
+                outcome = "session_changing"
+                raise Conflict(
+                    f"session {session_id} is being changed; try again / 场次信息正在更新，请稍后重试",
                     field="session_id",
                 )
-            if not ctx.resident_known:
-                outcome = "unknown_resident"
-                raise NotFound(f"unknown resident {resident_id} / 居民 {resident_id} 未登记", field="resident_id")
-            now = _now()
-            try:
-                placement = model.place(
-                    ctx.session.state, ctx.audience_group or "", already_enrolled=ctx.already_enrolled, now=now
-                )
-            except EnrolmentRefused as refused:
-                outcome = refused.code
-                raise Conflict(refused.reason, field=refused.field) from None
-            enrolment_id = f"e-{uuid.uuid4().hex}"
-            confirmed = placement.status is Status.CONFIRMED
-            try:
-                row = await repository.insert_enrolment(uow.conn, enrolment_id, session_id, resident_id, confirmed)
-            except asyncpg.UniqueViolationError:
-                outcome = "already_enrolled"
-                raise Conflict(
-                    f"resident is already enrolled in session {session_id} / 已报名该场次，请勿重复报名",
-                    field="resident_id",
-                ) from None
-            if confirmed:
-                event = _enrolment_event(EnrolmentConfirmed, ctx.session, enrolment_id, resident_id, now)
-            else:
-                event = _enrolment_event(
-                    EnrolmentWaitlisted, ctx.session, enrolment_id, resident_id, now, position=placement.position
-                )
-            uow.publish(event)
-            await uow.commit()
-        outcome = str(placement.status)
+        # The event went to the outbox with the enrolment, not through uow.publish: wake the relay.
+        _wake_relay(uow_factory)
+        outcome = row["status"]
         return EnrolResult(
-            enrolment_id, session_id, resident_id, str(placement.status), placement.position, row["seq"],
-            row["created_at"],
-        )  # fmt: skip
+            enrolment_id, session_id, resident_id, row["status"], row["position"], row["seq"], row["created_at"]
+        )
     finally:
         metrics.REQUESTS.labels("enrol", outcome).inc()
         metrics.REQUEST_DURATION.labels("enrol").observe(time.perf_counter() - started)
+
+
+def _wake_relay(uow_factory: UnitOfWorkFactory) -> None:
+    if uow_factory.outbox_signal is not None:
+        uow_factory.outbox_signal.set()
 
 
 @dataclass(frozen=True)
@@ -217,51 +246,116 @@ class CancelResult:
     promoted: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _outcome(state: model.SessionState, cancelled_status: Status, now: datetime) -> repository.Outcome:
+    after = model.after_cancellation(state, cancelled_status)
+    return repository.Outcome(model.seats_to_promote(after, now=now), after.confirmed, after.waitlisted)
+
+
 async def cancel(
-    uow_factory: UowFactory, enrolment_id: str, *, only_resident: str | None, reason: str = "cancelled_by_request"
+    uow_factory: UnitOfWorkFactory,
+    enrolment_id: str,
+    *,
+    only_resident: str | None,
+    reason: str = "cancelled_by_request",
 ) -> CancelResult:
     """Cancel an enrolment and, in the same transaction, promote the head of the waitlist.
-    `only_resident`: when set, the enrolment must be that resident's (403 otherwise)."""
+    `only_resident`: when set, the enrolment must be that resident's (403 otherwise).
+
+    Fast path, two round trips: read without a lock, decide (`model`), then one atomic statement
+    that applies the decision only if the session did not change meanwhile
+    (`cancel_if_unchanged`). When it did (a busy session), the locked path decides again under
+    the session's lock."""
     started = time.perf_counter()
     outcome = "error"
     try:
-        async with uow_factory() as uow:
-            owner = await repository.enrolment_owner(uow.conn, enrolment_id)
-            if owner is None:
+        async with uow_factory.pool.acquire() as conn:
+            read = await repository.read_for_cancellation(conn, enrolment_id)
+            if read is None:
                 outcome = "unknown_enrolment"
                 raise NotFound(f"unknown enrolment {enrolment_id} / 报名记录不存在", field="enrolment_id")
-            if only_resident is not None and owner["resident_id"] != only_resident:
+            if only_resident is not None and read.resident_id != only_resident:
                 outcome = "forbidden"
                 raise Forbidden("a resident may cancel only their own enrolments / 只能取消本人的报名")
-            session = await repository.lock_session(uow.conn, owner["session_id"])
-            if session is None:  # pragma: no cover - enrolments reference their session
-                raise NotFound(f"unknown session {owner['session_id']}", field="session_id")
-            row = await repository.cancel_enrolment(uow.conn, enrolment_id, reason)
-            if row is None:
+            if read.status == Status.CANCELLED:  # final: a stale read cannot un-cancel it
                 outcome = "already_cancelled"
                 raise Conflict(f"enrolment {enrolment_id} is already cancelled / 该报名已取消", field="enrolment_id")
-            now = row["cancelled_at"]
-            uow.publish(
+            now = _now()
+            decided = _outcome(read.session.state, Status(read.status), now)
+            session = read.session
+            row = await repository.cancel_if_unchanged(
+                conn, enrolment_id, read, decided, reason,
                 _enrolment_event(
-                    EnrolmentCancelled, session, enrolment_id, row["resident_id"], now,
-                    was_confirmed=row["old_status"] == Status.CONFIRMED, reason=reason,
-                )
+                    EnrolmentCancelled, session, enrolment_id, read.resident_id, now,
+                    was_confirmed=read.status == Status.CONFIRMED, reason=reason,
+                ),
+                # A template: the statement fills in each promoted resident's enrolment.
+                _enrolment_event(EnrolmentPromoted, session, "-", "-", now),
             )  # fmt: skip
-            after = model.after_cancellation(session.state, row["old_status"])
-            promoted = await _promote(uow, session, after, trigger="cancellation")
-            await uow.commit()
+        if row is not None and row["cancelled"] == 1:
+            _wake_relay(uow_factory)
+            result = CancelResult(
+                enrolment_id=enrolment_id,
+                session_id=session.state.session_id,
+                resident_id=read.resident_id,
+                was_status=read.status,
+                cancelled_at=now,
+                promoted=[
+                    {"enrolment_id": e, "resident_id": r}
+                    for e, r in zip(row["promoted_ids"], row["promoted_residents"], strict=True)
+                ],
+            )
+        else:
+            metrics.CANCEL_LOCKED_PATH.inc()
+            result = await _cancel_locked(uow_factory, enrolment_id, reason)
+        if result.promoted:
+            metrics.PROMOTIONS.labels("cancellation").inc(len(result.promoted))
         outcome = "cancelled"
-        return CancelResult(
-            enrolment_id=enrolment_id,
-            session_id=owner["session_id"],
-            resident_id=row["resident_id"],
-            was_status=row["old_status"],
-            cancelled_at=now,
-            promoted=[{"enrolment_id": p["enrolment_id"], "resident_id": p["resident_id"]} for p in promoted],
-        )
+        return result
+    except Conflict:
+        outcome = "already_cancelled" if outcome == "error" else outcome
+        raise
     finally:
         metrics.REQUESTS.labels("cancel", outcome).inc()
         metrics.REQUEST_DURATION.labels("cancel").observe(time.perf_counter() - started)
+
+
+async def _cancel_locked(uow_factory: UnitOfWorkFactory, enrolment_id: str, reason: str) -> CancelResult:
+    """The serialised path: BEGIN, lock the session (`lock_for_cancellation`), cancel + promote +
+    counts (`cancel_and_promote`), the events, COMMIT. The owner was checked on the read before."""
+    async with uow_factory() as uow:
+        ctx = await repository.lock_for_cancellation(uow.conn, enrolment_id)
+        if ctx is None:  # pragma: no cover - enrolments are never deleted
+            raise NotFound(f"unknown enrolment {enrolment_id} / 报名记录不存在", field="enrolment_id")
+        session = ctx.session
+        now = _now()
+        row = await repository.cancel_and_promote(
+            uow.conn,
+            enrolment_id,
+            reason,
+            if_confirmed=_outcome(session.state, Status.CONFIRMED, now),
+            if_waitlisted=_outcome(session.state, Status.WAITLISTED, now),
+        )
+        if row["old_status"] is None:
+            raise Conflict(f"enrolment {enrolment_id} is already cancelled / 该报名已取消", field="enrolment_id")
+        cancelled_at = row["cancelled_at"]
+        uow.publish(
+            _enrolment_event(
+                EnrolmentCancelled, session, enrolment_id, row["resident_id"], cancelled_at,
+                was_confirmed=row["old_status"] == Status.CONFIRMED, reason=reason,
+            )
+        )  # fmt: skip
+        promoted = list(zip(row["promoted_ids"], row["promoted_residents"], strict=True))
+        for promoted_id, promoted_resident in promoted:
+            uow.publish(_enrolment_event(EnrolmentPromoted, session, promoted_id, promoted_resident, now))
+        await uow.commit()
+    return CancelResult(
+        enrolment_id=enrolment_id,
+        session_id=session.state.session_id,
+        resident_id=row["resident_id"],
+        was_status=row["old_status"],
+        cancelled_at=cancelled_at,
+        promoted=[{"enrolment_id": e, "resident_id": r} for e, r in promoted],
+    )
 
 
 async def get_enrolment(uow_factory: UowFactory, enrolment_id: str) -> dict[str, Any]:
