@@ -30,7 +30,7 @@ from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
-from shared.http.errors import PayloadTooLarge, install_error_handlers
+from shared.http.errors import install_error_handlers
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -153,17 +153,28 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await self._refuse(send)
                 return
-        seen = 0
-
-        async def counting_receive():
-            nonlocal seen
+        if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        # A streamed (chunked) body has no declared length: read it here, up to the limit, so
+        # the refusal is a clear 413 rather than the framework's generic body-parsing error.
+        messages, seen = [], 0
+        while True:
             message = await receive()
+            messages.append(message)
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:
-                raise PayloadTooLarge(f"body larger than {self.max_bytes} bytes")
-            return message
+                await self._refuse(send)
+                return
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                break
+        replay = iter(messages)
 
-        await self.app(scope, counting_receive, send)
+        async def replaying_receive():
+            message = next(replay, None)
+            return message if message is not None else await receive()
+
+        await self.app(scope, replaying_receive, send)
 
     async def _refuse(self, send) -> None:
         body = orjson.dumps({"detail": [{"loc": ["body"], "msg": f"body larger than {self.max_bytes} bytes"}]})

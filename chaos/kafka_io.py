@@ -1,0 +1,235 @@
+"""Kafka for the harness: the two kiosk clients (aiokafka, kcat), reading topics, measuring lag."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.structs import ConsumerRecord
+
+from chaos.plan import Checkin
+
+CHECKINS = "kiosk.checkins"
+
+
+def auth(env: dict[str, str], principal: str) -> dict[str, Any]:
+    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
+    return {
+        "bootstrap_servers": env.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": env.get(f"{prefix}_USERNAME", principal),
+        "sasl_plain_password": env[f"{prefix}_PASSWORD"],
+    }
+
+
+class AiokafkaKiosk:
+    """The kiosk principal through aiokafka; a send counts only once its future resolved."""
+
+    def __init__(self, env: dict[str, str], run_id: str, on_ack: Callable[[Checkin, int, int], None]) -> None:
+        self.producer = AIOKafkaProducer(
+            **auth(env, "kiosk"),
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=256 * 1024,
+            max_request_size=1024 * 1024,
+            request_timeout_ms=30_000,
+        )
+        self.run_id = run_id.encode()
+        self.on_ack = on_ack
+        self.failures = 0
+        self.pending: set[asyncio.Future] = set()
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def send(self, c: Checkin) -> None:
+        headers = [("chaos_run", self.run_id), ("chaos_seq", str(c.seq).encode())]
+        try:
+            fut = await self.producer.send(CHECKINS, c.value, key=c.key, headers=headers)
+        except Exception:
+            self.failures += 1
+            return
+
+        def done(f: asyncio.Future, c: Checkin = c) -> None:
+            self.pending.discard(f)
+            if f.cancelled() or f.exception() is not None:
+                self.failures += 1
+            else:
+                meta = f.result()
+                self.on_ack(c, meta.partition, meta.offset)
+
+        self.pending.add(fut)
+        fut.add_done_callback(done)
+
+    async def flush(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.producer.flush()
+        if self.pending:
+            await asyncio.wait(list(self.pending), timeout=60)
+
+    async def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.producer.stop()
+
+
+def newer_librdkafka(into: Path) -> Path:
+    """A folder with a librdkafka.so.1 that speaks Kafka 4's SASL: the one bundled in the
+    confluent-kafka wheel. Debian 12's librdkafka 2.0.2 fails SCRAM against Kafka >= 4.0
+    (edenhill/kcat#462, fixed in librdkafka 2.6.1); kcat's ABI is stable across 2.x."""
+    import confluent_kafka
+
+    libs = Path(confluent_kafka.__file__).resolve().parent.parent / "confluent_kafka.libs"
+    found = sorted(libs.glob("librdkafka*.so.1"))
+    if not found:
+        raise RuntimeError(f"no bundled librdkafka in {libs}")
+    lib = into / "lib"
+    lib.mkdir(exist_ok=True)
+    link = lib / "librdkafka.so.1"
+    link.unlink(missing_ok=True)
+    link.symlink_to(found[0])
+    return lib
+
+
+class KcatKiosk:
+    """The kiosk principal through kcat (librdkafka), idempotent with acks=all.
+
+    kcat prints no per-message delivery report, so a chunk counts as acknowledged only when kcat
+    exits 0 and reported no failed delivery; a failed chunk counts as sent, not acknowledged.
+    `-E`: a broker that is down for a while is waited for (message.timeout.ms), not given up on."""
+
+    def __init__(self, env: dict[str, str], run_id: str) -> None:
+        if shutil.which("kcat") is None:
+            raise RuntimeError("kcat is not installed (Debian package kcat; `make setup` installs it)")
+        self.dir = Path(tempfile.mkdtemp(prefix="chaos-kcat-"))
+        os.chmod(self.dir, 0o700)
+        a = auth(env, "kiosk")
+        conf = self.dir / "kiosk.conf"  # a file, not argv: argv is world-readable in /proc
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                f"bootstrap.servers={a['bootstrap_servers']}\nsecurity.protocol=SASL_PLAINTEXT\n"
+                f"sasl.mechanisms=SCRAM-SHA-512\nsasl.username={a['sasl_plain_username']}\n"
+                f"sasl.password={a['sasl_plain_password']}\nenable.idempotence=true\nacks=all\n"
+                "message.timeout.ms=120000\nlinger.ms=5\n"
+            )
+        self.conf = conf
+        self.env = {**os.environ, "LD_LIBRARY_PATH": str(newer_librdkafka(self.dir))}
+        self.run_id = run_id
+        self.chunks = 0
+        self.failed_chunks = 0
+        self.last_error = ""
+
+    async def send_chunk(self, chunk: list[Checkin]) -> bool:
+        self.chunks += 1
+        path = self.dir / f"chunk-{self.chunks}.tsv"
+        # key TAB value, one a line: JSON from orjson has no raw tab or newline
+        path.write_bytes(b"".join((c.key or b"") + b"\t" + (c.value or b"") + b"\n" for c in chunk))
+        proc = await asyncio.create_subprocess_exec(
+            "kcat", "-P", "-E", "-F", str(self.conf), "-t", CHECKINS, "-K", "\t", "-l", str(path),
+            "-H", f"chaos_run={self.run_id}",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env=self.env,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+        path.unlink(missing_ok=True)
+        text = err.decode(errors="replace")
+        # with -E, connection errors while the broker is down are printed and retried; what counts
+        # is the exit status (1 after any failed delivery) and the delivery failures themselves
+        ok = proc.returncode == 0 and "delivery failed" not in text.lower()
+        if not ok:
+            self.failed_chunks += 1
+            self.last_error = text.strip()[-300:]
+        return ok
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- reading and lag
+async def end_offsets(env: dict[str, str], topics: Iterable[str]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**auth(env, "admin"), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if not tps:
+            await consumer._client.force_metadata_update()
+            tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        return await consumer.end_offsets(tps)
+    finally:
+        await consumer.stop()
+
+
+async def read_range(
+    env: dict[str, str], start: dict[TopicPartition, int], end: dict[TopicPartition, int]
+) -> list[ConsumerRecord]:
+    """Every record of the given partitions in [start, end) (admin principal, no group)."""
+    todo = {tp: e for tp, e in end.items() if e > start.get(tp, 0)}
+    if not todo:
+        return []
+    consumer = AIOKafkaConsumer(
+        **auth(env, "admin"), group_id=None, enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024 * 1024
+    )
+    await consumer.start()
+    out: list[ConsumerRecord] = []
+    try:
+        consumer.assign(list(todo))
+        for tp in todo:
+            consumer.seek(tp, start.get(tp, 0))
+        remaining = set(todo)
+        idle = 0
+        while remaining and idle < 300:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            idle = 0 if batch else idle + 1
+            for tp, records in batch.items():
+                for r in records:
+                    if r.offset < todo[tp]:
+                        out.append(r)
+                if tp in remaining and await consumer.position(tp) >= todo[tp]:
+                    remaining.discard(tp)
+                    consumer.pause(tp)
+        if remaining:
+            raise RuntimeError(f"could not read {sorted(str(t) for t in remaining)} to their end")
+        return out
+    finally:
+        await consumer.stop()
+
+
+SERVICE_GROUPS = ("learnstreet.activities", "learnstreet.enrolment", "learnstreet.scoring", "learnstreet.notify")
+
+
+async def consumer_lag(env: dict[str, str]) -> dict[str, int]:
+    """Lag per learnstreet.* group: end offsets minus committed offsets, per partition it committed.
+
+    aiokafka 0.14 cannot decode Kafka 4.1's DescribeGroups answer, so membership is not known:
+    the caller gates on the four service groups and reports the others (rebuilds, tests)."""
+    admin = AIOKafkaAdminClient(**auth(env, "admin"), request_timeout_ms=15_000)
+    await admin.start()
+    try:
+        groups = sorted({g[0] for g in await admin.list_consumer_groups() if g[0].startswith("learnstreet.")})
+        lags: dict[str, int] = {}
+        for g in groups:
+            committed = await admin.list_consumer_group_offsets(g)
+            topics = {tp.topic for tp in committed}
+            if not topics:
+                lags[g] = 0
+                continue
+            ends = await end_offsets(env, topics)
+            lag = 0
+            for tp, end in ends.items():
+                meta = committed.get(tp)
+                done = meta.offset if meta is not None and meta.offset >= 0 else 0
+                lag += max(0, end - done)
+            lags[g] = lag
+        return lags
+    finally:
+        await admin.close()

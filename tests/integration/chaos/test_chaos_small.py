@@ -1,0 +1,67 @@
+"""The chaos harness in small: a few thousand check-ins, one fault of each kind, all invariants.
+
+Runs `python -m chaos` against the running stack (it kills and restarts services, restarts the
+broker, terminates database connections, pauses a consumer) and leaves everything running."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support import ROOT, SERVICE_PORTS, wait_ready_service
+
+pytestmark = pytest.mark.integration
+
+ARGS = [
+    "--checkins", "3000", "--kills-per-service", "1", "--sigterms-per-service", "1",
+    "--fault-services", "activities,scoring", "--kafka-restarts", "1", "--pg-terminations", "1",
+    "--pauses", "1", "--max-poll-interval-ms", "8000", "--load-seconds", "30", "--quiesce-timeout", "240",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def chaos_run() -> tuple[int, dict, str]:
+    proc = subprocess.run([sys.executable, "-m", "chaos", *ARGS], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    (ROOT / ".local" / "logs").mkdir(parents=True, exist_ok=True)
+    (ROOT / ".local" / "logs" / "chaos-small.log").write_text(proc.stderr + proc.stdout)  # for a red CI
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert lines, f"no output; stderr:\n{proc.stderr[-3000:]}"
+    return proc.returncode, json.loads(lines[-1]), proc.stderr
+
+
+def test_the_last_line_has_every_figure(chaos_run):
+    _, figures, stderr = chaos_run
+    keys = {"sent", "acknowledged", "recorded", "lost", "duplicated", "dead_lettered", "unaccounted"}
+    keys |= {"index_matches_recompute", "over_capacity", "double_promotions", "duplicate_sms", "faults", "quiesce_s"}
+    assert keys <= set(figures), (figures, stderr[-2000:])
+
+
+def test_every_fault_kind_was_injected(chaos_run):
+    _, figures, stderr = chaos_run
+    expected = {"kafka_restart": 1, "pause": 1, "pg_terminate": 1, "sigkill": 2, "sigterm": 2}
+    assert figures["faults"] == expected, stderr[-3000:]
+
+
+def test_nothing_lost_duplicated_or_unaccounted(chaos_run):
+    _, f, stderr = chaos_run
+    unacked = f["sent"] - f["acknowledged"]  # sends in flight while the broker was down may time out
+    assert f["sent"] == 3000 and unacked < 300, f
+    assert f["lost"] == 0 and f["duplicated"] == 0, (f, stderr[-3000:])
+    # 94% are distinct valid scans (5% repeats, 1% malformed): one attendance each
+    assert 2820 - unacked <= f["recorded"] <= 2820, f
+    assert 30 - unacked <= f["dead_lettered"] <= 30 and f["unaccounted"] == 0, (f, stderr[-3000:])
+
+
+def test_enrolments_notifications_and_index_hold(chaos_run):
+    code, f, stderr = chaos_run
+    assert f["over_capacity"] == 0 and f["double_promotions"] == 0 and f["duplicate_sms"] == 0, f
+    assert f["index_matches_recompute"] is True, stderr[-3000:]
+    assert code == 0, stderr[-3000:]
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_PORTS))
+async def test_the_stack_is_left_running(chaos_run, service):
+    await wait_ready_service(service, timeout_s=30)
