@@ -9,12 +9,17 @@ relay has published them to activities.attendance.
 
 Needs the local stack and the activities service running (make up). It adds data with unique ids
 and deletes nothing.
+
+Also prints the CPU time the activities process and its PostgreSQL backends spent per check-in
+(from /proc): on a machine shared with other work the rate follows the load average, the CPU per
+check-in much less, so compare that between versions.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -25,7 +30,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.events.catalogue import ResidentRegistered
 from shared.events.envelope import envelop
-from tests.support import client, env, kafka_auth
+from tests.support import client, env, kafka_auth, service_pid
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def cpu_seconds() -> tuple[float, float]:
+    """(activities process, PostgreSQL backends connected to the activities database), user + system."""
+    pid = service_pid("activities")
+    service = _cpu_s(pid) if pid else 0.0
+    backends = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if f.read().startswith(b"postgres: learnstreet_activities"):
+                    backends += _cpu_s(int(entry))
+        except OSError:  # the process ended meanwhile
+            continue
+    return service, backends
 
 
 async def setup(
@@ -112,6 +142,7 @@ async def main(n: int, n_sessions: int, venues: int) -> None:
                     "scanned_at": at}  # fmt: skip
             bodies.append((rid.encode(), orjson.dumps(scan)))
         attendance_before = await attendance_end()
+        cpu_before = cpu_seconds()
         producer = AIOKafkaProducer(
             **kafka_auth("kiosk"), acks="all", enable_idempotence=True, linger_ms=5, max_batch_size=1 << 20
         )
@@ -134,8 +165,14 @@ async def main(n: int, n_sessions: int, venues: int) -> None:
                 break
             await asyncio.sleep(0.25)
         elapsed = time.perf_counter() - t0
+        cpu_after = cpu_seconds()
         print(
             f"activities recorded {recorded}/{n} attendances in {elapsed:.2f} s: {recorded / elapsed:,.0f} check-ins/s"
+        )
+        service_cpu, backends_cpu = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+        print(
+            f"CPU per check-in: activities {service_cpu * 1e6 / n:.0f} µs, its PostgreSQL backends "
+            f"{backends_cpu * 1e6 / n:.0f} µs; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
         )
         while time.perf_counter() < deadline:
             if await attendance_end() - attendance_before >= n:

@@ -169,6 +169,8 @@ async def quiesce(run: Run, timeout_s: float, progress, task) -> tuple[bool, dic
                 try:
                     if await conn.fetchval("SELECT to_regclass('outbox') IS NOT NULL"):
                         outbox += await conn.fetchval("SELECT count(*) FROM outbox")
+                    if await conn.fetchval("SELECT to_regclass('checkin_outbox') IS NOT NULL"):
+                        outbox += await conn.fetchval("SELECT count(*) FROM checkin_outbox")
                 finally:
                     await conn.close()
         except Exception as e:

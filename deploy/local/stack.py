@@ -486,6 +486,9 @@ shared_buffers = 256MB
 fsync = on
 synchronous_commit = on
 full_page_writes = on
+# Bursts of check-ins write WAL fast; fewer forced checkpoints mean fewer full-page images.
+max_wal_size = 4GB
+wal_compression = on
 logging_collector = off
 log_min_messages = warning
 """

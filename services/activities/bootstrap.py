@@ -9,6 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.activities.adapters.cache import Caches
+from services.activities.adapters.checkin_outbox import CheckinOutbox
 from services.activities.adapters.reference import load_reference
 from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http
@@ -19,13 +20,21 @@ from shared.events.catalogue import KioskCheckin
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+GC_GEN0_THRESHOLD = 50_000
 
 
 def build_app(settings: ActivitiesSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS)
     ctx = Context(uow=runtime.uow, caches=Caches(), reference=load_reference(settings.reference_dir))
+    outbox = CheckinOutbox(
+        settings,
+        lambda: runtime.pool,
+        max_queued=settings.checkin_outbox_max_queued,
+        sweep_older_than_s=settings.checkin_outbox_sweep_after_s,
+    )
     processor = CheckinProcessor(
         ctx,
+        outbox,
         grace=timedelta(seconds=settings.pending_grace_s),
         late_sync=timedelta(seconds=settings.late_sync_s),
         sweep_every_s=settings.pending_sweep_s,
@@ -46,9 +55,17 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
             await ctx.caches.load(conn)
         # The caches are long-lived: keep the garbage collector from scanning them on every cycle.
         gc.freeze()
+        # A 10,000-record batch keeps ~300k young objects alive for its duration; with the default
+        # thresholds (700, 10, 10) they are scanned again and again and promoted, and full
+        # collections follow. Measured: less CPU per check-in with rarer young collections.
+        gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
+        await outbox.start()
         processor.start()
 
     runtime.on_start(load_caches)
+    # on_stop hooks run in reverse: the parked-check-in sweeper stops first, then the outbox
+    # publishes what the last batches committed.
+    runtime.on_stop(outbox.stop)
     runtime.on_stop(processor.stop)
     app = create_app(
         runtime,

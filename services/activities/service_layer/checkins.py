@@ -116,6 +116,7 @@ class _Fold:
     adjusted_by: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
     new_walk_ins: Tally[str] = field(default_factory=Tally)
     parked: list[tuple[uuid.UUID, bytes, str, str, str]] = field(default_factory=list)
+    parked_scans: list[ev.KioskCheckin] = field(default_factory=list)
     resolved: list[uuid.UUID] = field(default_factory=list)
     events: list[OutEvent] = field(default_factory=list)
     tally: Tally[str] = field(default_factory=Tally)
@@ -157,23 +158,19 @@ class CheckinProcessor:
                 continue
             seen.add(checkin.checkin_id)
             work.append((checkin, first_seen or now, first_seen is not None))
-        verdicts = [
-            model.judge(
-                checkin,
-                kiosk_venue=caches.kiosk_venue.get(checkin.kiosk_id),
-                resident_known=checkin.resident_id in caches.residents,
-                session_by_id=caches.sessions.get,
-                sessions_near=caches.sessions_near,
-                enrolled=lambda s, r=checkin.resident_id: r in caches.enrolled.get(s, ()),
-                waited=now - first_seen,
-                grace=self.grace,
-            )
-            for checkin, first_seen, _ in work
-        ]
+        verdicts = self._judge(work, now)
         clock.lap("judge")
         async with self._lock, self.ctx.uow() as uow:
             conn = uow.conn
             clock.lap("begin")
+            if any(w[2] for w in work):
+                # The sweeper read these before waiting for the lock; a batch of the consumer may
+                # have settled some since (a kiosk retry of a parked scan): only still-parked ones.
+                parked_ids = [w[0].checkin_id for w in work if w[2]]
+                still = await repository.still_parked(conn, parked_ids)
+                if len(still) < len(parked_ids):
+                    kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if not w[2] or w[0].checkin_id in still]
+                    work, verdicts = [w for w, _ in kept], [v for _, v in kept]
             pairs = {
                 (c.resident_id, v.session.session_id) for (c, _, _), v in zip(work, verdicts, strict=True) if v.session
             }
@@ -234,6 +231,10 @@ class CheckinProcessor:
             # Still under the lock: batches reach the publisher in commit order (per-key order).
             if row_id is not None:
                 await self.outbox.after_commit(row_id, events)
+        if fold.parked and any(v.kind != "park" for v in self._judge([(c, now, True) for c in fold.parked_scans], now)):
+            # Judged on caches that have learnt the missing resident or session since: the sweep that
+            # event triggered may have run before this batch committed, so ask for another.
+            self.ctx.pending_signal.set()
         for session_id, n in fold.new_walk_ins.items():
             if n:
                 caches.walk_ins[session_id] = caches.walk_ins.get(session_id, 0) + n
@@ -243,6 +244,22 @@ class CheckinProcessor:
         for reason, n in fold.reasons.items():
             REJECTED.labels(reason).inc(n)
 
+    def _judge(self, work: Sequence[tuple[ev.KioskCheckin, datetime, bool]], now: datetime) -> list[Verdict]:
+        caches = self.ctx.caches
+        return [
+            model.judge(
+                checkin,
+                kiosk_venue=caches.kiosk_venue.get(checkin.kiosk_id),
+                resident_known=checkin.resident_id in caches.residents,
+                session_by_id=caches.sessions.get,
+                sessions_near=caches.sessions_near,
+                enrolled=lambda s, r=checkin.resident_id: r in caches.enrolled.get(s, ()),
+                waited=now - first_seen,
+                grace=self.grace,
+            )
+            for checkin, first_seen, _ in work
+        ]
+
     def _fold(self, work, verdicts: list[Verdict], existing: dict, now: datetime) -> _Fold:
         """Apply the batch's scans, in order, to the attendance they concern (pure, in memory)."""
         caches = self.ctx.caches
@@ -250,6 +267,7 @@ class CheckinProcessor:
         for (checkin, _, was_parked), verdict in zip(work, verdicts, strict=True):
             cid = checkin.checkin_id
             if verdict.kind == "park":
+                f.parked_scans.append(checkin)
                 f.parked.append(
                     (cid, checkin.model_dump_json().encode(), verdict.reason, checkin.resident_id, checkin.venue_id)
                 )
