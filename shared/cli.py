@@ -9,13 +9,13 @@ import asyncio
 import os
 import sys
 from collections import Counter
-from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from shared.http.auth import ROLES, mint_token
+from shared.local_env import read_credentials
 
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
@@ -23,19 +23,13 @@ app.add_typer(dlq_app, name="dlq")
 console = Console()
 err = Console(stderr=True)
 
-CREDENTIALS = Path(".local/credentials.env")
-
 
 def _env(name: str) -> str:
-    if name in os.environ:
-        return os.environ[name]
-    if CREDENTIALS.exists():
-        for line in CREDENTIALS.read_text().splitlines():
-            key, _, value = line.partition("=")
-            if key.strip() == name:
-                return value.strip()
-    err.print(f"[red]error:[/] {name} is not set; run `make setup` or export {name}=...")
-    raise typer.Exit(2)
+    value = read_credentials().get(name) or os.environ.get(name)
+    if value is None:
+        err.print(f"[red]error:[/] {name} is not set; run `make setup` or export {name}=...")
+        raise typer.Exit(2)
+    return value
 
 
 def _fail(message: str) -> None:

@@ -8,7 +8,6 @@ admin) and close what they made at teardown.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,20 +16,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.local_env import read_credentials
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS_FILE = ROOT / ".local" / "credentials.env"
 
 
 def load_credentials(path: Path = CREDENTIALS_FILE) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.removeprefix("export ").partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return {k: os.environ.get(k, v) for k, v in values.items()}
+    return read_credentials(path)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from shared.http.auth import mint_token
+from shared.local_env import read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -24,15 +25,7 @@ SERVICE_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify
 
 def env() -> dict[str, str]:
     """The local credentials file, overridden by the environment (as the services read it)."""
-    values: dict[str, str] = {}
-    path = ROOT / ".local" / "credentials.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.lstrip().startswith("#"):
-                key, _, value = line.partition("=")
-                values[key.strip()] = value.strip()
-    values.update({k: v for k, v in os.environ.items() if k in values or k.endswith(("_PASSWORD", "_URL"))})
-    return values
+    return read_credentials()
 
 
 def kafka_auth(principal: str, password: str | None = None) -> dict[str, Any]:

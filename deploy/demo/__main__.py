@@ -6,7 +6,6 @@ Run by `make demo` after `make up`; `.venv/bin/python -m deploy.demo --help` for
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections import Counter
@@ -23,21 +22,10 @@ from rich.table import Table
 from deploy.demo import report, simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
+from shared.local_env import read_credentials
 
 console = Console(width=max(150, Console().width))
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-
-
-def load_env() -> dict[str, str]:
-    values: dict[str, str] = {}
-    path = ROOT / ".local" / "credentials.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            if "=" in line and not line.startswith("#"):
-                k, _, v = line.partition("=")
-                values[k.strip()] = v.strip()
-    values.update({k: v for k, v in os.environ.items() if k in values})
-    return values
 
 
 def admin_kwargs(env: dict[str, str]) -> dict:
@@ -225,7 +213,7 @@ def anchor_time(run_id: str) -> datetime:
 
 async def main(residents: int, courses: int, run_id: str) -> None:
     started = time.monotonic()
-    env = load_env()
+    env = read_credentials()
     street = generate(residents=residents, courses=courses, run=run_id)
     now = anchor_time(run_id)
     p = simulate.plan(street, now)
