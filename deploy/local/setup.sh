@@ -15,7 +15,7 @@ chmod 755 "$LOCAL"
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*"; }
 
 # --- 1. Debian packages --------------------------------------------------------------------
-DEB_PACKAGES=(postgresql-15 openjdk-17-jre-headless maven kcat prometheus wrk)
+DEB_PACKAGES=(postgresql-15 openjdk-17-jre-headless maven kcat prometheus wrk chromium chromium-driver fonts-noto-cjk)
 missing=()
 for pkg in "${DEB_PACKAGES[@]}"; do
   if [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)" != "install ok installed" ]]; then
