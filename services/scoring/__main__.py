@@ -1,6 +1,25 @@
-from services.scoring.bootstrap import build_app
-from services.scoring.config import settings
-from shared.serve import serve
+"""`python -m services.scoring` serves; `python -m services.scoring rebuild` rebuilds the index."""
+
+import gc
+import sys
+
+from services.scoring.domain.model import IndicatorFileError
 
 if __name__ == "__main__":
-    serve(settings(), build_app)
+    if len(sys.argv) > 1:
+        from services.scoring.cli import app
+
+        app()
+    else:
+        from services.scoring.bootstrap import build_app
+        from services.scoring.config import settings
+        from shared.serve import serve
+
+        # Batches of thousands of short-lived event objects trigger generation-0 collections
+        # constantly at the default threshold (700); nothing here relies on cycles being freed fast.
+        gc.set_threshold(50_000, 20, 20)
+        try:
+            serve(settings(), build_app)
+        except IndicatorFileError as error:
+            print(f"scoring: cannot start: {error}", file=sys.stderr)
+            sys.exit(2)

@@ -1,4 +1,4 @@
-"""Wires the scoring service: runtime (Kafka, PostgreSQL, outbox), consumers, HTTP routes."""
+"""Wires the scoring service: runtime (Kafka, PostgreSQL, outbox), consumers, index engine, HTTP routes."""
 
 from __future__ import annotations
 
@@ -7,18 +7,44 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.scoring.config import ScoringSettings
-from services.scoring.entrypoints import consumers, http
+from services.scoring.domain.model import IndicatorSet, parse_indicator_set
+from services.scoring.entrypoints import consumers, dashboard, http
+from services.scoring.service_layer.index import IndexEngine
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
+def load_indicators(path: str) -> IndicatorSet:
+    """The indicator file, checked; an unusable file stops the service at start with the reason."""
+    return parse_indicator_set(Path(path).read_text(encoding="utf-8"), source=path)
+
+
+def build_engine(settings: ScoringSettings) -> IndexEngine:
+    return IndexEngine(
+        load_indicators(settings.indicators_file),
+        settings.reference_dir,
+        refresh_interval_s=settings.refresh_interval_s,
+        idle_refresh_s=settings.idle_refresh_s,
+        honours_interval_s=settings.honours_interval_s,
+    )
+
+
 def build_app(settings: ScoringSettings) -> FastAPI:
+    engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS)
-    consumers.register(runtime)
-    return create_app(
+    consumers.register(runtime, on_applied=engine.mark)
+
+    async def start_engine() -> None:
+        await engine.start(runtime.pool, runtime.uow)
+
+    runtime.on_start(start_engine)
+    runtime.on_stop(engine.stop)
+    app = create_app(
         runtime,
         title="learnstreet scoring",
-        description="Residents, scoring with waitlists.",
-        routers=[http.router],
+        description="The learning-street index (学习型街道指数), expert assessments, rectification lists and honours.",
+        routers=[http.router, dashboard.router],
     )
+    app.state.index = engine
+    return app

@@ -1,10 +1,21 @@
+from pathlib import Path
+
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "scoring"
+DEFAULT_INDICATORS = Path(__file__).parent / "indicators" / "shenzhen-learning-street-v1.yaml"
 
 
 class ScoringSettings(ServiceSettings):
-    pass
+    # SCORING_INDICATORS_FILE: a street's own indicator file (weights, targets, pass lines, honours).
+    indicators_file: str = str(DEFAULT_INDICATORS)
+    # The attendance path is one transaction per batch: bigger batches amortise the round trips.
+    consumer_max_records: int = 5000
+    # The cached index is recomputed from the aggregates at most this often.
+    refresh_interval_s: float = 0.25
+    # Recomputed at least this often even without events (4-week and 12-month windows move).
+    idle_refresh_s: float = 10.0
+    honours_interval_s: float = 1.0
 
 
 def settings() -> ScoringSettings:

@@ -50,6 +50,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.TooManyConnectionsError,
     asyncpg.exceptions.SerializationError,
     asyncpg.exceptions.DeadlockDetectedError,
+    # Undefined table/column, privileges: the code and the schema disagree during a deployment.
+    # That is the platform's fault, not the event's: wait for the fix instead of dead-lettering.
+    asyncpg.exceptions.SyntaxOrAccessError,
 )
 
 

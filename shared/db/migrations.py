@@ -41,7 +41,10 @@ async def migrate(conn: asyncpg.Connection, *directories: Path) -> list[str]:
                    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, version))"""
         )
         for directory in (SHARED_MIGRATIONS, *directories):
-            source = "shared" if directory == SHARED_MIGRATIONS else directory.parent.name
+            # services/<name>/adapters/migrations -> "<name>"
+            source = "shared" if directory == SHARED_MIGRATIONS else directory.parent.parent.name
+            if source != "shared":  # early databases recorded every service's files as "adapters"
+                await conn.execute("UPDATE schema_migrations SET source = $1 WHERE source = 'adapters'", source)
             done = {
                 r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations WHERE source=$1", source)
             }

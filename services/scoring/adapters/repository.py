@@ -1,19 +1,174 @@
-"""SQL for the scoring service's own tables."""
+"""SQL for the scoring service's own tables.
+
+Every statement uses unqualified table names: the rebuild runs the same code on a connection whose
+search_path is the shadow schema.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from typing import Any
+
 import asyncpg
 
-from services.scoring.domain.model import CourseRef
+from services.scoring.domain.model import STREET, Aggregates, AttendanceState, CourseRef, MetricValue
+
+# Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
+PROJECTION_TABLES = (
+    "courses", "venues", "sessions", "residents", "enrolments", "need_votes", "attendance",
+    "attendance_daily", "attendees", "audience_seen", "resident_minutes", "consumer_offsets", "inbox",
+)  # fmt: skip
+
+# Held shared by every live batch and exclusively by the rebuild while it swaps tables in.
+PROJECTION_LOCK = 0x5C0_12E
 
 
-async def upsert_course(conn: asyncpg.Connection, course: CourseRef) -> None:
+# --- offsets -----------------------------------------------------------------------------------
+
+
+async def lock_projections_shared(conn: asyncpg.Connection) -> None:
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", PROJECTION_LOCK)
+
+
+async def stored_offsets(conn: asyncpg.Connection, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
+    if topics is None:
+        rows = await conn.fetch('SELECT topic, partition, "offset" FROM consumer_offsets')
+    else:
+        rows = await conn.fetch(
+            'SELECT topic, partition, "offset" FROM consumer_offsets WHERE topic = ANY($1::text[])', list(topics)
+        )
+    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
+
+
+async def store_offsets(conn: asyncpg.Connection, offsets: dict[tuple[str, int], int]) -> None:
+    if not offsets:
+        return
+    keys = list(offsets)
     await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, audiences) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (course_id) DO UPDATE SET title_zh = EXCLUDED.title_zh, title_en = EXCLUDED.title_en,
-               theme = EXCLUDED.theme, audiences = EXCLUDED.audiences, updated_at = now()""",
-        course.course_id, course.title_zh, course.title_en, course.theme, course.audiences,
+        """INSERT INTO consumer_offsets(topic, partition, "offset")
+           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
+           ON CONFLICT (topic, partition) DO UPDATE
+               SET "offset" = GREATEST(consumer_offsets."offset", EXCLUDED."offset")""",
+        [k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys],
     )  # fmt: skip
+
+
+# --- attendance (hot path) ---------------------------------------------------------------------
+
+
+async def residents_for(conn: asyncpg.Connection, resident_ids: list[str]) -> dict[str, tuple[str, str]]:
+    rows = await conn.fetch(
+        "SELECT resident_id, community_id, audience_group FROM residents WHERE resident_id = ANY($1::text[])",
+        resident_ids,
+    )
+    return {r["resident_id"]: (r["community_id"], r["audience_group"]) for r in rows}
+
+
+async def attendance_states(
+    conn: asyncpg.Connection, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], AttendanceState]:
+    rows = await conn.fetch(
+        """SELECT a.attendance_id, a.resident_id, a.session_id, a.minutes, a.recorded, a.adjusted_at, a.adjusted_by,
+                  a.course_id, a.community_id, a.home_community_id, a.audience_group, a.day
+           FROM unnest($1::text[], $2::text[]) AS k(session_id, resident_id)
+           JOIN attendance a ON a.session_id = k.session_id AND a.resident_id = k.resident_id""",
+        [k[0] for k in keys], [k[1] for k in keys],
+    )  # fmt: skip
+    return {(r["session_id"], r["resident_id"]): AttendanceState(**dict(r)) for r in rows}
+
+
+async def save_attendance(
+    conn: asyncpg.Connection, changed: dict[tuple[str, str], AttendanceState], agg: Aggregates
+) -> None:
+    if changed:
+        s = list(changed.values())
+        await conn.execute(
+            """INSERT INTO attendance(attendance_id, resident_id, session_id, minutes, recorded, adjusted_at,
+                   adjusted_by, course_id, community_id, home_community_id, audience_group, day)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bool[], $6::timestamptz[],
+                   $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::date[])
+               ON CONFLICT (session_id, resident_id) DO UPDATE SET attendance_id = EXCLUDED.attendance_id,
+                   minutes = EXCLUDED.minutes, recorded = EXCLUDED.recorded,
+                   adjusted_at = EXCLUDED.adjusted_at, adjusted_by = EXCLUDED.adjusted_by,
+                   course_id = EXCLUDED.course_id, community_id = EXCLUDED.community_id,
+                   home_community_id = EXCLUDED.home_community_id, audience_group = EXCLUDED.audience_group,
+                   day = EXCLUDED.day""",
+            [x.attendance_id for x in s], [x.resident_id for x in s], [x.session_id for x in s],
+            [x.minutes for x in s], [x.recorded for x in s], [x.adjusted_at for x in s], [x.adjusted_by for x in s],
+            [x.course_id for x in s], [x.community_id for x in s], [x.home_community_id for x in s],
+            [x.audience_group for x in s], [x.day for x in s],
+        )  # fmt: skip
+    if agg.daily:
+        keys = list(agg.daily)
+        await conn.execute(
+            """INSERT INTO attendance_daily(community_id, day, course_id, attendances, minutes)
+               SELECT * FROM unnest($1::text[], $2::date[], $3::text[], $4::bigint[], $5::bigint[])
+               ON CONFLICT (community_id, day, course_id) DO UPDATE SET
+                   attendances = attendance_daily.attendances + EXCLUDED.attendances,
+                   minutes = attendance_daily.minutes + EXCLUDED.minutes""",
+            [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+            [agg.daily[k][0] for k in keys], [agg.daily[k][1] for k in keys],
+        )  # fmt: skip
+    if agg.last_seen:
+        keys = list(agg.last_seen)
+        # Written only when the day moves forward or the group becomes known (no dead tuples otherwise).
+        await conn.execute(
+            """INSERT INTO attendees(community_id, resident_id, last_day, audience_group)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[])
+               ON CONFLICT (resident_id, community_id) DO UPDATE
+                   SET last_day = GREATEST(attendees.last_day, EXCLUDED.last_day),
+                       audience_group = COALESCE(attendees.audience_group, EXCLUDED.audience_group)
+                   WHERE attendees.last_day < EXCLUDED.last_day
+                      OR (attendees.audience_group IS NULL AND EXCLUDED.audience_group IS NOT NULL)""",
+            [k[0] for k in keys], [k[1] for k in keys], [agg.last_seen[k] for k in keys],
+            [agg.audience.get(k) for k in keys],
+        )  # fmt: skip
+    if agg.audience_seen:
+        await _audience_seen(conn, list(agg.audience_seen.items()))
+    if agg.resident_minutes:
+        keys = list(agg.resident_minutes)
+        await conn.execute(
+            """INSERT INTO resident_minutes(resident_id, period, minutes)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+               ON CONFLICT (resident_id, period) DO UPDATE SET minutes = resident_minutes.minutes + EXCLUDED.minutes""",
+            [k[0] for k in keys], [k[1] for k in keys], [agg.resident_minutes[k] for k in keys],
+        )  # fmt: skip
+
+
+async def _audience_seen(conn: asyncpg.Connection, items: list[tuple[tuple[str, str], date]]) -> None:
+    await conn.execute(
+        """INSERT INTO audience_seen(community_id, audience_group, last_day)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[])
+           ON CONFLICT (community_id, audience_group) DO UPDATE SET last_day = EXCLUDED.last_day
+               WHERE audience_seen.last_day < EXCLUDED.last_day""",
+        [k[0] for k, _ in items], [k[1] for k, _ in items], [d for _, d in items],
+    )  # fmt: skip
+
+
+# --- catalogue, residents, enrolments, needs ----------------------------------------------------
+
+
+async def upsert_course(conn: asyncpg.Connection, course: CourseRef, provider_id, provider_kind, community_id) -> None:
+    await conn.execute(
+        """INSERT INTO courses(course_id, title_zh, title_en, theme, audiences, provider_id, provider_kind,
+               community_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (course_id) DO UPDATE SET title_zh = EXCLUDED.title_zh, title_en = EXCLUDED.title_en,
+               theme = EXCLUDED.theme, audiences = EXCLUDED.audiences, provider_id = EXCLUDED.provider_id,
+               provider_kind = EXCLUDED.provider_kind, community_id = EXCLUDED.community_id, updated_at = now()""",
+        course.course_id, course.title_zh, course.title_en, course.theme, course.audiences,
+        provider_id, provider_kind, community_id,
+    )  # fmt: skip
+
+
+async def cancel_course(conn: asyncpg.Connection, course_id: str) -> None:
+    # A cancellation before the creation leaves a placeholder the creation then fills in.
+    await conn.execute(
+        """INSERT INTO courses(course_id, title_zh, title_en, theme, cancelled) VALUES ($1, '', '', '', true)
+           ON CONFLICT (course_id) DO UPDATE SET cancelled = true, updated_at = now()""",
+        course_id,
+    )
+    await conn.execute("UPDATE sessions SET cancelled = true WHERE course_id = $1", course_id)
 
 
 async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | None:
@@ -22,3 +177,346 @@ async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | No
         course_id,
     )
     return CourseRef(**dict(row)) if row else None
+
+
+async def upsert_venue(conn: asyncpg.Connection, venue_id, community_id, venue_type, capacity) -> None:
+    await conn.execute(
+        """INSERT INTO venues VALUES ($1, $2, $3, $4) ON CONFLICT (venue_id) DO UPDATE SET
+           community_id = EXCLUDED.community_id, venue_type = EXCLUDED.venue_type, capacity = EXCLUDED.capacity""",
+        venue_id, community_id, venue_type, capacity,
+    )  # fmt: skip
+
+
+async def upsert_session(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO sessions(session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity, cancelled)
+           VALUES ($1, $2, $3, $4, $5, $6, $7,
+                   EXISTS (SELECT 1 FROM courses WHERE course_id = $2 AND cancelled))
+           ON CONFLICT (session_id) DO UPDATE SET course_id = EXCLUDED.course_id, venue_id = EXCLUDED.venue_id,
+               community_id = EXCLUDED.community_id, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
+               capacity = EXCLUDED.capacity""",
+        e.session_id, e.course_id, e.venue_id, e.community_id, e.starts_at, e.ends_at, e.capacity,
+    )  # fmt: skip
+
+
+async def cancel_session(conn: asyncpg.Connection, session_id: str) -> None:
+    await conn.execute("UPDATE sessions SET cancelled = true WHERE session_id = $1", session_id)
+
+
+async def upsert_resident(conn: asyncpg.Connection, e: Any) -> None:
+    await conn.execute(
+        """INSERT INTO residents VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (resident_id) DO UPDATE SET
+           community_id = EXCLUDED.community_id, audience_group = EXCLUDED.audience_group,
+           family_id = EXCLUDED.family_id, employer_id = EXCLUDED.employer_id, volunteer = EXCLUDED.volunteer""",
+        e.resident_id, e.community_id, str(e.audience_group), e.family_id, e.employer_id, e.volunteer,
+    )  # fmt: skip
+    # Attendance that arrived before the registration learns the audience group now.
+    rows = await conn.fetch(
+        """UPDATE attendees SET audience_group = $2 WHERE resident_id = $1 AND audience_group IS NULL
+           RETURNING community_id, last_day""",
+        e.resident_id, str(e.audience_group),
+    )  # fmt: skip
+    if rows:
+        group = str(e.audience_group)
+        seen: dict[tuple[str, str], date] = {}
+        for r in rows:
+            for community in (r["community_id"], STREET):
+                key = (community, group)
+                seen[key] = max(seen.get(key, r["last_day"]), r["last_day"])
+        await _audience_seen(conn, sorted(seen.items()))
+
+
+async def upsert_enrolment(conn: asyncpg.Connection, e: Any, status: str) -> None:
+    # Only a later fact replaces an earlier one, so a redelivered old status never wins.
+    await conn.execute(
+        """INSERT INTO enrolments VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (enrolment_id) DO UPDATE SET
+           status = EXCLUDED.status, at = EXCLUDED.at, community_id = COALESCE(EXCLUDED.community_id,
+           enrolments.community_id) WHERE enrolments.at <= EXCLUDED.at""",
+        e.enrolment_id, e.session_id, e.resident_id, e.community_id, status, e.at,
+    )  # fmt: skip
+
+
+async def insert_vote(conn: asyncpg.Connection, e: Any, at: datetime) -> None:
+    await conn.execute(
+        "INSERT INTO need_votes VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", e.vote_id, e.community_id, e.theme, at
+    )
+
+
+# --- reading the index -------------------------------------------------------------------------
+
+
+def _by_community(rows, *columns: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        key = r["community_id"] if r["community_id"] is not None else STREET
+        out[key] = {c: float(r[c] or 0) for c in columns}
+    return out
+
+
+async def compute_metrics(
+    conn: asyncpg.Connection, *, today: date, now: datetime, populations: dict[str, int], n_themes: int
+) -> dict[str, dict[str, MetricValue]]:
+    """Every metric per community and for the street, from the aggregates (never from raw events)."""
+    period = str(today.year)
+    since = now - timedelta(days=365)
+    gs = "GROUP BY GROUPING SETS ((community_id), ())"
+    registered = _by_community(await conn.fetch(f"SELECT community_id, count(*) AS n FROM residents {gs}"), "n")
+    attendees = _by_community(
+        await conn.fetch(
+            """SELECT community_id, count(*) FILTER (WHERE last_day > $1::date - 28) AS a4, count(*) AS a12
+               FROM attendees WHERE last_day > $1::date - 365 GROUP BY community_id
+               UNION ALL
+               SELECT NULL, count(*) FILTER (WHERE d > $1::date - 28), count(*)
+               FROM (SELECT max(last_day) AS d FROM attendees WHERE last_day > $1::date - 365
+                     GROUP BY resident_id) AS street""",
+            today,
+        ),
+        "a4", "a12",
+    )  # fmt: skip
+    groups = {
+        r["community_id"]: float(r["n"])
+        for r in await conn.fetch(
+            """SELECT community_id, count(*) AS n FROM audience_seen WHERE last_day > $1::date - 365
+               GROUP BY community_id""",
+            today,
+        )
+    }
+    hours = _by_community(
+        await conn.fetch(
+            """SELECT d.community_id, sum(d.minutes) AS minutes, sum(d.attendances) AS n,
+                      sum(d.minutes) FILTER (WHERE c.provider_kind = 'volunteer') AS vol
+               FROM attendance_daily d LEFT JOIN courses c USING (course_id)
+               WHERE d.day > $1::date - 365 GROUP BY GROUPING SETS ((d.community_id), ())""",
+            today,
+        ),
+        "minutes", "n", "vol",
+    )  # fmt: skip
+    held = _by_community(
+        await conn.fetch(
+            """SELECT s.community_id, count(*) AS held, count(DISTINCT v.venue_id) AS venues,
+                      sum(s.capacity) AS seats, count(DISTINCT c.theme) FILTER (WHERE c.theme <> '') AS themes
+               FROM sessions s LEFT JOIN courses c USING (course_id) LEFT JOIN venues v USING (venue_id)
+               WHERE NOT s.cancelled AND s.starts_at <= $1 AND s.starts_at > $2
+               GROUP BY GROUPING SETS ((s.community_id), ())""",
+            now, since,
+        ),
+        "held", "venues", "seats", "themes",
+    )  # fmt: skip
+    venues = _by_community(await conn.fetch(f"SELECT community_id, count(*) AS n FROM venues {gs}"), "n")
+    seats = _by_community(
+        await conn.fetch(
+            f"SELECT community_id, sum(capacity) AS seats FROM sessions WHERE NOT cancelled AND starts_at > $1 {gs}",
+            since,
+        ),
+        "seats",
+    )
+    enrol = _by_community(
+        await conn.fetch(
+            """SELECT s.community_id, count(*) AS confirmed, count(*) FILTER (WHERE s.ends_at < $1) AS ended,
+                      count(*) FILTER (WHERE s.ends_at < $1 AND NOT EXISTS (
+                          SELECT 1 FROM attendance a WHERE a.session_id = e.session_id
+                          AND a.resident_id = e.resident_id AND a.recorded)) AS no_show
+               FROM enrolments e JOIN sessions s USING (session_id)
+               WHERE e.status = 'confirmed' AND NOT s.cancelled AND s.starts_at > $2
+               GROUP BY GROUPING SETS ((s.community_id), ())""",
+            now, since,
+        ),
+        "confirmed", "ended", "no_show",
+    )  # fmt: skip
+    needs = _by_community(
+        await conn.fetch(
+            """WITH v AS (SELECT community_id, theme, count(*) AS n FROM need_votes WHERE voted_at > $1
+                          GROUP BY GROUPING SETS ((community_id, theme), (theme))),
+                    r AS (SELECT community_id, theme, row_number() OVER (PARTITION BY community_id
+                          ORDER BY n DESC, theme) AS rk FROM v)
+               SELECT r.community_id, count(*) AS top, count(*) FILTER (WHERE EXISTS (
+                          SELECT 1 FROM courses c WHERE c.theme = r.theme AND NOT c.cancelled
+                          AND (r.community_id IS NULL OR c.community_id IS NULL OR c.community_id = r.community_id
+                               OR EXISTS (SELECT 1 FROM sessions s WHERE s.course_id = c.course_id
+                                          AND s.community_id = r.community_id)))) AS satisfied
+               FROM r WHERE rk <= 5 GROUP BY r.community_id""",
+            since,
+        ),
+        "top", "satisfied",
+    )  # fmt: skip
+    honours = _by_community(
+        await conn.fetch(
+            f"SELECT community_id, count(*) AS n FROM honours WHERE revoked_at IS NULL AND period = $1 {gs}", period
+        ),
+        "n",
+    )
+    zero: dict[str, float] = {}
+    out: dict[str, dict[str, MetricValue]] = {}
+    for community, population in populations.items():
+        reg = registered.get(community, zero).get("n", 0.0)
+        a = attendees.get(community, zero)
+        h = hours.get(community, zero)
+        s = held.get(community, zero)
+        e = enrol.get(community, zero)
+        n = needs.get(community, zero)
+        out[community] = {
+            "participation_rate_4w": MetricValue(a.get("a4", 0.0), reg),
+            "participation_rate_12m": MetricValue(a.get("a12", 0.0), reg),
+            "learning_hours_per_resident": MetricValue(round(h.get("minutes", 0.0) / 60, 2), reg),
+            "audience_coverage": MetricValue(groups.get(community, 0.0), 6),
+            "venues_active_share": MetricValue(s.get("venues", 0.0), venues.get(community, zero).get("n", 0.0)),
+            "venue_utilisation": MetricValue(h.get("n", 0.0), s.get("seats", 0.0)),
+            "theme_diversity": MetricValue(s.get("themes", 0.0), n_themes),
+            "sessions_per_1000": MetricValue(s.get("held", 0.0), population / 1000),
+            "volunteer_teaching_hours": MetricValue(round(h.get("vol", 0.0) / 60, 2), 1),
+            "needs_satisfaction": MetricValue(n.get("satisfied", 0.0), n.get("top", 0.0)),
+            "enrolment_fill_rate": MetricValue(e.get("confirmed", 0.0), seats.get(community, zero).get("seats", 0.0)),
+            "no_show_rate": MetricValue(e.get("no_show", 0.0), e.get("ended", 0.0)),
+            "honours_awarded": MetricValue(honours.get(community, zero).get("n", 0.0), 1),
+        }
+    return out
+
+
+async def latest_assessments(conn: asyncpg.Connection) -> dict[str, dict[str, float]]:
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (community_id, indicator_id) community_id, indicator_id, score FROM assessments
+           ORDER BY community_id, indicator_id, recorded_at DESC, assessment_id DESC"""
+    )
+    out: dict[str, dict[str, float]] = {}
+    for r in rows:
+        out.setdefault(r["community_id"], {})[r["indicator_id"]] = r["score"]
+    return out
+
+
+# --- assessments ---------------------------------------------------------------------------------
+
+
+async def insert_assessment(conn: asyncpg.Connection, a: dict[str, Any]) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        """INSERT INTO assessments(assessment_id, indicator_id, community_id, score, evidence_text, evidence_url,
+               assessor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+        a["assessment_id"], a["indicator_id"], a["community_id"], a["score"], a["evidence_text"],
+        a["evidence_url"], a["assessor"],
+    )  # fmt: skip
+    return dict(row)
+
+
+async def list_assessments(conn: asyncpg.Connection, community_id: str | None, indicator_id: str | None, limit: int):
+    rows = await conn.fetch(
+        """SELECT * FROM assessments WHERE ($1::text IS NULL OR community_id = $1)
+           AND ($2::text IS NULL OR indicator_id = $2) ORDER BY recorded_at DESC, assessment_id LIMIT $3""",
+        community_id, indicator_id, limit,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+# --- honours -------------------------------------------------------------------------------------
+
+_HONOUR_ID = "md5('learnstreet:honour:' || {kind} || ':' || {period} || ':' || {recipient})::uuid"
+
+
+async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: Any) -> list[dict[str, Any]]:
+    """Insert every honour whose rule holds now; the unique (kind, period, recipient) makes each
+    award happen once however often this runs. Returns the newly awarded ones."""
+    year = int(period)
+    start, end = date(year, 1, 1), date(year + 1, 1, 1)
+    cols = "honour_id, kind, period, recipient_kind, recipient_id, resident_ids, community_id, reason"
+    ret = f"ON CONFLICT (kind, period, recipient_id) DO NOTHING RETURNING {cols}"
+    new: list[dict[str, Any]] = []
+    star = _HONOUR_ID.format(kind="'learning_star'", period="$1", recipient="rm.resident_id")
+    new += await conn.fetch(
+        f"""INSERT INTO honours({cols})
+            SELECT {star}, 'learning_star', $1, 'resident', rm.resident_id, ARRAY[rm.resident_id],
+                   COALESCE(r.community_id, (SELECT community_id FROM attendees ad
+                                             WHERE ad.resident_id = rm.resident_id LIMIT 1)),
+                   format('%s learning hours in %s', round(rm.minutes / 60.0, 1), $1)
+            FROM resident_minutes rm LEFT JOIN residents r USING (resident_id)
+            WHERE rm.period = $1 AND rm.minutes >= $2 {ret}""",
+        period, int(rules.learning_star_min_hours * 60),
+    )  # fmt: skip
+    fam = _HONOUR_ID.format(kind="'learning_family'", period="$1", recipient="family_id")
+    new += await conn.fetch(
+        f"""INSERT INTO honours({cols})
+            SELECT {fam}, 'learning_family', $1, 'family', family_id, ids, community_id,
+                   format('%s members with at least %s learning hours each', cardinality(ids), $3::float / 60)
+            FROM (SELECT r.family_id, array_agg(r.resident_id ORDER BY r.resident_id) AS ids,
+                         min(r.community_id) AS community_id
+                  FROM residents r JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
+                  WHERE r.family_id IS NOT NULL AND rm.minutes >= $3
+                  GROUP BY r.family_id HAVING count(*) >= $2) f {ret}""",
+        period, rules.family_min_members, int(rules.family_min_hours * 60),
+    )  # fmt: skip
+    ent = _HONOUR_ID.format(kind="'book_fragrant_enterprise'", period="$1", recipient="employer_id")
+    new += await conn.fetch(
+        f"""INSERT INTO honours({cols})
+            SELECT {ent}, 'book_fragrant_enterprise', $1, 'employer', employer_id, ids, community_id,
+                   format('%s of %s registered employees attended in %s', cardinality(ids), registered, $1)
+            FROM (SELECT r.employer_id, count(*) AS registered, min(r.community_id) AS community_id,
+                         COALESCE(array_agg(r.resident_id ORDER BY r.resident_id)
+                                  FILTER (WHERE rm.minutes > 0), '{{}}') AS ids
+                  FROM residents r LEFT JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
+                  WHERE r.employer_id IS NOT NULL GROUP BY r.employer_id
+                  HAVING count(*) >= $2 AND count(*) FILTER (WHERE rm.minutes > 0) >= $3 * count(*)) e {ret}""",
+        period, rules.enterprise_min_registered, rules.enterprise_min_share,
+    )  # fmt: skip
+    vol = _HONOUR_ID.format(kind="'excellent_volunteer'", period="$1", recipient="provider_id")
+    new += await conn.fetch(
+        f"""INSERT INTO honours({cols})
+            SELECT {vol}, 'excellent_volunteer', $1, 'resident', provider_id, ARRAY[provider_id],
+                   (SELECT community_id FROM residents WHERE resident_id = provider_id),
+                   format('%s volunteer teaching hours in %s', round(m / 60.0, 1), $1)
+            FROM (SELECT c.provider_id, sum(d.minutes) AS m FROM attendance_daily d JOIN courses c USING (course_id)
+                  WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND d.day >= $2 AND d.day < $3
+                  GROUP BY c.provider_id HAVING sum(d.minutes) >= $4) v {ret}""",
+        period, start, end, int(rules.volunteer_min_teaching_hours * 60),
+    )  # fmt: skip
+    return [dict(r) for r in new]
+
+
+async def award_honour(conn: asyncpg.Connection, h: dict[str, Any]) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        """INSERT INTO honours(honour_id, kind, period, recipient_kind, recipient_id, resident_ids, community_id,
+               reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+           ON CONFLICT (kind, period, recipient_id) DO NOTHING RETURNING *""",
+        h["honour_id"], h["kind"], h["period"], h["recipient_kind"], h["recipient_id"], h["resident_ids"],
+        h["community_id"], h["reason"],
+    )  # fmt: skip
+    return dict(row) if row else None
+
+
+async def revoke_honour(conn: asyncpg.Connection, honour_id, reason: str) -> str:
+    row = await conn.fetchrow("SELECT revoked_at FROM honours WHERE honour_id = $1 FOR UPDATE", honour_id)
+    if row is None:
+        return "missing"
+    if row["revoked_at"] is not None:
+        return "already"
+    await conn.execute(
+        "UPDATE honours SET revoked_at = now(), revoke_reason = $2 WHERE honour_id = $1", honour_id, reason
+    )
+    return "revoked"
+
+
+async def list_honours(conn: asyncpg.Connection, *, period=None, community_id=None, resident_id=None, kind=None,
+                       limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT * FROM honours WHERE ($1::text IS NULL OR period = $1) AND ($2::text IS NULL OR community_id = $2)
+           AND ($3::text IS NULL OR $3 = ANY(resident_ids) OR recipient_id = $3) AND ($4::text IS NULL OR kind = $4)
+           ORDER BY awarded_at DESC, honour_id LIMIT $5""",
+        period, community_id, resident_id, kind, limit,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+# --- history -------------------------------------------------------------------------------------
+
+
+async def save_history(conn: asyncpg.Connection, rows: list[tuple[str, date, float, dict]]) -> None:
+    await conn.executemany(
+        """INSERT INTO index_history(community_id, day, total, aspects) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (community_id, day) DO UPDATE SET total = EXCLUDED.total, aspects = EXCLUDED.aspects,
+               updated_at = now()""",
+        rows,
+    )
+
+
+async def history(conn: asyncpg.Connection, community_id: str, since: date) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT day, total, aspects FROM index_history WHERE community_id = $1 AND day >= $2 ORDER BY day",
+        community_id, since,
+    )  # fmt: skip
+    return [dict(r) for r in rows]

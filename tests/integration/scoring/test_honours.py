@@ -1,0 +1,128 @@
+"""Honours are awarded once per (kind, period, recipient), even when the events are replayed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.events.topics import HONOURS
+from tests.integration.scoring.events import attendance, course, resident, scoring_db, send
+from tests.support import client, eventually, headers_of, producer, read_topic, unique
+
+pytestmark = pytest.mark.integration
+YEAR = str(datetime.now(UTC).astimezone().year)
+
+
+async def _honours(http, **params) -> list[dict]:
+    r = await http.get("/v1/honours", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()["items"]
+
+
+async def test_learning_star_is_awarded_once_even_when_replayed():
+    star = unique("star")
+    events = [attendance(star, community="hehua", minutes=25 * 60) for _ in range(2)]  # 50 h ≥ 40 h
+    activities = await producer("activities")
+    try:
+        await send(activities, *events)
+        async with client("scoring", "resident", subject=star) as mine:
+            found = await eventually(lambda: _honours(mine, kind="learning_star"), timeout_s=20)
+            assert len(found) == 1 and found[0]["recipient_id"] == star and found[0]["resident_ids"] == [star]
+            assert found[0]["name_zh"] == "百姓学习之星"
+            honour_id = found[0]["honour_id"]
+            # Replay everything, twice, then one more attendance: still a single award.
+            await send(activities, *events, *events, attendance(star, community="hehua", minutes=60))
+            await asyncio.sleep(2.5)
+            assert [h["honour_id"] for h in await _honours(mine)] == [honour_id]
+        records = await read_topic(
+            HONOURS.name,
+            until=lambda rs: any(r.key == honour_id.encode() for r in rs),
+        )
+        awarded = [
+            r for r in records
+            if r.key == honour_id.encode() and headers_of(r)["ce_type"].endswith("honour.awarded.v1")
+        ]  # fmt: skip
+        assert len(awarded) == 1
+    finally:
+        await activities.stop()
+
+
+async def test_family_and_volunteer_honours_and_revocation():
+    run = unique("fam")
+    members = [f"{run}-m{i}" for i in range(3)]
+    volunteer = f"{run}-vol"
+    activities, enrolment = await producer("activities"), await producer("enrolment")
+    db = await scoring_db()
+    try:
+        await send(enrolment, *[resident(m, "lichang", family_id=f"{run}-family") for m in members])
+        await send(activities, course(f"{run}-course", provider_id=volunteer, provider_kind="volunteer"))
+        await send(activities, *[attendance(m, community="lichang", minutes=11 * 60, course_id=f"{run}-course")
+                                 for m in members])  # fmt: skip
+        async with client("scoring", "operator") as http:
+            family = await eventually(lambda: _honours(http, kind="learning_family", resident_id=members[0]))
+            assert family[0]["recipient_id"] == f"{run}-family" and sorted(family[0]["resident_ids"]) == members
+            vol = await eventually(lambda: _honours(http, kind="excellent_volunteer", resident_id=volunteer))
+            assert vol[0]["recipient_kind"] == "resident" and "33.0 volunteer teaching hours" in vol[0]["reason"]
+
+            hid = family[0]["honour_id"]
+            r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": "duplicate family record"})
+            assert r.status_code == 200
+            r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": "again"})
+            assert r.status_code == 409
+            r = await http.post("/v1/honours/00000000-0000-0000-0000-000000000000/revoke", json={"reason": "x"})
+            assert r.status_code == 404
+            r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": ""})
+            assert r.status_code == 422
+            # A revoked honour is not awarded again by the rules.
+            await send(activities, attendance(members[1], community="lichang", minutes=60))
+            await asyncio.sleep(2)
+            again = await _honours(http, kind="learning_family", resident_id=members[0])
+            assert len(again) == 1 and again[0]["revoke_reason"] == "duplicate family record"
+        assert await db.fetchval("SELECT count(*) FROM honours WHERE recipient_id = $1", f"{run}-family") == 1
+    finally:
+        await activities.stop()
+        await enrolment.stop()
+        await db.close()
+
+
+async def test_competition_results_award_once_and_assessments_keep_history():
+    run = unique("quiz")
+    winners = [f"{run}-w{i}" for i in range(2)]
+    body = {"period": YEAR, "results": [{"place": i + 1, "resident_id": w, "community_id": "xinmu"}
+                                        for i, w in enumerate(winners)]}  # fmt: skip
+    async with client("scoring", "operator") as http:
+        r = await http.post(f"/v1/competitions/{run}/results", json=body)
+        assert r.status_code == 201, r.text
+        assert [a["new"] for a in r.json()["awarded"]] == [True, True]
+        r = await http.post(f"/v1/competitions/{run}/results", json=body)
+        assert [a["new"] for a in r.json()["awarded"]] == [False, False]
+        r = await http.post(f"/v1/competitions/{run}/results", json={"period": "20x6", "results": []})
+        assert r.status_code == 422
+
+    async with client("scoring", "assessor", subject=f"{run}-expert") as expert:
+        ok = {"indicator_id": "planning.annual_plan", "community_id": "xinmu", "score": 2.0,
+              "evidence_text": "2026 plan, minutes of 3 meetings",
+              "evidence_url": "https://example.org/plan.pdf"}  # fmt: skip
+        r = await expert.post("/v1/assessments", json=ok)
+        assert r.status_code == 201, r.text
+        r = await expert.post("/v1/assessments", json={**ok, "score": 3.5})
+        assert r.status_code == 201
+        bad = [({**ok, "score": 9}, "score"), ({**ok, "indicator_id": "implementation.participation_4w"},
+               "indicator_id"), ({**ok, "indicator_id": "nope"}, "indicator_id"),
+               ({**ok, "community_id": "atlantis"}, "community_id")]  # fmt: skip
+        for payload, fld in bad:
+            r = await expert.post("/v1/assessments", json=payload)
+            assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == fld, r.text
+        query = {"community_id": "xinmu", "indicator_id": "planning.annual_plan"}
+        history = (await expert.get("/v1/assessments", params=query)).json()
+        mine = [a for a in history["items"] if a["assessor"] == f"{run}-expert"]
+        assert [a["score"] for a in mine] == [3.5, 2.0]
+
+        async def latest_counts():
+            view = (await expert.get("/v1/index/xinmu")).json()
+            leaf = next(i for a in view["aspects"] for i in a["indicators"] if i["id"] == "planning.annual_plan")
+            return leaf["score"] == 3.5 or None
+
+        await eventually(latest_counts, timeout_s=30)  # correctness here; freshness is tested elsewhere
