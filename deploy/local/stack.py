@@ -677,8 +677,10 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
             continue
         port = p.port(creds)
         if port is not None and port_open(port):
-            fail(f"cannot start {p.name}: port {port} is already in use by a process this stack did not "
-                 f"start (see `ss -ltnp 'sport = :{port}'`); stop that process first")
+            fail(
+                f"cannot start {p.name}: port {port} is already in use by a process this stack did not "
+                f"start (see `ss -ltnp 'sport = :{port}'`); stop that process first"
+            )
         proc = spawn(
             [p.fill(a, creds) for a in p.argv],
             LOGS / f"{p.name}.log",

@@ -69,8 +69,12 @@ async def test_unknown_user_is_refused(credentials):
     with pytest.raises(SaslAuthenticationFailed):
         await asyncio.wait_for(
             create_conn(
-                host, port, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
-                sasl_plain_username=f"intruder-{uuid.uuid4().hex[:8]}", sasl_plain_password="whatever",
+                host,
+                port,
+                security_protocol="SASL_PLAINTEXT",
+                sasl_mechanism="SCRAM-SHA-512",
+                sasl_plain_username=f"intruder-{uuid.uuid4().hex[:8]}",
+                sasl_plain_password="whatever",
             ),
             TIMEOUT,
         )
@@ -107,9 +111,7 @@ async def test_kiosk_cannot_consume_in_a_group(kafka_consumer):
 
 
 # ---------------------------------------------------------------- services
-NOT_OWNED = [
-    (p, t) for p in catalogue.SERVICES for t in ALL_TOPICS if t not in catalogue.topics_written_by(p)
-]
+NOT_OWNED = [(p, t) for p in catalogue.SERVICES for t in ALL_TOPICS if t not in catalogue.topics_written_by(p)]
 
 
 @pytest.mark.parametrize(("principal", "topic"), NOT_OWNED, ids=[f"{p}->{t}" for p, t in NOT_OWNED])

@@ -26,9 +26,7 @@ async def test_topics_have_the_catalogues_partitions(kafka_admin):
 async def test_topic_configs_match_the_catalogue(kafka_admin):
     admin = await kafka_admin("admin")
     responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, s.name) for s in SPECS])
-    configs = {
-        res[3]: {entry[0]: entry[1] for entry in res[4]} for resp in responses for res in resp.resources
-    }
+    configs = {res[3]: {entry[0]: entry[1] for entry in res[4]} for resp in responses for res in resp.resources}
     compacted = {s.name for s in SPECS if s.config.get("cleanup.policy") == "compact"}
     assert compacted >= {"enrolment.contacts", "scoring.index"}
     for spec in SPECS:
