@@ -1,0 +1,237 @@
+"""What the bench needs from the local stack: credentials, Kafka clients, databases, service processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import TopicPartition
+
+from shared.http.auth import mint_token
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL = ROOT / ".local"
+RUN_DIR = LOCAL / "run"
+LOG_DIR = LOCAL / "logs"
+BENCH_DIR = LOCAL / "bench"
+PY = str(ROOT / ".venv" / "bin" / "python")
+SERVICE_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
+
+
+def credentials() -> dict[str, str]:
+    """.local/credentials.env with the environment taking precedence (the rule the stack follows)."""
+    values: dict[str, str] = {}
+    path = LOCAL / "credentials.env"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            key, _, value = line.removeprefix("export ").partition("=")
+            values[key.strip()] = value.strip().strip("'\"")
+    return {k: os.environ.get(k, v) for k, v in values.items()}
+
+
+def kafka_auth(principal: str) -> dict[str, Any]:
+    c = credentials()
+    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
+    return {
+        "bootstrap_servers": c.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": c[f"{prefix}_USERNAME"],
+        "sasl_plain_password": c[f"{prefix}_PASSWORD"],
+    }
+
+
+def admin_properties() -> Path:
+    """Client properties for Kafka's Java tools, as the admin principal (file mode 0600)."""
+    c = credentials()
+    path = BENCH_DIR / "admin.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n"
+            "sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{c["KAFKA_ADMIN_USERNAME"]}" password="{c["KAFKA_ADMIN_PASSWORD"]}";\n'
+        )
+    return path
+
+
+async def producer(principal: str, **kwargs: Any) -> AIOKafkaProducer:
+    # Bulk loading: large batches and a little linger, still acks=all and idempotent like the services.
+    options = {"acks": "all", "enable_idempotence": True, "linger_ms": 5, "max_batch_size": 1 << 20} | kwargs
+    p = AIOKafkaProducer(**kafka_auth(principal), **options)
+    await p.start()
+    return p
+
+
+async def end_offsets(topic: str) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**kafka_auth("admin"), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def commit_group_offsets(group_id: str, offsets: dict[TopicPartition, int]) -> None:
+    """Point a fresh consumer group at given offsets, so a tool that resumes from its group's
+    committed position (ConsumerPerformance, Quix Streams) reads exactly the range we choose."""
+    consumer = AIOKafkaConsumer(**kafka_auth("admin"), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()
+
+
+async def committed_offsets(group_id: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**kafka_auth("admin"), group_id=group_id, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return {tp: (await consumer.committed(tp)) or 0 for tp in tps}
+    finally:
+        await consumer.stop()
+
+
+class GroupWatcher:
+    """One long-lived client for polling a group's committed offsets and topics' end offsets (a new
+    client per poll would cost a SASL handshake each time, on the cores being measured)."""
+
+    def __init__(self, group_id: str) -> None:
+        self.consumer = AIOKafkaConsumer(**kafka_auth("admin"), group_id=group_id, enable_auto_commit=False)
+
+    async def __aenter__(self) -> GroupWatcher:
+        await self.consumer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.consumer.stop()
+
+    async def committed(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: (await self.consumer.committed(tp)) or 0 for tp in tps}
+
+    async def end_offsets(self, topic: str) -> dict[TopicPartition, int]:
+        partitions = self.consumer.partitions_for_topic(topic)
+        if not partitions:
+            await self.consumer._client.force_metadata_update()
+            partitions = self.consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        return dict(await self.consumer.end_offsets(tps)) if tps else {}
+
+    async def topics(self) -> set[str]:
+        await self.consumer._client.force_metadata_update()
+        return set(self.consumer._client.cluster.topics())
+
+
+async def database(service: str) -> asyncpg.Connection:
+    return await asyncpg.connect(credentials()[f"{service.upper()}_DATABASE_URL"])
+
+
+def superuser_dsn(database: str) -> str:
+    c = credentials()
+    return f"postgresql://postgres:{c['PG_SUPERUSER_PASSWORD']}@127.0.0.1:{c.get('PGPORT_LOCAL', '55432')}/{database}"
+
+
+def token(role: str, subject: str = "bench", ttl_s: int = 3600) -> str:
+    return mint_token(credentials()["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s)
+
+
+def service_url(service: str) -> str:
+    return f"http://127.0.0.1:{credentials().get(f'{service.upper()}_HTTP_PORT', SERVICE_PORTS[service])}"
+
+
+def client(service: str, role: str | None = "operator", subject: str = "bench") -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token(role, subject)}"} if role else {}
+    return httpx.AsyncClient(base_url=service_url(service), headers=headers, timeout=30.0)
+
+
+# --- service processes -------------------------------------------------------------------------
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def all_service_pids() -> dict[str, list[int]]:
+    """Processes running `python -m services.<name>`, found in /proc (not by pid file), so a service
+    started by `make up` and one restarted by hand during development are both found."""
+    found: dict[str, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            words = _cmdline(int(entry.name)).split()
+            if len(words) >= 3 and words[-2] == "-m" and words[-1].startswith("services."):
+                found.setdefault(words[-1].removeprefix("services."), []).append(int(entry.name))
+    return found
+
+
+def service_pids(service: str) -> list[int]:
+    return sorted(all_service_pids().get(service, []))
+
+
+def stop_service(service: str, timeout_s: float = 40.0) -> None:
+    """SIGTERM (graceful: in-flight batches finish and commit), SIGKILL only after the timeout."""
+    pids = service_pids(service)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(_cmdline(p) for p in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _cmdline(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def start_service(service: str, extra_env: dict[str, str] | None = None) -> int:
+    """Start a service as `make up` does (same command, environment, pid and log files)."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, **credentials(), **(extra_env or {})}
+    with (LOG_DIR / f"{service}.log").open("ab") as log:
+        process = subprocess.Popen(
+            [PY, "-m", f"services.{service}"],
+            cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    (RUN_DIR / f"{service}.pid").write_text(str(process.pid))
+    return process.pid
+
+
+async def wait_ready(service: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=service_url(service), timeout=2.0) as http:
+        while time.monotonic() < deadline:
+            try:
+                if (await http.get("/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{service} not ready within {timeout_s:.0f} s; see .local/logs/{service}.log")
+
+
+def ensure_running(service: str) -> None:
+    if not service_pids(service):
+        start_service(service)
