@@ -13,7 +13,7 @@ from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWorkFactory
 from shared.events.catalogue import CourseCreated
 from shared.events.envelope import envelop
-from tests.support import env, headers_of, read_topic, unique
+from tests.support import env, eventually, headers_of, read_topic, unique
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,11 @@ async def test_rolled_back_outbox_row_is_never_published_and_committed_one_is():
         )
         ids = {headers_of(r).get("ce_id") for r in records}
         assert str(rolled_back.id) not in ids
-        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", committed.id) == 0
+        # The relay deletes the row in the transaction that published it, committed after the ack.
+        async def row_gone() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", committed.id) == 0
+
+        assert await eventually(row_gone, timeout_s=10)
     finally:
         await pool.close()
 
