@@ -69,18 +69,19 @@ async def metric_samples(client, name: str) -> list[tuple[dict[str, str], float]
 
 
 async def quiesce(platform: simulate.Platform, env: dict[str, str], timeout_s: float = 150.0) -> float:
-    """Wait until every consumer group has caught up and notify's queue is empty."""
+    """Wait until every consumer group has caught up and notify has stopped sending (messages
+    due later, such as reminders, stay scheduled)."""
     started = time.monotonic()
+    previous: float | None = None
     with console.status("等待系统处理完毕 waiting for every service to catch up…"):
         while time.monotonic() - started < timeout_s:
             lag = await total_lag(env)
-            depth = await metric_samples(platform.http["notify"], "learnstreet_notify_queue_depth_messages")
-            queued = sum(v for labels, v in depth if labels.get("status") in ("queued", "sending"))
-            if lag == 0 and queued == 0:
-                await asyncio.sleep(1.5)  # the index snapshot refreshes on its own cadence
+            sent = sum(v for _, v in await metric_samples(platform.http["notify"], "learnstreet_notify_messages_total"))
+            if lag == 0 and sent == previous:
                 return time.monotonic() - started
-            await asyncio.sleep(1.0)
-    console.print(f"[yellow]still busy after {timeout_s:.0f}s (lag or queued notifications); showing what is there")
+            previous = sent
+            await asyncio.sleep(2.0)
+    console.print(f"[yellow]still busy after {timeout_s:.0f}s; showing what is there")
     return time.monotonic() - started
 
 

@@ -210,6 +210,34 @@ async def register_resident(body: ResidentIn, request: Request, operator: Operat
     return ResidentOut.model_validate(resident)
 
 
+class ResidentImport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    residents: list[ResidentIn] = Field(min_length=1, max_length=1000)
+
+
+class ImportOut(BaseModel):
+    registered: int
+    existing: list[str] = Field(description="ids already registered; left unchanged")
+
+
+@router.post("/residents/import", response_model=ImportOut, tags=["residents"])
+async def import_residents(body: ResidentImport, request: Request, operator: Operator) -> ImportOut:
+    """Register up to 1,000 residents in one transaction (loading a street's registry).
+    Running the same import again changes nothing: existing ids are reported, not changed."""
+    rows, seen = [], set()
+    for i, resident in enumerate(body.residents):
+        _check_community(request, resident.community_id)
+        data = resident.model_dump(mode="json")
+        data["resident_id"] = resident.resident_id or f"r-{uuid.uuid4().hex[:16]}"
+        if data["resident_id"] in seen:
+            raise Invalid(f"resident {data['resident_id']} is listed twice", field=f"residents.{i}.resident_id")
+        seen.add(data["resident_id"])
+        rows.append(data)
+    registered, existing = await handlers.import_residents(_uow(request), rows, correlation_id=_correlation(request))
+    return ImportOut(registered=len(registered), existing=existing)
+
+
 @router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
 async def get_resident(resident_id: PathId, request: Request, principal: AnyUser) -> ResidentOut:
     _require_self_or_operator(principal, resident_id)

@@ -408,6 +408,25 @@ async def register_resident(
     return resident
 
 
+async def import_residents(
+    uow_factory: UowFactory, residents: list[dict[str, Any]], *, correlation_id: str | None = None
+) -> tuple[list[str], list[str]]:
+    """Register many residents in one transaction (a street loading its registry). Residents
+    already registered are left unchanged and reported, so an import can be run again."""
+    registered, existing = [], []
+    async with uow_factory() as uow:
+        for resident in residents:
+            if not await repository.insert_resident(uow.conn, resident):
+                existing.append(resident["resident_id"])
+                continue
+            registered.append(resident["resident_id"])
+            for data in _resident_events(resident, public=True, contact=True, new=True):
+                uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+        await uow.commit()
+    metrics.RESIDENTS.labels("registered").inc(len(registered))
+    return registered, existing
+
+
 async def get_resident(uow_factory: UowFactory, resident_id: str) -> dict[str, Any]:
     async with uow_factory() as uow:
         resident = await repository.get_resident(uow.conn, resident_id)
