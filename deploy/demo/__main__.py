@@ -69,17 +69,20 @@ async def metric_samples(client, name: str) -> list[tuple[dict[str, str], float]
 
 
 async def quiesce(platform: simulate.Platform, env: dict[str, str], timeout_s: float = 150.0) -> float:
-    """Wait until every consumer group has caught up and notify has stopped sending (messages
-    due later, such as reminders, stay scheduled)."""
+    """Wait until every consumer group has caught up and the effects have settled: notify has
+    stopped sending (messages due later, such as reminders, stay scheduled) and scoring has
+    stopped awarding, over three polls in a row."""
     started = time.monotonic()
-    previous: float | None = None
+    seen: list[tuple] = []
     with console.status("等待系统处理完毕 waiting for every service to catch up…"):
         while time.monotonic() - started < timeout_s:
             lag = await total_lag(env)
             sent = sum(v for _, v in await metric_samples(platform.http["notify"], "learnstreet_notify_messages_total"))
-            if lag == 0 and sent == previous:
+            honours = await platform.http["scoring"].get("/v1/honours", params={"limit": 1000},
+                                                         headers=platform.operator)  # fmt: skip
+            seen.append((lag, sent, len(honours.json().get("items", []))))
+            if len(seen) >= 3 and seen[-1][0] == 0 and len(set(seen[-3:])) == 1:
                 return time.monotonic() - started
-            previous = sent
             await asyncio.sleep(2.0)
     console.print(f"[yellow]still busy after {timeout_s:.0f}s; showing what is there")
     return time.monotonic() - started
