@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from shared.http.auth import mint_token
+from shared.local_env import read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
@@ -28,16 +29,7 @@ SERVICE_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify
 
 def credentials() -> dict[str, str]:
     """.local/credentials.env with the environment taking precedence (the rule the stack follows)."""
-    values: dict[str, str] = {}
-    path = LOCAL / "credentials.env"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            line = line.strip()
-            if not line or line.startswith("#") or "=" not in line:
-                continue
-            key, _, value = line.removeprefix("export ").partition("=")
-            values[key.strip()] = value.strip().strip("'\"")
-    return {k: os.environ.get(k, v) for k, v in values.items()}
+    return read_credentials()
 
 
 def kafka_auth(principal: str) -> dict[str, Any]:

@@ -14,25 +14,31 @@ from aiokafka import AIOKafkaProducer
 from shared.settings import ServiceSettings
 
 
+def idempotent_producer(
+    settings: ServiceSettings, *, role: str, linger_ms: int = 2, max_batch_size: int = 256 * 1024
+) -> AIOKafkaProducer:
+    """An acks=all, idempotent producer with the service's SCRAM credentials."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id=f"learnstreet-{settings.service}-{role}",
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=settings.kafka_username,
+        sasl_plain_password=settings.kafka_password.get_secret_value(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=linger_ms,
+        max_batch_size=max_batch_size,
+    )
+
+
 class Producer:
     def __init__(self, settings: ServiceSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        s = self._settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            client_id=f"learnstreet-{s.service}-relay",
-            security_protocol=s.kafka_security_protocol,
-            sasl_mechanism="SCRAM-SHA-512",
-            sasl_plain_username=s.kafka_username,
-            sasl_plain_password=s.kafka_password.get_secret_value(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=2,
-            max_batch_size=256 * 1024,
-        )
+        self._producer = idempotent_producer(self._settings, role="relay")
         await self._producer.start()
 
     async def stop(self) -> None:

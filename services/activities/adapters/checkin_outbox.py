@@ -28,6 +28,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
+from shared.bus.producer import idempotent_producer
 from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
 from shared.settings import ServiceSettings
 
@@ -123,19 +124,7 @@ class CheckinOutbox:
         return self._pool_getter()
 
     async def start(self) -> None:
-        s = self._settings
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            client_id=f"learnstreet-{s.service}-checkin-outbox",
-            security_protocol=s.kafka_security_protocol,
-            sasl_mechanism="SCRAM-SHA-512",
-            sasl_plain_username=s.kafka_username,
-            sasl_plain_password=s.kafka_password.get_secret_value(),
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=5,
-            max_batch_size=1 << 20,
-        )
+        self._producer = idempotent_producer(self._settings, role="checkin-outbox", linger_ms=5, max_batch_size=1 << 20)
         await self._producer.start()
         self._task = asyncio.create_task(self._run(), name="checkin-outbox")
 
