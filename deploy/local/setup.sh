@@ -47,7 +47,7 @@ pip_stamp="$LOCAL/setup/pip.stamp"
 want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
 if [[ "$(cat "$pip_stamp" 2>/dev/null || true)" != "$want" ]]; then
   say "installing the project into .venv (pyproject.toml or constraints.txt changed)"
-  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' -c constraints.txt \
+  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]' -c constraints.txt \
       >"$LOCAL/setup/pip.log" 2>&1; then
     cat "$LOCAL/setup/pip.log" >&2
     exit 1

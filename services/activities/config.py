@@ -13,9 +13,9 @@ class ActivitiesSettings(ServiceSettings):
     late_sync_s: float = 900.0
     # Per-batch costs (commit fsync, round trips, the outbox row) dominate the check-in path:
     # bigger batches are much cheaper per check-in (measured, see bench/checkins_activities.py).
-    consumer_max_records: int = 10_000
+    consumer_max_records: int = 5_000
     # Committed check-in batches whose events wait to be published before the consumer waits.
-    checkin_outbox_max_queued: int = 8
+    checkin_outbox_max_queued: int = 3
     # Rows of the check-in outbox older than this are published by the sweep of any instance.
     checkin_outbox_sweep_after_s: float = 5.0
 
