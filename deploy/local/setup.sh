@@ -44,7 +44,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON_BIN" -m venv .venv
 fi
 pip_stamp="$LOCAL/setup/pip.stamp"
-want="$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)"
+want="$( (cat pyproject.toml constraints.txt; echo "extras: dev,bench") | sha256sum | cut -d" " -f1)"
 if [[ "$(cat "$pip_stamp" 2>/dev/null || true)" != "$want" ]]; then
   say "installing the project into .venv (pyproject.toml or constraints.txt changed)"
   if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]' -c constraints.txt \
