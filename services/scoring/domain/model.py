@@ -262,6 +262,12 @@ def gap(ind: Indicator, mv: MetricValue) -> tuple[float, str, str]:
     """How much of the numerator would lift a computed leaf to its pass line, with the words for it."""
     assert ind.metric is not None
     m = METRICS[ind.metric]
+    if mv.denominator == 0:  # nothing measured yet: the first step is the activity itself, not a number
+        return (
+            0.0,
+            "尚无可统计的数据：请先开展并记录相关活动",
+            "nothing to measure yet: hold and record the activity first",
+        )
     if m.lower_is_better:
         amount = mv.numerator - ind.pass_line * mv.denominator
     else:

@@ -77,3 +77,12 @@ def test_rectification_names_the_gap_in_attendees_and_unassessed_indicators():
     assert "a.plan" not in items
     view = score_community(s, {}, {})
     assert view["rectification"][1]["action_en"].startswith("not assessed yet")
+
+
+def test_an_indicator_with_nothing_to_measure_asks_for_the_activity_not_for_zero_more():
+    s = parse_indicator_set(small(metric="no_show_rate"))
+    view = score_community(s, {"no_show_rate": MetricValue(0, 0)}, {"a.plan": 3.5})
+    items = {i["indicator_id"]: i for i in view["rectification"]}
+    assert items["a.rate"]["gap"] == 0
+    assert items["a.rate"]["action_en"] == "nothing to measure yet: hold and record the activity first"
+    assert items["a.rate"]["action_zh"].startswith("尚无可统计的数据")
