@@ -18,6 +18,7 @@ batch and the inbox makes that harmless. See docs/decisions/0002-kafka-consumpti
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -126,7 +127,14 @@ class BatchConsumer:
         )
 
         async def on_batch(body: list[Any], msg: KafkaMessage) -> None:
-            await self.process(list(msg.raw_message), msg)
+            try:
+                await self.process(list(msg.raw_message), msg)
+            except BaseException:
+                # Anything escaping (a dead-letter publish during a broker outage, cancellation at
+                # shutdown) must not let the next batch's commit skip these records: seek back.
+                with contextlib.suppress(Exception):
+                    await msg.nack()
+                raise
 
         subscriber(on_batch)
         return subscriber
