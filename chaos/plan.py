@@ -128,7 +128,9 @@ def make_street(
 
 def _scan(street_session: Session, resident: Resident, rng: random.Random, scanned_at: datetime) -> dict:
     return {
-        "checkin_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        # Seeded, but unique per run (the session id carries the run id): the platform rightly
+        # treats a check-in id it has already seen as a kiosk retry, so runs must not share them.
+        "checkin_id": str(uuid.uuid5(uuid.UUID(int=rng.getrandbits(128), version=4), street_session.session_id)),
         "kiosk_id": rng.choice(street_session.venue.kiosk_ids),
         "venue_id": street_session.venue.venue_id,
         "resident_id": resident.resident_id,
