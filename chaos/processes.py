@@ -186,7 +186,16 @@ async def restart_kafka(env: dict[str, str], down_s: float = 5.0) -> None:
     await asyncio.to_thread(stack.kafka_down)
     await asyncio.sleep(down_s)
     creds = stack.credentials.load()
-    await asyncio.to_thread(stack.kafka_up, creds)
+    # The old broker's sockets may linger a moment after its exit; the start refuses a taken port
+    # (or a broker not ready yet), so try again a few times before calling the fault failed.
+    for attempt in range(1, 6):
+        try:
+            await asyncio.to_thread(stack.kafka_up, creds)
+            return
+        except (SystemExit, Exception):
+            if attempt == 5:
+                raise
+            await asyncio.sleep(3.0 * attempt)
 
 
 async def terminate_pg_connections(env: dict[str, str]) -> int:
