@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
 from shared.http.auth import mint_token
-from shared.local_env import read_credentials
+from shared.local_env import kafka_client_kwargs, read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ROOT / ".local"
@@ -33,15 +33,7 @@ def credentials() -> dict[str, str]:
 
 
 def kafka_auth(principal: str) -> dict[str, Any]:
-    c = credentials()
-    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
-    return {
-        "bootstrap_servers": c.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": c[f"{prefix}_USERNAME"],
-        "sasl_plain_password": c[f"{prefix}_PASSWORD"],
-    }
+    return kafka_client_kwargs(principal, credentials())
 
 
 def admin_properties() -> Path:

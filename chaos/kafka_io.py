@@ -16,19 +16,13 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from chaos.plan import Checkin
+from shared.local_env import kafka_client_kwargs
 
 CHECKINS = "kiosk.checkins"
 
 
 def auth(env: dict[str, str], principal: str) -> dict[str, Any]:
-    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
-    return {
-        "bootstrap_servers": env.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": env.get(f"{prefix}_USERNAME", principal),
-        "sasl_plain_password": env[f"{prefix}_PASSWORD"],
-    }
+    return kafka_client_kwargs(principal, env)
 
 
 class AiokafkaKiosk:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.http.auth import ROLES, mint_token
-from shared.local_env import read_credentials
+from shared.local_env import kafka_client_kwargs, read_credentials
 
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
@@ -52,13 +52,8 @@ def token(
 
 
 def _kafka_kwargs() -> dict:
-    return {
-        "bootstrap_servers": _env("KAFKA_BOOTSTRAP"),
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": _env("KAFKA_ADMIN_USERNAME"),
-        "sasl_plain_password": _env("KAFKA_ADMIN_PASSWORD"),
-    }
+    _env("KAFKA_ADMIN_PASSWORD")  # a clear one-line error when set-up has not run
+    return kafka_client_kwargs("admin")
 
 
 async def _read_all(topic: str) -> list:

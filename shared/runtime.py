@@ -29,7 +29,7 @@ from shared.bus.producer import Producer
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
-from shared.db.uow import UnitOfWork, UnitOfWorkFactory
+from shared.db.uow import UnitOfWork
 from shared.http.errors import install_error_handlers
 from shared.settings import ServiceSettings
 
@@ -57,7 +57,7 @@ class Runtime:
     def uow(self) -> UnitOfWork:
         if self.pool is None:
             raise RuntimeError("runtime not started")
-        return UnitOfWorkFactory(self.pool, self.outbox_signal)()
+        return UnitOfWork(self.pool, self.outbox_signal)
 
     def consume(
         self,

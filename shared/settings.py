@@ -9,7 +9,7 @@ PostgreSQL.
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +37,16 @@ class ServiceSettings(BaseSettings):
     # Kept well below max.poll.interval.ms so a slow batch never expels the consumer.
     max_poll_interval_ms: int = 60_000
     graceful_timeout_s: float = 20.0
+
+    def kafka_client_kwargs(self) -> dict[str, Any]:
+        """aiokafka client arguments for this service's own principal."""
+        return {
+            "bootstrap_servers": self.kafka_bootstrap,
+            "security_protocol": self.kafka_security_protocol,
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": self.kafka_username,
+            "sasl_plain_password": self.kafka_password.get_secret_value(),
+        }
 
 
 S = TypeVar("S", bound=ServiceSettings)

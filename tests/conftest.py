@@ -16,7 +16,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.local_env import read_credentials
+from shared.local_env import kafka_client_kwargs, read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS_FILE = ROOT / ".local" / "credentials.env"
@@ -39,14 +39,7 @@ def kafka_client_config(credentials: dict[str, str]) -> Callable[..., dict[str, 
     """kafka_client_config("notify") -> kwargs for any aiokafka client (SASL/SCRAM-SHA-512)."""
 
     def config(principal: str, password: str | None = None) -> dict[str, Any]:
-        prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
-        return {
-            "bootstrap_servers": credentials["KAFKA_BOOTSTRAP"],
-            "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": credentials[f"{prefix}_USERNAME"],
-            "sasl_plain_password": credentials[f"{prefix}_PASSWORD"] if password is None else password,
-        }
+        return kafka_client_kwargs(principal, credentials, password=password)
 
     return config
 

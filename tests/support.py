@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from shared.http.auth import mint_token
-from shared.local_env import read_credentials
+from shared.local_env import kafka_client_kwargs, read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -29,15 +29,7 @@ def env() -> dict[str, str]:
 
 
 def kafka_auth(principal: str, password: str | None = None) -> dict[str, Any]:
-    e = env()
-    prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
-    return {
-        "bootstrap_servers": e.get("KAFKA_BOOTSTRAP", "127.0.0.1:19092"),
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": e.get(f"{prefix}_USERNAME", principal),
-        "sasl_plain_password": password if password is not None else e[f"{prefix}_PASSWORD"],
-    }
+    return kafka_client_kwargs(principal, env(), password=password)
 
 
 def token(role: str, subject: str = "test-user", ttl_s: int = 600) -> str:

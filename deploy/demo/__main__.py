@@ -22,16 +22,14 @@ from rich.table import Table
 from deploy.demo import report, simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
-from shared.local_env import read_credentials
+from shared.local_env import kafka_client_kwargs, read_credentials
 
 console = Console(width=max(150, Console().width))
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
 def admin_kwargs(env: dict[str, str]) -> dict:
-    return {"bootstrap_servers": env["KAFKA_BOOTSTRAP"], "security_protocol": "SASL_PLAINTEXT",
-            "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": env["KAFKA_ADMIN_USERNAME"],
-            "sasl_plain_password": env["KAFKA_ADMIN_PASSWORD"]}  # fmt: skip
+    return kafka_client_kwargs("admin", env)
 
 
 async def total_lag(env: dict[str, str]) -> int:

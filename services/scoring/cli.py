@@ -78,13 +78,7 @@ def rebuild(
 
 
 def _kafka(s: ScoringSettings) -> dict[str, Any]:
-    return {
-        "bootstrap_servers": s.kafka_bootstrap,
-        "security_protocol": s.kafka_security_protocol,
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": s.kafka_username,
-        "sasl_plain_password": s.kafka_password.get_secret_value(),
-    }
+    return s.kafka_client_kwargs()
 
 
 async def _prepare_shadow(conn: asyncpg.Connection) -> None:

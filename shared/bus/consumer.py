@@ -235,11 +235,14 @@ async def update_lag(consumer: Any, tp: TopicPartition) -> None:
 
 async def _tolerant_parser(records: tuple[ConsumerRecord, ...], original: Callable) -> Any:
     # faststream decodes every header as UTF-8 and would fail the whole batch on one bad byte;
-    # replace such bytes so the record reaches our decoder (and the dead-letter topic) instead.
-    for record in records:
-        if record.headers and not _headers_are_utf8(record.headers):
-            record.headers = [(k, (v or b"").decode("utf-8", errors="replace").encode()) for k, v in record.headers]
-    return await original(records)
+    # only then replace such bytes, so the record reaches our decoder (and the dead-letter topic).
+    try:
+        return await original(records)
+    except UnicodeDecodeError:
+        for record in records:
+            if record.headers and not _headers_are_utf8(record.headers):
+                record.headers = [(k, (v or b"").decode("utf-8", errors="replace").encode()) for k, v in record.headers]
+        return await original(records)
 
 
 def _headers_are_utf8(headers: Sequence[tuple[str, bytes]]) -> bool:

@@ -19,12 +19,8 @@ def idempotent_producer(
 ) -> AIOKafkaProducer:
     """An acks=all, idempotent producer with the service's SCRAM credentials."""
     return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        **settings.kafka_client_kwargs(),
         client_id=f"learnstreet-{settings.service}-{role}",
-        security_protocol=settings.kafka_security_protocol,
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_plain_username=settings.kafka_username,
-        sasl_plain_password=settings.kafka_password.get_secret_value(),
         acks="all",
         enable_idempotence=True,
         linger_ms=linger_ms,

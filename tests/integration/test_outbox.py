@@ -49,6 +49,7 @@ async def test_rolled_back_outbox_row_is_never_published_and_committed_one_is():
         )
         ids = {headers_of(r).get("ce_id") for r in records}
         assert str(rolled_back.id) not in ids
+
         # The relay deletes the row in the transaction that published it, committed after the ack.
         async def row_gone() -> bool:
             return await pool.fetchval("SELECT count(*) FROM outbox WHERE event_id = $1", committed.id) == 0
