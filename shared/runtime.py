@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
@@ -25,6 +26,7 @@ from shared.bus.broker import make_broker
 from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder
 from shared.bus.dead_letters import DeadLetterPublisher
 from shared.bus.decoding import decode_event
+from shared.bus.dispatch import BatchProjector, Dispatcher, Handlers, OffsetStore
 from shared.bus.producer import Producer
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
@@ -53,20 +55,29 @@ class Runtime:
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.started = False
+        # What the service's handlers find in `uow.deps` (set by the service's bootstrap).
+        self.deps: Any = None
 
     def uow(self) -> UnitOfWork:
         if self.pool is None:
             raise RuntimeError("runtime not started")
-        return UnitOfWork(self.pool, self.outbox_signal)
+        return UnitOfWork(self.pool, self.outbox_signal, self.deps)
 
     def consume(
         self,
         *topics: str,
-        handle: BatchHandler,
+        handlers: Handlers | None = None,
+        projector: BatchProjector | None = None,
+        offsets: OffsetStore | None = None,
+        handle: BatchHandler | None = None,
         decoder: Decoder = decode_event,
         group_id: str | None = None,
         description: str | None = None,
     ) -> BatchConsumer:
+        """Consume `topics` with the service's handler table (and its batch projector, if any);
+        see shared/bus/dispatch.py for the contract."""
+        if handle is None:
+            handle = Dispatcher(self.uow, handlers or {}, projector=projector, offsets=offsets)
         consumer = BatchConsumer(
             service=self.settings.service,
             topics=topics,

@@ -6,19 +6,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
+from typing import Any
 
 import asyncpg
 import orjson
 
 from shared.events.envelope import Envelope
 
+AfterCommit = Callable[[], Awaitable[None] | None]
+
 
 class UnitOfWork:
-    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None) -> None:
+    """`deps` carries what a service's handlers need besides the database (clock, caches,
+    settings); the service's bootstrap sets it on the runtime, which hands it to every unit of work."""
+
+    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None, deps: Any = None) -> None:
         self._pool = pool
         self._outbox_signal = outbox_signal
+        self.deps = deps
+        self._after_commit: list[AfterCommit] = []
         self._conn: asyncpg.Connection | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
         self._committed = False
@@ -45,6 +53,11 @@ class UnitOfWork:
         if self._conn is None:
             raise RuntimeError("unit of work used outside its `async with` block")
         return self._conn
+
+    def after_commit(self, callback: AfterCommit) -> None:
+        """Run `callback` (sync or async) once the transaction has committed, in registration
+        order; never when it rolls back. Use it for effects outside the database (caches, wake-ups)."""
+        self._after_commit.append(callback)
 
     def publish(self, *envelopes: Envelope) -> None:
         """Queue events for the outbox; they are written at commit, in this order."""
@@ -91,12 +104,18 @@ class UnitOfWork:
         if self._pending and self._outbox_signal is not None:
             self._outbox_signal.set()
         self._pending.clear()
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            result = callback()
+            if result is not None:
+                await result
 
 
 class UnitOfWorkFactory:
-    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, outbox_signal: asyncio.Event | None = None, deps: Any = None) -> None:
         self.pool = pool
         self.outbox_signal = outbox_signal
+        self.deps = deps
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.pool, self.outbox_signal)
+        return UnitOfWork(self.pool, self.outbox_signal, self.deps)
