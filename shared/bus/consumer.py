@@ -109,6 +109,9 @@ class BatchConsumer:
         self.backoff_cap_s = backoff_cap_s
         self.title = title or f"{service}:{'+'.join(self.topics)}"
         self.description = description
+        # Records whose headers faststream could not parse (null or non-UTF-8 values), by id():
+        # they are dead-lettered with the reason instead of being applied.
+        self._bad_headers: dict[int, str] = {}
 
     def register(self, broker: KafkaBroker) -> Any:
         subscriber = broker.subscriber(
@@ -120,7 +123,7 @@ class BatchConsumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=self.max_poll_interval_ms,
-            parser=_tolerant_parser,
+            parser=self._parse,
             decoder=_raw_decoder,
             title=self.title,
             description=self.description,
@@ -139,11 +142,31 @@ class BatchConsumer:
         subscriber(on_batch)
         return subscriber
 
+    async def _parse(self, records: tuple[ConsumerRecord, ...], original: Callable) -> Any:
+        # faststream decodes every header value as UTF-8 and fails the whole batch on a null value
+        # or one bad byte; that failure happens before our handler runs, so the batch would be
+        # neither applied nor redelivered and the next commit would move past it (issue 13: 373
+        # valid check-ins lost behind one record). Only when that happens, find the bad records,
+        # remember them for dead-lettering and give faststream headers it can parse.
+        try:
+            return await original(records)
+        except Exception:
+            for record in records:
+                problem = header_problem(record.headers or ())
+                if problem is not None:
+                    self._bad_headers[id(record)] = problem
+                    record.headers = _sanitised(record.headers)
+            return await original(records)
+
     async def process(self, records: list[ConsumerRecord], msg: KafkaMessage) -> None:
         started = time.perf_counter()
         dead: list[tuple[ConsumerRecord, DeadLetter, int]] = []
         events: list[Incoming] = []
+        bad_headers, self._bad_headers = self._bad_headers, {}
         for record in records:
+            if bad_headers and id(record) in bad_headers:
+                dead.append((record, DeadLetter("invalid_header", bad_headers[id(record)]), 1))
+                continue
             try:
                 events.append(self.decoder(record))
             except DeadLetter as letter:
@@ -233,25 +256,21 @@ async def update_lag(consumer: Any, tp: TopicPartition) -> None:
         metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
 
-async def _tolerant_parser(records: tuple[ConsumerRecord, ...], original: Callable) -> Any:
-    # faststream decodes every header as UTF-8 and would fail the whole batch on one bad byte;
-    # only then replace such bytes, so the record reaches our decoder (and the dead-letter topic).
-    try:
-        return await original(records)
-    except UnicodeDecodeError:
-        for record in records:
-            if record.headers and not _headers_are_utf8(record.headers):
-                record.headers = [(k, (v or b"").decode("utf-8", errors="replace").encode()) for k, v in record.headers]
-        return await original(records)
+def header_problem(headers: Sequence[tuple[str, bytes | None]]) -> str | None:
+    """What is wrong with a record's headers for us, or None. The kiosk contract and the envelope
+    carry UTF-8 text in every header; a null value or other bytes mean a buggy or hostile client."""
+    for key, value in headers:
+        if value is None:
+            return f"header {key!r} has a null value"
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"header {key!r} is not UTF-8"
+    return None
 
 
-def _headers_are_utf8(headers: Sequence[tuple[str, bytes]]) -> bool:
-    try:
-        for _, value in headers:
-            (value or b"").decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def _sanitised(headers: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, bytes]]:
+    return [(k, (v or b"").decode("utf-8", errors="replace").encode()) for k, v in headers]
 
 
 async def _raw_decoder(msg: Any, original: Callable) -> Any:

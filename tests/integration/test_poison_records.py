@@ -1,0 +1,119 @@
+"""Records a Kafka client can produce but our contract forbids never cost valid records.
+
+The reproduction of issue 13: 600 check-ins for one session from an aiokafka kiosk client
+(acks=all), one carrying a header with a null value and one a header value that is not UTF-8.
+Before the fix faststream's batch parser raised on them before our handler ran, the batch was
+neither applied nor redelivered, and the next batch's commit skipped it: 373 valid check-ins lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from tests.integration.activities.helpers import Tail, now, register_residents
+from tests.support import client, eventually, headers_of, kafka_auth, producer, unique
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "kiosk.checkins"
+
+
+async def _big_session(capacity: int) -> tuple[str, str, str]:
+    venue_id, kiosk_id, course_id, session_id = unique("v"), unique("k"), unique("c"), unique("s")
+    starts_at = now() - timedelta(minutes=10)
+    async with client("activities") as op:
+        r = await op.post(
+            "/v1/venues",
+            json={"venue_id": venue_id, "community_id": "xinnan", "name_zh": "新南党群服务中心",
+                  "name_en": "Xinnan centre", "venue_type": "party_mass_service_centre", "capacity": capacity,
+                  "kiosk_ids": [kiosk_id]},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await op.post(
+            "/v1/courses",
+            json={"course_id": course_id, "title_zh": "家庭急救", "title_en": "First aid at home", "theme": "health",
+                  "provider_kind": "doctor"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+        r = await op.post(
+            f"/v1/courses/{course_id}/sessions",
+            json={"session_id": session_id, "venue_id": venue_id, "starts_at": starts_at.isoformat(),
+                  "ends_at": (starts_at + timedelta(minutes=90)).isoformat(), "capacity": capacity},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
+    return venue_id, kiosk_id, session_id
+
+
+async def _group_lag(group: str, topic: str) -> int:
+    """End offsets minus the group's committed offsets over the topic's partitions."""
+    admin = AIOKafkaAdminClient(**kafka_auth("admin"))
+    reader = AIOKafkaConsumer(**kafka_auth("admin"), group_id=None, enable_auto_commit=False)
+    await admin.start()
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
+        assert partitions, f"no partitions of {topic}"
+        committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
+        ends = await reader.end_offsets(partitions)
+        return sum(max(0, ends[tp] - max(0, committed[tp].offset)) for tp in partitions)
+    finally:
+        await reader.stop()
+        await admin.close()
+
+
+async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_valid_checkin():
+    venue_id, kiosk_id, session_id = await _big_session(capacity=1000)
+    residents = [unique("r") for _ in range(600)]
+    await register_residents(*residents)
+    bodies = [
+        {"checkin_id": str(uuid.uuid4()), "kiosk_id": kiosk_id, "venue_id": venue_id, "resident_id": r,
+         "scanned_at": (now() - timedelta(minutes=5)).isoformat()}
+        for r in residents
+    ]  # fmt: skip
+    poison = {137: [("trace", None)], 411: [("trace", b"\xff\xfe\xfa")]}
+    async with Tail(f"{TOPIC}.dlq") as dlq:
+        kiosk = await producer("kiosk", acks="all")
+        try:
+            futures = [
+                await kiosk.send(TOPIC, orjson.dumps(b), key=b["resident_id"].encode(), headers=poison.get(i, []))
+                for i, b in enumerate(bodies)
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            await kiosk.stop()
+        poison_ids = {bodies[i]["checkin_id"] for i in poison}
+        letters = await dlq.wait_for(
+            lambda r: orjson.loads(r.value).get("checkin_id") in poison_ids, count=2, timeout_s=60
+        )
+    reasons = {orjson.loads(r.value)["checkin_id"]: headers_of(r)["dlq_reason"] for r in letters}
+    assert reasons == dict.fromkeys(poison_ids, "invalid_header")
+    details = sorted(headers_of(r)["dlq_error_message"] for r in letters)
+    assert details == ["header 'trace' has a null value", "header 'trace' is not UTF-8"]
+
+    valid = [b for i, b in enumerate(bodies) if i not in poison]
+    async with client("activities", role="operator") as op:
+
+        async def all_recorded():
+            missing = 0
+            for b in valid:
+                r = await op.get(f"/v1/checkins/{b['checkin_id']}")
+                if r.status_code != 200 or (r.json()["outcome"], r.json()["session_id"]) != ("recorded", session_id):
+                    missing += 1
+            return missing == 0 or None
+
+        await eventually(all_recorded, timeout_s=90, every_s=1.0)
+        for i in poison:
+            r = await op.get(f"/v1/checkins/{bodies[i]['checkin_id']}")
+            assert r.status_code == 404, r.text  # dead-lettered, never applied
+
+    async def no_lag():
+        return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
+
+    await eventually(no_lag, timeout_s=30, every_s=0.5)
