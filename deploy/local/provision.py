@@ -30,11 +30,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 import credentials  # noqa: E402
-import stack  # noqa: E402
+from kafka_tools import KAFKA_ADMIN_PROPS, console, java_tool  # noqa: E402
 
 from shared.events import topics as catalogue  # noqa: E402
-
-console = stack.console
 
 # (resource type, name, pattern type, operation)
 Acl = tuple[str, str, str, str]
@@ -137,12 +135,12 @@ _ENTRY = re.compile(r"\(principal=User:([^,]+), host=([^,]+), operation=(\w+), p
 
 
 def existing_acls(creds: dict[str, str]) -> dict[str, set[Acl]]:
-    res = stack.java_tool(
+    res = java_tool(
         "org.apache.kafka.tools.AclCommand",
         "--bootstrap-server",
         creds["KAFKA_BOOTSTRAP"],
         "--command-config",
-        str(stack.KAFKA_ADMIN_PROPS),
+        str(KAFKA_ADMIN_PROPS),
         "--list",
     )
     out: dict[str, set[Acl]] = {}
@@ -171,7 +169,7 @@ def add_acls(creds: dict[str, str], username: str, acls: set[Acl]) -> None:
             "--bootstrap-server",
             creds["KAFKA_BOOTSTRAP"],
             "--command-config",
-            str(stack.KAFKA_ADMIN_PROPS),
+            str(KAFKA_ADMIN_PROPS),
             "--add",
             "--allow-principal",
             f"User:{username}",
@@ -182,7 +180,7 @@ def add_acls(creds: dict[str, str], username: str, acls: set[Acl]) -> None:
             args += ["--operation", op.capitalize()]
         for rtype, name in sorted(resources):
             args += [f"--{rtype.lower()}", name]
-        stack.java_tool("org.apache.kafka.tools.AclCommand", *args)
+        java_tool("org.apache.kafka.tools.AclCommand", *args)
 
 
 def provision_acls(creds: dict[str, str]) -> list[tuple[str, int]]:

@@ -29,11 +29,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+from kafka_tools import KAFKA, KAFKA_ADMIN_PROPS, KAFKA_LIBS, console, err, fail, java_tool
 
 ROOT = credentials.ROOT
 LOCAL = credentials.LOCAL
@@ -117,9 +117,6 @@ PROCESSES: list[Proc] = [
     service("notify"),
 ]
 
-_WIDTH = None if sys.stdout.isatty() else 140
-console = Console(width=_WIDTH)
-err = Console(stderr=True, width=_WIDTH)
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
 
@@ -152,21 +149,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex((host, port)) == 0
-
-
-def tail(path: Path, n: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
-    except OSError:
-        return f"(no log at {path})"
-
-
-def fail(msg: str, log: Path | None = None) -> None:
-    err.print(f"[bold red]error:[/] {msg}")
-    if log is not None:
-        err.print(f"[dim]--- last 30 lines of {log.relative_to(ROOT) if log.is_relative_to(ROOT) else log}[/]")
-        err.print(tail(log), markup=False, highlight=False)
-    raise typer.Exit(1)
 
 
 def record(path: Path | None, component: str) -> None:
@@ -220,12 +202,9 @@ def wait_until(check: Callable[[], bool], timeout: float, alive: Callable[[], bo
 
 
 # ---------------------------------------------------------------- Kafka
-KAFKA = LOCAL / "kafka"
-KAFKA_LIBS = KAFKA / "libs"
 KAFKA_DATA = KAFKA / "data"
 KAFKA_LOGS = KAFKA / "logs"
 KAFKA_PROPS = KAFKA / "server.properties"
-KAFKA_ADMIN_PROPS = KAFKA / "admin.properties"
 KAFKA_SCRAM_APPLIED = KAFKA / "scram.applied.json"
 KAFKA_CLUSTER_ID = KAFKA / "cluster.id"
 KAFKA_MARKER = str(KAFKA_PROPS)
@@ -238,7 +217,6 @@ JAVA_SERVER_OPTS = [
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 ]
-JAVA_TOOL_OPTS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto"]
 
 
 def kafka_users(creds: dict[str, str]) -> dict[str, str]:
@@ -272,22 +250,6 @@ def admin_properties(username: str, password: str, path: Path = KAFKA_ADMIN_PROP
         f'username="{username}" password="{password}";\n',
     )
     return path
-
-
-def java_tool(main: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    argv = [
-        "java",
-        *JAVA_TOOL_OPTS,
-        f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'tools-log4j2.yaml'}",
-        "-cp",
-        str(KAFKA_LIBS / "*"),
-        main,
-        *args,
-    ]
-    res = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if check and res.returncode != 0:
-        fail(f"{main.rsplit('.', 1)[1]} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
-    return res
 
 
 def render_kafka_properties(creds: dict[str, str]) -> None:

@@ -209,3 +209,11 @@ def test_guard_catches_an_import_cycle() -> None:
         "shared.f": "import shared.e\n",
     }
     assert cycles(import_graph(sources)) == [["shared.a", "shared.b", "shared.c"]]
+
+
+def test_no_import_cycles_in_the_local_stack_scripts() -> None:
+    # deploy/local's scripts import each other by file name (the directory is put on sys.path).
+    scripts = {p.stem: p.read_text(encoding="utf-8") for p in sorted((ROOT / "deploy" / "local").glob("*.py"))}
+    assert {"stack", "provision"} <= scripts.keys()
+    found = cycles(import_graph(scripts))
+    assert not found, "import cycles:\n" + "\n".join(" <-> ".join(c) for c in found)
