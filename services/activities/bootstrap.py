@@ -10,13 +10,13 @@ from fastapi import FastAPI
 
 from services.activities.adapters.cache import Caches
 from services.activities.adapters.checkin_outbox import CheckinOutbox
-from services.activities.adapters.reference import load_reference
 from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http
 from services.activities.service_layer.checkins import CheckinProcessor
 from services.activities.service_layer.handlers import Context
 from shared.events import topics
 from shared.events.catalogue import KioskCheckin
+from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -26,6 +26,7 @@ GC_GEN0_THRESHOLD = 50_000
 def build_app(settings: ActivitiesSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS)
     ctx = Context(uow=runtime.uow, caches=Caches(), reference=load_reference(settings.reference_dir))
+    runtime.deps = ctx  # what the event handlers find in `uow.deps`
     outbox = CheckinOutbox(
         settings,
         lambda: runtime.pool,
@@ -39,7 +40,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         late_sync=timedelta(seconds=settings.late_sync_s),
         sweep_every_s=settings.pending_sweep_s,
     )
-    consumers.register(runtime, ctx, processor)
+    consumers.register(runtime, processor)
     consumers.document_checkin_schema(runtime.broker)
     # Documents the public kiosk contract in /asyncapi.json (POST /v1/checkins produces with it).
     runtime.broker.publisher(

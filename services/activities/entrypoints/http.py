@@ -4,25 +4,24 @@ residents vote for learning needs; kiosks that cannot speak Kafka post check-ins
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from services.activities.service_layer import handlers
 from shared.events import topics
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
-from shared.http.auth import AnyUser, Kiosk, Operator, Principal, require
+from shared.http.auth import AnyUser, Kiosk, Operator, Principal, ResidentOnly, ResidentOrOperator
 from shared.http.errors import Invalid
 
 router = APIRouter(prefix="/v1")
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
-ResidentOrOperator = Annotated[Principal, Depends(require("resident", "operator"))]
-ResidentOnly = Annotated[Principal, Depends(require("resident"))]
 
 
 def _ctx(request: Request) -> handlers.Context:
@@ -52,9 +51,9 @@ async def reference(request: Request) -> dict:
     """The street's communities and learning themes (public)."""
     ref = _ctx(request).reference
     return {
-        "street_id": ref.street_id,
-        "communities": list(ref.communities.values()),
-        "themes": list(ref.themes.values()),
+        "street_id": ref.street.id,
+        "communities": [asdict(c) for c in ref.communities.values()],
+        "themes": [asdict(t) for t in ref.themes.values()],
     }
 
 
@@ -305,12 +304,13 @@ async def ranking(
     """Themes by votes in one community, with the open courses that already answer each."""
     ctx = _ctx(request)
     needs = await handlers.ranking(ctx, community_id)
+    themes = ctx.reference.themes
     return [
         NeedOut(
             rank=i,
             theme=n.theme,
-            theme_zh=ctx.reference.themes.get(n.theme, {}).get("name_zh", n.theme),
-            theme_en=ctx.reference.themes.get(n.theme, {}).get("name_en", n.theme),
+            theme_zh=themes[n.theme].name_zh if n.theme in themes else n.theme,
+            theme_en=themes[n.theme].name_en if n.theme in themes else n.theme,
             votes=n.votes,
             has_course=n.has_course,
             course_ids=list(n.course_ids),

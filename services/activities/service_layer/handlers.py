@@ -1,15 +1,16 @@
 """Use cases of the activities service: each opens a unit of work, calls the model, commits, and
-only then updates the in-memory caches the check-in path reads."""
+only then updates the in-memory caches the check-in path reads; and the handlers of enrolment's
+events (listed in entrypoints/consumers.py), which find the `Context` in `uow.deps`."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from weakref import WeakKeyDictionary
 
 from services.activities.adapters import repository
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
-from services.activities.adapters.reference import Reference
 from services.activities.domain import model
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from shared.bus.decoding import Incoming
@@ -17,13 +18,15 @@ from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events.envelope import envelop
 from shared.http.errors import Conflict, Invalid, NotFound
+from shared.reference import Reference
 
 SOURCE = "learnstreet/activities"
 
 
 @dataclass
 class Context:
-    """What the use cases share: the unit-of-work factory, the caches, the reference data."""
+    """What the use cases and event handlers share: the unit-of-work factory, the caches, the
+    reference data (the runtime's `deps`)."""
 
     uow: Callable[[], UnitOfWork]
     caches: Caches
@@ -364,67 +367,71 @@ async def ranking(ctx: Context, community_id: str) -> list[model.NeedCount]:
     return model.rank_needs(counts, courses)
 
 
-# --- events from enrolment (batch handlers with inbox dedup) ---------------------------------
+# --- events from enrolment ------------------------------------------------------------------
+#
+# Residents and seats arrive in bursts (a registration drive, a course opening): each handler
+# only collects its event into the unit of work's `_Arrivals`, which writes the whole batch in one
+# multi-row upsert just before the commit (`uow.before_commit`) and tells the caches after it
+# (`uow.after_commit`). Plain table handlers rather than a batch projector: the dispatcher's inbox
+# dedup applies to them unchanged, and the batch rules stay one line each.
+
+_SEAT_STATES = {
+    ev.EnrolmentConfirmed.type_name: "confirmed",
+    ev.EnrolmentPromoted.type_name: "confirmed",
+    ev.EnrolmentCancelled.type_name: "cancelled",
+}
 
 
-def residents_handler(ctx: Context):
-    types = {ev.ResidentRegistered.type_name, ev.ResidentUpdated.type_name}
+@dataclass
+class _Arrivals:
+    """What one unit of work's handlers collected: the latest of each resident, and each seat's
+    state as (enrolment_id, session_id, resident_id, state)."""
 
-    async def handle(events: list[Incoming]) -> None:
-        relevant = [e for e in events if e.type_name in types]
-        if not relevant:
-            return
-        latest: dict[str, ResidentInfo] = {}
-        async with ctx.uow() as uow:
-            fresh = await uow.claim_many((e.event_id, e.type_name) for e in relevant)
-            for e in relevant:
-                if e.event_id in fresh:
-                    d = e.data
-                    latest[d.resident_id] = ResidentInfo(d.community_id, d.audience_group, d.volunteer)
-            if latest:
-                await repository.upsert_residents(
-                    uow.conn, [(rid, i.community_id, str(i.audience_group), i.volunteer) for rid, i in latest.items()]
-                )
-            await uow.commit()
-        ctx.caches.residents.update(latest)
-        if latest:
-            ctx.pending_signal.set()
+    residents: dict[str, ResidentInfo] = field(default_factory=dict)
+    seats: dict[str, tuple[str, str, str, str]] = field(default_factory=dict)
 
-    return handle
+    async def write(self, uow: UnitOfWork) -> None:
+        ctx: Context = uow.deps
+        residents, seats = self.residents, self.seats
+        if residents:
+            rows = [(rid, i.community_id, str(i.audience_group), i.volunteer) for rid, i in residents.items()]
+            await repository.upsert_residents(uow.conn, rows)
+            uow.after_commit(lambda: _learn_residents(ctx, residents))
+        if seats:
+            await repository.upsert_seats(uow.conn, list(seats.values()))
+            enrolled = await repository.enrolled_residents(uow.conn, sorted({r[1] for r in seats.values()}))
+            uow.after_commit(lambda: ctx.caches.enrolled.update(enrolled))
 
 
-def enrolments_handler(ctx: Context):
-    seat_states = {
-        ev.EnrolmentConfirmed.type_name: "confirmed",
-        ev.EnrolmentPromoted.type_name: "confirmed",
-        ev.EnrolmentCancelled.type_name: "cancelled",
-    }
+_ARRIVALS: WeakKeyDictionary[UnitOfWork, _Arrivals] = WeakKeyDictionary()
 
-    async def handle(events: list[Incoming]) -> None:
-        relevant = [e for e in events if e.type_name in seat_states]
-        if not relevant:
-            return
-        rows: dict[str, tuple[str, str, str, str]] = {}
-        async with ctx.uow() as uow:
-            fresh = await uow.claim_many((e.event_id, e.type_name) for e in relevant)
-            for e in relevant:
-                if e.event_id not in fresh:
-                    continue
-                d = e.data
-                state = seat_states[e.type_name]
-                previous = rows.get(d.enrolment_id)
-                if previous is not None and previous[3] == "cancelled":
-                    continue  # cancelled is terminal, also within one batch
-                rows[d.enrolment_id] = (d.enrolment_id, d.session_id, d.resident_id, state)
-            if rows:
-                await repository.upsert_seats(uow.conn, list(rows.values()))
-                sessions = sorted({r[1] for r in rows.values()})
-                enrolled = await repository.enrolled_residents(uow.conn, sessions)
-            await uow.commit()
-        if rows:
-            ctx.caches.enrolled.update(enrolled)
 
-    return handle
+def _arrivals(uow: UnitOfWork) -> _Arrivals:
+    arrivals = _ARRIVALS.get(uow)
+    if arrivals is None:
+        arrivals = _ARRIVALS[uow] = _Arrivals()
+        uow.before_commit(lambda: arrivals.write(uow))
+    return arrivals
+
+
+def _learn_residents(ctx: Context, residents: dict[str, ResidentInfo]) -> None:
+    ctx.caches.residents.update(residents)
+    ctx.pending_signal.set()  # parked check-ins may have waited for one of them
+
+
+async def on_resident(uow: UnitOfWork, event: ev.ResidentRegistered, meta: Incoming) -> None:
+    """resident.registered and resident.updated: the latest of a batch wins."""
+    info = ResidentInfo(event.community_id, event.audience_group, event.volunteer)
+    _arrivals(uow).residents[event.resident_id] = info
+
+
+async def on_enrolment(uow: UnitOfWork, event: ev.EnrolmentConfirmed, meta: Incoming) -> None:
+    """Confirmed, promoted or cancelled: the seat's state (walk-in seats, enrolled-first choice)."""
+    seats = _arrivals(uow).seats
+    previous = seats.get(event.enrolment_id)
+    if previous is not None and previous[3] == "cancelled":
+        return  # cancelled is terminal, also within one batch
+    seats[event.enrolment_id] = (event.enrolment_id, event.session_id, event.resident_id, _SEAT_STATES[meta.type_name])
 
 
 # --- check-in read side ---------------------------------------------------------------------

@@ -6,61 +6,22 @@ themself. Errors are 4xx with the field and the reason (shared.http.errors)."""
 from __future__ import annotations
 
 import functools
-import time
 import uuid
 from datetime import datetime
-from pathlib import Path as FilePath
 from typing import Annotated, Literal
 
-import jwt
 import orjson
-import yaml
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.enrolment.service_layer import handlers
 from services.enrolment.service_layer.handlers import Forbidden
 from shared.events.catalogue import AudienceGroup, Language
-from shared.http.auth import Principal, authenticate
+from shared.http.auth import AnyUser, Operator, Principal
 from shared.http.errors import Invalid
+from shared.reference import load_reference
 
 router = APIRouter(prefix="/v1")
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-# Verified tokens, until they expire: checking the HS256 signature of the same token on every
-# request was 5% of the enrolment's CPU. Only tokens that passed `authenticate` get in, and an
-# entry is used only before its token's `exp` (tokens are not revocable anyway). Bounded: a flood
-# of distinct tokens empties it rather than growing it.
-_verified: dict[str, tuple[Principal, float]] = {}
-_VERIFIED_MAX = 10_000
-
-
-async def _any_user(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> Principal:
-    token = credentials.credentials if credentials is not None and credentials.scheme.lower() == "bearer" else None
-    if token is not None and (hit := _verified.get(token)) is not None and time.time() < hit[1]:
-        return hit[0]
-    principal = authenticate(request, credentials)  # 401 for a missing, bad or expired token
-    if token is not None:
-        expires = jwt.decode(token, options={"verify_signature": False})["exp"]
-        if len(_verified) >= _VERIFIED_MAX:
-            _verified.clear()
-        _verified[token] = (principal, float(expires))
-    return principal
-
-
-async def _operator(principal: Annotated[Principal, Depends(_any_user)]) -> Principal:
-    if principal.role != "operator":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs operator")
-    return principal
-
-
-AnyUser = Annotated[Principal, Depends(_any_user)]
-Operator = Annotated[Principal, Depends(_operator)]
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -103,8 +64,7 @@ def _correlation(request: Request) -> str | None:
 
 @functools.cache
 def _communities(reference_dir: str) -> frozenset[str]:
-    data = yaml.safe_load((FilePath(reference_dir) / "communities.yaml").read_text(encoding="utf-8"))
-    return frozenset(c["id"] for c in data["communities"])
+    return frozenset(load_reference(reference_dir).communities)
 
 
 def _check_community(request: Request, community_id: str) -> None:

@@ -45,3 +45,11 @@ def test_operator_endpoint_checks_token_signature_expiry_and_role(header, status
 def test_unknown_role_cannot_be_minted():
     with pytest.raises(ValueError):
         mint_token(SECRET, subject="x", role="superuser")
+
+
+def test_a_verified_token_is_remembered_only_under_its_secret():
+    token = f"Bearer {mint_token(SECRET, subject='op7', role='operator')}"
+    assert TestClient(_app()).get("/op", headers={"Authorization": token}).status_code == 200
+    other = _app()
+    other.state.jwt_secret = "another-secret-also-long-enough-for-hs256"
+    assert TestClient(other).get("/op", headers={"Authorization": token}).status_code == 401
