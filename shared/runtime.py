@@ -69,6 +69,8 @@ class Runtime:
         handlers: Handlers | None = None,
         projector: BatchProjector | None = None,
         offsets: OffsetStore | None = None,
+        on_applied: Callable[[set[str]], None] | None = None,
+        label: str | None = None,
         handle: BatchHandler | None = None,
         decoder: Decoder = decode_event,
         group_id: str | None = None,
@@ -77,7 +79,9 @@ class Runtime:
         """Consume `topics` with the service's handler table (and its batch projector, if any);
         see shared/bus/dispatch.py for the contract."""
         if handle is None:
-            handle = Dispatcher(self.uow, handlers or {}, projector=projector, offsets=offsets)
+            handle = Dispatcher(
+                self.uow, handlers or {}, projector=projector, offsets=offsets, on_applied=on_applied, label=label
+            )
         consumer = BatchConsumer(
             service=self.settings.service,
             topics=topics,

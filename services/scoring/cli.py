@@ -4,7 +4,8 @@ How it works, while the live service keeps running:
 1. Creates the projection tables afresh in a shadow schema of its own (`LIKE … INCLUDING ALL`).
 2. Reads every partition of the consumed topics from the beginning by manual assignment (no
    consumer group, so nothing of the live group moves) and applies the records with the live
-   service's own projector, on connections whose search_path is the shadow schema.
+   service's own dispatcher (handler table, attendance projector, stored offsets), on connections
+   whose search_path is the shadow schema.
 3. Replays up to the offsets the live service has stored in `consumer_offsets`, re-reading them
    until the remaining gap is small.
 4. Takes the projection lock exclusively (every live batch holds it shared, so the live consumer
@@ -35,7 +36,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from services.scoring.adapters import repository
 from services.scoring.bootstrap import build_engine
 from services.scoring.config import ScoringSettings, settings
-from services.scoring.entrypoints.consumers import TOPICS, _check, projector
+from services.scoring.entrypoints.consumers import TOPICS, rebuild_dispatcher
+from services.scoring.service_layer.attendance import check_attendance
 from shared.bus.consumer import is_transient
 from shared.bus.decoding import DeadLetter, decode_event
 from shared.db.pool import create_pool
@@ -117,7 +119,7 @@ class Replayer:
                     self.records += 1
                     try:
                         event = decode_event(record)
-                        _check(event)
+                        check_attendance(event)
                     except DeadLetter:
                         self.dead += 1  # the live consumer dead-lettered it too
                         continue
@@ -218,7 +220,7 @@ async def run_rebuild(s: ScoringSettings, *, swap: bool, batch_size: int, progre
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         beginnings = await consumer.beginning_offsets(partitions)
-        replayer = Replayer(consumer, projector(UnitOfWorkFactory(shadow_pool), live=False), batch_size)
+        replayer = Replayer(consumer, rebuild_dispatcher(UnitOfWorkFactory(shadow_pool)), batch_size)
         replayer.position = dict(beginnings)
         async with live_pool.acquire() as conn:
             targets = _live_targets(await repository.stored_offsets(conn), partitions)

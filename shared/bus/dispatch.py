@@ -73,12 +73,16 @@ class Dispatcher:
         *,
         projector: BatchProjector | None = None,
         offsets: OffsetStore | None = None,
+        on_applied: Callable[[set[str]], None] | None = None,
         label: str | None = None,
     ) -> None:
         self.uow_factory = uow_factory
         self.by_type: dict[str, Handler] = {cls.type_name: handler for cls, handler in handlers.items()}
         self.projector = projector
         self.offsets = offsets
+        # After a commit that applied something: the topics it applied events of (a read model's
+        # refresher wakes on it); an after-commit callback like any other.
+        self.on_applied = on_applied
         self.label = label  # metric label for projector batches (one per event type is too many)
 
     def handles(self, type_name: str) -> bool:
@@ -106,10 +110,12 @@ class Dispatcher:
                     outcomes.append((self.label or "batch", "duplicate", skipped))
             else:
                 todo = relevant
+            applied_topics: set[str] = set()
             projected = [e for e in todo if self.projector is not None and e.type_name in self.projector.event_types]
             if projected:
                 await self.projector.project(uow, projected)
                 outcomes.append((self.label or "batch", "applied", len(projected)))
+                applied_topics.update(e.topic for e in projected)
             table = [e for e in todo if e.type_name in self.by_type]
             if table:
                 fresh = await uow.claim_many((e.event_id, e.type_name) for e in table)
@@ -120,12 +126,16 @@ class Dispatcher:
                     fresh.discard(event.event_id)  # the same id twice in one batch applies once
                     await self.by_type[event.type_name](uow, event.data, event)
                     outcomes.append((event.type_name, "applied", 1))
+                    applied_topics.add(event.topic)
             if self.offsets is not None:
                 latest: dict[tuple[str, int], int] = {}
                 for e in events:
                     key = (e.topic, e.record.partition)
                     latest[key] = max(latest.get(key, -1), e.record.offset)
                 await self.offsets.store(uow, latest)
+            if applied_topics and self.on_applied is not None:
+                on_applied = self.on_applied
+                uow.after_commit(lambda: on_applied(applied_topics))
             await uow.commit()
         for type_name, outcome, n in outcomes:
             metrics.EVENTS_APPLIED.labels(type_name, outcome).inc(n)

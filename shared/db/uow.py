@@ -16,6 +16,7 @@ import orjson
 from shared.events.envelope import Envelope
 
 AfterCommit = Callable[[], Awaitable[None] | None]
+BeforeCommit = Callable[[], Awaitable[None]]
 
 
 class UnitOfWork:
@@ -26,6 +27,7 @@ class UnitOfWork:
         self._pool = pool
         self._outbox_signal = outbox_signal
         self.deps = deps
+        self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
         self._conn: asyncpg.Connection | None = None
         self._tx: asyncpg.transaction.Transaction | None = None
@@ -53,6 +55,11 @@ class UnitOfWork:
         if self._conn is None:
             raise RuntimeError("unit of work used outside its `async with` block")
         return self._conn
+
+    def before_commit(self, callback: BeforeCommit) -> None:
+        """Await `callback` in the transaction just before it commits, in registration order. Use
+        it to write in one statement what a batch's handlers collected event by event."""
+        self._before_commit.append(callback)
 
     def after_commit(self, callback: AfterCommit) -> None:
         """Run `callback` (sync or async) once the transaction has committed, in registration
@@ -89,6 +96,9 @@ class UnitOfWork:
         return {r["event_id"] for r in rows}
 
     async def commit(self) -> None:
+        preparing, self._before_commit = self._before_commit, []
+        for prepare in preparing:
+            await prepare()
         if self._pending:
             await self.conn.execute(
                 """INSERT INTO outbox(event_id, topic, key, headers, payload)

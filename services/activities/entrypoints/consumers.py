@@ -1,28 +1,40 @@
-"""Which topics the activities service consumes, and the handler of each."""
+"""Which topics the activities service consumes, and what applies each event type: the `HANDLERS`
+table, and the check-in projector for the hot path (see shared/bus/dispatch.py)."""
 
 from __future__ import annotations
 
 from services.activities.service_layer import handlers
 from services.activities.service_layer.checkins import CheckinProcessor, decode_checkin
+from shared.bus.dispatch import Handlers
+from shared.events import catalogue as ev
 from shared.events import topics
 from shared.runtime import Runtime
 
+HANDLERS: Handlers = {
+    ev.ResidentRegistered: handlers.on_resident,
+    ev.ResidentUpdated: handlers.on_resident,
+    ev.EnrolmentConfirmed: handlers.on_enrolment,
+    ev.EnrolmentPromoted: handlers.on_enrolment,
+    ev.EnrolmentCancelled: handlers.on_enrolment,
+}
 
-def register(runtime: Runtime, ctx: handlers.Context, processor: CheckinProcessor) -> None:
+
+def register(runtime: Runtime, checkins: CheckinProcessor) -> None:
     runtime.consume(
         topics.KIOSK_CHECKINS.name,
-        handle=processor.handle,
+        projector=checkins,
         decoder=decode_checkin,
+        label="kiosk.checkin",
         description="Kiosk scans (public contract KioskCheckin, JSON, key = resident id) → activities.attendance.",
     )
     runtime.consume(
         topics.RESIDENTS.name,
-        handle=handlers.residents_handler(ctx),
+        handlers=HANDLERS,
         description="Residents (community, audience group, volunteer) for judging check-ins.",
     )
     runtime.consume(
         topics.ENROLMENTS.name,
-        handle=handlers.enrolments_handler(ctx),
+        handlers=HANDLERS,
         description="Confirmed seats per session, for walk-in seats and enrolled-first session choice.",
     )
 

@@ -1,10 +1,13 @@
 """Kiosk check-ins to attendance: the hot path, one transaction per batch, no per-record SQL.
 
-A batch is: dedup by checkin_id (one multi-row INSERT … RETURNING), judge each new scan against
-the in-memory caches, load the attendance rows the batch touches (one SELECT), fold the scans
-into them, then write attendance, parked scans, outcomes and outbox events in bulk. Scans whose
-resident or session is not known yet are parked and judged again when a resident or a session
-arrives, and periodically; only after the grace period are they rejected.
+`CheckinProcessor` is the service's batch projector (see shared/bus/dispatch.py): the shared
+dispatcher opens the batch's unit of work under the projector's lock and calls `project`. A batch
+is: dedup by checkin_id (one multi-row INSERT … RETURNING), judge each new scan against the
+in-memory caches, load the attendance rows the batch touches (one SELECT), fold the scans into
+them, then write attendance, parked scans, outcomes and outbox events in bulk. Scans whose
+resident or session is not known yet are parked and judged again (by the same fold, in a unit of
+work of the sweeper's own, under the same lock) when a resident or a session arrives, and
+periodically; only after the grace period are they rejected.
 """
 
 from __future__ import annotations
@@ -19,41 +22,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import orjson
-from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
 
 from services.activities.adapters import checkin_outbox, repository
 from services.activities.adapters.checkin_outbox import CheckinOutbox, OutEvent
 from services.activities.domain import model
 from services.activities.domain.model import Attendance, Verdict
+from services.activities.metrics import BATCH_SIZE, CHECKINS, PARKED, REJECTED, STAGE
 from services.activities.service_layer.handlers import SOURCE, Context
 from shared.bus.decoding import MAX_RECORD_BYTES, DeadLetter, Incoming, validation_detail
+from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION, EventData
+from shared.events import codec
+from shared.events.envelope import EventData
 
 log = logging.getLogger(__name__)
 
 CHECKIN_TYPE = "kiosk.checkin"
-
-CHECKINS = Counter(
-    "learnstreet_activities_checkins_total",
-    "Kiosk check-ins by outcome (recorded, adjusted, merged, duplicate, parked, rejected).",
-    ["outcome"],
-)
-REJECTED = Counter("learnstreet_activities_checkins_rejected_total", "Check-ins rejected, by reason code.", ["reason"])
-STAGE = Histogram(
-    "learnstreet_activities_checkin_batch_stage_seconds",
-    "Time of each stage of one check-in batch (judge, load, claim, write, commit).",
-    ["stage"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-)
-BATCH_SIZE = Histogram(
-    "learnstreet_activities_checkin_batch_records",
-    "Check-ins per batch.",
-    buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
-)
-PARKED = Gauge("learnstreet_activities_checkins_pending", "Check-ins parked until their resident or session is known.")
 
 
 def decode_checkin(record) -> Incoming:
@@ -72,27 +57,12 @@ def decode_checkin(record) -> Incoming:
     return Incoming(event_id=checkin.checkin_id, type_name=CHECKIN_TYPE, data=checkin, record=record)
 
 
+_ENCODER = codec.Encoder(SOURCE)
+
+
 def _event(data: EventData, event_id: uuid.UUID, at: datetime) -> OutEvent:
-    """The record `envelop(data, ...)` would give (same `ce_*` headers and body), without building
-    an Envelope model per event."""
-    return _wire(type(data), data.partition_key(), event_id, at, orjson.dumps(data.model_dump(mode="json")))
-
-
-def _wire(cls: type[EventData], subject: str, event_id: uuid.UUID, at: datetime, body: bytes) -> OutEvent:
-    key = subject.encode()
-    headers = [
-        ("ce_specversion", _SPEC_VERSION),
-        ("ce_id", str(event_id).encode()),
-        ("ce_type", cls.type_name.encode()),
-        ("ce_source", _SOURCE),
-        ("ce_time", at.isoformat().encode()),
-        ("ce_subject", key),
-        ("content-type", _CONTENT_TYPE),
-    ]
-    return cls.topic, key, headers, body
-
-
-_SPEC_VERSION, _SOURCE, _CONTENT_TYPE = SPEC_VERSION.encode(), SOURCE.encode(), CONTENT_TYPE.encode()
+    """The record `envelop(data, ...)` would give, without building an Envelope model per event."""
+    return _ENCODER.data(data, event_id, at)
 
 
 class _Stages:
@@ -124,6 +94,10 @@ class _Fold:
 
 
 class CheckinProcessor:
+    """The batch projector of kiosk check-ins, and the sweeper of parked ones."""
+
+    event_types = frozenset({CHECKIN_TYPE})
+
     def __init__(
         self, ctx: Context, outbox: CheckinOutbox, *, grace: timedelta, late_sync: timedelta, sweep_every_s: float
     ) -> None:
@@ -133,19 +107,19 @@ class CheckinProcessor:
         self.late_sync = late_sync
         self.sweep_every_s = sweep_every_s
         # The consumer and the sweeper both fold into attendance and walk-in counts: one at a time.
-        self._lock = asyncio.Lock()
+        # The dispatcher holds it through the commit and the after-commit publish, so batches reach
+        # the publisher in commit order (per-key order).
+        self.lock = asyncio.Lock()
         self._task: asyncio.Task | None = None
 
-    async def handle(self, events: list[Incoming]) -> None:
-        """BatchHandler for kiosk.checkins."""
-        await self.process([(e.data, None) for e in events if e.type_name == CHECKIN_TYPE])
+    async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
+        """BatchProjector of kiosk.checkins: scans arriving now from Kafka."""
+        await self.fold(uow, [(e.data, None) for e in events])
 
-    async def process(self, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
-        """`items`: (check-in, first seen) — first seen is None for scans arriving now from Kafka,
-        or the time a parked scan first arrived."""
-        if not items:
-            return
-        caches = self.ctx.caches
+    async def fold(self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
+        """Fold `items` into attendance in `uow` (the caller holds `lock` and commits); caches, the
+        check-in outbox publish and metrics follow the commit. `items`: (check-in, first seen) —
+        first seen is None for scans arriving now from Kafka, or the time a parked scan first arrived."""
         now = datetime.now(UTC)
         clock = _Stages()
         BATCH_SIZE.observe(len(items))
@@ -160,77 +134,83 @@ class CheckinProcessor:
             work.append((checkin, first_seen or now, first_seen is not None))
         verdicts = self._judge(work, now)
         clock.lap("judge")
-        async with self._lock, self.ctx.uow() as uow:
-            conn = uow.conn
-            clock.lap("begin")
-            if any(w[2] for w in work):
-                # The sweeper read these before waiting for the lock; a batch of the consumer may
-                # have settled some since (a kiosk retry of a parked scan): only still-parked ones.
-                parked_ids = [w[0].checkin_id for w in work if w[2]]
-                still = await repository.still_parked(conn, parked_ids)
-                if len(still) < len(parked_ids):
-                    kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if not w[2] or w[0].checkin_id in still]
-                    work, verdicts = [w for w, _ in kept], [v for _, v in kept]
-            pairs = {
-                (c.resident_id, v.session.session_id) for (c, _, _), v in zip(work, verdicts, strict=True) if v.session
-            }
-            existing = await repository.existing_attendance(conn, list(pairs))
-            clock.lap("load")
-            fold = self._fold(work, verdicts, existing, now)
-            clock.lap("fold")
-            # Dedup and the outcome in one statement: kiosk retries (same checkin_id) come back
-            # not-inserted, and only then is the batch folded again without them (rare).
-            arriving = [(w, fold.outcomes[w[0].checkin_id]) for w in work if not w[2]]
-            fresh, revived = await repository.claim_checkins(conn, arriving)
-            clock.lap("claim")
-            duplicates = {w[0].checkin_id for w, _ in arriving} - fresh
-            if duplicates:
-                kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
+        conn = uow.conn
+        if any(w[2] for w in work):
+            # The sweeper read these before waiting for the lock; a batch of the consumer may
+            # have settled some since (a kiosk retry of a parked scan): only still-parked ones.
+            parked_ids = [w[0].checkin_id for w in work if w[2]]
+            still = await repository.still_parked(conn, parked_ids)
+            if len(still) < len(parked_ids):
+                kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if not w[2] or w[0].checkin_id in still]
                 work, verdicts = [w for w, _ in kept], [v for _, v in kept]
-                fold = self._fold(work, verdicts, existing, now)
-                await repository.set_outcomes(conn, [(cid, *fold.outcomes[cid]) for cid in fresh])
-            # Parked scans were stored when they first arrived; their rows get the new outcome.
-            await repository.set_outcomes(
-                conn, [(w[0].checkin_id, *fold.outcomes[w[0].checkin_id]) for w in work if w[2]]
-            )
+        pairs = {
+            (c.resident_id, v.session.session_id) for (c, _, _), v in zip(work, verdicts, strict=True) if v.session
+        }
+        existing = await repository.existing_attendance(conn, list(pairs))
+        clock.lap("load")
+        fold = self._fold(work, verdicts, existing, now)
+        clock.lap("fold")
+        # Dedup and the outcome in one statement: kiosk retries (same checkin_id) come back
+        # not-inserted, and only then is the batch folded again without them (rare).
+        arriving = [(w, fold.outcomes[w[0].checkin_id]) for w in work if not w[2]]
+        fresh, revived = await repository.claim_checkins(conn, arriving)
+        clock.lap("claim")
+        duplicates = {w[0].checkin_id for w, _ in arriving} - fresh
+        if duplicates:
+            kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
+            work, verdicts = [w for w, _ in kept], [v for _, v in kept]
+            fold = self._fold(work, verdicts, existing, now)
+            await repository.set_outcomes(conn, [(cid, *fold.outcomes[cid]) for cid in fresh])
+        # Parked scans were stored when they first arrived; their rows get the new outcome.
+        await repository.set_outcomes(conn, [(w[0].checkin_id, *fold.outcomes[w[0].checkin_id]) for w in work if w[2]])
 
-            inserted = await repository.insert_attendance(conn, list(fold.new.values()))
-            clock.lap("insert")
-            events = fold.events
-            for key, state in fold.new.items():
-                if state.attendance_id not in inserted:
-                    # Another instance recorded it between our SELECT and INSERT: theirs counts.
-                    if state.walk_in:
-                        fold.new_walk_ins[state.session.session_id] -= 1
-                    continue
-                events.append(self._recorded(state, fold.first_scan[key], now))
-            await repository.update_attendance(conn, [fold.states[k] for k in fold.adjusted_by])
-            for key, trigger in fold.adjusted_by.items():
-                state = fold.states[key]
-                events.append(
-                    _event(
-                        ev.AttendanceAdjusted.model_construct(
-                            attendance_id=str(state.attendance_id),
-                            resident_id=state.resident_id,
-                            session_id=state.session.session_id,
-                            community_id=state.session.community_id,
-                            minutes=state.minutes,
-                        ),
-                        model.adjusted_event_id(state.attendance_id, trigger),
-                        now,
-                    )
+        inserted = await repository.insert_attendance(conn, list(fold.new.values()))
+        clock.lap("insert")
+        events = fold.events
+        for key, state in fold.new.items():
+            if state.attendance_id not in inserted:
+                # Another instance recorded it between our SELECT and INSERT: theirs counts.
+                if state.walk_in:
+                    fold.new_walk_ins[state.session.session_id] -= 1
+                continue
+            events.append(self._recorded(state, fold.first_scan[key], now))
+        await repository.update_attendance(conn, [fold.states[k] for k in fold.adjusted_by])
+        for key, trigger in fold.adjusted_by.items():
+            state = fold.states[key]
+            events.append(
+                _event(
+                    ev.AttendanceAdjusted.model_construct(
+                        attendance_id=str(state.attendance_id),
+                        resident_id=state.resident_id,
+                        session_id=state.session.session_id,
+                        community_id=state.session.community_id,
+                        minutes=state.minutes,
+                    ),
+                    model.adjusted_event_id(state.attendance_id, trigger),
+                    now,
                 )
-            await repository.park(conn, fold.parked)
-            # A revived scan settled now leaves the parked list (its parked copy is the same scan).
-            revived_settled = [cid for cid in revived if fold.outcomes[cid][0] != "pending"]
-            await repository.unpark(conn, fold.resolved + revived_settled)
-            row_id = await checkin_outbox.write(conn, events) if events else None
-            clock.lap("write")
-            await uow.commit()
+            )
+        await repository.park(conn, fold.parked)
+        # A revived scan settled now leaves the parked list (its parked copy is the same scan).
+        revived_settled = [cid for cid in revived if fold.outcomes[cid][0] != "pending"]
+        await repository.unpark(conn, fold.resolved + revived_settled)
+        row_id = await checkin_outbox.write(conn, events) if events else None
+        clock.lap("write")
+        fold.tally["duplicate"] += in_batch_duplicates + len(duplicates)
+
+        async def committed() -> None:
             clock.lap("commit")
-            # Still under the lock: batches reach the publisher in commit order (per-key order).
+            # Still under the lock (the caller holds it through the callbacks): batches reach the
+            # publisher in commit order (per-key order).
             if row_id is not None:
                 await self.outbox.after_commit(row_id, events)
+            self._committed(fold, now)
+
+        uow.after_commit(committed)
+
+    def _committed(self, fold: _Fold, now: datetime) -> None:
+        """What follows a committed batch outside the database: walk-in counts, wake-ups, metrics."""
+        caches = self.ctx.caches
         if fold.parked and any(v.kind != "park" for v in self._judge([(c, now, True) for c in fold.parked_scans], now)):
             # Judged on caches that have learnt the missing resident or session since: the sweep that
             # event triggered may have run before this batch committed, so ask for another.
@@ -238,7 +218,6 @@ class CheckinProcessor:
         for session_id, n in fold.new_walk_ins.items():
             if n:
                 caches.walk_ins[session_id] = caches.walk_ins.get(session_id, 0) + n
-        fold.tally["duplicate"] += in_batch_duplicates + len(duplicates)
         for outcome, n in fold.tally.items():
             CHECKINS.labels(outcome).inc(n)
         for reason, n in fold.reasons.items():
@@ -359,9 +338,9 @@ class CheckinProcessor:
             "late_sync": now - at > self.late_sync,
             "walk_in": state.walk_in,
         }
-        return _wire(
+        return _ENCODER.fields(
             ev.AttendanceRecorded, state.resident_id, model.recorded_event_id(state.resident_id, session.session_id),
-            now, orjson.dumps(body, option=orjson.OPT_UTC_Z),
+            now, body,
         )  # fmt: skip
 
     # --- parked check-ins ---------------------------------------------------------------------
@@ -374,7 +353,7 @@ class CheckinProcessor:
             async with self.ctx.uow() as uow:
                 rows = await repository.pending(uow.conn, page, after)
             if rows:
-                await self.process([(ev.KioskCheckin.model_validate(r["payload"]), r["first_seen"]) for r in rows])
+                await self._rejudge([(ev.KioskCheckin.model_validate(r["payload"]), r["first_seen"]) for r in rows])
                 looked += len(rows)
                 after = (rows[-1]["first_seen"], rows[-1]["checkin_id"])
             if len(rows) < page:
@@ -382,6 +361,11 @@ class CheckinProcessor:
         async with self.ctx.uow() as uow:
             PARKED.set(await repository.pending_count(uow.conn))
         return looked
+
+    async def _rejudge(self, items: Sequence[tuple[ev.KioskCheckin, datetime]]) -> None:
+        async with self.lock, self.ctx.uow() as uow:
+            await self.fold(uow, items)
+            await uow.commit()
 
     async def run(self) -> None:
         signal = self.ctx.pending_signal

@@ -1,21 +1,22 @@
-"""Which events the scoring service consumes, and the handler of each.
+"""Which events the scoring service consumes, and what applies each: the `HANDLERS` table for the
+low-volume topics, the attendance projector for the hot path (see shared/bus/dispatch.py).
 
-Every topic goes through one projector: per batch ONE transaction that skips records at or below
-the offsets stored in `consumer_offsets`, applies the rest (attendance as multi-row upserts of
-aggregates, the low-volume topics event by event with inbox dedup), and stores the new offsets
-in the same transaction. A crash between the database commit and the Kafka offset commit
-therefore neither loses nor doubles anything, and the rebuild reuses the same code.
+Every topic goes through one consumer and one dispatcher: per batch ONE transaction that skips
+records at or below the offsets stored in `consumer_offsets` (`StoredOffsets`), applies the rest
+(attendance as multi-row upserts of aggregates, the other events one by one with inbox dedup),
+and stores the new offsets in the same transaction. A crash between the database commit and the
+Kafka offset commit therefore neither loses nor doubles anything, and the rebuild
+(services/scoring/cli.py) reuses the same dispatcher.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.scoring.adapters import repository
+from services.scoring.adapters.offsets import StoredOffsets
 from services.scoring.service_layer import handlers
-from shared import metrics
-from shared.bus.consumer import BatchHandler
-from shared.bus.decoding import DeadLetter, Incoming
+from services.scoring.service_layer.attendance import AttendanceProjector
+from shared.bus.dispatch import Dispatcher, Handlers
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events import topics
@@ -24,8 +25,7 @@ from shared.runtime import Runtime
 TOPICS = (
     topics.ATTENDANCE.name, topics.CATALOGUE.name, topics.RESIDENTS.name, topics.ENROLMENTS.name, topics.NEEDS.name
 )  # fmt: skip
-ATTENDANCE_TYPES = {ev.AttendanceRecorded.type_name, ev.AttendanceAdjusted.type_name}
-HANDLERS = {
+HANDLERS: Handlers = {
     ev.CourseCreated: handlers.on_course,
     ev.CourseUpdated: handlers.on_course,
     ev.CourseCancelled: handlers.on_course_cancelled,
@@ -41,63 +41,25 @@ HANDLERS = {
     ev.EnrolmentCancelled: handlers.on_enrolment,
     ev.NeedVoted: handlers.on_need,
 }
-BY_TYPE = {cls.type_name: h for cls, h in HANDLERS.items()}
-
-
-def _check(event: Incoming) -> None:
-    data = event.data
-    if event.type_name in ATTENDANCE_TYPES and data.minutes < 0:
-        raise DeadLetter("invalid_minutes", f"attendance {data.attendance_id} has negative minutes {data.minutes}")
-
-
-def projector(
-    uow_factory: Callable[[], UnitOfWork], *, live: bool = True, on_applied: Callable[[set[str]], None] | None = None
-) -> BatchHandler:
-    """A batch handler for every scoring topic (see the module docstring)."""
-
-    async def handle(events: list[Incoming]) -> None:
-        for e in events:
-            _check(e)
-        touched: set[str] = set()
-        async with uow_factory() as uow:
-            if live:
-                # The rebuild takes this lock exclusively to swap tables in between two batches.
-                await repository.lock_projections_shared(uow.conn)
-            done = await repository.stored_offsets(uow.conn, {e.topic for e in events})
-            todo = [e for e in events if e.record.offset > done.get((e.topic, e.record.partition), -1)]
-            attendance = [e for e in todo if e.type_name in ATTENDANCE_TYPES]
-            others = [e for e in todo if e.type_name in BY_TYPE]
-            if attendance:
-                await handlers.apply_attendance(uow, attendance)
-                touched.add(topics.ATTENDANCE.name)
-            if others:
-                fresh = await uow.claim_many((e.event_id, e.type_name) for e in others)
-                for e in others:
-                    if e.event_id in fresh:
-                        fresh.discard(e.event_id)
-                        await BY_TYPE[e.type_name](uow, e.data, e)
-                        touched.add(e.topic)
-            offsets: dict[tuple[str, int], int] = {}
-            for e in events:
-                key = (e.topic, e.record.partition)
-                offsets[key] = max(offsets.get(key, -1), e.record.offset)
-            await repository.store_offsets(uow.conn, offsets)
-            await uow.commit()
-        skipped = len(events) - len(todo)
-        if live:
-            if skipped:
-                metrics.EVENTS_APPLIED.labels("scoring.batch", "duplicate").inc(skipped)
-            if todo:
-                metrics.EVENTS_APPLIED.labels("scoring.batch", "applied").inc(len(todo))
-        if on_applied and touched:
-            on_applied(touched)
-
-    return handle
+LABEL = "scoring.batch"  # metric label of attendance batches and of records skipped by offset
 
 
 def register(runtime: Runtime, on_applied: Callable[[set[str]], None]) -> None:
+    """`on_applied`: the index engine's notice of the topics a committed batch changed."""
     runtime.consume(
         *TOPICS,
-        handle=projector(runtime.uow, on_applied=on_applied),
+        handlers=HANDLERS,
+        projector=AttendanceProjector(),
+        offsets=StoredOffsets(),
+        on_applied=on_applied,
+        label=LABEL,
         description="Attendance, catalogue, residents, enrolments and needs: the inputs of the learning index.",
+    )
+
+
+def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork]) -> Dispatcher:
+    """The live dispatcher, for the rebuild's replay into its shadow tables: without the projection
+    lock (the rebuild holds it exclusively at the end) and with no index engine to notify."""
+    return Dispatcher(
+        uow_factory, HANDLERS, projector=AttendanceProjector(), offsets=StoredOffsets(shared_lock=False), label=LABEL
     )
