@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.notify.adapters.channels import SmsGateway, SmtpMailer
 from services.notify.adapters.clock import Clock, SystemClock
+from services.notify.adapters.faults import CrashAfterSend
 from services.notify.adapters.templates import Templates
 from services.notify.config import NotifySettings
 from services.notify.entrypoints import consumers, http
@@ -39,8 +40,11 @@ def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     runtime = Runtime(settings, MIGRATIONS)
     templates = Templates(settings.templates_dir)  # fails at start if a template is missing
+    channels = build_channels(settings)
+    if settings.fault_crash_after_send:  # crash tests only
+        channels = CrashAfterSend(channels, settings.fault_crash_after_send)
     worker = DeliveryWorker(
-        uow_factory=runtime.uow, settings=settings, channels=build_channels(settings), templates=templates, clock=clock
+        uow_factory=runtime.uow, settings=settings, channels=channels, templates=templates, clock=clock
     )
     consumers.register(runtime, EventHandlers(clock, settings.contact_wait_s), worker.wake.set)
 

@@ -36,8 +36,8 @@ class NotifySettings(ServiceSettings):
     worker_poll_s: float = 1.0
     send_concurrency: int = 8
     templates_dir: Path = TEMPLATES
-    # Fault injection for crash tests: when set to a resident id, the process kills itself right
-    # after a channel accepted a message for that resident and before the result is recorded.
+    # Crash tests only: when set to a resident id, bootstrap installs adapters/faults.py, which kills
+    # the process right after a channel accepted a message for that resident, before it is recorded.
     fault_crash_after_send: str | None = None
 
 

@@ -28,6 +28,7 @@ class DeliveryError(Exception):
 @dataclass(frozen=True)
 class Outgoing:
     notification_id: str
+    resident_id: str
     idempotency_key: str
     address: str
     subject: str

@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import signal
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -65,7 +63,8 @@ def format_time(at: datetime | None, language: str, tz) -> str:
 
 
 class Channels:
-    """What the worker sends through: `send(channel, message) -> provider id`."""
+    """What the worker sends through: `send(channel, message) -> provider id` (the crash tests
+    wrap it: services/notify/adapters/faults.py)."""
 
     def __init__(self, sms, email) -> None:
         self.by_name = {"sms": sms, "email": email}
@@ -189,6 +188,7 @@ class DeliveryWorker:
                     )  # fmt: skip
                     outgoing = Outgoing(
                         notification_id=str(nid),
+                        resident_id=row["resident_id"],
                         idempotency_key=row["idempotency_key"],
                         address=decision.address,
                         subject=subject,
@@ -262,9 +262,6 @@ class DeliveryWorker:
                     log.info("notification %s: %s, retry %d in %.0fs", row["notification_id"], error, attempts, delay)
                 await uow.commit()
             return
-        if self.s.fault_crash_after_send and self.s.fault_crash_after_send == row["resident_id"]:
-            log.warning("fault injection: killing the process after sending %s", row["notification_id"])
-            os.kill(os.getpid(), signal.SIGKILL)
         now = self.clock.now()
         async with self.uow_factory() as uow:
             done = await repository.finish(

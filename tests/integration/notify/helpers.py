@@ -13,7 +13,6 @@ from typing import Any
 import asyncpg
 import httpx
 
-from services.notify.adapters.clock import FakeClock
 from services.notify.adapters.templates import Templates
 from services.notify.bootstrap import build_channels
 from services.notify.config import NotifySettings
@@ -26,6 +25,23 @@ from shared.events.envelope import Envelope, EventData, envelop
 from tests.support import ROOT, client, env, eventually, producer, unique
 
 MAIL_DIR = ROOT / ".local" / "mail"
+
+
+class FakeClock:
+    """A clock that moves only when told (the worker's `Clock`)."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, at: datetime) -> None:
+        self._now = at
+
+    def advance(self, **delta: float) -> datetime:
+        self._now += timedelta(**delta)
+        return self._now
 
 
 def setting(key: str, default: str) -> str:

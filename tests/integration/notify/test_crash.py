@@ -1,7 +1,8 @@
 """A notify process killed after a channel accepted a message but before it recorded that.
 
-The service honours NOTIFY_FAULT_CRASH_AFTER_SEND=<resident id> (only when set): it SIGKILLs
-itself right after sending to that resident. On restart the row is still `sending`; once its
+With NOTIFY_FAULT_CRASH_AFTER_SEND=<resident id> the service's bootstrap wraps its channels in
+the crash-test adapter (services/notify/adapters/faults.py), which SIGKILLs the process right
+after sending to that resident. On restart the row is still `sending`; once its
 lease (NOTIFY_LEASE_S, short here) runs out it is sent again with the same idempotency key and the
 same stored text. The SMS gateway answers with the original response (one SMS); the e-mail may
 arrive a second time, byte-identical, with the same Message-ID."""

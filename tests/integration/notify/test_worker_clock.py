@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import pytest
 
-from services.notify.adapters.clock import FakeClock
 from shared.events.catalogue import (
     CourseCancelled,
     HonourAwarded,
@@ -23,6 +22,7 @@ from shared.events.catalogue import (
     VenueRegistered,
 )
 from tests.integration.notify.helpers import (
+    FakeClock,
     InProcess,
     confirmed,
     contact,

@@ -187,7 +187,7 @@ def test_honour_names_in_both_languages():
 
 def test_email_is_identical_on_resend_with_message_id_from_the_key():
     mailer = SmtpMailer(host="h", port=1, sender="s@x.cn", domain="d.local", timeout_s=1)
-    out = Outgoing("n1", "r1:enrolment_confirmed:e1", "a@b.cn", "主题", "正文", "zh-CN", sh(1, 12))
+    out = Outgoing("n1", "r1", "r1:enrolment_confirmed:e1", "a@b.cn", "主题", "正文", "zh-CN", sh(1, 12))
     first, second = mailer.build(out), mailer.build(out)
     assert first.as_bytes() == second.as_bytes()
     assert first["Message-ID"] == message_id("r1:enrolment_confirmed:e1", "d.local")
