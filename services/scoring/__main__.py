@@ -3,7 +3,7 @@
 import gc
 import sys
 
-from services.scoring.domain.model import IndicatorFileError
+from services.scoring.adapters.indicator_file import IndicatorFileError
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:

@@ -6,24 +6,20 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.config import ScoringSettings
-from services.scoring.domain.model import IndicatorSet, parse_indicator_set
 from services.scoring.entrypoints import consumers, dashboard, http
 from services.scoring.service_layer.index import IndexEngine
+from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
-def load_indicators(path: str) -> IndicatorSet:
-    """The indicator file, checked; an unusable file stops the service at start with the reason."""
-    return parse_indicator_set(Path(path).read_text(encoding="utf-8"), source=path)
-
-
 def build_engine(settings: ScoringSettings) -> IndexEngine:
     return IndexEngine(
-        load_indicators(settings.indicators_file),
-        settings.reference_dir,
+        load_indicator_file(settings.indicators_file),
+        load_reference(settings.reference_dir),
         refresh_interval_s=settings.refresh_interval_s,
         idle_refresh_s=settings.idle_refresh_s,
         honours_interval_s=settings.honours_interval_s,

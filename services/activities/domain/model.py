@@ -1,4 +1,11 @@
-"""The activities domain: venues, courses and sessions, needs, kiosk check-ins. Pure Python, no I/O."""
+"""The activities domain: venues, courses and sessions, needs, kiosk check-ins. Pure Python, no I/O.
+
+The check-in rules, each where it is named: the check-in window (`CHECKIN_OPENS_BEFORE`,
+`Session.window_contains`), which session a scan counts for (`pick_session`), walk-in seats
+(`walk_in_seats_left`), one attendance per resident and session (`attendance_id`), parked
+check-ins and their grace period (`still_parked`), the attended minutes (`attended_minutes`), and
+the verdict on one scan that combines them (`judge`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from shared.events.catalogue import AudienceGroup, ProviderKind, VenueType
+from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
 
-# Kiosks open a session's check-in half an hour before it starts (people arrive early).
+# The check-in window opens half an hour before a session starts (people arrive early).
 CHECKIN_OPENS_BEFORE = timedelta(minutes=30)
 # Learning sessions are classes, not festivals; the bound lets the check-in path look at only a
 # few days of a venue's sessions.
@@ -29,9 +36,6 @@ class RuleViolated(ValueError):
         super().__init__(f"{field_name}: {reason}")
         self.field = field_name
         self.reason = reason
-
-
-CourseRuleViolated = RuleViolated  # the name the first HTTP slice used
 
 
 @dataclass
@@ -100,7 +104,8 @@ class Session:
         return int((self.ends_at - self.starts_at).total_seconds() // 60)
 
     def window_contains(self, at: datetime) -> bool:
-        """The check-in window is [start − 30 min, end]; a check-out is accepted in the same window."""
+        """The check-in window is [start − CHECKIN_OPENS_BEFORE, end]; a check-out is accepted in
+        the same window."""
         return self.starts_at - CHECKIN_OPENS_BEFORE <= at <= self.ends_at
 
 
@@ -138,8 +143,10 @@ def vote_id(resident_id: str, community_id: str, theme: str) -> str:
 
 @functools.lru_cache(maxsize=1 << 16)  # asked twice per check-in (load, then record); uuid5 is ~3 µs
 def attendance_id(resident_id: str, session_id: str) -> uuid.UUID:
-    # The primary key of `attendance` and the ONLY thing keeping one attendance per resident and
-    # session (migration 0004): never change how it is derived.
+    """One attendance per resident and session: its id is derived from the pair alone.
+
+    It is the primary key of `attendance` (migration 0004) and the ONLY thing enforcing the rule
+    (every later scan of the pair merges into that row): never change how it is derived."""
     return _uuid5(_ATTENDANCE_NS_BYTES, f"{resident_id}\x1f{session_id}")
 
 
@@ -174,6 +181,8 @@ def rejected_event_id(checkin_id: uuid.UUID) -> uuid.UUID:
 
 
 def walk_in_seats_left(capacity: int, confirmed: int, walk_ins: int) -> int:
+    """A walk-in (a resident without a confirmed seat) gets only a seat that neither the confirmed
+    residents nor the walk-ins recorded before hold."""
     return max(0, capacity - confirmed - walk_ins)
 
 
@@ -217,19 +226,6 @@ class Attendance:
 
 
 @dataclass(frozen=True)
-class Scan:
-    """The parts of a kiosk check-in the rules look at."""
-
-    checkin_id: uuid.UUID
-    kiosk_id: str
-    venue_id: str
-    resident_id: str
-    session_id: str | None
-    scanned_at: datetime
-    direction: Literal["in", "out"] = "in"
-
-
-@dataclass(frozen=True)
 class Verdict:
     """attend: count it (session chosen); park: not decidable yet; reject: never counts."""
 
@@ -248,8 +244,14 @@ def pick_session(sessions: Iterable[Session], at: datetime, enrolled: Callable[[
     return min(open_now, key=lambda s: (not enrolled(s.session_id), abs((s.starts_at - at).total_seconds())))
 
 
+def still_parked(waited: timedelta, grace: timedelta) -> bool:
+    """A check-in whose resident or session is not known yet is parked until `grace` has passed
+    since it first arrived (the event that explains it may still come), then rejected."""
+    return waited < grace
+
+
 def judge(
-    scan: Scan,
+    scan: KioskCheckin,
     *,
     kiosk_venue: str | None,
     resident_known: bool,
@@ -288,5 +290,5 @@ def judge(
             missing.append(("no_session_in_window", f"no session at {scan.venue_id} around {scan.scanned_at}"))
     if missing:
         reason, detail = missing[0]
-        return Verdict("reject" if waited >= grace else "park", reason, detail)
+        return Verdict("park" if still_parked(waited, grace) else "reject", reason, detail)
     return Verdict("attend", session=session)

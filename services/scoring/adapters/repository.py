@@ -12,7 +12,12 @@ from typing import Any
 
 import asyncpg
 
-from services.scoring.domain.model import STREET, Aggregates, AttendanceState, CourseRef, MetricValue
+from services.scoring.domain import honours
+from services.scoring.domain.attendance import Aggregates, AttendanceState
+from services.scoring.domain.honours import HonourRules
+from services.scoring.domain.indicators import MetricValue
+from services.scoring.domain.model import CourseRef
+from services.scoring.domain.street import STREET
 
 # Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
 PROJECTION_TABLES = (
@@ -410,41 +415,42 @@ async def list_assessments(conn: asyncpg.Connection, community_id: str | None, i
 _HONOUR_ID = "md5('learnstreet:honour:' || {kind} || ':' || {period} || ':' || {recipient})::uuid"
 
 
-async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: Any) -> list[dict[str, Any]]:
-    """Insert every honour whose rule holds now; the unique (kind, period, recipient) makes each
-    award happen once however often this runs. Returns the newly awarded ones."""
+async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: HonourRules) -> list[dict[str, Any]]:
+    """Insert every honour whose rule (domain/honours.py) holds now, with the thresholds given; the
+    unique (kind, period, recipient) makes each award happen once however often this runs.
+    Returns the newly awarded ones."""
     year = int(period)
     start, end = date(year, 1, 1), date(year + 1, 1, 1)
     cols = "honour_id, kind, period, recipient_kind, recipient_id, resident_ids, community_id, reason"
     ret = f"ON CONFLICT (kind, period, recipient_id) DO NOTHING RETURNING {cols}"
     new: list[dict[str, Any]] = []
-    star = _HONOUR_ID.format(kind="'learning_star'", period="$1", recipient="rm.resident_id")
+    star = _HONOUR_ID.format(kind="$3::text", period="$1", recipient="rm.resident_id")
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
-            SELECT {star}, 'learning_star', $1, 'resident', rm.resident_id, ARRAY[rm.resident_id],
+            SELECT {star}, $3, $1, 'resident', rm.resident_id, ARRAY[rm.resident_id],
                    COALESCE(r.community_id, (SELECT community_id FROM attendees ad
                                              WHERE ad.resident_id = rm.resident_id LIMIT 1)),
                    format('%s learning hours in %s', round(rm.minutes / 60.0, 1), $1)
             FROM resident_minutes rm LEFT JOIN residents r USING (resident_id)
             WHERE rm.period = $1 AND rm.minutes >= $2 {ret}""",
-        period, int(rules.learning_star_min_hours * 60),
+        period, rules.learning_star_min_minutes, honours.LEARNING_STAR,
     )  # fmt: skip
-    fam = _HONOUR_ID.format(kind="'learning_family'", period="$1", recipient="family_id")
+    fam = _HONOUR_ID.format(kind="$4::text", period="$1", recipient="family_id")
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
-            SELECT {fam}, 'learning_family', $1, 'family', family_id, ids, community_id,
+            SELECT {fam}, $4, $1, 'family', family_id, ids, community_id,
                    format('%s members with at least %s learning hours each', cardinality(ids), $3::float / 60)
             FROM (SELECT r.family_id, array_agg(r.resident_id ORDER BY r.resident_id) AS ids,
                          min(r.community_id) AS community_id
                   FROM residents r JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
                   WHERE r.family_id IS NOT NULL AND rm.minutes >= $3
                   GROUP BY r.family_id HAVING count(*) >= $2) f {ret}""",
-        period, rules.family_min_members, int(rules.family_min_hours * 60),
+        period, rules.family_min_members, rules.family_min_minutes, honours.LEARNING_FAMILY,
     )  # fmt: skip
-    ent = _HONOUR_ID.format(kind="'book_fragrant_enterprise'", period="$1", recipient="employer_id")
+    ent = _HONOUR_ID.format(kind="$4::text", period="$1", recipient="employer_id")
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
-            SELECT {ent}, 'book_fragrant_enterprise', $1, 'employer', employer_id, ids, community_id,
+            SELECT {ent}, $4, $1, 'employer', employer_id, ids, community_id,
                    format('%s of %s registered employees attended in %s', cardinality(ids), registered, $1)
             FROM (SELECT r.employer_id, count(*) AS registered, min(r.community_id) AS community_id,
                          COALESCE(array_agg(r.resident_id ORDER BY r.resident_id)
@@ -452,18 +458,18 @@ async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: Any) 
                   FROM residents r LEFT JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
                   WHERE r.employer_id IS NOT NULL GROUP BY r.employer_id
                   HAVING count(*) >= $2 AND count(*) FILTER (WHERE rm.minutes > 0) >= $3 * count(*)) e {ret}""",
-        period, rules.enterprise_min_registered, rules.enterprise_min_share,
+        period, rules.enterprise_min_registered, rules.enterprise_min_share, honours.BOOK_FRAGRANT_ENTERPRISE,
     )  # fmt: skip
-    vol = _HONOUR_ID.format(kind="'excellent_volunteer'", period="$1", recipient="provider_id")
+    vol = _HONOUR_ID.format(kind="$5::text", period="$1", recipient="provider_id")
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
-            SELECT {vol}, 'excellent_volunteer', $1, 'resident', provider_id, ARRAY[provider_id],
+            SELECT {vol}, $5, $1, 'resident', provider_id, ARRAY[provider_id],
                    (SELECT community_id FROM residents WHERE resident_id = provider_id),
                    format('%s volunteer teaching hours in %s', round(m / 60.0, 1), $1)
             FROM (SELECT c.provider_id, sum(d.minutes) AS m FROM attendance_daily d JOIN courses c USING (course_id)
                   WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND d.day >= $2 AND d.day < $3
                   GROUP BY c.provider_id HAVING sum(d.minutes) >= $4) v {ret}""",
-        period, start, end, int(rules.volunteer_min_teaching_hours * 60),
+        period, start, end, rules.volunteer_min_teaching_minutes, honours.EXCELLENT_VOLUNTEER,
     )  # fmt: skip
     return [dict(r) for r in new]
 

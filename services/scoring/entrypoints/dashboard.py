@@ -11,8 +11,8 @@ from pathlib import Path
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, RedirectResponse
-from prometheus_client import Counter
 
+from services.scoring.metrics import DASHBOARD_PAGE_VIEWS
 from shared.http.errors import NotFound
 
 STATIC = Path(__file__).resolve().parents[1] / "dashboard"
@@ -38,15 +38,13 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-cache",
 }
 
-PAGE_VIEWS = Counter("learnstreet_scoring_dashboard_page_views_total", "Times the dashboard page was served.")
-
 router = APIRouter(tags=["dashboard"])
 
 
 @router.get("/dashboard", include_in_schema=False)
 async def dashboard_page() -> FileResponse:
     """The dashboard page (no data in it; it asks for an operator token, or reads `?token=` once)."""
-    PAGE_VIEWS.inc()
+    DASHBOARD_PAGE_VIEWS.inc()
     return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
 

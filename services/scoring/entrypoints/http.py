@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.scoring.adapters import repository
-from services.scoring.domain import model
+from services.scoring.domain.street import local_day
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
@@ -83,7 +83,7 @@ async def index_history(
 ) -> dict[str, Any]:
     engine = _engine(request)
     _community(engine, community_id)
-    since = model.local_day(utcnow()) - timedelta(days=days - 1)
+    since = local_day(utcnow()) - timedelta(days=days - 1)
     async with _uow(request)() as uow:
         rows = await repository.history(uow.conn, community_id, since)
     return {"community_id": community_id, "days": [{"day": r["day"].isoformat(), "total": r["total"],
@@ -155,11 +155,14 @@ async def list_assessments(
 # --- honours -------------------------------------------------------------------------------------
 
 
-def _honour_out(r: dict[str, Any]) -> dict[str, Any]:
-    kind = r["kind"].split(":")[0]
-    zh, en = model.HONOUR_NAMES.get(kind, (kind, kind))
+def _honour_out(engine: IndexEngine, r: dict[str, Any]) -> dict[str, Any]:
+    names = engine.reference
     out = {k: v for k, v in r.items() if k != "new"}
-    out.update(honour_id=str(r["honour_id"]), name_zh=zh, name_en=en)
+    out.update(
+        honour_id=str(r["honour_id"]),
+        name_zh=names.honour_name(r["kind"], "zh-CN"),
+        name_en=names.honour_name(r["kind"], "en"),
+    )
     for k in ("awarded_at", "revoked_at"):
         if out.get(k) is not None:
             out[k] = out[k].isoformat()
@@ -185,7 +188,7 @@ async def list_honours(
         rows = await repository.list_honours(
             uow.conn, period=period, community_id=community_id, resident_id=resident_id, kind=kind, limit=limit
         )
-    return {"items": [_honour_out(r) for r in rows]}
+    return {"items": [_honour_out(_engine(request), r) for r in rows]}
 
 
 class RevokeIn(BaseModel):
@@ -234,7 +237,7 @@ async def competition_results(
         _uow(request), competition_id, body.period, [r.model_dump() for r in body.results]
     )
     engine.mark(set())
-    return {"competition_id": competition_id, "awarded": [{**_honour_out(r), "new": r["new"]} for r in rows]}
+    return {"competition_id": competition_id, "awarded": [{**_honour_out(engine, r), "new": r["new"]} for r in rows]}
 
 
 # --- courses (what scoring learnt from the catalogue) ---------------------------------------------

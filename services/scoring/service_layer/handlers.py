@@ -8,8 +8,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.scoring.adapters import repository
-from services.scoring.domain import model
-from services.scoring.domain.model import AttendanceFact, CourseRef, local_day
+from services.scoring.domain.attendance import AttendanceFact, apply_batch
+from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
+from services.scoring.domain.model import CourseRef
+from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import (
@@ -126,7 +128,7 @@ async def apply_attendance(uow: UnitOfWork, events: list[Incoming]) -> int:
             filled.append(f)
         facts = filled
     states = await repository.attendance_states(conn, sorted({f.key for f in facts}))
-    changed, agg = model.apply_batch(states, facts)
+    changed, agg = apply_batch(states, facts)
     await repository.save_attendance(conn, changed, agg)
     return len(changed)
 
@@ -151,9 +153,9 @@ def honour_event(h: dict) -> HonourAwarded:
     )  # fmt: skip
 
 
-async def evaluate_honours(uow_factory: Callable[[], UnitOfWork], rules: model.HonourRules, now: datetime) -> int:
+async def evaluate_honours(uow_factory: Callable[[], UnitOfWork], rules: HonourRules, now: datetime) -> int:
     async with uow_factory() as uow:
-        new = await repository.award_rule_honours(uow.conn, model.period_of(now), rules)
+        new = await repository.award_rule_honours(uow.conn, period_of(now), rules)
         for h in new:
             uow.publish(envelop(honour_event(h), source=SOURCE))
         await uow.commit()
@@ -165,12 +167,12 @@ async def record_competition(
 ) -> list[dict]:
     """Competition places become honours `knowledge_competition:<competition>`; a result recorded
     twice is awarded once (409 for a resident already placed differently is the caller's business)."""
-    kind = f"knowledge_competition:{competition_id}"
+    kind = competition_kind(competition_id)
     out = []
     async with uow_factory() as uow:
         for r in results:
             h = {
-                "honour_id": model.honour_id(kind, period, r["resident_id"]), "kind": kind, "period": period,
+                "honour_id": honour_id(kind, period, r["resident_id"]), "kind": kind, "period": period,
                 "recipient_kind": "resident", "recipient_id": r["resident_id"], "resident_ids": [r["resident_id"]],
                 "community_id": r.get("community_id"), "reason": f"place {r['place']} in {competition_id}",
             }  # fmt: skip

@@ -15,62 +15,42 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import yaml
-from prometheus_client import Counter, Gauge, Histogram
 
 from services.scoring.adapters import repository
-from services.scoring.domain import model
+from services.scoring.domain.indicators import IndicatorSet
+from services.scoring.domain.scoring import score_community
+from services.scoring.domain.street import STREET, local_day
+from services.scoring.metrics import HONOURS_AWARDED, INDEX_FRESHNESS, INDEX_SCORE, INDEX_UPDATES, REFRESH_DURATION
 from services.scoring.service_layer import handlers
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import IndexUpdated
 from shared.events.envelope import envelop, utcnow
+from shared.reference import Reference
 
 log = logging.getLogger(__name__)
-
-INDEX_SCORE = Gauge(
-    "learnstreet_scoring_index_score",
-    "Learning-index score per community (street = the whole street) and aspect (total = all aspects).",
-    ["community", "aspect"],
-)
-INDEX_FRESHNESS = Gauge(
-    "learnstreet_scoring_index_last_update_timestamp_seconds", "Unix time of the last recomputation of the index."
-)
-REFRESH_DURATION = Histogram(
-    "learnstreet_scoring_index_refresh_duration_seconds",
-    "Time to recompute the index from the aggregates.",
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-HONOURS_AWARDED = Counter("learnstreet_scoring_honours_awarded_total", "Honours awarded by rule.", ["kind"])
-INDEX_UPDATES = Counter("learnstreet_scoring_index_updates_published_total", "IndexUpdated events written.")
-
-
-def load_reference(reference_dir: str) -> tuple[dict[str, int], dict[str, dict[str, str]], int]:
-    """Populations per community (and the street), their names, and the number of reference themes."""
-    path = Path(reference_dir) / "communities.yaml"
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    populations = {c["id"]: int(c["population"]) for c in raw["communities"]}
-    names = {c["id"]: {"name_zh": c["name_zh"], "name_en": c["name_en"]} for c in raw["communities"]}
-    populations[model.STREET] = int(raw["street"]["population"])
-    names[model.STREET] = {"name_zh": raw["street"]["name_zh"], "name_en": raw["street"]["name_en"]}
-    return populations, names, len(raw.get("themes") or []) or 12
 
 
 class IndexEngine:
     def __init__(
         self,
-        indicators: model.IndicatorSet,
-        reference_dir: str,
+        indicators: IndicatorSet,
+        reference: Reference,
         *,
         refresh_interval_s: float = 0.25,
         idle_refresh_s: float = 10.0,
         honours_interval_s: float = 1.0,
     ) -> None:
         self.indicators = indicators
-        self.populations, self.names, self.n_themes = load_reference(reference_dir)
+        self.reference = reference
+        # The communities and the street, under STREET, as the index reports them.
+        self.populations = {c.id: c.population for c in reference.communities.values()}
+        self.populations[STREET] = reference.street.population
+        self.names = {c.id: {"name_zh": c.name_zh, "name_en": c.name_en} for c in reference.communities.values()}
+        self.names[STREET] = {"name_zh": reference.street.name_zh, "name_en": reference.street.name_en}
+        self.n_themes = len(reference.themes) or 12
         self.refresh_interval_s = refresh_interval_s
         self.idle_refresh_s = idle_refresh_s
         self.honours_interval_s = honours_interval_s
@@ -98,7 +78,7 @@ class IndexEngine:
         # A restart republishes nothing that today's history already holds.
         async with pool.acquire() as conn:
             rows = await conn.fetch(
-                "SELECT community_id, total, aspects FROM index_history WHERE day = $1", model.local_day(utcnow())
+                "SELECT community_id, total, aspects FROM index_history WHERE day = $1", local_day(utcnow())
             )
         for r in rows:
             aspects = tuple(r["aspects"].get(a.id) for a in self.indicators.aspects)
@@ -147,22 +127,22 @@ class IndexEngine:
     async def compute(self, conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:
         now = now or utcnow()
         values = await repository.compute_metrics(
-            conn, today=model.local_day(now), now=now, populations=self.populations, n_themes=self.n_themes
+            conn, today=local_day(now), now=now, populations=self.populations, n_themes=self.n_themes
         )
         assessed = await repository.latest_assessments(conn)
         out = {}
         for community in self.populations:
             own = assessed.get(community, {})
-            if community == model.STREET and not own:
+            if community == STREET and not own:
                 own = self._mean_of_communities(assessed)
-            out[community] = model.score_community(self.indicators, values[community], own)
+            out[community] = score_community(self.indicators, values[community], own)
         return out
 
     def _mean_of_communities(self, assessed: dict[str, dict[str, float]]) -> dict[str, float]:
         # Without street-level assessments, the street takes the mean of its communities' ones.
         sums: dict[str, list[float]] = {}
         for community, scores in assessed.items():
-            if community == model.STREET:
+            if community == STREET:
                 continue
             for ind, s in scores.items():
                 sums.setdefault(ind, []).append(s)
@@ -198,7 +178,7 @@ class IndexEngine:
             changed.append((community, view, fingerprint))
         if not changed:
             return
-        day = model.local_day(now)
+        day = local_day(now)
         async with self._uow() as uow:
             rows = []
             for community, view, _ in changed:

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.activities.domain import model
-from services.activities.domain.model import Attendance, RuleViolated, Scan, Session
+from services.activities.domain.model import Attendance, RuleViolated, Session
+from shared.events.catalogue import KioskCheckin
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=10)
@@ -18,8 +19,11 @@ def session(sid="s1", venue="v1", start=T0, minutes=90, capacity=10, cancelled=F
     return Session(sid, "c1", venue, "pinghu", start, start + timedelta(minutes=minutes), capacity, cancelled=cancelled)
 
 
-def scan(at, *, session_id=None, direction="in", kiosk="k1", venue="v1", resident="r1") -> Scan:
-    return Scan(uuid.uuid4(), kiosk, venue, resident, session_id, at, direction)
+def scan(at, *, session_id=None, direction="in", kiosk="k1", venue="v1", resident="r1") -> KioskCheckin:
+    return KioskCheckin(
+        checkin_id=uuid.uuid4(), kiosk_id=kiosk, venue_id=venue, resident_id=resident, session_id=session_id,
+        scanned_at=at, direction=direction,
+    )  # fmt: skip
 
 
 def judge(s, sessions, *, kiosks=None, residents=("r1",), enrolled=(), waited=timedelta(0)):
@@ -143,3 +147,8 @@ def test_needs_ranking_most_votes_first_with_courses():
     assert [(n.theme, n.votes) for n in ranked] == [("safety", 5), ("arts", 3), ("health", 3)]
     assert ranked[2].has_course and ranked[2].course_ids == ("c1", "c2")
     assert not ranked[0].has_course
+
+
+def test_a_parked_check_in_waits_the_grace_period_then_is_rejected():
+    assert model.still_parked(GRACE - timedelta(microseconds=1), GRACE)
+    assert not model.still_parked(GRACE, GRACE)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scoring.domain.model import (
+from services.scoring.domain.attendance import (
     Aggregates,
     AttendanceFact,
     apply_batch,

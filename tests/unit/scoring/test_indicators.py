@@ -2,15 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from services.scoring.adapters.indicator_file import IndicatorFileError, parse_indicator_set
 from services.scoring.config import DEFAULT_INDICATORS
-from services.scoring.domain.model import (
-    METRICS,
-    IndicatorFileError,
-    MetricValue,
-    computed_score,
-    parse_indicator_set,
-    score_community,
-)
+from services.scoring.domain.indicators import METRICS, MetricValue
+from services.scoring.domain.scoring import computed_score, score_community
 
 SHIPPED = DEFAULT_INDICATORS.read_text(encoding="utf-8")
 

@@ -1,0 +1,105 @@
+"""Reads and checks an indicator file (YAML): an unusable file stops scoring at start with the reason."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import yaml
+
+from services.scoring.domain.honours import HonourRules
+from services.scoring.domain.indicators import METRICS, Aspect, Indicator, IndicatorSet
+
+
+class IndicatorFileError(ValueError):
+    """The indicator file cannot be used; the message says where and why."""
+
+
+def _number(raw: dict, key: str, where: str, *, required: bool = True) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        if required:
+            raise IndicatorFileError(f"{where}: '{key}' is missing")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise IndicatorFileError(f"{where}: '{key}' must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet:
+    """Parse and check an indicator file; raises IndicatorFileError with a clear reason."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise IndicatorFileError(f"{source}: not valid YAML: {e}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("aspects"), list) or not raw["aspects"]:
+        raise IndicatorFileError(f"{source}: needs 'version', 'total' and a non-empty list 'aspects'")
+    version = str(raw.get("version") or "")
+    if not version:
+        raise IndicatorFileError(f"{source}: 'version' is missing")
+    total = _number(raw, "total", source)
+    seen: set[str] = set()
+    aspects = []
+    for a in raw["aspects"]:
+        if not isinstance(a, dict) or not a.get("id") or not isinstance(a.get("indicators"), list):
+            raise IndicatorFileError(f"{source}: every aspect needs an 'id' and a list 'indicators'")
+        aid = str(a["id"])
+        if aid in seen:
+            raise IndicatorFileError(f"{source}: duplicate id {aid!r}")
+        seen.add(aid)
+        leaves = []
+        for i in a["indicators"]:
+            where = f"{source}: indicator {i.get('id') if isinstance(i, dict) else i!r}"
+            if not isinstance(i, dict) or not i.get("id"):
+                raise IndicatorFileError(f"{where}: needs an 'id'")
+            iid = str(i["id"])
+            if iid in seen:
+                raise IndicatorFileError(f"{source}: duplicate id {iid!r}")
+            seen.add(iid)
+            kind = i.get("kind")
+            if kind not in ("computed", "assessed"):
+                raise IndicatorFileError(f"{where}: 'kind' must be computed or assessed, got {kind!r}")
+            maximum = _number(i, "max", where)
+            pass_line = _number(i, "pass", where)
+            metric, target = None, None
+            if kind == "computed":
+                metric = i.get("metric")
+                if metric not in METRICS:
+                    known = ", ".join(sorted(METRICS))
+                    raise IndicatorFileError(f"{where}: unknown metric {metric!r}; known metrics: {known}")
+                target = _number(i, "target", where)
+                if not target:
+                    raise IndicatorFileError(f"{where}: 'target' must be greater than 0")
+            elif pass_line > maximum:
+                raise IndicatorFileError(f"{where}: pass line {pass_line} exceeds max {maximum}")
+            leaves.append(
+                Indicator(
+                    id=iid, aspect=aid, kind=kind, max=maximum, pass_line=pass_line,
+                    name_zh=str(i.get("name_zh", iid)), name_en=str(i.get("name_en", iid)),
+                    metric=metric, target=target,
+                )
+            )  # fmt: skip
+        if not leaves:
+            raise IndicatorFileError(f"{source}: aspect {aid!r} has no indicators")
+        aspects.append(Aspect(aid, str(a.get("name_zh", aid)), str(a.get("name_en", aid)), tuple(leaves)))
+    summed = sum(a.max for a in aspects)
+    if not math.isclose(summed, total, abs_tol=1e-9):
+        detail = ", ".join(f"{a.id}={a.max:g}" for a in aspects)
+        raise IndicatorFileError(f"{source}: indicator maxima add up to {summed:g}, not total {total:g} ({detail})")
+    h, default = raw.get("honours") or {}, HonourRules()
+    star, family = h.get("learning_star") or {}, h.get("learning_family") or {}
+    enterprise, volunteer = h.get("book_fragrant_enterprise") or {}, h.get("excellent_volunteer") or {}
+    rules = HonourRules(
+        learning_star_min_hours=star.get("min_hours", default.learning_star_min_hours),
+        family_min_members=family.get("min_members", default.family_min_members),
+        family_min_hours=family.get("min_hours", default.family_min_hours),
+        enterprise_min_share=enterprise.get("min_share", default.enterprise_min_share),
+        enterprise_min_registered=enterprise.get("min_registered", default.enterprise_min_registered),
+        volunteer_min_teaching_hours=volunteer.get("min_teaching_hours", default.volunteer_min_teaching_hours),
+    )
+    return IndicatorSet(version=version, total=total, aspects=tuple(aspects), honours=rules)
+
+
+def load_indicator_file(path: str | Path) -> IndicatorSet:
+    """The indicator file, checked; an unusable file stops the service at start with the reason."""
+    return parse_indicator_set(Path(path).read_text(encoding="utf-8"), source=str(path))
