@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from aiokafka.structs import ConsumerRecord
 
 from shared import metrics
-from shared.bus.decoding import DeadLetter, record_headers
 from shared.bus.producer import Producer as Publisher  # or a faststream KafkaBroker: same publish()
+from shared.events.codec import DeadLetter, record_headers
 from shared.events.topics import dead_letter_topic
 
 # Header names carried by every dead letter (the original headers are kept as well).

@@ -11,6 +11,7 @@ import asyncio
 
 from aiokafka import AIOKafkaProducer
 
+from shared.events import codec
 from shared.settings import ServiceSettings
 
 
@@ -55,7 +56,5 @@ class Producer:
         delivery future once the record is queued (in call order), else waits for the ack."""
         if self._producer is None:
             raise RuntimeError("producer not started")
-        future = await self._producer.send(
-            topic, body, key=key, headers=[(k, v.encode()) for k, v in (headers or {}).items()]
-        )
+        future = await self._producer.send(topic, body, key=key, headers=codec.wire_headers(headers))
         return future if no_confirm else await future

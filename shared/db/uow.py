@@ -11,8 +11,8 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
-import orjson
 
+from shared.events import codec
 from shared.events.envelope import Envelope
 
 AfterCommit = Callable[[], Awaitable[None] | None]
@@ -100,14 +100,15 @@ class UnitOfWork:
         for prepare in preparing:
             await prepare()
         if self._pending:
+            event_ids, topics, keys, headers, payloads = zip(*map(codec.outbox_row, self._pending), strict=True)
             await self.conn.execute(
                 """INSERT INTO outbox(event_id, topic, key, headers, payload)
                    SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[]::jsonb[], $5::bytea[])""",
-                [e.id for e in self._pending],
-                [e.topic for e in self._pending],
-                [e.key for e in self._pending],
-                [orjson.dumps(e.headers()).decode() for e in self._pending],
-                [e.body() for e in self._pending],
+                event_ids,
+                topics,
+                keys,
+                headers,
+                payloads,
             )
         await self._tx.commit()
         self._committed = True

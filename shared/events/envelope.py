@@ -1,8 +1,7 @@
-"""The envelope every learnstreet event travels in.
+"""The envelope every learnstreet event travels in: its CloudEvents attributes and its data.
 
-The body of a Kafka record is the event's data as JSON; the envelope attributes travel as
-CloudEvents-style `ce_*` headers (binary content mode), so a consumer can route, deduplicate
-and dead-letter a record without parsing its body.
+How an envelope becomes a Kafka record (`ce_*` headers, JSON body) and back is the codec's
+business alone (shared/events/codec.py); `headers()` and `body()` here are its answers.
 
 Schema evolution rule: within a major version (`.v1`) fields are only ever added, and every
 added field is optional with a default. Removing or re-typing a field means a new type name
@@ -13,13 +12,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-SPEC_VERSION = "1.0"
-CONTENT_TYPE = "application/json"
+from shared.events import codec
 
 
 def utcnow() -> datetime:
@@ -53,21 +50,10 @@ class Envelope(BaseModel):
     data: EventData
 
     def headers(self) -> dict[str, str]:
-        headers = {
-            "ce_specversion": SPEC_VERSION,
-            "ce_id": str(self.id),
-            "ce_type": self.type,
-            "ce_source": self.source,
-            "ce_time": self.time.isoformat(),
-            "ce_subject": self.subject,
-            "content-type": CONTENT_TYPE,
-        }
-        if self.correlation_id:
-            headers["ce_correlationid"] = self.correlation_id
-        return headers
+        return codec.header_map(self)
 
     def body(self) -> bytes:
-        return orjson.dumps(self.data.model_dump(mode="json"))
+        return codec.body(self.data)
 
     @property
     def topic(self) -> str:
@@ -97,7 +83,3 @@ def envelop(
         correlation_id=correlation_id,
         data=data,
     )
-
-
-def loads(raw: bytes | str) -> Any:
-    return orjson.loads(raw)

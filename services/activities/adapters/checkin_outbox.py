@@ -23,19 +23,16 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
 from shared.bus.producer import idempotent_producer
-from shared.events.envelope import CONTENT_TYPE, SPEC_VERSION
+from shared.events import codec
+from shared.events.codec import Wire as OutEvent
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
-
-# (topic, key, headers, body), in the shape aiokafka's send() takes.
-OutEvent = tuple[str, bytes, list[tuple[str, bytes]], bytes]
 
 PUBLISHED = Counter(
     "learnstreet_activities_checkin_outbox_published_total",
@@ -50,46 +47,10 @@ QUEUED = Gauge(
 )
 
 
-# Headers every event of this outbox carries with the same value (see shared/events/envelope.py):
-# rebuilt when decoding rather than stored 10,000 times per batch.
-_FIXED = {"ce_specversion", "ce_source", "content-type", "ce_subject"}
-
-
-def encode(events: list[OutEvent]) -> bytes:
-    """[[topic, key, source, {varying headers}, body], ...]; the body (JSON already) is embedded as
-    is, not escaped into a string."""
-    fragment = orjson.Fragment
-    rows = []
-    for topic, key, headers, body in events:
-        varying = {}
-        source = ""
-        for name, value in headers:
-            if name == "ce_source":
-                source = value.decode()
-            elif name not in _FIXED:
-                varying[name] = value.decode()
-        rows.append([topic, key.decode(), source, varying, fragment(body)])
-    return orjson.dumps(rows)
-
-
-def decode(raw: bytes) -> list[OutEvent]:
-    events = []
-    for topic, key, source, varying, body in orjson.loads(raw):
-        headers = [
-            ("ce_specversion", SPEC_VERSION.encode()),
-            *((name, value.encode()) for name, value in varying.items()),
-            ("ce_source", source.encode()),
-            ("ce_subject", key.encode()),
-            ("content-type", CONTENT_TYPE.encode()),
-        ]
-        events.append((topic, key.encode(), headers, orjson.dumps(body)))
-    return events
-
-
 async def write(conn: asyncpg.Connection, events: list[OutEvent]) -> int:
-    """Store a batch's events in the caller's transaction; returns the row id."""
+    """Store a batch's events in the caller's transaction, packed by the codec; returns the row id."""
     return await conn.fetchval(
-        "INSERT INTO checkin_outbox(events, n_events) VALUES ($1, $2) RETURNING id", encode(events), len(events)
+        "INSERT INTO checkin_outbox(events, n_events) VALUES ($1, $2) RETURNING id", codec.pack(events), len(events)
     )
 
 
@@ -261,7 +222,7 @@ class CheckinOutbox:
                 )
                 if not rows:
                     return total
-                events = [e for r in rows for e in decode(r["events"])]
+                events = [e for r in rows for e in codec.unpack(r["events"])]
                 await self._send(events)
                 await conn.execute("DELETE FROM checkin_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
             PUBLISHED.labels("sweep").inc(len(events))

@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from services.enrolment.domain.model import CourseRef, SessionState
+from shared.events import codec
 from shared.events.envelope import Envelope
 
 _NEVER = datetime.min.replace(tzinfo=UTC)  # placeholder sessions have no start
@@ -185,11 +186,6 @@ async def read_for_enrolment(conn: asyncpg.Connection, session_id: str, resident
     )
 
 
-def _outbox_row(envelope: Envelope) -> tuple:
-    # Same encoding as shared.db.uow.UnitOfWork.commit, so the relay cannot tell the rows apart.
-    return envelope.id, envelope.topic, envelope.key, envelope.headers(), envelope.body()
-
-
 async def place_enrolment(
     conn: asyncpg.Connection,
     enrolment_id: str,
@@ -210,8 +206,8 @@ async def place_enrolment(
 
     `l` is a SELECT ... FOR UPDATE: after waiting for the lock it returns the newest version of
     the row, and the UPDATE writes values computed from it, so concurrent enrolments serialise."""
-    event_id, topic, key, headers_c, body_c = _outbox_row(if_confirmed)
-    _, _, _, headers_w, body_w = _outbox_row(if_waitlisted)
+    event_id, topic, key, headers_c, body_c = codec.outbox_row(if_confirmed)
+    waitlisted = codec.outbox_template(if_waitlisted, fields=["position"])
     return await conn.fetchrow(
         """WITH l AS (SELECT session_id, next_seq + 1 AS seq, confirmed_count < capacity AS seat,
                              confirmed_count, waitlist_count
@@ -228,16 +224,17 @@ async def place_enrolment(
                              l.seq, l.seat
                       FROM l RETURNING seq, status, created_at),
                 o AS (INSERT INTO outbox(event_id, topic, key, headers, payload)
-                      SELECT $7, $8, $9, CASE WHEN l.seat THEN $10::jsonb ELSE $11::jsonb END,
+                      SELECT $7, $8, $9, CASE WHEN l.seat THEN $10::text::jsonb ELSE $11::text::jsonb END,
                              CASE WHEN l.seat THEN $12::bytea
-                                  ELSE convert_to(jsonb_set(convert_from($13::bytea, 'UTF8')::jsonb, '{position}',
-                                                            to_jsonb(l.waitlist_count + 1))::text, 'UTF8') END
+                                  ELSE convert_to(replace($13::text, $14, to_jsonb(l.waitlist_count + 1)::text),
+                                                  'UTF8') END
                       FROM l)
            SELECT e.seq, e.status, e.created_at,
                   CASE WHEN l.seat THEN NULL ELSE l.waitlist_count + 1 END AS position
            FROM e, l""",
         enrolment_id, session.session_id, resident_id, session.course_id, session.starts_at,
-        session.elderly_priority_until, event_id, topic, key, headers_c, headers_w, body_c, body_w,
+        session.elderly_priority_until, event_id, topic, key, headers_c, waitlisted.headers, body_c,
+        waitlisted.payload, waitlisted.blanks["position"],
     )  # fmt: skip
 
 
@@ -281,8 +278,8 @@ async def cancel_if_unchanged(
     `promoted` is a template EnrolmentPromoted: each promoted row gets a copy with its own
     enrolment, resident and event id. Outbox rows are inserted in the order of publication
     (the cancellation, then the promotions in arrival order)."""
-    c_id, c_topic, c_key, c_headers, c_body = _outbox_row(cancelled)
-    _, p_topic, _, p_headers, p_body = _outbox_row(promoted)  # same key: the session
+    c_id, c_topic, c_key, c_headers, c_body = codec.outbox_row(cancelled)
+    p = codec.outbox_template(promoted, fields=["enrolment_id", "resident_id"], event_id=True)  # key: the session
     return await conn.fetchrow(
         """WITH l AS (SELECT session_id FROM sessions WHERE session_id = $2 AND version = $3 FOR UPDATE),
                 x AS (UPDATE enrolments e SET status = 'cancelled', cancelled_at = $16, cancel_reason = $4
@@ -300,14 +297,13 @@ async def cancel_if_unchanged(
                 o AS (INSERT INTO outbox(event_id, topic, key, headers, payload)
                       SELECT event_id, topic, key, headers, payload FROM (
                           SELECT 0::bigint AS ord, $9::uuid AS event_id, $10::text AS topic, $11::bytea AS key,
-                                 $12::jsonb AS headers, $13::bytea AS payload
+                                 $12::text::jsonb AS headers, $13::bytea AS payload
                           FROM x
                           UNION ALL
                           SELECT p.seq, p.event_id, $14, $11,
-                                 $15::jsonb || jsonb_build_object('ce_id', p.event_id::text),
-                                 convert_to(jsonb_set(jsonb_set(convert_from($17::bytea, 'UTF8')::jsonb,
-                                     '{enrolment_id}', to_jsonb(p.enrolment_id)),
-                                     '{resident_id}', to_jsonb(p.resident_id))::text, 'UTF8')
+                                 replace($15::text, $18, to_jsonb(p.event_id::text)::text)::jsonb,
+                                 convert_to(replace(replace($17::text, $19, to_jsonb(p.enrolment_id)::text),
+                                                    $20, to_jsonb(p.resident_id)::text), 'UTF8')
                           FROM p) rows ORDER BY ord)
            SELECT (SELECT count(*) FROM x) AS cancelled,
                   (SELECT coalesce(array_agg(p.enrolment_id ORDER BY p.seq), '{}') FROM p) AS promoted_ids,
@@ -316,7 +312,8 @@ async def cancel_if_unchanged(
         enrolment_id, read.session.state.session_id, read.version, reason, read.status,
         outcome.seats, outcome.confirmed, outcome.waitlisted,
         c_id, c_topic, c_key, c_headers, c_body,
-        p_topic, p_headers, cancelled.data.at, p_body,
+        p.topic, p.headers, cancelled.data.at, p.payload,
+        p.blanks["ce_id"], p.blanks["enrolment_id"], p.blanks["resident_id"],
     )  # fmt: skip
 
 

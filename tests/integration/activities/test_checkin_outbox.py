@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from services.activities.adapters import checkin_outbox
 from services.activities.service_layer.checkins import _event
 from shared.events import catalogue as ev
+from shared.events import codec
 from shared.events.topics import ATTENDANCE
 from tests.integration.activities.helpers import (
     Tail,
@@ -78,7 +78,7 @@ async def test_rows_left_by_a_crashed_instance_are_published_by_the_sweep():
         try:
             await conn.execute(
                 "INSERT INTO checkin_outbox(events, n_events, created_at) VALUES ($1, 1, now() - interval '1 minute')",
-                checkin_outbox.encode([_event(data, event_id, at)]),
+                codec.pack([_event(data, event_id, at)]),
             )
         finally:
             await conn.close()

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 import orjson
 import pytest
 
-from services.activities.adapters import checkin_outbox
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model
 from services.activities.domain.model import Attendance, Session
 from services.activities.service_layer.checkins import SOURCE, CheckinProcessor, _event
 from shared.events import catalogue as ev
+from shared.events import codec
 from shared.events.envelope import envelop
 
 SESSION = Session(
@@ -113,7 +113,7 @@ def test_outbox_row_decodes_to_the_same_records():
     )  # fmt: skip
     events = [_event(data, uuid.uuid4(), at) for data in [*adjusted, rejected]]
 
-    decoded = checkin_outbox.decode(checkin_outbox.encode(events))
+    decoded = codec.unpack(codec.pack(events))
 
     assert len(decoded) == len(events)
     for (t1, k1, h1, b1), (t2, k2, h2, b2) in zip(events, decoded, strict=True):
@@ -127,7 +127,7 @@ def test_outbox_row_is_compact():
     data = ev.AttendanceAdjusted(attendance_id=str(uuid.uuid4()), resident_id="PH001", session_id="s1",
                                  community_id="pinghu", minutes=1)  # fmt: skip
     one = _event(data, uuid.uuid4(), at)
-    raw = checkin_outbox.encode([one])
+    raw = codec.pack([one])
     # The constant headers are not stored per event; the body is embedded, not escaped.
     assert b"ce_specversion" not in raw and b"content-type" not in raw and b"ce_subject" not in raw
     assert one[3] in raw
