@@ -15,6 +15,7 @@ from services.notify.config import NotifySettings
 from services.notify.entrypoints import consumers, http
 from services.notify.service_layer.delivery import Channels, DeliveryWorker
 from services.notify.service_layer.handlers import EventHandlers
+from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
@@ -39,7 +40,8 @@ def build_channels(settings: NotifySettings) -> Channels:
 def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
     runtime = Runtime(settings, MIGRATIONS)
-    templates = Templates(settings.templates_dir)  # fails at start if a template is missing
+    # fails at start if a template is missing
+    templates = Templates(settings.templates_dir, load_reference(settings.reference_dir))
     channels = build_channels(settings)
     if settings.fault_crash_after_send:  # crash tests only
         channels = CrashAfterSend(channels, settings.fault_crash_after_send)

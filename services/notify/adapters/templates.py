@@ -1,19 +1,17 @@
-"""Templates a street can edit: `<dir>/<language>/<kind>.txt` and `<dir>/honour_names.yaml`."""
+"""Templates a street can edit: `<dir>/<language>/<kind>.txt`. Honour names are the street's
+reference data (`honours.yaml` beside `communities.yaml`, read by shared/reference.py), the same
+names scoring's API, the dashboard and the report show."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from services.notify.domain.model import KINDS
-
-LANGUAGES = ("zh-CN", "en")
-DEFAULT_LANGUAGE = "zh-CN"
+from shared.reference import DEFAULT_LANGUAGE, LANGUAGES, Reference, load_reference
 
 
 class Templates:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, reference: Reference | None = None) -> None:
         self.directory = Path(directory)
         self.texts: dict[tuple[str, str], str] = {}
         for language in LANGUAGES:
@@ -22,15 +20,11 @@ class Templates:
                 if not path.exists():
                     raise FileNotFoundError(f"notification template {path} is missing")
                 self.texts[(language, kind)] = path.read_text(encoding="utf-8")
-        names = self.directory / "honour_names.yaml"
-        self.honour_names: dict[str, dict[str, str]] = (
-            yaml.safe_load(names.read_text(encoding="utf-8")) or {} if names.exists() else {}
-        )
+        self.reference = reference or load_reference()
 
     def text(self, language: str, kind: str) -> str:
         language = language if language in LANGUAGES else DEFAULT_LANGUAGE
         return self.texts[(language, kind)]
 
     def honour_name(self, kind: str, language: str) -> str:
-        names = self.honour_names.get(kind) or {}
-        return names.get(language) or names.get(DEFAULT_LANGUAGE) or kind.replace("_", " ")
+        return self.reference.honour_name(kind, language)
