@@ -195,9 +195,12 @@ async def place_enrolment(
     if_waitlisted: Envelope,
 ) -> asyncpg.Record | None:
     """Enrol in one statement (one round trip, atomic on its own, no BEGIN/COMMIT): lock the
-    session row, take a seat while `confirmed < capacity` (the rule of `model.place`) or the next
-    waitlist position, take the next arrival number, store the enrolment, the counts and the
-    matching event (the waitlisted event gets the position found under the lock).
+    session row, take a seat while `confirmed_count < capacity` (`model.has_free_seat`) or the
+    next waitlist position (`model.next_waitlist_position`), take the next arrival number, store
+    the enrolment, the counts and the matching event (the waitlisted event gets the position
+    found under the lock). Seat and position are decided here, not passed in, because only the
+    locked row's counts are current; a decision on the unlocked read would need a retry whenever
+    another enrolment of the session came first.
 
     `session` is the state the rules were checked on; if what they depend on besides the counts
     (schedule, start, elderly window, cancellation) changed meanwhile, nothing is written and
@@ -272,7 +275,7 @@ async def cancel_if_unchanged(
     """The cancellation as one statement (atomic on its own, no BEGIN/COMMIT): lock the session
     and, only if its version is still the one read (nothing changed since, so `outcome` decided
     on that read holds), cancel the enrolment, promote `outcome.seats` waitlisted residents in
-    arrival order, store the counts and the events. None when the session changed: the caller
+    `model.waitlist_order` (by seq), store the counts and the events. None when the session changed: the caller
     takes the locked path instead.
 
     `promoted` is a template EnrolmentPromoted: each promoted row gets a copy with its own
@@ -349,9 +352,10 @@ class Outcome:
 async def cancel_and_promote(
     conn: asyncpg.Connection, enrolment_id: str, reason: str, if_confirmed: Outcome, if_waitlisted: Outcome
 ) -> asyncpg.Record:
-    """Cancel a live enrolment, promote the head of the waitlist and store the session's counts,
-    in one statement; must run under the session's lock. The domain model decided the outcome for
-    either status the enrolment may be in; the statement picks by the status it finds.
+    """Cancel a live enrolment, promote the head of the waitlist (`model.waitlist_order`: by seq)
+    and store the session's counts, in one statement; must run under the session's lock. The
+    domain model decided the outcome for either status the enrolment may be in; the statement
+    picks by the status it finds.
 
     Returns one row: `old_status` (null when the enrolment was cancelled already: nothing changed),
     `resident_id`, `cancelled_at`, and the promoted enrolments in arrival order (`promoted_ids`,
@@ -389,8 +393,9 @@ async def cancel_and_promote(
 async def promote_and_count(
     conn: asyncpg.Connection, session_id: str, seats: int, confirmed: int, waitlisted: int
 ) -> list[asyncpg.Record]:
-    """Promote the first `seats` waitlisted residents in arrival order and store the session's
-    counts (`confirmed`/`waitlisted` as they are before the promotion), in one statement."""
+    """Promote the first `seats` waitlisted residents in `model.waitlist_order` (by seq) and store
+    the session's counts (`confirmed`/`waitlisted` as they are before the promotion), in one
+    statement."""
     return await conn.fetch(
         """WITH w AS (SELECT enrolment_id FROM enrolments WHERE session_id = $1 AND status = 'waitlisted'
                       ORDER BY seq LIMIT $2),
@@ -425,6 +430,7 @@ async def enrolments_of_resident(conn: asyncpg.Connection, resident_id: str, lim
     )
 
 
+# A waitlisted enrolment's position is `model.waitlist_position`, counted here.
 _ENROLMENT_VIEW = """SELECT e.enrolment_id, e.session_id, s.course_id, e.resident_id, e.status, e.seq, e.created_at,
        e.promoted_at, e.cancelled_at, e.cancel_reason, s.starts_at,
        CASE WHEN e.status = 'waitlisted' THEN
