@@ -65,9 +65,17 @@ def render(
     assessments: list[dict[str, Any]],
     honours: list[dict[str, Any]],
     generated_at: datetime,
-    street_name_zh: str = "平湖街道",
-    street_name_en: str = "Pinghu Street",
 ) -> str:
+    """Every name shown comes from scoring's API: the street's and communities' from the reference
+    data, aspects' and indicators' from the indicator file, honours' from the reference data."""
+    street_name_zh, street_name_en = street.get("name_zh", ""), street.get("name_en", "")
+    names = {
+        c["community_id"]: _bilingual(c.get("name_zh", c["community_id"]), c.get("name_en", "")) for c in communities
+    }
+
+    def community(community_id: Any) -> str:
+        return names.get(community_id) or _e(community_id)
+
     aspects = street["aspects"]
     legend = "".join(
         f'<span class="key"><i style="background:{ASPECT_COLOURS[i % 5]}"></i>{_bilingual(a["name_zh"], a["name_en"])}</span>'
@@ -121,12 +129,13 @@ def render(
     for community_id, items in rectification.items():
         for item in items:
             rect_rows.append(
-                f"<tr><td>{_e(community_id)}</td><td>{_e(item['indicator_id'])}</td><td>{_e(item.get('value'))}</td>"
+                f"<tr><td>{community(community_id)}</td><td>{_e(item['indicator_id'])}</td><td>{_e(item.get('value'))}</td>"
                 f"<td>{_e(item.get('gap'))}</td><td>{_bilingual(item.get('action_zh'), item.get('action_en'))}</td></tr>"
             )
     honour_rows = "".join(
-        f"<tr><td>{_e(h.get('kind'))}</td><td>{_e(h.get('period'))}</td><td>{_e(h.get('recipient_kind'))} "
-        f"{_e(h.get('recipient_id'))}</td><td>{_e(h.get('community_id'))}</td></tr>"
+        f"<tr><td>{_bilingual(h.get('name_zh', h.get('kind')), h.get('name_en', h.get('kind')))}</td>"
+        f"<td>{_e(h.get('period'))}</td><td>{_e(h.get('recipient_kind'))} "
+        f"{_e(h.get('recipient_id'))}</td><td>{community(h.get('community_id'))}</td></tr>"
         for h in honours[:200]
     )
     return f"""<!doctype html>

@@ -61,10 +61,14 @@
     return (state.lang === "en" ? obj.name_en : obj.name_zh) || obj.name_en || obj.name_zh || fallback || "";
   }
 
+  // Community and street names come from the API (the street's reference data), never from here.
   function communityName(id) {
-    if (id === "street") return t("street");
     const c = state.overview && state.overview.communities.find((x) => x.community_id === id);
-    return c ? name(c, id) : id;
+    return c ? name(c, id) : id === "street" ? t("street") : id;
+  }
+
+  function pageVars() {
+    return { street: state.overview ? communityName("street") : "" };
   }
 
   // --- token -------------------------------------------------------------------------------------
@@ -113,11 +117,16 @@
 
   // --- language ----------------------------------------------------------------------------------
 
+  function relabel() {
+    const vars = pageVars();
+    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n, vars).trim();
+    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
+    document.title = `${t("title", vars).trim()} · ${state.lang === "en" ? "学习型街道指数" : "learning-street index"}`;
+  }
+
   function applyLanguage() {
     document.documentElement.lang = state.lang;
-    for (const node of document.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
-    for (const node of document.querySelectorAll("[data-i18n-placeholder]")) node.placeholder = t(node.dataset.i18nPlaceholder);
-    document.title = `${t("title")} · ${state.lang === "en" ? "学习型街道指数" : "learning-street index"}`;
+    relabel();
     const message = $("auth-message");
     if (message.dataset.key) message.textContent = t(message.dataset.key);
     renderAll(false);
@@ -230,7 +239,7 @@
 
   function renderSelect() {
     const select = $("community-select");
-    const options = [{ id: "street", label: t("street") }].concat(
+    const options = [{ id: "street", label: communityName("street") }].concat(
       orderedCommunities().map((c) => ({ id: c.community_id, label: name(c, c.community_id) })));
     const signature = options.map((o) => `${o.id}:${o.label}`).join("|");
     if (select.dataset.signature !== signature) {
@@ -428,6 +437,7 @@
     const changed = !state.overview || overview.generation !== state.overview.generation;
     const highlight = Boolean(state.overview);
     state.overview = overview;
+    if (!highlight) relabel(); // the street's name is known now
     const street = overview.communities.find((c) => c.community_id === "street");
     if (street && changed) {
       const at = overview.computed_at ? new Date(overview.computed_at) : new Date();
