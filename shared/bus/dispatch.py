@@ -12,11 +12,14 @@ A handler is a plain async function of (unit of work, event data, meta):
 It runs inside the batch's transaction; what it needs besides the database (a clock, caches,
 settings) it finds in `uow.deps`, which the service's `bootstrap.py` sets; effects that must wait
 for the commit (updating an in-memory cache, waking a worker) it registers with
-`uow.after_commit(callback)`. No closure factories or handler classes: the table says it all.
+`uow.after_commit(callback)`; handlers that write a burst of events in one statement collect them
+and register the write with `uow.before_commit(callback)` (activities' residents and seats). No
+closure factories or handler classes: the table says it all.
 
 Hot paths (check-ins in activities, attendance in scoring) apply a whole batch with set-based
 SQL instead of event by event: they implement `BatchProjector`, and the same `Dispatcher` drives
-them in the same unit of work as the table's handlers.
+them in the same unit of work as the table's handlers. A read model that wants to know when a
+batch changed it passes `on_applied(topics)` (scoring's index engine); it runs after the commit.
 
 Exactly once: events for the table's handlers are claimed in the `inbox` table in the same
 transaction as their effect (a redelivered event is skipped); a projector is idempotent by its
@@ -84,12 +87,15 @@ class Dispatcher:
         # refresher wakes on it); an after-commit callback like any other.
         self.on_applied = on_applied
         self.label = label  # metric label for projector batches (one per event type is too many)
+        self.projected_types = projector.event_types if projector is not None else frozenset()
+        self.known_types = self.projected_types | self.by_type.keys()
 
     def handles(self, type_name: str) -> bool:
-        return type_name in self.by_type or (self.projector is not None and type_name in self.projector.event_types)
+        return type_name in self.known_types
 
     async def __call__(self, events: list[Incoming]) -> None:
-        relevant = [e for e in events if self.handles(e.type_name)]
+        known = self.known_types  # a hot path's batch has thousands of events: no call per event
+        relevant = [e for e in events if e.type_name in known]
         if not relevant and self.offsets is None:
             return
         lock = self.projector.lock if self.projector is not None else None
@@ -111,11 +117,13 @@ class Dispatcher:
             else:
                 todo = relevant
             applied_topics: set[str] = set()
-            projected = [e for e in todo if self.projector is not None and e.type_name in self.projector.event_types]
+            projected_types = self.projected_types
+            projected = [e for e in todo if e.type_name in projected_types]
             if projected:
                 await self.projector.project(uow, projected)
                 outcomes.append((self.label or "batch", "applied", len(projected)))
-                applied_topics.update(e.topic for e in projected)
+                if self.on_applied is not None:
+                    applied_topics.update({e.record.topic for e in projected})
             table = [e for e in todo if e.type_name in self.by_type]
             if table:
                 fresh = await uow.claim_many((e.event_id, e.type_name) for e in table)

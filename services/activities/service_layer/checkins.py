@@ -5,8 +5,8 @@ dispatcher opens the batch's unit of work under the projector's lock and calls `
 is: dedup by checkin_id (one multi-row INSERT … RETURNING), judge each new scan against the
 in-memory caches, load the attendance rows the batch touches (one SELECT), fold the scans into
 them, then write attendance, parked scans, outcomes and outbox events in bulk. Scans whose
-resident or session is not known yet are parked and judged again (by the same fold, in a unit of
-work of the sweeper's own, under the same lock) when a resident or a session arrives, and
+resident or session is not known yet are parked and judged again (by the same `apply`, in a unit
+of work of the sweeper's own, under the same lock) when a resident or a session arrives, and
 periodically; only after the grace period are they rejected.
 """
 
@@ -114,10 +114,10 @@ class CheckinProcessor:
 
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         """BatchProjector of kiosk.checkins: scans arriving now from Kafka."""
-        await self.fold(uow, [(e.data, None) for e in events])
+        await self.apply(uow, [(e.data, None) for e in events])
 
-    async def fold(self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
-        """Fold `items` into attendance in `uow` (the caller holds `lock` and commits); caches, the
+    async def apply(self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
+        """Apply `items` to attendance in `uow` (the caller holds `lock` and commits); caches, the
         check-in outbox publish and metrics follow the commit. `items`: (check-in, first seen) —
         first seen is None for scans arriving now from Kafka, or the time a parked scan first arrived."""
         now = datetime.now(UTC)
@@ -364,7 +364,7 @@ class CheckinProcessor:
 
     async def _rejudge(self, items: Sequence[tuple[ev.KioskCheckin, datetime]]) -> None:
         async with self.lock, self.ctx.uow() as uow:
-            await self.fold(uow, items)
+            await self.apply(uow, items)
             await uow.commit()
 
     async def run(self) -> None:
