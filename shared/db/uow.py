@@ -70,17 +70,9 @@ class UnitOfWork:
         """Queue events for the outbox; they are written at commit, in this order."""
         self._pending.extend(envelopes)
 
-    async def claim(self, event_id: uuid.UUID, event_type: str) -> bool:
-        """Record a consumed event; False when it was applied before (skip its effect)."""
-        row = await self.conn.fetchval(
-            "INSERT INTO inbox(event_id, event_type) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-            event_id,
-            event_type,
-        )
-        return bool(row)
-
     async def claim_many(self, events: Iterable[tuple[uuid.UUID, str]]) -> set[uuid.UUID]:
-        """Batch form of `claim`: returns the ids not seen before."""
+        """Record consumed events in the inbox; returns the ids not seen before (the others were
+        applied already: skip their effects)."""
         ids, types = [], []
         for event_id, event_type in events:
             ids.append(event_id)

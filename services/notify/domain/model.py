@@ -248,10 +248,6 @@ def render(template: str, params: dict[str, object]) -> Rendered:
     return Rendered(subject.format_map(values), body.strip().format_map(values))
 
 
-def sms_text(rendered: Rendered) -> str:
-    return rendered.body
-
-
 @dataclass
 class CourseRef:
     """What notify knows of a course, learnt from the activities service's events."""
