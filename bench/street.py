@@ -17,19 +17,18 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
-import yaml
 
 from bench import env
 from shared.events.catalogue import AttendanceRecorded, AudienceGroup
 from shared.events.envelope import envelop
+from shared.reference import load_reference
 
 BENCH_NS = uuid.UUID("6a1d3c52-4a8e-4f0e-9d8f-1b2e3c4d5e6f")
 GROUPS = [g.value for g in AudienceGroup]
 
 
 def communities() -> list[str]:
-    data = yaml.safe_load((env.ROOT / "reference" / "pinghu" / "communities.yaml").read_text(encoding="utf-8"))
-    return [c["id"] for c in data["communities"]]
+    return list(load_reference().communities)
 
 
 @dataclass

@@ -29,7 +29,8 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int
     jwt_secret: SecretStr = Field(validation_alias=AliasChoices("LS_JWT_SECRET"))
-    # Reference data (communities, indicator file) a street can replace with its own.
+    # Reference data (communities, themes, honour names) a street can replace with its own; a
+    # relative path is read from the repository root (shared/reference.py).
     reference_dir: str = Field("reference/pinghu", validation_alias=AliasChoices("LS_REFERENCE_DIR"))
     log_level: str = "INFO"
     consumer_max_records: int = 2000

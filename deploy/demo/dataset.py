@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from shared.reference import DEFAULT_DIR, load_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,9 +100,9 @@ class Street:
 
 
 def load_communities(reference_dir: Path | None = None) -> tuple[list[Community], list[str]]:
-    data = yaml.safe_load(((reference_dir or ROOT / "reference" / "pinghu") / "communities.yaml").read_text())
-    communities = [Community(c["id"], c["name_zh"], c["name_en"], c["population"]) for c in data["communities"]]
-    return communities, [t["id"] for t in data["themes"]]
+    ref = load_reference(reference_dir or DEFAULT_DIR)
+    communities = [Community(c.id, c.name_zh, c.name_en, c.population) for c in ref.communities.values()]
+    return communities, list(ref.themes)
 
 
 def _pick(rng: random.Random, weighted: list[tuple[str, float]]) -> str:
