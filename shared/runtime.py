@@ -41,9 +41,12 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 class Runtime:
-    def __init__(self, settings: ServiceSettings, migrations: Path) -> None:
+    def __init__(self, settings: ServiceSettings, migrations: Path, *, read_models: Sequence[Path] = ()) -> None:
         self.settings = settings
         self.migrations = migrations
+        # Migrations of the shared read models the service keeps (e.g. shared/catalogue), applied
+        # before the service's own.
+        self.read_models = tuple(read_models)
         self.broker = make_broker(settings)
         # Bulk publishing (outbox, dead letters) bypasses faststream's per-message middleware.
         self.producer = Producer(settings)
@@ -109,7 +112,7 @@ class Runtime:
         s = self.settings
         self.pool = await create_pool(s.database_url.get_secret_value(), min_size=s.db_pool_min, max_size=s.db_pool_max)
         async with self.pool.acquire() as conn:
-            applied = await migrate(conn, self.migrations)
+            applied = await migrate(conn, *self.read_models, self.migrations)
         if applied:
             log.info("applied migrations: %s", ", ".join(applied))
         for hook in self._on_start:

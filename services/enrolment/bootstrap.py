@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.entrypoints import consumers, http
+from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
 from shared.runtime import Runtime, create_app
 
@@ -16,7 +17,7 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 def build_app(settings: EnrolmentSettings) -> FastAPI:
-    runtime = Runtime(settings, MIGRATIONS)
+    runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     consumers.register(runtime)
     app = create_app(
         runtime,

@@ -3,6 +3,7 @@ channels and HTTP routes."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -14,7 +15,8 @@ from services.notify.adapters.templates import Templates
 from services.notify.config import NotifySettings
 from services.notify.entrypoints import consumers, http
 from services.notify.service_layer.delivery import Channels, DeliveryWorker
-from services.notify.service_layer.handlers import EventHandlers
+from services.notify.service_layer.handlers import Deps
+from shared import catalogue
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -39,7 +41,7 @@ def build_channels(settings: NotifySettings) -> Channels:
 
 def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
     clock = clock or SystemClock()
-    runtime = Runtime(settings, MIGRATIONS)
+    runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     # fails at start if a template is missing
     templates = Templates(settings.templates_dir, load_reference(settings.reference_dir))
     channels = build_channels(settings)
@@ -48,7 +50,10 @@ def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
     worker = DeliveryWorker(
         uow_factory=runtime.uow, settings=settings, channels=channels, templates=templates, clock=clock
     )
-    consumers.register(runtime, EventHandlers(clock, settings.contact_wait_s), worker.wake.set)
+    runtime.deps = Deps(
+        clock=clock, contact_wait=timedelta(seconds=settings.contact_wait_s), wake_delivery=worker.wake.set
+    )
+    consumers.register(runtime)
 
     async def start_worker() -> None:
         worker.start()

@@ -10,6 +10,7 @@ from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.config import ScoringSettings
 from services.scoring.entrypoints import consumers, dashboard, http
 from services.scoring.service_layer.index import IndexEngine
+from shared import catalogue
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -28,7 +29,7 @@ def build_engine(settings: ScoringSettings) -> IndexEngine:
 
 def build_app(settings: ScoringSettings) -> FastAPI:
     engine = build_engine(settings)
-    runtime = Runtime(settings, MIGRATIONS)
+    runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     consumers.register(runtime, on_applied=engine.mark)
 
     async def start_engine() -> None:

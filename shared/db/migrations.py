@@ -1,8 +1,11 @@
 """Versioned SQL migrations, applied at service start and safe to run twice (or concurrently).
 
 Migrations are files named `NNNN_description.sql`. The shared ones (outbox, inbox) come first,
-then the service's own; each file runs in its own transaction and is recorded in
-`schema_migrations`. An advisory lock serialises several instances starting at once.
+then those of the shared read models the service keeps (`shared/<model>/migrations`, passed by
+its bootstrap: e.g. the catalogue), then the service's own, which may extend the read models'
+tables. Each file runs in its own transaction and is recorded in `schema_migrations` under its
+source (`shared`, the read model's name, the service's name). An advisory lock serialises
+several instances starting at once.
 """
 
 from __future__ import annotations
@@ -15,6 +18,15 @@ import asyncpg
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x1EA7_5700
+
+
+def source_of(directory: Path) -> str:
+    """services/<name>/adapters/migrations -> "<name>"; shared/<model>/migrations -> "<model>"."""
+    if directory == SHARED_MIGRATIONS:
+        return "shared"
+    if directory.parent.name == "adapters":
+        return directory.parent.parent.name
+    return directory.parent.name
 
 
 def discover(directory: Path) -> list[tuple[int, Path]]:
@@ -41,9 +53,8 @@ async def migrate(conn: asyncpg.Connection, *directories: Path) -> list[str]:
                    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (source, version))"""
         )
         for directory in (SHARED_MIGRATIONS, *directories):
-            # services/<name>/adapters/migrations -> "<name>"
-            source = "shared" if directory == SHARED_MIGRATIONS else directory.parent.parent.name
-            if source != "shared":  # early databases recorded every service's files as "adapters"
+            source = source_of(directory)
+            if directory.parent.name == "adapters":  # early databases recorded a service's files as "adapters"
                 await conn.execute("UPDATE schema_migrations SET source = $1 WHERE source = 'adapters'", source)
             done = {
                 r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations WHERE source=$1", source)

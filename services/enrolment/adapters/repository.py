@@ -1,4 +1,5 @@
-"""SQL for the enrolment service's own tables.
+"""SQL for the enrolment service's own tables, and its reads of the catalogue read model
+(shared/catalogue), whose session rows also carry enrolment's counts, sequence and version.
 
 Every change to a session's enrolments holds the session row's lock (SELECT ... FOR UPDATE),
 so enrolments, cancellations and promotions of one session are serialised and the counts on the
@@ -18,42 +19,11 @@ from typing import Any
 
 import asyncpg
 
-from services.enrolment.domain.model import CourseRef, SessionState
+from services.enrolment.domain.model import SessionState
 from shared.events import codec
 from shared.events.envelope import Envelope
 
 _NEVER = datetime.min.replace(tzinfo=UTC)  # placeholder sessions have no start
-
-# --- courses ------------------------------------------------------------------------------------
-
-
-async def upsert_course(conn: asyncpg.Connection, course: CourseRef) -> None:
-    # A course cancelled before it was learnt stays cancelled when its creation arrives late.
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, audiences) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (course_id) DO UPDATE SET title_zh = EXCLUDED.title_zh, title_en = EXCLUDED.title_en,
-               theme = EXCLUDED.theme, audiences = EXCLUDED.audiences, updated_at = now()""",
-        course.course_id, course.title_zh, course.title_en, course.theme, course.audiences,
-    )  # fmt: skip
-
-
-async def cancel_course(conn: asyncpg.Connection, course_id: str, reason: str) -> None:
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, cancelled, cancel_reason)
-           VALUES ($1, '', '', '', true, $2)
-           ON CONFLICT (course_id) DO UPDATE SET cancelled = true, cancel_reason = EXCLUDED.cancel_reason,
-               updated_at = now()""",
-        course_id, reason,
-    )  # fmt: skip
-
-
-async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | None:
-    row = await conn.fetchrow(
-        "SELECT course_id, title_zh, title_en, theme, audiences, cancelled FROM courses WHERE course_id = $1",
-        course_id,
-    )
-    return CourseRef(**dict(row)) if row else None
-
 
 # --- sessions -----------------------------------------------------------------------------------
 
@@ -89,22 +59,6 @@ def _locked(row: asyncpg.Record) -> LockedSession:
     )
 
 
-async def upsert_session(conn: asyncpg.Connection, data: dict[str, Any]) -> None:
-    """Store a scheduled or changed session. A session cancelled earlier stays cancelled, and the
-    counts are left alone (they belong to the enrolments)."""
-    await conn.execute(
-        """INSERT INTO sessions(session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity,
-                                elderly_priority_until, scheduled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
-           ON CONFLICT (session_id) DO UPDATE SET course_id = EXCLUDED.course_id, venue_id = EXCLUDED.venue_id,
-               community_id = EXCLUDED.community_id, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
-               capacity = EXCLUDED.capacity, elderly_priority_until = EXCLUDED.elderly_priority_until,
-               scheduled = true, updated_at = now()""",
-        data["session_id"], data["course_id"], data["venue_id"], data["community_id"], data["starts_at"],
-        data["ends_at"], data["capacity"], data["elderly_priority_until"],
-    )  # fmt: skip
-
-
 async def lock_session(conn: asyncpg.Connection, session_id: str) -> LockedSession | None:
     row = await conn.fetchrow(
         f"""SELECT {_SESSION_COLUMNS} FROM sessions s LEFT JOIN courses c ON c.course_id = s.course_id
@@ -124,17 +78,13 @@ async def lock_sessions_of_course(conn: asyncpg.Connection, course_id: str) -> l
     return [_locked(r) for r in rows]
 
 
-async def mark_session_cancelled(
-    conn: asyncpg.Connection, session_id: str, course_id: str, starts_at: datetime | None, reason: str
-) -> None:
-    # Placeholder when the cancellation overtook the schedule: a late SessionScheduled then
-    # finds the session cancelled and cannot reopen it.
+async def close_session(conn: asyncpg.Connection, session_id: str, reason: str) -> None:
+    """Enrolment's side of a cancelled session (the read model marked it cancelled): why, and no
+    seats or waitlist left (its enrolments were cancelled in the same transaction)."""
     await conn.execute(
-        """INSERT INTO sessions(session_id, course_id, starts_at, scheduled, cancelled, cancel_reason)
-           VALUES ($1, $2, $3, false, true, $4)
-           ON CONFLICT (session_id) DO UPDATE SET cancelled = true, cancel_reason = EXCLUDED.cancel_reason,
-               confirmed_count = 0, waitlist_count = 0, updated_at = now()""",
-        session_id, course_id, starts_at, reason,
+        """UPDATE sessions SET cancel_reason = $2, confirmed_count = 0, waitlist_count = 0, updated_at = now()
+           WHERE session_id = $1""",
+        session_id, reason,
     )  # fmt: skip
 
 

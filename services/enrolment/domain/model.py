@@ -17,23 +17,11 @@ says the same.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 ELDERLY = "elderly"
-
-
-@dataclass
-class CourseRef:
-    """What enrolment knows of a course, learnt from the activities service's events."""
-
-    course_id: str
-    title_zh: str
-    title_en: str
-    theme: str
-    audiences: list[str] = field(default_factory=list)
-    cancelled: bool = False
 
 
 class Status(StrEnum):

@@ -17,12 +17,14 @@ from services.enrolment import metrics
 from services.enrolment.adapters import repository
 from services.enrolment.adapters.repository import LockedSession
 from services.enrolment.domain import model
-from services.enrolment.domain.model import CourseRef, EnrolmentRefused, Status
+from services.enrolment.domain.model import EnrolmentRefused, Status
 from shared.bus.decoding import DeadLetter, Incoming
+from shared.catalogue import projection as catalogue
+from shared.catalogue import repository as catalogue_repository
+from shared.catalogue.model import CourseRef
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
 from shared.events.catalogue import (
     CourseCancelled,
-    CourseCreated,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentPromoted,
@@ -70,56 +72,48 @@ def _enrolment_event(
 # --- catalogue events ---------------------------------------------------------------------------
 
 
-async def on_course_created(uow: UnitOfWork, event: CourseCreated, incoming: Incoming) -> None:
-    await repository.upsert_course(
-        uow.conn,
-        CourseRef(
-            course_id=event.course_id,
-            title_zh=event.title_zh,
-            title_en=event.title_en,
-            theme=event.theme,
-            audiences=[str(a) for a in event.audiences],
-        ),
-    )
+# The read model's own upserts need nothing more here (shared/catalogue/projection.py); these
+# handlers update the read model first, then apply what the change means for enrolments.
 
 
-async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, incoming: Incoming) -> None:
-    await repository.cancel_course(uow.conn, event.course_id, event.reason)
+async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, meta: Incoming) -> None:
+    await catalogue.on_course_cancelled(uow, event, meta)
     reason = f"course_cancelled: {event.reason}" if event.reason else "course_cancelled"
     for session in await repository.lock_sessions_of_course(uow.conn, event.course_id):
         await _cancel_session(uow, session, reason, trigger="course_cancelled")
 
 
-async def on_session_scheduled(uow: UnitOfWork, event: SessionScheduled, incoming: Incoming) -> None:
+async def on_session_scheduled(uow: UnitOfWork, event: SessionScheduled, meta: Incoming) -> None:
     """SessionScheduled and SessionChanged: store the schedule, then fill any freed seats."""
     if event.capacity < 0:
         raise DeadLetter("invalid_session", f"session {event.session_id}: capacity {event.capacity} is negative")
     if event.ends_at <= event.starts_at:
         raise DeadLetter("invalid_session", f"session {event.session_id}: ends_at is not after starts_at")
-    await repository.upsert_session(uow.conn, event.model_dump())
+    before = await repository.lock_session(uow.conn, event.session_id)
+    await catalogue.on_session_scheduled(uow, event, meta)
     session = await repository.lock_session(uow.conn, event.session_id)
     if session is None:  # pragma: no cover - the upsert above made it
         raise DeadLetter("invalid_session", f"session {event.session_id} could not be stored")
-    if session.state.course_cancelled and not session.state.cancelled:
+    if session.state.course_cancelled and not (before is not None and before.state.cancelled):
         # Scheduled after its course was cancelled (or the cancellation overtook it).
         await _cancel_session(uow, session, "course_cancelled", trigger="course_cancelled")
         return
     await _promote(uow, session, session.state, trigger="capacity_change")
 
 
-async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, incoming: Incoming) -> None:
+async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, meta: Incoming) -> None:
+    await catalogue.on_session_cancelled(uow, event, meta)
     reason = f"session_cancelled: {event.reason}" if event.reason else "session_cancelled"
     session = await repository.lock_session(uow.conn, event.session_id)
-    if session is None:
-        await repository.mark_session_cancelled(uow.conn, event.session_id, event.course_id, event.starts_at, reason)
-        return
+    if session is None:  # pragma: no cover - the cancellation above made a placeholder
+        raise DeadLetter("invalid_session", f"session {event.session_id} could not be stored")
     await _cancel_session(uow, session, reason, trigger="session_cancelled")
 
 
 async def _cancel_session(uow: UnitOfWork, session: LockedSession, reason: str, *, trigger: str) -> None:
     now = _now()
     rows = await repository.cancel_all_of_session(uow.conn, session.state.session_id, reason)
-    await repository.mark_session_cancelled(uow.conn, session.state.session_id, session.state.course_id, None, reason)
+    await repository.close_session(uow.conn, session.state.session_id, reason)
     for row in rows:
         uow.publish(
             _enrolment_event(
@@ -468,7 +462,7 @@ async def update_resident(
 
 async def get_course(uow_factory: UowFactory, course_id: str) -> CourseRef:
     async with uow_factory() as uow:
-        course = await repository.get_course(uow.conn, course_id)
+        course = await catalogue_repository.get_course(uow.conn, course_id)
     if course is None:
         raise NotFound(f"no course {course_id}", field="course_id")
     return course

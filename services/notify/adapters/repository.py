@@ -1,4 +1,5 @@
-"""SQL for the notify service's own tables."""
+"""SQL for the notify service's own tables, and its reads of the catalogue read model
+(`courses`, `venues`, `sessions`: shared/catalogue)."""
 
 from __future__ import annotations
 
@@ -9,39 +10,12 @@ from typing import Any
 
 import asyncpg
 
-from services.notify.domain.model import PENDING_STATUSES, Contact, CourseRef
+from services.notify.domain.model import PENDING_STATUSES, Contact
 
 _PENDING = list(PENDING_STATUSES)
 
 
-# --- reference data learnt from events ------------------------------------------------------------
-
-
-async def upsert_course(conn: asyncpg.Connection, course: CourseRef) -> None:
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, audiences) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (course_id) DO UPDATE SET title_zh = EXCLUDED.title_zh, title_en = EXCLUDED.title_en,
-               theme = EXCLUDED.theme, audiences = EXCLUDED.audiences, updated_at = now()""",
-        course.course_id, course.title_zh, course.title_en, course.theme, course.audiences,
-    )  # fmt: skip
-
-
-async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | None:
-    row = await conn.fetchrow(
-        "SELECT course_id, title_zh, title_en, theme, audiences, cancelled FROM courses WHERE course_id = $1",
-        course_id,
-    )
-    return CourseRef(**dict(row)) if row else None
-
-
-async def cancel_course(conn: asyncpg.Connection, course_id: str) -> None:
-    # The course may not be known yet (events across topics): remember the cancellation anyway.
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, cancelled) VALUES ($1, $1, $1, '', true)
-           ON CONFLICT (course_id) DO UPDATE SET cancelled = true, updated_at = now()""",
-        course_id,
-    )
-    await conn.execute("UPDATE sessions SET cancelled = true, updated_at = now() WHERE course_id = $1", course_id)
+# --- contacts and languages learnt from events ------------------------------------------------
 
 
 async def upsert_contact(conn: asyncpg.Connection, contact: Contact) -> None:
@@ -95,63 +69,6 @@ async def languages_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dic
         "SELECT resident_id, language FROM residents WHERE resident_id = ANY($1::text[])", resident_ids
     )
     return {r["resident_id"]: r["language"] for r in rows}
-
-
-@dataclass(frozen=True)
-class SessionRow:
-    session_id: str
-    course_id: str
-    venue_id: str | None
-    starts_at: datetime | None
-    ends_at: datetime | None
-    cancelled: bool
-
-
-async def get_session(conn: asyncpg.Connection, session_id: str) -> SessionRow | None:
-    row = await conn.fetchrow(
-        "SELECT session_id, course_id, venue_id, starts_at, ends_at, cancelled FROM sessions WHERE session_id = $1",
-        session_id,
-    )
-    return SessionRow(**dict(row)) if row else None
-
-
-async def upsert_session(
-    conn: asyncpg.Connection, session_id: str, course_id: str, venue_id: str, starts_at: datetime, ends_at: datetime
-) -> None:
-    # A cancelled session stays cancelled: a late "changed" must not revive it.
-    await conn.execute(
-        """INSERT INTO sessions(session_id, course_id, venue_id, starts_at, ends_at) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (session_id) DO UPDATE SET course_id = EXCLUDED.course_id, venue_id = EXCLUDED.venue_id,
-               starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at, updated_at = now()""",
-        session_id, course_id, venue_id, starts_at, ends_at,
-    )  # fmt: skip
-
-
-async def remember_session_start(
-    conn: asyncpg.Connection, session_id: str, course_id: str, starts_at: datetime
-) -> None:
-    """An enrolment may arrive before its session (other topic): keep the start time it carries."""
-    await conn.execute(
-        "INSERT INTO sessions(session_id, course_id, starts_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        session_id,
-        course_id,
-        starts_at,
-    )
-
-
-async def cancel_session(conn: asyncpg.Connection, session_id: str, course_id: str, starts_at: datetime | None) -> None:
-    await conn.execute(
-        """INSERT INTO sessions(session_id, course_id, starts_at, cancelled) VALUES ($1, $2, $3, true)
-           ON CONFLICT (session_id) DO UPDATE SET cancelled = true,
-               starts_at = COALESCE(sessions.starts_at, EXCLUDED.starts_at), updated_at = now()""",
-        session_id,
-        course_id,
-        starts_at,
-    )
-
-
-async def course_cancelled(conn: asyncpg.Connection, course_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT cancelled FROM courses WHERE course_id = $1", course_id))
 
 
 # --- our view of enrolments -----------------------------------------------------------------------
@@ -419,20 +336,12 @@ async def queue_depth(conn: asyncpg.Connection) -> dict[str, int]:
 
 async def titles_of(conn: asyncpg.Connection, course_ids: list[str]) -> dict[str, tuple[str, str]]:
     rows = await conn.fetch(
-        "SELECT course_id, title_zh, title_en FROM courses WHERE course_id = ANY($1::text[])", course_ids
+        # A course known only from its cancellation has no titles yet: the notice names it by its id.
+        """SELECT course_id, title_zh, title_en FROM courses
+           WHERE course_id = ANY($1::text[]) AND (title_zh, title_en) <> ('', '')""",
+        course_ids,
     )
     return {r["course_id"]: (r["title_zh"], r["title_en"]) for r in rows}
-
-
-async def upsert_venue(conn: asyncpg.Connection, venue_id: str, name_zh: str, name_en: str) -> None:
-    await conn.execute(
-        """INSERT INTO venues(venue_id, name_zh, name_en) VALUES ($1, $2, $3)
-           ON CONFLICT (venue_id) DO UPDATE SET name_zh = EXCLUDED.name_zh, name_en = EXCLUDED.name_en,
-               updated_at = now()""",
-        venue_id,
-        name_zh,
-        name_en,
-    )
 
 
 async def venue_names(conn: asyncpg.Connection, venue_ids: list[str]) -> dict[str, tuple[str, str]]:

@@ -246,15 +246,3 @@ def render(template: str, params: dict[str, object]) -> Rendered:
         body = template
     values = _Blank(params)
     return Rendered(subject.format_map(values), body.strip().format_map(values))
-
-
-@dataclass
-class CourseRef:
-    """What notify knows of a course, learnt from the activities service's events."""
-
-    course_id: str
-    title_zh: str
-    title_en: str
-    theme: str
-    audiences: list[str] = field(default_factory=list)
-    cancelled: bool = False

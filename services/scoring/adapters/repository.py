@@ -1,4 +1,5 @@
-"""SQL for the scoring service's own tables.
+"""SQL for the scoring service's own tables; the index also reads the catalogue read model
+(`courses`, `venues`, `sessions`, written by shared/catalogue).
 
 Every statement uses unqualified table names: the rebuild runs the same code on a connection whose
 search_path is the shadow schema.
@@ -16,7 +17,6 @@ from services.scoring.domain import honours
 from services.scoring.domain.attendance import Aggregates, AttendanceState
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import MetricValue
-from services.scoring.domain.model import CourseRef
 from services.scoring.domain.street import STREET
 
 # Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
@@ -151,61 +151,7 @@ async def _audience_seen(conn: asyncpg.Connection, items: list[tuple[tuple[str, 
     )  # fmt: skip
 
 
-# --- catalogue, residents, enrolments, needs ----------------------------------------------------
-
-
-async def upsert_course(conn: asyncpg.Connection, course: CourseRef, provider_id, provider_kind, community_id) -> None:
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, audiences, provider_id, provider_kind,
-               community_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-           ON CONFLICT (course_id) DO UPDATE SET title_zh = EXCLUDED.title_zh, title_en = EXCLUDED.title_en,
-               theme = EXCLUDED.theme, audiences = EXCLUDED.audiences, provider_id = EXCLUDED.provider_id,
-               provider_kind = EXCLUDED.provider_kind, community_id = EXCLUDED.community_id, updated_at = now()""",
-        course.course_id, course.title_zh, course.title_en, course.theme, course.audiences,
-        provider_id, provider_kind, community_id,
-    )  # fmt: skip
-
-
-async def cancel_course(conn: asyncpg.Connection, course_id: str) -> None:
-    # A cancellation before the creation leaves a placeholder the creation then fills in.
-    await conn.execute(
-        """INSERT INTO courses(course_id, title_zh, title_en, theme, cancelled) VALUES ($1, '', '', '', true)
-           ON CONFLICT (course_id) DO UPDATE SET cancelled = true, updated_at = now()""",
-        course_id,
-    )
-    await conn.execute("UPDATE sessions SET cancelled = true WHERE course_id = $1", course_id)
-
-
-async def get_course(conn: asyncpg.Connection, course_id: str) -> CourseRef | None:
-    row = await conn.fetchrow(
-        "SELECT course_id, title_zh, title_en, theme, audiences, cancelled FROM courses WHERE course_id = $1",
-        course_id,
-    )
-    return CourseRef(**dict(row)) if row else None
-
-
-async def upsert_venue(conn: asyncpg.Connection, venue_id, community_id, venue_type, capacity) -> None:
-    await conn.execute(
-        """INSERT INTO venues VALUES ($1, $2, $3, $4) ON CONFLICT (venue_id) DO UPDATE SET
-           community_id = EXCLUDED.community_id, venue_type = EXCLUDED.venue_type, capacity = EXCLUDED.capacity""",
-        venue_id, community_id, venue_type, capacity,
-    )  # fmt: skip
-
-
-async def upsert_session(conn: asyncpg.Connection, e: Any) -> None:
-    await conn.execute(
-        """INSERT INTO sessions(session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity, cancelled)
-           VALUES ($1, $2, $3, $4, $5, $6, $7,
-                   EXISTS (SELECT 1 FROM courses WHERE course_id = $2 AND cancelled))
-           ON CONFLICT (session_id) DO UPDATE SET course_id = EXCLUDED.course_id, venue_id = EXCLUDED.venue_id,
-               community_id = EXCLUDED.community_id, starts_at = EXCLUDED.starts_at, ends_at = EXCLUDED.ends_at,
-               capacity = EXCLUDED.capacity""",
-        e.session_id, e.course_id, e.venue_id, e.community_id, e.starts_at, e.ends_at, e.capacity,
-    )  # fmt: skip
-
-
-async def cancel_session(conn: asyncpg.Connection, session_id: str) -> None:
-    await conn.execute("UPDATE sessions SET cancelled = true WHERE session_id = $1", session_id)
+# --- residents, enrolments, needs --------------------------------------------------------------
 
 
 async def upsert_resident(conn: asyncpg.Connection, e: Any) -> None:

@@ -10,16 +10,16 @@ from datetime import datetime
 from services.scoring.adapters import repository
 from services.scoring.domain.attendance import AttendanceFact, apply_batch
 from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
-from services.scoring.domain.model import CourseRef
 from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
+from shared.catalogue import projection as catalogue
+from shared.catalogue import repository as catalogue_repository
+from shared.catalogue.model import CourseRef
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import (
     AssessmentRecorded,
     AttendanceAdjusted,
     AttendanceRecorded,
-    CourseCancelled,
-    CourseCreated,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentPromoted,
@@ -28,9 +28,6 @@ from shared.events.catalogue import (
     HonourRevoked,
     NeedVoted,
     ResidentRegistered,
-    SessionCancelled,
-    SessionScheduled,
-    VenueRegistered,
 )
 from shared.events.envelope import envelop, utcnow
 from shared.http.errors import Conflict, NotFound
@@ -40,31 +37,13 @@ SOURCE = "learnstreet/scoring"
 # --- projections of other services' events (low-volume topics) ----------------------------------
 
 
-async def on_course(uow: UnitOfWork, event: CourseCreated, incoming: Incoming) -> None:
-    await repository.upsert_course(
-        uow.conn,
-        CourseRef(
-            course_id=event.course_id, title_zh=event.title_zh, title_en=event.title_en, theme=event.theme,
-            audiences=[str(a) for a in event.audiences],
-        ),
-        event.provider_id, str(event.provider_kind) if event.provider_kind else None, event.community_id,
-    )  # fmt: skip
-
-
-async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, incoming: Incoming) -> None:
-    await repository.cancel_course(uow.conn, event.course_id)
-
-
-async def on_venue(uow: UnitOfWork, event: VenueRegistered, incoming: Incoming) -> None:
-    await repository.upsert_venue(uow.conn, event.venue_id, event.community_id, str(event.venue_type), event.capacity)
-
-
-async def on_session(uow: UnitOfWork, event: SessionScheduled, incoming: Incoming) -> None:
-    await repository.upsert_session(uow.conn, event)
-
-
-async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, incoming: Incoming) -> None:
-    await repository.cancel_session(uow.conn, event.session_id)
+# The catalogue is the shared read model (shared/catalogue), to which scoring adds nothing: the
+# names below are its handlers, under which scoring's handler table lists them.
+on_course = catalogue.on_course_created
+on_course_cancelled = catalogue.on_course_cancelled
+on_venue = catalogue.on_venue_registered
+on_session = catalogue.on_session_scheduled
+on_session_cancelled = catalogue.on_session_cancelled
 
 
 async def on_resident(uow: UnitOfWork, event: ResidentRegistered, incoming: Incoming) -> None:
@@ -199,7 +178,7 @@ async def revoke_honour(uow_factory: Callable[[], UnitOfWork], honour_id: uuid.U
 
 async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> CourseRef:
     async with uow_factory() as uow:
-        course = await repository.get_course(uow.conn, course_id)
+        course = await catalogue_repository.get_course(uow.conn, course_id)
     if course is None:
         raise NotFound(f"no course {course_id}", field="course_id")
     return course

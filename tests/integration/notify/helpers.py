@@ -17,7 +17,7 @@ from services.notify.adapters.templates import Templates
 from services.notify.bootstrap import build_channels
 from services.notify.config import NotifySettings
 from services.notify.service_layer.delivery import DeliveryWorker
-from services.notify.service_layer.handlers import EventHandlers
+from services.notify.service_layer.handlers import Deps
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWorkFactory
 from shared.events.catalogue import EnrolmentConfirmed, ResidentContactChanged
@@ -176,9 +176,8 @@ class InProcess:
     def __init__(self, pool: asyncpg.Pool, clock: FakeClock, residents: list[str], **overrides: Any) -> None:
         self.pool = pool
         self.clock = clock
-        self.uow = UnitOfWorkFactory(pool)
         self.settings = settings(**overrides)
-        self.handlers = EventHandlers(clock, self.settings.contact_wait_s)
+        self.uow = UnitOfWorkFactory(pool)
         self.worker = DeliveryWorker(
             uow_factory=self.uow,
             settings=self.settings,
@@ -187,10 +186,13 @@ class InProcess:
             clock=clock,
             residents=residents,
         )
+        wait = timedelta(seconds=self.settings.contact_wait_s)
+        self.uow.deps = Deps(clock=clock, contact_wait=wait, wake_delivery=self.worker.wake.set)
 
     async def apply(self, handler, event) -> None:
+        """Run an event handler (`services.notify.service_layer.handlers`) as the consumer would."""
         async with self.uow() as uow:
-            await handler(uow, event)
+            await handler(uow, event, None)
             await uow.commit()
 
     async def row(self, resident_id: str, kind: str) -> asyncpg.Record:

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import pytest
 
+from services.notify.service_layer import handlers
+from shared.catalogue import projection as catalogue
 from shared.events.catalogue import (
     CourseCancelled,
     HonourAwarded,
@@ -54,9 +56,9 @@ async def test_message_in_quiet_hours_waits_and_goes_at_the_windows_end(pool):
     # street default quiet hours (22:00-08:00): the contact sets none of its own
     street_default = {"quiet_hours_start": None, "quiet_hours_end": None}
     await app.apply(
-        app.handlers.on_contact_changed, contact(resident, email=address, preferred_channel="email", **street_default)
+        handlers.on_contact_changed, contact(resident, email=address, preferred_channel="email", **street_default)
     )
-    await app.apply(app.handlers.on_enrolment_confirmed, confirmed(resident))
+    await app.apply(handlers.on_enrolment_confirmed, confirmed(resident))
     await app.worker.run_once()
     row = await app.row(resident, "enrolment_confirmed")
     morning = future_shanghai(8, 0, days_ahead=4)
@@ -81,11 +83,11 @@ async def test_urgent_cancellation_for_early_tomorrow_goes_at_once_in_quiet_hour
     app = InProcess(pool, clock, [resident])
     session, course = unique("sess"), unique("course")
     street_default = {"quiet_hours_start": None, "quiet_hours_end": None}
-    await app.apply(app.handlers.on_contact_changed, contact(resident, phone=number, **street_default))
+    await app.apply(handlers.on_contact_changed, contact(resident, phone=number, **street_default))
     starts = future_shanghai(7, 30, days_ahead=4)
     enrolment = confirmed(resident, session_id=session, course_id=course)
-    await app.apply(app.handlers.on_enrolment_confirmed, enrolment.model_copy(update={"session_starts_at": starts}))
-    await app.apply(app.handlers.on_session_cancelled, SessionCancelled(session_id=session, course_id=course))
+    await app.apply(handlers.on_enrolment_confirmed, enrolment.model_copy(update={"session_starts_at": starts}))
+    await app.apply(handlers.on_session_cancelled, SessionCancelled(session_id=session, course_id=course))
     await app.worker.run_once()
     assert (await app.row(resident, "session_cancelled"))["status"] == "sent"
     assert (await app.row(resident, "reminder_2h"))["status"] == "cancelled"
@@ -99,9 +101,9 @@ async def test_gateway_failing_twice_then_succeeding_gives_one_sms_after_retries
     app = InProcess(pool, clock, [resident])
     assert (await gateway("POST", "/admin/fail", json={"mode": "500", "times": 1, "to": number})).status_code == 200
     assert (await gateway("POST", "/admin/fail", json={"mode": "429", "times": 1, "to": number})).status_code == 200
-    await app.apply(app.handlers.on_contact_changed, contact(resident, phone=number, language="en"))
+    await app.apply(handlers.on_contact_changed, contact(resident, phone=number, language="en"))
     enrolment = confirmed(resident)
-    await app.apply(app.handlers.on_enrolment_confirmed, enrolment)
+    await app.apply(handlers.on_enrolment_confirmed, enrolment)
     key = f"{resident}:enrolment_confirmed:{enrolment.enrolment_id}"
 
     await app.worker.run_once()
@@ -136,10 +138,10 @@ async def test_permanent_failure_is_dead_lettered_and_an_operator_replays_it(poo
     clock = FakeClock(future_shanghai(10, 0))
     app = InProcess(pool, clock, [resident])
     assert (await gateway("POST", "/admin/fail", json={"mode": "400", "times": 1, "to": number})).status_code == 200
-    await app.apply(app.handlers.on_contact_changed, contact(resident, phone=number))
+    await app.apply(handlers.on_contact_changed, contact(resident, phone=number))
     honour = HonourAwarded(honour_id=unique("hon"), kind="excellent_volunteer", period="2026-Q4",
                            recipient_kind="resident", recipient_id=resident, resident_ids=[resident])  # fmt: skip
-    await app.apply(app.handlers.on_honour_awarded, honour)
+    await app.apply(handlers.on_honour_awarded, honour)
     await app.worker.run_once()
     row = await app.row(resident, "honour_awarded")
     assert (row["status"], row["status_reason"], row["attempts"]) == ("failed", "http_400", 1)
@@ -171,7 +173,7 @@ async def test_without_a_contact_the_message_fails_after_the_bounded_wait(pool):
     resident = unique("res")
     clock = FakeClock(future_shanghai(10, 0))
     app = InProcess(pool, clock, [resident], contact_wait_s=600)
-    await app.apply(app.handlers.on_enrolment_confirmed, confirmed(resident))
+    await app.apply(handlers.on_enrolment_confirmed, confirmed(resident))
     await app.worker.run_once()
     row = await app.row(resident, "enrolment_confirmed")
     assert (row["status"], row["status_reason"]) == ("queued", "awaiting_contact")
@@ -189,10 +191,10 @@ async def test_reminder_goes_at_its_time_with_the_session_time(pool):
     clock = FakeClock(future_shanghai(12, 0))
     app = InProcess(pool, clock, [resident])
     street_default = {"quiet_hours_start": None, "quiet_hours_end": None}
-    await app.apply(app.handlers.on_contact_changed, contact(resident, phone=number, language="en", **street_default))
+    await app.apply(handlers.on_contact_changed, contact(resident, phone=number, language="en", **street_default))
     starts = future_shanghai(19, 0, days_ahead=5)
     await app.apply(
-        app.handlers.on_enrolment_confirmed, confirmed(resident).model_copy(update={"session_starts_at": starts})
+        handlers.on_enrolment_confirmed, confirmed(resident).model_copy(update={"session_starts_at": starts})
     )
     await app.worker.run_once()
     assert (await app.row(resident, "reminder_24h"))["status"] == "queued"
@@ -211,29 +213,29 @@ async def test_session_known_after_enrolment_gets_reminders_and_a_change_moves_t
     resident, number = unique("res"), phone()
     clock = FakeClock(future_shanghai(12, 0))
     app = InProcess(pool, clock, [resident])
-    await app.apply(app.handlers.on_contact_changed, contact(resident, phone=number))
+    await app.apply(handlers.on_contact_changed, contact(resident, phone=number))
     session, course = unique("sess"), unique("course")
     enrolment = confirmed(resident, session_id=session, course_id=course)  # no start time: session unknown yet
-    await app.apply(app.handlers.on_enrolment_confirmed, enrolment)
+    await app.apply(handlers.on_enrolment_confirmed, enrolment)
     assert await app.row(resident, "reminder_24h") is None
     starts, ends = future_shanghai(19, 0, days_ahead=6), future_shanghai(21, 0, days_ahead=6)
     venue = unique("venue")
     await app.apply(
-        app.handlers.on_venue_registered,
+        catalogue.on_venue_registered,
         VenueRegistered(venue_id=venue, community_id="c1", name_zh="平湖图书馆", name_en="Pinghu Library",
                         venue_type="library", capacity=50),
     )  # fmt: skip
     scheduled = SessionScheduled(session_id=session, course_id=course, venue_id=venue, community_id="c1",
                                  starts_at=starts, ends_at=ends, capacity=30)  # fmt: skip
-    await app.apply(app.handlers.on_session_scheduled, scheduled)
+    await app.apply(handlers.on_session_scheduled, scheduled)
     first = await app.row(resident, "reminder_24h")
     assert first["due_at"] == starts - timedelta(hours=24) and first["status"] == "queued"
-    await app.apply(app.handlers.on_session_scheduled, scheduled)  # a replayed schedule changes nothing
+    await app.apply(handlers.on_session_scheduled, scheduled)  # a replayed schedule changes nothing
     assert (await app.row(resident, "reminder_24h"))["status"] == "queued"
 
     moved = SessionChanged(**{**scheduled.model_dump(), "starts_at": starts + timedelta(days=1),
                               "ends_at": ends + timedelta(days=1)})  # fmt: skip
-    await app.apply(app.handlers.on_session_changed, moved)
+    await app.apply(handlers.on_session_scheduled, moved)
     rows = await pool.fetch(
         "SELECT kind, status, due_at FROM notifications WHERE resident_id = $1 AND kind = 'reminder_24h'", resident
     )
@@ -247,7 +249,7 @@ async def test_session_known_after_enrolment_gets_reminders_and_a_change_moves_t
     texts = [m["text"] for m in await sms_to(number) if ":session_changed:" in m["idempotency_key"]]
     assert len(texts) == 1 and "19:00" in texts[0] and "平湖图书馆" in texts[0]
     # a capacity-only change is not news for residents
-    await app.apply(app.handlers.on_session_changed, moved.model_copy(update={"capacity": 40}))
+    await app.apply(handlers.on_session_scheduled, moved.model_copy(update={"capacity": 40}))
     count = await pool.fetchval(
         "SELECT count(*) FROM notifications WHERE resident_id = $1 AND kind = 'session_changed'", resident
     )
@@ -261,15 +263,13 @@ async def test_course_cancelled_tells_each_resident_once_and_replaces_pending_se
     course = unique("course")
     sessions = [unique("sess"), unique("sess")]
     for r in residents:
-        await app.apply(app.handlers.on_contact_changed, contact(r, phone=phone()))
+        await app.apply(handlers.on_contact_changed, contact(r, phone=phone()))
         for s in sessions:
             enrolment = confirmed(r, session_id=s, course_id=course)
             starts = future_shanghai(19, 0, days_ahead=7)
-            await app.apply(
-                app.handlers.on_enrolment_confirmed, enrolment.model_copy(update={"session_starts_at": starts})
-            )
-    await app.apply(app.handlers.on_course_cancelled, CourseCancelled(course_id=course, reason="teacher ill"))
-    await app.apply(app.handlers.on_session_cancelled, SessionCancelled(session_id=sessions[0], course_id=course))
+            await app.apply(handlers.on_enrolment_confirmed, enrolment.model_copy(update={"session_starts_at": starts}))
+    await app.apply(handlers.on_course_cancelled, CourseCancelled(course_id=course, reason="teacher ill"))
+    await app.apply(handlers.on_session_cancelled, SessionCancelled(session_id=sessions[0], course_id=course))
     await app.worker.run_once()
     for r in residents:
         kinds = [

@@ -17,28 +17,15 @@ CREATE TABLE IF NOT EXISTS residents (
     updated_at           timestamptz NOT NULL DEFAULT now()
 );
 
--- Sessions as learnt from activities.catalogue. The counts and the sequence are kept on the row
--- so that an enrolment needs one locked read and one write; every enrolment, cancellation and
--- promotion of a session runs under SELECT ... FOR UPDATE of this row.
--- `scheduled` is false for a placeholder made by a cancellation that arrived before the schedule.
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id             text PRIMARY KEY,
-    course_id              text NOT NULL,
-    venue_id               text,
-    community_id           text,
-    starts_at              timestamptz,
-    ends_at                timestamptz,
-    capacity               int NOT NULL DEFAULT 0,
-    elderly_priority_until timestamptz,
-    scheduled              boolean NOT NULL DEFAULT true,
-    cancelled              boolean NOT NULL DEFAULT false,
-    cancel_reason          text NOT NULL DEFAULT '',
-    confirmed_count        int NOT NULL DEFAULT 0,
-    waitlist_count         int NOT NULL DEFAULT 0,
-    next_seq               bigint NOT NULL DEFAULT 0,
-    updated_at             timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS sessions_course ON sessions (course_id);
+-- Enrolment's state on the catalogue's session rows (shared/catalogue): the counts and the
+-- sequence are kept on the row so that an enrolment needs one locked read and one write; every
+-- enrolment, cancellation and promotion of a session runs under SELECT ... FOR UPDATE of this
+-- row, which also holds the schedule the rules are checked against.
+ALTER TABLE sessions
+    ADD COLUMN IF NOT EXISTS cancel_reason   text NOT NULL DEFAULT '',
+    ADD COLUMN IF NOT EXISTS confirmed_count int NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS waitlist_count  int NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS next_seq        bigint NOT NULL DEFAULT 0;
 
 -- seq: arrival order within the session (the order in which requests obtained the row lock).
 CREATE TABLE IF NOT EXISTS enrolments (
@@ -60,6 +47,3 @@ CREATE UNIQUE INDEX IF NOT EXISTS enrolments_live_once
     ON enrolments (session_id, resident_id) WHERE status <> 'cancelled';
 CREATE INDEX IF NOT EXISTS enrolments_waitlist ON enrolments (session_id, seq) WHERE status = 'waitlisted';
 CREATE INDEX IF NOT EXISTS enrolments_resident ON enrolments (resident_id, created_at);
-
--- Courses may be cancelled before enrolment learnt of them (placeholder row).
-ALTER TABLE courses ADD COLUMN IF NOT EXISTS cancel_reason text NOT NULL DEFAULT '';

@@ -19,18 +19,6 @@ CREATE TABLE IF NOT EXISTS residents (
     updated_at   timestamptz NOT NULL DEFAULT now()
 );
 
--- Sessions as learnt from activities.catalogue (for reminders and change notices).
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id  text PRIMARY KEY,
-    course_id   text NOT NULL,
-    venue_id    text,
-    starts_at   timestamptz,
-    ends_at     timestamptz,
-    cancelled   boolean NOT NULL DEFAULT false,
-    updated_at  timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX IF NOT EXISTS sessions_course ON sessions (course_id);
-
 -- Our own view of enrolments (from enrolment.enrolments): who to tell when a session changes.
 CREATE TABLE IF NOT EXISTS enrolments (
     enrolment_id  text PRIMARY KEY,

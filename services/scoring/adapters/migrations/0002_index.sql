@@ -2,27 +2,8 @@
 -- recreates them in a shadow schema from the topics and swaps them in), plus its own records
 -- (assessments, honours, competition results, index history), which a rebuild never touches.
 
-ALTER TABLE courses ADD COLUMN IF NOT EXISTS provider_id text;
-ALTER TABLE courses ADD COLUMN IF NOT EXISTS provider_kind text;
-ALTER TABLE courses ADD COLUMN IF NOT EXISTS community_id text;
-
-CREATE TABLE IF NOT EXISTS venues (
-    venue_id     text PRIMARY KEY,
-    community_id text NOT NULL,
-    venue_type   text NOT NULL,
-    capacity     int  NOT NULL
-);
-
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id   text PRIMARY KEY,
-    course_id    text NOT NULL,
-    venue_id     text NOT NULL,
-    community_id text NOT NULL,
-    starts_at    timestamptz NOT NULL,
-    ends_at      timestamptz NOT NULL,
-    capacity     int NOT NULL,
-    cancelled    boolean NOT NULL DEFAULT false
-);
+-- The catalogue's tables (courses, venues, sessions) come from shared/catalogue; the index reads
+-- held sessions per community and period.
 CREATE INDEX IF NOT EXISTS sessions_community_starts ON sessions (community_id, starts_at);
 
 CREATE TABLE IF NOT EXISTS residents (
