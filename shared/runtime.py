@@ -23,7 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
 from shared.bus.broker import make_broker
-from shared.bus.consumer import BatchConsumer, BatchHandler, Decoder
+from shared.bus.consumer import BatchConsumer, Decoder
 from shared.bus.dead_letters import DeadLetterPublisher
 from shared.bus.decoding import decode_event
 from shared.bus.dispatch import BatchProjector, Dispatcher, Handlers, OffsetStore
@@ -74,21 +74,19 @@ class Runtime:
         offsets: OffsetStore | None = None,
         on_applied: Callable[[set[str]], None] | None = None,
         label: str | None = None,
-        handle: BatchHandler | None = None,
         decoder: Decoder = decode_event,
         group_id: str | None = None,
         description: str | None = None,
     ) -> BatchConsumer:
         """Consume `topics` with the service's handler table (and its batch projector, if any);
         see shared/bus/dispatch.py for the contract."""
-        if handle is None:
-            handle = Dispatcher(
-                self.uow, handlers or {}, projector=projector, offsets=offsets, on_applied=on_applied, label=label
-            )
+        dispatch = Dispatcher(
+            self.uow, handlers or {}, projector=projector, offsets=offsets, on_applied=on_applied, label=label
+        )
         consumer = BatchConsumer(
             service=self.settings.service,
             topics=topics,
-            handle=handle,
+            handle=dispatch,
             dead_letters=self.dead_letters,
             decoder=decoder,
             group_id=group_id,

@@ -147,8 +147,3 @@ class Dispatcher:
             await uow.commit()
         for type_name, outcome, n in outcomes:
             metrics.EVENTS_APPLIED.labels(type_name, outcome).inc(n)
-
-
-def batch_dispatcher(uow_factory: Callable[[], UnitOfWork], handlers: Handlers) -> Dispatcher:
-    """A dispatcher with the table's handlers only (kept for callers written before `Dispatcher`)."""
-    return Dispatcher(uow_factory, handlers)

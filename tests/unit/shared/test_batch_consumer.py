@@ -128,7 +128,7 @@ async def test_persistent_outage_redelivers_the_batch_instead_of_dead_lettering_
 
 
 async def test_same_event_id_twice_in_one_batch_reaches_the_handler_but_dispatch_applies_it_once():
-    from shared.bus.dispatch import batch_dispatcher
+    from shared.bus.dispatch import Dispatcher
 
     class FakeUow:
         def __init__(self):
@@ -151,7 +151,7 @@ async def test_same_event_id_twice_in_one_batch_reaches_the_handler_but_dispatch
     async def on_course(uow, event, incoming):
         applied.append(event.course_id)
 
-    handle = batch_dispatcher(FakeUow, {catalogue.CourseCreated: on_course})
+    handle = Dispatcher(FakeUow, {catalogue.CourseCreated: on_course})
     records = _records(1)
     msg = RecordingMessage()
     await _consumer(handle, RecordingDeadLetters()).process(records + records, msg)
