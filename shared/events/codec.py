@@ -54,11 +54,6 @@ def body(data: EventData) -> bytes:
     return orjson.dumps(data.model_dump(mode="json"))
 
 
-def dumps_fields(fields: Mapping[str, Any]) -> bytes:
-    """The body of an event given as JSON-ready fields in the model's order (see `Encoder.fields`)."""
-    return orjson.dumps(fields, option=_JSON)
-
-
 class Encoder:
     """Encodes the events of one source; its constant headers are encoded once."""
 
@@ -157,8 +152,8 @@ def _blank(name: str) -> str:
 
 
 def outbox_template(envelope: Envelope, *, fields: Iterable[str] = (), event_id: bool = False) -> OutboxTemplate:
-    topic, key, wire, _ = encode(envelope)
-    headers = {name: value.decode() for name, value in wire}
+    key = envelope.subject.encode()
+    headers = {name: value.decode() for name, value in _envelope_headers(envelope, key)}
     data = envelope.data.model_dump(mode="json")
     blanks = {}
     for name in fields:
@@ -167,14 +162,7 @@ def outbox_template(envelope: Envelope, *, fields: Iterable[str] = (), event_id:
     if event_id:
         headers["ce_id"] = _blank("ce_id")
         blanks["ce_id"] = f'"{_blank("ce_id")}"'
-    return OutboxTemplate(topic, key, orjson.dumps(headers).decode(), orjson.dumps(data).decode(), blanks)
-
-
-def fill(template: str, blanks: Mapping[str, str], values: Mapping[str, Any]) -> str:
-    """What the SQL statement does with a template, in Python (the parity tests use it)."""
-    for name, value in values.items():
-        template = template.replace(blanks[name], orjson.dumps(value).decode())
-    return template
+    return OutboxTemplate(envelope.topic, key, orjson.dumps(headers).decode(), orjson.dumps(data).decode(), blanks)
 
 
 # The headers every event of a source carries with the same value, or a value found elsewhere in

@@ -5,7 +5,9 @@ business alone (shared/events/codec.py); `headers()` and `body()` here are its a
 
 Schema evolution rule: within a major version (`.v1`) fields are only ever added, and every
 added field is optional with a default. Removing or re-typing a field means a new type name
-(`.v2`) published next to the old one until every consumer has moved.
+(`.v2`) published next to the old one until every consumer has moved. Each type's JSON Schema
+is committed in shared/events/schemas/, and tests/unit/shared/test_event_schemas.py holds every
+version to this rule.
 """
 
 from __future__ import annotations
