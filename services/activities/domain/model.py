@@ -250,6 +250,12 @@ def still_parked(waited: timedelta, grace: timedelta) -> bool:
     return waited < grace
 
 
+def is_late_sync(scanned_at: datetime, received_at: datetime, after: timedelta) -> bool:
+    """A scan that reaches us more than `after` after it was made (an offline kiosk syncing later)
+    still counts, but its attendance is flagged `late_sync` so operators can see delayed data."""
+    return received_at - scanned_at > after
+
+
 def judge(
     scan: KioskCheckin,
     *,

@@ -335,7 +335,7 @@ class CheckinProcessor:
             "minutes": state.minutes,
             "scanned_at": at,
             "session_starts_at": session.starts_at,
-            "late_sync": now - at > self.late_sync,
+            "late_sync": model.is_late_sync(at, now, self.late_sync),
             "walk_in": state.walk_in,
         }
         return _ENCODER.fields(

@@ -17,6 +17,7 @@ from services.scoring.adapters.offsets import StoredOffsets
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.attendance import AttendanceProjector
 from shared.bus.dispatch import Dispatcher, Handlers
+from shared.catalogue import projection as catalogue
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events import topics
@@ -26,13 +27,7 @@ TOPICS = (
     topics.ATTENDANCE.name, topics.CATALOGUE.name, topics.RESIDENTS.name, topics.ENROLMENTS.name, topics.NEEDS.name
 )  # fmt: skip
 HANDLERS: Handlers = {
-    ev.CourseCreated: handlers.on_course,
-    ev.CourseUpdated: handlers.on_course,
-    ev.CourseCancelled: handlers.on_course_cancelled,
-    ev.VenueRegistered: handlers.on_venue,
-    ev.SessionScheduled: handlers.on_session,
-    ev.SessionChanged: handlers.on_session,
-    ev.SessionCancelled: handlers.on_session_cancelled,
+    **catalogue.HANDLERS,  # the shared catalogue read model, to which scoring adds nothing
     ev.ResidentRegistered: handlers.on_resident,
     ev.ResidentUpdated: handlers.on_resident,
     ev.EnrolmentConfirmed: handlers.on_enrolment,

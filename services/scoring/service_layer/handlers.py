@@ -12,7 +12,6 @@ from services.scoring.domain.attendance import AttendanceFact, apply_batch
 from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
 from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
-from shared.catalogue import projection as catalogue
 from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
 from shared.db.uow import UnitOfWork
@@ -35,15 +34,6 @@ from shared.http.errors import Conflict, NotFound
 SOURCE = "learnstreet/scoring"
 
 # --- projections of other services' events (low-volume topics) ----------------------------------
-
-
-# The catalogue is the shared read model (shared/catalogue), to which scoring adds nothing: the
-# names below are its handlers, under which scoring's handler table lists them.
-on_course = catalogue.on_course_created
-on_course_cancelled = catalogue.on_course_cancelled
-on_venue = catalogue.on_venue_registered
-on_session = catalogue.on_session_scheduled
-on_session_cancelled = catalogue.on_session_cancelled
 
 
 async def on_resident(uow: UnitOfWork, event: ResidentRegistered, incoming: Incoming) -> None:

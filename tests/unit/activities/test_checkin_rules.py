@@ -152,3 +152,14 @@ def test_needs_ranking_most_votes_first_with_courses():
 def test_a_parked_check_in_waits_the_grace_period_then_is_rejected():
     assert model.still_parked(GRACE - timedelta(microseconds=1), GRACE)
     assert not model.still_parked(GRACE, GRACE)
+
+
+def test_a_scan_synced_later_than_the_threshold_is_late_and_one_at_the_threshold_is_not():
+    from datetime import UTC, datetime, timedelta
+
+    from services.activities.domain.model import is_late_sync
+
+    scanned = datetime(2026, 12, 1, 19, 0, tzinfo=UTC)
+    after = timedelta(minutes=15)
+    assert not is_late_sync(scanned, scanned + after, after)
+    assert is_late_sync(scanned, scanned + after + timedelta(seconds=1), after)

@@ -12,7 +12,7 @@ import pytest
 
 from services.enrolment.entrypoints.consumers import HANDLERS as ENROLMENT
 from services.notify.entrypoints.consumers import HANDLERS as NOTIFY
-from services.scoring.service_layer import handlers as scoring_handlers
+from services.scoring.entrypoints.consumers import HANDLERS as SCORING
 from shared import catalogue
 from shared.catalogue import projection
 from shared.db.migrations import SHARED_MIGRATIONS, discover, source_of
@@ -55,12 +55,9 @@ def test_services_keep_the_whole_catalogue_read_model(table):
     assert CATALOGUE_EVENTS <= set(table)
 
 
-def test_scorings_catalogue_handlers_are_the_projections():
-    assert scoring_handlers.on_course is projection.on_course_created
-    assert scoring_handlers.on_course_cancelled is projection.on_course_cancelled
-    assert scoring_handlers.on_venue is projection.on_venue_registered
-    assert scoring_handlers.on_session is projection.on_session_scheduled
-    assert scoring_handlers.on_session_cancelled is projection.on_session_cancelled
+def test_scoring_keeps_the_catalogue_read_model_through_the_projections():
+    for event_type, handler in projection.HANDLERS.items():
+        assert SCORING[event_type] is handler
 
 
 async def test_course_upsert_stores_enums_as_their_values_and_leaves_a_cancellation_alone():
