@@ -121,6 +121,8 @@ class BatchConsumer:
             max_records=self.max_records,
             batch_timeout_ms=self.batch_timeout_ms,
             auto_offset_reset="earliest",
+            # Records of aborted (or still open) producer transactions are never applied.
+            isolation_level="read_committed",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=self.max_poll_interval_ms,
             parser=self._parse,

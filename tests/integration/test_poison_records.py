@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from shared.events.topics import all_topic_specs
 from tests.integration.activities.helpers import Tail, now, register_residents
 from tests.support import client, eventually, headers_of, kafka_auth, producer, unique
 
@@ -58,8 +59,9 @@ async def _group_lag(group: str, topic: str) -> int:
     await admin.start()
     await reader.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
-        assert partitions, f"no partitions of {topic}"
+        spec = {t.name: t for t in all_topic_specs()}[topic]
+        partitions = [TopicPartition(topic, p) for p in range(spec.partitions)]
+        reader.assign(partitions)
         committed = await admin.list_consumer_group_offsets(group, partitions=partitions)
         ends = await reader.end_offsets(partitions)
         return sum(max(0, ends[tp] - max(0, committed[tp].offset)) for tp in partitions)
@@ -79,7 +81,7 @@ async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_val
     ]  # fmt: skip
     poison = {137: [("trace", None)], 411: [("trace", b"\xff\xfe\xfa")]}
     async with Tail(f"{TOPIC}.dlq") as dlq:
-        kiosk = await producer("kiosk", acks="all")
+        kiosk = await producer("kiosk")
         try:
             futures = [
                 await kiosk.send(TOPIC, orjson.dumps(b), key=b["resident_id"].encode(), headers=poison.get(i, []))
@@ -117,3 +119,71 @@ async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_val
         return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
 
     await eventually(no_lag, timeout_s=30, every_s=0.5)
+
+
+async def _scan_session(n: int) -> tuple[list[dict], str]:
+    venue_id, kiosk_id, session_id = await _big_session(capacity=max(50, n * 2))
+    residents = [unique("r") for _ in range(n)]
+    await register_residents(*residents)
+    bodies = [
+        {"checkin_id": str(uuid.uuid4()), "kiosk_id": kiosk_id, "venue_id": venue_id, "resident_id": r,
+         "scanned_at": (now() - timedelta(minutes=5)).isoformat()}
+        for r in residents
+    ]  # fmt: skip
+    return bodies, session_id
+
+
+async def _outcomes(checkin_ids: list[str]) -> dict[str, str | None]:
+    async with client("activities", role="operator") as op:
+        out: dict[str, str | None] = {}
+        for cid in checkin_ids:
+            r = await op.get(f"/v1/checkins/{cid}")
+            out[cid] = r.json()["outcome"] if r.status_code == 200 else None
+        return out
+
+
+@pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
+async def test_checkins_in_every_compression_codec_are_recorded(codec: str):
+    bodies, _ = await _scan_session(20)
+    kiosk = await producer("kiosk", compression_type=codec, linger_ms=50)
+    try:
+        futures = [await kiosk.send(TOPIC, orjson.dumps(b), key=b["resident_id"].encode()) for b in bodies]
+        await asyncio.gather(*futures)
+    finally:
+        await kiosk.stop()
+    ids = [b["checkin_id"] for b in bodies]
+
+    async def recorded():
+        outcomes = await _outcomes(ids)
+        return all(o == "recorded" for o in outcomes.values()) or None
+
+    await eventually(recorded, timeout_s=60, every_s=0.5)
+
+
+async def test_only_committed_transactions_are_applied():
+    """A transactional producer (admin here: kiosks may not hold transactional ids) commits one
+    transaction and aborts another on the same partitions: the aborted scans never count."""
+    bodies, _ = await _scan_session(20)
+    committed, aborted = bodies[:10], bodies[10:]
+    writer = await producer("admin", transactional_id=unique("tx-kiosk"))
+    try:
+        async with writer.transaction():
+            for b in committed:
+                await writer.send(TOPIC, orjson.dumps(b), key=b["resident_id"].encode())
+        await writer.begin_transaction()
+        for b in aborted:
+            await writer.send(TOPIC, orjson.dumps(b), key=b["resident_id"].encode())
+        await writer.abort_transaction()
+        # A committed marker after the aborted batch, so the consumer must read past the abort.
+        marker = bodies[0] | {"checkin_id": str(uuid.uuid4())}
+        async with writer.transaction():
+            await writer.send(TOPIC, orjson.dumps(marker), key=marker["resident_id"].encode())
+    finally:
+        await writer.stop()
+
+    async def settled():
+        outcomes = await _outcomes([b["checkin_id"] for b in committed] + [marker["checkin_id"]])
+        return all(o in ("recorded", "merged") for o in outcomes.values()) or None
+
+    await eventually(settled, timeout_s=60, every_s=0.5)
+    assert set((await _outcomes([b["checkin_id"] for b in aborted])).values()) == {None}
