@@ -8,8 +8,10 @@ producer, same settings). The guarantees are the same: acks=all and idempotence.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from shared.events import codec
 from shared.settings import ServiceSettings
@@ -29,19 +31,41 @@ def idempotent_producer(
     )
 
 
+def needs_new_producer(error: BaseException) -> bool:
+    """True when retrying with the same producer cannot succeed. The case seen in `make chaos`: after a
+    broker restart the broker no longer accepts the idempotent producer's sequence numbers
+    (OutOfOrderSequenceNumber) and every retry fails the same way, so the outbox stalls for good. A
+    new producer (a new producer id) publishes again; the rows are still in the outbox and consumers
+    drop what was already delivered by its event id."""
+    return isinstance(error, KafkaError) and not error.retriable
+
+
 class Producer:
     def __init__(self, settings: ServiceSettings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        self._producer = idempotent_producer(self._settings, role="relay")
-        await self._producer.start()
+        producer = idempotent_producer(self._settings, role="relay")
+        await producer.start()
+        self._producer = producer
+
+    @property
+    def running(self) -> bool:
+        return self._producer is not None
 
     async def stop(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
+
+    async def restart(self) -> None:
+        """Replace the producer by a new one (see `needs_new_producer`)."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        await self.start()
 
     async def publish(
         self,

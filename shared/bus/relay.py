@@ -15,7 +15,8 @@ import logging
 import asyncpg
 
 from shared import metrics
-from shared.bus.producer import Producer as Publisher  # or a faststream KafkaBroker: same publish()
+from shared.bus.producer import Producer as Publisher
+from shared.bus.producer import needs_new_producer
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x0B7B_0C5
@@ -61,6 +62,13 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
 
+    async def _new_producer(self) -> None:
+        try:
+            await self.broker.restart()
+            log.warning("outbox relay: replaced its Kafka producer")
+        except Exception as error:  # the broker may still be down: the next failure tries again
+            log.warning("outbox relay: could not replace its Kafka producer: %r", error)
+
     async def backlog(self) -> int:
         return await self.pool.fetchval("SELECT count(*) FROM outbox")
 
@@ -80,6 +88,8 @@ class OutboxRelay:
                 failures += 1
                 metrics.OUTBOX_PUBLISH_ERRORS.inc()
                 log.warning("outbox relay failed (%d in a row): %r", failures, error)
+                if needs_new_producer(error) or not self.broker.running:
+                    await self._new_producer()
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             with contextlib.suppress(TimeoutError):

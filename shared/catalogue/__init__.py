@@ -3,8 +3,7 @@
 Activities owns the catalogue; enrolment, scoring and notify each keep this same copy of it in
 their own database (tables `venues`, `courses`, `sessions`):
 
-- `model.py`: what a service knows of a venue, a course, a session (`VenueRef`, `CourseRef`,
-  `SessionRef`);
+- `model.py`: what a service reads back of a course and a session (`CourseRef`, `SessionRef`);
 - `repository.py`: the SQL that reads and writes those tables;
 - `projection.py`: the handlers of the catalogue events and their table `HANDLERS`, which a
   service merges into its own, replacing an entry by its own handler when it reacts further

@@ -27,7 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
-from shared.bus.producer import idempotent_producer
+from shared.bus.producer import idempotent_producer, needs_new_producer
 from shared.events import codec
 from shared.events.codec import Wire as OutEvent
 from shared.settings import ServiceSettings
@@ -85,9 +85,25 @@ class CheckinOutbox:
         return self._pool_getter()
 
     async def start(self) -> None:
-        self._producer = idempotent_producer(self._settings, role="checkin-outbox", linger_ms=5, max_batch_size=1 << 20)
-        await self._producer.start()
+        await self._start_producer()
         self._task = asyncio.create_task(self._run(), name="checkin-outbox")
+
+    async def _start_producer(self) -> None:
+        producer = idempotent_producer(self._settings, role="checkin-outbox", linger_ms=5, max_batch_size=1 << 20)
+        await producer.start()
+        self._producer = producer
+
+    async def _new_producer(self) -> None:
+        """See shared.bus.producer.needs_new_producer: a fresh producer id unblocks publishing."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.stop()
+        try:
+            await self._start_producer()
+            log.warning("check-in outbox: replaced its Kafka producer")
+        except Exception as error:
+            log.warning("check-in outbox: could not replace its Kafka producer: %r", error)
 
     async def stop(self) -> None:
         """Publish what is queued (consumers have stopped by now), then stop; what cannot be
@@ -128,6 +144,8 @@ class CheckinOutbox:
                 except Exception as error:
                     FAILURES.inc()
                     log.warning("check-in outbox sweep failed: %r", error)
+                    if needs_new_producer(error) or self._producer is None:
+                        await self._new_producer()
             try:
                 batch = await asyncio.wait_for(self._queue.get(), max(0.0, next_sweep - loop.time()))
             except TimeoutError:
@@ -148,6 +166,8 @@ class CheckinOutbox:
                     failures += 1
                     FAILURES.inc()
                     log.warning("publishing check-in events failed (%d in a row): %r", failures, error)
+                    if needs_new_producer(error) or self._producer is None:
+                        await self._new_producer()
                     await asyncio.sleep(min(5.0, 0.1 * 2**failures))
             for _ in batches:
                 self._queue.task_done()

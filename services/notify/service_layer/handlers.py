@@ -75,6 +75,13 @@ async def _add(uow: UnitOfWork, items: list[NewNotification]) -> None:
         uow.after_commit(uow.deps.wake_delivery)
 
 
+async def _add_for_each(
+    uow: UnitOfWork, now: datetime, triggered_at: datetime, residents: list[str], kind: str, subject: str, **extra
+) -> None:
+    """The same notice, one per resident (each with its own idempotency key)."""
+    await _add(uow, [_new(uow.deps, now, triggered_at, rid, kind, subject, **extra) for rid in residents])
+
+
 def _times(uow: UnitOfWork, meta: Incoming | None) -> tuple[datetime, datetime]:
     now = uow.deps.clock.now()
     triggered = meta.time if meta is not None and meta.time is not None else now
@@ -92,21 +99,8 @@ async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, meta: Inc
         uow.conn, now, "course_cancelled", kinds=(*SESSION_NOTICES, "session_cancelled"), course_id=event.course_id
     )
     residents = sorted({r["resident_id"] for r in await repository.enrolled(uow.conn, course_id=event.course_id)})
-    await _add(
-        uow,
-        [
-            _new(
-                uow.deps,
-                now,
-                triggered,
-                rid,
-                "course_cancelled",
-                event.course_id,
-                params={"course_id": event.course_id, "reason": event.reason},
-            )
-            for rid in residents
-        ],
-    )
+    params = {"course_id": event.course_id, "reason": event.reason}
+    await _add_for_each(uow, now, triggered, residents, "course_cancelled", event.course_id, params=params)
 
 
 async def on_session_scheduled(uow: UnitOfWork, event: SessionScheduled, meta: Incoming | None) -> None:
@@ -327,21 +321,8 @@ async def on_honour_awarded(uow: UnitOfWork, event: HonourAwarded, meta: Incomin
     residents = list(dict.fromkeys(event.resident_ids))
     if not residents and event.recipient_kind == "resident":
         residents = [event.recipient_id]
-    await _add(
-        uow,
-        [
-            _new(
-                uow.deps,
-                now,
-                triggered,
-                rid,
-                "honour_awarded",
-                event.honour_id,
-                params={"honour_kind": event.kind, "period": event.period},
-            )
-            for rid in residents
-        ],
-    )
+    params = {"honour_kind": event.kind, "period": event.period}
+    await _add_for_each(uow, now, triggered, residents, "honour_awarded", event.honour_id, params=params)
 
 
 # --- queries and operator commands -----------------------------------------------------------------
