@@ -12,12 +12,13 @@ The kiosk check-in is not an enveloped event: it is the public contract kiosks w
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from . import topics
 from .envelope import EventData
@@ -163,6 +164,9 @@ class NeedVoted(EventData):
 # --- kiosk.checkins (public contract, no envelope) ------------------------------------------
 
 
+RFC3339_WITH_OFFSET = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
 class KioskCheckin(BaseModel):
     """One scan at a venue kiosk, as kiosks write it to `kiosk.checkins` (JSON body).
 
@@ -179,6 +183,18 @@ class KioskCheckin(BaseModel):
     session_id: str | None = None
     scanned_at: AwareDatetime
     direction: Literal["in", "out"] = "in"
+
+    @field_validator("scanned_at", mode="before")
+    @classmethod
+    def _rfc3339_with_offset(cls, value: object) -> object:
+        # pydantic alone also takes a number (or a string of digits) as Unix time; the contract says
+        # RFC 3339 with an offset, and a kiosk sending seconds where it meant a local clock reading
+        # would be credited to the wrong day.
+        if isinstance(value, datetime):
+            return value
+        if not isinstance(value, str) or not RFC3339_WITH_OFFSET.match(value):
+            raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-12-01T19:05:00+08:00")
+        return value
 
 
 # --- activities.attendance ------------------------------------------------------------------

@@ -187,3 +187,37 @@ async def test_only_committed_transactions_are_applied():
 
     await eventually(settled, timeout_s=60, every_s=0.5)
     assert set((await _outcomes([b["checkin_id"] for b in aborted])).values()) == {None}
+
+
+async def test_tombstones_numeric_timestamps_and_null_keys_next_to_valid_scans():
+    """On one partition (one resident key): a valid scan, a tombstone, a scan whose time is Unix
+    seconds, a valid scan; plus a valid scan with no key. The valid three are recorded, the other
+    two dead-lettered with their reason, and nothing after them is skipped."""
+    bodies, _ = await _scan_session(3)
+    first, last, keyless = bodies
+    key = first["resident_id"].encode()
+    numeric = first | {"checkin_id": str(uuid.uuid4()), "scanned_at": 1777633331}
+    last = last | {"resident_id": first["resident_id"]}  # same key, same partition
+    async with Tail(f"{TOPIC}.dlq") as dlq:
+        kiosk = await producer("kiosk")
+        try:
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(first), key=key)
+            await kiosk.send_and_wait(TOPIC, None, key=key)
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(numeric), key=key)
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(last), key=key)
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(keyless), key=None)
+        finally:
+            await kiosk.stop()
+        letters = await dlq.wait_for(lambda r: r.key == key, count=2, timeout_s=60)
+    by_value = {r.value: headers_of(r) for r in letters}
+    assert by_value[b""]["dlq_reason"] == "invalid_checkin"  # the tombstone, its body kept empty
+    numeric_letter = by_value[orjson.dumps(numeric)]
+    assert numeric_letter["dlq_reason"] == "invalid_checkin"
+    assert "scanned_at" in numeric_letter["dlq_error_message"]
+
+    async def recorded():
+        outcomes = await _outcomes([first["checkin_id"], last["checkin_id"], keyless["checkin_id"]])
+        return all(o in ("recorded", "merged") for o in outcomes.values()) or None
+
+    await eventually(recorded, timeout_s=60, every_s=0.5)
+    assert (await _outcomes([numeric["checkin_id"]]))[numeric["checkin_id"]] is None
