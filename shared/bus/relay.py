@@ -16,7 +16,6 @@ import asyncpg
 
 from shared import metrics
 from shared.bus.producer import Producer as Publisher
-from shared.bus.producer import needs_new_producer
 
 log = logging.getLogger(__name__)
 _RELAY_LOCK = 0x0B7B_0C5
@@ -62,13 +61,6 @@ class OutboxRelay:
             metrics.OUTBOX_PUBLISHED.labels(row["topic"]).inc()
         return len(rows)
 
-    async def _new_producer(self) -> None:
-        try:
-            await self.broker.restart()
-            log.warning("outbox relay: replaced its Kafka producer")
-        except Exception as error:  # the broker may still be down: the next failure tries again
-            log.warning("outbox relay: could not replace its Kafka producer: %r", error)
-
     async def backlog(self) -> int:
         return await self.pool.fetchval("SELECT count(*) FROM outbox")
 
@@ -88,8 +80,7 @@ class OutboxRelay:
                 failures += 1
                 metrics.OUTBOX_PUBLISH_ERRORS.inc()
                 log.warning("outbox relay failed (%d in a row): %r", failures, error)
-                if needs_new_producer(error) or not self.broker.running:
-                    await self._new_producer()
+                await self.broker.recover(error)
                 await asyncio.sleep(min(5.0, 0.1 * 2**failures))
                 continue
             with contextlib.suppress(TimeoutError):

@@ -23,11 +23,10 @@ import logging
 from dataclasses import dataclass
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from prometheus_client import Counter, Gauge
 
-from shared.bus.producer import idempotent_producer, needs_new_producer
+from shared.bus.producer import Producer
 from shared.events import codec
 from shared.events.codec import Wire as OutEvent
 from shared.settings import ServiceSettings
@@ -70,12 +69,11 @@ class CheckinOutbox:
         sweep_every_s: float = 2.0,
         sweep_older_than_s: float = 5.0,
     ) -> None:
-        self._settings = settings
         self._pool_getter = pool_getter
         self._queue: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=max_queued)
         self.sweep_every_s = sweep_every_s
         self.sweep_older_than_s = sweep_older_than_s
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = Producer(settings, role="checkin-outbox", linger_ms=5, max_batch_size=1 << 20)
         self._partition_lists: dict[str, list[int]] = {}
         self._partitions: dict[tuple[str, bytes], int] = {}
         self._task: asyncio.Task | None = None
@@ -85,25 +83,8 @@ class CheckinOutbox:
         return self._pool_getter()
 
     async def start(self) -> None:
-        await self._start_producer()
+        await self._producer.start()
         self._task = asyncio.create_task(self._run(), name="checkin-outbox")
-
-    async def _start_producer(self) -> None:
-        producer = idempotent_producer(self._settings, role="checkin-outbox", linger_ms=5, max_batch_size=1 << 20)
-        await producer.start()
-        self._producer = producer
-
-    async def _new_producer(self) -> None:
-        """See shared.bus.producer.needs_new_producer: a fresh producer id unblocks publishing."""
-        old, self._producer = self._producer, None
-        if old is not None:
-            with contextlib.suppress(Exception):
-                await old.stop()
-        try:
-            await self._start_producer()
-            log.warning("check-in outbox: replaced its Kafka producer")
-        except Exception as error:
-            log.warning("check-in outbox: could not replace its Kafka producer: %r", error)
 
     async def stop(self) -> None:
         """Publish what is queued (consumers have stopped by now), then stop; what cannot be
@@ -115,9 +96,7 @@ class CheckinOutbox:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.stop()
 
     async def after_commit(self, row_id: int, events: list[OutEvent]) -> None:
         """Hand a committed batch's events over; waits when publishing lags (back-pressure on the
@@ -144,8 +123,7 @@ class CheckinOutbox:
                 except Exception as error:
                     FAILURES.inc()
                     log.warning("check-in outbox sweep failed: %r", error)
-                    if needs_new_producer(error) or self._producer is None:
-                        await self._new_producer()
+                    await self._producer.recover(error)
             try:
                 batch = await asyncio.wait_for(self._queue.get(), max(0.0, next_sweep - loop.time()))
             except TimeoutError:
@@ -166,8 +144,7 @@ class CheckinOutbox:
                     failures += 1
                     FAILURES.inc()
                     log.warning("publishing check-in events failed (%d in a row): %r", failures, error)
-                    if needs_new_producer(error) or self._producer is None:
-                        await self._new_producer()
+                    await self._producer.recover(error)
                     await asyncio.sleep(min(5.0, 0.1 * 2**failures))
             for _ in batches:
                 self._queue.task_done()
@@ -192,9 +169,7 @@ class CheckinOutbox:
         """Publish and wait for Kafka's acknowledgement of every event. One record batch per
         partition instead of one `send()` per event: a future, a metadata wait and a partitioner
         call per event were a quarter of the service's CPU per check-in."""
-        producer = self._producer
-        if producer is None:
-            raise RuntimeError("check-in outbox not started")
+        producer = self._producer.client
         futures = []
         open_batches: dict[tuple[str, int], object] = {}
         for topic, key, headers, body in events:
@@ -217,7 +192,7 @@ class CheckinOutbox:
         would choose; memoised, as residents check in again and again."""
         partitions = self._partition_lists.get(topic)
         if partitions is None:
-            partitions = self._partition_lists[topic] = sorted(await self._producer.partitions_for(topic))
+            partitions = self._partition_lists[topic] = sorted(await self._producer.client.partitions_for(topic))
             self._partitions.clear()
         found = self._partitions.get((topic, key))
         if found is None:

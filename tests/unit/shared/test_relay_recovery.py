@@ -12,7 +12,7 @@ import contextlib
 
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
-from shared.bus.producer import needs_new_producer
+from shared.bus.producer import Producer, needs_new_producer
 from shared.bus.relay import OutboxRelay
 
 
@@ -47,26 +47,40 @@ class FakePool:
         return len(self.conn.rows)
 
 
-class StuckProducer:
-    """Fails every publish with `error` until it is restarted; then publishes."""
+class FakeClient:
+    """An aiokafka producer whose every send fails with `error` (None: succeeds)."""
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: Exception | None, published: list[bytes]) -> None:
         self.error = error
-        self.restarts = 0
-        self.published: list[bytes] = []
-        self.running = True
+        self.published = published
 
-    async def publish(self, body, topic, *, key=None, headers=None, no_confirm=False):
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def send(self, topic, body, *, key=None, headers=None):
         future = asyncio.get_running_loop().create_future()
-        if self.restarts == 0:
+        if self.error is not None:
             future.set_exception(self.error)
         else:
             self.published.append(body)
             future.set_result(None)
         return future
 
-    async def restart(self) -> None:
+
+class StuckProducer(Producer):
+    """The real `Producer`, whose first client fails every send with `error` and whose
+    replacements publish; `restarts` counts the replacements."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(settings=None)
+        self.error = error
+        self.restarts = -1  # the first start is not a replacement
+        self.published: list[bytes] = []
+
+    async def start(self) -> None:
         self.restarts += 1
+        self._producer = FakeClient(self.error if self.restarts == 0 else None, self.published)
 
 
 async def _run_relay(producer: StuckProducer, rows: list[dict], seconds: float) -> None:
@@ -81,6 +95,7 @@ async def _run_relay(producer: StuckProducer, rows: list[dict], seconds: float) 
 async def test_out_of_order_sequence_replaces_the_producer_and_the_rows_are_published():
     rows = [{"id": i, "topic": "t", "key": b"k", "headers": {}, "payload": f"e{i}".encode()} for i in range(3)]
     producer = StuckProducer(OutOfOrderSequenceNumber())
+    await producer.start()
     await _run_relay(producer, rows, 0.5)
     assert producer.restarts == 1
     assert producer.published == [b"e0", b"e1", b"e2"]
@@ -90,6 +105,7 @@ async def test_out_of_order_sequence_replaces_the_producer_and_the_rows_are_publ
 async def test_a_retriable_error_keeps_the_producer():
     rows = [{"id": 1, "topic": "t", "key": b"k", "headers": {}, "payload": b"e1"}]
     producer = StuckProducer(KafkaConnectionError())
+    await producer.start()
     await _run_relay(producer, rows, 0.3)
     assert producer.restarts == 0 and producer.published == [] and len(rows) == 1
 
