@@ -90,9 +90,6 @@ class Dispatcher:
         self.projected_types = projector.event_types if projector is not None else frozenset()
         self.known_types = self.projected_types | self.by_type.keys()
 
-    def handles(self, type_name: str) -> bool:
-        return type_name in self.known_types
-
     async def __call__(self, events: list[Incoming]) -> None:
         known = self.known_types  # a hot path's batch has thousands of events: no call per event
         relevant = [e for e in events if e.type_name in known]

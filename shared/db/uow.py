@@ -27,6 +27,9 @@ class UnitOfWork:
         self._pool = pool
         self._outbox_signal = outbox_signal
         self.deps = deps
+        # What a batch's handlers collect event by event for one write at commit (`before_commit`),
+        # by the name of the module that collects it.
+        self.collected: dict[str, Any] = {}
         self._before_commit: list[BeforeCommit] = []
         self._after_commit: list[AfterCommit] = []
         self._conn: asyncpg.Connection | None = None

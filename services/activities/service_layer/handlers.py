@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from weakref import WeakKeyDictionary
 
 from services.activities.adapters import repository
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
@@ -370,10 +369,11 @@ async def ranking(ctx: Context, community_id: str) -> list[model.NeedCount]:
 # --- events from enrolment ------------------------------------------------------------------
 #
 # Residents and seats arrive in bursts (a registration drive, a course opening): each handler
-# only collects its event into the unit of work's `_Arrivals`, which writes the whole batch in one
-# multi-row upsert just before the commit (`uow.before_commit`) and tells the caches after it
-# (`uow.after_commit`). Plain table handlers rather than a batch projector: the dispatcher's inbox
-# dedup applies to them unchanged, and the batch rules stay one line each.
+# only collects its event into the unit of work's `_Arrivals` (kept in `uow.collected`), which
+# writes the whole batch in one multi-row upsert just before the commit (`uow.before_commit`) and
+# tells the caches after it (`uow.after_commit`). Plain table handlers rather than a batch
+# projector: the dispatcher's inbox dedup applies to them unchanged, and the batch rules stay one
+# line each.
 
 _SEAT_STATES = {
     ev.EnrolmentConfirmed.type_name: "confirmed",
@@ -403,13 +403,10 @@ class _Arrivals:
             uow.after_commit(lambda: ctx.caches.enrolled.update(enrolled))
 
 
-_ARRIVALS: WeakKeyDictionary[UnitOfWork, _Arrivals] = WeakKeyDictionary()
-
-
 def _arrivals(uow: UnitOfWork) -> _Arrivals:
-    arrivals = _ARRIVALS.get(uow)
+    arrivals = uow.collected.get(__name__)
     if arrivals is None:
-        arrivals = _ARRIVALS[uow] = _Arrivals()
+        arrivals = uow.collected[__name__] = _Arrivals()
         uow.before_commit(lambda: arrivals.write(uow))
     return arrivals
 
