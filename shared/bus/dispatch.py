@@ -13,7 +13,8 @@ It runs inside the batch's transaction; what it needs besides the database (a cl
 settings) it finds in `uow.deps`, which the service's `bootstrap.py` sets; effects that must wait
 for the commit (updating an in-memory cache, waking a worker) it registers with
 `uow.after_commit(callback)`; handlers that write a burst of events in one statement collect them
-and register the write with `uow.before_commit(callback)` (activities' residents and seats). No
+in `uow.collected` and register the write with `uow.before_commit(callback)` (activities'
+residents and seats). No
 closure factories or handler classes: the table says it all.
 
 Hot paths (check-ins in activities, attendance in scoring) apply a whole batch with set-based
