@@ -19,10 +19,13 @@ def main(
     checkins: int = typer.Option(100_000, help="kiosk check-ins to send (5% duplicates, 2% late, 1% malformed)"),
     kills_per_service: int = typer.Option(3, help="SIGKILLs of each service"),
     sigterms_per_service: int = typer.Option(1, help="SIGTERMs (graceful stops) of each service"),
-    kafka_restarts: int = typer.Option(1),
+    kafka_restarts: int = typer.Option(1, help="controlled restarts of every broker"),
+    broker_kills: int = typer.Option(1, help="on a cluster: SIGKILLs of the broker leading kiosk.checkins"),
     pg_terminations: int = typer.Option(1),
-    pauses: int = typer.Option(1, help="SIGSTOPs of a service past its max poll interval"),
-    pause_target: str = typer.Option("activities"),
+    pauses: int = typer.Option(1, help="SIGSTOPs of an instance past its max poll interval, per paused service"),
+    pause_targets: str = typer.Option("activities,scoring", help="comma-separated services that get the pauses"),
+    replicas: int = typer.Option(None, help="fail at once unless every service runs this many instances"),
+    brokers: int = typer.Option(None, help="fail at once unless Kafka runs this many brokers"),
     fault_services: str = typer.Option(
         "activities,enrolment,scoring,notify", help="comma-separated services that get the SIGKILLs and SIGTERMs"
     ),
@@ -35,7 +38,8 @@ def main(
     """Load the local stack, inject faults, quiesce, check invariants; last line: JSON figures."""
     cfg = Config(
         checkins=checkins, kills_per_service=kills_per_service, sigterms_per_service=sigterms_per_service,
-        kafka_restarts=kafka_restarts, pg_terminations=pg_terminations, pauses=pauses, pause_target=pause_target,
+        kafka_restarts=kafka_restarts, broker_kills=broker_kills, pg_terminations=pg_terminations, pauses=pauses,
+        pause_targets=tuple(s for s in pause_targets.split(",") if s), replicas=replicas, brokers=brokers,
         fault_services=tuple(s for s in fault_services.split(",") if s), max_poll_interval_ms=max_poll_interval_ms,
         load_s=load_seconds, quiesce_timeout_s=quiesce_timeout, seed=seed,
     )  # fmt: skip

@@ -26,11 +26,31 @@ def auth(env: dict[str, str], principal: str) -> dict[str, Any]:
 
 
 class AiokafkaKiosk:
-    """The kiosk principal through aiokafka; a send counts only once its future resolved."""
+    """The kiosk principal through aiokafka. A send counts only once its future resolved; one that
+    failed is sent again, the same bytes (same `checkin_id`), until Kafka acknowledges it, as a real
+    kiosk keeps a scan in its local queue until the broker took it. After an error the idempotent
+    producer cannot recover from (its sequence numbers are lost with a restarted broker), the
+    producer is replaced before the next retry."""
+
+    RETRY_DELAY_S = 1.0
 
     def __init__(self, env: dict[str, str], run_id: str, on_ack: Callable[[Checkin, int, int], None]) -> None:
-        self.producer = AIOKafkaProducer(
-            **auth(env, "kiosk"),
+        self.env = env
+        self.producer = self._producer()
+        self.run_id = run_id.encode()
+        self.on_ack = on_ack
+        self.failures = 0  # sends that failed (each is retried)
+        self.retries = 0
+        self.replaced = 0  # producers replaced after an error they cannot recover from
+        self.pending: set[asyncio.Future] = set()
+        self.unacked: dict[int, Checkin] = {}  # seq -> scan not acknowledged yet (in flight or failed)
+        self.failed: asyncio.Queue[Checkin] = asyncio.Queue()
+        self._retrier: asyncio.Task | None = None
+        self._broken = False
+
+    def _producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            **auth(self.env, "kiosk"),
             acks="all",
             enable_idempotence=True,
             linger_ms=5,
@@ -38,40 +58,83 @@ class AiokafkaKiosk:
             max_request_size=1024 * 1024,
             request_timeout_ms=30_000,
         )
-        self.run_id = run_id.encode()
-        self.on_ack = on_ack
-        self.failures = 0
-        self.pending: set[asyncio.Future] = set()
 
     async def start(self) -> None:
         await self.producer.start()
+        self._retrier = asyncio.create_task(self._retry_failed())
 
     async def send(self, c: Checkin) -> None:
+        self.unacked[c.seq] = c
         headers = [("chaos_run", self.run_id), ("chaos_seq", str(c.seq).encode())]
         try:
             fut = await self.producer.send(CHECKINS, c.value, key=c.key, headers=headers)
-        except Exception:
-            self.failures += 1
+        except Exception as error:
+            self._failed(c, error)
             return
 
         def done(f: asyncio.Future, c: Checkin = c) -> None:
             self.pending.discard(f)
-            if f.cancelled() or f.exception() is not None:
-                self.failures += 1
-            else:
+            if f.cancelled():
+                self._failed(c, None)
+            elif f.exception() is not None:
+                self._failed(c, f.exception())
+            elif c.seq in self.unacked:
                 meta = f.result()
+                del self.unacked[c.seq]
                 self.on_ack(c, meta.partition, meta.offset)
 
         self.pending.add(fut)
         fut.add_done_callback(done)
 
-    async def flush(self) -> None:
+    def _failed(self, c: Checkin, error: BaseException | None) -> None:
+        self.failures += 1
+        # Any failure: the next retry goes through a new producer (cheap, and an idempotent
+        # producer's lost sequence state after a broker restart shows as timeouts, not as one error).
+        self._broken = True
+        self.failed.put_nowait(c)
+
+    async def _retry_failed(self) -> None:
+        while True:
+            c = await self.failed.get()
+            await asyncio.sleep(self.RETRY_DELAY_S)
+            if self._broken:
+                self._broken = False
+                await self._replace_producer()
+            if c.seq in self.unacked:
+                self.retries += 1
+                await self.send(c)
+
+    async def _replace_producer(self) -> None:
+        old, self.producer = self.producer, self._producer()
+        self.replaced += 1
         with contextlib.suppress(Exception):
-            await self.producer.flush()
-        if self.pending:
-            await asyncio.wait(list(self.pending), timeout=60)
+            await old.stop()
+        while True:
+            try:
+                await self.producer.start()
+                return
+            except Exception:  # the broker is still down: a kiosk keeps trying
+                with contextlib.suppress(Exception):
+                    await self.producer.stop()
+                self.producer = self._producer()
+                await asyncio.sleep(self.RETRY_DELAY_S)
+
+    async def flush(self, timeout_s: float = 600.0) -> None:
+        """Until every scan sent is acknowledged (retries included), or `timeout_s`."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self.unacked and asyncio.get_running_loop().time() < deadline:
+            with contextlib.suppress(Exception):
+                await self.producer.flush()
+            if self.pending:
+                await asyncio.wait(list(self.pending), timeout=5)
+            else:
+                await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
+        if self._retrier is not None:
+            self._retrier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrier
         with contextlib.suppress(Exception):
             await self.producer.stop()
 
@@ -194,6 +257,18 @@ async def read_range(
         if remaining:
             raise RuntimeError(f"could not read {sorted(str(t) for t in remaining)} to their end")
         return out
+    finally:
+        await consumer.stop()
+
+
+async def partition_leaders(env: dict[str, str], topic: str) -> dict[int, int]:
+    """partition -> node id of its leader, from fresh cluster metadata."""
+    consumer = AIOKafkaConsumer(**auth(env, "admin"), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        cluster = consumer._client.cluster
+        return {p: cluster.leader_for_partition(TopicPartition(topic, p)) for p in cluster.partitions_for_topic(topic)}
     finally:
         await consumer.stop()
 

@@ -10,12 +10,16 @@ from __future__ import annotations
 import math
 import random
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import orjson
 
 VALID, DUPLICATE, LATE, MALFORMED = "valid", "duplicate", "late", "malformed"
+# Scans the merge paths fold: another scan (its own checkin_id) of a pair already scanned; a
+# check-out, sent after or before the check-in it closes; a walk-in into a session with fewer
+# seats than the residents who scan there.
+RESCAN, CHECKOUT, CONTESTED = "rescan", "checkout", "contested"
 AIOKAFKA, KCAT = "aiokafka", "kcat"
 
 # Sessions span the whole run so that every scan (and the late ones, scanned earlier while the
@@ -24,6 +28,8 @@ SESSION_STARTS_BEFORE = timedelta(hours=2)
 SESSION_LENGTH = timedelta(hours=5)
 LATE_SCAN_AGE = timedelta(minutes=75)
 ENROL_SESSIONS_START_IN = timedelta(hours=6)
+CHECKOUT_AFTER = (timedelta(minutes=20), timedelta(minutes=150))  # after the scans' "now"
+CONTEST_SEATS, CONTEST_RESIDENTS, CONTEST_SESSIONS = 5, 8, 2
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,16 @@ class Street:
     enrol_sessions: tuple[Session, ...]  # small capacity, for the enrolment/cancellation traffic
     residents: tuple[Resident, ...]
     theme: str = "safety"
+    contest_sessions: tuple[Session, ...] = ()  # CONTEST_SEATS seats, CONTEST_RESIDENTS walk-ins
+    contest_residents: tuple[Resident, ...] = ()
+
+    @property
+    def all_sessions(self) -> tuple[Session, ...]:
+        return (*self.sessions, *self.contest_sessions, *self.enrol_sessions)
+
+    @property
+    def all_residents(self) -> tuple[Resident, ...]:
+        return (*self.residents, *self.contest_residents)
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,7 @@ class Checkin:
     checkin_id: str | None
     reason: str | None = None  # the dead-letter reason a malformed record must get
     origin: int | None = None  # for a duplicate: the seq of the record it repeats
+    before_origin: bool = False  # sent before the scan `origin` (a check-out overtaking its check-in)
 
 
 @dataclass(frozen=True)
@@ -123,10 +140,18 @@ def make_street(
         Resident(f"{run_id}-r{i:05d}", communities[i % len(communities)], GROUPS[i % len(GROUPS)])
         for i in range(n_residents)
     )
-    return Street(run_id, course_id, venues, sessions, enrol_sessions, residents, theme)
+    contest_sessions = tuple(session(i, "w", CONTEST_SEATS, starts) for i in range(CONTEST_SESSIONS))
+    contest_residents = tuple(
+        Resident(f"{run_id}-r{n_residents + i:05d}", communities[i % len(communities)], GROUPS[i % len(GROUPS)])
+        for i in range(CONTEST_RESIDENTS)
+    )
+    return Street(run_id, course_id, venues, sessions, enrol_sessions, residents, theme, contest_sessions,
+                  contest_residents)  # fmt: skip
 
 
-def _scan(street_session: Session, resident: Resident, rng: random.Random, scanned_at: datetime) -> dict:
+def _scan(
+    street_session: Session, resident: Resident, rng: random.Random, scanned_at: datetime, direction: str = "in"
+) -> dict:
     return {
         # Seeded, but unique per run (the session id carries the run id): the platform rightly
         # treats a check-in id it has already seen as a kiosk retry, so runs must not share them.
@@ -136,7 +161,7 @@ def _scan(street_session: Session, resident: Resident, rng: random.Random, scann
         "resident_id": resident.resident_id,
         "session_id": street_session.session_id,
         "scanned_at": scanned_at.isoformat(),
-        "direction": "in",
+        "direction": direction,
     }
 
 
@@ -168,6 +193,8 @@ def make_plan(
     duplicate_share: float = 0.05,
     late_share: float = 0.02,
     malformed_share: float = 0.01,
+    rescan_share: float = 0.02,
+    checkout_share: float = 0.03,
     kcat_share: float = 0.5,
     faults: list[Fault] | None = None,
     communities: tuple[str, ...] = COMMUNITIES,
@@ -178,7 +205,11 @@ def make_plan(
     n_dup = round(n_checkins * duplicate_share)
     n_late = round(n_checkins * late_share)
     n_bad = max(1, round(n_checkins * malformed_share))
-    n_valid = n_checkins - n_dup - n_bad  # the late ones are valid, distinct pairs too
+    n_rescan = round(n_checkins * rescan_share)
+    n_checkout = round(n_checkins * checkout_share)
+    n_contested = CONTEST_SESSIONS * CONTEST_RESIDENTS
+    # the late ones are valid, distinct pairs too
+    n_valid = n_checkins - n_dup - n_bad - n_rescan - n_checkout - n_contested
     street = make_street(run_id, n_valid, now=now, communities=communities, theme=theme)
     pairs = [(r, s) for s in street.sessions for r in street.residents]
     rng.shuffle(pairs)
@@ -188,40 +219,61 @@ def make_plan(
     def client() -> str:
         return KCAT if rng.random() < kcat_share else AIOKAFKA
 
-    on_time: list[Checkin] = []
+    def scan(kind: str, session: Session, resident: Resident, at: datetime, direction: str = "in", **kw) -> Checkin:
+        nonlocal seq
+        body = _scan(session, resident, rng, at, direction)
+        seq += 1
+        return Checkin(
+            seq - 1, kind, client(), resident.resident_id.encode(), orjson.dumps(body),
+            (resident.resident_id, session.session_id), body["checkin_id"], **kw,
+        )  # fmt: skip
+
+    def jitter(minutes: float) -> timedelta:
+        return timedelta(milliseconds=rng.randrange(int(minutes * 60_000)))
+
+    primary: list[Checkin] = []
     late: list[Checkin] = []
     for i, (resident, session) in enumerate(pairs):
-        is_late = i < n_late
-        scanned = now - LATE_SCAN_AGE if is_late else now
-        body = _scan(session, resident, rng, scanned + timedelta(milliseconds=rng.randrange(60_000)))
-        c = Checkin(
-            seq, LATE if is_late else VALID, client(), resident.resident_id.encode(), orjson.dumps(body),
-            (resident.resident_id, session.session_id), body["checkin_id"],
-        )  # fmt: skip
-        (late if is_late else on_time).append(c)
-        seq += 1
+        if i < n_late:
+            late.append(scan(LATE, session, resident, now - LATE_SCAN_AGE + jitter(1)))
+        else:
+            primary.append(scan(VALID, session, resident, now + jitter(1)))
+    for session in street.contest_sessions:
+        for resident in street.contest_residents:
+            primary.append(scan(CONTESTED, session, resident, now + jitter(1)))
+    on_time_valid = [c for c in primary if c.kind == VALID]
+    by_pair = {(r.resident_id, s.session_id): (r, s) for r, s in pairs}
+    derived: list[Checkin] = []
     for _ in range(n_dup):  # a kiosk retrying a scan: same bytes, same checkin_id, either client
-        origin = rng.choice(on_time)
-        on_time.append(
-            Checkin(
-                seq, DUPLICATE, client(), origin.key, origin.value, origin.pair, origin.checkin_id, origin=origin.seq
-            )
-        )
+        origin = rng.choice(on_time_valid)
+        retry = Checkin(seq, DUPLICATE, client(), origin.key, origin.value, origin.pair, origin.checkin_id)
+        derived.append(replace(retry, origin=origin.seq))
         seq += 1
-    base = orjson.loads(on_time[0].value) if on_time else {}
+    for _ in range(n_rescan):  # the resident scans again: another checkin_id, earlier or later
+        origin = rng.choice(on_time_valid)
+        resident, session = by_pair[origin.pair]
+        derived.append(scan(RESCAN, session, resident, now - timedelta(minutes=10) + jitter(25), origin=origin.seq))
+    for origin in rng.sample(on_time_valid, min(n_checkout, len(on_time_valid))):
+        resident, session = by_pair[origin.pair]
+        low, high = CHECKOUT_AFTER
+        at = now + low + jitter((high - low).total_seconds() / 60)
+        overtakes = rng.random() < 0.5
+        derived.append(scan(CHECKOUT, session, resident, at, "out", origin=origin.seq, before_origin=overtakes))
+    base = orjson.loads(primary[0].value) if primary else {}
     for i in range(n_bad):  # malformed ones go through aiokafka: their offsets identify them
         value, reason = malformed_record(i, rng, base)
-        on_time.append(Checkin(seq, MALFORMED, AIOKAFKA, b"chaos-malformed", value, None, None, reason=reason))
+        primary.append(Checkin(seq, MALFORMED, AIOKAFKA, b"chaos-malformed", value, None, None, reason=reason))
         seq += 1
-    rng.shuffle(on_time)
-    # a duplicate must not be sent before what it repeats would have been: keeps "retry" honest
-    position = {c.seq: i for i, c in enumerate(on_time)}
-    for i, c in enumerate(on_time):
-        if c.origin is not None and position[c.origin] > i:
-            j = position[c.origin]
-            on_time[i], on_time[j] = on_time[j], on_time[i]
-            position[c.seq], position[c.origin] = j, i
-    counts = {VALID: n_valid - n_late, LATE: n_late, DUPLICATE: n_dup, MALFORMED: n_bad}
+    rng.shuffle(primary)
+    # A scan derived from another goes after it (a retry, a re-scan, a check-out) or, for a
+    # check-out overtaking its check-in, before it: each gets a random place on the right side.
+    place = {c.seq: float(i) for i, c in enumerate(primary)}
+    for c in derived:
+        at = place[c.origin]
+        place[c.seq] = rng.uniform(-1.0, at - 0.001) if c.before_origin else rng.uniform(at + 0.001, len(primary))
+    on_time = sorted([*primary, *derived], key=lambda c: place[c.seq])
+    counts = {VALID: n_valid - n_late, LATE: n_late, DUPLICATE: n_dup, MALFORMED: n_bad, RESCAN: n_rescan,
+              CHECKOUT: len([c for c in derived if c.kind == CHECKOUT]), CONTESTED: n_contested}  # fmt: skip
     return Plan(street, on_time, late, faults or [], counts)
 
 
@@ -233,17 +285,22 @@ def fault_schedule(
     kills_per_service: int = 3,
     sigterms_per_service: int = 1,
     kafka_restarts: int = 1,
+    broker_kills: int = 0,
     pg_terminations: int = 1,
     pauses: int = 1,
-    pause_target: str = "activities",
+    pause_targets: tuple[str, ...] = ("activities",),
 ) -> list[Fault]:
-    """Every fault at a random moment of the load; executed in time order, one at a time."""
+    """Every fault at a random moment of the load; executed in time order, one at a time.
+    `pauses` per target in `pause_targets`; `broker_kills`: SIGKILL of the broker leading the most
+    partitions of kiosk.checkins (on a cluster)."""
     rng = random.Random(seed + 1)
     kinds: list[tuple[str, str]] = []
     for s in services:
         kinds += [("sigkill", s)] * kills_per_service + [("sigterm", s)] * sigterms_per_service
     kinds += [("kafka_restart", "kafka")] * kafka_restarts + [("pg_terminate", "postgresql")] * pg_terminations
-    kinds += [("pause", pause_target)] * pauses
+    kinds += [("broker_kill", "kafka")] * broker_kills
+    for target in pause_targets:
+        kinds += [("pause", target)] * pauses
     times = sorted(rng.uniform(0.03, 0.9) * load_s for _ in kinds)
     rng.shuffle(kinds)
     return [Fault(kind, target, t) for (kind, target), t in zip(kinds, times, strict=True)]

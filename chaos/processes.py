@@ -79,13 +79,29 @@ async def ready(url: str) -> bool:
         return False
 
 
+def _topology_module():
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import topology  # deploy/local/topology.py: the instances and brokers `make up` chose
+
+    return topology
+
+
 class Services:
-    """Signals and restarts the four services; remembers extra env per service for restarts."""
+    """Signals and restarts the services' instances (as many as `make up REPLICAS=N` started; see
+    deploy/local/topology.py); remembers extra env per service for restarts."""
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.extra_env: dict[str, dict[str, str]] = {s: {} for s in SERVICES}
         self.helpers: dict[str, subprocess.Popen] = {}
+        topology = _topology_module()
+        shape = topology.current()
+        self.brokers = shape.brokers
+        self.instances = {s: topology.instances_of(s, shape.replicas.get(s, 1), HTTP_PORTS[s]) for s in SERVICES}
+        self._instance_env = topology.instance_env
+
+    def replicas(self, name: str) -> int:
+        return len(self.instances[name])
 
     def pid(self, name: str) -> int | None:
         pids = self.pids(name)
@@ -95,11 +111,18 @@ class Services:
         helper = self.helpers.get(name)
         return [p for p in service_pids(name) if helper is None or p != helper.pid]
 
-    def spawn(self, name: str, extra: dict[str, str] | None = None, log_suffix: str = "") -> subprocess.Popen:
+    def instance_pid(self, inst) -> int | None:
+        try:
+            pid = int(inst.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _is_service(pid, inst.service) else None
+
+    def spawn(self, name: str, extra: dict[str, str] | None = None, log_name: str | None = None) -> subprocess.Popen:
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1", **self.extra_env[name], **(extra or {})}
         LOGS.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
-        with (LOGS / f"{name}{log_suffix}.log").open("ab") as log:
+        with (LOGS / f"{log_name or name}.log").open("ab") as log:
             return subprocess.Popen(
                 [PY, "-m", f"services.{name}"],
                 cwd=ROOT,
@@ -110,26 +133,26 @@ class Services:
                 start_new_session=True,  # like `make up`: `make down` signals the whole group
             )
 
-    async def start(self, name: str, timeout_s: float = 90.0) -> int:
-        proc = self.spawn(name)
-        (RUN / f"{name}.pid").write_text(f"{proc.pid}\n")
-        await self.wait_ready(name, timeout_s, proc)
+    async def start_instance(self, inst, timeout_s: float = 90.0) -> int:
+        proc = self.spawn(inst.service, self._instance_env(inst), log_name=inst.name)
+        inst.pid_file.write_text(f"{proc.pid}\n")
+        await self.wait_ready_url(f"http://127.0.0.1:{inst.port}", inst.name, timeout_s, proc)
         return proc.pid
 
     async def wait_ready(self, name: str, timeout_s: float = 90.0, proc: subprocess.Popen | None = None) -> None:
-        url = service_url(name, self.env)
+        await self.wait_ready_url(service_url(name, self.env), name, timeout_s, proc)
+
+    async def wait_ready_url(self, url: str, label: str, timeout_s: float, proc: subprocess.Popen | None) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if await ready(url):
                 return
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode} at start; see .local/logs/{name}.log")
+                raise RuntimeError(f"{label} exited with {proc.returncode} at start; see .local/logs/{label}.log")
             await asyncio.sleep(0.25)
-        raise RuntimeError(f"{name} not ready after {timeout_s:.0f}s; see .local/logs/{name}.log")
+        raise RuntimeError(f"{label} not ready after {timeout_s:.0f}s; see .local/logs/{label}.log")
 
-    async def stop(self, name: str, sig: int, timeout_s: float = 40.0) -> list[int]:
-        """Send `sig` to every instance of the service and wait until they are gone."""
-        pids = self.pids(name)
+    async def stop_pids(self, pids: list[int], sig: int, timeout_s: float = 40.0) -> list[int]:
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
@@ -143,20 +166,30 @@ class Services:
                     os.kill(pid, signal.SIGKILL)
         return pids
 
+    async def stop(self, name: str, sig: int, timeout_s: float = 40.0, instance=None) -> list[int]:
+        """Send `sig` to one instance (or, without `instance`, every instance) and wait until gone."""
+        if instance is not None:
+            pid = self.instance_pid(instance)
+            return await self.stop_pids([pid] if pid else [], sig, timeout_s)
+        return await self.stop_pids(self.pids(name), sig, timeout_s)
+
     async def restart(self, name: str, sig: int) -> None:
         await self.stop(name, sig)
-        await self.start(name)
+        await self.ensure_running(name)
 
     async def ensure_running(self, name: str) -> None:
-        if not self.pids(name):
-            await self.start(name)
-        else:
-            await self.wait_ready(name)
+        """Every instance of the service running and ready (started as `make up` starts them)."""
+        for inst in self.instances[name]:
+            if self.instance_pid(inst) is None:
+                await self.start_instance(inst)
+            else:
+                await self.wait_ready_url(f"http://127.0.0.1:{inst.port}", inst.name, 90.0, None)
 
-    # A second instance in the same consumer group: it takes the partitions of a paused one.
+    # A second member of the consumer group for a single-instance service: it takes the partitions
+    # of a paused one. With REPLICAS >= 2 the other instances do that.
     def start_helper(self, name: str, port: int) -> subprocess.Popen:
-        extra = {f"{name.upper()}_HTTP_PORT": str(port)}
-        self.helpers[name] = self.spawn(name, extra, log_suffix=".chaos-helper")
+        extra = {f"{name.upper()}_HTTP_PORT": str(port), "LS_INSTANCE": f"{name}-chaos-helper"}
+        self.helpers[name] = self.spawn(name, extra, log_name=f"{name}.chaos-helper")
         return self.helpers[name]
 
     async def stop_helper(self, name: str) -> None:
@@ -191,6 +224,22 @@ async def restart_kafka(env: dict[str, str], down_s: float = 5.0) -> None:
     for attempt in range(1, 6):
         try:
             await asyncio.to_thread(stack.kafka_up, creds)
+            return
+        except (SystemExit, Exception):
+            if attempt == 5:
+                raise
+            await asyncio.sleep(3.0 * attempt)
+
+
+async def kill_broker(env: dict[str, str], node_id: int, down_s: float = 5.0) -> None:
+    """SIGKILL one broker of the cluster (no controlled shutdown: its partitions lose their leader
+    at once), a few seconds down, then start it again as `make up` does."""
+    stack = _stack_module()
+    await asyncio.to_thread(stack.broker_stop, node_id, signal.SIGKILL)
+    await asyncio.sleep(down_s)
+    for attempt in range(1, 6):
+        try:
+            await asyncio.to_thread(stack.broker_start, node_id, stack.credentials.load())
             return
         except (SystemExit, Exception):
             if attempt == 5:

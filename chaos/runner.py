@@ -7,22 +7,26 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from chaos import kafka_io, processes, street, verify
+from chaos import kafka_io, oracle, processes, street, verify
 from chaos.plan import KCAT, Checkin, Fault, fault_schedule, make_plan
 from chaos.processes import ROOT, SERVICES, Services
 
 ATTENDANCE, CHECKINS_DLQ, ENROLMENTS = "activities.attendance", "kiosk.checkins.dlq", "enrolment.enrolments"
 KCAT_CHUNK = 500
+RETRY_FOR_S = 600.0  # a kiosk keeps an unacknowledged scan and sends it again for this long
 
 
 @dataclass
@@ -32,9 +36,12 @@ class Config:
     sigterms_per_service: int = 1
     kafka_restarts: int = 1
     pg_terminations: int = 1
+    broker_kills: int = 0  # on a cluster: SIGKILLs of the broker leading kiosk.checkins
     pauses: int = 1
-    pause_target: str = "activities"
+    pause_targets: tuple[str, ...] = ("activities", "scoring")
     fault_services: tuple[str, ...] = SERVICES
+    replicas: int | None = None  # instances of each service the run requires (None: what runs)
+    brokers: int | None = None  # brokers the run requires (None: what runs)
     max_poll_interval_ms: int = 15_000
     load_s: float = 240.0
     quiesce_timeout_s: float = 900.0
@@ -49,12 +56,18 @@ class Run:
     env: dict[str, str] = field(default_factory=processes.load_env)
     faults_done: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    killed_brokers: list[int] = field(default_factory=list)
 
 
 async def inject(run: Run, services: Services, fault: Fault) -> None:
     kind, target = fault.kind, fault.target
     if kind in ("sigkill", "sigterm"):
-        stopped = await services.stop(target, signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
+        sig = signal.SIGKILL if kind == "sigkill" else signal.SIGTERM
+        # With several instances one goes down at a time, as in a rolling restart or a lost pod:
+        # the others take its partitions while it is away and give them back when it returns.
+        instance = run.rng.choice(services.instances[target]) if services.replicas(target) > 1 else None
+        stopped = await services.stop(target, sig, instance=instance)
         if stopped:
             run.faults_done[kind] = run.faults_done.get(kind, 0) + 1
         for attempt in range(3):  # someone else may stop what we start: the stack must come back
@@ -66,26 +79,45 @@ async def inject(run: Run, services: Services, fault: Fault) -> None:
         return
     elif kind == "kafka_restart":
         await processes.restart_kafka(run.env)
+    elif kind == "broker_kill":
+        leaders = await kafka_io.partition_leaders(run.env, kafka_io.CHECKINS)
+        led = Counter(leaders.values())
+        node = led.most_common(1)[0][0] if led else 1
+        run.killed_brokers.append(node)
+        run.notes.append(f"broker_kill: node {node} led {led.get(node, 0)} of {len(leaders)} kiosk.checkins partitions")
+        await processes.kill_broker(run.env, node)
     elif kind == "pg_terminate":
         n = await processes.terminate_pg_connections(run.env)
         run.notes.append(f"pg_terminate: {n} connections terminated")
     elif kind == "pause":
-        # a second member of the group takes the partitions while the first is frozen past its
-        # max poll interval; when it wakes, it is a zombie whose offsets must not win
+        await pause(run, services, target)
+    run.faults_done[kind] = run.faults_done.get(kind, 0) + 1
+
+
+async def pause(run: Run, services: Services, target: str) -> None:
+    """SIGSTOP one instance past its max poll interval: another member of the group takes its
+    partitions; when it wakes it is a zombie whose offsets and effects must not win. With one
+    instance a helper instance joins the group for the pause."""
+    instances = services.instances[target]
+    helper = None
+    if len(instances) > 1:
+        inst = run.rng.choice(instances)
+        pid = services.instance_pid(inst)
+    else:
         pid = services.pid(target)
         helper = services.start_helper(target, run.cfg.helper_port)
         with contextlib.suppress(RuntimeError):
             await services.wait_ready(target, 90, helper)
-        if pid is not None:
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                await asyncio.sleep(run.cfg.max_poll_interval_ms / 1000 + 5)
-            finally:
-                os.kill(pid, signal.SIGCONT)
-        await asyncio.sleep(5)
+    if pid is not None:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(run.cfg.max_poll_interval_ms / 1000 + 5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    await asyncio.sleep(5)
+    if helper is not None:
         await services.stop_helper(target)
-        await services.ensure_running(target)
-    run.faults_done[kind] = run.faults_done.get(kind, 0) + 1
+    await services.ensure_running(target)
 
 
 async def run_faults(run: Run, services: Services, faults: list[Fault], t0: float, progress, task) -> None:
@@ -114,10 +146,18 @@ async def send_load(run: Run, ledger: verify.Ledger, records: list[Checkin], dur
     kcat_limit = asyncio.Semaphore(2)
 
     async def kcat_send(chunk: list[Checkin]) -> None:
+        # kcat tells no per-record outcome: a failed chunk is sent again whole (the same bytes and
+        # checkin_ids, which the platform takes as kiosk retries) until it is acknowledged.
         async with kcat_limit:
-            if await kcat.send_chunk(chunk):
-                for c in chunk:
-                    ledger.ack(c)
+            deadline = time.monotonic() + RETRY_FOR_S
+            while True:
+                if await kcat.send_chunk(chunk):
+                    for c in chunk:
+                        ledger.ack(c)
+                    break
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1.0)
             progress.advance(task, len(chunk))
 
     try:
@@ -144,9 +184,10 @@ async def send_load(run: Run, ledger: verify.Ledger, records: list[Checkin], dur
             await kcat_send(pending)
         if kcat_tasks:
             await asyncio.gather(*kcat_tasks)
-        await aio.flush()
-        return {"aiokafka_failures": aio.failures, "kcat_failed_chunks": kcat.failed_chunks,
-                "kcat_last_error": kcat.last_error}  # fmt: skip
+        await aio.flush(RETRY_FOR_S)
+        return {"aiokafka_failures": aio.failures, "aiokafka_retries": aio.retries,
+                "aiokafka_producers_replaced": aio.replaced, "kcat_chunks": kcat.chunks,
+                "kcat_failed_chunks": kcat.failed_chunks, "kcat_last_error": kcat.last_error}  # fmt: skip
     finally:
         await aio.stop()
         kcat.close()
@@ -192,19 +233,25 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
     run.cfg_run_id = run_id  # type: ignore[attr-defined]
     started_wall = time.time()
     services = Services(run.env)
-    services.extra_env[cfg.pause_target] = {
-        f"{cfg.pause_target.upper()}_MAX_POLL_INTERVAL_MS": str(cfg.max_poll_interval_ms)
-    }
+    run.rng = random.Random(cfg.seed + 2)
+    shape_problem = topology_problem(cfg, services)
+    if shape_problem:
+        raise RuntimeError(shape_problem)
+    for target in cfg.pause_targets if cfg.pauses else ():
+        services.extra_env[target] = {f"{target.upper()}_MAX_POLL_INTERVAL_MS": str(cfg.max_poll_interval_ms)}
     for s in SERVICES:
         await services.ensure_running(s)
-    if cfg.pauses:  # start the paused service with the lower max poll interval from the outset
-        await services.restart(cfg.pause_target, signal.SIGTERM)
+    for target in cfg.pause_targets if cfg.pauses else ():
+        # the paused service runs with the lower max poll interval from the outset
+        await services.restart(target, signal.SIGTERM)
+    sms_since = time.time()
     api = street.Api(run.env)
     communities, themes = await street.reference(api)
     faults = fault_schedule(
         seed=cfg.seed, load_s=cfg.load_s, services=cfg.fault_services, kills_per_service=cfg.kills_per_service,
         sigterms_per_service=cfg.sigterms_per_service, kafka_restarts=cfg.kafka_restarts,
-        pg_terminations=cfg.pg_terminations, pauses=cfg.pauses, pause_target=cfg.pause_target,
+        pg_terminations=cfg.pg_terminations, pauses=cfg.pauses, pause_targets=cfg.pause_targets,
+        broker_kills=cfg.broker_kills if services.brokers > 1 else 0,
     )  # fmt: skip
     plan = make_plan(run_id, cfg.checkins, seed=cfg.seed, faults=faults, communities=tuple(communities),
                      theme=themes[0] if themes else "safety")  # fmt: skip
@@ -214,8 +261,8 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
     extra: dict[str, Any] = {"run_id": run_id, "plan": plan.counts}
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*cols, console=console, transient=False) as progress:
-        n_setup = len(plan.street.venues) + 1 + len(plan.street.sessions) + len(plan.street.enrol_sessions)
-        setup = progress.add_task("street: register", total=n_setup + len(plan.street.residents))
+        n_setup = len(plan.street.venues) + 1 + len(plan.street.all_sessions)
+        setup = progress.add_task("street: register", total=n_setup + len(plan.street.all_residents))
         await street.register(api, plan.street, contacts, lambda n: progress.advance(setup, n))
         load = progress.add_task("kiosk check-ins", total=len(plan.checkins) + len(plan.late))
         ftask = progress.add_task("faults", total=len(faults))
@@ -252,6 +299,15 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
     enr = verify.check_enrolments(await kafka_io.read_range(run.env, *part(ENROLMENTS)), capacities)
     notes = verify.check_notifications(ROOT / ".local" / "sms", ROOT / ".local" / "mail", started_wall)
     index_ok, index_detail = await check_index(run)
+    acked = [ledger.sent[seq] for seq in ledger.acked]
+    expected = oracle.expected_attendance(plan.street, acked)
+    star_hours = oracle.star_threshold_hours(indicator_file(run.env))
+    seen = await observe_scoring(run, plan.street, expected, star_hours)
+    versus = verify.check_against_oracle(
+        expected, seen.attendance, seen.resident_minutes, seen.communities,
+        lambda must: oracle.by_community(plan.street, must), seen.stars, star_hours,
+    )  # fmt: skip
+    repeats, repeat_detail = verify.sms_repeats(ROOT / ".local" / "sms", sms_since)
     figures = {
         "sent": len(ledger.sent),
         "acknowledged": len(ledger.acked),
@@ -266,12 +322,24 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
         "duplicate_sms": notes.duplicate_sms,
         "faults": dict(sorted(run.faults_done.items())),
         "quiesce_s": round(quiesce_s, 1),
+        "replicas": {s: services.replicas(s) for s in SERVICES},
+        "brokers": services.brokers,
+        "broker_kills": run.faults_done.get("broker_kill", 0),
+        "ack_ratio": round(len(ledger.acked) / len(ledger.sent), 6) if ledger.sent else 0.0,
+        "oracle_mismatches": versus.oracle_mismatches,
+        "minutes_mismatches": versus.minutes_mismatches,
+        "honour_mismatches": versus.honour_mismatches,
+        "sms_repeats": repeats,
     }
     expected_faults = {k.kind for k in faults}
     failures = []
     if not quiet:
         failures.append(f"not quiescent after {cfg.quiesce_timeout_s:.0f}s: lags {lags}, outbox rows {outbox}")
-    for name in ("lost", "duplicated", "unaccounted", "over_capacity", "double_promotions", "duplicate_sms"):
+    if figures["ack_ratio"] < 1.0:
+        failures.append(f"only {len(ledger.acked)} of {len(ledger.sent)} scans acknowledged after the kiosks' retries")
+    names = ("lost", "duplicated", "unaccounted", "over_capacity", "double_promotions", "duplicate_sms",
+             "oracle_mismatches", "minutes_mismatches", "honour_mismatches", "sms_repeats")  # fmt: skip
+    for name in names:
         if figures[name]:
             failures.append(f"{name} = {figures[name]}")
     if att.phantom:
@@ -289,9 +357,95 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
         "lost_examples": att.lost_examples, "dlq_reasons": dict(dlq.reasons), "unaccounted_examples": dlq.examples,
         "enrolment": enr.detail, "enrolment_events": enr.events, "notifications": notes.detail,
         "sms_checked": notes.sms_checked, "mail_checked": notes.mail_checked, "notes": run.notes,
-        "failures": failures, "index": index_detail,
+        "failures": failures, "index": index_detail, "oracle": versus.detail, "sms_repeats": repeat_detail,
+        "oracle_pairs": len(expected.minutes), "killed_brokers": run.killed_brokers,
     }  # fmt: skip
     return figures, extra, not failures
+
+
+def topology_problem(cfg: Config, services: Services) -> str | None:
+    """The run asks for a shape of stack that is not the one running: say how to get it."""
+    running = {services.replicas(s) for s in SERVICES}
+    if cfg.replicas is not None and running != {cfg.replicas}:
+        return (f"the run wants {cfg.replicas} instance(s) of every service, the stack runs {sorted(running)}: "
+                f"start it with `make up REPLICAS={cfg.replicas}`")  # fmt: skip
+    if cfg.brokers is not None and services.brokers != cfg.brokers:
+        return (f"the run wants {cfg.brokers} broker(s), the stack runs {services.brokers}: "
+                f"start it with `make up BROKERS={cfg.brokers}`")  # fmt: skip
+    return None
+
+
+def indicator_file(env: dict[str, str]) -> Path:
+    configured = env.get("SCORING_INDICATORS_FILE") or os.environ.get("SCORING_INDICATORS_FILE")
+    if configured:
+        path = Path(configured)
+        return path if path.is_absolute() else ROOT / path
+    return ROOT / "services" / "scoring" / "indicators" / "shenzhen-learning-street-v1.yaml"
+
+
+@dataclass
+class ScoringEffects:
+    attendance: list[tuple[str, str, int]]
+    resident_minutes: dict[str, int]
+    communities: dict[str, tuple[int, int, int]]
+    stars: list[str]
+
+
+async def observe_scoring(run: Run, plan_street, expected, star_hours: float, wait_s: float = 120.0) -> ScoringEffects:
+    """What scoring holds about the run's residents and course, read from its database (the
+    effects, not its events). Honours are awarded by a periodic rule pass: wait until the oracle's
+    learning stars are there (or `wait_s`), then read once more."""
+    import asyncpg
+
+    prefix = plan_street.run_id + "-%"
+    want_stars = oracle.learning_stars(oracle.resident_minutes(expected.minutes), star_hours)
+    deadline = time.monotonic() + wait_s
+    conn = await asyncpg.connect(run.env["SCORING_DATABASE_URL"], timeout=10)
+    try:
+        while True:
+            stars = [
+                r["recipient_id"]
+                for r in await conn.fetch(
+                    "SELECT recipient_id FROM honours WHERE kind = 'learning_star' AND recipient_id LIKE $1 "
+                    "AND revoked_at IS NULL",
+                    prefix,
+                )
+            ]
+            if want_stars <= set(stars) or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(2)
+        attendance = [
+            (r["resident_id"], r["session_id"], r["minutes"])
+            for r in await conn.fetch(
+                "SELECT resident_id, session_id, minutes FROM attendance WHERE resident_id LIKE $1 AND recorded",
+                prefix,
+            )
+        ]
+        minutes = {
+            r["resident_id"]: int(r["m"])
+            for r in await conn.fetch(
+                "SELECT resident_id, sum(minutes) AS m FROM resident_minutes WHERE resident_id LIKE $1 GROUP BY 1",
+                prefix,
+            )
+        }
+        daily = {
+            r["community_id"]: (int(r["a"]), int(r["m"]))
+            for r in await conn.fetch(
+                "SELECT community_id, sum(attendances) AS a, sum(minutes) AS m FROM attendance_daily "
+                "WHERE course_id = $1 GROUP BY 1",
+                plan_street.course_id,
+            )
+        }
+        people = {
+            r["community_id"]: int(r["n"])
+            for r in await conn.fetch(
+                "SELECT community_id, count(*) AS n FROM attendees WHERE resident_id LIKE $1 GROUP BY 1", prefix
+            )
+        }
+    finally:
+        await conn.close()
+    communities = {c: (*daily.get(c, (0, 0)), people.get(c, 0)) for c in set(daily) | set(people)}
+    return ScoringEffects(attendance, minutes, communities, stars)
 
 
 async def check_index(run: Run) -> tuple[bool, str]:

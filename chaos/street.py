@@ -103,7 +103,7 @@ async def register(api: Api, street: Street, contacts: set[str], progress: Calla
                 "session_id": s.session_id, "venue_id": s.venue.venue_id, "starts_at": s.starts_at.isoformat(),
                 "ends_at": s.ends_at.isoformat(), "capacity": s.capacity,
             }, ok=created)
-            for s in (*street.sessions, *street.enrol_sessions)
+            for s in street.all_sessions
         ],
         progress,
     )  # fmt: skip
@@ -120,7 +120,8 @@ async def register(api: Api, street: Street, contacts: set[str], progress: Calla
         return body
 
     await _all(
-        [api.call("POST", "enrolment", "/v1/residents", resident(r), ok=created) for r in street.residents], progress
+        [api.call("POST", "enrolment", "/v1/residents", resident(r), ok=created) for r in street.all_residents],
+        progress,
     )
 
 

@@ -5,14 +5,15 @@ from __future__ import annotations
 import email
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 from aiokafka.structs import ConsumerRecord
 
-from chaos.plan import MALFORMED, Checkin
+from chaos.oracle import Expected, learning_stars, resident_minutes
+from chaos.plan import CONTESTED, MALFORMED, Checkin
 
 RECORDED = "learnstreet.activities.attendance.recorded.v1"
 REJECTED = "learnstreet.activities.attendance.rejected.v1"
@@ -49,7 +50,8 @@ class AttendanceFigures:
 
 
 def check_attendance(ledger: Ledger, records: Iterable[ConsumerRecord], run_id: str) -> AttendanceFigures:
-    expected = {c.pair for s, c in ledger.sent.items() if c.pair is not None and s in ledger.acked}
+    # a walk-in into a full session is rightly not recorded: the oracle checks those
+    expected = {c.pair for s, c in ledger.sent.items() if c.pair and s in ledger.acked and c.kind != CONTESTED}
     possible = {c.pair for c in ledger.sent.values() if c.pair is not None}
     ids_by_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
     events_by_attendance: dict[str, set[str]] = defaultdict(set)
@@ -211,3 +213,109 @@ def check_notifications(sms_dir: Path, mail_dir: Path, since: float) -> Notifica
     conflicting = [m for m, b in bodies.items() if len(b) > 1]
     detail += [f"message-id {m} has {len(bodies[m])} different e-mails" for m in conflicting[:5]]
     return NotificationFigures(sms_checked, len(dup) + len(dup_refs), mail_checked, len(conflicting), detail)
+
+
+# ---------------------------------------------------------------- against the independent oracle
+@dataclass
+class OracleFigures:
+    attendance_mismatches: int  # pairs missing, extra, or with other minutes, in scoring's attendance
+    contest_overflow: int  # walk-ins recorded beyond the seats of a contested session
+    community_mismatches: int  # per-community attendances, minutes or attendees that differ
+    minutes_mismatches: int  # residents whose minutes differ from the oracle's
+    honour_mismatches: int  # learning stars missing, extra or awarded twice
+    detail: list[str]
+
+    @property
+    def oracle_mismatches(self) -> int:
+        return self.attendance_mismatches + self.contest_overflow + self.community_mismatches
+
+
+def check_against_oracle(
+    expected: Expected,
+    observed_attendance: Iterable[tuple[str, str, int]],
+    observed_resident_minutes: dict[str, int],
+    observed_communities: dict[str, tuple[int, int, int]],
+    expected_communities_of: Callable[[dict], dict[str, tuple[int, int, int]]],
+    observed_stars: Iterable[str],
+    star_min_hours: float,
+) -> OracleFigures:
+    """`observed_attendance`: (resident, session, minutes) rows of scoring's attendance (a pair held
+    twice shows as two rows); `observed_communities`: community -> (attendances, minutes, attendees)
+    of the run's course; `observed_stars`: recipients of the run's learning-star honours, one per
+    honour held (so a second honour shows as a repeat)."""
+    detail: list[str] = []
+    rows = list(observed_attendance)
+    held: Counter = Counter((r, s) for r, s, _ in rows)
+    minutes_of = {(r, s): m for r, s, m in rows}
+    must = expected.resolve(held)
+    overflow = 0
+    for session, (seats, pairs) in expected.contested.items():
+        winners = [p for p in pairs if p in held]
+        if len(winners) != min(seats, len(pairs)):
+            overflow += abs(len(winners) - min(seats, len(pairs)))
+            detail.append(f"contested session {session}: {len(winners)} walk-ins recorded for {seats} seats")
+    contested_pairs = {p for _, pairs in expected.contested.values() for p in pairs}
+    missing = [p for p in must if p not in held]
+    extra = [p for p in held if p not in must and p not in contested_pairs]
+    twice = [p for p, n in held.items() if n > 1]
+    wrong = [p for p in must if p in minutes_of and minutes_of[p] != must[p]]
+    detail += [f"attendance missing {p}" for p in missing[:3]] + [f"attendance not expected {p}" for p in extra[:3]]
+    detail += [f"attendance {p} held {held[p]} times" for p in twice[:3]]
+    detail += [f"attendance {p}: {minutes_of[p]} minutes, oracle {must[p]}" for p in wrong[:3]]
+    want_minutes = resident_minutes(must)
+    residents = set(want_minutes) | set(observed_resident_minutes)
+    bad_minutes = [r for r in residents if want_minutes.get(r, 0) != observed_resident_minutes.get(r, 0)]
+    detail += [
+        f"resident {r}: {observed_resident_minutes.get(r, 0)} minutes, oracle {want_minutes.get(r, 0)}"
+        for r in sorted(bad_minutes)[:3]
+    ]
+    want_communities = expected_communities_of(must)
+    communities = set(want_communities) | set(observed_communities)
+    bad_communities = [
+        c for c in communities if want_communities.get(c, (0, 0, 0)) != observed_communities.get(c, (0, 0, 0))
+    ]
+    detail += [
+        f"community {c}: (attendances, minutes, attendees) {observed_communities.get(c)}, "
+        f"oracle {want_communities.get(c)}"
+        for c in sorted(bad_communities)[:3]
+    ]
+    stars = Counter(observed_stars)
+    want_stars = learning_stars(want_minutes, star_min_hours)
+    bad_stars = (want_stars - set(stars)) | (set(stars) - want_stars) | {r for r, n in stars.items() if n > 1}
+    detail += [
+        f"learning star of {r}: held {stars.get(r, 0)}, oracle {int(r in want_stars)}" for r in sorted(bad_stars)[:3]
+    ]
+    return OracleFigures(
+        attendance_mismatches=len(missing) + len(extra) + len(twice) + len(wrong),
+        contest_overflow=overflow,
+        community_mismatches=len(bad_communities),
+        minutes_mismatches=len(bad_minutes),
+        honour_mismatches=len(bad_stars),
+        detail=detail,
+    )
+
+
+def sms_repeats(sms_dir: Path, since: float) -> tuple[int, list[str]]:
+    """Requests the gateway received for an idempotency key after it had accepted one for that key.
+    Read from the gateway's log of every request, written before its own de-duplication: a real
+    carrier does not de-duplicate, so each would be a second SMS to the resident."""
+    log = sms_dir / "requests.jsonl"
+    if not log.exists():
+        return 0, ["the SMS gateway's request log .local/sms/requests.jsonl does not exist"]
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))
+    accepted: set[str] = set()
+    repeats: Counter = Counter()
+    for line in log.read_bytes().splitlines():
+        try:
+            item = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        key = item.get("idempotency_key")
+        if not key or str(item.get("received_at", "")) < stamp:
+            continue
+        if key in accepted:
+            repeats[key] += 1
+        elif item.get("outcome") == "accepted":
+            accepted.add(key)
+    return sum(repeats.values()), [f"sms key {k} requested {n} more times after it was accepted" for k, n in
+                                   repeats.most_common(5)]  # fmt: skip

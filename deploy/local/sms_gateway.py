@@ -6,7 +6,10 @@
   and an `Idempotency-Key` header: 201 {"id", "status": "accepted"}. A repeated key returns the
   original response (header `Idempotent-Replayed: true`) and sends nothing; a key still being
   processed gets 409. Accepted messages are appended to .local/sms/messages.jsonl, which also
-  restores the keys after a restart.
+  restores the keys after a restart. Every request, before this de-duplication, is appended to
+  .local/sms/requests.jsonl with what it was answered (`accepted`, `replayed`, `in_flight`,
+  `injected_<status>`): a real carrier does not de-duplicate, so a repeat after an accepted
+  request is a second SMS to the resident, and the chaos harness counts those from this log.
 - `POST /admin/fail` {"mode": "400"|"429"|"500"|"503"|"timeout", "times": N, "to"?: phone,
   "delay_s"?: seconds}: the next N requests (for that phone only, if given) fail that way.
   "timeout" accepts the message but answers only after `delay_s` (default 30 s), as a slow
@@ -33,6 +36,7 @@ from pydantic import BaseModel, Field
 ROOT = Path(__file__).resolve().parents[2]
 SMS_DIR = Path(os.environ.get("NOTIFY_SMS_DIR", ROOT / ".local" / "sms"))
 LOG = SMS_DIR / "messages.jsonl"
+REQUESTS = SMS_DIR / "requests.jsonl"
 TOKEN = os.environ.get("NOTIFY_SMS_TOKEN", "local-sms-token")
 URL = os.environ.get("NOTIFY_SMS_URL", "http://127.0.0.1:8105/v1/messages")
 
@@ -67,6 +71,17 @@ def _load() -> None:
                 responses[entry["idempotency_key"]] = entry["response"]
 
 
+def _record_request(key: str, body: MessageIn, outcome: str) -> None:
+    entry = {"received_at": _now(), "idempotency_key": key, "to": body.to, "reference": body.reference,
+             "outcome": outcome}  # fmt: skip
+    with REQUESTS.open("ab") as f:
+        f.write(orjson.dumps(entry) + b"\n")
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def _authorise(authorization: str | None) -> None:
     if authorization != f"Bearer {TOKEN}":
         raise HTTPException(401, "missing or wrong bearer token")
@@ -99,21 +114,25 @@ async def send(
     async with lock:
         requests_seen[idempotency_key] = requests_seen.get(idempotency_key, 0) + 1
         if idempotency_key in responses:
+            _record_request(idempotency_key, body, "replayed")
             return JSONResponse(responses[idempotency_key], 201, headers={"Idempotent-Replayed": "true"})
         if idempotency_key in in_flight:
+            _record_request(idempotency_key, body, "in_flight")
             raise HTTPException(409, "a request with this Idempotency-Key is being processed")
         rule = _take_rule(body.to)
         if rule is not None and rule.mode != "timeout":
+            _record_request(idempotency_key, body, f"injected_{rule.mode}")
             return JSONResponse(
                 {"error": f"injected failure {rule.mode}"}, int(rule.mode), headers={"Retry-After": "1"}
             )
+        _record_request(idempotency_key, body, "accepted")
         in_flight.add(idempotency_key)
     try:
         if rule is not None:  # a slow provider: the message is accepted, the answer comes late
             await asyncio.sleep(rule.delay_s)
         response = {"id": f"sms-{uuid.uuid4().hex[:16]}", "status": "accepted"}
         entry = {
-            "received_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "received_at": _now(),
             "idempotency_key": idempotency_key,
             "to": body.to,
             "text": body.text,

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 ARGS = [
     "--checkins", "3000", "--kills-per-service", "1", "--sigterms-per-service", "1",
     "--fault-services", "activities,scoring", "--kafka-restarts", "1", "--pg-terminations", "1",
-    "--pauses", "1", "--max-poll-interval-ms", "8000", "--load-seconds", "30", "--quiesce-timeout", "240",
+    "--pauses", "1", "--pause-targets", "activities,scoring", "--max-poll-interval-ms", "8000",
+    "--load-seconds", "30", "--quiesce-timeout", "240",
 ]  # fmt: skip
 
 
@@ -36,23 +37,34 @@ def test_the_last_line_has_every_figure(chaos_run):
     _, figures, stderr = chaos_run
     keys = {"sent", "acknowledged", "recorded", "lost", "duplicated", "dead_lettered", "unaccounted"}
     keys |= {"index_matches_recompute", "over_capacity", "double_promotions", "duplicate_sms", "faults", "quiesce_s"}
+    keys |= {"replicas", "brokers", "broker_kills", "ack_ratio", "oracle_mismatches", "minutes_mismatches"}
+    keys |= {"honour_mismatches", "sms_repeats"}
     assert keys <= set(figures), (figures, stderr[-2000:])
 
 
 def test_every_fault_kind_was_injected(chaos_run):
     _, figures, stderr = chaos_run
-    expected = {"kafka_restart": 1, "pause": 1, "pg_terminate": 1, "sigkill": 2, "sigterm": 2}
+    expected = {"kafka_restart": 1, "pause": 2, "pg_terminate": 1, "sigkill": 2, "sigterm": 2}
+    if figures.get("brokers", 1) > 1:
+        expected["broker_kill"] = 1
     assert figures["faults"] == expected, stderr[-3000:]
 
 
 def test_nothing_lost_duplicated_or_unaccounted(chaos_run):
     _, f, stderr = chaos_run
-    unacked = f["sent"] - f["acknowledged"]  # sends in flight while the broker was down may time out
-    assert f["sent"] == 3000 and unacked < 300, f
+    # the kiosks send again what was not acknowledged (broker restarted, services killed) until it is
+    assert f["sent"] == f["acknowledged"] == 3000 and f["ack_ratio"] == 1.0, f
     assert f["lost"] == 0 and f["duplicated"] == 0, (f, stderr[-3000:])
-    # 94% are distinct valid scans (5% repeats, 1% malformed): one attendance each
-    assert 2820 - unacked <= f["recorded"] <= 2820, f
-    assert 30 - unacked <= f["dead_lettered"] <= 30 and f["unaccounted"] == 0, (f, stderr[-3000:])
+    # distinct valid pairs (not the 5% retries, 2% re-scans, 3% check-outs, 1% malformed), less the
+    # walk-ins turned away from the two contested sessions (8 residents for 5 seats each)
+    assert f["recorded"] == 2664, f
+    assert f["dead_lettered"] == 30 and f["unaccounted"] == 0, (f, stderr[-3000:])
+
+
+def test_the_effects_equal_the_independent_oracle(chaos_run):
+    _, f, stderr = chaos_run
+    assert f["oracle_mismatches"] == 0 and f["minutes_mismatches"] == 0, (f, stderr[-3000:])
+    assert f["honour_mismatches"] == 0 and f["sms_repeats"] == 0, (f, stderr[-3000:])
 
 
 def test_enrolments_notifications_and_index_hold(chaos_run):
