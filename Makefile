@@ -7,15 +7,27 @@ PY    := .venv/bin/python
 STACK := $(PY) deploy/local/stack.py
 TEST_STARTED := .local/run/test-started
 
+# Topology of the local stack (deploy/local/topology.py): `make up BROKERS=3 REPLICAS=2` runs a
+# three-broker KRaft cluster and two instances of every service. Unset, the defaults are 1 and 1,
+# or what the running stack already has. Exported, so `make chaos BROKERS=3 REPLICAS=2` works too.
+ifdef BROKERS
+export LS_KAFKA_BROKERS := $(BROKERS)
+endif
+ifdef REPLICAS
+export LS_REPLICAS := $(REPLICAS)
+endif
+
 .PHONY: help setup up infra down status provision kafka-up pg-up services-up services-down \
-        test lint demo chaos bench
+        test lint demo chaos bench cluster-check
 
 help:
 	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, credentials)"
 	@echo "make up         Kafka + PostgreSQL + topics/ACLs/databases + the four services"
+	@echo "                (BROKERS=3: a three-broker KRaft cluster, RF 3; REPLICAS=2: two instances of each service)"
 	@echo "make infra      Kafka + PostgreSQL + provisioning only"
 	@echo "make status     health of every component"
-	@echo "make down       stop what 'make up' started"
+	@echo "make down       stop what 'make up' started (every instance, every broker)"
+	@echo "make cluster-check  BROKERS=3 REPLICAS=2 up, check RF 3 / min.insync.replicas 2 on every topic, back down"
 	@echo "make test       setup, start what is not running, pytest, stop what it started"
 	@echo "make lint       ruff"
 	@echo "make demo       the main job: a Pinghu street, its live index and report (KEEP=1 keeps it running)"
@@ -51,6 +63,11 @@ status:
 
 down:
 	@if [[ -x $(PY) && -f .local/credentials.env ]]; then $(STACK) down; else echo "nothing to stop"; fi
+
+# Three brokers and two instances of each service, every topic checked for RF 3 and
+# min.insync.replicas=2, `status` shown, then back down; a stack that was running comes back as it was.
+cluster-check: setup
+	@$(PY) deploy/local/cluster_check.py
 
 # Starts only what is not running yet (remembered in $(TEST_STARTED)), runs the whole suite,
 # stops what it started, and exits with pytest's status.

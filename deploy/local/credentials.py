@@ -90,6 +90,26 @@ def load(path: Path = CREDENTIALS) -> dict[str, str]:
     return {k: os.environ.get(k, v) for k, v in values.items()}
 
 
+def _write(path: Path, values: dict[str, str]) -> None:
+    body = "# learnstreet local credentials (generated; git-ignored). Env vars override these.\n"
+    body += "".join(f"{k}={v}\n" for k, v in values.items())
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(body)
+    os.replace(tmp, path)
+
+
+def update(changes: dict[str, str], path: Path = CREDENTIALS) -> bool:
+    """Set some keys of an existing file (the stack's own endpoints); returns True when written."""
+    existing = read_file(path)
+    wanted = {**existing, **changes}
+    if wanted == existing:
+        return False
+    _write(path, wanted)
+    return True
+
+
 def ensure(path: Path = CREDENTIALS) -> bool:
     """Create the file or add missing keys; returns True when it was written."""
     existing = read_file(path)
@@ -97,13 +117,7 @@ def ensure(path: Path = CREDENTIALS) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     changed = wanted != existing
     if changed:
-        body = "# learnstreet local credentials (generated; git-ignored). Env vars override these.\n"
-        body += "".join(f"{k}={v}\n" for k, v in wanted.items())
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(body)
-        os.replace(tmp, path)
+        _write(path, wanted)
     os.chmod(path, 0o600)
     return changed
 

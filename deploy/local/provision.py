@@ -4,6 +4,13 @@ Topics (aiokafka admin, as the admin principal): missing ones are created with t
 partitions and configs; existing ones keep their data, get more partitions if the catalogue grew,
 and get their configs aligned with the catalogue.
 
+Replication comes from configuration, never silently 1: KAFKA_REPLICATION_FACTOR and
+KAFKA_MIN_INSYNC_REPLICAS (environment or credentials.env), by default min(3, brokers) and
+2 with three brokers or more (else 1), where `brokers` is the local stack's broker count or, for
+another cluster, the brokers its metadata lists. A factor above the broker count is refused, and
+so is an existing topic with fewer replicas than the factor (it needs a partition reassignment,
+which provisioning does not do behind the operator's back). Every topic gets min.insync.replicas.
+
 ACLs (org.apache.kafka.tools.AclCommand), least privilege per principal:
   Write+Describe on the topics it produces, Read+Describe on the topics it consumes,
   Read on the consumer groups prefixed `learnstreet.<service>` (services only).
@@ -15,6 +22,7 @@ The ACLs already present are listed once; only missing ones are added.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sys
 import time
@@ -30,7 +38,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 import credentials  # noqa: E402
-from kafka_tools import KAFKA_ADMIN_PROPS, console, java_tool  # noqa: E402
+import topology as topo  # noqa: E402
+from kafka_tools import KAFKA_ADMIN_PROPS, console, fail, java_tool  # noqa: E402
 
 from shared.events import topics as catalogue  # noqa: E402
 
@@ -74,18 +83,56 @@ def _raise_errors(what: str, rows) -> None:
             raise for_code(code)(f"{what} {name}: {message}")
 
 
-async def provision_topics(creds: dict[str, str]) -> list[tuple[str, str]]:
-    """Returns (topic, action) for what was changed."""
+def wanted_config(spec: catalogue.TopicSpec, repl: topo.Replication) -> dict[str, str]:
+    return {**spec.config, "min.insync.replicas": str(repl.min_insync)}
+
+
+def under_replicated(existing: dict[str, dict], factor: int) -> list[tuple[str, int]]:
+    """(topic, replicas) of existing topics with a partition on fewer replicas than `factor`."""
+    short = []
+    for name, t in sorted(existing.items()):
+        fewest = min((len(p["replicas"]) for p in t["partitions"]), default=factor)
+        if fewest < factor:
+            short.append((name, fewest))
+    return short
+
+
+def replication_for(creds: dict[str, str], brokers: int) -> topo.Replication:
+    """The configured replication for a cluster of `brokers`; a one-line error otherwise."""
+    try:
+        return topo.replication({**creds, **os.environ}, brokers)
+    except topo.TopologyError as e:
+        fail(f"provisioning refused: {e}")
+        raise
+
+
+async def provision_topics(creds: dict[str, str], brokers: int | None = None) -> tuple[list, topo.Replication]:
+    """Returns (topic, action) for what was changed, and the replication applied. `brokers`: the
+    cluster's size as the local stack configured it; None takes the brokers the metadata lists."""
     specs = catalogue.all_topic_specs()
     changes: list[tuple[str, str]] = []
     admin = admin_client(creds)
     await admin.start()
     try:
+        live = len((await admin.describe_cluster())["brokers"])
+        repl = replication_for(creds, live if brokers is None else brokers)
+        if repl.factor > live:
+            fail(
+                f"provisioning refused: replication factor {repl.factor} but only {live} broker(s) "
+                "answer: start the others first"
+            )
         existing = {t["topic"]: t for t in await admin.describe_topics() if not t["error_code"]}
+        short = under_replicated({s.name: existing[s.name] for s in specs if s.name in existing}, repl.factor)
+        if short:
+            fail(
+                f"provisioning refused: {len(short)} topic(s) have fewer replicas than the configured factor "
+                f"{repl.factor} ({', '.join(f'{n}: {r}' for n, r in short[:4])}{', …' if len(short) > 4 else ''}): "
+                "reassign their partitions (kafka-reassign-partitions) or set KAFKA_REPLICATION_FACTOR"
+            )
         new = [s for s in specs if s.name not in existing]
         if new:
             resp = await admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, topic_configs=dict(s.config)) for s in new]
+                [NewTopic(s.name, s.partitions, repl.factor, topic_configs=wanted_config(s, repl)) for s in new]
             )
             _raise_errors("creating topic", resp.topic_errors)
             changes += [(s.name, f"created ({s.partitions} partitions)") for s in new]
@@ -115,16 +162,18 @@ async def provision_topics(creds: dict[str, str]) -> list[tuple[str, str]]:
                     if err_code:
                         raise for_code(err_code)(f"describing configs of {name}")
                     current[name] = {e[0]: e[1] for e in entries}
-            drift = [s for s in old if any(current.get(s.name, {}).get(k) != v for k, v in s.config.items())]
+            drift = [
+                s for s in old if any(current.get(s.name, {}).get(k) != v for k, v in wanted_config(s, repl).items())
+            ]
             if drift:
                 # AlterConfigs sets the topic's whole dynamic config: exactly the catalogue's
                 await admin.alter_configs(
-                    [ConfigResource(ConfigResourceType.TOPIC, s.name, dict(s.config)) for s in drift]
+                    [ConfigResource(ConfigResourceType.TOPIC, s.name, wanted_config(s, repl)) for s in drift]
                 )
                 changes += [(s.name, "configs aligned") for s in drift]
     finally:
         await admin.close()
-    return changes
+    return changes, repl
 
 
 # ---------------------------------------------------------------- ACLs
@@ -220,9 +269,9 @@ def summary(creds: dict[str, str]) -> Table:
     return t
 
 
-def run(creds: dict[str, str]) -> None:
+def run(creds: dict[str, str], brokers: int | None = None) -> None:
     t0 = time.monotonic()
-    changes = asyncio.run(provision_topics(creds))
+    changes, repl = asyncio.run(provision_topics(creds, brokers))
     n_topics = len(catalogue.all_topic_specs())
     for name, action in changes:
         console.print(f"[cyan]topics[/]: {name}: {action}")
@@ -231,10 +280,22 @@ def run(creds: dict[str, str]) -> None:
         console.print(f"[cyan]acls[/]: {user}: {n} added")
     console.print(summary(creds))
     console.print(
-        f"provisioned {n_topics} topics ({len(changes)} changes) and ACLs "
+        f"provisioned {n_topics} topics (replication factor {repl.factor}, min.insync.replicas {repl.min_insync}; "
+        f"{len(changes)} changes) and ACLs "
         f"({sum(n for _, n in added)} added) in {time.monotonic() - t0:.1f}s"
     )
 
 
+def configured_brokers() -> int | None:
+    """The local stack's broker count (LS_KAFKA_BROKERS or .local/run/topology.json); None for a
+    cluster this checkout did not start (the metadata then tells)."""
+    if os.environ.get("LS_KAFKA_BROKERS") or topo.TOPOLOGY_FILE.exists():
+        try:
+            return topo.current().brokers
+        except topo.TopologyError as e:
+            fail(str(e))
+    return None
+
+
 if __name__ == "__main__":
-    run(credentials.load())
+    run(credentials.load(), configured_brokers())

@@ -2,10 +2,16 @@
 
     .venv/bin/python deploy/local/stack.py up [--infra-only] [--record FILE]
     .venv/bin/python deploy/local/stack.py down [--recorded FILE]
-    .venv/bin/python deploy/local/stack.py status | provision | kafka-up | pg-up
+    .venv/bin/python deploy/local/stack.py status | provision | kafka-up | pg-up | cluster-check
 
-Everything lives under .local/ (git-ignored): credentials.env, kafka/{libs,data,logs},
-pg/{data,server.log}, run/*.pid, logs/<process>.log.
+Topology (deploy/local/topology.py): LS_KAFKA_BROKERS=N runs N combined broker+controller nodes
+(node i: client port 19092+2(i-1)); LS_REPLICAS=N (or LS_REPLICAS_<SERVICE>) runs N instances of
+each service (instance i: port base+10(i-1), named `<service>-<i>` for i > 1). `up` writes the
+choice to .local/run/topology.json, which later commands follow unless the environment overrides it.
+
+Everything lives under .local/ (git-ignored): credentials.env, kafka/{libs,data,data-<i>,logs},
+pg/{data,server.log}, run/*.pid, logs/<process>.log. Kafka's and PostgreSQL's data belong to one
+broker count: switching it parks them under parked/brokers-<n>/ and brings back that count's own.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import base64
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -23,6 +30,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +41,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+import topology as topo
 from kafka_tools import KAFKA, KAFKA_ADMIN_PROPS, KAFKA_LIBS, console, err, fail, java_tool
 
 ROOT = credentials.ROOT
@@ -72,17 +81,6 @@ class Proc:
         return "-"
 
 
-def service(name: str) -> Proc:
-    port = "{" + f"{name.upper()}_HTTP_PORT" + "}"
-    return Proc(
-        name=name,
-        argv=[PY, "-m", f"services.{name}"],
-        ready_url=f"http://127.0.0.1:{port}/readyz",
-        requires=f"services/{name}/__main__.py",
-        marker=f"services.{name}",
-    )
-
-
 def _notify_endpoint(key: str, default: str) -> str:
     # Optional keys (absent from a generated credentials.env): the environment, then the file, then
     # the default that services/notify/config.py uses too.
@@ -92,10 +90,10 @@ def _notify_endpoint(key: str, default: str) -> str:
 _SMS_URL = urlsplit(_notify_endpoint("NOTIFY_SMS_URL", "http://127.0.0.1:8105/v1/messages"))
 
 
-# Processes started by `up` after Kafka, PostgreSQL and provisioning, in this order (stopped in
-# reverse). Auxiliary processes (e.g. a local SMTP sink, an SMS gateway) are one entry each:
+# Auxiliary processes started by `up` after Kafka, PostgreSQL and provisioning, before the service
+# instances (stopped in reverse). One entry each, e.g.
 #   Proc("smtp-sink", [PY, "-m", "deploy.local.smtp_sink"], ready_port="{SMTP_PORT}", marker="smtp_sink")
-PROCESSES: list[Proc] = [
+AUXILIARY: list[Proc] = [
     # notify's local SMTP sink (.local/mail/*.eml) and SMS gateway (.local/sms/messages.jsonl)
     Proc(
         "mailsink",
@@ -111,11 +109,54 @@ PROCESSES: list[Proc] = [
         requires="deploy/local/sms_gateway.py",
         marker="deploy/local/sms_gateway.py",
     ),
-    service("activities"),
-    service("enrolment"),
-    service("scoring"),
-    service("notify"),
 ]
+SERVICES = credentials.SERVICES
+
+
+def effective_settings() -> dict[str, str]:
+    """credentials.env overridden by the environment, or only the environment before `make setup`."""
+    try:
+        return credentials.load()
+    except SystemExit:
+        return dict(os.environ)
+
+
+def service_base_port(service: str, creds: dict[str, str] | None = None) -> int:
+    creds = effective_settings() if creds is None else creds
+    return int(creds.get(f"{service.upper()}_HTTP_PORT") or credentials.HTTP_PORTS[service])
+
+
+def instances(name: str, creds: dict[str, str] | None = None) -> list[topo.Instance]:
+    """The instances of service `name` the topology asks for (instance 1 keeps today's names)."""
+    return topo.instances_of(name, topo.current().replicas[name], service_base_port(name, creds))
+
+
+def instance_proc(inst: topo.Instance) -> Proc:
+    return Proc(
+        name=inst.name,
+        argv=[PY, "-m", f"services.{inst.service}"],
+        ready_url=f"http://127.0.0.1:{inst.port}/readyz",
+        requires=f"services/{inst.service}/__main__.py",
+        marker=f"services.{inst.service}",
+        env=topo.instance_env(inst),
+    )
+
+
+def processes(creds: dict[str, str] | None = None) -> list[Proc]:
+    """Every process `up` starts after the infrastructure, in start order."""
+    return [*AUXILIARY, *(instance_proc(i) for s in SERVICES for i in instances(s, creds))]
+
+
+def running_instances(service: str) -> list[topo.Instance]:
+    """Instances with a pid file, whatever the topology says now (`down` stops them all)."""
+    base = service_base_port(service)
+    found = {1} if (RUN / f"{service}.pid").exists() else set()
+    for f in RUN.glob(f"{service}-*.pid"):
+        suffix = f.stem.removeprefix(f"{service}-")
+        if suffix.isdigit() and int(suffix) > 1:
+            found.add(int(suffix))
+    return [topo.instance(service, i, base) for i in sorted(found)]
+
 
 app = typer.Typer(add_completion=False, no_args_is_help=True)
 
@@ -175,6 +216,7 @@ def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None) -> subp
 def stop_pid(name: str, pid: int, marker: str, grace: float) -> None:
     try:
         os.killpg(pid, signal.SIGTERM)
+        os.killpg(pid, signal.SIGCONT)  # a paused process (a chaos fault) must see the SIGTERM
     except ProcessLookupError:
         return
     except PermissionError:
@@ -207,7 +249,9 @@ KAFKA_LOGS = KAFKA / "logs"
 KAFKA_PROPS = KAFKA / "server.properties"
 KAFKA_SCRAM_APPLIED = KAFKA / "scram.applied.json"
 KAFKA_CLUSTER_ID = KAFKA / "cluster.id"
-KAFKA_MARKER = str(KAFKA_PROPS)
+KAFKA_MARKER = str(KAFKA_PROPS)  # node 1; node i's marker is its own server-<i>.properties
+KAFKA_WORLD = KAFKA / "brokers"  # the broker count the data in .local/kafka and .local/pg belongs to
+PARKED = LOCAL / "parked"
 JAVA_SERVER_OPTS = [
     "-Xms512m",
     "-Xmx768m",
@@ -227,11 +271,58 @@ def kafka_users(creds: dict[str, str]) -> dict[str, str]:
 
 
 def kafka_port(creds: dict[str, str]) -> int:
-    return int(creds["KAFKA_BOOTSTRAP"].rsplit(":", 1)[1])
+    """Node 1's client port (19092 by default); node i listens 2(i-1) above it."""
+    return topo.first_port(creds["KAFKA_BOOTSTRAP"])
 
 
 def kafka_controller_port(creds: dict[str, str]) -> int:
     return kafka_port(creds) + 1  # 19093 by default; PLAINTEXT, 127.0.0.1 only
+
+
+def topology() -> dict:
+    """{"brokers": N, "replicas": {service: n}}: what the stack runs (file, overridden by env)."""
+    return topo.current().as_json()
+
+
+def kafka_nodes() -> list[int]:
+    return list(range(1, topo.current().brokers + 1))
+
+
+def kafka_node(node_id: int, creds: dict[str, str] | None = None) -> topo.Node:
+    creds = effective_settings() if creds is None else creds
+    return topo.node(node_id, topo.first_port(creds.get("KAFKA_BOOTSTRAP") or f"127.0.0.1:{credentials.KAFKA_PORT}"))
+
+
+def node_marker(n: topo.Node) -> str:
+    return str(n.props)
+
+
+def node_pid(n: topo.Node) -> int | None:
+    return read_pid(n.pid_name, node_marker(n))
+
+
+def running_nodes(creds: dict[str, str] | None = None) -> list[tuple[topo.Node, int]]:
+    """Every broker with a live pid, whatever the topology says now (`down` stops them all)."""
+    ids = {1} if (RUN / "kafka.pid").exists() else set()
+    for f in RUN.glob("kafka-*.pid"):
+        suffix = f.stem.removeprefix("kafka-")
+        if suffix.isdigit():
+            ids.add(int(suffix))
+    out = []
+    for i in sorted(ids):
+        n = kafka_node(i, creds)
+        pid = node_pid(n)
+        if pid is not None:
+            out.append((n, pid))
+    return out
+
+
+def replication_settings(creds: dict[str, str], brokers: int) -> topo.Replication:
+    try:
+        return topo.replication({**creds, **os.environ}, brokers)
+    except topo.TopologyError as e:
+        fail(str(e))
+        raise
 
 
 def write_secret(path: Path, text: str) -> None:
@@ -252,18 +343,37 @@ def admin_properties(username: str, password: str, path: Path = KAFKA_ADMIN_PROP
     return path
 
 
-def render_kafka_properties(creds: dict[str, str]) -> None:
-    template = (DEPLOY / "kafka" / "server.properties.in").read_text()
+def kafka_properties(
+    template: str, n: topo.Node, all_nodes: list[topo.Node], repl: topo.Replication, creds: dict[str, str]
+) -> str:
+    """server.properties of node `n` in a cluster of `all_nodes` (every node a voter)."""
     values = {
-        "CLIENT_PORT": str(kafka_port(creds)),
-        "CONTROLLER_PORT": str(kafka_controller_port(creds)),
+        "NODE_ID": str(n.node_id),
+        "VOTERS": topo.voters(all_nodes),
+        "CLIENT_PORT": str(n.client_port),
+        "CONTROLLER_PORT": str(n.controller_port),
         "ADMIN_USERNAME": creds["KAFKA_ADMIN_USERNAME"],
         "ADMIN_PASSWORD": creds["KAFKA_ADMIN_PASSWORD"],
-        "DATA_DIR": str(KAFKA_DATA),
+        "DATA_DIR": str(n.data_dir),
+        "REPLICATION_FACTOR": str(repl.factor),
+        "MIN_INSYNC_REPLICAS": str(repl.min_insync),
     }
     for k, v in values.items():
         template = template.replace(f"@{k}@", v)
-    write_secret(KAFKA_PROPS, template)
+    left = re.search(r"^[^#\n]*?(@[A-Z_]+@)", template, re.MULTILINE)
+    if left:
+        raise ValueError(f"server.properties.in has a placeholder stack.py does not fill: {left.group(1)}")
+    return template
+
+
+def render_kafka_properties(
+    creds: dict[str, str], n: topo.Node | None = None, all_nodes: list[topo.Node] | None = None
+) -> None:
+    brokers = topo.current().brokers
+    all_nodes = all_nodes or topo.nodes(brokers, kafka_port(creds))
+    n = n or all_nodes[0]
+    template = (DEPLOY / "kafka" / "server.properties.in").read_text()
+    write_secret(n.props, kafka_properties(template, n, all_nodes, replication_settings(creds, len(all_nodes)), creds))
 
 
 def new_cluster_id() -> str:
@@ -273,8 +383,9 @@ def new_cluster_id() -> str:
             return cid
 
 
-def kafka_format(creds: dict[str, str]) -> None:
-    if (KAFKA_DATA / "meta.properties").exists():
+def kafka_format(creds: dict[str, str], n: topo.Node | None = None) -> None:
+    n = n or kafka_node(1, creds)
+    if (n.data_dir / "meta.properties").exists():
         return
     if KAFKA_CLUSTER_ID.exists():
         cid = KAFKA_CLUSTER_ID.read_text().strip()
@@ -284,10 +395,13 @@ def kafka_format(creds: dict[str, str]) -> None:
     users = kafka_users(creds)
     scram = []
     for name, pw in users.items():
+        # every node gets the users: whichever becomes the first active controller writes them
         scram += ["--add-scram", f"SCRAM-SHA-512=[name={name},password={pw}]"]
-    console.print(f"[cyan]kafka[/]: formatting {KAFKA_DATA.relative_to(ROOT)} (cluster {cid})")
-    java_tool("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(KAFKA_PROPS), "-g", *scram)
-    write_secret(KAFKA_SCRAM_APPLIED, json.dumps(users))
+    console.print(f"[cyan]kafka[/]: formatting {n.data_dir.relative_to(ROOT)} (cluster {cid}, node {n.node_id})")
+    java_tool("kafka.tools.StorageTool", "format", "-t", cid, "-c", str(n.props), "-g", *scram)
+    if n.node_id == 1 or not KAFKA_SCRAM_APPLIED.exists():
+        write_secret(KAFKA_SCRAM_APPLIED, json.dumps(users))
+    KAFKA_WORLD.write_text(f"{topo.current().brokers}\n")
 
 
 async def kafka_metadata(bootstrap: str, username: str, password: str, timeout_ms: int = 5000) -> dict:
@@ -309,6 +423,25 @@ async def kafka_metadata(bootstrap: str, username: str, password: str, timeout_m
         await admin.close()
 
 
+async def node_metadata(n: topo.Node, username: str, password: str, timeout_ms: int = 5000) -> None:
+    """An authenticated metadata call answered by node `n` itself (the client's bootstrap)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=n.bootstrap,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=username,
+        sasl_plain_password=password,
+        request_timeout_ms=timeout_ms,
+    )
+    try:
+        # start() authenticates to the bootstrap server and asks it for metadata
+        await asyncio.wait_for(admin.start(), timeout_ms / 1000)
+    finally:
+        await admin.close()
+
+
 def kafka_ready(creds: dict[str, str], password: str | None = None) -> bool:
     if not port_open(kafka_port(creds)):
         return False
@@ -320,6 +453,16 @@ def kafka_ready(creds: dict[str, str], password: str | None = None) -> bool:
                 password or creds["KAFKA_ADMIN_PASSWORD"],
             )
         )
+        return True
+    except Exception:
+        return False
+
+
+def node_ready(n: topo.Node, creds: dict[str, str], password: str | None = None) -> bool:
+    if not port_open(n.client_port):
+        return False
+    try:
+        asyncio.run(node_metadata(n, creds["KAFKA_ADMIN_USERNAME"], password or creds["KAFKA_ADMIN_PASSWORD"]))
         return True
     except Exception:
         return False
@@ -360,53 +503,145 @@ def kafka_sync_scram(creds: dict[str, str]) -> None:
 KAFKA_READY_S = 150
 
 
-def kafka_up(creds: dict[str, str], rec: Path | None = None) -> None:
-    t0 = time.monotonic()
-    for d in (KAFKA_DATA, KAFKA_LOGS, RUN):
+def world_brokers() -> int | None:
+    """The broker count the Kafka data on disk was formatted for (None: nothing formatted yet)."""
+    try:
+        return int(KAFKA_WORLD.read_text().strip())
+    except (OSError, ValueError):
+        # data formatted before the stack knew about clusters is a single node's
+        return 1 if (KAFKA_DATA / "meta.properties").exists() else None
+
+
+def check_world(brokers: int) -> None:
+    have = world_brokers()
+    if have is not None and have != brokers:
+        fail(
+            f"the Kafka data in .local/kafka belongs to {have} broker(s), the topology asks for {brokers}: "
+            f"`make down`, then `make up BROKERS={brokers}` (it parks the {have}-broker data)"
+        )
+
+
+def _node_start(n: topo.Node, all_nodes: list[topo.Node], creds: dict[str, str], rec: Path | None) -> int:
+    """Start node `n` unless it runs; returns its pid."""
+    pid = node_pid(n)
+    if pid is not None:
+        return pid
+    if port_open(n.client_port) or port_open(n.controller_port):
+        fail(f"port {n.client_port} or {n.controller_port} is taken by a process this stack did not start")
+    for d in (n.data_dir, n.logs_dir, RUN):
         d.mkdir(parents=True, exist_ok=True)
-    if not (KAFKA_LIBS / "kafka-tools-4.1.1.jar").exists() and not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
-        fail("Kafka jars missing in .local/kafka/libs: run `make setup`")
-    admin_properties(creds["KAFKA_ADMIN_USERNAME"], creds["KAFKA_ADMIN_PASSWORD"])
-    pid = read_pid("kafka", KAFKA_MARKER)
-    log = KAFKA_LOGS / "kafkaServer.out"
-    applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
-    if pid is None:
-        port = kafka_port(creds)
-        if port_open(port) or port_open(kafka_controller_port(creds)):
-            fail(f"port {port} or {kafka_controller_port(creds)} is taken by a process this stack did not start")
-        render_kafka_properties(creds)
-        kafka_format(creds)
-        applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
-        argv = [
-            "java",
-            *JAVA_SERVER_OPTS,
-            f"-Dkafka.logs.dir={KAFKA_LOGS}",
-            f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'log4j2.yaml'}",
-            "-cp",
-            str(KAFKA_LIBS / "*"),
-            "kafka.Kafka",
-            str(KAFKA_PROPS),
-        ]
-        proc = spawn(argv, log)
-        (RUN / "kafka.pid").write_text(f"{proc.pid}\n")
-        record(rec, "kafka")
-        pid = proc.pid
-        console.print(f"[cyan]kafka[/]: started (pid {pid}), waiting for an authenticated metadata call")
-    admin_pw = applied.get(creds["KAFKA_ADMIN_USERNAME"])
+    render_kafka_properties(creds, n, all_nodes)
+    kafka_format(creds, n)
+    argv = [
+        "java",
+        *JAVA_SERVER_OPTS,
+        f"-Dkafka.logs.dir={n.logs_dir}",
+        f"-Dlog4j2.configurationFile={DEPLOY / 'kafka' / 'log4j2.yaml'}",
+        "-cp",
+        str(KAFKA_LIBS / "*"),
+        "kafka.Kafka",
+        str(n.props),
+    ]
+    proc = spawn(argv, n.logs_dir / "kafkaServer.out")
+    (RUN / f"{n.pid_name}.pid").write_text(f"{proc.pid}\n")
+    record(rec, "kafka")
+    console.print(f"[cyan]kafka[/]: node {n.node_id} started (pid {proc.pid})")
+    return proc.pid
+
+
+def _node_wait(n: topo.Node, pid: int, creds: dict[str, str], admin_pw: str | None) -> None:
     # Usually ready in 5-20 s; once (2026-12-04) a fresh clone's JVM wrote nothing for 60 s and the
     # CI run failed, so the limit leaves room for a slow first start on a busy 2-core machine.
-    if not wait_until(lambda: kafka_ready(creds, admin_pw), KAFKA_READY_S, lambda: pid_alive(pid, KAFKA_MARKER)):
-        fail(f"Kafka is not ready after {KAFKA_READY_S} s", KAFKA_LOGS / "server.log" if pid_alive(pid) else log)
+    marker = node_marker(n)
+    if not wait_until(lambda: node_ready(n, creds, admin_pw), KAFKA_READY_S, lambda: pid_alive(pid, marker)):
+        log = n.logs_dir / ("server.log" if pid_alive(pid) else "kafkaServer.out")
+        fail(f"Kafka node {n.node_id} is not ready after {KAFKA_READY_S} s", log)
+
+
+def _jars_present() -> None:
+    if not (KAFKA_LIBS / "kafka-tools-4.1.1.jar").exists() and not list(KAFKA_LIBS.glob("kafka_2.13-*.jar")):
+        fail("Kafka jars missing in .local/kafka/libs: run `make setup`")
+
+
+def kafka_up(creds: dict[str, str], rec: Path | None = None) -> None:
+    """Start every broker of the topology that is not running; return when all answer."""
+    t0 = time.monotonic()
+    _jars_present()
+    brokers = topo.current().brokers
+    check_world(brokers)
+    all_nodes = topo.nodes(brokers, kafka_port(creds))
+    admin_properties(creds["KAFKA_ADMIN_USERNAME"], creds["KAFKA_ADMIN_PASSWORD"])
+    # a quorum of N voters elects nobody until a majority runs: start them all, then wait for each
+    pids = {n.node_id: _node_start(n, all_nodes, creds, rec) for n in all_nodes}
+    if len(all_nodes) == 1:
+        console.print(f"[cyan]kafka[/]: waiting for an authenticated metadata call (pid {pids[1]})")
+    applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
+    admin_pw = applied.get(creds["KAFKA_ADMIN_USERNAME"])
+    for n in all_nodes:
+        _node_wait(n, pids[n.node_id], creds, admin_pw)
     kafka_sync_scram(creds)
     console.print(f"[cyan]kafka[/]: ready on {creds['KAFKA_BOOTSTRAP']} ({time.monotonic() - t0:.1f}s)")
 
 
+def broker_start(node_id: int, creds: dict[str, str]) -> None:
+    """Start node `node_id` of the topology (if stopped); return when it answers an authenticated
+    metadata call itself."""
+    _jars_present()
+    brokers = topo.current().brokers
+    if not 1 <= node_id <= brokers:
+        fail(f"node {node_id} is not in the topology (brokers 1..{brokers})")
+    check_world(brokers)
+    all_nodes = topo.nodes(brokers, kafka_port(creds))
+    n = all_nodes[node_id - 1]
+    admin_properties(creds["KAFKA_ADMIN_USERNAME"], creds["KAFKA_ADMIN_PASSWORD"])
+    pid = _node_start(n, all_nodes, creds, None)
+    applied = json.loads(KAFKA_SCRAM_APPLIED.read_text()) if KAFKA_SCRAM_APPLIED.exists() else {}
+    _node_wait(n, pid, creds, applied.get(creds["KAFKA_ADMIN_USERNAME"]))
+
+
+def broker_stop(node_id: int, sig: int = signal.SIGTERM, grace: float = 60) -> int | None:
+    """Signal node `node_id`; returns its pid (None: it was not running).
+
+    SIGTERM: controlled shutdown, SIGKILL after `grace` s; SIGKILL: waits until it is gone. Either
+    way the pid file goes. Other signals (SIGSTOP, SIGCONT) are sent and return at once."""
+    n = kafka_node(node_id)
+    marker = node_marker(n)
+    pid = node_pid(n)
+    if pid is None:
+        (RUN / f"{n.pid_name}.pid").unlink(missing_ok=True)
+        return None
+    if sig == signal.SIGTERM:
+        console.print(f"[cyan]kafka[/]: node {node_id} controlled shutdown (pid {pid})")
+        stop_pid(f"kafka node {node_id}", pid, marker, grace=grace)
+    else:
+        try:
+            os.killpg(pid, sig)
+        except PermissionError:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+        if sig != signal.SIGKILL:
+            return pid
+        wait_until(lambda: not pid_alive(pid, marker), grace)
+    (RUN / f"{n.pid_name}.pid").unlink(missing_ok=True)
+    return pid
+
+
 def kafka_down() -> None:
-    pid = read_pid("kafka", KAFKA_MARKER)
-    if pid is not None:
-        console.print(f"[cyan]kafka[/]: controlled shutdown (pid {pid})")
-        stop_pid("kafka", pid, KAFKA_MARKER, grace=60)
-    (RUN / "kafka.pid").unlink(missing_ok=True)
+    """Controlled shutdown of every running broker at once: one by one, the last ones would wait
+    for a controller quorum that is already gone."""
+    running = running_nodes()
+    for n, pid in running:
+        console.print(f"[cyan]kafka[/]: node {n.node_id} controlled shutdown (pid {pid})")
+
+    def stop(item: tuple[topo.Node, int]) -> None:
+        n, pid = item
+        stop_pid(f"kafka node {n.node_id}", pid, node_marker(n), grace=60)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(running))) as pool:
+        list(pool.map(stop, running))
+    for f in [RUN / "kafka.pid", *RUN.glob("kafka-*.pid")]:
+        f.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -632,11 +867,30 @@ def proc_ready(p: Proc, creds: dict[str, str]) -> bool:
     return True
 
 
+def _selected(procs: list[Proc], names: list[str] | None) -> list[Proc]:
+    """`names` picks processes by name; a service's name picks all its instances."""
+    if names is None:
+        return procs
+    return [p for p in procs if p.name in names or p.marker.removeprefix("services.") in names]
+
+
+SERVICE_READY_S = 120  # several instances and brokers share two cores while they start
+
+
 def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | None = None) -> None:
-    selected = [p for p in PROCESSES if names is None or p.name in names]
+    selected = _selected(processes(creds), names)
     missing = [p for p in selected if p.requires and not (ROOT / p.requires).exists()]
     if missing:
         fail("cannot start " + ", ".join(f"{p.name} ({p.requires} does not exist)" for p in missing))
+    surplus = [
+        i.name
+        for s in SERVICES
+        if names is None or s in names
+        for i in running_instances(s)
+        if i.index > topo.current().replicas[s]
+    ]
+    if surplus:
+        procs_down(surplus)  # the topology asks for fewer instances than run
     env = {**os.environ, **creds, "PYTHONUNBUFFERED": "1"}
     started: dict[str, int] = {}
     for p in selected:
@@ -660,22 +914,106 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
     for p in selected:
         pid = read_pid(p.name, p.marker) or started.get(p.name)
         ok = wait_until(
-            lambda p=p: proc_ready(p, creds), 60, lambda p=p, pid=pid: pid is not None and pid_alive(pid, p.marker)
+            lambda p=p: proc_ready(p, creds),
+            SERVICE_READY_S,
+            lambda p=p, pid=pid: pid is not None and pid_alive(pid, p.marker),
         )
         if not ok:
-            state = "exited" if pid is None or not pid_alive(pid, p.marker) else "not ready after 60 s"
+            state = "exited" if pid is None or not pid_alive(pid, p.marker) else f"not ready after {SERVICE_READY_S} s"
             fail(f"{p.name} {state} ({p.listens(creds)})", LOGS / f"{p.name}.log")
 
 
 def procs_down(names: list[str] | None = None) -> None:
-    for p in reversed(PROCESSES):
-        if names is not None and p.name not in names:
-            continue
+    """Stop every service instance with a pid file (any topology), then the auxiliary processes."""
+    known = {p.name: p for p in processes() if p not in AUXILIARY}
+    for s in SERVICES:
+        for inst in running_instances(s):
+            known.setdefault(inst.name, instance_proc(inst))
+
+    def stop(p: Proc) -> None:
         pid = read_pid(p.name, p.marker)
         if pid is not None:
             console.print(f"[cyan]{p.name}[/]: stopping (pid {pid})")
             stop_pid(p.name, pid, p.marker, grace=20)
         (RUN / f"{p.name}.pid").unlink(missing_ok=True)
+
+    # instances drain in parallel: one by one, eight of them would take eight graceful stops
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(stop, _selected(list(known.values()), names)))
+    for p in reversed(_selected(AUXILIARY, names)):
+        stop(p)
+
+
+# ---------------------------------------------------------------- topology
+def _world_dir(brokers: int) -> Path:
+    return PARKED / f"brokers-{brokers}"
+
+
+def _world_items() -> list[tuple[Path, str]]:
+    """What belongs to one broker count: (where it is when active, its name when parked)."""
+    items = [
+        (KAFKA_CLUSTER_ID, "kafka/cluster.id"),
+        (KAFKA_SCRAM_APPLIED, "kafka/scram.applied.json"),
+        (KAFKA_WORLD, "kafka/brokers"),
+        (PG_DATA, "pg/data"),
+    ]
+    return items + [(d, f"kafka/{d.name}") for d in sorted(KAFKA.glob("data*")) if d.is_dir()]
+
+
+def switch_world(brokers: int) -> None:
+    """Kafka's data is formatted for one quorum, and the services' databases hold offsets and
+    outbox state of that cluster: a different broker count parks both and brings back its own
+    (or starts fresh), so going back to one broker finds the one-broker stack as it was."""
+    have = world_brokers()
+    if have is None or have == brokers:
+        return
+    if running_nodes() or pg_running():
+        fail(
+            f"the stack runs with {have} broker(s); `make down` first, then `make up BROKERS={brokers}` "
+            f"(the {have}-broker data is kept under {_world_dir(have).relative_to(ROOT)})"
+        )
+    park = _world_dir(have)
+    if park.exists():
+        fail(f"{park.relative_to(ROOT)} already exists: move it away before switching to {brokers} broker(s)")
+    if not KAFKA_WORLD.exists():
+        KAFKA_WORLD.write_text(f"{have}\n")
+    for active, name in _world_items():
+        if active.exists():
+            (park / name).parent.mkdir(parents=True, exist_ok=True)
+            os.rename(active, park / name)
+    console.print(f"[cyan]stack[/]: {have}-broker data parked in {park.relative_to(ROOT)}")
+    back = _world_dir(brokers)
+    if back.exists():
+        for parked in sorted(back.glob("kafka/*")):
+            os.rename(parked, KAFKA / parked.name)
+        if (back / "pg" / "data").exists():
+            os.rename(back / "pg" / "data", PG_DATA)
+        shutil.rmtree(back)
+        console.print(f"[cyan]stack[/]: {brokers}-broker data restored from {back.relative_to(ROOT)}")
+
+
+def sync_bootstrap(brokers: int) -> None:
+    """KAFKA_BOOTSTRAP in credentials.env lists every local broker (clients survive node 1 down)."""
+    current = credentials.read_file().get("KAFKA_BOOTSTRAP", "")
+    if not current:
+        return
+    base = topo.first_port(current)
+    if topo.is_local_bootstrap(current, base):
+        if credentials.update({"KAFKA_BOOTSTRAP": topo.bootstrap(brokers, base)}):
+            console.print(f"[cyan]stack[/]: KAFKA_BOOTSTRAP={topo.bootstrap(brokers, base)} in credentials.env")
+    elif brokers > 1:
+        err.print(f"[yellow]KAFKA_BOOTSTRAP={current} is not this stack's: left as it is[/]")
+
+
+def choose_topology() -> topo.Topology:
+    """The environment over the running stack's topology, or over the defaults when nothing runs
+    (a stopped three-broker stack does not make the next `make test` run three brokers)."""
+    running = bool(running_nodes()) or pg_running()
+    try:
+        return topo.resolve(os.environ, topo.read_file() if running else None)
+    except topo.TopologyError as e:
+        fail(str(e))
+        raise
 
 
 # ---------------------------------------------------------------- commands
@@ -684,11 +1022,12 @@ def listen_table(creds: dict[str, str], procs: list[Proc]) -> Table:
     t.add_column("component")
     t.add_column("listens on")
     t.add_column("log")
-    t.add_row(
-        "kafka",
-        f"{creds['KAFKA_BOOTSTRAP']} (SASL_PLAINTEXT, SCRAM-SHA-512)",
-        str((KAFKA_LOGS / "server.log").relative_to(ROOT)),
-    )
+    for n in topo.nodes(topo.current().brokers, kafka_port(creds)):
+        t.add_row(
+            n.pid_name,
+            f"{n.bootstrap} (SASL_PLAINTEXT, SCRAM-SHA-512)",
+            str((n.logs_dir / "server.log").relative_to(ROOT)),
+        )
     t.add_row("postgresql", f"127.0.0.1:{pg_port(creds)}", str(PG_LOG.relative_to(ROOT)))
     for p in procs:
         t.add_row(p.name, p.listens(creds), str((LOGS / f"{p.name}.log").relative_to(ROOT)))
@@ -698,7 +1037,7 @@ def listen_table(creds: dict[str, str], procs: list[Proc]) -> Table:
 def provision_kafka(creds: dict[str, str]) -> None:
     import provision  # deploy/local/provision.py
 
-    provision.run(creds)
+    provision.run(creds, brokers=topo.current().brokers)
 
 
 @app.command()
@@ -706,16 +1045,23 @@ def up(
     infra_only: bool = typer.Option(False, "--infra-only", help="Kafka, PostgreSQL and provisioning only"),
     record_to: Path | None = typer.Option(None, "--record", help="append what this run started to FILE"),
 ) -> None:
-    """Start Kafka, PostgreSQL, provision topics/ACLs/databases, then the services."""
+    """Start Kafka, PostgreSQL, provision topics/ACLs/databases, then the services
+    (LS_KAFKA_BROKERS, LS_REPLICAS, LS_REPLICAS_<SERVICE> choose how many)."""
     t0 = time.monotonic()
-    creds = credentials.load()
+    credentials.load()  # fails early without `make setup`
     RUN.mkdir(parents=True, exist_ok=True)
+    chosen = choose_topology()
+    switch_world(chosen.brokers)
+    topo.write_file(chosen)
+    sync_bootstrap(chosen.brokers)
+    creds = credentials.load()
     kafka_up(creds, record_to)
     pg_up(creds, record_to)
     provision_kafka(creds)
     if not infra_only:
         procs_up(creds, record_to)
-    console.print(listen_table(creds, [] if infra_only else PROCESSES))
+    console.print(listen_table(creds, [] if infra_only else processes(creds)))
+    console.print(f"topology: {json.dumps(chosen.as_json())}")
     console.print(f"up in {time.monotonic() - t0:.1f}s")
 
 
@@ -723,7 +1069,7 @@ def up(
 def down(
     recorded: Path | None = typer.Option(None, "--recorded", help="stop only what FILE lists (then delete it)"),
 ) -> None:
-    """Stop what `up` started (services, Kafka, PostgreSQL). Safe to run twice."""
+    """Stop what `up` started (every service instance, every broker, PostgreSQL). Safe to run twice."""
     if recorded is not None:
         names = recorded.read_text().split() if recorded.exists() else []
         procs_down([n for n in names if n not in ("kafka", "pg")])
@@ -772,6 +1118,7 @@ def provision_cmd() -> None:
 def status() -> None:
     """Health of every component; exits 1 when something is down."""
     creds = credentials.load()
+    shape = topo.current()
     t = Table(title="learnstreet local stack")
     for col in ("component", "address", "pid", "health"):
         t.add_column(col)
@@ -783,15 +1130,17 @@ def status() -> None:
         health = "[green]ok[/]" if ok else f"[red]{detail or 'down'}[/]"
         t.add_row(name, addr, str(pid) if pid else "-", health)
 
-    kpid = read_pid("kafka", KAFKA_MARKER)
-    row("kafka", creds["KAFKA_BOOTSTRAP"], kpid, kafka_ready(creds), "no authenticated metadata")
+    for n in topo.nodes(shape.brokers, kafka_port(creds)):
+        pid = node_pid(n)
+        label = n.pid_name if shape.brokers == 1 else f"{n.pid_name} (node {n.node_id})"
+        row(label, n.bootstrap, pid, pid is not None and node_ready(n, creds), "no authenticated metadata")
     pg_pid = None
     try:
         pg_pid = int((PG_DATA / "postmaster.pid").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         pass
     row("postgresql", f"127.0.0.1:{pg_port(creds)}", pg_pid, pg_isready(creds), "pg_isready failed")
-    for p in PROCESSES:
+    for p in processes(creds):
         pid = read_pid(p.name, p.marker)
         row(
             p.name,
@@ -800,7 +1149,13 @@ def status() -> None:
             pid is not None and proc_ready(p, creds),
             "not running" if pid is None else "not ready",
         )
+    for s in SERVICES:
+        for inst in running_instances(s):
+            pid = read_pid(inst.name, f"services.{s}")
+            if inst.index > shape.replicas[s] and pid is not None:
+                row(inst.name, f"http://127.0.0.1:{inst.port}/readyz", pid, False, "beyond the topology")
     console.print(t)
+    console.print(f"topology: {json.dumps(shape.as_json())}")
     raise typer.Exit(0 if ok_all else 1)
 
 

@@ -1,7 +1,11 @@
-"""The provisioned local stack: topics as the catalogue says, one locked database per service."""
+"""The provisioned local stack: topics as the catalogue says, replicated as configured, one locked
+database per service."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -9,6 +13,9 @@ import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.events import topics as catalogue
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
+import topology  # deploy/local/topology.py
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +41,23 @@ async def test_topic_configs_match_the_catalogue(kafka_admin):
         for key, value in spec.config.items():
             assert cfg[key] == value, (spec.name, key)
         assert cfg["cleanup.policy"] == ("compact" if spec.name in compacted else "delete"), spec.name
+
+
+async def test_every_topic_is_replicated_as_configured(kafka_admin, credentials):
+    """Factor and min.insync.replicas from configuration on whatever the stack runs (1 broker: 1/1,
+    3 brokers: 3/2), internal topics included; never a silent factor of 1 on a cluster."""
+    admin = await kafka_admin("admin")
+    brokers = len((await admin.describe_cluster())["brokers"])
+    assert brokers == topology.current().brokers
+    wanted = topology.replication({**credentials, **os.environ}, brokers)
+    names = [s.name for s in SPECS] + ["__consumer_offsets"]
+    described = {t["topic"]: t for t in await admin.describe_topics(names)}
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, n) for n in names])
+    configs = {res[3]: {entry[0]: entry[1] for entry in res[4]} for resp in responses for res in resp.resources}
+    for name in names:
+        assert described[name]["error_code"] == 0, name
+        assert {len(p["replicas"]) for p in described[name]["partitions"]} == {wanted.factor}, name
+        assert configs[name]["min.insync.replicas"] == str(wanted.min_insync), name
 
 
 def database_urls(credentials: dict[str, str]) -> dict[str, str]:
