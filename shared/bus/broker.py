@@ -18,7 +18,8 @@ from shared.settings import ServiceSettings
 
 def make_broker(settings: ServiceSettings, **kwargs) -> KafkaBroker:
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        # faststream takes a string as ONE host: split the list a cluster's KAFKA_BOOTSTRAP holds
+        [host.strip() for host in settings.kafka_bootstrap.split(",") if host.strip()],
         client_id=f"learnstreet-{settings.service}",
         security=SASLScram512(
             username=settings.kafka_username,
