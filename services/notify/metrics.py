@@ -14,6 +14,11 @@ RETRIES = Counter(
     "Delivery attempts that failed transiently and were scheduled again, by channel and reason.",
     ["channel", "reason"],
 )
+LEASES_LOST = Counter(
+    "learnstreet_notify_leases_lost_total",
+    "Claimed notifications not sent because the worker's lease ran out first (another instance may have them).",
+    ["channel"],
+)
 DEAD_LETTERS = Counter(
     "learnstreet_notify_dead_letters_total", "Notifications that failed for good, by reason.", ["reason"]
 )

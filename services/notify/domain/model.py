@@ -200,6 +200,15 @@ def decide(
     return Send(channel, address)
 
 
+def lease_holds(now: datetime, lease_until: datetime) -> bool:
+    """A worker may hand a claimed message to a channel only while its lease on the row holds:
+    once it has run out, another instance may claim the row and send it (`claim_due` takes rows
+    in `sending` whose lease, stored as `due_at`, is over), so a late send would be a second one.
+    A pause after this check and before the provider has the message cannot be told apart from a
+    crash: the message is sent again under the same idempotency key."""
+    return now < lease_until
+
+
 def retry_delay(attempt: int, base_s: float, cap_s: float, rnd: random.Random | None = None) -> float:
     """Exponential backoff with "equal jitter": never less than half the step, so retries stay
     spread out but bounded; 8 attempts with base 15 s span about half an hour."""

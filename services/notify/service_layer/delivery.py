@@ -12,6 +12,11 @@ One round (`run_once`):
 A crash between 2 and 3 leaves the row in `sending`; when its lease runs out it is sent again
 with the same key and the same stored text, so the gateway answers with the original message and
 an e-mail can at worst arrive twice identical.
+
+With several instances, a row whose lease ran out belongs to whichever worker claims it next. A
+worker that was held up past its own lease before sending (frozen, a stalled event loop, its
+other messages queued behind a slow provider) therefore sends nothing it claimed: the row may be
+on its way through another instance already (`model.lease_holds`, checked right before each send).
 """
 
 from __future__ import annotations
@@ -145,7 +150,8 @@ class DeliveryWorker:
         """Decide on every due notification and send those that may go now; returns how many rows
         were handled."""
         now = self.clock.now()
-        to_send: list[tuple[asyncpg.Record, str, uuid.UUID, Outgoing]] = []
+        to_send: list[tuple[asyncpg.Record, str, uuid.UUID, datetime, Outgoing]] = []
+        lease_until = now + timedelta(seconds=self.s.lease_s)
         async with self.uow_factory() as uow:
             rows = await repository.claim_due(uow.conn, now, self.s.worker_batch, self.residents)
             if not rows:
@@ -182,7 +188,7 @@ class DeliveryWorker:
                         subject, body = rendered.subject, rendered.body
                     token = uuid.uuid4()
                     await repository.mark_sending(
-                        uow.conn, nid, now=now, lease_until=now + timedelta(seconds=self.s.lease_s),
+                        uow.conn, nid, now=now, lease_until=lease_until,
                         claim_token=token, channel=decision.channel, address_hint=_hint(decision.address),
                         language=language, subject=subject, body=body,
                     )  # fmt: skip
@@ -196,7 +202,7 @@ class DeliveryWorker:
                         language=language,
                         first_attempt_at=row["first_attempt_at"] or now,
                     )
-                    to_send.append((row, decision.channel, token, outgoing))
+                    to_send.append((row, decision.channel, token, lease_until, outgoing))
                 elif isinstance(decision, model.Defer):
                     await repository.reschedule(
                         uow.conn, nid, now=now, status=model.DEFERRED, due_at=decision.until, reason="quiet_hours"
@@ -241,8 +247,17 @@ class DeliveryWorker:
             values["honour_name"] = self.templates.honour_name(params["honour_kind"], language)
         return model.render(self.templates.text(language, row["kind"]), values)
 
-    async def _deliver(self, row: asyncpg.Record, channel: str, token: uuid.UUID, outgoing: Outgoing) -> None:
+    async def _deliver(
+        self, row: asyncpg.Record, channel: str, token: uuid.UUID, lease_until: datetime, outgoing: Outgoing
+    ) -> None:
         attempts = row["attempts"] + 1
+        if not model.lease_holds(self.clock.now(), lease_until):
+            # Left as it is: the row is due again (or already claimed by another worker).
+            metrics.LEASES_LOST.labels(channel).inc()
+            log.warning(
+                "notification %s: lease ran out before sending; not sent by this worker", outgoing.notification_id
+            )
+            return
         try:
             provider_id = await self.channels.send(channel, outgoing)
         except DeliveryError as error:
