@@ -33,6 +33,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.schemas import Topic
 
 from shared import metrics
+from shared.bus import records as tolerant_records
 from shared.bus.dead_letters import DeadLetterPublisher
 from shared.bus.decoding import DeadLetter, Incoming, decode_event
 from shared.events.topics import group_id as group_id_for
@@ -114,6 +115,7 @@ class BatchConsumer:
         self._bad_headers: dict[int, str] = {}
 
     def register(self, broker: KafkaBroker) -> Any:
+        tolerant_records.install()  # header keys that are not UTF-8 (shared/bus/records.py)
         subscriber = broker.subscriber(
             *[Topic(t, declare=False) for t in self.topics],
             group_id=self.group_id,
@@ -146,10 +148,11 @@ class BatchConsumer:
 
     async def _parse(self, records: tuple[ConsumerRecord, ...], original: Callable) -> Any:
         # faststream decodes every header value as UTF-8 and fails the whole batch on a null value
-        # or one bad byte; that failure happens before our handler runs, so the batch would be
-        # neither applied nor redelivered and the next commit would move past it (issue 13: 373
-        # valid check-ins lost behind one record). Only when that happens, find the bad records,
-        # remember them for dead-lettering and give faststream headers it can parse.
+        # or one bad byte (or the mark of a header key that was not UTF-8, shared/bus/records.py);
+        # that failure happens before our handler runs, so the batch would be neither applied nor
+        # redelivered and the next commit would move past it (issue 13: 373 valid check-ins lost
+        # behind one record). Only when that happens, find the bad records, remember them for
+        # dead-lettering and give faststream headers it can parse.
         try:
             return await original(records)
         except Exception:
@@ -262,6 +265,8 @@ def header_problem(headers: Sequence[tuple[str, bytes | None]]) -> str | None:
     """What is wrong with a record's headers for us, or None. The kiosk contract and the envelope
     carry UTF-8 text in every header; a null value or other bytes mean a buggy or hostile client."""
     for key, value in headers:
+        if isinstance(value, tolerant_records.UndecodableHeaderKey):
+            return f"header key {value.raw_key!r} is not UTF-8"
         if value is None:
             return f"header {key!r} has a null value"
         try:

@@ -242,6 +242,15 @@ def record_headers(record: ConsumerRecord) -> dict[str, str]:
     return {k: (v or b"").decode("utf-8", errors="replace") for k, v in (record.headers or ())}
 
 
+def _check_repeated(headers: Iterable[tuple[str, bytes | None]]) -> None:
+    """An envelope attribute given twice with different values is ambiguous (which `ce_id` goes in
+    the inbox?): a dead letter. Other repeated headers (tracing) and identical repeats are kept."""
+    seen: dict[str, bytes | None] = {}
+    for name, value in headers:
+        if name.startswith("ce_") and seen.setdefault(name, value) != value:
+            raise DeadLetter("invalid_header", f"header {name!r} appears twice")
+
+
 def parse_json(raw: bytes | None) -> Any:
     if raw is None:
         raise DeadLetter("empty_body", "record has no value (tombstone or empty body)")
@@ -266,6 +275,8 @@ def decode(record: ConsumerRecord, event_class: Callable[[str], type[BaseModel] 
     model of a type name, None for an unknown one (the catalogue's `BY_TYPE_NAME.get`: the codec
     knows the wire format, not the events)."""
     headers = record_headers(record)
+    if len(headers) != len(record.headers or ()):  # a name given twice: the cheap check on the hot path
+        _check_repeated(record.headers)
     type_name = headers.get("ce_type")
     if not type_name:
         raise DeadLetter("missing_header", "record has no ce_type header")

@@ -24,6 +24,7 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
     key = unique("k").encode()
     bad_id = str(uuid.uuid4())
     invalid_event_id = str(uuid.uuid4())
+    twice_id = str(uuid.uuid4())
     good = envelop(
         CourseCreated(course_id=unique("after-bad"), title_zh="茶艺", title_en="Tea", theme="culture"), source="t"
     )
@@ -39,6 +40,12 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
             "activities.catalogue", b'{"course_id": "x"}', key=key,
             headers=[("ce_type", CourseCreated.type_name.encode()), ("ce_id", invalid_event_id.encode())],
         )  # fmt: skip
+        # A valid event whose ce_id is given twice, with different values.
+        twice = envelop(
+            CourseCreated(course_id=unique("twice"), title_zh="茶", title_en="Tea", theme="culture"), source="t"
+        )
+        headers = [(k, (str(uuid.uuid4()) if k == "ce_id" else v).encode()) for k, v in twice.headers().items()]
+        await kafka.send_and_wait(twice.topic, twice.body(), key=key, headers=[*headers, ("ce_id", twice_id.encode())])
         await kafka.send_and_wait(
             good.topic, good.body(), key=key, headers=[(k, v.encode()) for k, v in good.headers().items()]
         )
@@ -50,7 +57,9 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
 
     def both_from_every_consumer(records) -> bool:
         seen = {(headers_of(r).get("ce_id"), headers_of(r).get(dlq.SERVICE)) for r in records}
-        return all((i, s) in seen for i in (bad_id, invalid_event_id) for s in ("enrolment", "scoring", "notify"))
+        return all(
+            (i, s) in seen for i in (bad_id, invalid_event_id, twice_id) for s in ("enrolment", "scoring", "notify")
+        )
 
     records = await read_topic("activities.catalogue.dlq", until=both_from_every_consumer)
     by_id = {}
@@ -59,6 +68,7 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
         by_id.setdefault(h.get("ce_id"), []).append(h)
     assert {h[dlq.REASON] for h in by_id[bad_id]} == {"invalid_json"}
     assert {h[dlq.REASON] for h in by_id[invalid_event_id]} == {"invalid_event"}
+    assert {h[dlq.REASON] for h in by_id[twice_id]} == {"invalid_header"}
     sample = by_id[invalid_event_id][0]
     assert sample[dlq.ORIGINAL_TOPIC] == "activities.catalogue"
     assert "title_zh" in sample[dlq.ERROR_MESSAGE]

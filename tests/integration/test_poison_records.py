@@ -9,8 +9,12 @@ neither applied nor redelivered, and the next batch's commit skipped it: 373 val
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import tempfile
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -19,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.topics import all_topic_specs
 from tests.integration.activities.helpers import Tail, now, register_residents
-from tests.support import client, eventually, headers_of, kafka_auth, producer, unique
+from tests.support import client, env, eventually, headers_of, kafka_auth, producer, unique
 
 pytestmark = pytest.mark.integration
 
@@ -221,3 +225,79 @@ async def test_tombstones_numeric_timestamps_and_null_keys_next_to_valid_scans()
 
     await eventually(recorded, timeout_s=60, every_s=0.5)
     assert (await _outcomes([numeric["checkin_id"]]))[numeric["checkin_id"]] is None
+
+
+def _kcat(*args: bytes, lines: bytes, principal: str = "kiosk") -> None:
+    """kcat -P with raw-byte arguments (librdkafka sends header names as given, UTF-8 or not), with
+    the bundled newer librdkafka as in tests/integration/activities/helpers.py:kcat_produce."""
+    import confluent_kafka
+
+    e = env()
+    prefix = f"{principal.upper()}_KAFKA"
+    with tempfile.TemporaryDirectory(prefix="kcat-") as tmp:
+        libs = Path(confluent_kafka.__file__).resolve().parent.parent / "confluent_kafka.libs"
+        (Path(tmp) / "librdkafka.so.1").symlink_to(sorted(libs.glob("librdkafka*.so.1"))[0])
+        conf = Path(tmp) / "kcat.conf"
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(
+                f"bootstrap.servers={e.get('KAFKA_BOOTSTRAP', '127.0.0.1:19092')}\nsecurity.protocol=SASL_PLAINTEXT\n"
+                f"sasl.mechanisms=SCRAM-SHA-512\nsasl.username={e[prefix + '_USERNAME']}\n"
+                f"sasl.password={e[prefix + '_PASSWORD']}\nacks=all\nenable.idempotence=true\n"
+            )
+        done = subprocess.run(
+            [b"kcat", b"-P", b"-F", str(conf).encode(), *args],
+            input=lines, capture_output=True, timeout=60, env={**os.environ, "LD_LIBRARY_PATH": tmp},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+
+
+async def test_a_header_key_that_is_not_utf8_is_dead_lettered_and_the_partition_keeps_flowing():
+    """aiokafka decodes header keys as UTF-8 while it parses a fetched batch, inside getmany():
+    a key of other bytes (any librdkafka client can send one) raises there, before any handler.
+    On one partition: valid scans around a scan whose header key is b"\\xff\\xfe" (sent with kcat)
+    and one with a header name twice (harmless on kiosk.checkins, whose contract uses no header)."""
+    partition = 4
+    bodies, _ = await _scan_session(5)
+    before, poison, after, duplicated, last = bodies
+    async with Tail(f"{TOPIC}.dlq") as dlq:
+        kiosk = await producer("kiosk")
+        try:
+            await kiosk.send_and_wait(
+                TOPIC, orjson.dumps(before), key=before["resident_id"].encode(), partition=partition
+            )
+            _kcat(
+                b"-t", TOPIC.encode(), b"-p", str(partition).encode(), b"-K", b"|", b"-H", b"\xff\xfe=x",
+                lines=poison["resident_id"].encode() + b"|" + orjson.dumps(poison) + b"\n",
+            )  # fmt: skip
+            await kiosk.send_and_wait(
+                TOPIC, orjson.dumps(after), key=after["resident_id"].encode(), partition=partition
+            )
+            await kiosk.send_and_wait(
+                TOPIC, orjson.dumps(duplicated), key=duplicated["resident_id"].encode(), partition=partition,
+                headers=[("trace", b"a"), ("trace", b"b")],
+            )  # fmt: skip
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(last), key=last["resident_id"].encode(), partition=partition)
+        finally:
+            await kiosk.stop()
+        letters = await dlq.wait_for(
+            lambda r: bool(r.value) and orjson.loads(r.value).get("checkin_id") == poison["checkin_id"], timeout_s=60
+        )
+    h = headers_of(letters[0])
+    assert h["dlq_reason"] == "invalid_header"
+    assert h["dlq_error_message"] == "header key b'\\xff\\xfe' is not UTF-8"
+    assert h["dlq_original_partition"] == str(partition)
+
+    valid = [before, after, duplicated, last]
+
+    async def recorded():
+        outcomes = await _outcomes([b["checkin_id"] for b in valid])
+        return all(o == "recorded" for o in outcomes.values()) or None
+
+    await eventually(recorded, timeout_s=60, every_s=0.5)
+    assert (await _outcomes([poison["checkin_id"]]))[poison["checkin_id"]] is None
+
+    async def no_lag():
+        return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
+
+    await eventually(no_lag, timeout_s=30, every_s=0.5)
