@@ -623,6 +623,9 @@ def broker_stop(node_id: int, sig: int = signal.SIGTERM, grace: float = 60) -> i
         if sig != signal.SIGKILL:
             return pid
         wait_until(lambda: not pid_alive(pid, marker), grace)
+    # A JVM's main thread shows as a zombie while its other threads still hold the sockets: the
+    # node counts as stopped once its ports are free (a start right after would find them taken).
+    wait_until(lambda: not port_open(n.client_port) and not port_open(n.controller_port), grace)
     (RUN / f"{n.pid_name}.pid").unlink(missing_ok=True)
     return pid
 
