@@ -1,0 +1,373 @@
+"""Keycloak, the local stack's OpenID Connect provider (realm `learnstreet`).
+
+    .venv/bin/python deploy/local/keycloak.py setup | up | down | status | token USERNAME
+
+`keycloak_setup()` fetches the `org.keycloak:keycloak-quarkus-dist` tar.gz from Maven Central
+(`mvn dependency:get`, checked against its .sha1) and unpacks it into .local/keycloak/; it does
+nothing when that version is already there. `keycloak_up(creds)` runs `kc.sh start-dev` on
+127.0.0.1 (embedded H2 under the distribution's data/), with the bootstrap admin and the demo
+users' passwords from generated credentials, imports deploy/keycloak/learnstreet-realm.json
+(`--import-realm`) and returns once the realm's discovery document answers. `keycloak_down()`
+stops exactly the process `keycloak_up` recorded.
+
+Credentials (`credential_defaults`): KEYCLOAK_HTTP_PORT, KEYCLOAK_ADMIN_USERNAME,
+KEYCLOAK_ADMIN_PASSWORD and KEYCLOAK_USER_<USERNAME>_PASSWORD for each demo user of the realm
+file. A value in the credentials passed in wins; otherwise the one kept in
+.local/keycloak/credentials.env (mode 600); otherwise a new one, kept there. So the stack's
+credentials.env may take these keys over without changing a password Keycloak already holds.
+
+The realm file is committed without secrets: passwords and the dashboard's port are filled in
+when the import file is rendered into the distribution's data/import/. When the rendered realm
+changes (a new realm file or password), the H2 data is dropped so that the import runs again
+(`--import-realm` skips a realm that exists); it holds nothing but what the import put there.
+
+Only the standard library: deploy/local/credentials.py and stack.py may import this module
+before the project's environment exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import credentials as local_credentials  # deploy/local/credentials.py
+
+VERSION = "26.7.3"
+ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:tar.gz"
+ROOT = local_credentials.ROOT
+LOCAL = local_credentials.LOCAL
+KC_ROOT = LOCAL / "keycloak"
+KC_HOME = KC_ROOT / f"keycloak-{VERSION}"
+KC_STAMP = KC_ROOT / "dist.stamp"
+KC_SECRETS = KC_ROOT / "credentials.env"
+KC_REALM_STAMP = KC_ROOT / "realm.sha256"
+REALM_FILE = ROOT / "deploy" / "keycloak" / "learnstreet-realm.json"
+REALM = "learnstreet"
+RUN = LOCAL / "run"
+PID_FILE = RUN / "keycloak.pid"
+LOG = LOCAL / "logs" / "keycloak.log"
+DEFAULT_PORT = 18080
+# The dashboard's redirect URIs name the scoring service's port.
+DEFAULT_SCORING_PORT = 8103
+# Heap for a development server: enough for the realm and a test run, and far below the 70% of
+# the machine's memory Keycloak would otherwise allow itself on a machine shared with Kafka.
+HEAP = "-Xms64m -Xmx512m -XX:MaxMetaspaceSize=256m"
+READY_TIMEOUT_S = 300.0  # about 70 s on a first start here (Quarkus augmentation); busy machines take longer
+
+
+def _maven_file() -> Path:
+    group, artifact, version, ext = ARTIFACT.split(":")
+    base = Path.home() / ".m2" / "repository" / Path(*group.split(".")) / artifact / version
+    return base / f"{artifact}-{version}.{ext}"
+
+
+def keycloak_setup() -> Path:
+    """The unpacked distribution (KC_HOME); fetched and unpacked only when missing."""
+    if (KC_HOME / "bin" / "kc.sh").exists() and KC_STAMP.exists() and KC_STAMP.read_text().strip() == VERSION:
+        return KC_HOME
+    archive = _maven_file()
+    if not archive.exists():
+        subprocess.run(
+            ["mvn", "-B", "-q", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
+            check=True,
+            stdin=subprocess.DEVNULL,
+        )
+    sha1 = archive.with_name(archive.name + ".sha1")
+    if sha1.exists():
+        want = sha1.read_text().split()[0].strip().lower()
+        digest = hashlib.sha1()
+        with archive.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != want:
+            raise SystemExit(f"{archive} does not match its .sha1: delete it and run set-up again")
+    KC_ROOT.mkdir(parents=True, exist_ok=True)
+    staging = KC_ROOT / ".unpack"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    subprocess.run(["tar", "-xzf", str(archive), "-C", str(staging)], check=True)
+    shutil.rmtree(KC_HOME, ignore_errors=True)
+    (staging / f"keycloak-{VERSION}").rename(KC_HOME)
+    staging.rmdir()
+    KC_STAMP.write_text(VERSION + "\n")
+    return KC_HOME
+
+
+# ---------------------------------------------------------------- credentials
+def demo_users(realm: dict | None = None) -> list[str]:
+    realm = realm if realm is not None else json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    return [u["username"] for u in realm.get("users", [])]
+
+
+def password_key(username: str) -> str:
+    return f"KEYCLOAK_USER_{username.upper().replace('-', '_')}_PASSWORD"
+
+
+def _write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+
+
+def credential_defaults(existing: dict[str, str]) -> dict[str, str]:
+    """Every KEYCLOAK_* key: from `existing`, else from .local/keycloak/credentials.env, else new
+    (and then kept in that file)."""
+    kept = local_credentials.read_file(KC_SECRETS)
+    wanted = {
+        "KEYCLOAK_HTTP_PORT": lambda: str(DEFAULT_PORT),
+        "KEYCLOAK_ADMIN_USERNAME": lambda: "ls-admin",
+        "KEYCLOAK_ADMIN_PASSWORD": lambda: local_credentials.password(32),
+        **{password_key(u): lambda: local_credentials.password(24) for u in demo_users()},
+    }
+    out = {k: existing.get(k) or kept.get(k) or make() for k, make in wanted.items()}
+    if any(kept.get(k) != v for k, v in out.items()):
+        _write_secret(KC_SECRETS, "".join(f"{k}={v}\n" for k, v in {**kept, **out}.items()))
+    return out
+
+
+def effective(creds: dict[str, str] | None = None) -> dict[str, str]:
+    """The stack's credentials (or `creds`) with every KEYCLOAK_* key filled in."""
+    base = dict(creds) if creds is not None else _stack_credentials()
+    return {**base, **credential_defaults(base)}
+
+
+def _stack_credentials() -> dict[str, str]:
+    values = local_credentials.read_file()
+    return {k: os.environ.get(k, v) for k, v in values.items()}
+
+
+def port(creds: dict[str, str]) -> int:
+    return int(creds.get("KEYCLOAK_HTTP_PORT") or DEFAULT_PORT)
+
+
+def base_url(creds: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{port(creds)}"
+
+
+def issuer(creds: dict[str, str]) -> str:
+    """The `iss` of the realm's tokens (and LS_OIDC_ISSUER for services that use this provider)."""
+    return f"{base_url(creds)}/realms/{REALM}"
+
+
+def render_realm(creds: dict[str, str]) -> str:
+    """The import file: the committed realm with the dashboard's port and the demo passwords."""
+    scoring_port = creds.get("SCORING_HTTP_PORT") or str(DEFAULT_SCORING_PORT)
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8").replace("{{SCORING_HTTP_PORT}}", scoring_port))
+    for user in realm.get("users", []):
+        secret = creds[password_key(user["username"])]
+        user["credentials"] = [{"type": "password", "value": secret, "temporary": False}]
+    return json.dumps(realm, ensure_ascii=False, indent=1)
+
+
+# ---------------------------------------------------------------- process
+def _alive(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z" and str(KC_HOME) in cmdline
+
+
+def keycloak_pid() -> int | None:
+    try:
+        pid = int(PID_FILE.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def discovery(creds: dict[str, str], timeout_s: float = 2.0) -> dict | None:
+    """The realm's discovery document, or None while Keycloak does not serve it."""
+    try:
+        with urllib.request.urlopen(f"{issuer(creds)}/.well-known/openid-configuration", timeout=timeout_s) as r:
+            doc = json.loads(r.read())
+    except (OSError, ValueError):
+        return None
+    return doc if doc.get("issuer") == issuer(creds) else None
+
+
+def keycloak_ready(creds: dict[str, str]) -> bool:
+    return discovery(creds) is not None
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and its descendants (kc.sh runs the JVM as its child)."""
+    total = 0
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo += children.get(p, [])
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def keycloak_up(creds: dict[str, str] | None = None, timeout_s: float = READY_TIMEOUT_S) -> dict[str, float]:
+    """Start Keycloak unless it runs; return when the realm's discovery document answers.
+    Returns {"pid", "seconds" (0 when it was already running), "rss_mib"}."""
+    creds = effective(creds)
+    running = keycloak_pid()
+    if running is not None and keycloak_ready(creds):
+        return {"pid": running, "seconds": 0.0, "rss_mib": _tree_rss_kib(running) / 1024}
+    if running is not None:  # started by an earlier call that did not wait: wait for it
+        return _wait(creds, running, time.monotonic(), timeout_s)
+    keycloak_setup()
+    rendered = render_realm(creds)
+    digest = hashlib.sha256(rendered.encode()).hexdigest()
+    if not KC_REALM_STAMP.exists() or KC_REALM_STAMP.read_text().strip() != digest:
+        # --import-realm skips a realm that exists: start from an empty database instead
+        shutil.rmtree(KC_HOME / "data" / "h2", ignore_errors=True)
+    _write_secret(KC_HOME / "data" / "import" / f"{REALM}-realm.json", rendered)
+    p = port(creds)
+    argv = [
+        str(KC_HOME / "bin" / "kc.sh"),
+        "start-dev",
+        "--http-host=127.0.0.1",
+        f"--http-port={p}",
+        f"--hostname={base_url(creds)}",
+        # The management interface (health, metrics) would take port 9000 on every machine.
+        "--health-enabled=false",
+        "--metrics-enabled=false",
+        "--import-realm",
+    ]
+    env = {
+        **os.environ,
+        "KC_BOOTSTRAP_ADMIN_USERNAME": creds["KEYCLOAK_ADMIN_USERNAME"],
+        "KC_BOOTSTRAP_ADMIN_PASSWORD": creds["KEYCLOAK_ADMIN_PASSWORD"],
+        "JAVA_OPTS_KC_HEAP": HEAP,
+    }
+    RUN.mkdir(parents=True, exist_ok=True)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with LOG.open("ab") as out:
+        proc = subprocess.Popen(
+            argv,
+            cwd=KC_HOME,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: keycloak_down signals kc.sh and its JVM
+        )
+    PID_FILE.write_text(f"{proc.pid}\n")
+    KC_REALM_STAMP.write_text(digest + "\n")
+    return _wait(creds, proc.pid, t0, timeout_s)
+
+
+def _wait(creds: dict[str, str], pid: int, t0: float, timeout_s: float) -> dict[str, float]:
+    while time.monotonic() - t0 < timeout_s:
+        if keycloak_ready(creds):
+            return {"pid": pid, "seconds": time.monotonic() - t0, "rss_mib": _tree_rss_kib(pid) / 1024}
+        if not _alive(pid):
+            KC_REALM_STAMP.unlink(missing_ok=True)  # the import may not have run: run it next time
+            raise SystemExit(f"keycloak exited while starting; see {LOG}:\n{_tail(LOG)}")
+        time.sleep(1.0)
+    raise SystemExit(f"keycloak not ready within {timeout_s:.0f}s; see {LOG}:\n{_tail(LOG)}")
+
+
+def _tail(path: Path, n: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def keycloak_down(grace_s: float = 30.0) -> bool:
+    """Stop the Keycloak that keycloak_up recorded; True when one was running."""
+    pid = keycloak_pid()
+    if pid is None:
+        PID_FILE.unlink(missing_ok=True)  # a stale file of a process that is gone
+        return False
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.2)
+    if _alive(pid):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    PID_FILE.unlink(missing_ok=True)
+    return True
+
+
+def keycloak_status(creds: dict[str, str] | None = None) -> dict[str, object]:
+    creds = effective(creds)
+    pid = keycloak_pid()
+    return {
+        "component": "keycloak",
+        "address": issuer(creds),
+        "pid": pid,
+        "ready": pid is not None and keycloak_ready(creds),
+    }
+
+
+def password_grant(creds: dict[str, str], username: str, client_id: str = "learnstreet-cli") -> dict:
+    """Tokens of a demo user through the development client's password grant (tests, scripts)."""
+    doc = discovery(creds)
+    if doc is None:
+        raise SystemExit(f"keycloak does not serve {issuer(creds)}: run `keycloak.py up`")
+    body = urllib.parse.urlencode(
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "username": username,
+            "password": creds[password_key(username)],
+            "scope": "openid",
+        }
+    ).encode()
+    with urllib.request.urlopen(urllib.request.Request(doc["token_endpoint"], data=body), timeout=10) as r:
+        return json.loads(r.read())
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "status"
+    if command == "setup":
+        print(keycloak_setup())
+    elif command == "up":
+        started = keycloak_up()
+        print(json.dumps({"issuer": issuer(effective()), **started}))
+    elif command == "down":
+        print("stopped" if keycloak_down() else "not running")
+    elif command == "status":
+        state = keycloak_status()
+        print(json.dumps(state))
+        return 0 if state["ready"] else 1
+    elif command == "token" and len(argv) == 2:
+        print(password_grant(effective(), argv[1])["access_token"])
+    else:
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
