@@ -6,9 +6,11 @@ import gc
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg
 from fastapi import FastAPI
 
 from services.activities.adapters.cache import Caches
+from services.activities.adapters.cache_sync import CacheSync
 from services.activities.adapters.checkin_outbox import CheckinOutbox
 from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http
@@ -41,6 +43,13 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         sweep_every_s=settings.pending_sweep_s,
     )
     consumers.register(runtime, processor)
+    # Every instance learns every other instance's writes (catalogue, residents, seats) from a
+    # connection of its own that LISTENs; it reloads everything whenever that connection is new.
+    sync = CacheSync(
+        lambda: asyncpg.connect(settings.database_url.get_secret_value()),
+        ctx.caches,
+        on_change=ctx.pending_signal.set,
+    )
     consumers.document_checkin_schema(runtime.broker)
     # Documents the public kiosk contract in /asyncapi.json (POST /v1/checkins produces with it).
     runtime.broker.publisher(
@@ -52,8 +61,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
     )
 
     async def load_caches() -> None:
-        async with runtime.pool.acquire() as conn:
-            await ctx.caches.load(conn)
+        await sync.start()  # returns after the first full load
         # The caches are long-lived: keep the garbage collector from scanning them on every cycle.
         gc.freeze()
         # A 10,000-record batch keeps ~300k young objects alive for its duration; with the default
@@ -68,6 +76,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
     # publishes what the last batches committed.
     runtime.on_stop(outbox.stop)
     runtime.on_stop(processor.stop)
+    runtime.on_stop(sync.stop)
     app = create_app(
         runtime,
         title="learnstreet activities",

@@ -22,3 +22,18 @@ BATCH_SIZE = Histogram(
     buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
 )
 PARKED = Gauge("learnstreet_activities_checkins_pending", "Check-ins parked until their resident or session is known.")
+CACHE_REFRESHES = Counter(
+    "learnstreet_activities_cache_refreshes_total",
+    "Cache refreshes from the database: full (listener (re)connected) or the entries of one kind "
+    "another transaction announced (venue, session, course, resident, seats).",
+    ["kind"],
+)
+CACHE_MISSES = Counter(
+    "learnstreet_activities_cache_lookups_total",
+    "Check-in batch misses (kiosk, resident, session) looked up in the database before judging.",
+    ["kind"],
+)
+for _kind in ("full", "venue", "session", "course", "resident", "seats"):
+    CACHE_REFRESHES.labels(_kind)
+for _kind in ("kiosk", "resident", "session"):
+    CACHE_MISSES.labels(_kind)

@@ -1,6 +1,8 @@
 """In-memory copies of what the check-in path reads for every scan (kiosks, sessions, courses,
-residents, seats), loaded from the database at start and updated only after the transaction that
-changed them committed, so they stay equal to the database across restarts."""
+residents, confirmed seats), each instance its own: loaded from the database, updated after the
+transactions that changed them committed (this instance's directly, other instances' through
+adapters/cache_sync.py), and looked up in the database for what a batch misses. Walk-in seats
+are not cached: they are counted in the database (repository.lock_walk_ins)."""
 
 from __future__ import annotations
 
@@ -31,7 +33,24 @@ class CourseInfo:
     cancelled: bool
 
 
+_SESSION_SQL = """SELECT session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity,
+                          elderly_priority_until, cancelled FROM sessions"""
+
+
+def _course(r) -> CourseInfo:
+    return CourseInfo(r["theme"], r["provider_kind"] and ProviderKind(r["provider_kind"]), r["cancelled"])
+
+
+def _resident(r) -> ResidentInfo:
+    return ResidentInfo(r["community_id"], AudienceGroup(r["audience_group"]), r["volunteer"])
+
+
 class Caches:
+    """What the check-in path reads per scan. Every instance keeps its own copy: a full `load` at
+    start and whenever its change listener (re)connects, `refresh` of the entries another
+    instance's transaction announced (adapters/cache_sync.py), and the `lookup_*` of a batch's
+    misses, so that nothing is rejected or parked only because this copy is behind."""
+
     def __init__(self) -> None:
         self.kiosk_venue: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
@@ -41,35 +60,99 @@ class Caches:
         self.courses: dict[str, CourseInfo] = {}
         self.residents: dict[str, ResidentInfo] = {}
         self.enrolled: dict[str, set[str]] = defaultdict(set)  # session -> residents with a confirmed seat
-        self.walk_ins: dict[str, int] = defaultdict(int)  # session -> walk-in attendances recorded
 
     async def load(self, conn: asyncpg.Connection) -> None:
-        self.kiosk_venue = {
+        """Everything, read first and swapped in at once: a batch judged meanwhile (between the
+        awaits) sees the old copy whole, never a half-cleared one."""
+        fresh = Caches()
+        fresh.kiosk_venue = {
             r["kiosk_id"]: r["venue_id"] for r in await conn.fetch("SELECT kiosk_id, venue_id FROM kiosks")
         }
-        self.sessions.clear()
-        self.sessions_by_venue_day.clear()
-        for r in await conn.fetch(
-            """SELECT session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity,
-                      elderly_priority_until, cancelled FROM sessions"""
-        ):
-            self.put_session(Session(**dict(r)))
-        self.courses = {
-            r["course_id"]: CourseInfo(
-                r["theme"], r["provider_kind"] and ProviderKind(r["provider_kind"]), r["cancelled"]
-            )
+        for r in await conn.fetch(_SESSION_SQL):
+            fresh.put_session(Session(**dict(r)))
+        fresh.courses = {
+            r["course_id"]: _course(r)
             for r in await conn.fetch("SELECT course_id, theme, provider_kind, cancelled FROM courses")
         }
-        self.residents = {
-            r["resident_id"]: ResidentInfo(r["community_id"], AudienceGroup(r["audience_group"]), r["volunteer"])
+        fresh.residents = {
+            r["resident_id"]: _resident(r)
             for r in await conn.fetch("SELECT resident_id, community_id, audience_group, volunteer FROM residents")
         }
-        self.enrolled.clear()
         for r in await conn.fetch("SELECT session_id, resident_id FROM enrolment_seats WHERE state = 'confirmed'"):
-            self.enrolled[r["session_id"]].add(r["resident_id"])
-        self.walk_ins.clear()
-        for r in await conn.fetch("SELECT session_id, count(*) AS n FROM attendance WHERE walk_in GROUP BY session_id"):
-            self.walk_ins[r["session_id"]] = r["n"]
+            fresh.enrolled[r["session_id"]].add(r["resident_id"])
+        self.__dict__.update(fresh.__dict__)
+
+    # --- entries another instance changed (announced kinds, see cache_sync.KINDS) ----------------
+
+    async def refresh(self, conn: asyncpg.Connection, kind: str, ids: list[str]) -> None:
+        if kind == "venue":
+            await self.refresh_venues(conn, ids)
+        elif kind == "session":
+            await self.lookup_sessions(conn, ids)
+        elif kind == "course":
+            await self.refresh_courses(conn, ids)
+        elif kind == "resident":
+            await self.lookup_residents(conn, ids)
+        elif kind == "seats":
+            await self.refresh_enrolled(conn, ids)
+
+    async def refresh_venues(self, conn: asyncpg.Connection, venue_ids: list[str]) -> None:
+        rows = await conn.fetch("SELECT kiosk_id, venue_id FROM kiosks WHERE venue_id = ANY($1::text[])", venue_ids)
+        by_venue: dict[str, list[str]] = {v: [] for v in venue_ids}
+        for r in rows:
+            by_venue[r["venue_id"]].append(r["kiosk_id"])
+        for venue_id, kiosks in by_venue.items():
+            self.set_kiosks(venue_id, kiosks)
+
+    async def refresh_courses(self, conn: asyncpg.Connection, course_ids: list[str]) -> None:
+        for r in await conn.fetch(
+            "SELECT course_id, theme, provider_kind, cancelled FROM courses WHERE course_id = ANY($1::text[])",
+            course_ids,
+        ):
+            self.courses[r["course_id"]] = _course(r)
+
+    async def refresh_enrolled(self, conn: asyncpg.Connection, session_ids: list[str]) -> None:
+        found: dict[str, set[str]] = {s: set() for s in session_ids}
+        for r in await conn.fetch(
+            """SELECT session_id, resident_id FROM enrolment_seats
+               WHERE session_id = ANY($1::text[]) AND state = 'confirmed'""",
+            session_ids,
+        ):
+            found[r["session_id"]].add(r["resident_id"])
+        self.enrolled.update(found)
+
+    # --- a batch's misses: one query per kind -------------------------------------------------------
+
+    async def lookup_kiosks(self, conn: asyncpg.Connection, kiosk_ids: list[str]) -> None:
+        rows = await conn.fetch("SELECT kiosk_id, venue_id FROM kiosks WHERE kiosk_id = ANY($1::text[])", kiosk_ids)
+        found = {r["kiosk_id"]: r["venue_id"] for r in rows}
+        for kiosk in kiosk_ids:
+            if kiosk in found:
+                self.kiosk_venue[kiosk] = found[kiosk]
+            else:
+                self.kiosk_venue.pop(kiosk, None)
+
+    async def lookup_residents(self, conn: asyncpg.Connection, resident_ids: list[str]) -> None:
+        for r in await conn.fetch(
+            """SELECT resident_id, community_id, audience_group, volunteer FROM residents
+               WHERE resident_id = ANY($1::text[])""",
+            resident_ids,
+        ):
+            self.residents[r["resident_id"]] = _resident(r)
+
+    async def lookup_sessions(self, conn: asyncpg.Connection, session_ids: list[str]) -> None:
+        for r in await conn.fetch(_SESSION_SQL + " WHERE session_id = ANY($1::text[])", session_ids):
+            self.put_session(Session(**dict(r)))
+
+    async def lookup_sessions_near(self, conn: asyncpg.Connection, venue_ids: list[str], at: list[datetime]) -> None:
+        """Sessions at these venues that may have any of the times `at` in their window."""
+        for r in await conn.fetch(
+            _SESSION_SQL + " WHERE venue_id = ANY($1::text[]) AND starts_at BETWEEN $2 AND $3",
+            venue_ids,
+            min(at) - MAX_SESSION_LENGTH,
+            max(at) + CHECKIN_OPENS_BEFORE,
+        ):
+            self.put_session(Session(**dict(r)))
 
     def put_session(self, session: Session) -> None:
         old = self.sessions.get(session.session_id)
@@ -96,9 +179,6 @@ class Caches:
                 del self.kiosk_venue[kiosk]
         for kiosk in kiosk_ids:
             self.kiosk_venue[kiosk] = venue_id
-
-    def confirmed(self, session_id: str) -> int:
-        return len(self.enrolled.get(session_id, ()))
 
 
 def _day(at: datetime) -> date:

@@ -8,6 +8,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.activities.adapters.cache_sync import announce
 from services.activities.domain.model import Attendance, Course, Session, Venue, attendance_id
 
 # --- courses --------------------------------------------------------------------------------
@@ -36,6 +37,7 @@ async def add_course(conn: asyncpg.Connection, course: Course) -> bool:
             ON CONFLICT (course_id) DO NOTHING RETURNING true""",
         *_course_args(course),
     )
+    await announce(conn, "course", [course.course_id])
     return bool(inserted)
 
 
@@ -45,6 +47,7 @@ async def update_course(conn: asyncpg.Connection, course: Course) -> None:
                   brand=$8, community_id=$9, updated_at=now() WHERE course_id=$1""",
         *_course_args(course),
     )
+    await announce(conn, "course", [course.course_id])
 
 
 async def get_course(conn: asyncpg.Connection, course_id: str, *, for_update: bool = False) -> Course | None:
@@ -58,6 +61,7 @@ async def get_course(conn: asyncpg.Connection, course_id: str, *, for_update: bo
 
 async def cancel_course(conn: asyncpg.Connection, course_id: str) -> None:
     await conn.execute("UPDATE courses SET cancelled = true, updated_at = now() WHERE course_id = $1", course_id)
+    await announce(conn, "course", [course_id])
 
 
 async def open_courses_by_theme(conn: asyncpg.Connection, community_id: str | None) -> dict[str, list[str]]:
@@ -136,6 +140,7 @@ async def save_venue(conn: asyncpg.Connection, venue: Venue, *, create: bool) ->
         venue.kiosk_ids,
         venue.venue_id,
     )
+    await announce(conn, "venue", [venue.venue_id])
     return True
 
 
@@ -180,16 +185,18 @@ async def sessions_of_course(conn: asyncpg.Connection, course_id: str) -> list[S
 
 async def save_session(conn: asyncpg.Connection, s: Session, *, create: bool) -> bool:
     args = (s.session_id, s.course_id, s.venue_id, s.community_id, s.starts_at, s.ends_at, s.capacity)
+    await announce(conn, "session", [s.session_id])
     if create:
-        return bool(
-            await conn.fetchval(
-                """INSERT INTO sessions(session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity,
-                                        elderly_priority_until)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING RETURNING true""",
-                *args,
-                s.elderly_priority_until,
-            )
+        created = await conn.fetchval(
+            """INSERT INTO sessions(session_id, course_id, venue_id, community_id, starts_at, ends_at, capacity,
+                                    elderly_priority_until)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (session_id) DO NOTHING RETURNING true""",
+            *args,
+            s.elderly_priority_until,
         )
+        if created:
+            await conn.execute("INSERT INTO walk_in_counts(session_id) VALUES ($1) ON CONFLICT DO NOTHING", args[0])
+        return bool(created)
     await conn.execute(
         """UPDATE sessions SET venue_id=$3, community_id=$4, starts_at=$5, ends_at=$6, capacity=$7,
                   elderly_priority_until=$8, cancelled=$9, updated_at=now() WHERE session_id=$1 AND course_id=$2""",
@@ -220,6 +227,7 @@ async def upsert_residents(conn: asyncpg.Connection, rows: Sequence[tuple[str, s
         [r[2] for r in rows],
         [r[3] for r in rows],
     )
+    await announce(conn, "resident", [r[0] for r in rows])
 
 
 async def upsert_seats(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str, str]]) -> None:
@@ -234,6 +242,7 @@ async def upsert_seats(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, 
         [r[2] for r in rows],
         [r[3] for r in rows],
     )
+    await announce(conn, "seats", sorted({r[1] for r in rows}))
 
 
 async def enrolled_residents(conn: asyncpg.Connection, session_ids: Sequence[str]) -> dict[str, set[str]]:
@@ -245,6 +254,51 @@ async def enrolled_residents(conn: asyncpg.Connection, session_ids: Sequence[str
     for r in rows:
         found[r["session_id"]].add(r["resident_id"])
     return found
+
+
+# --- walk-in seats --------------------------------------------------------------------------
+
+
+async def lock_walk_ins(conn: asyncpg.Connection, session_ids: Sequence[str]) -> dict[str, tuple[int, set[str]]]:
+    """Per session: walk-in seats taken and the residents with a confirmed seat, read under the
+    session's counter row lock (held until the caller's commit). Locked in session order, so two
+    instances' batches wait for each other instead of deadlocking."""
+    if not session_ids:
+        return {}
+    ids = sorted(set(session_ids))
+    sql = """SELECT w.session_id, w.taken,
+                    coalesce((SELECT array_agg(e.resident_id) FROM enrolment_seats e
+                              WHERE e.session_id = w.session_id AND e.state = 'confirmed'), '{}') AS enrolled
+             FROM walk_in_counts w WHERE w.session_id = ANY($1::text[]) ORDER BY w.session_id FOR UPDATE OF w"""
+    rows = await conn.fetch(sql, ids)
+    if len(rows) < len(ids):
+        # Sessions scheduled before the counter existed (or by an older instance mid-upgrade).
+        missing = sorted(set(ids) - {r["session_id"] for r in rows})
+        await conn.execute(
+            """INSERT INTO walk_in_counts(session_id, taken)
+               SELECT s, (SELECT count(*) FROM attendance a WHERE a.session_id = s AND a.walk_in)
+               FROM unnest($1::text[]) AS s ON CONFLICT DO NOTHING""",
+            missing,
+        )
+        rows = await conn.fetch(sql, ids)
+    return {r["session_id"]: (r["taken"], set(r["enrolled"])) for r in rows}
+
+
+async def add_walk_ins(conn: asyncpg.Connection, taken: dict[str, int]) -> None:
+    """Add the walk-in seats a batch took (its counter rows are locked by `lock_walk_ins`)."""
+    deltas = [(s, n) for s, n in taken.items() if n]
+    if not deltas:
+        return
+    await conn.execute(
+        """UPDATE walk_in_counts w SET taken = w.taken + d.n
+           FROM unnest($1::text[], $2::int[]) AS d(session_id, n) WHERE w.session_id = d.session_id""",
+        [d[0] for d in deltas],
+        [d[1] for d in deltas],
+    )
+
+
+async def walk_ins(conn: asyncpg.Connection, session_id: str) -> int:
+    return await conn.fetchval("SELECT coalesce(max(taken), 0) FROM walk_in_counts WHERE session_id = $1", session_id)
 
 
 # --- check-ins and attendance ---------------------------------------------------------------
@@ -301,7 +355,9 @@ async def set_outcomes(conn: asyncpg.Connection, outcomes: Sequence[tuple[uuid.U
 async def existing_attendance(
     conn: asyncpg.Connection, pairs: Sequence[tuple[str, str]]
 ) -> dict[tuple[str, str], dict]:
-    """The attendance rows of these (resident, session) pairs, locked. Looked up by their
+    """The attendance rows of these (resident, session) pairs, locked (in id order: an instance that
+    lost the partition mid-batch and the one that got it wait for each other, the second folding
+    into what the first committed, instead of one overwriting the other). Looked up by their
     deterministic id: a join on the pairs was planned as a hash join over the WHOLE table (a seq
     scan growing with every attendance ever recorded: 0.36 s per batch at 600k rows)."""
     if not pairs:
@@ -313,7 +369,7 @@ async def existing_attendance(
     rows = await conn.fetch(
         """SELECT attendance_id, resident_id, session_id, checkin_id, walk_in, first_in_at, last_out_at, minutes
            FROM attendance WHERE attendance_id = ANY($1::uuid[])
-           FOR UPDATE""",
+           ORDER BY attendance_id FOR UPDATE""",
         [attendance_id(r, s) for r, s in pairs],
     )
     return {(r["resident_id"], r["session_id"]): dict(r) for r in rows}

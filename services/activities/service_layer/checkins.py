@@ -3,8 +3,11 @@
 `CheckinProcessor` is the service's batch projector (see shared/bus/dispatch.py): the shared
 dispatcher opens the batch's unit of work under the projector's lock and calls `project`. A batch
 is: dedup by checkin_id (one multi-row INSERT … RETURNING), judge each new scan against the
-in-memory caches, load the attendance rows the batch touches (one SELECT), fold the scans into
-them, then write attendance, parked scans, outcomes and outbox events in bulk. Scans whose
+in-memory caches (what they miss, and the batch's sessions, looked up in the database: one query
+per kind), lock the batch's walk-in counters and load the attendance rows it touches (one SELECT
+each, FOR UPDATE, sorted), fold the scans into them, then write attendance, walk-in counts, parked
+scans, outcomes and outbox events in bulk. Several instances may run this at once (issue 12): no
+decision rests on this instance's caches alone. Scans whose
 resident or session is not known yet are parked and judged again (by the same `apply`, in a unit
 of work of the sweeper's own, under the same lock) when a resident or a session arrives, and
 periodically; only after the grace period are they rejected.
@@ -28,7 +31,7 @@ from services.activities.adapters import checkin_outbox, repository
 from services.activities.adapters.checkin_outbox import CheckinOutbox, OutEvent
 from services.activities.domain import model
 from services.activities.domain.model import Attendance, Verdict
-from services.activities.metrics import BATCH_SIZE, CHECKINS, PARKED, REJECTED, STAGE
+from services.activities.metrics import BATCH_SIZE, CACHE_MISSES, CHECKINS, PARKED, REJECTED, STAGE
 from services.activities.service_layer.handlers import SOURCE, Context
 from shared.bus.decoding import MAX_RECORD_BYTES, DeadLetter, Incoming, validation_detail
 from shared.db.uow import UnitOfWork
@@ -135,6 +138,8 @@ class CheckinProcessor:
         verdicts = self._judge(work, now)
         clock.lap("judge")
         conn = uow.conn
+        await self._look_up(conn, work, verdicts, now)
+        clock.lap("lookup")
         if any(w[2] for w in work):
             # The sweeper read these before waiting for the lock; a batch of the consumer may
             # have settled some since (a kiosk retry of a parked scan): only still-parked ones.
@@ -146,9 +151,12 @@ class CheckinProcessor:
         pairs = {
             (c.resident_id, v.session.session_id) for (c, _, _), v in zip(work, verdicts, strict=True) if v.session
         }
+        seats = await repository.lock_walk_ins(conn, [p[1] for p in pairs])
+        for session_id, (_, enrolled) in seats.items():
+            self.ctx.caches.enrolled[session_id] = enrolled  # committed state, fresher than ours
         existing = await repository.existing_attendance(conn, list(pairs))
         clock.lap("load")
-        fold = self._fold(work, verdicts, existing, now)
+        fold = self._fold(work, verdicts, existing, seats, now)
         clock.lap("fold")
         # Dedup and the outcome in one statement: kiosk retries (same checkin_id) come back
         # not-inserted, and only then is the batch folded again without them (rare).
@@ -159,20 +167,19 @@ class CheckinProcessor:
         if duplicates:
             kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
             work, verdicts = [w for w, _ in kept], [v for _, v in kept]
-            fold = self._fold(work, verdicts, existing, now)
+            fold = self._fold(work, verdicts, existing, seats, now)
             await repository.set_outcomes(conn, [(cid, *fold.outcomes[cid]) for cid in fresh])
         # Parked scans were stored when they first arrived; their rows get the new outcome.
         await repository.set_outcomes(conn, [(w[0].checkin_id, *fold.outcomes[w[0].checkin_id]) for w in work if w[2]])
 
         inserted = await repository.insert_attendance(conn, list(fold.new.values()))
         clock.lap("insert")
+        lost = [key for key, state in fold.new.items() if state.attendance_id not in inserted]
+        if lost:
+            await self._fold_into_theirs(conn, lost, work, verdicts, fold)
+        await repository.add_walk_ins(conn, fold.new_walk_ins)
         events = fold.events
         for key, state in fold.new.items():
-            if state.attendance_id not in inserted:
-                # Another instance recorded it between our SELECT and INSERT: theirs counts.
-                if state.walk_in:
-                    fold.new_walk_ins[state.session.session_id] -= 1
-                continue
             events.append(self._recorded(state, fold.first_scan[key], now))
         await repository.update_attendance(conn, [fold.states[k] for k in fold.adjusted_by])
         for key, trigger in fold.adjusted_by.items():
@@ -209,15 +216,11 @@ class CheckinProcessor:
         uow.after_commit(committed)
 
     def _committed(self, fold: _Fold, now: datetime) -> None:
-        """What follows a committed batch outside the database: walk-in counts, wake-ups, metrics."""
-        caches = self.ctx.caches
+        """What follows a committed batch outside the database: wake-ups, metrics."""
         if fold.parked and any(v.kind != "park" for v in self._judge([(c, now, True) for c in fold.parked_scans], now)):
             # Judged on caches that have learnt the missing resident or session since: the sweep that
             # event triggered may have run before this batch committed, so ask for another.
             self.ctx.pending_signal.set()
-        for session_id, n in fold.new_walk_ins.items():
-            if n:
-                caches.walk_ins[session_id] = caches.walk_ins.get(session_id, 0) + n
         for outcome, n in fold.tally.items():
             CHECKINS.labels(outcome).inc(n)
         for reason, n in fold.reasons.items():
@@ -239,9 +242,88 @@ class CheckinProcessor:
             for checkin, first_seen, _ in work
         ]
 
-    def _fold(self, work, verdicts: list[Verdict], existing: dict, now: datetime) -> _Fold:
-        """Apply the batch's scans, in order, to the attendance they concern (pure, in memory)."""
+    async def _look_up(self, conn, work, verdicts: list[Verdict], now: datetime) -> None:
+        """Ask the database before deciding on what the caches miss (an unknown kiosk, resident or
+        session; another instance may have written it a moment ago) and for the sessions the batch
+        attends (another instance may have cancelled or moved one): one query per kind, only for
+        the kinds the batch needs; the scans concerned are judged again (`verdicts` in place)."""
         caches = self.ctx.caches
+        kiosks, residents, session_ids, venues, times = set(), set(), set(), set(), []
+        for (checkin, _, _), verdict in zip(work, verdicts, strict=True):
+            if verdict.reason in ("unknown_kiosk", "kiosk_not_at_venue"):
+                kiosks.add(checkin.kiosk_id)
+                continue
+            if checkin.resident_id not in caches.residents:
+                residents.add(checkin.resident_id)
+            if checkin.session_id is not None:
+                session_ids.add(checkin.session_id)
+            elif verdict.session is not None:
+                session_ids.add(verdict.session.session_id)
+            elif verdict.reason in ("no_session_in_window", "session_not_at_venue"):
+                venues.add(checkin.venue_id)
+                times.append(checkin.scanned_at)
+        if not (kiosks or residents or session_ids or venues):
+            return
+        before = {s: caches.sessions.get(s) for s in session_ids}
+        if kiosks:
+            CACHE_MISSES.labels("kiosk").inc(len(kiosks))
+            await caches.lookup_kiosks(conn, sorted(kiosks))
+        if residents:
+            CACHE_MISSES.labels("resident").inc(len(residents))
+            await caches.lookup_residents(conn, sorted(residents))
+        if session_ids:
+            await caches.lookup_sessions(conn, sorted(session_ids))
+        if venues:
+            CACHE_MISSES.labels("session").inc(len(venues))
+            await caches.lookup_sessions_near(conn, sorted(venues), times)
+        stale = {s for s, old in before.items() if caches.sessions.get(s) != old}
+        again = [
+            i
+            for i, ((checkin, _, _), verdict) in enumerate(zip(work, verdicts, strict=True))
+            if verdict.kind != "attend"
+            or checkin.session_id in stale
+            or (venues and checkin.venue_id in venues)
+            or verdict.session.session_id in stale
+        ]
+        if again:
+            for i, verdict in zip(again, self._judge([work[i] for i in again], now), strict=True):
+                verdicts[i] = verdict
+
+    async def _fold_into_theirs(self, conn, lost: list, work, verdicts: list[Verdict], f: _Fold) -> None:
+        """Attendance another instance inserted between our SELECT and INSERT (a rebalance moved the
+        partition while a batch was in flight): lock and read their row, and apply our scans of the
+        pair to it as adjustments, so neither instance's scans are lost."""
+        rows = await repository.existing_attendance(conn, lost)
+        outcomes = []
+        for key in lost:
+            state = f.new.pop(key)
+            f.states.pop(key)
+            f.first_scan.pop(key)
+            if state.walk_in:
+                f.new_walk_ins[state.session.session_id] -= 1  # their row holds the seat
+            row = rows[key]
+            theirs = Attendance(
+                row["attendance_id"], state.resident_id, state.session, row["checkin_id"], row["walk_in"],
+                row["first_in_at"], row["last_out_at"], row["minutes"],
+            )  # fmt: skip
+            f.states[key] = theirs
+            for (checkin, _, _), verdict in zip(work, verdicts, strict=True):
+                if verdict.session is None or (checkin.resident_id, verdict.session.session_id) != key:
+                    continue
+                if f.outcomes[checkin.checkin_id][0] not in ("recorded", "adjusted", "merged"):
+                    continue
+                changed = theirs.apply(checkin.direction, checkin.scanned_at)
+                if changed:
+                    f.adjusted_by[key] = checkin.checkin_id
+                outcome = "adjusted" if changed else "merged"
+                f.outcomes[checkin.checkin_id] = (outcome, "", verdict.session.session_id)
+                outcomes.append((checkin.checkin_id, outcome, "", verdict.session.session_id))
+        await repository.set_outcomes(conn, outcomes)
+
+    def _fold(self, work, verdicts: list[Verdict], existing: dict, seats: dict, now: datetime) -> _Fold:
+        """Apply the batch's scans, in order, to the attendance they concern (pure, in memory).
+        `seats`: per session, (walk-in seats taken, residents with a confirmed seat), read from the
+        database under the session's counter lock."""
         f = _Fold()
         for (checkin, _, was_parked), verdict in zip(work, verdicts, strict=True):
             cid = checkin.checkin_id
@@ -270,10 +352,11 @@ class CheckinProcessor:
                 )  # fmt: skip
                 f.states[key] = state
             if state is None:
-                walk_in = checkin.resident_id not in caches.enrolled.get(session.session_id, ())
+                taken, enrolled = seats.get(session.session_id, (0, ()))
+                walk_in = checkin.resident_id not in enrolled
                 if walk_in:
-                    taken = caches.walk_ins.get(session.session_id, 0) + f.new_walk_ins[session.session_id]
-                    if model.walk_in_seats_left(session.capacity, caches.confirmed(session.session_id), taken) <= 0:
+                    taken += f.new_walk_ins[session.session_id]
+                    if model.walk_in_seats_left(session.capacity, len(enrolled), taken) <= 0:
                         self._reject(checkin, "no_seats", f"session {session.session_id} has no seat left", f)
                         continue
                     f.new_walk_ins[session.session_id] += 1

@@ -298,7 +298,8 @@ async def get_session(ctx: Context, session_id: str) -> tuple[Session, int, int]
         if session is None:
             raise NotFound(f"no session {session_id}", field="session_id")
         seats = await repository.confirmed_seats(uow.conn, session_id)
-    return session, seats, ctx.caches.walk_ins.get(session_id, 0)
+        walk_ins = await repository.walk_ins(uow.conn, session_id)
+    return session, seats, walk_ins
 
 
 async def sessions_of_course(ctx: Context, course_id: str) -> list[Session]:
