@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Single-node Kafka 4.1 (KRaft, broker+controller) with SASL/SCRAM-SHA-512 and ACLs, for the
-# single-host compose deployment; the same settings as deploy/local/kafka/server.properties.in.
+# single-host compose deployment; the same settings as deploy/local/kafka/server.properties.in
+# rendered for one node (replication factor 1 and min.insync.replicas 1, as the provision service
+# is told in compose.yaml; a cluster needs RF 3 / min ISR 2, see deploy/k8s/overlays/pinghu).
 # The admin's SCRAM credentials are written at format time (the broker needs them before it can
 # authenticate anyone); the provision job adds the services' users.
 set -euo pipefail
