@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from shared.http.auth import ROLES, mint_token
+from shared.http.auth import ROLES, mint_token, weak_secret_reason
 from shared.local_env import kafka_client_kwargs, read_credentials
 
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
@@ -42,13 +42,24 @@ def token(
     role: str = typer.Option(..., help=f"one of {', '.join(ROLES)}"),
     subject: str = typer.Option("operator", help="user, kiosk or resident id"),
     ttl: int = typer.Option(3600, help="lifetime in seconds"),
+    community: str = typer.Option(None, help="the community a community_worker acts in"),
 ) -> None:
-    """Mint a bearer token for the HTTP APIs / 签发访问令牌."""
+    """Mint a development bearer token for the HTTP APIs / 签发开发用访问令牌.
+
+    Refused when the services take their tokens from an identity provider (LS_OIDC_ISSUER)."""
+    issuer = read_credentials().get("LS_OIDC_ISSUER") or os.environ.get("LS_OIDC_ISSUER")
+    if issuer:
+        _fail(f"the services accept tokens of {issuer} only (LS_OIDC_ISSUER): sign in there; no token minted")
     if role not in ROLES:
         _fail(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
     if ttl <= 0:
         _fail("--ttl must be a positive number of seconds")
-    print(mint_token(_env("LS_JWT_SECRET"), subject=subject, role=role, ttl_s=ttl))
+    if role == "community_worker" and not community:
+        _fail("a community_worker token needs --community")
+    secret = _env("LS_JWT_SECRET")
+    if (reason := weak_secret_reason(secret)) is not None:
+        _fail(f"{reason}; the services refuse it at start-up")
+    print(mint_token(secret, subject=subject, role=role, ttl_s=ttl, community_id=community or None))
 
 
 def _kafka_kwargs() -> dict:

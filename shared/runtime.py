@@ -32,6 +32,7 @@ from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWork
+from shared.http.auth import install_auth
 from shared.http.errors import install_error_handlers
 from shared.settings import ServiceSettings
 
@@ -215,7 +216,8 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
 
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
-    app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
+    # start-up refuses a weak HS256 secret; LS_OIDC_ISSUER switches to the identity provider's tokens
+    install_auth(app, service=runtime.settings.service, jwt_secret=runtime.settings.jwt_secret.get_secret_value())
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

@@ -1,80 +1,211 @@
 """Bearer-token authentication for operator, assessor, kiosk and resident endpoints.
 
-Tokens are HS256 JWTs signed with `LS_JWT_SECRET` (`learnstreet token --role operator` mints
-one). Claims: `sub` (a user, kiosk or resident id), `role`, `exp`. A missing, malformed or
-expired token is 401; a valid token with the wrong role is 403.
+Two modes, chosen at start-up by `install_auth` from the environment:
+
+- OpenID Connect, when `LS_OIDC_ISSUER` is set: access tokens of that issuer, checked against
+  its published keys (shared/http/oidc.py) with this service's audience (`<SERVICE>_OIDC_AUDIENCE`,
+  default `learnstreet-<service>`). Roles come from the claim at `LS_OIDC_ROLES_CLAIM` (default
+  `realm_access.roles`), the community scope from `LS_OIDC_COMMUNITY_CLAIM` (`community_id`).
+  Symmetric tokens are refused, so `learnstreet token` cannot mint for such a service.
+- Development: HS256 JWTs signed with `LS_JWT_SECRET` (`learnstreet token --role operator`).
+  Claims: `sub`, `role`, `exp` (and `community_id` for a community worker). Start-up refuses a
+  secret shorter than 32 characters or an example file's placeholder.
+
+A missing, malformed, forged, expired or foreign token is 401 with the reason; a valid token
+without a role the endpoint admits is 403; the provider's keys being unreachable is 503.
 
 Every service takes its auth dependencies from here (a guard test forbids defining them
-elsewhere): `Operator`, `Assessor`, `Kiosk`, `ResidentOrOperator`, `ResidentOnly`, `AnyUser`.
+elsewhere): `Operator`, `Assessor`, `Kiosk`, `ResidentOrOperator`, `ResidentOnly`, `AnyUser`,
+`CommunityStaff`.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from dataclasses import dataclass
-from typing import Annotated
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-ROLES = ("operator", "assessor", "resident", "kiosk")
+from shared.http.oidc import OIDCConfig, OIDCVerifier, ProviderUnavailable, TokenRejected, community_from, roles_from
+
+# The order is the precedence of a token's roles when it carries several (see `acting_as`).
+ROLES = ("operator", "assessor", "community_worker", "venue_staff", "kiosk", "resident")
+# The roles every endpoint open to "any signed-in user" admits today. Community workers and venue
+# staff are not among them until the endpoints filter by their scope (issue 16).
+SIGNED_IN = ("operator", "assessor", "resident", "kiosk")
 ALGORITHM = "HS256"
+MIN_SECRET_LENGTH = 32
+# Placeholders of the example env files (deploy/compose/env.example, deploy/k8s/.../*.env.example).
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "replace-with", "replace-me", "placeholder", "example")
 
 _bearer = HTTPBearer(auto_error=False)
 
 
 @dataclass(frozen=True)
 class Principal:
+    """Who calls. `role` is the role the endpoint admits them in (their first of ROLES among the
+    ones it admits); `roles` are all of theirs; `community_id` scopes a community worker."""
+
     subject: str
     role: str
+    roles: frozenset[str] = field(default=frozenset())
+    community_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            object.__setattr__(self, "roles", frozenset({self.role}))
+
+    def acting_as(self, admitted: tuple[str, ...]) -> Principal | None:
+        """This principal in the first of its roles that `admitted` lists, or None."""
+        for role in ROLES:
+            if role in admitted and role in self.roles:
+                return self if role == self.role else Principal(self.subject, role, self.roles, self.community_id)
+        return None
 
 
-def mint_token(secret: str, *, subject: str, role: str, ttl_s: int = 3600) -> str:
+def mint_token(secret: str, *, subject: str, role: str, ttl_s: int = 3600, community_id: str | None = None) -> str:
+    """A development HS256 token (`learnstreet token`)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     now = int(time.time())
-    return jwt.encode({"sub": subject, "role": role, "iat": now, "exp": now + ttl_s}, secret, ALGORITHM)
+    claims: dict[str, Any] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_s}
+    if community_id is not None:
+        claims["community_id"] = community_id
+    return jwt.encode(claims, secret, ALGORITHM)
+
+
+def weak_secret_reason(secret: str) -> str | None:
+    """Why an HS256 secret must not be used, or None."""
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"LS_JWT_SECRET has {len(secret)} characters; use at least {MIN_SECRET_LENGTH} random ones"
+    lowered = secret.lower()
+    if any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
+        return "LS_JWT_SECRET is an example file's placeholder; generate a random secret"
+    if len(set(secret)) < 10:
+        return "LS_JWT_SECRET repeats a few characters; use a random secret"
+    return None
+
+
+def oidc_config_from_env(service: str, environ: Mapping[str, str] | None = None) -> OIDCConfig | None:
+    """The OIDC settings of `service`, or None when no issuer is configured (development HS256)."""
+    env = os.environ if environ is None else environ
+    issuer = env.get("LS_OIDC_ISSUER", "").strip()
+    if not issuer:
+        return None
+    optional: dict[str, Any] = {}
+    for name, key, kind in (
+        ("discovery_url", "LS_OIDC_DISCOVERY_URL", str),
+        ("roles_claim", "LS_OIDC_ROLES_CLAIM", str),
+        ("community_claim", "LS_OIDC_COMMUNITY_CLAIM", str),
+        ("leeway_s", "LS_OIDC_LEEWAY_S", float),
+        ("jwks_min_refresh_s", "LS_OIDC_JWKS_MIN_REFRESH_S", float),
+        ("jwks_max_age_s", "LS_OIDC_JWKS_MAX_AGE_S", float),
+    ):
+        if env.get(key, "").strip():
+            optional[name] = kind(env[key].strip())
+    if env.get("LS_OIDC_ALGORITHMS", "").strip():
+        optional["algorithms"] = tuple(a.strip() for a in env["LS_OIDC_ALGORITHMS"].split(",") if a.strip())
+    audience = env.get(f"{service.upper()}_OIDC_AUDIENCE", "").strip() or f"learnstreet-{service}"
+    return OIDCConfig(issuer=issuer, audience=audience, **optional)
+
+
+class _HS256:
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+        self.cache_key: object = ("HS256", secret)
+
+    async def principal(self, token: str) -> tuple[Principal, float]:
+        try:
+            claims = jwt.decode(token, self.secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise TokenRejected("token expired") from None
+        except jwt.InvalidTokenError as e:
+            raise TokenRejected(f"invalid token: {e}") from None
+        role = claims.get("role")
+        if role not in ROLES:
+            raise TokenRejected("token has no valid role")
+        community = claims.get("community_id")
+        principal = Principal(str(claims["sub"]), role, community_id=community if isinstance(community, str) else None)
+        return principal, float(claims["exp"])
+
+
+class _OIDC:
+    def __init__(self, verifier: OIDCVerifier) -> None:
+        self.verifier = verifier
+        self.cache_key: object = self  # entries verified by another verifier never count
+
+    async def principal(self, token: str) -> tuple[Principal, float]:
+        claims = await self.verifier.verify(token)
+        config = self.verifier.config
+        roles = roles_from(claims, config.roles_claim) & frozenset(ROLES)
+        first = next((r for r in ROLES if r in roles), None)
+        if first is None:
+            # signed by the provider, so not a bad token: the person has no role here
+            raise _forbidden(f"the token carries none of the roles {', '.join(ROLES)} (claim {config.roles_claim})")
+        community = community_from(claims, config.community_claim)
+        return Principal(str(claims["sub"]), first, roles, community), float(claims["exp"])
+
+
+def install_auth(
+    app: FastAPI, *, service: str, jwt_secret: str | None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Choose the app's token check at start-up; refuses a weak HS256 secret (raises ValueError)."""
+    config = oidc_config_from_env(service, environ)
+    if config is not None:
+        app.state.auth = _OIDC(OIDCVerifier(config))
+        return
+    if not jwt_secret:
+        raise ValueError("set LS_OIDC_ISSUER (OpenID Connect) or LS_JWT_SECRET (development HS256)")
+    if (reason := weak_secret_reason(jwt_secret)) is not None:
+        raise ValueError(reason)
+    app.state.jwt_secret = jwt_secret
+    app.state.auth = _HS256(jwt_secret)
 
 
 def _unauthorized(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"})
 
 
-# Verified tokens, until they expire: checking the HS256 signature of the same token on every
-# request was 5% of the enrolment's CPU. Only tokens that passed `authenticate` get in, and an
-# entry is used only before its token's `exp` and under the secret that verified it (tokens are
-# not revocable anyway). Bounded: a flood of distinct tokens empties it rather than growing it.
-_verified: dict[str, tuple[Principal, float, str]] = {}
+def _forbidden(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail)
+
+
+# Verified tokens, until they expire: checking the signature of the same token on every request
+# was 5% of the enrolment's CPU. Only tokens that passed `authenticate` get in, and an entry is
+# used only before its token's `exp` and under the check that verified it (same secret, same OIDC
+# verifier). Tokens are not revocable here anyway: access tokens are short-lived. Bounded: a flood
+# of distinct tokens empties it rather than growing it.
+_verified: dict[str, tuple[Principal, float, object]] = {}
 _VERIFIED_MAX = 10_000
 
 
-def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    """The token's principal; 401 for a missing, malformed, forged or expired token."""
+async def authenticate(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    """The token's principal; 401 for a missing, malformed, forged, foreign or expired token."""
     token = credentials.credentials if credentials is not None and credentials.scheme.lower() == "bearer" else None
-    secret: str = request.app.state.jwt_secret
-    if token is not None and (hit := _verified.get(token)) is not None and hit[2] == secret and time.time() < hit[1]:
-        return hit[0]
-    principal, expires = _verify(token, secret)
-    if len(_verified) >= _VERIFIED_MAX:
-        _verified.clear()
-    _verified[token] = (principal, expires, secret)
-    return principal
-
-
-def _verify(token: str | None, secret: str) -> tuple[Principal, float]:
+    check = getattr(request.app.state, "auth", None)
+    if check is None:  # an app built without install_auth (tests): HS256 with its jwt_secret
+        check = _HS256(request.app.state.jwt_secret)
+    if token is not None and (hit := _verified.get(token)) is not None and hit[2] == check.cache_key:
+        if time.time() < hit[1]:
+            return hit[0]
     if token is None:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <token>'")
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
-    except jwt.ExpiredSignatureError:
-        raise _unauthorized("token expired") from None
-    except jwt.InvalidTokenError as e:
-        raise _unauthorized(f"invalid token: {e}") from None
-    role = claims.get("role")
-    if role not in ROLES:
-        raise _unauthorized("token has no valid role")
-    return Principal(subject=str(claims["sub"]), role=role), float(claims["exp"])
+        principal, expires = await check.principal(token)
+    except TokenRejected as e:
+        raise _unauthorized(str(e)) from None
+    except ProviderUnavailable as e:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"cannot check tokens now: {e}",
+                            headers={"Retry-After": "5"}) from None  # fmt: skip
+    if len(_verified) >= _VERIFIED_MAX:
+        _verified.clear()
+    _verified[token] = (principal, expires, check.cache_key)
+    return principal
 
 
 def require(*roles: str):
@@ -84,11 +215,23 @@ def require(*roles: str):
     async def dependency(
         request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
     ) -> Principal:
-        principal = authenticate(request, credentials)
-        if principal.role not in roles:
-            raise HTTPException(
-                status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this; needs {' or '.join(roles)}"
-            )
+        principal = await authenticate(request, credentials)
+        acting = principal.acting_as(roles)
+        if acting is None:
+            raise _forbidden(f"role {principal.role!r} may not do this; needs {' or '.join(roles)}")
+        return acting
+
+    return dependency
+
+
+def require_community_scope(*roles: str):
+    """Like `require`, and a community worker must carry the community it is scoped to."""
+    admit = require(*roles)
+
+    # a default, not Annotated[...]: string annotations cannot name this local `admit`
+    async def dependency(principal: Principal = Depends(admit)) -> Principal:
+        if principal.role == "community_worker" and principal.community_id is None:
+            raise _forbidden("a community worker's token must name their community (community_id claim)")
         return principal
 
     return dependency
@@ -99,4 +242,7 @@ Assessor = Annotated[Principal, Depends(require("assessor", "operator"))]
 Kiosk = Annotated[Principal, Depends(require("kiosk", "operator"))]
 ResidentOrOperator = Annotated[Principal, Depends(require("resident", "operator"))]
 ResidentOnly = Annotated[Principal, Depends(require("resident"))]
-AnyUser = Annotated[Principal, Depends(require(*ROLES))]
+AnyUser = Annotated[Principal, Depends(require(*SIGNED_IN))]
+# For endpoints that filter by community: an operator (every community) or a community worker
+# (principal.community_id only). No endpoint uses it yet.
+CommunityStaff = Annotated[Principal, Depends(require_community_scope("operator", "community_worker"))]
