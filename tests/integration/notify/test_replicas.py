@@ -45,7 +45,7 @@ from tests.integration.notify.helpers import (
     sms_to,
 )
 from tests.integration.replicas import Replicas, extra_instances
-from tests.support import env, eventually, unique
+from tests.support import env, eventually, restart_service, unique
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +175,21 @@ async def test_rebalances_while_events_flow_send_each_notification_once(extra):
             for instance in group.instances:
                 await instance.stop()
                 await group.wait_rebalanced()
+        events = await flow
+    finally:
+        flow.cancel()
+    await _assert_each_sent_once(events)
+
+
+async def test_a_rolling_restart_while_events_flow_sends_each_notification_once():
+    # The stack's instance is restarted (SIGTERM, then started again) while a second one runs,
+    # then the second one leaves: every instance is replaced once with events in flight.
+    flow = asyncio.create_task(_flow(60, every_s=0.1))
+    try:
+        async with extra_instances("notify", 1) as group:
+            await restart_service("notify", signal.SIGTERM)
+            await group.wait_rebalanced()
+            await group.instances[0].stop()
         events = await flow
     finally:
         flow.cancel()
