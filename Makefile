@@ -18,7 +18,7 @@ export LS_REPLICAS := $(REPLICAS)
 endif
 
 .PHONY: help setup up infra down status provision kafka-up pg-up services-up services-down \
-        test lint demo chaos bench cluster-check
+        test lint demo chaos chaos-ci bench cluster-check
 
 help:
 	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, credentials)"
@@ -31,7 +31,8 @@ help:
 	@echo "make test       setup, start what is not running, pytest, stop what it started"
 	@echo "make lint       ruff"
 	@echo "make demo       the main job: a Pinghu street, its live index and report (KEEP=1 keeps it running)"
-	@echo "make chaos      fault test: crashes, broker restart, bad input; nothing lost"
+	@echo "make chaos      fault test on 3 brokers x 2 instances: kills, pauses, bad input; nothing lost or doubled"
+	@echo "make chaos-ci   the small chaos CI runs after make test (3 brokers, 2 instances)"
 	@echo "make bench      performance figures against their ceilings and a Quix Streams peer"
 
 setup:
@@ -89,10 +90,26 @@ demo: setup
 	$(STACK) up --record $(DEMO_STARTED); \
 	$(PY) -m deploy.demo
 
-# Fault test: load with crashes, broker restart, dropped connections; checks nothing is lost.
+# Fault test: load with crashes, broker restart and broker kills, paused consumers, dropped
+# connections, on three brokers with two instances of every service (override with BROKERS= and
+# REPLICAS=); checks nothing is lost or counted twice against an independent oracle.
+CHAOS_BROKERS := $(or $(BROKERS),3)
+CHAOS_REPLICAS := $(or $(REPLICAS),2)
 chaos: setup
-	@$(STACK) up
-	@$(PY) -m chaos
+	@LS_KAFKA_BROKERS=$(CHAOS_BROKERS) LS_REPLICAS=$(CHAOS_REPLICAS) $(STACK) up
+	@$(PY) -m chaos --brokers $(CHAOS_BROKERS) --replicas $(CHAOS_REPLICAS) $(CHAOS_ARGS)
+
+# What CI runs after `make test`: a small chaos (3,000 check-ins, every fault kind once) on three
+# brokers with two instances of every service; stops what it started.
+CHAOS_CI_STARTED := .local/run/chaos-ci-started
+chaos-ci: setup
+	@rm -f $(CHAOS_CI_STARTED); \
+	trap '$(STACK) down --recorded $(CHAOS_CI_STARTED)' EXIT; \
+	LS_KAFKA_BROKERS=3 LS_REPLICAS=2 $(STACK) up --record $(CHAOS_CI_STARTED); \
+	$(PY) -m chaos --brokers 3 --replicas 2 --checkins 3000 --kills-per-service 1 --sigterms-per-service 1 \
+	  --fault-services activities,scoring,notify,enrolment --kafka-restarts 1 --broker-kills 1 \
+	  --pg-terminations 1 --pauses 1 --pause-targets activities,scoring --max-poll-interval-ms 8000 \
+	  --load-seconds 45 --quiesce-timeout 300
 
 # Throughput, latency, ceilings, the Quix Streams peer, rebuild, enrolment API, memory.
 bench: setup

@@ -368,10 +368,10 @@ def topology_problem(cfg: Config, services: Services) -> str | None:
     running = {services.replicas(s) for s in SERVICES}
     if cfg.replicas is not None and running != {cfg.replicas}:
         return (f"the run wants {cfg.replicas} instance(s) of every service, the stack runs {sorted(running)}: "
-                f"start it with `make up REPLICAS={cfg.replicas}`")  # fmt: skip
+                f"`make down`, then `make chaos` (or `make up REPLICAS={cfg.replicas}`)")  # fmt: skip
     if cfg.brokers is not None and services.brokers != cfg.brokers:
         return (f"the run wants {cfg.brokers} broker(s), the stack runs {services.brokers}: "
-                f"start it with `make up BROKERS={cfg.brokers}`")  # fmt: skip
+                f"`make down`, then `make chaos` (or `make up BROKERS={cfg.brokers}`)")  # fmt: skip
     return None
 
 
@@ -476,8 +476,8 @@ async def restore_stack() -> None:
     env = processes.load_env()
     with contextlib.suppress(Exception):
         stack = processes._stack_module()
-        if stack.read_pid("kafka", stack.KAFKA_MARKER) is None:
-            await asyncio.to_thread(stack.kafka_up, stack.credentials.load())
+        if any(stack.node_pid(stack.kafka_node(n)) is None for n in stack.kafka_nodes()):
+            await asyncio.to_thread(stack.kafka_up, stack.credentials.load())  # starts the brokers that are down
     services = Services(env)
     for s in SERVICES:
         for pid in services.pids(s):
