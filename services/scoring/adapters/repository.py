@@ -46,6 +46,31 @@ async def stored_offsets(conn: asyncpg.Connection, topics: Iterable[str] | None 
     return {(r["topic"], r["partition"]): r["offset"] for r in rows}
 
 
+async def lock_offsets(conn: asyncpg.Connection, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The stored offsets of `partitions`, their rows locked until the transaction ends: a second
+    instance applying the same partition (the old owner's batch still in flight during a rebalance)
+    waits here and then reads the offsets this batch stores. A partition never seen gets its row
+    (offset -1, nothing applied) first, so there is a row to lock. Rows are inserted and locked in
+    (topic, partition) order, so two instances with overlapping batches take them in one order."""
+    keys = sorted(set(partitions))
+    if not keys:
+        return {}
+    topics, numbers = [k[0] for k in keys], [k[1] for k in keys]
+    await conn.execute(
+        """INSERT INTO consumer_offsets(topic, partition, "offset")
+           SELECT t, p, -1 FROM unnest($1::text[], $2::int[]) AS k(t, p) ORDER BY t, p
+           ON CONFLICT (topic, partition) DO NOTHING""",
+        topics, numbers,
+    )  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT o.topic, o.partition, o."offset" FROM consumer_offsets o
+           JOIN unnest($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p
+           ORDER BY o.topic, o.partition FOR UPDATE OF o""",
+        topics, numbers,
+    )  # fmt: skip
+    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
+
+
 async def store_offsets(conn: asyncpg.Connection, offsets: dict[tuple[str, int], int]) -> None:
     if not offsets:
         return
@@ -455,6 +480,31 @@ async def list_honours(conn: asyncpg.Connection, *, period=None, community_id=No
 
 
 # --- history -------------------------------------------------------------------------------------
+
+# Held (session level) by the one scoring instance that publishes index.updated and awards honours.
+INDEX_LEADER_LOCK = 0x5C0_130
+# Held (transaction level) by a publishing transaction: publishers take turns over index_history.
+INDEX_PUBLISH_LOCK = 0x5C0_131
+# Both are keyed by the schema too: they guard the tables the search path names (the tests run
+# several index engines on private copies of them in the same database).
+_SCHEMA_KEY = "hashtext(current_schema())"
+
+
+async def try_lead_index(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval(f"SELECT pg_try_advisory_lock($1, {_SCHEMA_KEY})", INDEX_LEADER_LOCK)
+
+
+async def resign_index(conn: asyncpg.Connection) -> None:
+    await conn.execute(f"SELECT pg_advisory_unlock($1, {_SCHEMA_KEY})", INDEX_LEADER_LOCK)
+
+
+async def published_on(conn: asyncpg.Connection, day: date, *, lock: bool = False) -> dict[str, tuple[float, dict]]:
+    """(total, aspects) recorded for `day` per community: what index.updated last said today. With
+    `lock`, publishers take turns until the transaction ends, so each reads the other's rows."""
+    if lock:
+        await conn.execute(f"SELECT pg_advisory_xact_lock($1, {_SCHEMA_KEY})", INDEX_PUBLISH_LOCK)
+    rows = await conn.fetch("SELECT community_id, total, aspects FROM index_history WHERE day = $1", day)
+    return {r["community_id"]: (r["total"], r["aspects"]) for r in rows}
 
 
 async def save_history(conn: asyncpg.Connection, rows: list[tuple[str, date, float, dict]]) -> None:

@@ -5,6 +5,14 @@ After each refresh it exports the Prometheus gauges, and for each community whos
 it writes the day's history row and an IndexUpdated event in one transaction (outbox), at most
 once per community per second. Honour rules are evaluated on the same loop, at most every
 `honours_interval_s` after attendance or residents changed.
+
+With several instances, every one keeps its snapshot fresh (it serves the API), but only the
+leader publishes IndexUpdated and evaluates honours: the instance holding a session-level advisory
+lock on a connection of its own, tried again at every tick, so another instance takes over when
+the leader stops or loses that connection. A publishing transaction also compares with today's
+history under a transaction lock, so even two instances that both believe they lead (the old
+one has not yet noticed its lost connection) publish a given index once
+(docs/decisions/0007-scoring-replicas.md).
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ class IndexEngine:
         refresh_interval_s: float = 0.25,
         idle_refresh_s: float = 10.0,
         honours_interval_s: float = 1.0,
+        min_publish_interval_s: float = 1.0,
     ) -> None:
         self.indicators = indicators
         self.reference = reference
@@ -54,6 +63,7 @@ class IndexEngine:
         self.refresh_interval_s = refresh_interval_s
         self.idle_refresh_s = idle_refresh_s
         self.honours_interval_s = honours_interval_s
+        self.min_publish_interval_s = min_publish_interval_s
         self.snapshot: dict[str, dict[str, Any]] = {}
         self.computed_at: datetime | None = None
         self._pool: asyncpg.Pool | None = None
@@ -62,6 +72,7 @@ class IndexEngine:
         self._honours_due = False
         self._published: dict[str, tuple[float, tuple]] = {}
         self._task: asyncio.Task | None = None
+        self._leader: asyncpg.Connection | None = None  # holds the leader lock while this instance leads
         self.generation = 0  # bumped at every refresh (tests and the dashboard can poll it)
 
     # called by the consumer after each committed batch
@@ -75,22 +86,69 @@ class IndexEngine:
         self._pool = pool
         self._uow = uow_factory
         self._honours_due = True
-        # A restart republishes nothing that today's history already holds.
-        async with pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT community_id, total, aspects FROM index_history WHERE day = $1", local_day(utcnow())
-            )
-        for r in rows:
-            aspects = tuple(r["aspects"].get(a.id) for a in self.indicators.aspects)
-            self._published[r["community_id"]] = (time.monotonic() - 1.0, (r["total"], aspects))
+        await self.try_lead()
         await self.refresh()
         self._task = asyncio.create_task(self._run(), name="scoring-index")
+
+    @property
+    def leading(self) -> bool:
+        return self._leader is not None
+
+    async def try_lead(self) -> bool:
+        """Whether this instance leads: checks that its lock connection is alive, or tries to take
+        the lock when it does not lead (an instance that starts leading learns what today's history
+        already holds, so it republishes none of it)."""
+        if self._leader is not None:
+            try:
+                await self._leader.fetchval("SELECT 1", timeout=5)
+                return True
+            except Exception:  # the lock went with the connection; another instance may lead now
+                log.warning("index leader connection lost; trying to lead again")
+                await self._resign(unlock=False)
+        conn = await self._pool.acquire()
+        try:
+            won = await repository.try_lead_index(conn)
+        except BaseException:
+            conn.terminate()
+            await self._pool.release(conn)
+            raise
+        if not won:
+            await self._pool.release(conn)
+            return False
+        self._leader = conn
+        self._published.clear()
+        published = await repository.published_on(conn, local_day(utcnow()))
+        for community, recorded in published.items():
+            self._published[community] = (time.monotonic() - self.min_publish_interval_s, self._fingerprint(recorded))
+        log.info("this instance now publishes the index and awards honours")
+        return True
+
+    def _fingerprint(self, recorded: tuple[float, dict] | None) -> tuple | None:
+        """A history row (total, aspects) in the form a snapshot's view is compared in."""
+        if recorded is None:
+            return None
+        total, aspects = recorded
+        return (total, tuple(aspects.get(a.id) for a in self.indicators.aspects))
+
+    async def _resign(self, *, unlock: bool = True) -> None:
+        conn, self._leader = self._leader, None
+        if conn is None:
+            return
+        try:
+            if unlock:
+                await repository.resign_index(conn)
+        except Exception:
+            conn.terminate()  # a connection that cannot unlock must not go back to the pool holding the lock
+        with contextlib.suppress(Exception):
+            await self._pool.release(conn)
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+            self._task = None
+        await self._resign()
 
     async def _run(self) -> None:
         last_honours = 0.0
@@ -101,8 +159,9 @@ class IndexEngine:
             self._dirty.clear()
             spent = 0.0
             try:
+                leading = await self.try_lead()
                 now = time.monotonic()
-                if self._honours_due and now - last_honours >= honours_every:
+                if leading and self._honours_due and now - last_honours >= honours_every:
                     self._honours_due = False
                     await self.award_honours()
                     last_honours = time.monotonic()
@@ -165,6 +224,8 @@ class IndexEngine:
         await self._publish_changes(snapshot, now)
 
     async def _publish_changes(self, snapshot: dict[str, dict[str, Any]], now: datetime) -> None:
+        if not self.leading:
+            return
         mono = time.monotonic()
         changed = []
         for community, view in snapshot.items():
@@ -172,7 +233,7 @@ class IndexEngine:
             last = self._published.get(community)
             if last is not None and last[1] == fingerprint:
                 continue
-            if last is not None and mono - last[0] < 1.0:
+            if last is not None and mono - last[0] < self.min_publish_interval_s:
                 self._dirty.set()  # publish on a later tick: at most one event per community per second
                 continue
             changed.append((community, view, fingerprint))
@@ -180,6 +241,16 @@ class IndexEngine:
             return
         day = local_day(now)
         async with self._uow() as uow:
+            recorded = await repository.published_on(uow.conn, day, lock=True)
+            fresh = []
+            for community, view, fingerprint in changed:
+                if self._fingerprint(recorded.get(community)) == fingerprint:
+                    self._published[community] = (mono, fingerprint)  # another instance has just published it
+                else:
+                    fresh.append((community, view, fingerprint))
+            changed = fresh
+            if not changed:
+                return
             rows = []
             for community, view, _ in changed:
                 aspects = {a["id"]: a["score"] for a in view["aspects"]}
