@@ -250,6 +250,9 @@ class CheckinProcessor:
         caches = self.ctx.caches
         kiosks, residents, session_ids, venues, times = set(), set(), set(), set(), []
         for (checkin, _, _), verdict in zip(work, verdicts, strict=True):
+            if verdict.session is not None:  # attend: its session is re-read, nothing else is missing
+                session_ids.add(verdict.session.session_id)
+                continue
             if verdict.reason in ("unknown_kiosk", "kiosk_not_at_venue"):
                 kiosks.add(checkin.kiosk_id)
                 continue
@@ -257,8 +260,6 @@ class CheckinProcessor:
                 residents.add(checkin.resident_id)
             if checkin.session_id is not None:
                 session_ids.add(checkin.session_id)
-            elif verdict.session is not None:
-                session_ids.add(verdict.session.session_id)
             elif verdict.reason in ("no_session_in_window", "session_not_at_venue"):
                 venues.add(checkin.venue_id)
                 times.append(checkin.scanned_at)
@@ -277,6 +278,8 @@ class CheckinProcessor:
             CACHE_MISSES.labels("session").inc(len(venues))
             await caches.lookup_sessions_near(conn, sorted(venues), times)
         stale = {s for s, old in before.items() if caches.sessions.get(s) != old}
+        if not (stale or kiosks or residents or venues):
+            return  # the common batch: every scan attends a session that did not change
         again = [
             i
             for i, ((checkin, _, _), verdict) in enumerate(zip(work, verdicts, strict=True))
