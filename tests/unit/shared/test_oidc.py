@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -38,6 +39,7 @@ from shared.http.oidc import OIDCConfig
 
 ROOT = Path(__file__).resolve().parents[3]
 AUDIENCE = "learnstreet-activities"
+RANDOM_SECRET = secrets.token_urlsafe(32)  # what set-up generates: accepted
 
 
 class Provider:
@@ -352,7 +354,7 @@ def test_start_up_refuses_a_placeholder_or_short_hs256_secret(secret: str):
 
 
 def test_start_up_accepts_a_random_hs256_secret_and_ignores_it_under_oidc():
-    install_auth(FastAPI(), service="activities", jwt_secret="Zq3v8LwP1xT9mK2rB7nY4cH6jD0sF5gA", environ={})
+    install_auth(FastAPI(), service="activities", jwt_secret=RANDOM_SECRET, environ={})
     # with an issuer, HS256 is off altogether: the placeholder is not used, so not refused
     install_auth(FastAPI(), service="activities", jwt_secret="short", environ={"LS_OIDC_ISSUER": "http://idp/r/x"})
 
@@ -360,13 +362,13 @@ def test_start_up_accepts_a_random_hs256_secret_and_ignores_it_under_oidc():
 def test_an_oidc_service_refuses_a_development_hs256_token(provider: Provider):
     from shared.http.auth import mint_token
 
-    hs = mint_token("Zq3v8LwP1xT9mK2rB7nY4cH6jD0sF5gA", subject="op", role="operator")
+    hs = mint_token(RANDOM_SECRET, subject="op", role="operator")
     r = call(make_app(provider), "/op", hs)
     assert r.status_code == 401 and "'HS256' is not accepted" in detail(r)
 
 
 def test_learnstreet_token_is_refused_when_an_issuer_is_configured(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("LS_JWT_SECRET", "Zq3v8LwP1xT9mK2rB7nY4cH6jD0sF5gA")
+    monkeypatch.setenv("LS_JWT_SECRET", RANDOM_SECRET)
     runner = CliRunner()
     assert runner.invoke(cli_app, ["token", "--role", "operator"]).exit_code == 0
     monkeypatch.setenv("LS_OIDC_ISSUER", "http://127.0.0.1:18080/realms/learnstreet")

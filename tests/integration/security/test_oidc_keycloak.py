@@ -1,0 +1,103 @@
+"""Tokens of the real identity provider (the local Keycloak, realm `learnstreet`) checked by the
+services' own auth dependencies against its real JWKS.
+
+The shared stack's services run with development HS256 tokens, so these tests build the app in
+process: the real `install_auth` with `LS_OIDC_ISSUER` set, the real activities router and a route
+on `CommunityStaff`. Keycloak is started through deploy/local/keycloak.py when it does not answer
+(about 70 s on a quiet machine, several minutes on a busy one) and stopped again at the end of the
+session; one that already runs (`make up`) is used as it is.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from services.activities.entrypoints.http import router as activities_router
+from shared.http.auth import CommunityStaff, Operator, install_auth
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+import keycloak as kc  # deploy/local/keycloak.py
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def keycloak() -> Iterator[dict[str, str]]:
+    creds = kc.effective()
+    started = not kc.keycloak_ready(creds)
+    if started:
+        kc.keycloak_up(creds)
+    try:
+        yield creds
+    finally:
+        if started:
+            kc.keycloak_down()
+
+
+def app_for(creds: dict[str, str], service: str = "activities") -> FastAPI:
+    app = FastAPI()
+    install_auth(app, service=service, jwt_secret=None, environ={"LS_OIDC_ISSUER": kc.issuer(creds)})
+    app.include_router(activities_router)
+
+    @app.get("/whoami")
+    async def whoami(p: CommunityStaff) -> dict:
+        return {"sub": p.subject, "role": p.role, "community_id": p.community_id}
+
+    @app.get("/operators-only")
+    async def operators_only(p: Operator) -> dict:
+        return {"role": p.role, "roles": sorted(p.roles)}
+
+    return app
+
+
+def bearer(creds: dict[str, str], username: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {kc.password_grant(creds, username)['access_token']}"}
+
+
+def test_a_community_worker_signs_in_and_is_scoped_to_their_community(keycloak: dict[str, str]):
+    with TestClient(app_for(keycloak)) as client:
+        worker = bearer(keycloak, "demo-worker-bainikeng")
+        me = client.get("/whoami", headers=worker)
+        assert me.status_code == 200, me.text
+        assert me.json()["role"] == "community_worker" and me.json()["community_id"] == "bainikeng"
+        # the real activities route for operators refuses them before touching anything
+        venue = {"venue_id": "v-oidc", "name": "x", "community_id": "bainikeng", "kind": "library", "capacity": 10}
+        refused = client.post("/v1/venues", json=venue, headers=worker)
+        assert refused.status_code == 403 and "needs operator" in refused.json()["detail"]
+        other = client.get("/whoami", headers=bearer(keycloak, "demo-worker-shanxia"))
+        assert other.json()["community_id"] == "shanxia"
+
+
+def test_an_operator_token_of_the_provider_passes_and_a_resident_is_refused(keycloak: dict[str, str]):
+    with TestClient(app_for(keycloak)) as client:
+        operator = bearer(keycloak, "demo-operator")
+        ok = client.get("/operators-only", headers=operator)
+        assert ok.status_code == 200 and ok.json()["role"] == "operator"
+        assert client.get("/whoami", headers=operator).json()["community_id"] is None  # every community
+        resident = client.get("/operators-only", headers=bearer(keycloak, "demo-resident"))
+        assert resident.status_code == 403
+
+
+def test_a_service_whose_audience_the_token_lacks_refuses_it(keycloak: dict[str, str]):
+    with TestClient(app_for(keycloak, service="payments")) as client:  # audience learnstreet-payments
+        r = client.get("/operators-only", headers=bearer(keycloak, "demo-operator"))
+        assert r.status_code == 401 and "not meant for this service" in r.json()["detail"]
+
+
+def test_a_provider_token_with_changed_claims_is_refused(keycloak: dict[str, str]):
+    token = kc.password_grant(keycloak, "demo-worker-bainikeng")["access_token"]
+    header, body, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    claims["realm_access"] = {"roles": ["operator"]}
+    forged_body = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    with TestClient(app_for(keycloak)) as client:
+        r = client.get("/operators-only", headers={"Authorization": f"Bearer {header}.{forged_body}.{signature}"})
+        assert r.status_code == 401 and "signature does not verify" in r.json()["detail"]
