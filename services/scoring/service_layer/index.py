@@ -131,14 +131,18 @@ class IndexEngine:
         return (total, tuple(aspects.get(a.id) for a in self.indicators.aspects))
 
     async def _resign(self, *, unlock: bool = True) -> None:
+        """Stop leading. A connection that did not answer or cannot unlock is closed, never handed
+        back to the pool still holding the lock."""
         conn, self._leader = self._leader, None
         if conn is None:
             return
         try:
-            if unlock:
-                await repository.resign_index(conn)
+            if not unlock:
+                raise ConnectionError("leader connection unusable")
+            await repository.resign_index(conn)
         except Exception:
-            conn.terminate()  # a connection that cannot unlock must not go back to the pool holding the lock
+            with contextlib.suppress(Exception):  # a connection the server closed is already gone
+                conn.terminate()
         with contextlib.suppress(Exception):
             await self._pool.release(conn)
 
