@@ -23,6 +23,11 @@ DEAD_LETTERED = Counter(
     "Records sent to a dead-letter topic, by source topic and reason code.",
     ["topic", "reason"],
 )
+DEAD_LETTERS_QUARANTINED = Counter(
+    "learnstreet_dead_letters_quarantined_total",
+    "Dead letters Kafka refused, kept in the service's dead_letter_quarantine table for replay.",
+    ["topic", "reason"],
+)
 HANDLER_RETRIES = Counter(
     "learnstreet_handler_retries_total",
     "Retries of a batch or event after a transient failure (database or broker unavailable).",

@@ -51,7 +51,7 @@ class Runtime:
         self.broker = make_broker(settings)
         # Bulk publishing (outbox, dead letters) bypasses faststream's per-message middleware.
         self.producer = Producer(settings)
-        self.dead_letters = DeadLetterPublisher(self.producer, settings.service)
+        self.dead_letters = DeadLetterPublisher(self.producer, settings.service, pool=lambda: self.pool)
         self.outbox_signal = asyncio.Event()
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None

@@ -301,3 +301,52 @@ async def test_a_header_key_that_is_not_utf8_is_dead_lettered_and_the_partition_
         return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
 
     await eventually(no_lag, timeout_s=30, every_s=0.5)
+
+
+async def test_a_body_just_under_the_brokers_limit_is_dead_lettered_truncated_and_the_partition_keeps_flowing():
+    """The broker accepts a record of ~1 MiB (message.max.bytes); its dead letter, the same body plus
+    the dlq_* headers, would not fit, and before the fix the consumer retried that publish forever,
+    the partition stalled. The dead letter keeps the first bytes, the size and a SHA-256 of the
+    body; the full record stays in the source topic at dlq_original_offset."""
+    import hashlib
+
+    partition = 1
+    bodies, _ = await _scan_session(2)
+    first, last = bodies
+    # message.max.bytes (1048588, the default) bounds the record batch: body + ~120 bytes of framing.
+    fields = first | {"checkin_id": str(uuid.uuid4()), "pad": ""}
+    huge = orjson.dumps(fields | {"pad": "x" * (1048588 - 200 - len(orjson.dumps(fields)))})
+    async with Tail(f"{TOPIC}.dlq") as dlq:
+        kiosk = await producer("kiosk", max_request_size=2 * 1024 * 1024)
+        try:
+            meta = await kiosk.send_and_wait(TOPIC, huge, key=first["resident_id"].encode(), partition=partition)
+            await kiosk.send_and_wait(
+                TOPIC, orjson.dumps(first), key=first["resident_id"].encode(), partition=partition
+            )
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(last), key=last["resident_id"].encode(), partition=partition)
+        finally:
+            await kiosk.stop()
+        letters = await dlq.wait_for(
+            lambda r: (
+                headers_of(r).get("dlq_original_offset") == str(meta.offset)
+                and headers_of(r).get("dlq_original_partition") == str(partition)
+            ),
+            timeout_s=60,
+        )
+    h = headers_of(letters[0])
+    assert h["dlq_reason"] == "too_large"
+    assert h["dlq_body_truncated"] == "true"
+    assert h["dlq_body_bytes"] == str(len(huge))
+    assert h["dlq_body_sha256"] == hashlib.sha256(huge).hexdigest()
+    assert 0 < len(letters[0].value) < len(huge) and huge.startswith(letters[0].value)
+
+    async def recorded():
+        outcomes = await _outcomes([first["checkin_id"], last["checkin_id"]])
+        return all(o == "recorded" for o in outcomes.values()) or None
+
+    await eventually(recorded, timeout_s=60, every_s=0.5)
+
+    async def no_lag():
+        return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
+
+    await eventually(no_lag, timeout_s=30, every_s=0.5)
