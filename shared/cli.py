@@ -20,6 +20,10 @@ from shared.local_env import kafka_client_kwargs, read_credentials
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+quarantine_app = typer.Typer(
+    help="Dead letters Kafka refused, kept in a service's database / 未能写入死信主题的死信", no_args_is_help=True
+)
+dlq_app.add_typer(quarantine_app, name="quarantine")
 console = Console()
 err = Console(stderr=True)
 
@@ -142,6 +146,85 @@ def dlq_replay(
 
     n = asyncio.run(replay())
     console.print(f"replayed {n} dead letters / 已重放 {n} 条死信")
+
+
+def _service_db(service: str) -> str:
+    from shared.events.topics import SERVICES
+
+    if service not in SERVICES:
+        _fail(f"unknown service {service!r}; one of: {', '.join(SERVICES)}")
+    return _env(f"{service.upper()}_DATABASE_URL")
+
+
+_QUARANTINED = """SELECT id, topic, partition, "offset", reason, key, headers, value, publish_error, quarantined_at
+                  FROM dead_letter_quarantine WHERE $1::bigint IS NULL OR id = $1 ORDER BY id"""
+
+
+@quarantine_app.command("list")
+def quarantine_list(service: str = typer.Argument(..., help="activities, enrolment, scoring or notify")) -> None:
+    """Dead letters the service could not publish, with Kafka's refusal / 列出未能发布的死信."""
+
+    async def rows() -> list:
+        import asyncpg
+
+        conn = await asyncpg.connect(_service_db(service))
+        try:
+            return await conn.fetch(_QUARANTINED, None)
+        finally:
+            await conn.close()
+
+    found = asyncio.run(rows())
+    table = Table(title=f"{service}: {len(found)} quarantined dead letters / 条隔离死信")
+    for column in ("id", "record", "reason", "body bytes", "refused by Kafka", "at"):
+        table.add_column(column)
+    for r in found:
+        record = f"{r['topic']}[{r['partition']}]@{r['offset']}"
+        size = str(len(r["value"] or b""))
+        table.add_row(str(r["id"]), record, r["reason"], size, r["publish_error"][:80], r["quarantined_at"].isoformat())
+    console.print(table)
+
+
+@quarantine_app.command("replay")
+def quarantine_replay(
+    service: str = typer.Argument(..., help="activities, enrolment, scoring or notify"),
+    id: int = typer.Option(None, "--id", help="only this quarantined dead letter"),
+) -> None:
+    """Publish quarantined dead letters to their DLQ topic once the cause is fixed / 修复后发布隔离的死信.
+
+    A row is deleted only after Kafka acknowledged its dead letter."""
+
+    async def replay() -> tuple[int, int]:
+        import asyncpg
+        import orjson
+        from aiokafka import AIOKafkaProducer
+
+        from shared.bus.dead_letters import fit
+
+        conn = await asyncpg.connect(_service_db(service))
+        producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **_kafka_kwargs())
+        await producer.start()
+        done = failed = 0
+        try:
+            for r in await conn.fetch(_QUARANTINED, id):
+                letter = fit(r["topic"], r["key"], orjson.loads(r["headers"]), r["value"])
+                headers = [(k, v.encode()) for k, v in letter.headers.items()]
+                try:
+                    await producer.send_and_wait(letter.topic, letter.body, key=letter.key, headers=headers)
+                except Exception as error:
+                    failed += 1
+                    err.print(f"[red]still refused:[/] {r['id']} {letter.topic}: {error!r}")
+                    continue
+                await conn.execute("DELETE FROM dead_letter_quarantine WHERE id = $1", r["id"])
+                done += 1
+        finally:
+            await producer.stop()
+            await conn.close()
+        return done, failed
+
+    done, failed = asyncio.run(replay())
+    console.print(f"published {done} quarantined dead letters / 已发布 {done} 条; still quarantined {failed}")
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ reason, and the consumer carries on with the next record."""
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
@@ -74,3 +75,69 @@ async def test_invalid_records_are_dead_lettered_with_reason_and_the_next_one_is
     assert "title_zh" in sample[dlq.ERROR_MESSAGE]
     assert int(sample[dlq.ORIGINAL_OFFSET]) >= 0
     assert int(sample[dlq.ATTEMPTS]) >= 1
+
+
+class _Principal:
+    """The dead-letter publisher's producer contract (shared/bus/producer.py: publish) for any
+    principal, so that the real broker's ACLs decide."""
+
+    def __init__(self, kafka) -> None:
+        self.kafka = kafka
+
+    async def publish(self, body, topic, *, key=None, headers=None, no_confirm=False):
+        future = await self.kafka.send(topic, body, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
+        return future if no_confirm else await future
+
+
+async def test_a_dead_letter_kafka_refuses_is_quarantined_then_replayed_by_the_operator_cli():
+    """enrolment may not write kiosk.checkins.dlq: the broker refuses the dead letter (ACL), the
+    publisher quarantines it in activities' database instead of raising (which redelivered the batch
+    forever before), and `learnstreet dlq quarantine replay` publishes it as admin."""
+    import random
+    import subprocess
+
+    import asyncpg
+    from aiokafka.structs import ConsumerRecord
+
+    from shared import metrics
+    from shared.bus.decoding import DeadLetter
+    from tests.integration.activities.helpers import Tail
+    from tests.support import ROOT, env
+
+    offset = random.randrange(10**15, 2 * 10**15)  # no real record: its own quarantine row
+    body = b'{"checkin_id": "not a uuid"}'
+    record = ConsumerRecord(
+        topic="kiosk.checkins", partition=0, offset=offset, timestamp=0, timestamp_type=0, key=b"r1", value=body,
+        checksum=None, serialized_key_size=2, serialized_value_size=len(body), headers=[("trace", b"t")],
+    )  # fmt: skip
+    counter = metrics.DEAD_LETTERS_QUARANTINED.labels("kiosk.checkins", "invalid_checkin")
+    before = counter._value.get()
+    pool = await asyncpg.create_pool(env()["ACTIVITIES_DATABASE_URL"], min_size=1, max_size=1)
+    kafka = await producer("enrolment")
+    try:
+        publisher = dlq.DeadLetterPublisher(_Principal(kafka), "activities", pool=lambda: pool)
+        await publisher.publish([(record, DeadLetter("invalid_checkin", "checkin_id: not a UUID"), 1)])
+        row = await pool.fetchrow(
+            'SELECT id, reason, value, publish_error FROM dead_letter_quarantine WHERE "offset" = $1', offset
+        )
+        assert (row["reason"], row["value"]) == ("invalid_checkin", body)
+        assert "TopicAuthorizationFailed" in row["publish_error"]
+        assert counter._value.get() - before == 1
+
+        cli = [str(ROOT / ".venv" / "bin" / "learnstreet"), "dlq", "quarantine"]
+        wide = {**os.environ, "COLUMNS": "300"}
+        listed = subprocess.run([*cli, "list", "activities"], capture_output=True, text=True, timeout=60, env=wide)
+        assert listed.returncode == 0 and f"kiosk.checkins[0]@{offset}" in listed.stdout, listed
+        async with Tail("kiosk.checkins.dlq") as tail:
+            replayed = subprocess.run(
+                [*cli, "replay", "activities", "--id", str(row["id"])], capture_output=True, text=True, timeout=60
+            )
+            assert replayed.returncode == 0, replayed.stderr
+            (letter,) = await tail.wait_for(lambda r: headers_of(r).get(dlq.ORIGINAL_OFFSET) == str(offset))
+        h = headers_of(letter)
+        assert (letter.value, h[dlq.REASON], h[dlq.SERVICE], h["trace"]) == (body, "invalid_checkin", "activities", "t")
+        assert await pool.fetchval('SELECT count(*) FROM dead_letter_quarantine WHERE "offset" = $1', offset) == 0
+    finally:
+        await pool.execute('DELETE FROM dead_letter_quarantine WHERE "offset" = $1', offset)
+        await kafka.stop()
+        await pool.close()
