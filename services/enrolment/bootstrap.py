@@ -6,14 +6,23 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.entrypoints import consumers, http
+from services.enrolment.service_layer.passport import PassportDeps
 from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
+from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
+
+
+def passport_deps(settings: EnrolmentSettings) -> PassportDeps:
+    """The credits rule and the reference names; a malformed credits file stops the start."""
+    path = passport_files.credits_file(settings.reference_dir, settings.credits_file)
+    return PassportDeps(rule=passport_files.load_credits_rule(path), reference=load_reference(settings.reference_dir))
 
 
 def build_app(settings: EnrolmentSettings) -> FastAPI:
@@ -25,6 +34,7 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         description="Residents, enrolment with waitlists.",
         routers=[http.router],
     )
+    app.state.passport = passport_deps(settings)
 
     async def open_api_pool() -> None:
         # After the migrations (on_start runs after them); the relay shares the outbox signal.

@@ -11,6 +11,9 @@ class EnrolmentSettings(ServiceSettings):
     db_pool_min: int = 2
     db_pool_max: int = 6
     api_pool_size: int = 10
+    # The street's learning-credits rule (ENROLMENT_CREDITS_FILE); default: credits.yaml of the
+    # reference folder (LS_REFERENCE_DIR).
+    credits_file: str | None = None
 
 
 def settings() -> EnrolmentSettings:

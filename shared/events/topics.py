@@ -72,7 +72,7 @@ ATTENDANCE = _spec(
     "activities.attendance",
     6,
     {ACTIVITIES},
-    {SCORING},
+    {SCORING, ENROLMENT},
     "One attendance per resident per session, or a rejected check-in with its reason.",
 )
 RESIDENTS = _spec(
@@ -105,7 +105,7 @@ INDEX = _spec(
     "Learning-index changes per community and for the street; latest per key (compacted).",
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
 )
-HONOURS = _spec("scoring.honours", 3, {SCORING}, {NOTIFY}, "Honours awarded and revoked.")
+HONOURS = _spec("scoring.honours", 3, {SCORING}, {NOTIFY, ENROLMENT}, "Honours awarded and revoked.")
 ASSESSMENTS = _spec("scoring.assessments", 3, {SCORING}, set(), "Expert assessments with evidence.")
 NOTIFICATIONS = _spec(
     "notify.notifications", 3, {NOTIFY}, set(), "Notifications sent to residents, or failed for good."

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.enrolment.service_layer import handlers
-from shared.bus.dispatch import Handlers
+from services.enrolment.service_layer.passport import PassportOffsets, PassportProjector
+from shared.bus.dispatch import Dispatcher, Handlers
 from shared.catalogue import projection as catalogue
+from shared.db.uow import UnitOfWork
 from shared.events import topics
 from shared.events.catalogue import CourseCancelled, SessionCancelled, SessionChanged, SessionScheduled
 from shared.runtime import Runtime
@@ -19,9 +23,34 @@ HANDLERS: Handlers = {
 }
 
 
+# The learning passport (docs/decisions/0009-passport.md): attendance and honours, applied
+# set-based with the offsets stored in the same transaction, in a group of its own so that its
+# lag and its replay never hold up enrolment's reactions to the catalogue.
+PASSPORT_TOPICS = (topics.ATTENDANCE.name, topics.HONOURS.name)
+PASSPORT_GROUP = f"{topics.group_id(topics.ENROLMENT)}.passport"
+PASSPORT_LABEL = "enrolment.passport"
+
+
 def register(runtime: Runtime) -> None:
     runtime.consume(
         topics.CATALOGUE.name,
         handlers=HANDLERS,
         description="Venues, courses and sessions from the activities service.",
     )
+    runtime.consume(
+        *PASSPORT_TOPICS,
+        projector=PassportProjector(),
+        offsets=PassportOffsets(),
+        label=PASSPORT_LABEL,
+        group_id=PASSPORT_GROUP,
+        description="Attendance and honours: the learning passports of residents.",
+    )
+
+
+def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork]) -> Dispatcher:
+    """The live passport dispatcher, for the rebuild's replay into its shadow tables (without the
+    passport lock, which the rebuild holds exclusively at the end)."""
+    return Dispatcher(
+        uow_factory, {}, projector=PassportProjector(), offsets=PassportOffsets(shared_lock=False),
+        label=PASSPORT_LABEL,
+    )  # fmt: skip

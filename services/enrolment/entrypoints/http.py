@@ -14,10 +14,14 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from services.enrolment.adapters import privacy
 from services.enrolment.service_layer import handlers
+from services.enrolment.service_layer import passport as passports
 from services.enrolment.service_layer.handlers import Forbidden
 from shared.events.catalogue import AudienceGroup, Language
-from shared.http.auth import AnyUser, Operator, Principal
+from shared.http import audit
+from shared.http.audit import Audited
+from shared.http.auth import AnyUser, Operator, Principal, ResidentOrOperator
 from shared.http.errors import Invalid
 from shared.reference import load_reference
 
@@ -199,14 +203,14 @@ async def import_residents(body: ResidentImport, request: Request, operator: Ope
 
 
 @router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
-async def get_resident(resident_id: PathId, request: Request, principal: AnyUser) -> ResidentOut:
+async def get_resident(resident_id: PathId, request: Request, principal: AnyUser, _audit: Audited) -> ResidentOut:
     _require_self_or_operator(principal, resident_id)
     return ResidentOut.model_validate(await handlers.get_resident(_uow(request), resident_id))
 
 
 @router.patch("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
 async def update_resident(
-    resident_id: PathId, body: ResidentPatch, request: Request, principal: AnyUser
+    resident_id: PathId, body: ResidentPatch, request: Request, principal: AnyUser, _audit: Audited
 ) -> ResidentOut:
     """Change a resident. Residents may change their contact data, preferences and volunteer flag;
     community, audience group, family and employer are changed by operators."""
@@ -322,6 +326,7 @@ async def cancel_enrolment(enrolment_id: PathId, request: Request, principal: An
 async def get_enrolment(enrolment_id: PathId, request: Request, principal: AnyUser) -> EnrolmentView:
     enrolment = await handlers.get_enrolment(_uow(request), enrolment_id)
     _require_self_or_operator(principal, enrolment["resident_id"])
+    await audit.record_access(request, principal, enrolment["resident_id"])
     return EnrolmentView.model_validate(enrolment)
 
 
@@ -330,11 +335,26 @@ async def enrolments_of_resident(
     resident_id: PathId,
     request: Request,
     principal: AnyUser,
+    _audit: Audited,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[EnrolmentView]:
     _require_self_or_operator(principal, resident_id)
     rows = await handlers.enrolments_of_resident(_uow(request), resident_id, limit)
     return [EnrolmentView.model_validate(r) for r in rows]
+
+
+# --- residents' rights: a copy of their data, who accessed it -------------------------------------
+
+
+@router.get("/residents/{resident_id}/data-export", tags=["privacy"])
+async def data_export(resident_id: PathId, request: Request, principal: AnyUser, _audit: Audited) -> dict:
+    """Everything enrolment holds about the resident (JSON, contact data included), with who accessed it."""
+    _require_self_or_operator(principal, resident_id)
+    async with request.app.state.runtime.pool.acquire() as conn:
+        return await privacy.export(conn, resident_id)
+
+
+router.include_router(audit.router)
 
 
 # --- sessions and courses (as learnt from activities) ---------------------------------------------
@@ -373,3 +393,94 @@ class CourseOut(BaseModel):
 async def get_course(course_id: PathId, request: Request, operator: Operator) -> CourseOut:
     course = await handlers.get_course(_uow(request), course_id)
     return CourseOut.model_validate(course, from_attributes=True)
+
+
+# --- the learning passport (学习档案) ---------------------------------------------------------------
+
+
+class Names(BaseModel):
+    zh_CN: str = Field(alias="zh-CN")
+    en: str
+
+
+class PassportThemeOut(BaseModel):
+    theme: str
+    name: Names | None
+    minutes: int
+    credited_minutes: int = Field(description="minutes of attendances long enough to earn credits")
+    credits: float
+    cap: float
+    capped: bool
+
+
+class PassportYearOut(BaseModel):
+    year: int
+    attendances: int
+    minutes: int
+    hours: float
+    credits: float
+    capped: bool = Field(description="the year's cap cut the sum of the themes' credits")
+    themes: list[PassportThemeOut]
+
+
+class PassportAttendanceOut(BaseModel):
+    attendance_id: str
+    session_id: str
+    course_id: str
+    course: Names | None = Field(description="null while the catalogue does not know the course")
+    theme: str | None
+    venue_id: str
+    venue: Names | None
+    community_id: str
+    date: str = Field(description="local date (the credits rule's time zone)")
+    held_at: datetime
+    minutes: int
+
+
+class PassportHonourOut(BaseModel):
+    honour_id: str
+    kind: str
+    name: Names
+    period: str
+    recipient_kind: Literal["resident", "family", "employer"]
+    recipient_id: str
+    state: Literal["awarded", "revoked"]
+    awarded_at: datetime | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+
+
+class PassportEnrolmentOut(BaseModel):
+    enrolment_id: str
+    session_id: str
+    course_id: str
+    course: Names | None
+    status: Literal["confirmed", "waitlisted"]
+    position: int | None = Field(description="1-based waitlist position; null unless waitlisted")
+    starts_at: datetime | None
+
+
+class PassportOut(BaseModel):
+    resident_id: str
+    years: list[PassportYearOut] = Field(description="newest first")
+    attendance: list[PassportAttendanceOut] = Field(description="oldest first")
+    honours: list[PassportHonourOut]
+    enrolments: list[PassportEnrolmentOut]
+    credits_rule: dict = Field(description="the street's credits rule the credits were computed with")
+
+
+@router.get(
+    "/residents/{resident_id}/passport",
+    response_model=PassportOut,
+    tags=["passport"],
+    responses={403: {"description": "another resident's passport"}, 404: {"description": "unknown resident"}},
+)
+async def get_passport(
+    resident_id: PathId, request: Request, principal: ResidentOrOperator, _audit: Audited
+) -> Response:
+    """A resident's learning passport (学习档案): courses attended with dates, venues and minutes;
+    hours and learning credits per year (the street's credits rule, reference/<street>/credits.yaml);
+    honours with their state; live enrolments with waitlist positions. A resident reads their own."""
+    _require_self_or_operator(principal, resident_id)
+    data = await passports.passport(_uow(request), request.app.state.passport, resident_id)
+    return _json(data)
