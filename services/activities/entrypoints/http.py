@@ -11,10 +11,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from services.activities.adapters import privacy
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from services.activities.service_layer import handlers
 from shared.events import topics
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
+from shared.http import audit
+from shared.http.audit import Audited
 from shared.http.auth import AnyUser, Kiosk, Operator, Principal, ResidentOnly, ResidentOrOperator
 from shared.http.errors import Invalid
 
@@ -292,7 +295,7 @@ async def vote(body: VoteIn, request: Request, resident: ResidentOnly) -> VoteOu
 
 
 @router.get("/residents/{resident_id}/votes", response_model=list[VoteOut], tags=["needs"])
-async def votes_of(resident_id: Id, request: Request, user: ResidentOrOperator) -> list[VoteOut]:
+async def votes_of(resident_id: Id, request: Request, user: ResidentOrOperator, _audit: Audited) -> list[VoteOut]:
     _own(user, resident_id)
     return [VoteOut.model_validate(v) for v in await handlers.votes_of(_ctx(request), resident_id)]
 
@@ -382,6 +385,22 @@ class AttendanceOut(BaseModel):
 
 
 @router.get("/residents/{resident_id}/attendance/{session_id}", response_model=AttendanceOut, tags=["checkins"])
-async def get_attendance(resident_id: Id, session_id: Id, request: Request, user: ResidentOrOperator) -> AttendanceOut:
+async def get_attendance(
+    resident_id: Id, session_id: Id, request: Request, user: ResidentOrOperator, _audit: Audited
+) -> AttendanceOut:
     _own(user, resident_id)
     return AttendanceOut.model_validate(await handlers.get_attendance(_ctx(request), resident_id, session_id))
+
+
+# --- residents' rights: a copy of their data, who accessed it ---------------------------------
+
+
+@router.get("/residents/{resident_id}/data-export", tags=["privacy"])
+async def data_export(resident_id: Id, request: Request, user: ResidentOrOperator, _audit: Audited) -> dict:
+    """Everything activities holds about the resident (JSON), with who accessed it."""
+    _own(user, resident_id)
+    async with request.app.state.runtime.pool.acquire() as conn:
+        return await privacy.export(conn, resident_id)
+
+
+audit.add_routes(router)

@@ -354,7 +354,7 @@ async def data_export(resident_id: PathId, request: Request, principal: AnyUser,
         return await privacy.export(conn, resident_id)
 
 
-router.include_router(audit.router)
+audit.add_routes(router)
 
 
 # --- sessions and courses (as learnt from activities) ---------------------------------------------

@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel
 
+from services.notify.adapters import privacy
 from services.notify.service_layer import handlers
+from shared.http import audit
+from shared.http.audit import Audited
 from shared.http.auth import AnyUser, Operator, Principal
 
 router = APIRouter(prefix="/v1")
@@ -103,6 +106,7 @@ async def resident_notifications(
     resident_id: Annotated[str, Path(min_length=1, max_length=128)],
     request: Request,
     principal: AnyUser,
+    _audit: Audited,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     status_: Annotated[Status | None, Query(alias="status")] = None,
 ) -> NotificationsOut:
@@ -116,7 +120,24 @@ async def resident_notifications(
 async def get_notification(notification_id: uuid.UUID, request: Request, principal: AnyUser) -> NotificationOut:
     row = await handlers.get_notification(_uow(request), notification_id)
     _may_see(principal, row["resident_id"])
+    await audit.record_access(request, principal, row["resident_id"])
     return NotificationOut.of(row)
+
+
+@router.get("/residents/{resident_id}/data-export", tags=["privacy"])
+async def data_export(
+    resident_id: Annotated[str, Path(min_length=1, max_length=128)],
+    request: Request,
+    principal: AnyUser,
+    _audit: Audited,
+) -> dict:
+    """Everything notify holds about the resident (JSON: contact data, messages), with who accessed it."""
+    _may_see(principal, resident_id)
+    async with request.app.state.runtime.pool.acquire() as conn:
+        return await privacy.export(conn, resident_id)
+
+
+audit.add_routes(router)
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterOut], tags=["operators"])

@@ -9,12 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
-from services.scoring.adapters import repository
+from services.scoring.adapters import privacy, repository
 from services.scoring.domain.street import local_day
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
-from shared.http.auth import AnyUser, Assessor, Operator
+from shared.http import audit
+from shared.http.audit import Audited
+from shared.http.auth import AnyUser, Assessor, Operator, ResidentOrOperator
 from shared.http.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -173,6 +175,7 @@ def _honour_out(engine: IndexEngine, r: dict[str, Any]) -> dict[str, Any]:
 async def list_honours(
     request: Request,
     user: AnyUser,
+    _audit: Audited,
     period: str | None = Query(None, pattern=r"^\d{4}$"),
     community_id: str | None = Query(None, max_length=64),
     resident_id: str | None = Query(None, max_length=64),
@@ -256,3 +259,20 @@ class CourseOut(BaseModel):
 async def get_course(course_id: str, request: Request, operator: Operator) -> CourseOut:
     course = await handlers.get_course(_uow(request), course_id)
     return CourseOut.model_validate(course, from_attributes=True)
+
+
+@router.get("/residents/{resident_id}/data-export", tags=["privacy"])
+async def data_export(
+    resident_id: Annotated[str, Path(min_length=1, max_length=64, pattern=ID)],
+    request: Request,
+    user: ResidentOrOperator,
+    _audit: Audited,
+) -> dict:
+    """Everything scoring holds about the resident (JSON: attendance, minutes, honours), with who accessed it."""
+    if user.role == "resident" and user.subject != resident_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "residents see only their own data")
+    async with request.app.state.runtime.pool.acquire() as conn:
+        return await privacy.export(conn, resident_id)
+
+
+audit.add_routes(router)

@@ -1,0 +1,27 @@
+"""What scoring holds about one resident, for their data export (GET /v1/residents/{id}/data-export).
+
+One query per table with a resident column (tests/unit/shared/test_inventory.py fails when a
+table with one is missing here); each takes the resident id as $1. Aggregates (daily counts,
+the index) hold no resident and are not part of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from shared.http import audit
+
+QUERIES: dict[str, str] = {
+    "residents": "SELECT * FROM residents WHERE resident_id = $1",
+    "enrolments": "SELECT * FROM enrolments WHERE resident_id = $1 ORDER BY at, enrolment_id",
+    "attendance": "SELECT * FROM attendance WHERE resident_id = $1 ORDER BY day NULLS LAST, session_id",
+    "attendees": "SELECT * FROM attendees WHERE resident_id = $1 ORDER BY community_id",
+    "resident_minutes": "SELECT * FROM resident_minutes WHERE resident_id = $1 ORDER BY period",
+    "honours": "SELECT * FROM honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids) ORDER BY awarded_at, honour_id",
+}
+
+
+async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
+    return await audit.export(conn, "scoring", resident_id, QUERIES)
