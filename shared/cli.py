@@ -1,4 +1,4 @@
-"""`learnstreet`: the operator's command line (tokens, dead letters).
+"""`learnstreet`: the operator's command line (tokens, dead letters, residents' data exports).
 
 Reads the same environment as the services (`.local/credentials.env` locally).
 """
@@ -9,6 +9,8 @@ import asyncio
 import os
 import sys
 from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -20,6 +22,8 @@ from shared.local_env import kafka_client_kwargs, read_credentials
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
+privacy_app = typer.Typer(help="Residents' personal information: export / 居民个人信息：导出", no_args_is_help=True)
+app.add_typer(privacy_app, name="privacy")
 quarantine_app = typer.Typer(
     help="Dead letters Kafka refused, kept in a service's database / 未能写入死信主题的死信", no_args_is_help=True
 )
@@ -225,6 +229,78 @@ def quarantine_replay(
     console.print(f"published {done} quarantined dead letters / 已发布 {done} 条; still quarantined {failed}")
     if failed:
         raise typer.Exit(1)
+
+
+# --- privacy ---------------------------------------------------------------------------------------
+
+PRIVACY_SERVICES = ("activities", "enrolment", "scoring", "notify")
+_DEFAULT_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
+
+
+def _service_url(service: str) -> str:
+    c = read_credentials()
+    host = c.get(f"{service.upper()}_HTTP_HOST") or os.environ.get(f"{service.upper()}_HTTP_HOST") or "127.0.0.1"
+    port = c.get(f"{service.upper()}_HTTP_PORT") or os.environ.get(f"{service.upper()}_HTTP_PORT")
+    return f"http://{host}:{port or _DEFAULT_PORTS[service]}"
+
+
+def _operator_bearer(given: str | None, subject: str) -> str:
+    if given:
+        return given
+    if read_credentials().get("LS_OIDC_ISSUER") or os.environ.get("LS_OIDC_ISSUER"):
+        _fail("the services take tokens of an identity provider (LS_OIDC_ISSUER): pass --token or set LS_TOKEN")
+    return mint_token(_env("LS_JWT_SECRET"), subject=subject, role="operator", ttl_s=600)
+
+
+@privacy_app.command("export")
+def privacy_export(
+    resident_id: str = typer.Argument(..., help="the resident's id (card number)"),
+    out: Path = typer.Option(None, "--out", "-o", help="file to write; default resident-<id>-export.json"),
+    purpose: str = typer.Option(
+        "resident's request for a copy of their data", help="recorded in each service's access log"
+    ),
+    token: str = typer.Option(None, envvar="LS_TOKEN", help="operator bearer token (default: minted locally)"),
+    operator: str = typer.Option(os.environ.get("USER", "operator"), help="who asks, recorded as the actor"),
+) -> None:
+    """Everything the four services hold about a resident, in one JSON file / 导出居民的全部个人信息.
+
+    Each service records the export in its access log with --purpose. The file holds personal
+    data: it is written readable by its owner only, and nothing is written if a service fails."""
+    import httpx
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    headers = {"Authorization": f"Bearer {_operator_bearer(token, operator)}", "X-Access-Purpose": purpose}
+    exports: dict[str, object] = {}
+    columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("services", total=len(PRIVACY_SERVICES))
+        with httpx.Client(headers=headers, timeout=60.0) as http:
+            for service in PRIVACY_SERVICES:
+                progress.update(task, description=service)
+                url = f"{_service_url(service)}/v1/residents/{resident_id}/data-export"
+                try:
+                    r = http.get(url)
+                except httpx.HTTPError as e:
+                    _fail(f"{service}: {e}; nothing written")
+                if r.status_code != 200:
+                    _fail(f"{service}: HTTP {r.status_code} {r.text[:300]}; nothing written")
+                exports[service] = r.json()
+                progress.advance(task)
+    document = {
+        "resident_id": resident_id,
+        "exported_at": datetime.now(UTC).isoformat(),
+        "purpose": purpose,
+        "services": exports,
+    }
+    path = out or Path(f"resident-{resident_id}-export.json")
+    # created owner-only, never readable by others even for a moment
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    rows = sum(len(v) for e in exports.values() for v in e.get("tables", {}).values())  # type: ignore[union-attr]
+    console.print(f"wrote {path}: {rows} rows from {len(exports)} services / 已导出")
 
 
 def main() -> None:

@@ -7,14 +7,19 @@ pass silently."""
 from __future__ import annotations
 
 import importlib
+from types import SimpleNamespace
 from typing import ClassVar
 
 import pytest
+from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 
 from shared.events import inventory, personal_data, schemas, topics
 from shared.events.envelope import EventData
+from shared.http import audit
 from shared.http.audit import audit_access
+from shared.http.auth import ResidentOrOperator, mint_token
 
 SERVICES = topics.SERVICES
 
@@ -144,3 +149,37 @@ def test_the_document_check_fails_on_a_stale_file(tmp_path, monkeypatch, capsys)
     assert "stale" in capsys.readouterr().out
     assert inventory.main(["--write"]) == 0 and stale.read_text() == inventory.render()
     assert inventory.main([]) == 0
+
+
+# --- the audit dependency fails closed -----------------------------------------------------------------
+
+_probe, served = APIRouter(), []
+
+
+@_probe.get("/residents/{resident_id}")
+async def _read(resident_id: str, user: ResidentOrOperator, _audit: audit.Audited) -> dict:
+    served.append(resident_id)
+    return {}
+
+
+def test_an_access_that_cannot_be_recorded_is_refused_and_counted():
+    class DownPool:
+        def acquire(self):
+            raise OSError("database unreachable")
+
+    served.clear()
+    app = FastAPI()
+    app.include_router(_probe)
+    app.state.jwt_secret = "s" * 8 + "unit-test-secret-0123456789abcdef"
+    app.state.runtime = SimpleNamespace(pool=DownPool())
+    http = TestClient(app)
+
+    def bearer(role: str, subject: str) -> dict:
+        return {"Authorization": f"Bearer {mint_token(app.state.jwt_secret, subject=subject, role=role)}"}
+
+    failures = audit.AUDIT_FAILURES._value.get()
+    r = http.get("/residents/r-1", headers=bearer("operator", "op"))
+    assert r.status_code == 503 and served == []
+    assert audit.AUDIT_FAILURES._value.get() == failures + 1
+    # a resident reading their own data needs no audit row, so the outage does not stop them
+    assert http.get("/residents/r-1", headers=bearer("resident", "r-1")).status_code == 200 and served == ["r-1"]
