@@ -1,6 +1,16 @@
-from services.enrolment.bootstrap import build_app
-from services.enrolment.config import settings
-from shared.serve import serve
+"""`python -m services.enrolment` serves; `python -m services.enrolment rebuild-passports` rebuilds
+the learning passports from the topics and compares them with the live ones."""
+
+import sys
 
 if __name__ == "__main__":
-    serve(settings(), build_app)
+    if len(sys.argv) > 1:
+        from services.enrolment.cli import app
+
+        app()
+    else:
+        from services.enrolment.bootstrap import build_app
+        from services.enrolment.config import settings
+        from shared.serve import serve
+
+        serve(settings(), build_app)
