@@ -350,3 +350,50 @@ async def test_a_body_just_under_the_brokers_limit_is_dead_lettered_truncated_an
         return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
 
     await eventually(no_lag, timeout_s=30, every_s=0.5)
+
+
+async def test_deeply_nested_and_huge_bodies_are_dead_lettered_next_to_valid_scans():
+    partition = 3
+    bodies, _ = await _scan_session(2)
+    first, last = bodies
+    key = first["resident_id"].encode()
+    poison = {
+        "nested": b"[" * 100_000 + b"]" * 100_000,
+        "array": b'{"kiosk_id":[' + b"1," * 100_000 + b"1]}",
+        "object": b"{" + b",".join(b'"k%d":1' % i for i in range(20_000)) + b"}",
+    }
+    async with Tail(f"{TOPIC}.dlq") as dlq:
+        kiosk = await producer("kiosk")
+        try:
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(first), key=key, partition=partition)
+            offsets = {
+                name: str((await kiosk.send_and_wait(TOPIC, body, key=key, partition=partition)).offset)
+                for name, body in poison.items()
+            }
+            await kiosk.send_and_wait(TOPIC, orjson.dumps(last), key=last["resident_id"].encode(), partition=partition)
+        finally:
+            await kiosk.stop()
+        letters = await dlq.wait_for(
+            lambda r: (
+                headers_of(r).get("dlq_original_partition") == str(partition)
+                and headers_of(r).get("dlq_original_offset") in offsets.values()
+            ),
+            count=3,
+            timeout_s=60,
+        )
+    by_offset = {headers_of(r)["dlq_original_offset"]: headers_of(r) for r in letters}
+    assert {h["dlq_reason"] for h in by_offset.values()} == {"invalid_checkin"}
+    assert "recursion limit" in by_offset[offsets["nested"]]["dlq_error_message"]
+    assert "kiosk_id" in by_offset[offsets["array"]]["dlq_error_message"]
+    assert by_offset[offsets["object"]]["dlq_error_message"].endswith("(20005 errors in all)")
+
+    async def recorded():
+        outcomes = await _outcomes([first["checkin_id"], last["checkin_id"]])
+        return all(o == "recorded" for o in outcomes.values()) or None
+
+    await eventually(recorded, timeout_s=60, every_s=0.5)
+
+    async def no_lag():
+        return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
+
+    await eventually(no_lag, timeout_s=30, every_s=0.5)
