@@ -10,7 +10,7 @@ from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.entrypoints import consumers, http
-from services.enrolment.service_layer.passport import PassportDeps
+from services.enrolment.service_layer.passport import PassportDeps, certificate_key
 from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
 from shared.reference import load_reference
@@ -22,7 +22,12 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 def passport_deps(settings: EnrolmentSettings) -> PassportDeps:
     """The credits rule and the reference names; a malformed credits file stops the start."""
     path = passport_files.credits_file(settings.reference_dir, settings.credits_file)
-    return PassportDeps(rule=passport_files.load_credits_rule(path), reference=load_reference(settings.reference_dir))
+    secret = settings.certificate_secret.get_secret_value() if settings.certificate_secret else None
+    return PassportDeps(
+        rule=passport_files.load_credits_rule(path),
+        reference=load_reference(settings.reference_dir),
+        certificate_key=certificate_key(secret, settings.jwt_secret.get_secret_value()),
+    )
 
 
 def build_app(settings: EnrolmentSettings) -> FastAPI:

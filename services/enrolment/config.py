@@ -1,3 +1,5 @@
+from pydantic import AliasChoices, Field, SecretStr
+
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "enrolment"
@@ -14,6 +16,9 @@ class EnrolmentSettings(ServiceSettings):
     # The street's learning-credits rule (ENROLMENT_CREDITS_FILE); default: credits.yaml of the
     # reference folder (LS_REFERENCE_DIR).
     credits_file: str | None = None
+    # The street's secret for the verification codes of certificates of learning (学习证明);
+    # unset: derived from LS_JWT_SECRET (services/enrolment/service_layer/passport.py).
+    certificate_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("LS_CERTIFICATE_SECRET"))
 
 
 def settings() -> EnrolmentSettings:

@@ -329,9 +329,37 @@ def year_summaries(entries: Iterable[tuple[AttendanceEntry, str | None]], rule: 
 # --- the certificate's verification code ----------------------------------------------------------
 
 
-def verification_code(secret: bytes, resident_id: str, year: int, minutes: int) -> str:
-    """The code printed on a certificate of learning: an HMAC of what it certifies, so that the
-    street (holding the secret) can tell a genuine certificate from an edited one."""
+def verification_mac(secret: bytes, resident_id: str, year: int, minutes: int) -> str:
+    """An HMAC of what a certificate of learning certifies, with the street's secret: only the
+    street can make one, and changing the resident, the year or the minutes breaks it."""
     message = f"learnstreet-certificate:v1:{resident_id}:{year}:{minutes}".encode()
-    digest = hmac.new(secret, message, sha256).hexdigest()
-    return f"{year}-{digest[:20]}"
+    return hmac.new(secret, message, sha256).hexdigest()[:20]
+
+
+def certificate_code(secret: bytes, resident_id: str, year: int, minutes: int) -> str:
+    """`<year>-<minutes>-<mac>-<resident id>`: the code carries what it certifies, so that it can be
+    verified with the secret alone (no stored certificates; the resident id may hold dashes, the
+    other parts cannot)."""
+    return f"{year}-{minutes}-{verification_mac(secret, resident_id, year, minutes)}-{resident_id}"
+
+
+@dataclass(frozen=True)
+class CertificateClaim:
+    year: int
+    minutes: int
+    mac: str
+    resident_id: str
+
+
+def parse_certificate_code(code: str) -> CertificateClaim | None:
+    parts = code.split("-", 3)
+    if len(parts) != 4 or not parts[0].isdigit() or not parts[1].isdigit() or not parts[3]:
+        return None
+    if len(parts[2]) != 20 or any(c not in "0123456789abcdef" for c in parts[2]):
+        return None
+    return CertificateClaim(int(parts[0]), int(parts[1]), parts[2], parts[3])
+
+
+def genuine(secret: bytes, claim: CertificateClaim) -> bool:
+    expected = verification_mac(secret, claim.resident_id, claim.year, claim.minutes)
+    return hmac.compare_digest(expected, claim.mac)

@@ -12,9 +12,11 @@ from typing import Annotated, Literal
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.enrolment.adapters import privacy
+from services.enrolment.entrypoints import certificate as certificate_page
 from services.enrolment.service_layer import handlers
 from services.enrolment.service_layer import passport as passports
 from services.enrolment.service_layer.handlers import Forbidden
@@ -484,3 +486,46 @@ async def get_passport(
     _require_self_or_operator(principal, resident_id)
     data = await passports.passport(_uow(request), request.app.state.passport, resident_id)
     return _json(data)
+
+
+@router.get(
+    "/residents/{resident_id}/passport/certificate",
+    response_class=HTMLResponse,
+    tags=["passport"],
+    responses={404: {"description": "unknown resident, or no learning recorded in the year"}},
+)
+async def get_certificate(
+    resident_id: PathId,
+    request: Request,
+    principal: ResidentOrOperator,
+    _audit: Audited,
+    year: Annotated[int, Query(ge=2000, le=2100, description="calendar year of the learning")],
+    lang: Annotated[Literal["zh-CN", "en"], Query(description="language of the page")] = "zh-CN",
+) -> HTMLResponse:
+    """A printable certificate of learning (学习证明) for a year: hours, credits, the courses
+    attended, the honours awarded for the year, and a verification code (an HMAC with the
+    street's secret of the resident, the year and the minutes) that GET /v1/certificates/{code}
+    verifies."""
+    _require_self_or_operator(principal, resident_id)
+    data = await passports.certificate(_uow(request), request.app.state.passport, resident_id, year)
+    return HTMLResponse(certificate_page.render(data, lang))
+
+
+class CertificateCheckOut(BaseModel):
+    valid: bool
+    resident_id: str
+    year: int
+    minutes: int
+    hours: float
+    reason: str | None = Field(description="why the code is not genuine; null when valid")
+
+
+@router.get("/certificates/{code}", response_model=CertificateCheckOut, tags=["passport"])
+async def verify_certificate(
+    code: Annotated[str, Path(min_length=30, max_length=200, pattern=r"^[0-9]+-[0-9]+-[0-9a-f]+-[A-Za-z0-9_.:-]+$")],
+    request: Request,
+) -> CertificateCheckOut:
+    """Verify a certificate of learning by its code, without signing in (whoever holds the paper
+    checks it): genuine or not, and what it certifies. The code carries what it certifies, so the
+    answer reads nothing about the resident beyond the code itself."""
+    return CertificateCheckOut.model_validate(passports.verify_certificate(request.app.state.passport, code))

@@ -4,6 +4,8 @@ read model (exactly once by stored offsets), and reading a resident's passport."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,7 +17,7 @@ from services.enrolment.domain import passport as domain
 from services.enrolment.domain.passport import CreditsRule
 from shared.bus.decoding import DeadLetter, Incoming
 from shared.db.uow import UnitOfWork
-from shared.http.errors import NotFound
+from shared.http.errors import Invalid, NotFound
 from shared.reference import Reference
 
 UowFactory = Callable[[], UnitOfWork]
@@ -70,6 +72,15 @@ class PassportOffsets:
 class PassportDeps:
     rule: CreditsRule
     reference: Reference
+    certificate_key: bytes = b""
+
+
+def certificate_key(street_secret: str | None, jwt_secret: str) -> bytes:
+    """The street's own secret when it set one, else one derived from the token secret (a separate
+    key: a certificate code never reveals anything about the token secret)."""
+    if street_secret:
+        return street_secret.encode()
+    return hmac.new(jwt_secret.encode(), b"learnstreet certificate key v1", hashlib.sha256).digest()
 
 
 def _names(zh: str | None, en: str | None) -> dict[str, str] | None:
@@ -179,4 +190,49 @@ def build(
             if e["status"] != "cancelled"
         ],
         "credits_rule": rule.describe(),
+    }
+
+
+# --- the certificate of learning (学习证明) -----------------------------------------------------------
+
+
+async def certificate(uow_factory: UowFactory, deps: PassportDeps, resident_id: str, year: int) -> dict[str, Any]:
+    """The passport's figures for one year, the courses of that year, the honours awarded for it
+    (their period starts with the year) and still standing, and the verification code."""
+    data = await passport(uow_factory, deps, resident_id)
+    summary = next((y for y in data["years"] if y["year"] == year), None)
+    if summary is None:
+        raise NotFound(f"no learning recorded for {resident_id} in {year} / 该年度无学习记录", field="year")
+    courses = [a for a in data["attendance"] if a["date"].startswith(f"{year}-")]
+    honours = [h for h in data["honours"] if h["state"] == "awarded" and h["period"].startswith(str(year))]
+    code = domain.certificate_code(deps.certificate_key, resident_id, year, summary["minutes"])
+    street = deps.reference.street
+    return {
+        "resident_id": resident_id,
+        "year": year,
+        "summary": summary,
+        "attendance": courses,
+        "honours": honours,
+        "code": code,
+        "street": {"zh-CN": street.name_zh, "en": street.name_en},
+        "rule_version": deps.rule.version,
+    }
+
+
+def verify_certificate(deps: PassportDeps, code: str) -> dict[str, Any]:
+    """Whether a certificate's code is the street's: the code carries resident, year and minutes,
+    and its HMAC holds only if none of them was changed. Reads nothing about the resident."""
+    claim = domain.parse_certificate_code(code)
+    if claim is None:
+        raise Invalid(
+            "not a certificate code (<year>-<minutes>-<20 hex>-<resident id>) / 验证码格式不正确", field="code"
+        )
+    valid = domain.genuine(deps.certificate_key, claim)
+    return {
+        "valid": valid,
+        "resident_id": claim.resident_id,
+        "year": claim.year,
+        "minutes": claim.minutes,
+        "hours": round(claim.minutes / 60, 2),
+        "reason": None if valid else "the code does not match what it certifies / 验证码与证明内容不符",
     }

@@ -1,0 +1,57 @@
+"""The certificate of learning: codes only the street's secret makes, that break when what they
+certify is changed; the page escapes what it shows."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.enrolment.domain.passport import certificate_code, genuine, parse_certificate_code
+from services.enrolment.entrypoints.certificate import render
+from services.enrolment.service_layer.passport import certificate_key
+
+KEY = certificate_key(None, "x" * 40)
+
+
+def test_a_code_verifies_and_any_change_breaks_it():
+    code = certificate_code(KEY, "res-a-1", 2026, 220)
+    claim = parse_certificate_code(code)
+    assert (claim.year, claim.minutes, claim.resident_id) == (2026, 220, "res-a-1")
+    assert genuine(KEY, claim)
+    year, minutes, mac, resident = code.split("-", 3)
+    for forged in (
+        f"{year}-2200-{mac}-{resident}",
+        f"2025-{minutes}-{mac}-{resident}",
+        f"{year}-{minutes}-{mac}-res-b-1",
+    ):
+        assert not genuine(KEY, parse_certificate_code(forged)), forged
+    assert not genuine(certificate_key("another street's secret", "x" * 40), claim)
+
+
+def test_the_street_secret_wins_over_the_derived_key_and_the_derived_key_is_not_the_token_secret():
+    assert certificate_key("street", "x" * 40) == b"street"
+    assert KEY != b"x" * 40 and len(KEY) == 32
+
+
+@pytest.mark.parametrize(
+    "code",
+    ["", "2026-220-abc-res", "2026-220-" + "g" * 20 + "-res", "y-220-" + "a" * 20 + "-r", "2026-220-" + "a" * 20 + "-"],
+)
+def test_malformed_codes_are_not_parsed(code):
+    assert parse_certificate_code(code) is None
+
+
+def test_the_page_escapes_names_and_shows_figures_and_code():
+    data = {
+        "resident_id": "res-1", "year": 2026, "code": certificate_code(KEY, "res-1", 2026, 90), "rule_version": "v1",
+        "street": {"zh-CN": "平湖街道", "en": "Pinghu Street"},
+        "summary": {"hours": 1.5, "credits": 0.5, "attendances": 1},
+        "attendance": [{"date": "2026-03-02", "course": {"zh-CN": "<script>x</script>", "en": "E"},
+                        "course_id": "c", "venue": None, "venue_id": "v-1", "minutes": 90}],
+        "honours": [{"name": {"zh-CN": "百姓学习之星", "en": "Learning Star"}, "period": "2026"}],
+    }  # fmt: skip
+    page = render(data, "zh-CN")
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "学习证明" in page and "平湖街道" in page and "百姓学习之星" in page and data["code"] in page
+    assert "v-1" in page  # a venue the catalogue does not name shows its id
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere
+    assert "Certificate of Learning" in render(data, "en")
