@@ -266,11 +266,14 @@ def privacy_export(
 
     Each service records the export in its access log with --purpose. The file holds personal
     data: it is written readable by its owner only, and nothing is written if a service fails."""
+    from urllib.parse import quote
+
     import httpx
     import orjson
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    headers = {"Authorization": f"Bearer {_operator_bearer(token, operator)}", "X-Access-Purpose": purpose}
+    bearer = _operator_bearer(token, operator)
+    headers = {"Authorization": f"Bearer {bearer}", "X-Access-Purpose": quote(purpose, safe=" /:,.;()-")}
     exports: dict[str, object] = {}
     columns = (TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=err, transient=True) as progress:

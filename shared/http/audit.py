@@ -5,7 +5,7 @@ what a service holds about them.
   caller acts as operator, assessor, community worker or venue staff, one row goes to the
   service's `access_audit` table (shared/db/migrations/0003_access_audit.sql) BEFORE the route
   runs: who, in which role, when, method and route template, the resident, and the purpose the
-  caller gave in the `X-Access-Purpose` header. If the row cannot be written the request is
+  caller gave in the `X-Access-Purpose` header (percent-encoded UTF-8). If the row cannot be written the request is
   refused (503): an access that cannot be recorded does not happen. Residents reading their own
   data and kiosks are not recorded. Declare it after the route's auth parameter, so a caller the
   route refuses (401/403) is refused before anything is recorded.
@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import asyncpg
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
@@ -53,6 +54,24 @@ AUDIT_FAILURES = Counter(
 _bearer = HTTPBearer(auto_error=False)
 
 
+def _storable(text: str, limit: int) -> str:
+    # Raw path and query values reach this dependency before the route validates them: PostgreSQL
+    # text refuses NUL and the driver cannot encode a lone surrogate, and either would turn a
+    # rejected request into a 503.
+    return text[:limit].replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
+
+
+def _purpose(request: Request) -> str | None:
+    """The `X-Access-Purpose` header: UTF-8, percent-encoded when not ASCII (a header is bytes;
+    raw UTF-8 bytes are taken too)."""
+    raw = request.headers.get(PURPOSE_HEADER, "")
+    try:
+        raw = raw.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        pass
+    return _storable(unquote(raw).strip(), MAX_PURPOSE) or None
+
+
 def _route_of(request: Request) -> str:
     route = request.scope.get("route")
     return getattr(route, "path", None) or request.url.path
@@ -64,13 +83,13 @@ async def record_access(request: Request, principal: Principal, resident_id: str
     acting = principal.acting_as(AUDITED_ROLES)
     if acting is None:
         return False
-    route, purpose = _route_of(request), request.headers.get(PURPOSE_HEADER, "").strip()[:MAX_PURPOSE] or None
+    route, purpose = _route_of(request), _purpose(request)
     try:
         async with request.app.state.runtime.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO access_audit(actor, actor_role, method, route, resident_id, purpose)"
                 " VALUES ($1, $2, $3, $4, $5, $6)",
-                acting.subject, acting.role, request.method, route, resident_id[:MAX_RESIDENT_ID], purpose,
+                acting.subject, acting.role, request.method, route, _storable(resident_id, MAX_RESIDENT_ID), purpose,
             )  # fmt: skip
     except (asyncpg.PostgresError, OSError, AttributeError) as e:
         AUDIT_FAILURES.inc()
@@ -98,6 +117,7 @@ Audited = Annotated[None, Depends(audit_access)]
 
 
 async def accesses_of(conn: asyncpg.Connection, resident_id: str, limit: int | None = None) -> list[dict[str, Any]]:
+    resident_id = _storable(resident_id, MAX_RESIDENT_ID)  # as it was recorded
     rows = await conn.fetch(
         "SELECT at, actor, actor_role, method, route, purpose FROM access_audit"
         " WHERE resident_id = $1 ORDER BY at DESC, id DESC LIMIT $2",
@@ -134,6 +154,8 @@ async def export(conn: asyncpg.Connection, service: str, resident_id: str, queri
     the resident id as $1, and the resident's access log. A table the database does not have (yet)
     is left out rather than failing the export."""
     tables: dict[str, list[dict[str, Any]]] = {}
+    if _storable(resident_id, len(resident_id)) != resident_id:  # no such id can have been stored
+        queries = {}
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         for table, query in queries.items():
             if await table_exists(conn, table):
