@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from services.scoring.domain.honours import HonourRules
-from services.scoring.domain.indicators import METRICS, Aspect, Indicator, IndicatorSet
+from services.scoring.domain.indicators import LEVELS, METRICS, Aspect, Indicator, IndicatorSet
 
 
 class IndicatorFileError(ValueError):
@@ -24,6 +24,18 @@ def _number(raw: dict, key: str, where: str, *, required: bool = True) -> float 
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise IndicatorFileError(f"{where}: '{key}' must be a non-negative number, got {value!r}")
     return float(value)
+
+
+def _per_level(raw: dict, key: str, where: str) -> tuple[float, float]:
+    """(community, street) values of `key`: one number for both levels, or {community: …, street: …}."""
+    value = raw.get(key)
+    if isinstance(value, dict):
+        unknown = set(value) - set(LEVELS)
+        if unknown or set(value) != set(LEVELS):
+            raise IndicatorFileError(f"{where}: '{key}' per level needs exactly {', '.join(LEVELS)}, got {value!r}")
+        return _number(value, "community", f"{where} {key}"), _number(value, "street", f"{where} {key}")
+    number = _number(raw, key, where)
+    return number, number
 
 
 def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet:
@@ -60,23 +72,30 @@ def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet
             if kind not in ("computed", "assessed"):
                 raise IndicatorFileError(f"{where}: 'kind' must be computed or assessed, got {kind!r}")
             maximum = _number(i, "max", where)
-            pass_line = _number(i, "pass", where)
-            metric, target = None, None
+            pass_line, street_pass = _per_level(i, "pass", where)
+            metric, target, street_target, denominator = None, None, None, None
             if kind == "computed":
                 metric = i.get("metric")
                 if metric not in METRICS:
                     known = ", ".join(sorted(METRICS))
                     raise IndicatorFileError(f"{where}: unknown metric {metric!r}; known metrics: {known}")
-                target = _number(i, "target", where)
-                if not target:
+                target, street_target = _per_level(i, "target", where)
+                if not target or not street_target:
                     raise IndicatorFileError(f"{where}: 'target' must be greater than 0")
-            elif pass_line > maximum:
+                denominator = i.get("denominator", METRICS[metric].denominator)
+                if denominator not in METRICS[metric].denominators:
+                    allowed = ", ".join(METRICS[metric].denominators)
+                    raise IndicatorFileError(
+                        f"{where}: denominator {denominator!r} is not one of {metric}'s ({allowed})"
+                    )
+            elif max(pass_line, street_pass) > maximum:
                 raise IndicatorFileError(f"{where}: pass line {pass_line} exceeds max {maximum}")
             leaves.append(
                 Indicator(
                     id=iid, aspect=aid, kind=kind, max=maximum, pass_line=pass_line,
                     name_zh=str(i.get("name_zh", iid)), name_en=str(i.get("name_en", iid)),
-                    metric=metric, target=target,
+                    metric=metric, target=target, denominator=denominator, street_target=street_target,
+                    street_pass_line=street_pass,
                 )
             )  # fmt: skip
         if not leaves:

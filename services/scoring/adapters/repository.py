@@ -18,6 +18,7 @@ from services.scoring.domain.attendance import Aggregates, AttendanceState
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import MetricValue
 from services.scoring.domain.street import STREET
+from shared.events.catalogue import AudienceGroup
 
 # Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
 PROJECTION_TABLES = (
@@ -230,13 +231,31 @@ def _by_community(rows, *columns: str) -> dict[str, dict[str, float]]:
 
 
 async def compute_metrics(
-    conn: asyncpg.Connection, *, today: date, now: datetime, populations: dict[str, int], n_themes: int
+    conn: asyncpg.Connection,
+    *,
+    today: date,
+    now: datetime,
+    populations: dict[str, int],
+    themes: list[str],
+    denominators: dict[str, str] | None = None,
 ) -> dict[str, dict[str, MetricValue]]:
-    """Every metric per community and for the street, from the aggregates (never from raw events)."""
+    """Every metric per community and for the street, from the aggregates (never from raw events).
+
+    `denominators`: the indicator file's choice per metric (services/scoring/domain/indicators.py
+    DENOMINATORS); resident-based metrics divide by the reference population unless it says
+    registered residents. Every rate counts in its numerator only members of its denominator, so
+    it lies within [0, 1] whatever arrived: attendees of a community beyond its reference
+    population are not counted (the population figure is then out of date), registered-resident
+    rates count only attendees registered in the community, venues count by their own community,
+    enrolments and attendances count at most their session's seats, themes and audience groups
+    only known ones."""
+    chosen = denominators or {}
     period = str(today.year)
     since = now - timedelta(days=365)
     gs = "GROUP BY GROUPING SETS ((community_id), ())"
     registered = _by_community(await conn.fetch(f"SELECT community_id, count(*) AS n FROM residents {gs}"), "n")
+    # Distinct attendees by home community (a resident who moved counts where they lived when they
+    # attended); the street counts each resident once.
     attendees = _by_community(
         await conn.fetch(
             """SELECT community_id, count(*) FILTER (WHERE last_day > $1::date - 28) AS a4, count(*) AS a12
@@ -249,12 +268,24 @@ async def compute_metrics(
         ),
         "a4", "a12",
     )  # fmt: skip
+    # Registered residents who attended, by the community they are registered in now.
+    registered_attendees = _by_community(
+        await conn.fetch(
+            """SELECT r.community_id, count(*) FILTER (WHERE a.d > $1::date - 28) AS a4, count(*) AS a12
+               FROM (SELECT resident_id, max(last_day) AS d FROM attendees WHERE last_day > $1::date - 365
+                     GROUP BY resident_id) a JOIN residents r USING (resident_id)
+               GROUP BY GROUPING SETS ((r.community_id), ())""",
+            today,
+        ),
+        "a4", "a12",
+    )  # fmt: skip
     groups = {
         r["community_id"]: float(r["n"])
         for r in await conn.fetch(
             """SELECT community_id, count(*) AS n FROM audience_seen WHERE last_day > $1::date - 365
-               GROUP BY community_id""",
+               AND audience_group = ANY($2::text[]) GROUP BY community_id""",
             today,
+            list(AudienceGroup),
         )
     }
     hours = _by_community(
@@ -269,35 +300,42 @@ async def compute_metrics(
     )  # fmt: skip
     held = _by_community(
         await conn.fetch(
-            """SELECT s.community_id, count(*) AS held, count(DISTINCT v.venue_id) AS venues,
-                      sum(s.capacity) AS seats, count(DISTINCT c.theme) FILTER (WHERE c.theme <> '') AS themes
-               FROM sessions s LEFT JOIN courses c USING (course_id) LEFT JOIN venues v USING (venue_id)
+            """SELECT s.community_id, count(*) AS held, sum(greatest(s.capacity, 0)) AS seats,
+                      count(DISTINCT c.theme) FILTER (WHERE c.theme = ANY($3::text[])) AS themes
+               FROM sessions s LEFT JOIN courses c USING (course_id)
                WHERE NOT s.cancelled AND s.starts_at <= $1 AND s.starts_at > $2
                GROUP BY GROUPING SETS ((s.community_id), ())""",
+            now, since, themes,
+        ),
+        "held", "seats", "themes",
+    )  # fmt: skip
+    venues = _by_community(
+        await conn.fetch(
+            f"""SELECT community_id, count(*) AS n, count(*) FILTER (WHERE EXISTS (
+                       SELECT 1 FROM sessions s WHERE s.venue_id = v.venue_id AND NOT s.cancelled
+                       AND s.starts_at <= $1 AND s.starts_at > $2)) AS active
+                FROM venues v {gs}""",
             now, since,
         ),
-        "held", "venues", "seats", "themes",
+        "n", "active",
     )  # fmt: skip
-    venues = _by_community(await conn.fetch(f"SELECT community_id, count(*) AS n FROM venues {gs}"), "n")
-    seats = _by_community(
-        await conn.fetch(
-            f"SELECT community_id, sum(capacity) AS seats FROM sessions WHERE NOT cancelled AND starts_at > $1 {gs}",
-            since,
-        ),
-        "seats",
-    )
     enrol = _by_community(
         await conn.fetch(
-            """SELECT s.community_id, count(*) AS confirmed, count(*) FILTER (WHERE s.ends_at < $1) AS ended,
-                      count(*) FILTER (WHERE s.ends_at < $1 AND NOT EXISTS (
-                          SELECT 1 FROM attendance a WHERE a.session_id = e.session_id
-                          AND a.resident_id = e.resident_id AND a.recorded)) AS no_show
-               FROM enrolments e JOIN sessions s USING (session_id)
-               WHERE e.status = 'confirmed' AND NOT s.cancelled AND s.starts_at > $2
+            """SELECT s.community_id, sum(least(coalesce(e.confirmed, 0), greatest(s.capacity, 0))) AS confirmed,
+                      sum(greatest(s.capacity, 0)) AS seats,
+                      sum(e.ended) AS ended, sum(e.no_show) AS no_show
+               FROM sessions s LEFT JOIN (
+                   SELECT e.session_id, count(*) AS confirmed, count(*) FILTER (WHERE s.ends_at < $1) AS ended,
+                          count(*) FILTER (WHERE s.ends_at < $1 AND NOT EXISTS (
+                              SELECT 1 FROM attendance a WHERE a.session_id = e.session_id
+                              AND a.resident_id = e.resident_id AND a.recorded)) AS no_show
+                   FROM enrolments e JOIN sessions s USING (session_id)
+                   WHERE e.status = 'confirmed' GROUP BY e.session_id) e USING (session_id)
+               WHERE NOT s.cancelled AND s.starts_at > $2
                GROUP BY GROUPING SETS ((s.community_id), ())""",
             now, since,
         ),
-        "confirmed", "ended", "no_show",
+        "confirmed", "seats", "ended", "no_show",
     )  # fmt: skip
     needs = _by_community(
         await conn.fetch(
@@ -325,23 +363,38 @@ async def compute_metrics(
     out: dict[str, dict[str, MetricValue]] = {}
     for community, population in populations.items():
         reg = registered.get(community, zero).get("n", 0.0)
-        a = attendees.get(community, zero)
+        a, ra = attendees.get(community, zero), registered_attendees.get(community, zero)
         h = hours.get(community, zero)
         s = held.get(community, zero)
         e = enrol.get(community, zero)
         n = needs.get(community, zero)
+        v = venues.get(community, zero)
+
+        def per_resident(metric: str, among_population: float, among_registered: float,
+                         reg: float = reg, population: float = population) -> MetricValue:  # fmt: skip
+            if chosen.get(metric, "population") == "registered_residents":
+                return MetricValue(among_registered, reg)
+            return MetricValue(among_population, population)
+
+        learnt = round(h.get("minutes", 0.0) / 60, 2)
         out[community] = {
-            "participation_rate_4w": MetricValue(a.get("a4", 0.0), reg),
-            "participation_rate_12m": MetricValue(a.get("a12", 0.0), reg),
-            "learning_hours_per_resident": MetricValue(round(h.get("minutes", 0.0) / 60, 2), reg),
-            "audience_coverage": MetricValue(groups.get(community, 0.0), 6),
-            "venues_active_share": MetricValue(s.get("venues", 0.0), venues.get(community, zero).get("n", 0.0)),
-            "venue_utilisation": MetricValue(h.get("n", 0.0), s.get("seats", 0.0)),
-            "theme_diversity": MetricValue(s.get("themes", 0.0), n_themes),
+            # More attendees than the reference population: the excess is not counted (see above).
+            "participation_rate_4w": per_resident(
+                "participation_rate_4w", min(a.get("a4", 0.0), population), ra.get("a4", 0.0)
+            ),
+            "participation_rate_12m": per_resident(
+                "participation_rate_12m", min(a.get("a12", 0.0), population), ra.get("a12", 0.0)
+            ),
+            "learning_hours_per_resident": per_resident("learning_hours_per_resident", learnt, learnt),
+            "audience_coverage": MetricValue(min(groups.get(community, 0.0), len(AudienceGroup)), len(AudienceGroup)),
+            "venues_active_share": MetricValue(v.get("active", 0.0), v.get("n", 0.0)),
+            # Attendances of sessions held, at most the seats of those sessions.
+            "venue_utilisation": MetricValue(min(h.get("n", 0.0), s.get("seats", 0.0)), s.get("seats", 0.0)),
+            "theme_diversity": MetricValue(s.get("themes", 0.0), len(themes)),
             "sessions_per_1000": MetricValue(s.get("held", 0.0), population / 1000),
             "volunteer_teaching_hours": MetricValue(round(h.get("vol", 0.0) / 60, 2), 1),
             "needs_satisfaction": MetricValue(n.get("satisfied", 0.0), n.get("top", 0.0)),
-            "enrolment_fill_rate": MetricValue(e.get("confirmed", 0.0), seats.get(community, zero).get("seats", 0.0)),
+            "enrolment_fill_rate": MetricValue(e.get("confirmed", 0.0), e.get("seats", 0.0)),
             "no_show_rate": MetricValue(e.get("no_show", 0.0), e.get("ended", 0.0)),
             "honours_awarded": MetricValue(honours.get(community, zero).get("n", 0.0), 1),
         }
@@ -488,17 +541,6 @@ INDEX_PUBLISH_LOCK = 0x5C0_131
 # Both are keyed by the schema too: they guard the tables the search path names (the tests run
 # several index engines on private copies of them in the same database).
 _SCHEMA_KEY = "hashtext(current_schema())"
-
-
-async def applied_watermark(conn: asyncpg.Connection) -> tuple:
-    """Moves whenever any instance applies a batch: the attendance offsets stored with the results,
-    and the inbox's insert count (table events; PostgreSQL's statistics, flushed within a second or
-    so of each commit). A trigger to look again, never a count anything is derived from."""
-    row = await conn.fetchrow(
-        """SELECT (SELECT (count(*), coalesce(sum("offset"), 0))::text FROM consumer_offsets) AS offsets,
-                  (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'inbox'::regclass) AS inbox"""
-    )
-    return (row["offsets"], row["inbox"])
 
 
 async def try_lead_index(conn: asyncpg.Connection) -> bool:

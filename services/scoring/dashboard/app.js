@@ -284,6 +284,22 @@
     return td;
   }
 
+  // The number a value is divided by, with what it counts (reference population, registered
+  // residents, seats...), as scoring's API names it.
+  function denominatorCell(leaf, computed) {
+    if (!computed) return cell("–", "denominator");
+    const td = cell(formatCount(leaf.denominator), "denominator", leaf.denominator);
+    const per = state.lang === "en" ? leaf.denominator_en : leaf.denominator_zh;
+    if (per) {
+      const small = document.createElement("small");
+      small.className = "per";
+      small.textContent = per;
+      td.append(document.createElement("br"), small);
+      td.title = per;
+    }
+    return td;
+  }
+
   function renderDetail(highlight) {
     const d = state.detail;
     if (!d) return;
@@ -316,7 +332,7 @@
           label,
           cell(formatValue(leaf, leaf.value), "value", leaf.value),
           cell(computed ? formatCount(leaf.numerator) : "–", "numerator", computed ? leaf.numerator : undefined),
-          cell(computed ? formatCount(leaf.denominator) : "–", "denominator", computed ? leaf.denominator : undefined),
+          denominatorCell(leaf, computed),
           cell(computed ? formatWindow(leaf.window) : t("assessed"), "window"),
           cell(`${C.fmt(leaf.score, 2)} / ${C.fmt(leaf.max, 0)}`, "score", leaf.score),
         ];

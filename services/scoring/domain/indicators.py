@@ -7,54 +7,84 @@ honour thresholds it also carries are `domain/honours.py`'s `HonourRules`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from services.scoring.domain.honours import HonourRules
 
+# What a value is divided by. Rates the evaluation scheme defines over residents divide by the
+# reference population (the street's statistics in its reference data, not who registered on the
+# platform); where the scheme means registration, by registered residents. The API and the report
+# name the denominator of every value with these words.
+DENOMINATORS: dict[str, tuple[str, str]] = {
+    "population": ("reference population (常住人口)", "常住人口（参考数据）"),
+    "registered_residents": ("residents registered on the platform", "平台注册居民"),
+    "audience_groups": ("the six audience groups", "六类人群"),
+    "registered_venues": ("registered venues", "登记的学习阵地"),
+    "seats_held": ("seats of sessions held", "已开课场次的座位数"),
+    "reference_themes": ("themes in the reference data", "参考主题数"),
+    "population_thousands": ("reference population / 1,000", "常住人口 / 1000"),
+    "top_voted_themes": ("top-voted themes (≤5)", "高票需求主题（≤5）"),
+    "seats_scheduled": ("seats of scheduled sessions", "已排课场次的座位数"),
+    "ended_enrolments": ("confirmed enrolments of ended sessions", "已结束场次的确认报名"),
+    "none": ("none (an absolute amount)", "无（绝对数）"),
+}
+LEVELS = ("community", "street")
+
 
 @dataclass(frozen=True)
 class Metric:
+    """`denominators`: those an indicator file may choose for it, the first being the default.
+    A rate (unit "ratio") counts in its numerator only what its denominator counts, so its value
+    lies within [0, 1] whatever events arrived (services/scoring/adapters/repository.py says how
+    for each)."""
+
     id: str
     unit: str
     window: str
     numerator: str
-    denominator: str
+    denominators: tuple[str, ...]
     gap_zh: str  # "{n}" is the amount that would close the gap
     gap_en: str
     lower_is_better: bool = False
     integral: bool = True  # the numerator counts things (gap rounded up to whole ones)
 
+    @property
+    def denominator(self) -> str:
+        return self.denominators[0]
+
+
+RESIDENT_BASED = ("population", "registered_residents")
 
 METRICS: dict[str, Metric] = {
     m.id: m
     for m in (
-        Metric("participation_rate_4w", "ratio", "28 days", "distinct attendees", "registered residents",
+        Metric("participation_rate_4w", "ratio", "28 days", "distinct attendees living in it", RESIDENT_BASED,
                "4周内再增加 {n} 名不同的参与居民", "{n} more distinct attendees in 4 weeks"),
-        Metric("participation_rate_12m", "ratio", "365 days", "distinct attendees", "registered residents",
+        Metric("participation_rate_12m", "ratio", "365 days", "distinct attendees living in it", RESIDENT_BASED,
                "12个月内再增加 {n} 名不同的参与居民", "{n} more distinct attendees in 12 months"),
-        Metric("learning_hours_per_resident", "hours", "365 days", "learning hours", "registered residents",
+        Metric("learning_hours_per_resident", "hours", "365 days", "attendance hours at its venues", RESIDENT_BASED,
                "再增加 {n} 小时学习时长", "{n} more learning hours", integral=False),
-        Metric("audience_coverage", "ratio", "365 days", "audience groups reached", "audience groups (6)",
+        Metric("audience_coverage", "ratio", "365 days", "audience groups reached", ("audience_groups",),
                "再覆盖 {n} 类人群", "reach {n} more audience groups"),
-        Metric("venues_active_share", "ratio", "365 days", "venues with a session held", "registered venues",
-               "再激活 {n} 个学习阵地", "{n} more venues holding sessions"),
-        Metric("venue_utilisation", "ratio", "365 days", "attendances", "seats of sessions held",
-               "再增加 {n} 人次到课", "{n} more attendances in sessions held"),
-        Metric("theme_diversity", "ratio", "365 days", "themes of courses held", "reference themes",
+        Metric("venues_active_share", "ratio", "365 days", "registered venues with a session held",
+               ("registered_venues",), "再激活 {n} 个学习阵地", "{n} more venues holding sessions"),
+        Metric("venue_utilisation", "ratio", "365 days", "attendances of sessions held, at most their seats",
+               ("seats_held",), "再增加 {n} 人次到课", "{n} more attendances in sessions held"),
+        Metric("theme_diversity", "ratio", "365 days", "reference themes of courses held", ("reference_themes",),
                "再开设 {n} 个新主题的课程", "courses on {n} more themes"),
         Metric("sessions_per_1000", "sessions per 1,000 residents", "365 days", "sessions held",
-               "population / 1,000", "再开课 {n} 场", "{n} more sessions held"),
-        Metric("volunteer_teaching_hours", "hours", "365 days", "attendance hours of volunteer-taught sessions", "1",
-               "志愿者授课再增加 {n} 小时", "{n} more volunteer teaching hours", integral=False),
-        Metric("needs_satisfaction", "ratio", "365 days", "top-voted themes with a course", "top-voted themes (≤5)",
+               ("population_thousands",), "再开课 {n} 场", "{n} more sessions held"),
+        Metric("volunteer_teaching_hours", "hours", "365 days", "attendance hours of volunteer-taught sessions",
+               ("none",), "志愿者授课再增加 {n} 小时", "{n} more volunteer teaching hours", integral=False),
+        Metric("needs_satisfaction", "ratio", "365 days", "top-voted themes with a course", ("top_voted_themes",),
                "再为 {n} 个高票需求开课", "courses for {n} more top-voted needs"),
-        Metric("enrolment_fill_rate", "ratio", "sessions of the last 365 days and ahead", "confirmed enrolments",
-               "seats of scheduled sessions", "再增加 {n} 个确认报名", "{n} more confirmed enrolments"),
+        Metric("enrolment_fill_rate", "ratio", "sessions of the last 365 days and ahead",
+               "confirmed enrolments, at most each session's seats", ("seats_scheduled",),
+               "再增加 {n} 个确认报名", "{n} more confirmed enrolments"),
         Metric("no_show_rate", "ratio", "sessions ended in the last 365 days", "confirmed enrolments not attended",
-               "confirmed enrolments of ended sessions", "减少 {n} 次报名缺席", "{n} fewer no-shows",
-               lower_is_better=True),
-        Metric("honours_awarded", "honours", "this calendar year", "honours awarded (not revoked)", "1",
+               ("ended_enrolments",), "减少 {n} 次报名缺席", "{n} fewer no-shows", lower_is_better=True),
+        Metric("honours_awarded", "honours", "this calendar year", "honours awarded (not revoked)", ("none",),
                "再评选表彰 {n} 项", "{n} more honours awarded"),
     )
 }  # fmt: skip
@@ -80,7 +110,19 @@ class Indicator:
     name_zh: str
     name_en: str
     metric: str | None = None
-    target: float | None = None
+    target: float | None = None  # the community level's; the street's is `street_target`
+    denominator: str | None = None  # one of the metric's `denominators`
+    street_target: float | None = None
+    street_pass_line: float | None = None
+
+    def at(self, level: str) -> Indicator:
+        """This indicator with the target and pass line of `level` (community or street): the street
+        is not one more community, a sum over 12 communities must not pass on a community's target."""
+        if level == "community":
+            return self
+        target = self.street_target if self.street_target is not None else self.target
+        pass_line = self.street_pass_line if self.street_pass_line is not None else self.pass_line
+        return replace(self, target=target, pass_line=pass_line)
 
 
 @dataclass(frozen=True)
@@ -105,3 +147,9 @@ class IndicatorSet:
     @property
     def indicators(self) -> dict[str, Indicator]:
         return {i.id: i for a in self.aspects for i in a.indicators}
+
+    @property
+    def denominators(self) -> dict[str, str]:
+        """metric → the denominator the indicator file chose for it (one choice per metric)."""
+        return {i.metric: i.denominator or METRICS[i.metric].denominator
+                for i in self.indicators.values() if i.metric}  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.scoring.domain.indicators import METRICS, Indicator, IndicatorSet, MetricValue
+from services.scoring.domain.indicators import DENOMINATORS, METRICS, Indicator, IndicatorSet, MetricValue
 from services.scoring.domain.rectification import assessed_gap, gap
 
 
@@ -29,27 +29,30 @@ def below_pass(ind: Indicator, value: float, has_data: bool = True) -> bool:
 
 
 def score_community(
-    indicators: IndicatorSet, metrics: dict[str, MetricValue], assessments: dict[str, float]
+    indicators: IndicatorSet, metrics: dict[str, MetricValue], assessments: dict[str, float], level: str = "community"
 ) -> dict[str, Any]:
-    """The index of one community (or the street): aspects, leaves with how each value was computed,
-    and the rectification list (leaves below their pass line)."""
+    """The index of one community (or, with level "street", the street's, on the street's targets):
+    aspects, leaves with how each value was computed and what it is divided by, and the
+    rectification list (leaves below their pass line)."""
     aspects_out, rectification = [], []
     total = 0.0
     for aspect in indicators.aspects:
         leaves, aspect_score = [], 0.0
-        for ind in aspect.indicators:
+        for ind in (i.at(level) for i in aspect.indicators):
             leaf: dict[str, Any] = {"id": ind.id, "kind": ind.kind, "name_zh": ind.name_zh, "name_en": ind.name_en,
                                     "max": ind.max, "pass_line": ind.pass_line}  # fmt: skip
             if ind.kind == "computed":
                 mv = metrics.get(ind.metric, MetricValue(0, 0))
                 m = METRICS[ind.metric]
-                how = f"{m.numerator} / {m.denominator} over {m.window}; score = max × min(1, %s)" % (
+                per = ind.denominator or m.denominator
+                per_en, per_zh = DENOMINATORS[per]
+                how = f"{m.numerator} / {per_en} over {m.window}; score = max × min(1, %s)" % (
                     "target/value" if m.lower_is_better else "value/target"
                 )
                 score = computed_score(ind, mv.value, mv.denominator > 0)
                 leaf.update(metric=ind.metric, target=ind.target, value=round(mv.value, 6), numerator=mv.numerator,
-                            denominator=mv.denominator, window=m.window, unit=m.unit,
-                            how=how)  # fmt: skip
+                            denominator=mv.denominator, denominator_kind=per, denominator_en=per_en,
+                            denominator_zh=per_zh, window=m.window, unit=m.unit, how=how)  # fmt: skip
                 if below_pass(ind, mv.value, mv.denominator > 0):
                     amount, zh, en = gap(ind, mv)
                     rectification.append({"indicator_id": ind.id, "aspect": aspect.id, "kind": "computed",

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.scoring.adapters import privacy, repository
+from services.scoring.domain.indicators import DENOMINATORS, LEVELS, METRICS, Indicator
 from services.scoring.domain.street import local_day
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.index import IndexEngine
@@ -92,14 +93,24 @@ async def index_history(
                                                     "aspects": r["aspects"]} for r in rows]}  # fmt: skip
 
 
+def _indicator(i: Indicator) -> dict[str, Any]:
+    out = {"id": i.id, "kind": i.kind, "metric": i.metric, "max": i.max, "name_zh": i.name_zh, "name_en": i.name_en,
+           "levels": {level: {"target": i.at(level).target, "pass_line": i.at(level).pass_line} for level in LEVELS},
+           "target": i.target, "pass_line": i.pass_line}  # fmt: skip
+    if i.metric:
+        per = i.denominator or METRICS[i.metric].denominator
+        out.update(denominator=per, denominator_en=DENOMINATORS[per][0], denominator_zh=DENOMINATORS[per][1])
+    return out
+
+
 @router.get("/indicators")
 async def indicators(request: Request, user: AnyUser) -> dict[str, Any]:
+    """The indicator file in force: per leaf its denominator (named) and its target and pass line per
+    level (community, street); `target` and `pass_line` are the community level's."""
     ind = _engine(request).indicators
     return {"version": ind.version, "total": ind.total, "aspects": [
         {"id": a.id, "name_zh": a.name_zh, "name_en": a.name_en, "max": a.max,
-         "indicators": [{"id": i.id, "kind": i.kind, "metric": i.metric, "max": i.max, "target": i.target,
-                         "pass_line": i.pass_line, "name_zh": i.name_zh, "name_en": i.name_en}
-                        for i in a.indicators]} for a in ind.aspects]}  # fmt: skip
+         "indicators": [_indicator(i) for i in a.indicators]} for a in ind.aspects]}  # fmt: skip
 
 
 # --- assessments -----------------------------------------------------------------------------------

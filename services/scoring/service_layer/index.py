@@ -59,7 +59,7 @@ class IndexEngine:
         self.populations[STREET] = reference.street.population
         self.names = {c.id: {"name_zh": c.name_zh, "name_en": c.name_en} for c in reference.communities.values()}
         self.names[STREET] = {"name_zh": reference.street.name_zh, "name_en": reference.street.name_en}
-        self.n_themes = len(reference.themes) or 12
+        self.themes = list(reference.themes)  # ids
         self.refresh_interval_s = refresh_interval_s
         self.idle_refresh_s = idle_refresh_s
         self.honours_interval_s = honours_interval_s
@@ -73,7 +73,6 @@ class IndexEngine:
         self._published: dict[str, tuple[float, tuple]] = {}
         self._task: asyncio.Task | None = None
         self._leader: asyncpg.Connection | None = None  # holds the leader lock while this instance leads
-        self._applied_mark: tuple | None = None  # what all instances had applied at the last look
         self.generation = 0  # bumped at every refresh (tests and the dashboard can poll it)
 
     # called by the consumer after each committed batch
@@ -165,8 +164,6 @@ class IndexEngine:
             spent = 0.0
             try:
                 leading = await self.try_lead()
-                if leading and await self._others_applied():
-                    self._honours_due = True
                 now = time.monotonic()
                 if leading and self._honours_due and now - last_honours >= honours_every:
                     self._honours_due = False
@@ -184,15 +181,6 @@ class IndexEngine:
             # Under a burst the recomputation must not starve the consumer of database time.
             await asyncio.sleep(max(self.refresh_interval_s, 2 * spent))
 
-    async def _others_applied(self) -> bool:
-        """Whether any instance applied something since the last look. The leader alone evaluates
-        the honour rules, but the attendance that earns an honour is applied by whichever instance
-        owns its partition, and only that instance's engine is marked."""
-        async with self._pool.acquire() as conn:
-            mark = await repository.applied_watermark(conn)
-        seen, self._applied_mark = self._applied_mark, mark
-        return seen is not None and mark != seen
-
     async def award_honours(self) -> int:
         n = await handlers.evaluate_honours(self._uow, self.indicators.honours, utcnow())
         if n:
@@ -202,7 +190,12 @@ class IndexEngine:
     async def compute(self, conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:
         now = now or utcnow()
         values = await repository.compute_metrics(
-            conn, today=local_day(now), now=now, populations=self.populations, n_themes=self.n_themes
+            conn,
+            today=local_day(now),
+            now=now,
+            populations=self.populations,
+            themes=self.themes,
+            denominators=self.indicators.denominators,
         )
         assessed = await repository.latest_assessments(conn)
         out = {}
@@ -210,7 +203,8 @@ class IndexEngine:
             own = assessed.get(community, {})
             if community == STREET and not own:
                 own = self._mean_of_communities(assessed)
-            out[community] = score_community(self.indicators, values[community], own)
+            level = "street" if community == STREET else "community"
+            out[community] = score_community(self.indicators, values[community], own, level)
         return out
 
     def _mean_of_communities(self, assessed: dict[str, dict[str, float]]) -> dict[str, float]:

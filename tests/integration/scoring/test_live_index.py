@@ -40,8 +40,10 @@ async def test_attendance_moves_the_index_exactly_once():
                 return leaf if leaf["numerator"] >= before["numerator"] + 20 else None
 
             after = await eventually(moved, timeout_s=20)
-            assert after["denominator"] >= before["denominator"] + 20
-            assert after["how"].startswith("distinct attendees / registered residents")
+            # Divided by the community's reference population, whoever registered (issue 14).
+            assert after["denominator"] == before["denominator"] == 45000
+            assert (after["denominator_kind"], after["denominator_zh"]) == ("population", "常住人口（参考数据）")
+            assert after["how"].startswith("distinct attendees living in it / reference population")
 
         async def settled():
             return await db.fetchval(
