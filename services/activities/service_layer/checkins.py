@@ -87,6 +87,9 @@ class _Fold:
     new: dict[tuple[str, str], Attendance] = field(default_factory=dict)
     first_scan: dict[tuple[str, str], ev.KioskCheckin] = field(default_factory=dict)
     adjusted_by: dict[tuple[str, str], uuid.UUID] = field(default_factory=dict)
+    # Attendance whose check-in or check-out time moved without changing its minutes (an earlier
+    # check-in while no check-out is known): stored, no event, but a later check-out counts from it.
+    moved: set[tuple[str, str]] = field(default_factory=set)
     new_walk_ins: Tally[str] = field(default_factory=Tally)
     parked: list[tuple[uuid.UUID, bytes, str, str, str]] = field(default_factory=list)
     parked_scans: list[ev.KioskCheckin] = field(default_factory=list)
@@ -94,6 +97,16 @@ class _Fold:
     events: list[OutEvent] = field(default_factory=list)
     tally: Tally[str] = field(default_factory=Tally)
     reasons: Tally[str] = field(default_factory=Tally)
+
+
+def _apply(state: Attendance, checkin: ev.KioskCheckin, key: tuple[str, str], f: _Fold) -> bool:
+    """One more scan of an attendance; True when its minutes changed. A scan that only moves its
+    check-in or check-out time is remembered in `f.moved` (stored, no event)."""
+    bounds = (state.first_in, state.last_out)
+    changed = state.apply(checkin.direction, checkin.scanned_at)
+    if not changed and key not in f.new and (state.first_in, state.last_out) != bounds:
+        f.moved.add(key)
+    return changed
 
 
 class CheckinProcessor:
@@ -181,7 +194,8 @@ class CheckinProcessor:
         events = fold.events
         for key, state in fold.new.items():
             events.append(self._recorded(state, fold.first_scan[key], now))
-        await repository.update_attendance(conn, [fold.states[k] for k in fold.adjusted_by])
+        changed_rows = [*fold.adjusted_by, *(k for k in fold.moved if k not in fold.adjusted_by)]
+        await repository.update_attendance(conn, [fold.states[k] for k in changed_rows])
         for key, trigger in fold.adjusted_by.items():
             state = fold.states[key]
             events.append(
@@ -315,7 +329,7 @@ class CheckinProcessor:
                     continue
                 if f.outcomes[checkin.checkin_id][0] not in ("recorded", "adjusted", "merged"):
                     continue
-                changed = theirs.apply(checkin.direction, checkin.scanned_at)
+                changed = _apply(theirs, checkin, key, f)
                 if changed:
                     f.adjusted_by[key] = checkin.checkin_id
                 outcome = "adjusted" if changed else "merged"
@@ -370,7 +384,7 @@ class CheckinProcessor:
                 f.outcomes[cid] = ("recorded", "", session.session_id)
                 f.tally["recorded"] += 1
                 continue
-            changed = state.apply(checkin.direction, checkin.scanned_at)
+            changed = _apply(state, checkin, key, f)
             if changed and key not in f.new:
                 f.adjusted_by[key] = cid
             outcome = "adjusted" if changed else "merged"

@@ -93,6 +93,28 @@ async def test_check_out_before_check_in_records_then_adjusts_minutes():
     assert len(tail.matching(of(resident, RECORDED))) == 1
 
 
+async def test_an_earlier_rescan_that_changes_no_minutes_still_moves_the_check_in():
+    """Found by make chaos (independent oracle): a second check-in earlier than the first changes
+    no minutes while there is no check-out (the whole session counts), so it was reported
+    `merged` and its time never stored; the check-out that came later was then counted from the
+    later check-in (104 minutes instead of 105)."""
+    place = await make_place(starts_at=now() - timedelta(minutes=80), minutes=90)
+    resident = unique("r")
+    await register_residents(resident)
+    first = checkin(place, resident, place.starts_at + timedelta(minutes=30), direction="in")
+    earlier = checkin(place, resident, place.starts_at + timedelta(minutes=10), direction="in")
+    check_out = checkin(place, resident, place.starts_at + timedelta(minutes=70), direction="out")
+    async with Tail("activities.attendance") as tail:
+        await send_checkins(first)
+        await tail.wait_for(of(resident, RECORDED))
+        await send_checkins(earlier)
+        assert (await outcome(earlier["checkin_id"]))["outcome"] in ("merged", "adjusted")
+        await send_checkins(check_out)
+        adjusted = await tail.wait_for(of(resident, ADJUSTED))
+    assert body(adjusted[-1])["minutes"] == 60  # from the earlier check-in, not 40 from the first
+    assert (await attendance(resident, place.session_id))["minutes"] == 60
+
+
 async def test_malformed_checkins_land_in_the_dead_letter_topic_with_the_reason():
     marker = unique("bad")
     place = await make_place()
