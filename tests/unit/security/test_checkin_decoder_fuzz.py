@@ -99,5 +99,12 @@ def test_the_shared_event_decoder_never_crashes(value, headers):
     try:
         decode_event(record(value, headers=headers))
     except DeadLetter as letter:
-        assert letter.code in {"missing_header", "unknown_type", "invalid_json", "invalid_event", "empty_body", "invalid_header"}
+        assert letter.code in {
+            "missing_header",
+            "unknown_type",
+            "invalid_json",
+            "invalid_event",
+            "empty_body",
+            "invalid_header",
+        }
         assert letter.detail
