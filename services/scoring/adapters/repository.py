@@ -543,6 +543,17 @@ INDEX_PUBLISH_LOCK = 0x5C0_131
 _SCHEMA_KEY = "hashtext(current_schema())"
 
 
+async def applied_watermark(conn: asyncpg.Connection) -> tuple:
+    """Moves whenever any instance applies a batch: the attendance offsets stored with the results,
+    and the inbox's insert count (table events; PostgreSQL's statistics, flushed within a second or
+    so of each commit). A trigger to look again, never a count anything is derived from."""
+    row = await conn.fetchrow(
+        """SELECT (SELECT (count(*), coalesce(sum("offset"), 0))::text FROM consumer_offsets) AS offsets,
+                  (SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'inbox'::regclass) AS inbox"""
+    )
+    return (row["offsets"], row["inbox"])
+
+
 async def try_lead_index(conn: asyncpg.Connection) -> bool:
     return await conn.fetchval(f"SELECT pg_try_advisory_lock($1, {_SCHEMA_KEY})", INDEX_LEADER_LOCK)
 

@@ -73,6 +73,7 @@ class IndexEngine:
         self._published: dict[str, tuple[float, tuple]] = {}
         self._task: asyncio.Task | None = None
         self._leader: asyncpg.Connection | None = None  # holds the leader lock while this instance leads
+        self._applied_mark: tuple | None = None  # what all instances had applied at the last look
         self.generation = 0  # bumped at every refresh (tests and the dashboard can poll it)
 
     # called by the consumer after each committed batch
@@ -164,6 +165,8 @@ class IndexEngine:
             spent = 0.0
             try:
                 leading = await self.try_lead()
+                if leading and await self._others_applied():
+                    self._honours_due = True
                 now = time.monotonic()
                 if leading and self._honours_due and now - last_honours >= honours_every:
                     self._honours_due = False
@@ -180,6 +183,15 @@ class IndexEngine:
                 await asyncio.sleep(1.0)
             # Under a burst the recomputation must not starve the consumer of database time.
             await asyncio.sleep(max(self.refresh_interval_s, 2 * spent))
+
+    async def _others_applied(self) -> bool:
+        """Whether any instance applied something since the last look. The leader alone evaluates
+        the honour rules, but the attendance that earns an honour is applied by whichever instance
+        owns its partition, and only that instance's engine is marked."""
+        async with self._pool.acquire() as conn:
+            mark = await repository.applied_watermark(conn)
+        seen, self._applied_mark = self._applied_mark, mark
+        return seen is not None and mark != seen
 
     async def award_honours(self) -> int:
         n = await handlers.evaluate_honours(self._uow, self.indicators.honours, utcnow())
