@@ -51,6 +51,7 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("enrolment", "GET", "/v1/residents/{resident_id}/enrolments"),
     ("notify", "GET", "/v1/residents/{resident_id}/notifications"),
     ("notify", "GET", "/v1/notifications/{notification_id}"),
+    *((service, "GET", "/v1/residents/{resident_id}/data-export") for service in SERVICES),
 }
 # enrolment and notify admit any signed-in user to these and refuse, in the handler, whoever is
 # not the resident concerned (or an operator): see the own-data tests below
