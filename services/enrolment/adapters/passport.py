@@ -5,13 +5,13 @@ connections whose search_path is its shadow schema."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from pathlib import Path
 
 import asyncpg
 import yaml
 
 from services.enrolment.domain.passport import AttendanceEntry, BatchChanges, CreditsRule, HonourEntry
+from shared.db.offsets import OffsetTable
 from shared.reference import resolve
 
 PROJECTION_TABLES = ("passport_attendance", "passport_honours", "passport_offsets")
@@ -26,45 +26,11 @@ async def lock_passports_shared(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", PASSPORT_LOCK)
 
 
-async def lock_offsets(conn: asyncpg.Connection, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """The stored offsets of `partitions`, their rows locked until the commit, inserted and locked
-    in (topic, partition) order: with two instances, one partition's batch waits for the other
-    instance's batch of it (a rebalance) and then skips what that one applied."""
-    keys = sorted(set(partitions))
-    if not keys:
-        return {}
-    topics, numbers = [k[0] for k in keys], [k[1] for k in keys]
-    await conn.execute(
-        """INSERT INTO passport_offsets(topic, "partition", last_offset)
-           SELECT t, p, -1 FROM unnest($1::text[], $2::int[]) AS k(t, p) ORDER BY t, p
-           ON CONFLICT (topic, "partition") DO NOTHING""",
-        topics, numbers,
-    )  # fmt: skip
-    rows = await conn.fetch(
-        """SELECT o.topic, o."partition", o.last_offset FROM passport_offsets o
-           JOIN unnest($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o."partition" = k.p
-           ORDER BY o.topic, o."partition" FOR UPDATE OF o""",
-        topics, numbers,
-    )  # fmt: skip
-    return {(r["topic"], r["partition"]): r["last_offset"] for r in rows}
-
-
-async def store_offsets(conn: asyncpg.Connection, offsets: dict[tuple[str, int], int]) -> None:
-    if not offsets:
-        return
-    keys = list(offsets)
-    await conn.execute(
-        """INSERT INTO passport_offsets(topic, "partition", last_offset)
-           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
-           ON CONFLICT (topic, "partition") DO UPDATE
-               SET last_offset = GREATEST(passport_offsets.last_offset, EXCLUDED.last_offset)""",
-        [k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys],
-    )  # fmt: skip
-
-
-async def stored_offsets(conn: asyncpg.Connection) -> dict[tuple[str, int], int]:
-    rows = await conn.fetch('SELECT topic, "partition", last_offset FROM passport_offsets')
-    return {(r["topic"], r["partition"]): r["last_offset"] for r in rows}
+# Offsets stored with the passports (shared/db/offsets.py): read, locked per partition, stored.
+OFFSETS = OffsetTable("passport_offsets", "last_offset")
+stored_offsets = OFFSETS.read
+lock_offsets = OFFSETS.lock
+store_offsets = OFFSETS.store
 
 
 # --- the batch's writes (domain.passport.BatchChanges) ---------------------------------------------

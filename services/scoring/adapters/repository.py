@@ -7,7 +7,6 @@ search_path is the shadow schema.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,6 +17,7 @@ from services.scoring.domain.attendance import Aggregates, AttendanceState
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import MetricValue
 from services.scoring.domain.street import STREET
+from shared.db.offsets import OffsetTable
 from shared.events.catalogue import AudienceGroup
 
 # Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
@@ -37,52 +37,11 @@ async def lock_projections_shared(conn: asyncpg.Connection) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", PROJECTION_LOCK)
 
 
-async def stored_offsets(conn: asyncpg.Connection, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
-    if topics is None:
-        rows = await conn.fetch('SELECT topic, partition, "offset" FROM consumer_offsets')
-    else:
-        rows = await conn.fetch(
-            'SELECT topic, partition, "offset" FROM consumer_offsets WHERE topic = ANY($1::text[])', list(topics)
-        )
-    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
-
-
-async def lock_offsets(conn: asyncpg.Connection, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
-    """The stored offsets of `partitions`, their rows locked until the transaction ends: a second
-    instance applying the same partition (the old owner's batch still in flight during a rebalance)
-    waits here and then reads the offsets this batch stores. A partition never seen gets its row
-    (offset -1, nothing applied) first, so there is a row to lock. Rows are inserted and locked in
-    (topic, partition) order, so two instances with overlapping batches take them in one order."""
-    keys = sorted(set(partitions))
-    if not keys:
-        return {}
-    topics, numbers = [k[0] for k in keys], [k[1] for k in keys]
-    await conn.execute(
-        """INSERT INTO consumer_offsets(topic, partition, "offset")
-           SELECT t, p, -1 FROM unnest($1::text[], $2::int[]) AS k(t, p) ORDER BY t, p
-           ON CONFLICT (topic, partition) DO NOTHING""",
-        topics, numbers,
-    )  # fmt: skip
-    rows = await conn.fetch(
-        """SELECT o.topic, o.partition, o."offset" FROM consumer_offsets o
-           JOIN unnest($1::text[], $2::int[]) AS k(t, p) ON o.topic = k.t AND o.partition = k.p
-           ORDER BY o.topic, o.partition FOR UPDATE OF o""",
-        topics, numbers,
-    )  # fmt: skip
-    return {(r["topic"], r["partition"]): r["offset"] for r in rows}
-
-
-async def store_offsets(conn: asyncpg.Connection, offsets: dict[tuple[str, int], int]) -> None:
-    if not offsets:
-        return
-    keys = list(offsets)
-    await conn.execute(
-        """INSERT INTO consumer_offsets(topic, partition, "offset")
-           SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[])
-           ON CONFLICT (topic, partition) DO UPDATE
-               SET "offset" = GREATEST(consumer_offsets."offset", EXCLUDED."offset")""",
-        [k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys],
-    )  # fmt: skip
+# Offsets stored with the aggregates (shared/db/offsets.py): read, locked per partition, stored.
+OFFSETS = OffsetTable("consumer_offsets", "offset")
+stored_offsets = OFFSETS.read
+lock_offsets = OFFSETS.lock
+store_offsets = OFFSETS.store
 
 
 # --- attendance (hot path) ---------------------------------------------------------------------
