@@ -205,6 +205,29 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})  # fmt: skip
 
 
+class NoNulInIds:
+    """Refuses a NUL character (`%00`) in the path or the query with 422 naming where: PostgreSQL
+    cannot hold NUL in text, so an id carrying one would otherwise fail the first query (a 500)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] == "http":
+            where = "path" if "\x00" in scope.get("path", "") else None
+            query = scope.get("query_string", b"")
+            if where is None and (b"%00" in query or b"\x00" in query):
+                where = "query"
+            if where is not None:
+                body = orjson.dumps({"detail": [{"loc": [where], "msg": f"the {where} holds a NUL character (%00)",
+                                                 "type": "value_error"}]})  # fmt: skip
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": 422, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (), description: str = "") -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -221,6 +244,7 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
     install_error_handlers(app)
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(NoNulInIds)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
