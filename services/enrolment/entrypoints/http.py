@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 import orjson
@@ -499,7 +499,9 @@ async def get_certificate(
     request: Request,
     principal: ResidentOrOperator,
     _audit: Audited,
-    year: Annotated[int, Query(ge=2000, le=2100, description="calendar year of the learning")],
+    year: Annotated[
+        int | None, Query(ge=2000, le=2100, description="calendar year of the learning (default: this year)")
+    ] = None,
     lang: Annotated[Literal["zh-CN", "en"], Query(description="language of the page")] = "zh-CN",
 ) -> HTMLResponse:
     """A printable certificate of learning (学习证明) for a year: hours, credits, the courses
@@ -507,6 +509,7 @@ async def get_certificate(
     street's secret of the resident, the year and the minutes) that GET /v1/certificates/{code}
     verifies."""
     _require_self_or_operator(principal, resident_id)
+    year = year or request.app.state.passport.rule.year_of(datetime.now(UTC))  # the street's calendar year
     data = await passports.certificate(_uow(request), request.app.state.passport, resident_id, year)
     return HTMLResponse(certificate_page.render(data, lang))
 

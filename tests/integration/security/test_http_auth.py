@@ -23,7 +23,10 @@ from tests.support import client, env, eventually, service_url, token, unique
 pytestmark = pytest.mark.integration
 
 SERVICES = ("activities", "enrolment", "scoring", "notify")
-PUBLIC = {("activities", "GET", "/v1/reference")}  # the street's reference data
+PUBLIC = {
+    ("activities", "GET", "/v1/reference"),  # the street's reference data
+    ("enrolment", "GET", "/v1/certificates/{code}"),  # whoever holds a certificate of learning checks it
+}
 ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/venues"),
     ("activities", "GET", "/v1/venues/{venue_id}"),
@@ -49,6 +52,7 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("enrolment", "DELETE", "/v1/enrolments/{enrolment_id}"),
     ("enrolment", "GET", "/v1/enrolments/{enrolment_id}"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/enrolments"),
+    ("enrolment", "GET", "/v1/residents/{resident_id}/passport"),
     ("notify", "GET", "/v1/residents/{resident_id}/notifications"),
     ("notify", "GET", "/v1/notifications/{notification_id}"),
     *((service, "GET", "/v1/residents/{resident_id}/data-export") for service in SERVICES),
