@@ -182,6 +182,17 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z" and str(KC_HOME) in cmdline
 
 
+def _group_alive(pgid: int) -> bool:
+    """kc.sh runs in its own process group; on a first start it builds, then the server may run in
+    a process of the group other than the one started (seen in CI: "exited while starting" while
+    the log showed the server coming up)."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def keycloak_pid() -> int | None:
     try:
         pid = int(PID_FILE.read_text().strip())
@@ -283,7 +294,7 @@ def _wait(creds: dict[str, str], pid: int, t0: float, timeout_s: float) -> dict[
     while time.monotonic() - t0 < timeout_s:
         if keycloak_ready(creds):
             return {"pid": pid, "seconds": time.monotonic() - t0, "rss_mib": _tree_rss_kib(pid) / 1024}
-        if not _alive(pid):
+        if not _alive(pid) and not _group_alive(pid):
             KC_REALM_STAMP.unlink(missing_ok=True)  # the import may not have run: run it next time
             raise SystemExit(f"keycloak exited while starting; see {LOG}:\n{_tail(LOG)}")
         time.sleep(1.0)
