@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from shared import metrics
 from shared.bus.decoding import Incoming
 from shared.db.uow import UnitOfWork
+from shared.logs import event_context
 
 Handler = Callable[[UnitOfWork, Any, Incoming], Awaitable[None]]
 Handlers = Mapping[type, Handler]  # {EventData subclass: handler}
@@ -130,7 +131,8 @@ class Dispatcher:
                         outcomes.append((event.type_name, "duplicate", 1))
                         continue
                     fresh.discard(event.event_id)  # the same id twice in one batch applies once
-                    await self.by_type[event.type_name](uow, event.data, event)
+                    with event_context(event.event_id, event.correlation_id):
+                        await self.by_type[event.type_name](uow, event.data, event)
                     outcomes.append((event.type_name, "applied", 1))
                     applied_topics.add(event.topic)
             if self.offsets is not None:
