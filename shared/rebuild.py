@@ -1,0 +1,258 @@
+"""Rebuild a projection from its topics while the live service keeps running.
+
+A projection here is a set of tables a service folds events into, with the offsets it applied
+stored in the same transactions (scoring's index, enrolment's passports). The rebuild:
+1. creates the projection's tables afresh in a shadow schema of this run (`LIKE … INCLUDING ALL`);
+2. reads every partition of the projection's topics from the beginning by manual assignment (no
+   consumer group, so nothing of the live group moves) and applies the records with the live
+   service's own dispatcher on connections whose search_path is the shadow schema;
+3. replays up to the offsets the live service has stored, re-reading them until the remaining gap
+   is smaller than one batch;
+4. takes the projection lock exclusively (every live batch holds it shared, so the live consumer
+   pauses between two batches), replays the last records up to the live offsets, compares the
+   rebuilt tables with the live ones, and on `swap` moves the shadow tables into `public` and the
+   old ones out in ONE transaction. The shadow offsets equal the live ones at that moment, so the
+   live consumer simply continues: anything redelivered at or below them is skipped.
+
+Schema names carry the run's pid and a random tag: a concurrent rebuild (whose guard lock may have
+vanished with a terminated connection) can never drop or swap another run's shadow tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from shared.bus.consumer import is_transient
+from shared.bus.decoding import DeadLetter, decode_event
+from shared.db.pool import create_pool
+from shared.db.uow import UnitOfWorkFactory
+from shared.events.topics import TOPICS_BY_NAME
+
+StoredOffsets = dict[tuple[str, int], int]
+Targets = dict[TopicPartition, int]
+
+
+class RebuildBusy(Exception):
+    """Another rebuild of the same projection holds its guard lock."""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    differences: list[str]  # one line per difference; empty when the rebuilt tables equal the live ones
+    details: dict[str, Any] = field(default_factory=dict)  # figures worth printing (row counts, …)
+
+
+@dataclass(frozen=True)
+class Projection:
+    """What a service tells the rebuild about one of its projections."""
+
+    name: str  # prefix of the shadow schemas and the connections' application name
+    topics: Sequence[str]
+    tables: Sequence[str]  # every table the dispatcher writes, its offsets table included
+    lock: int  # advisory lock every live batch holds shared
+    rebuild_lock: int  # one rebuild of this projection at a time
+    stored_offsets: Callable[[asyncpg.Connection], Awaitable[StoredOffsets]]
+    dispatcher: Callable[[UnitOfWorkFactory], Callable[[list], Awaitable[Any]]]
+    check: Callable[[Any], None]  # raises DeadLetter for what the live consumer dead-letters too
+    # (live connection inside the swap transaction, a connection on the shadow schema, shadow schema name)
+    compare: Callable[[asyncpg.Connection, asyncpg.Connection, str], Awaitable[Comparison]]
+    swap_when_different: bool  # scoring's index is rebuilt to repair it; passports only swap when equal
+
+
+@dataclass(frozen=True)
+class Result:
+    records: int
+    dead_letters: int
+    seconds: float
+    comparison: Comparison
+    swapped: bool
+
+    @property
+    def equal(self) -> bool:
+        return not self.comparison.differences
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+class Replayer:
+    """Applies the records of assigned partitions in batches up to target offsets, never past them."""
+
+    def __init__(self, consumer: AIOKafkaConsumer, apply, check, batch_size: int, on_retry=None) -> None:
+        self.consumer = consumer
+        self.apply = apply
+        self.check = check
+        self.batch_size = batch_size
+        self.on_retry = on_retry
+        self.position: dict[TopicPartition, int] = {}  # next offset to apply
+        self.records = 0
+        self.dead = 0
+
+    def remaining(self, targets: Targets) -> int:
+        return sum(max(0, t + 1 - self.position.get(tp, 0)) for tp, t in targets.items())
+
+    async def replay_to(self, targets: Targets, advance: Callable[[int], None] | None = None) -> None:
+        """Apply every record up to and including `targets[tp]`, and nothing past it."""
+        pending = []
+        while self.remaining(targets) > 0:
+            wanted = [tp for tp, t in targets.items() if self.position.get(tp, 0) <= t]
+            fetched = await self.consumer.getmany(*wanted, timeout_ms=500, max_records=self.batch_size)
+            for tp, records in fetched.items():
+                target = targets.get(tp, -1)
+                for record in records:
+                    if record.offset > target:
+                        # Fetched past the target: rewind so a later, higher target re-reads it.
+                        self.consumer.seek(tp, record.offset)
+                        break
+                    self.position[tp] = record.offset + 1
+                    self.records += 1
+                    try:
+                        event = decode_event(record)
+                        self.check(event)
+                    except DeadLetter:
+                        self.dead += 1  # the live consumer dead-lettered it too
+                        continue
+                    pending.append(event)
+            if not fetched:
+                # Nothing more to read below a target (e.g. an offset gap): the position says so.
+                for tp in wanted:
+                    if await self.consumer.position(tp) > targets[tp]:
+                        self.position[tp] = targets[tp] + 1
+            if len(pending) >= self.batch_size or (pending and self.remaining(targets) == 0):
+                await retrying(lambda batch=pending: self.apply(batch), on_retry=self.on_retry)
+                pending = []
+            if advance:
+                advance(self.records)
+        if pending:
+            await retrying(lambda batch=pending: self.apply(batch), on_retry=self.on_retry)
+
+
+async def retrying(call, attempts: int = 8, on_retry: Callable[[BaseException], None] | None = None):
+    """Retries a step after a transient failure (database restarted, connection terminated): each
+    step is one transaction and the shadow offsets make re-applying harmless."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except Exception as error:
+            if not is_transient(error) or attempt == attempts:
+                raise
+            if on_retry:
+                on_retry(error)
+            await asyncio.sleep(min(5.0, 0.5 * 2**attempt))
+
+
+def targets_from(offsets: StoredOffsets, partitions: list[TopicPartition]) -> Targets:
+    return {tp: offsets.get((tp.topic, tp.partition), -1) for tp in partitions}
+
+
+class Rebuild:
+    """One run of the rebuild of one projection (its own shadow and retired schema names)."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        run = f"{os.getpid()}_{secrets.token_hex(3)}"
+        self.shadow = f"{projection.name}_rebuild_{run}"
+        self.retired = f"{projection.name}_retired_{run}"
+
+    async def run(
+        self,
+        *,
+        dsn: str,
+        kafka_kwargs: dict[str, Any],
+        swap: bool,
+        batch_size: int,
+        console: Console | None = None,
+        progress: bool = False,
+    ) -> Result:
+        p = self.projection
+        console = console or Console(stderr=True)
+        live_pool = await create_pool(dsn, min_size=1, max_size=3)
+        on_shadow = {"search_path": f"{self.shadow}, public", "application_name": f"learnstreet-{p.name}-rebuild"}
+        shadow_pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2, server_settings=on_shadow)
+        consumer = AIOKafkaConsumer(
+            **kafka_kwargs, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        started = time.perf_counter()
+        guard = await live_pool.acquire()
+        try:
+            if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", p.rebuild_lock):
+                raise RebuildBusy(p.name)
+            async with live_pool.acquire() as conn:
+                await self._prepare_shadow(conn)
+            await consumer.start()
+            partitions = [TopicPartition(t, n) for t in p.topics for n in range(TOPICS_BY_NAME[t].partitions)]
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            on_retry = lambda error: console.print(f"transient failure ({type(error).__name__}: {error}); retrying")  # noqa: E731
+            replayer = Replayer(consumer, p.dispatcher(UnitOfWorkFactory(shadow_pool)), p.check, batch_size, on_retry)
+            replayer.position = dict(await consumer.beginning_offsets(partitions))
+
+            async def stored_targets() -> Targets:
+                async with live_pool.acquire() as conn:
+                    return targets_from(await p.stored_offsets(conn), partitions)
+
+            targets = await retrying(stored_targets)
+            bar = Progress(
+                TextColumn(f"rebuilding {p.name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                console=console, disable=not progress,
+            )  # fmt: skip
+            with bar:
+                task = bar.add_task("replay", total=replayer.remaining(targets))
+                advance = lambda n: bar.update(task, completed=n)  # noqa: E731
+                # Catch up without pausing the live service until only a little is left.
+                while replayer.remaining(targets) >= batch_size:
+                    await replayer.replay_to(targets, advance=advance)
+                    targets = await retrying(stored_targets)
+                    bar.update(task, total=replayer.records + replayer.remaining(targets))
+                comparison, swapped = await retrying(
+                    lambda: self._finish(live_pool, shadow_pool, replayer, partitions, swap, advance)
+                )
+            async with live_pool.acquire() as conn:
+                await conn.execute(f"DROP SCHEMA IF EXISTS {self.shadow} CASCADE")
+        finally:
+            await consumer.stop()
+            await shadow_pool.close()
+            with contextlib.suppress(Exception):  # a terminated connection has lost the lock anyway
+                await guard.execute("SELECT pg_advisory_unlock_all()")
+                await live_pool.release(guard)
+            await live_pool.close()
+        return Result(replayer.records, replayer.dead, time.perf_counter() - started, comparison, swapped)
+
+    async def _prepare_shadow(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {self.shadow} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {self.shadow}")
+        for table in self.projection.tables:
+            await conn.execute(f"CREATE TABLE {self.shadow}.{table} (LIKE public.{table} INCLUDING ALL)")
+
+    async def _finish(self, live_pool, shadow_pool, replayer: Replayer, partitions, swap: bool, advance):
+        """Under the projection lock: replay the last records, compare, and swap (all or nothing)."""
+        p = self.projection
+        async with live_pool.acquire() as conn, conn.transaction():
+            # Pauses the live consumer between two batches until this transaction ends.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", p.lock)
+            await replayer.replay_to(targets_from(await p.stored_offsets(conn), partitions), advance=advance)
+            async with shadow_pool.acquire() as shadow:
+                comparison = await p.compare(conn, shadow, self.shadow)
+            swapped = False
+            if swap and (p.swap_when_different or not comparison.differences):
+                await conn.execute(f"CREATE SCHEMA {self.retired}")
+                for table in p.tables:
+                    await conn.execute(f"ALTER TABLE public.{table} SET SCHEMA {self.retired}")
+                    await conn.execute(f"ALTER TABLE {self.shadow}.{table} SET SCHEMA public")
+                await conn.execute(f"DROP SCHEMA {self.retired} CASCADE")
+                swapped = True
+            return comparison, swapped
