@@ -34,6 +34,7 @@ from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWork
 from shared.http.auth import install_auth
 from shared.http.errors import install_error_handlers
+from shared.http.observability import RequestObservability
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(NoNulInIds)
+    app.add_middleware(RequestObservability, service=runtime.settings.service)  # outermost: sees refusals too
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
