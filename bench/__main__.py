@@ -26,12 +26,12 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import api_load, ceilings, env, latency, peer, pipeline, profile, rebuild, stats
+from bench import api_load, ceilings, env, hot_session, latency, peer, pipeline, profile, rebuild, stats
 from bench.memory import MemorySampler
 from bench.street import Street, plan, set_up, wait_known
 from shared.events import topics
 
-STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment")
+STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment", "hot_session")
 LATENCY_RATE = 1000
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -114,6 +114,7 @@ class Bench:
             await self.stage("quix", self.measure_quix)
             await self.stage("rebuild", lambda: self.measure_rebuild(street))
             await self.stage("enrolment", self.measure_enrolment)
+            await self.stage("hot_session", self.measure_hot_session)
         finally:
             await self.memory.stop()
             await self.heal()
@@ -204,6 +205,27 @@ class Bench:
         self.notes.append(
             f"enrolment API: {result.requests:,} requests in {result.seconds:.1f} s, p50 {result.p50_ms:.1f} ms, "
             f"status codes {result.codes}, socket errors {result.socket_errors}"
+        )
+        # Right after, with the same wrk script and connections: the baseline this rate is judged against.
+        ceiling = await api_load.run_ceiling()
+        self.figures["enrol_ceiling_rps"] = round(ceiling.rps)
+        self.notes.append(
+            f"enrolment ceiling (uvicorn + asyncpg, one INSERT … RETURNING per request, same wrk load): "
+            f"{ceiling.rps:,.0f} requests/s, p99 {ceiling.p99_ms:.1f} ms, status codes {ceiling.codes}"
+        )
+
+    async def measure_hot_session(self) -> None:
+        result = await hot_session.run()
+        self.figures["hot_enrol_per_s"] = round(result.hot.rate)
+        self.figures["hot_enrol_p99_ms"] = round(result.hot.percentile(99), 1)
+        self.figures["hot_spread_enrol_per_s"] = round(result.spread.rate)
+        self.figures["hot_enrol_correct"] = 1 if result.correct else 0
+        self.notes.append(
+            f"hot session: {len(result.hot.latencies_ms):,} concurrent enrolments for one 50-seat session in "
+            f"{result.hot.seconds:.2f} s, p50 {result.hot.percentile(50):.0f} ms, "
+            f"p99 {result.hot.percentile(99):.0f} ms; "
+            f"spread over sessions {result.spread.rate:,.0f}/s, p99 {result.spread.percentile(99):.0f} ms; "
+            f"answers {'correct' if result.correct else 'WRONG: ' + '; '.join(result.problems)}"
         )
 
     async def profile_misses(self, street: Street) -> None:
