@@ -16,10 +16,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from shared.credentials_cli import verify
 from shared.http.auth import ROLES, mint_token, weak_secret_reason
-from shared.local_env import kafka_client_kwargs, read_credentials
+from shared.local_env import MissingSetting, kafka_client_kwargs, setting
 
 app = typer.Typer(help="learnstreet operator tools / 学习型街道运维工具", no_args_is_help=True)
+app.command()(verify)  # learnstreet verify FILE: an Open Badges credential (shared/credentials_cli.py)
 dlq_app = typer.Typer(help="Dead letters: list and replay / 死信：查看与重放", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 privacy_app = typer.Typer(help="Residents' personal information: export / 居民个人信息：导出", no_args_is_help=True)
@@ -33,11 +35,16 @@ err = Console(stderr=True)
 
 
 def _env(name: str) -> str:
-    value = read_credentials().get(name) or os.environ.get(name)
+    value = setting(name)
     if value is None:
-        err.print(f"[red]error:[/] {name} is not set; run `make setup` or export {name}=...")
-        raise typer.Exit(2)
+        _missing(MissingSetting(name))
     return value
+
+
+def _missing(error: MissingSetting) -> None:
+    # one plain line: rich would wrap it at 80 columns when stderr is not a terminal
+    print(f"error: {error}", file=sys.stderr)
+    raise typer.Exit(2)
 
 
 def _fail(message: str) -> None:
@@ -55,7 +62,7 @@ def token(
     """Mint a development bearer token for the HTTP APIs / 签发开发用访问令牌.
 
     Refused when the services take their tokens from an identity provider (LS_OIDC_ISSUER)."""
-    issuer = read_credentials().get("LS_OIDC_ISSUER") or os.environ.get("LS_OIDC_ISSUER")
+    issuer = setting("LS_OIDC_ISSUER")
     if issuer:
         _fail(f"the services accept tokens of {issuer} only (LS_OIDC_ISSUER): sign in there; no token minted")
     if role not in ROLES:
@@ -71,8 +78,10 @@ def token(
 
 
 def _kafka_kwargs() -> dict:
-    _env("KAFKA_ADMIN_PASSWORD")  # a clear one-line error when set-up has not run
-    return kafka_client_kwargs("admin")
+    try:
+        return kafka_client_kwargs("admin")
+    except MissingSetting as error:
+        _missing(error)
 
 
 async def _read_all(topic: str) -> list:
@@ -238,16 +247,15 @@ _DEFAULT_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notif
 
 
 def _service_url(service: str) -> str:
-    c = read_credentials()
-    host = c.get(f"{service.upper()}_HTTP_HOST") or os.environ.get(f"{service.upper()}_HTTP_HOST") or "127.0.0.1"
-    port = c.get(f"{service.upper()}_HTTP_PORT") or os.environ.get(f"{service.upper()}_HTTP_PORT")
+    host = setting(f"{service.upper()}_HTTP_HOST") or "127.0.0.1"
+    port = setting(f"{service.upper()}_HTTP_PORT")
     return f"http://{host}:{port or _DEFAULT_PORTS[service]}"
 
 
 def _operator_bearer(given: str | None, subject: str) -> str:
     if given:
         return given
-    if read_credentials().get("LS_OIDC_ISSUER") or os.environ.get("LS_OIDC_ISSUER"):
+    if setting("LS_OIDC_ISSUER"):
         _fail("the services take tokens of an identity provider (LS_OIDC_ISSUER): pass --token or set LS_TOKEN")
     return mint_token(_env("LS_JWT_SECRET"), subject=subject, role="operator", ttl_s=600)
 

@@ -6,8 +6,9 @@ import sys
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         from services.enrolment.cli import app
+        from shared.local_env import run_service_cli
 
-        app()
+        run_service_cli(app, "enrolment")
     else:
         from services.enrolment.bootstrap import build_app
         from services.enrolment.config import settings

@@ -8,8 +8,9 @@ from services.scoring.adapters.indicator_file import IndicatorFileError
 if __name__ == "__main__":
     if len(sys.argv) > 1:
         from services.scoring.cli import app
+        from shared.local_env import run_service_cli
 
-        app()
+        run_service_cli(app, "scoring")
     else:
         from services.scoring.bootstrap import build_app
         from services.scoring.config import settings
