@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -62,6 +63,20 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, KafkaError):
         return bool(getattr(error, "retriable", False))
     return isinstance(error, TRANSIENT_ERRORS)
+
+
+# Dead letters a handler found while applying the rest of its batch (see `dead_letter`).
+_FOUND: contextvars.ContextVar[list | None] = contextvars.ContextVar("dead_letters_found", default=None)
+
+
+def dead_letter(event: Incoming, letter: DeadLetter) -> None:
+    """Called by a batch handler that applies its batch but refuses `event` (a check-in reusing
+    another scan's id): the consumer publishes the dead letter once the handler has returned, before
+    it commits offsets. Raising instead would fail the whole batch and apply it event by event."""
+    found = _FOUND.get()
+    if found is None:  # not under a consumer (a test, a sweeper): nothing would publish it
+        raise letter
+    found.append((event.record, letter, 1))
 
 
 class TransientFailure(Exception):
@@ -180,7 +195,7 @@ class BatchConsumer:
                 dead.append((record, DeadLetter("undecodable", f"{type(error).__name__}: {error}"), 1))
         try:
             if events:
-                await self._with_transient_retries(lambda: self.handle(events), records[0].topic)
+                await self._with_transient_retries(lambda: self._handle(events, dead), records[0].topic)
         except TransientFailure:
             await self._redeliver(msg)
             return
@@ -201,7 +216,7 @@ class BatchConsumer:
         for event in events:
             for attempt in range(1, self.event_attempts + 1):
                 try:
-                    await self._with_transient_retries(lambda e=event: self.handle([e]), event.topic)
+                    await self._with_transient_retries(lambda e=event: self._handle([e], dead), event.topic)
                     break
                 except DeadLetter as letter:
                     dead.append((event.record, letter, attempt))
@@ -215,6 +230,16 @@ class BatchConsumer:
                     else:
                         await _sleep_backoff(attempt, self.backoff_base_s, self.backoff_cap_s)
         return dead
+
+    async def _handle(self, events: list[Incoming], dead: list) -> None:
+        # What the handler refused counts only if its transaction committed (a retry finds it again).
+        found: list = []
+        token = _FOUND.set(found)
+        try:
+            await self.handle(events)
+        finally:
+            _FOUND.reset(token)
+        dead.extend(found)
 
     async def _with_transient_retries(self, call: Callable[[], Awaitable[None]], topic: str) -> None:
         for attempt in range(1, self.transient_attempts + 1):

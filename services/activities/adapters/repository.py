@@ -10,6 +10,7 @@ import asyncpg
 
 from services.activities.adapters.cache_sync import announce
 from services.activities.domain.model import Attendance, Course, Session, Venue, attendance_id
+from shared.events.catalogue import KioskCheckin
 
 # --- courses --------------------------------------------------------------------------------
 
@@ -309,8 +310,9 @@ async def claim_checkins(conn: asyncpg.Connection, scans: Sequence) -> tuple[set
     apply now — not seen before, or seen but still parked (a kiosk retry of a scan parked while its
     resident or session was unknown is that scan arriving again, judged now: were it dropped as a
     duplicate, a later scan would take its place as the first one); revived are the latter.
-    Kiosk retries of a settled scan are in neither. `scans`: ((check-in, first seen, parked),
-    (outcome, reason, session_id))."""
+    Kiosk retries of a settled scan are in neither, nor is another scan reusing a parked one's id
+    (it must not take the parked scan's place: see `scans_of`). `scans`: ((check-in, first seen,
+    parked), (outcome, reason, session_id))."""
     if not scans:
         return set(), set()
     rows = await conn.fetch(
@@ -322,6 +324,10 @@ async def claim_checkins(conn: asyncpg.Connection, scans: Sequence) -> tuple[set
                SET outcome = excluded.outcome, reason = excluded.reason,
                    session_id = coalesce(excluded.session_id, checkins.session_id)
                WHERE checkins.outcome = 'pending'
+                 AND (checkins.kiosk_id, checkins.venue_id, checkins.resident_id, checkins.scanned_at,
+                      checkins.direction)
+                     = (excluded.kiosk_id, excluded.venue_id, excluded.resident_id, excluded.scanned_at,
+                        excluded.direction)
            RETURNING checkin_id, xmax <> 0 AS revived""",
         [w[0].checkin_id for w, _ in scans],
         [w[0].kiosk_id for w, _ in scans],
@@ -334,6 +340,17 @@ async def claim_checkins(conn: asyncpg.Connection, scans: Sequence) -> tuple[set
         [o[1] for _, o in scans],
     )
     return {r["checkin_id"] for r in rows}, {r["checkin_id"] for r in rows if r["revived"]}
+
+
+async def scans_of(conn: asyncpg.Connection, checkin_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, KioskCheckin]:
+    """The scans the ledger holds under these ids, to tell a kiosk retry from another scan reusing
+    an id (asked only for the ids `claim_checkins` did not claim: rare)."""
+    rows = await conn.fetch(
+        """SELECT checkin_id, kiosk_id, venue_id, resident_id, session_id, scanned_at, direction
+           FROM checkins WHERE checkin_id = ANY($1::uuid[])""",
+        list(checkin_ids),
+    )
+    return {r["checkin_id"]: KioskCheckin.model_construct(**dict(r)) for r in rows}
 
 
 async def set_outcomes(conn: asyncpg.Connection, outcomes: Sequence[tuple[uuid.UUID, str, str, str | None]]) -> None:

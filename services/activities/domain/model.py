@@ -3,8 +3,9 @@
 The check-in rules, each where it is named: the check-in window (`CHECKIN_OPENS_BEFORE`,
 `Session.window_contains`), which session a scan counts for (`pick_session`), walk-in seats
 (`walk_in_seats_left`), one attendance per resident and session (`attendance_id`), parked
-check-ins and their grace period (`still_parked`), the attended minutes (`attended_minutes`), and
-the verdict on one scan that combines them (`judge`).
+check-ins and their grace period (`still_parked`), the attended minutes (`attended_minutes`), what a
+plausible scan time is (`implausible_scan_time`), what makes a kiosk retry (`checkin_id_conflict`),
+and the verdict on one scan that combines them (`judge`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ CHECKIN_OPENS_BEFORE = timedelta(minutes=30)
 # Learning sessions are classes, not festivals; the bound lets the check-in path look at only a
 # few days of a venue's sessions.
 MAX_SESSION_LENGTH = timedelta(hours=24)
+# Kiosk clocks are set by NTP but may drift: a scan dated this far after it reached us still counts.
+SCAN_CLOCK_SKEW = timedelta(minutes=5)
+# Offline kiosks sync late (a closed venue over a holiday, a broken uplink); older scans are a wrong
+# clock or a replayed file, not attendance. The demo street's history goes back 4 weeks + 5 days.
+MAX_SYNC_DELAY = timedelta(days=90)
 
 # Fixed namespaces: the same fact always yields the same id, across replays and restarts.
 ATTENDANCE_NS = uuid.UUID("6f1c5a52-2f0e-4b8e-9a53-3d7f1c0b7a10")
@@ -256,6 +262,32 @@ def is_late_sync(scanned_at: datetime, received_at: datetime, after: timedelta) 
     return received_at - scanned_at > after
 
 
+def implausible_scan_time(scanned_at: datetime, received_at: datetime) -> str | None:
+    """Why a scan's time cannot be true, or None. It may lag its arrival by up to `MAX_SYNC_DELAY`
+    (offline kiosks) and lead it by up to `SCAN_CLOCK_SKEW`; a scan outside that is rejected even if
+    a session's window contains it (a kiosk clock a year off would credit last year's class)."""
+    if scanned_at - received_at > SCAN_CLOCK_SKEW:
+        return f"scanned_at {scanned_at.isoformat()} is more than {SCAN_CLOCK_SKEW} after it arrived"
+    if received_at - scanned_at > MAX_SYNC_DELAY:
+        return f"scanned_at {scanned_at.isoformat()} is more than {MAX_SYNC_DELAY.days} days before it arrived"
+    return None
+
+
+_SCAN_FIELDS = ("kiosk_id", "venue_id", "resident_id", "scanned_at", "direction")
+
+
+def checkin_id_conflict(first: KioskCheckin, again: KioskCheckin) -> list[str]:
+    """The fields in which `again` differs from the scan `first` that used its checkin_id first;
+    empty for a kiosk retry. A retry repeats its scan: same kiosk, venue, resident, time and
+    direction. The session is compared only when both name one (the ledger stores the session the
+    service picked for a scan that named none). Anything else under the same id is another scan (a
+    kiosk bug or a forged record): the first is kept, the other refused."""
+    differs = [name for name in _SCAN_FIELDS if getattr(first, name) != getattr(again, name)]
+    if first.session_id is not None and again.session_id is not None and first.session_id != again.session_id:
+        differs.insert(3, "session_id")
+    return differs
+
+
 def judge(
     scan: KioskCheckin,
     *,
@@ -266,6 +298,7 @@ def judge(
     enrolled: Callable[[str], bool],
     waited: timedelta,
     grace: timedelta,
+    received_at: datetime,
 ) -> Verdict:
     """Decide a scan against what is known now. Kiosks and sessions are this service's own data,
     but residents come from another topic and sessions may be entered after the fact, so what is
@@ -274,6 +307,9 @@ def judge(
         return Verdict("reject", "unknown_kiosk", f"kiosk {scan.kiosk_id} is not registered at any venue")
     if kiosk_venue != scan.venue_id:
         return Verdict("reject", "kiosk_not_at_venue", f"kiosk {scan.kiosk_id} belongs to venue {kiosk_venue}")
+    implausible = implausible_scan_time(scan.scanned_at, received_at)
+    if implausible is not None:
+        return Verdict("reject", "implausible_scan_time", implausible)
     missing: list[tuple[str, str]] = []
     if not resident_known:
         missing.append(("unknown_resident", f"resident {scan.resident_id} is not registered"))

@@ -33,6 +33,7 @@ from services.activities.domain import model
 from services.activities.domain.model import Attendance, Verdict
 from services.activities.metrics import BATCH_SIZE, CACHE_MISSES, CHECKINS, PARKED, REJECTED, STAGE
 from services.activities.service_layer.handlers import SOURCE, Context
+from shared.bus.consumer import dead_letter
 from shared.bus.decoding import MAX_RECORD_BYTES, DeadLetter, Incoming, validation_detail
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
@@ -43,14 +44,30 @@ log = logging.getLogger(__name__)
 
 CHECKIN_TYPE = "kiosk.checkin"
 
+# A check-in has seven fields, whose free strings (kiosk, venue, resident, session) hold at most
+# 128 characters each: a valid body has at most 4 × 128 + 35 of the characters that build JSON
+# structure (`"`, `,`, `[`, `{`). Counting them (C loops, ~1 µs for 256 KiB) refuses bodies built
+# to cost CPU (20,000 unknown keys, 100,000-element arrays, deep nesting) before they are parsed.
+MAX_STRUCTURAL_CHARS = 1024
+
 
 def decode_checkin(record) -> Incoming:
     """Decoder of the public kiosk contract (JSON body, key = resident id); what does not fit it is a
     dead letter with the field and the reason."""
-    if record.value is None:
+    value = record.value
+    if value is None:
         raise DeadLetter("invalid_checkin", "(body): empty record")
-    if len(record.value) > MAX_RECORD_BYTES:
-        raise DeadLetter("too_large", f"body of {len(record.value)} bytes exceeds {MAX_RECORD_BYTES}")
+    if len(value) > MAX_RECORD_BYTES:
+        raise DeadLetter("too_large", f"body of {len(value)} bytes exceeds {MAX_RECORD_BYTES}")
+    if record.headers:
+        _check_type(record.headers)
+    structural = value.count(b'"') + value.count(b",") + value.count(b"[") + value.count(b"{")
+    if structural > MAX_STRUCTURAL_CHARS:
+        raise DeadLetter(
+            "invalid_checkin",
+            f"(body): {structural} structural characters (quotes, commas, brackets); a check-in has at most "
+            f"{MAX_STRUCTURAL_CHARS}",
+        )
     try:
         checkin = ev.KioskCheckin.model_validate_json(record.value)
     except ValidationError as e:
@@ -60,12 +77,41 @@ def decode_checkin(record) -> Incoming:
     return Incoming(event_id=checkin.checkin_id, type_name=CHECKIN_TYPE, data=checkin, record=record)
 
 
+def _check_type(headers) -> None:
+    """The kiosk topic carries kiosk check-ins only. A record typed as another event (the shared
+    kiosk principal can write any header) is refused, so that nothing on this topic is ever taken
+    for an internal event, whatever a consumer of it does with `ce_type`."""
+    for name, raw in headers:
+        if name == "ce_type" and raw != _CHECKIN_TYPE_BYTES:
+            type_name = (raw or b"").decode("utf-8", "replace")
+            raise DeadLetter("unexpected_type", f"ce_type {type_name!r}: kiosk.checkins carries only kiosk check-ins")
+
+
+_CHECKIN_TYPE_BYTES = CHECKIN_TYPE.encode()
 _ENCODER = codec.Encoder(SOURCE)
 
 
 def _event(data: EventData, event_id: uuid.UUID, at: datetime) -> OutEvent:
     """The record `envelop(data, ...)` would give, without building an Envelope model per event."""
     return _ENCODER.data(data, event_id, at)
+
+
+def _conflict(
+    first: ev.KioskCheckin, again: ev.KioskCheckin, conflicts: list[tuple[int, DeadLetter]], index: int
+) -> DeadLetter | None:
+    """The dead letter of `again` (item `index`) if it is not a retry of `first`, the scan that used
+    its checkin_id first; it is added to `conflicts`."""
+    differs = model.checkin_id_conflict(first, again)
+    if not differs:
+        return None
+    letter = DeadLetter(
+        "checkin_id_conflict",
+        f"checkin_id {again.checkin_id} names a scan by kiosk {first.kiosk_id} (resident {first.resident_id}); "
+        f"kiosk {again.kiosk_id} (resident {again.resident_id}) reused it with another {', '.join(differs)}; "
+        "the first scan is kept",
+    )
+    conflicts.append((index, letter))
+    return letter
 
 
 class _Stages:
@@ -130,23 +176,32 @@ class CheckinProcessor:
 
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         """BatchProjector of kiosk.checkins: scans arriving now from Kafka."""
-        await self.apply(uow, [(e.data, None) for e in events])
+        for i, letter in await self.apply(uow, [(e.data, None) for e in events]):
+            dead_letter(events[i], letter)
 
-    async def apply(self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]) -> None:
+    async def apply(
+        self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
+    ) -> list[tuple[int, DeadLetter]]:
         """Apply `items` to attendance in `uow` (the caller holds `lock` and commits); caches, the
         check-in outbox publish and metrics follow the commit. `items`: (check-in, first seen) —
-        first seen is None for scans arriving now from Kafka, or the time a parked scan first arrived."""
+        first seen is None for scans arriving now from Kafka, or the time a parked scan first arrived.
+        Returns the items refused (by index): scans reusing the checkin_id of another scan."""
         now = datetime.now(UTC)
         clock = _Stages()
         BATCH_SIZE.observe(len(items))
         work: list[tuple[ev.KioskCheckin, datetime, bool]] = []
-        seen: set[uuid.UUID] = set()
+        first_of: dict[uuid.UUID, int] = {}  # checkin_id -> index of its first item
+        repeats: dict[uuid.UUID, list[int]] = {}  # in-batch kiosk retries, by checkin_id
+        conflicts: list[tuple[int, DeadLetter]] = []
         in_batch_duplicates = 0
-        for checkin, first_seen in items:
-            if checkin.checkin_id in seen:
-                in_batch_duplicates += 1
+        for i, (checkin, first_seen) in enumerate(items):
+            first = first_of.get(checkin.checkin_id)
+            if first is not None:
+                if _conflict(items[first][0], checkin, conflicts, i) is None:
+                    in_batch_duplicates += 1
+                    repeats.setdefault(checkin.checkin_id, []).append(i)
                 continue
-            seen.add(checkin.checkin_id)
+            first_of[checkin.checkin_id] = i
             work.append((checkin, first_seen or now, first_seen is not None))
         verdicts = self._judge(work, now)
         clock.lap("judge")
@@ -177,7 +232,17 @@ class CheckinProcessor:
         fresh, revived = await repository.claim_checkins(conn, arriving)
         clock.lap("claim")
         duplicates = {w[0].checkin_id for w, _ in arriving} - fresh
+        ledger_conflicts = 0
         if duplicates:
+            stored = await repository.scans_of(conn, duplicates)
+            for cid in duplicates:
+                letter = cid in stored and _conflict(stored[cid], items[first_of[cid]][0], conflicts, first_of[cid])
+                if letter:
+                    ledger_conflicts += 1
+                    # The batch's retries of a refused scan are refused with it.
+                    again = repeats.pop(cid, ())
+                    conflicts.extend((i, letter) for i in again)
+                    in_batch_duplicates -= len(again)
             kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
             work, verdicts = [w for w, _ in kept], [v for _, v in kept]
             fold = self._fold(work, verdicts, existing, seats, now)
@@ -217,7 +282,8 @@ class CheckinProcessor:
         await repository.unpark(conn, fold.resolved + revived_settled)
         row_id = await checkin_outbox.write(conn, events) if events else None
         clock.lap("write")
-        fold.tally["duplicate"] += in_batch_duplicates + len(duplicates)
+        fold.tally["duplicate"] += in_batch_duplicates + len(duplicates) - ledger_conflicts
+        fold.tally["conflict"] += len(conflicts)
 
         async def committed() -> None:
             clock.lap("commit")
@@ -228,6 +294,7 @@ class CheckinProcessor:
             self._committed(fold, now)
 
         uow.after_commit(committed)
+        return conflicts
 
     def _committed(self, fold: _Fold, now: datetime) -> None:
         """What follows a committed batch outside the database: wake-ups, metrics."""
@@ -252,6 +319,7 @@ class CheckinProcessor:
                 enrolled=lambda s, r=checkin.resident_id: r in caches.enrolled.get(s, ()),
                 waited=now - first_seen,
                 grace=self.grace,
+                received_at=first_seen,
             )
             for checkin, first_seen, _ in work
         ]

@@ -37,6 +37,7 @@ def judge(s, sessions, *, kiosks=None, residents=("r1",), enrolled=(), waited=ti
         enrolled=lambda sid: sid in enrolled,
         waited=waited,
         grace=GRACE,
+        received_at=s.scanned_at,  # arrived as scanned: the time rule is tested on its own
     )
 
 
