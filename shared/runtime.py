@@ -31,7 +31,9 @@ from shared.bus.producer import Producer
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
+from shared.db.retention import INBOX, ConsumerMarks, PrunedTable, Retention
 from shared.db.uow import UnitOfWork
+from shared.events.topics import group_id as group_id_for
 from shared.http.auth import install_auth
 from shared.http.errors import install_error_handlers
 from shared.http.observability import RequestObservability
@@ -57,6 +59,9 @@ class Runtime:
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
+        # Tables the retention task prunes (the inbox in every service; `retain` adds more).
+        self.pruned: list[PrunedTable] = [INBOX]
+        self.retention: Retention | None = None
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []
         self.started = False
@@ -82,9 +87,11 @@ class Runtime:
     ) -> BatchConsumer:
         """Consume `topics` with the service's handler table (and its batch projector, if any);
         see shared/bus/dispatch.py for the contract."""
+        group_id = group_id or group_id_for(self.settings.service)
         dispatch = Dispatcher(
-            self.uow, handlers or {}, projector=projector, offsets=offsets, on_applied=on_applied, label=label
-        )
+            self.uow, handlers or {}, projector=projector, offsets=offsets, on_applied=on_applied, label=label,
+            marks=ConsumerMarks(group_id),
+        )  # fmt: skip
         consumer = BatchConsumer(
             service=self.settings.service,
             topics=topics,
@@ -100,6 +107,16 @@ class Runtime:
         consumer.register(self.broker)
         self.consumers.append(consumer)
         return consumer
+
+    def retain(self, *tables: PrunedTable) -> None:
+        """Prune these tables too (shared/db/retention.py says when a row may go)."""
+        self.pruned.extend(tables)
+
+    def _groups(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {}
+        for consumer in self.consumers:
+            groups.setdefault(consumer.group_id, []).extend(consumer.topics)
+        return groups
 
     def on_start(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Run after the database is migrated and before consumers start."""
@@ -121,11 +138,15 @@ class Runtime:
         await self.broker.start()
         self.relay = OutboxRelay(self.pool, self.producer, self.outbox_signal)
         self.relay.start()
+        self.retention = Retention(s, lambda: self.pool, self._groups, self.pruned)
+        self.retention.start()
         self.started = True
         log.info("%s started", s.service)
 
     async def stop(self) -> None:
         self.started = False
+        if self.retention is not None:
+            await self.retention.stop()
         if self.relay is not None:
             await self.relay.stop()
         await self.broker.stop()  # stops fetching, lets in-flight batches finish (graceful_timeout)

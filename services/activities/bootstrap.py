@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.activities.adapters.cache import Caches
 from services.activities.adapters.cache_sync import CacheSync
 from services.activities.adapters.checkin_outbox import CheckinOutbox
+from services.activities.adapters.retention import TABLES as PRUNED_TABLES
 from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http
 from services.activities.service_layer.checkins import CheckinProcessor
@@ -43,6 +44,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         sweep_every_s=settings.pending_sweep_s,
     )
     consumers.register(runtime, processor)
+    runtime.retain(*PRUNED_TABLES)  # besides the inbox: the check-in ledger
     # Every instance learns every other instance's writes (catalogue, residents, seats) from a
     # connection of its own that LISTENs; it reloads everything whenever that connection is new.
     sync = CacheSync(

@@ -25,7 +25,9 @@ batch changed it passes `on_applied(topics)` (scoring's index engine); it runs a
 Exactly once: events for the table's handlers are claimed in the `inbox` table in the same
 transaction as their effect (a redelivered event is skipped); a projector is idempotent by its
 own ledger (activities: the check-in ledger; scoring: its per-partition stored offsets, see
-`OffsetStore`).
+`OffsetStore`). Records below the group's mark (`marks`, the offset it had committed when the
+retention task last looked) were applied before and are skipped, so inbox and ledger rows pruned
+below the mark are never needed again (shared/db/retention.py).
 """
 
 from __future__ import annotations
@@ -56,6 +58,12 @@ class BatchProjector(Protocol):
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None: ...
 
 
+class Marks(Protocol):
+    """Per partition, the offset below which every record was applied (or dead-lettered)."""
+
+    async def read(self, conn: Any, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]: ...
+
+
 class OffsetStore(Protocol):
     """Offsets stored with the results: records at or below a partition's stored offset were
     applied before and are skipped; the batch's new offsets are stored in the same transaction."""
@@ -80,8 +88,10 @@ class Dispatcher:
         offsets: OffsetStore | None = None,
         on_applied: Callable[[set[str]], None] | None = None,
         label: str | None = None,
+        marks: Marks | None = None,
     ) -> None:
         self.uow_factory = uow_factory
+        self.marks = marks
         self.by_type: dict[str, Handler] = {cls.type_name: handler for cls, handler in handlers.items()}
         self.projector = projector
         self.offsets = offsets
@@ -113,6 +123,11 @@ class Dispatcher:
                 skipped = len(relevant) - len(todo)
                 if skipped:
                     outcomes.append((self.label or "batch", "duplicate", skipped))
+            elif self.marks is not None and relevant:
+                below = await self.marks.read(uow.conn, {(e.topic, e.record.partition) for e in relevant})
+                todo = [e for e in relevant if e.record.offset >= below.get((e.topic, e.record.partition), 0)]
+                if len(todo) < len(relevant):
+                    outcomes.append((self.label or "batch", "duplicate", len(relevant) - len(todo)))
             else:
                 todo = relevant
             applied_topics: set[str] = set()
