@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.notify.adapters.channels import SmsGateway, SmtpMailer
 from services.notify.adapters.clock import Clock, SystemClock
 from services.notify.adapters.faults import CrashAfterSend
+from services.notify.adapters.retention import TABLES as PRUNED_TABLES
 from services.notify.adapters.templates import Templates
 from services.notify.config import NotifySettings
 from services.notify.entrypoints import consumers, http
@@ -54,6 +55,7 @@ def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
         clock=clock, contact_wait=timedelta(seconds=settings.contact_wait_s), wake_delivery=worker.wake.set
     )
     consumers.register(runtime)
+    runtime.retain(*PRUNED_TABLES)  # besides the inbox: settled messages
 
     async def start_worker() -> None:
         worker.start()
