@@ -52,7 +52,10 @@ def build_app(settings: NotifySettings, clock: Clock | None = None) -> FastAPI:
         uow_factory=runtime.uow, settings=settings, channels=channels, templates=templates, clock=clock
     )
     runtime.deps = Deps(
-        clock=clock, contact_wait=timedelta(seconds=settings.contact_wait_s), wake_delivery=worker.wake.set
+        clock=clock,
+        contact_wait=timedelta(seconds=settings.contact_wait_s),
+        wake_delivery=worker.wake.set,
+        catalogue_wait=timedelta(seconds=settings.catalogue_wait_s),
     )
     consumers.register(runtime)
     runtime.retain(*PRUNED_TABLES)  # besides the inbox: settled messages

@@ -31,6 +31,9 @@ class NotifySettings(ServiceSettings):
     retry_base_s: float = 15.0
     retry_cap_s: float = 600.0
     contact_wait_s: float = 3600.0
+    # How long a message waits for the catalogue event naming its course, venue or session (another
+    # topic, in any order): then it goes with words like "your course" instead of the name.
+    catalogue_wait_s: float = 600.0
     lease_s: float = 120.0
     worker_batch: int = 50
     worker_poll_s: float = 1.0

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notify.domain.model import PENDING_STATUSES, Contact
+from services.notify.domain.model import PENDING_STATUSES, Contact, Drop, Seat
 
 _PENDING = list(PENDING_STATUSES)
 
@@ -74,27 +74,113 @@ async def languages_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dic
 # --- our view of enrolments -----------------------------------------------------------------------
 
 
-async def upsert_enrolment(
-    conn: asyncpg.Connection, enrolment_id: str, session_id: str, course_id: str, resident_id: str, status: str
-) -> None:
+async def upsert_enrolment(conn: asyncpg.Connection, seat: Seat) -> None:
     await conn.execute(
-        """INSERT INTO enrolments(enrolment_id, session_id, course_id, resident_id, status)
-           VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (enrolment_id) DO UPDATE SET status = EXCLUDED.status, updated_at = now()""",
-        enrolment_id, session_id, course_id, resident_id, status,
+        """INSERT INTO enrolments(enrolment_id, session_id, course_id, resident_id, status, fact_at)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (enrolment_id) DO UPDATE SET status = EXCLUDED.status,
+               fact_at = COALESCE(EXCLUDED.fact_at, enrolments.fact_at), updated_at = now()""",
+        seat.enrolment_id, seat.session_id, seat.course_id, seat.resident_id, seat.status, seat.at,
     )  # fmt: skip
 
 
-async def enrolled(conn: asyncpg.Connection, *, session_id: str | None = None, course_id: str | None = None,
-                   statuses: tuple[str, ...] = ("confirmed", "waitlisted")) -> list[asyncpg.Record]:  # fmt: skip
-    return await conn.fetch(
-        """SELECT enrolment_id, session_id, course_id, resident_id, status FROM enrolments
+def _seat(r: asyncpg.Record) -> Seat:
+    return Seat(r["enrolment_id"], r["resident_id"], r["session_id"], r["course_id"], r["status"], r["fact_at"])
+
+
+async def get_seat(conn: asyncpg.Connection, enrolment_id: str) -> Seat | None:
+    """The enrolment, locked: two events of one enrolment are applied one after the other."""
+    row = await conn.fetchrow(
+        """SELECT enrolment_id, session_id, course_id, resident_id, status, fact_at FROM enrolments
+           WHERE enrolment_id = $1 FOR UPDATE""",
+        enrolment_id,
+    )
+    return _seat(row) if row else None
+
+
+async def seats(conn: asyncpg.Connection, *, session_id: str | None = None, course_id: str | None = None,
+                statuses: tuple[str, ...] = ("confirmed", "waitlisted")) -> list[Seat]:  # fmt: skip
+    rows = await conn.fetch(
+        """SELECT enrolment_id, session_id, course_id, resident_id, status, fact_at FROM enrolments
            WHERE ($1::text IS NULL OR session_id = $1) AND ($2::text IS NULL OR course_id = $2)
              AND status = ANY($3::text[]) ORDER BY enrolment_id""",
         session_id,
         course_id,
         list(statuses),
     )
+    return [_seat(r) for r in rows]
+
+
+async def schedule_of(conn: asyncpg.Connection, session_id: str) -> int:
+    return await conn.fetchval("SELECT schedule FROM session_schedules WHERE session_id = $1", session_id) or 0
+
+
+async def set_schedule(conn: asyncpg.Connection, session_id: str, schedule: int) -> None:
+    await conn.execute(
+        """INSERT INTO session_schedules(session_id, schedule) VALUES ($1, $2)
+           ON CONFLICT (session_id) DO UPDATE SET schedule = EXCLUDED.schedule, updated_at = now()""",
+        session_id,
+        schedule,
+    )
+
+
+async def remember_cancel_reason(conn: asyncpg.Connection, session_id: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO session_cancellations(session_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        session_id,
+        reason,
+    )
+
+
+async def cancel_reason(conn: asyncpg.Connection, session_id: str, course_id: str) -> str:
+    """Why the session (or its course) was cancelled, as its cancellation said."""
+    return (
+        await conn.fetchval(
+            """SELECT COALESCE((SELECT reason FROM session_cancellations WHERE session_id = $1),
+                               (SELECT cancel_reason FROM courses WHERE course_id = $2 AND cancelled), '')""",
+            session_id,
+            course_id,
+        )
+        or ""
+    )
+
+
+# --- honours -------------------------------------------------------------------------------------
+
+
+async def revoke_honour(conn: asyncpg.Connection, honour_id: str, reason: str) -> None:
+    await conn.execute(
+        "INSERT INTO honour_revocations(honour_id, reason) VALUES ($1, $2) ON CONFLICT DO NOTHING", honour_id, reason
+    )
+
+
+async def honour_revoked(conn: asyncpg.Connection, honour_id: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM honour_revocations WHERE honour_id = $1", honour_id))
+
+
+_HONOUR = "(params->>'honour_id' = {0} OR idempotency_key = resident_id || ':honour_awarded:' || {0})"
+
+
+async def told_of_honour(conn: asyncpg.Connection, honour_id: str) -> list[str]:
+    """Residents whose award notice was sent or is in flight (rows before issue 13 lack the
+    honour_id param: their key names it)."""
+    rows = await conn.fetch(
+        f"""SELECT resident_id FROM notifications
+            WHERE kind = 'honour_awarded' AND status IN ('sending', 'sent') AND {_HONOUR.format("$1")}
+            ORDER BY resident_id""",
+        honour_id,
+    )
+    return [r["resident_id"] for r in rows]
+
+
+async def award_params(conn: asyncpg.Connection, honour_id: str) -> dict[str, Any]:
+    """The honour's kind and period as its award notice holds them ({} if none was queued)."""
+    params = await conn.fetchval(
+        f"""SELECT params FROM notifications WHERE kind = 'honour_awarded' AND {_HONOUR.format("$1")}
+            ORDER BY created_at LIMIT 1""",
+        honour_id,
+    )
+    return {k: v for k, v in (params or {}).items() if k in ("honour_kind", "period")}
 
 
 # --- notifications --------------------------------------------------------------------------------
@@ -112,6 +198,7 @@ class NewNotification:
     enrolment_id: str | None = None
     session_starts_at: datetime | None = None
     params: dict[str, Any] | None = None
+    catalogue_deadline: datetime | None = None
 
 
 async def add_notifications(conn: asyncpg.Connection, items: list[NewNotification]) -> int:
@@ -120,9 +207,11 @@ async def add_notifications(conn: asyncpg.Connection, items: list[NewNotificatio
         return 0
     rows = await conn.fetch(
         """INSERT INTO notifications(notification_id, idempotency_key, resident_id, kind, due_at, contact_deadline,
-                                     triggered_at, session_id, enrolment_id, session_starts_at, params)
+                                     triggered_at, session_id, enrolment_id, session_starts_at, params,
+                                     catalogue_deadline)
            SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[],
-                                $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[])
+                                $7::timestamptz[], $8::text[], $9::text[], $10::timestamptz[], $11::jsonb[],
+                                $12::timestamptz[])
            ON CONFLICT (idempotency_key) DO NOTHING RETURNING notification_id""",
         [uuid.uuid4() for _ in items],
         [i.idempotency_key for i in items],
@@ -135,32 +224,25 @@ async def add_notifications(conn: asyncpg.Connection, items: list[NewNotificatio
         [i.enrolment_id for i in items],
         [i.session_starts_at for i in items],
         [i.params or {} for i in items],
+        [i.catalogue_deadline for i in items],
     )
     return len(rows)
 
 
-async def cancel_pending(
-    conn: asyncpg.Connection,
-    now: datetime,
-    reason: str,
-    *,
-    kinds: tuple[str, ...],
-    session_id: str | None = None,
-    enrolment_id: str | None = None,
-    course_id: str | None = None,
-    keep_key: str | None = None,
-    unless_starts_at: datetime | None = None,
-) -> int:
-    """Drop notifications not yet handed to a channel (a message in flight is left to finish)."""
+async def drop_pending(conn: asyncpg.Connection, now: datetime, drop: Drop, keep_keys: list[str]) -> int:
+    """Cancel notifications not yet handed to a channel (a message in flight is left to finish)."""
     result = await conn.execute(
-        """UPDATE notifications SET status = 'cancelled', status_reason = $2, cancelled_at = $1, updated_at = $1
-           WHERE status IN ('queued', 'deferred') AND kind = ANY($3::text[])
-             AND ($4::text IS NULL OR session_id = $4)
-             AND ($5::text IS NULL OR enrolment_id = $5)
-             AND ($6::text IS NULL OR session_id IN (SELECT session_id FROM sessions WHERE course_id = $6))
-             AND ($7::text IS NULL OR idempotency_key <> $7)
-             AND ($8::timestamptz IS NULL OR session_starts_at IS DISTINCT FROM $8)""",
-        now, reason, list(kinds), session_id, enrolment_id, course_id, keep_key, unless_starts_at,
+        f"""UPDATE notifications SET status = 'cancelled', status_reason = $2, cancelled_at = $1, updated_at = $1
+            WHERE status IN ('queued', 'deferred') AND kind = ANY($3::text[])
+              AND ($4::text IS NULL OR enrolment_id = $4)
+              AND ($5::text IS NULL OR session_id = $5)
+              AND ($6::text IS NULL OR session_id IN (SELECT session_id FROM sessions WHERE course_id = $6)
+                   OR enrolment_id IN (SELECT enrolment_id FROM enrolments WHERE course_id = $6))
+              AND ($7::text IS NULL OR {_HONOUR.format("$7")})
+              AND ($8::timestamptz IS NULL OR session_starts_at IS DISTINCT FROM $8)
+              AND NOT (idempotency_key = ANY($9::text[]))""",
+        now, drop.reason, list(drop.kinds), drop.enrolment_id, drop.session_id, drop.course_id, drop.honour_id,
+        drop.unless_starts_at, keep_keys,
     )  # fmt: skip
     return int(result.split()[-1])
 
@@ -174,9 +256,20 @@ async def wake_awaiting_contact(conn: asyncpg.Connection, resident_id: str, now:
     )
 
 
+async def wake_awaiting_catalogue(conn: asyncpg.Connection, now: datetime) -> int:
+    """A catalogue event arrived: messages that waited for a name are due now (they wait again
+    if it was not theirs; there are few, and only while the catalogue lags)."""
+    result = await conn.execute(
+        """UPDATE notifications SET due_at = $1, updated_at = $1
+           WHERE status = 'queued' AND status_reason = 'awaiting_catalogue' AND due_at > $1""",
+        now,
+    )
+    return int(result.split()[-1])
+
+
 CLAIM_COLUMNS = """notification_id, idempotency_key, resident_id, kind, session_id, params, session_starts_at,
     status, channel, language, rendered_subject, rendered_body, attempts, due_at, contact_deadline,
-    triggered_at, created_at, first_attempt_at"""
+    catalogue_deadline, triggered_at, created_at, first_attempt_at"""
 
 
 async def claim_due(
@@ -342,6 +435,14 @@ async def titles_of(conn: asyncpg.Connection, course_ids: list[str]) -> dict[str
         course_ids,
     )
     return {r["course_id"]: (r["title_zh"], r["title_en"]) for r in rows}
+
+
+async def session_starts(conn: asyncpg.Connection, session_ids: list[str]) -> dict[str, datetime]:
+    rows = await conn.fetch(
+        "SELECT session_id, starts_at FROM sessions WHERE session_id = ANY($1::text[]) AND starts_at IS NOT NULL",
+        session_ids,
+    )
+    return {r["session_id"]: r["starts_at"] for r in rows}
 
 
 async def venue_names(conn: asyncpg.Connection, venue_ids: list[str]) -> dict[str, tuple[str, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.notify.domain.model import KINDS
+from services.notify.domain.model import KINDS, template_fields
 from shared.reference import DEFAULT_LANGUAGE, LANGUAGES, Reference, load_reference
 
 
@@ -25,6 +25,10 @@ class Templates:
     def text(self, language: str, kind: str) -> str:
         language = language if language in LANGUAGES else DEFAULT_LANGUAGE
         return self.texts[(language, kind)]
+
+    def fields(self, kind: str) -> set[str]:
+        """The fields a kind's message shows in any language."""
+        return set().union(*(template_fields(self.texts[(language, kind)]) for language in LANGUAGES))
 
     def honour_name(self, kind: str, language: str) -> str:
         return self.reference.honour_name(kind, language)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import Literal
@@ -28,9 +29,13 @@ KIND_CATEGORY: dict[str, str] = {
     "reminder_24h": "reminders",
     "reminder_2h": "reminders",
     "honour_awarded": "honours",
+    "honour_revoked": "honours",
 }
 KINDS = tuple(KIND_CATEGORY)
 REMINDERS: dict[str, timedelta] = {"reminder_24h": timedelta(hours=24), "reminder_2h": timedelta(hours=2)}
+# What an enrolment notice says is good news about a seat; a cancellation makes it untrue.
+SEAT_NOTICES = ("enrolment_confirmed", "enrolment_waitlisted", "enrolment_promoted")
+SESSION_NOTICES = ("session_changed", *REMINDERS)
 
 
 class RuleViolated(ValueError):
@@ -129,6 +134,10 @@ class Pending:
     channel: Channel | None = None
     session_starts_at: datetime | None = None
     params: dict = field(default_factory=dict)
+    # Names (course title, venue name, session time) the message needs and the catalogue has not
+    # given yet, and until when it waits for them (None: it does not wait).
+    names_missing: frozenset[str] = frozenset()
+    catalogue_deadline: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,11 @@ class AwaitContact:
 
 
 @dataclass(frozen=True)
+class AwaitCatalogue:
+    until: datetime
+
+
+@dataclass(frozen=True)
 class Fail:
     reason: str
 
@@ -157,7 +171,7 @@ class Suppress:
     reason: str
 
 
-Decision = Send | Defer | AwaitContact | Fail | Suppress
+Decision = Send | Defer | AwaitContact | AwaitCatalogue | Fail | Suppress
 
 
 def is_urgent(kind: str, session_starts_at: datetime | None, now: datetime, quiet: QuietHours) -> bool:
@@ -190,6 +204,9 @@ def decide(
         if now >= pending.contact_deadline:
             return Fail("no_contact")
         return AwaitContact(pending.contact_deadline)
+    if pending.names_missing and pending.catalogue_deadline is not None and now < pending.catalogue_deadline:
+        # The catalogue travels on another topic: wait (bounded) rather than show a raw id.
+        return AwaitCatalogue(pending.catalogue_deadline)
     quiet = default_quiet
     if contact.quiet_hours_start is not None and contact.quiet_hours_end is not None:
         quiet = QuietHours.parse(contact.quiet_hours_start, contact.quiet_hours_end, default_quiet.tz)
@@ -222,14 +239,16 @@ def reminder_times(starts_at: datetime, now: datetime) -> dict[str, datetime]:
     return {kind: starts_at - before for kind, before in REMINDERS.items() if starts_at - before > now}
 
 
-def reminder_subject(session_id: str, starts_at: datetime) -> str:
-    # The start time is part of the subject: a rescheduled session gets fresh reminders, while a
-    # replay of the same schedule maps to the same key.
-    return f"{session_id}@{starts_at.astimezone(UTC):%Y%m%dT%H%MZ}"
+def reminder_subject(enrolment_id: str, starts_at: datetime, schedule: int) -> str:
+    # A reminder is of one enrolment (a resident who cancels and enrols again has a new one) for one
+    # schedule of its session: the n-th schedule, so A -> B -> A reminds again for the second A,
+    # while a replay of the same schedule maps to the same key.
+    return f"{enrolment_id}@{starts_at.astimezone(UTC):%Y%m%dT%H%MZ}#{schedule}"
 
 
-def change_subject(session_id: str, starts_at: datetime, ends_at: datetime, venue_id: str) -> str:
-    return f"{session_id}@{starts_at.astimezone(UTC):%Y%m%dT%H%MZ}-{ends_at.astimezone(UTC):%H%MZ}@{venue_id}"
+def change_subject(enrolment_id: str, schedule: int) -> str:
+    """The fact "this enrolment's session got its n-th schedule": A -> B -> A -> B gives three."""
+    return f"{enrolment_id}#{schedule}"
 
 
 # --- templates ---------------------------------------------------------------------------------
@@ -255,3 +274,201 @@ def render(template: str, params: dict[str, object]) -> Rendered:
         body = template
     values = _Blank(params)
     return Rendered(subject.format_map(values), body.strip().format_map(values))
+
+
+def template_fields(template: str) -> set[str]:
+    """The `{name}` fields a template uses (what a message needs to know before it is rendered)."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+# --- what an event implies ---------------------------------------------------------------------
+# Notify consumes several topics (catalogue, enrolments, contacts, honours) whose relative order
+# Kafka does not promise. Each handler reads the facts below, asks one of the `plan_*` rules what
+# the event implies, and applies the plan: drop the pending notices it names (those not yet handed
+# to a channel), then queue the new ones (by idempotency key, so a redelivery queues nothing). The
+# rules are written so that the messages a resident ends with do not depend on that order
+# (tests/unit/notify/test_order.py permutes the events with hypothesis).
+
+
+@dataclass(frozen=True)
+class Seat:
+    """Notify's view of one enrolment. `at` is the event time of the latest fact applied to it."""
+
+    enrolment_id: str
+    resident_id: str
+    session_id: str
+    course_id: str
+    status: str  # confirmed, waitlisted, cancelled
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """What notify knows of a session when an event arrives. `schedule` counts the moves residents
+    were told of: the n-th schedule is part of the identity of its change notice and reminders."""
+
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    venue_id: str | None = None
+    scheduled: bool = False
+    cancelled: bool = False
+    course_cancelled: bool = False
+    schedule: int = 0
+
+
+@dataclass
+class Queue:
+    """A notice to queue; `due_at` None means now."""
+
+    resident_id: str
+    kind: str
+    subject: str
+    enrolment_id: str | None = None
+    due_at: datetime | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return idempotency_key(self.resident_id, self.kind, self.subject)
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Cancel the pending notices of these kinds in this scope (a scope left None matches all); a
+    reminder for `unless_starts_at` is kept. A plan never drops what it queues itself."""
+
+    reason: str
+    kinds: tuple[str, ...]
+    enrolment_id: str | None = None
+    session_id: str | None = None
+    course_id: str | None = None
+    honour_id: str | None = None
+    unless_starts_at: datetime | None = None
+
+
+@dataclass
+class Plan:
+    queue: list[Queue] = field(default_factory=list)
+    drop: list[Drop] = field(default_factory=list)
+    seat: Seat | None = None  # the enrolment as it stands after the event (None: unchanged)
+    schedule: int | None = None  # the session's schedule count after the event (None: unchanged)
+
+    @property
+    def keys(self) -> set[str]:
+        return {q.key for q in self.queue}
+
+
+def newer_enrolment_fact(known: Seat | None, at: datetime) -> bool:
+    """Whether an enrolment event is news. Its topic is ordered per session, but a replayed or
+    republished event can bring an older fact after a newer one (a "waitlisted" after the
+    promotion): the event's own `at` orders the facts of one enrolment, and a cancelled enrolment
+    stays cancelled (enrolment ids are never reused: enrolling again makes a new one)."""
+    if known is None:
+        return True
+    if known.status == "cancelled":
+        return False
+    return known.at is None or at >= known.at
+
+
+def truthful_enrolment_notice(kind: str, seat: Seat, session: SessionState) -> Queue | None:
+    """The notice an enrolment event gives. A seat in a session or course already cancelled (its
+    cancellation came first, on the catalogue topic) is told as the cancellation: good news would
+    be the resident's last word on a session that will not take place."""
+    if kind in SEAT_NOTICES:
+        if session.course_cancelled:
+            return Queue(seat.resident_id, "course_cancelled", seat.course_id, seat.enrolment_id)
+        if session.cancelled:
+            return Queue(seat.resident_id, "session_cancelled", seat.enrolment_id, seat.enrolment_id)
+        return Queue(seat.resident_id, kind, seat.enrolment_id, seat.enrolment_id)
+    if session.cancelled or session.course_cancelled:
+        return None  # the session's or course's cancellation notice says it already
+    return Queue(seat.resident_id, kind, seat.enrolment_id, seat.enrolment_id)
+
+
+def reminders(seat: Seat, starts_at: datetime, schedule: int, now: datetime) -> list[Queue]:
+    subject = reminder_subject(seat.enrolment_id, starts_at, schedule)
+    return [
+        Queue(seat.resident_id, kind, subject, seat.enrolment_id, due_at=due_at)
+        for kind, due_at in reminder_times(starts_at, now).items()
+    ]
+
+
+def plan_enrolment(kind: str, seat: Seat, known: Seat | None, session: SessionState, now: datetime) -> Plan:
+    """An enrolment event (`kind` is the notice it names: enrolment_confirmed, _waitlisted,
+    _promoted or _cancelled; `seat` carries the event's status and `at`)."""
+    if seat.at is not None and not newer_enrolment_fact(known, seat.at):
+        return Plan()
+    notice = truthful_enrolment_notice(kind, seat, session)
+    plan = Plan(queue=[notice] if notice else [], seat=seat)
+    if kind == "enrolment_promoted":  # "waitlisted" still queued is no longer true
+        plan.drop.append(Drop("promoted", ("enrolment_waitlisted",), enrolment_id=seat.enrolment_id))
+    if kind == "enrolment_cancelled":
+        plan.drop.append(Drop("enrolment_cancelled", (*SEAT_NOTICES, *SESSION_NOTICES), enrolment_id=seat.enrolment_id))
+    if notice is not None and notice.kind in ("enrolment_confirmed", "enrolment_promoted") and session.starts_at:
+        plan.queue += reminders(seat, session.starts_at, session.schedule, now)
+    return plan
+
+
+def plan_schedule(
+    session_id: str, seats: list[Seat], before: SessionState | None, after: SessionState, changed: bool,
+    now: datetime,
+) -> Plan:  # fmt: skip
+    """SessionScheduled / SessionChanged (`changed`): residents are told of a move of time or
+    venue, reminders follow the session's time. A cancelled session stays cancelled."""
+    if before is not None and before.cancelled:
+        return Plan()
+    moved = before is None or (before.starts_at, before.ends_at, before.venue_id) != (
+        after.starts_at,
+        after.ends_at,
+        after.venue_id,
+    )
+    told = changed and moved
+    schedule = (before.schedule if before else 0) + (1 if told else 0)
+    plan = Plan(schedule=schedule)
+    if told:
+        for seat in seats:
+            plan.queue.append(Queue(seat.resident_id, "session_changed", change_subject(seat.enrolment_id, schedule),
+                                    seat.enrolment_id))  # fmt: skip
+        # An earlier change notice not sent yet is superseded by this one.
+        plan.drop.append(Drop("superseded", ("session_changed",), session_id=session_id))
+    plan.drop.append(Drop("rescheduled", tuple(REMINDERS), session_id=session_id, unless_starts_at=after.starts_at))
+    if after.starts_at is not None:
+        for seat in seats:
+            if seat.status == "confirmed":
+                plan.queue += reminders(seat, after.starts_at, schedule, now)
+    return plan
+
+
+def plan_session_cancelled(
+    session_id: str, seats: list[Seat], before: SessionState | None, course_cancelled: bool
+) -> Plan:
+    """Everything pending about the session becomes untrue (seat notices included: a deferred
+    "confirmed" sent after the cancellation would be the last word); the enrolled are told once."""
+    plan = Plan(drop=[Drop("session_cancelled", (*SEAT_NOTICES, *SESSION_NOTICES), session_id=session_id)])
+    if (before is not None and before.cancelled) or course_cancelled:
+        return plan  # residents were told (or are about to be told) already
+    plan.queue = [Queue(s.resident_id, "session_cancelled", s.enrolment_id, s.enrolment_id) for s in seats]
+    return plan
+
+
+def plan_course_cancelled(course_id: str, seats: list[Seat]) -> Plan:
+    """One message per resident for the whole course, replacing everything pending about it."""
+    drop = Drop("course_cancelled", (*SEAT_NOTICES, *SESSION_NOTICES, "session_cancelled"), course_id=course_id)
+    residents = sorted({s.resident_id for s in seats})
+    return Plan(queue=[Queue(r, "course_cancelled", course_id) for r in residents], drop=[drop])
+
+
+def plan_honour_awarded(honour_id: str, residents: list[str], revoked: bool) -> Plan:
+    """An award whose revocation came first (a replay) is not news any more."""
+    if revoked:
+        return Plan()
+    return Plan(queue=[Queue(r, "honour_awarded", honour_id) for r in dict.fromkeys(residents)])
+
+
+def plan_honour_revoked(honour_id: str, told: list[str]) -> Plan:
+    """A queued award notice is dropped; a resident already told (sent, or in flight) is told of
+    the revocation."""
+    return Plan(
+        queue=[Queue(r, "honour_revoked", honour_id) for r in dict.fromkeys(told)],
+        drop=[Drop("honour_revoked", ("honour_awarded",), honour_id=honour_id)],
+    )

@@ -12,23 +12,30 @@ from shared.catalogue import projection as catalogue
 from shared.events import topics
 from shared.events.catalogue import (
     CourseCancelled,
+    CourseCreated,
+    CourseUpdated,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentPromoted,
     EnrolmentWaitlisted,
     HonourAwarded,
+    HonourRevoked,
     ResidentContactChanged,
     ResidentRegistered,
     ResidentUpdated,
     SessionCancelled,
     SessionChanged,
     SessionScheduled,
+    VenueRegistered,
 )
 from shared.runtime import Runtime
 
 HANDLERS: Handlers = {
     # activities.catalogue: the catalogue read model, with the notices a change implies
     **catalogue.HANDLERS,
+    VenueRegistered: handlers.on_catalogue_names,
+    CourseCreated: handlers.on_catalogue_names,
+    CourseUpdated: handlers.on_catalogue_names,
     CourseCancelled: handlers.on_course_cancelled,
     SessionScheduled: handlers.on_session_scheduled,
     SessionChanged: handlers.on_session_scheduled,
@@ -44,6 +51,7 @@ HANDLERS: Handlers = {
     EnrolmentCancelled: handlers.on_enrolment_cancelled,
     # scoring.honours
     HonourAwarded: handlers.on_honour_awarded,
+    HonourRevoked: handlers.on_honour_revoked,
 }
 
 TOPICS = {
@@ -51,7 +59,7 @@ TOPICS = {
     topics.RESIDENTS.name: "Residents' language (until their contact says otherwise).",
     topics.CONTACTS.name: "Residents' contact data, channel, consent, opt-outs and quiet hours (personal data).",
     topics.ENROLMENTS.name: "Enrolments: confirmation, waitlist, promotion and cancellation notices, reminders.",
-    topics.HONOURS.name: "Honours awarded to residents.",
+    topics.HONOURS.name: "Honours awarded to residents, and revoked.",
 }
 
 

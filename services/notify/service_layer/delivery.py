@@ -26,6 +26,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -46,6 +47,17 @@ log = logging.getLogger(__name__)
 SOURCE = "learnstreet/notify"
 
 NO_REASON = {"zh-CN": "未说明", "en": "not given"}
+# What a message says once it waited its bound (`catalogue_wait_s`) for a name the catalogue never
+# gave: words a resident understands, never the raw id.
+NAMELESS = {
+    "course_title": {"zh-CN": "您报名的课程", "en": "your course"},
+    "venue_name": {"zh-CN": "场地另行通知", "en": "venue to be announced"},
+    "session_time": {"zh-CN": "时间另行通知", "en": "time to be announced"},
+}
+
+
+def nameless(field: str, language: str) -> str:
+    return NAMELESS[field].get(language, NAMELESS[field]["zh-CN"])
 
 
 def timezone(name: str):
@@ -163,8 +175,11 @@ class DeliveryWorker:
             titles = await repository.titles_of(uow.conn, course_ids)
             venue_ids = list({(r["params"] or {}).get("venue_id") for r in rows} - {None})
             venues = await repository.venue_names(uow.conn, venue_ids) if venue_ids else {}
+            untimed = list({r["session_id"] for r in rows if r["session_starts_at"] is None} - {None})
+            starts = await repository.session_starts(uow.conn, untimed) if untimed else {}
             for row in rows:
                 contact = contacts.get(row["resident_id"])
+                known = _Known(titles, venues, starts)
                 pending = model.Pending(
                     notification_id=str(row["notification_id"]),
                     resident_id=row["resident_id"],
@@ -175,6 +190,8 @@ class DeliveryWorker:
                     channel=row["channel"],
                     session_starts_at=row["session_starts_at"],
                     params=row["params"] or {},
+                    names_missing=known.missing(row, self.templates.fields(row["kind"])),
+                    catalogue_deadline=row["catalogue_deadline"],
                 )
                 decision = model.decide(pending, contact, now, self.quiet, self.s.max_attempts)
                 nid = row["notification_id"]
@@ -184,7 +201,7 @@ class DeliveryWorker:
                     )
                     subject, body = row["rendered_subject"], row["rendered_body"]
                     if body is None:  # rendered once, then always resent as stored
-                        rendered = self._render(row, language, titles, venues)
+                        rendered = self._render(row, language, known)
                         subject, body = rendered.subject, rendered.body
                     token = uuid.uuid4()
                     await repository.mark_sending(
@@ -209,6 +226,10 @@ class DeliveryWorker:
                     )
                     if row["status"] != model.DEFERRED:
                         metrics.MESSAGES.labels(row["channel"] or "none", row["kind"], model.DEFERRED).inc()
+                elif isinstance(decision, model.AwaitCatalogue):
+                    await repository.reschedule(
+                        uow.conn, nid, now=now, status=model.QUEUED, due_at=decision.until, reason="awaiting_catalogue"
+                    )
                 elif isinstance(decision, model.AwaitContact):
                     await repository.reschedule(
                         uow.conn, nid, now=now, status=model.QUEUED, due_at=decision.until, reason="awaiting_contact"
@@ -229,18 +250,19 @@ class DeliveryWorker:
             await asyncio.gather(*(one(item) for item in to_send))
         return len(rows)
 
-    def _render(
-        self, row: asyncpg.Record, language: str, titles: dict[str, tuple[str, str]], venues: dict[str, tuple[str, str]]
-    ) -> model.Rendered:
+    def _render(self, row: asyncpg.Record, language: str, known: _Known) -> model.Rendered:
         params = dict(row["params"] or {})
-        course_id, venue_id = params.get("course_id"), params.get("venue_id")
-        title_zh, title_en = titles.get(course_id, (course_id or "-", course_id or "-"))
-        venue_zh, venue_en = venues.get(venue_id, (venue_id or "-", venue_id or "-"))
+        zh = language != "en"
+        title = known.titles.get(params.get("course_id"))
+        venue = known.venues.get(params.get("venue_id"))
+        starts_at = row["session_starts_at"] or known.starts.get(row["session_id"])
         values = {
             **params,
-            "course_title": title_en if language == "en" else title_zh,
-            "venue_name": venue_en if language == "en" else venue_zh,
-            "session_time": format_time(row["session_starts_at"], language, self.tz),
+            "course_title": title[0 if zh else 1] if title else nameless("course_title", language),
+            "venue_name": venue[0 if zh else 1] if venue else nameless("venue_name", language),
+            "session_time": (
+                format_time(starts_at, language, self.tz) if starts_at else nameless("session_time", language)
+            ),
             "reason": params.get("reason") or NO_REASON.get(language, NO_REASON["zh-CN"]),
         }
         if "honour_kind" in params:
@@ -316,6 +338,26 @@ class DeliveryWorker:
         metrics.MESSAGES.labels(channel or row["channel"] or "none", row["kind"], model.FAILED).inc()
         metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning("notification %s failed for good: %s", row["notification_id"], reason)
+
+
+@dataclass(frozen=True)
+class _Known:
+    """The catalogue names known for one round's rows."""
+
+    titles: dict[str, tuple[str, str]]
+    venues: dict[str, tuple[str, str]]
+    starts: dict[str, datetime]
+
+    def missing(self, row: asyncpg.Record, fields: set[str]) -> frozenset[str]:
+        params = row["params"] or {}
+        missing = set()
+        if "course_title" in fields and params.get("course_id") and params["course_id"] not in self.titles:
+            missing.add("course_title")
+        if "venue_name" in fields and params.get("venue_id") and params["venue_id"] not in self.venues:
+            missing.add("venue_name")
+        if "session_time" in fields and row["session_starts_at"] is None and row["session_id"] not in self.starts:
+            missing.add("session_time")
+        return frozenset(missing)
 
 
 def _event(cls, done: asyncpg.Record, **extra):

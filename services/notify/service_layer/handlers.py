@@ -31,6 +31,7 @@ from shared.events.catalogue import (
     EnrolmentPromoted,
     EnrolmentWaitlisted,
     HonourAwarded,
+    HonourRevoked,
     ResidentContactChanged,
     ResidentRegistered,
     SessionCancelled,
@@ -38,9 +39,6 @@ from shared.events.catalogue import (
     SessionScheduled,
 )
 from shared.http.errors import Conflict, NotFound
-
-REMINDER_KINDS = tuple(model.REMINDERS)
-SESSION_NOTICES = ("session_changed", *REMINDER_KINDS)
 
 
 @dataclass(frozen=True)
@@ -50,36 +48,7 @@ class Deps:
     clock: Clock
     contact_wait: timedelta  # how long a message waits for a resident's contact before it fails
     wake_delivery: Callable[[], None]  # the delivery worker sends what is due without waiting for its poll
-
-
-def _new(
-    deps: Deps, now: datetime, triggered_at: datetime, resident_id: str, kind: str, subject: str, **extra
-) -> NewNotification:
-    due_at = extra.pop("due_at", None) or now
-    return NewNotification(
-        idempotency_key=model.idempotency_key(resident_id, kind, subject),
-        resident_id=resident_id,
-        kind=kind,
-        due_at=due_at,
-        # Wait for a contact from the moment the message is due (a reminder is due later).
-        contact_deadline=max(due_at, now) + deps.contact_wait,
-        triggered_at=triggered_at if due_at <= now else due_at,
-        **extra,
-    )
-
-
-async def _add(uow: UnitOfWork, items: list[NewNotification]) -> None:
-    if await repository.add_notifications(uow.conn, items):
-        for item in items:
-            metrics.CREATED.labels(item.kind).inc()
-        uow.after_commit(uow.deps.wake_delivery)
-
-
-async def _add_for_each(
-    uow: UnitOfWork, now: datetime, triggered_at: datetime, residents: list[str], kind: str, subject: str, **extra
-) -> None:
-    """The same notice, one per resident (each with its own idempotency key)."""
-    await _add(uow, [_new(uow.deps, now, triggered_at, rid, kind, subject, **extra) for rid in residents])
+    catalogue_wait: timedelta = timedelta(0)  # how long a message waits for the names it shows
 
 
 def _times(uow: UnitOfWork, meta: Incoming | None) -> tuple[datetime, datetime]:
@@ -88,116 +57,101 @@ def _times(uow: UnitOfWork, meta: Incoming | None) -> tuple[datetime, datetime]:
     return now, min(triggered, now)
 
 
+async def _apply(
+    uow: UnitOfWork, plan: model.Plan, meta: Incoming | None, *, session_id: str | None = None,
+    session_starts_at: datetime | None = None, params: dict | None = None,
+) -> None:  # fmt: skip
+    """Apply a plan of the domain: its notices are queued first (by key), then the pending notices
+    it drops are cancelled, never one it queued itself."""
+    deps: Deps = uow.deps
+    now, triggered = _times(uow, meta)
+    items = []
+    for q in plan.queue:
+        due_at = q.due_at or now
+        items.append(
+            NewNotification(
+                idempotency_key=q.key,
+                resident_id=q.resident_id,
+                kind=q.kind,
+                due_at=due_at,
+                # Waits for a contact and for names count from when the message is due (a reminder is due later).
+                contact_deadline=max(due_at, now) + deps.contact_wait,
+                catalogue_deadline=max(due_at, now) + deps.catalogue_wait,
+                triggered_at=triggered if due_at <= now else due_at,
+                session_id=session_id,
+                enrolment_id=q.enrolment_id,
+                session_starts_at=session_starts_at,
+                params={**(params or {}), **q.params},
+            )
+        )
+    if items and await repository.add_notifications(uow.conn, items):
+        for item in items:
+            metrics.CREATED.labels(item.kind).inc()
+        uow.after_commit(deps.wake_delivery)
+    keep = sorted(plan.keys)
+    for drop in plan.drop:
+        await repository.drop_pending(uow.conn, now, drop, keep)
+
+
+async def _session(uow: UnitOfWork, session_id: str, course_id: str) -> model.SessionState | None:
+    ref = await catalogue_repository.get_session(uow.conn, session_id)
+    course_cancelled = await catalogue_repository.course_cancelled(uow.conn, course_id)
+    if ref is None:
+        return model.SessionState(course_cancelled=course_cancelled) if course_cancelled else None
+    return model.SessionState(
+        starts_at=ref.starts_at, ends_at=ref.ends_at, venue_id=ref.venue_id, scheduled=ref.scheduled,
+        cancelled=ref.cancelled, course_cancelled=course_cancelled,
+        schedule=await repository.schedule_of(uow.conn, session_id),
+    )  # fmt: skip
+
+
 # --- activities.catalogue: the shared read model first (shared/catalogue), then the notices ---------
 
 
+async def on_catalogue_names(uow: UnitOfWork, event, meta: Incoming | None) -> None:
+    """CourseCreated/Updated, VenueRegistered: messages waiting for a name may go now."""
+    await catalogue.HANDLERS[type(event)](uow, event, meta)
+    if await repository.wake_awaiting_catalogue(uow.conn, uow.deps.clock.now()):
+        uow.after_commit(uow.deps.wake_delivery)
+
+
 async def on_course_cancelled(uow: UnitOfWork, event: CourseCancelled, meta: Incoming | None) -> None:
-    now, triggered = _times(uow, meta)
     await catalogue.on_course_cancelled(uow, event, meta)
-    # One message per resident for the whole course, replacing per-session ones not yet sent.
-    await repository.cancel_pending(
-        uow.conn, now, "course_cancelled", kinds=(*SESSION_NOTICES, "session_cancelled"), course_id=event.course_id
-    )
-    residents = sorted({r["resident_id"] for r in await repository.enrolled(uow.conn, course_id=event.course_id)})
-    params = {"course_id": event.course_id, "reason": event.reason}
-    await _add_for_each(uow, now, triggered, residents, "course_cancelled", event.course_id, params=params)
+    seats = await repository.seats(uow.conn, course_id=event.course_id)
+    plan = model.plan_course_cancelled(event.course_id, seats)
+    await _apply(uow, plan, meta, params={"course_id": event.course_id, "reason": event.reason})
 
 
 async def on_session_scheduled(uow: UnitOfWork, event: SessionScheduled, meta: Incoming | None) -> None:
-    """SessionScheduled and SessionChanged: reminders follow the session; a change is told."""
-    now, triggered = _times(uow, meta)
-    before = await catalogue_repository.get_session(uow.conn, event.session_id)
+    """SessionScheduled and SessionChanged: reminders follow the session; a move is told."""
+    now = uow.deps.clock.now()
+    before = await _session(uow, event.session_id, event.course_id)
     await catalogue.on_session_scheduled(uow, event, meta)
-    if before is not None and before.cancelled:
-        return
-    moved = before is None or (before.starts_at, before.ends_at, before.venue_id) != (
-        event.starts_at,
-        event.ends_at,
-        event.venue_id,
-    )
-    enrolled = await repository.enrolled(uow.conn, session_id=event.session_id)
-    items: list[NewNotification] = []
-    if isinstance(event, SessionChanged) and moved:
-        subject = model.change_subject(event.session_id, event.starts_at, event.ends_at, event.venue_id)
-        key = None
-        for r in enrolled:
-            item = _new(
-                uow.deps, now, triggered, r["resident_id"], "session_changed", subject,
-                session_id=event.session_id, enrolment_id=r["enrolment_id"], session_starts_at=event.starts_at,
-                params={"course_id": event.course_id, "venue_id": event.venue_id},
-            )  # fmt: skip
-            items.append(item)
-            key = item.idempotency_key
-        # An earlier change notice not sent yet is superseded by this one.
-        await repository.cancel_pending(
-            uow.conn, now, "superseded", kinds=("session_changed",), session_id=event.session_id, keep_key=key
-        )
-    # Reminders follow the session's time: drop those for another time, add the missing ones
-    # (this also covers enrolments that arrived before their session).
-    await repository.cancel_pending(
-        uow.conn, now, "rescheduled", kinds=REMINDER_KINDS, session_id=event.session_id,
-        unless_starts_at=event.starts_at,
+    after = model.SessionState(starts_at=event.starts_at, ends_at=event.ends_at, venue_id=event.venue_id)
+    seats = await repository.seats(uow.conn, session_id=event.session_id)
+    plan = model.plan_schedule(event.session_id, seats, before, after, isinstance(event, SessionChanged), now)
+    if plan.schedule is not None and plan.schedule != (before.schedule if before else 0):
+        await repository.set_schedule(uow.conn, event.session_id, plan.schedule)
+    await _apply(
+        uow, plan, meta, session_id=event.session_id, session_starts_at=event.starts_at,
+        params={"course_id": event.course_id, "venue_id": event.venue_id},
     )  # fmt: skip
-    for r in enrolled:
-        if r["status"] == "confirmed":
-            items += _reminders(uow.deps, now, r["resident_id"], r["enrolment_id"], event.session_id,
-                                event.course_id, event.starts_at)  # fmt: skip
-    await _add(uow, items)
+    if await repository.wake_awaiting_catalogue(uow.conn, now):
+        uow.after_commit(uow.deps.wake_delivery)
 
 
 async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, meta: Incoming | None) -> None:
-    now, triggered = _times(uow, meta)
-    before = await catalogue_repository.get_session(uow.conn, event.session_id)
+    before = await _session(uow, event.session_id, event.course_id)
     await catalogue.on_session_cancelled(uow, event, meta)
-    await repository.cancel_pending(
-        uow.conn, now, "session_cancelled", kinds=SESSION_NOTICES, session_id=event.session_id
-    )
-    if (before is not None and before.cancelled) or await catalogue_repository.course_cancelled(
-        uow.conn, event.course_id
-    ):
-        return  # residents were told (or are about to be told) already
+    course_cancelled = await catalogue_repository.course_cancelled(uow.conn, event.course_id)
+    seats = await repository.seats(uow.conn, session_id=event.session_id)
+    await repository.remember_cancel_reason(uow.conn, event.session_id, event.reason)
+    plan = model.plan_session_cancelled(event.session_id, seats, before, course_cancelled)
     starts_at = (before.starts_at if before else None) or event.starts_at
-    await _add(
-        uow,
-        [
-            _new(
-                uow.deps,
-                now,
-                triggered,
-                r["resident_id"],
-                "session_cancelled",
-                event.session_id,
-                session_id=event.session_id,
-                enrolment_id=r["enrolment_id"],
-                session_starts_at=starts_at,
-                params={"course_id": event.course_id, "reason": event.reason},
-            )
-            for r in await repository.enrolled(uow.conn, session_id=event.session_id)
-        ],
-    )
-
-
-def _reminders(
-    deps: Deps, now: datetime, resident_id: str, enrolment_id: str, session_id: str, course_id: str,
-    starts_at: datetime,
-) -> list[NewNotification]:  # fmt: skip
-    subject = model.reminder_subject(session_id, starts_at)
-    return [
-        _new(
-            deps,
-            now,
-            due_at,
-            resident_id,
-            kind,
-            subject,
-            due_at=due_at,
-            session_id=session_id,
-            enrolment_id=enrolment_id,
-            session_starts_at=starts_at,
-            params={"course_id": course_id},
-        )
-        for kind, due_at in model.reminder_times(starts_at, now).items()
-    ]
+    await _apply(
+        uow, plan, meta, session_id=event.session_id, session_starts_at=starts_at,
+        params={"course_id": event.course_id, "reason": event.reason},
+    )  # fmt: skip
 
 
 # --- enrolment.residents / enrolment.contacts -------------------------------------------------------
@@ -238,91 +192,74 @@ async def on_contact_changed(uow: UnitOfWork, event: ResidentContactChanged, met
 
 # --- enrolment.enrolments ---------------------------------------------------------------------------
 
+_SEAT_STATUS = {
+    "enrolment_confirmed": "confirmed",
+    "enrolment_waitlisted": "waitlisted",
+    "enrolment_promoted": "confirmed",
+    "enrolment_cancelled": "cancelled",
+}
 
-async def _enrolment(
-    uow: UnitOfWork, event, meta: Incoming | None, status: str, kind: str, params: dict | None = None
-) -> None:
-    now, triggered = _times(uow, meta)
-    await repository.upsert_enrolment(
-        uow.conn, event.enrolment_id, event.session_id, event.course_id, event.resident_id, status
+
+async def _enrolment(uow: UnitOfWork, event, meta: Incoming | None, kind: str, params: dict | None = None) -> None:
+    now = uow.deps.clock.now()
+    seat = model.Seat(
+        event.enrolment_id, event.resident_id, event.session_id, event.course_id, _SEAT_STATUS[kind], event.at
     )
-    session = await catalogue_repository.get_session(uow.conn, event.session_id)
+    known = await repository.get_seat(uow.conn, event.enrolment_id)
+    session = await _session(uow, event.session_id, event.course_id)
     starts_at = (session.starts_at if session else None) or event.session_starts_at
-    if session is None and starts_at is not None:
+    if (session is None or session.starts_at is None) and starts_at is not None:
         await catalogue_repository.remember_session_start(uow.conn, event.session_id, event.course_id, starts_at)
-    items = [
-        _new(
-            uow.deps,
-            now,
-            triggered,
-            event.resident_id,
-            kind,
-            event.enrolment_id,
-            session_id=event.session_id,
-            enrolment_id=event.enrolment_id,
-            session_starts_at=starts_at,
-            params={"course_id": event.course_id, **(params or {})},
-        )
-    ]
-    if status == "confirmed" and starts_at is not None and not (session and session.cancelled):
-        items += _reminders(
-            uow.deps, now, event.resident_id, event.enrolment_id, event.session_id, event.course_id, starts_at
-        )
-    await _add(uow, items)
+        session = await _session(uow, event.session_id, event.course_id)
+    plan = model.plan_enrolment(kind, seat, known, session or model.SessionState(), now)
+    if plan.seat is not None:
+        await repository.upsert_enrolment(uow.conn, plan.seat)
+    if any(q.kind in ("session_cancelled", "course_cancelled") for q in plan.queue):
+        # told as the cancellation it came after: with that cancellation's reason
+        params = {**(params or {}), "reason": await repository.cancel_reason(uow.conn, event.session_id,
+                                                                              event.course_id)}  # fmt: skip
+    await _apply(
+        uow, plan, meta, session_id=event.session_id, session_starts_at=starts_at,
+        params={"course_id": event.course_id, **(params or {})},
+    )  # fmt: skip
 
 
 async def on_enrolment_confirmed(uow: UnitOfWork, event: EnrolmentConfirmed, meta: Incoming | None) -> None:
-    await _enrolment(uow, event, meta, "confirmed", "enrolment_confirmed")
+    await _enrolment(uow, event, meta, "enrolment_confirmed")
 
 
 async def on_enrolment_waitlisted(uow: UnitOfWork, event: EnrolmentWaitlisted, meta: Incoming | None) -> None:
-    await _enrolment(uow, event, meta, "waitlisted", "enrolment_waitlisted", {"position": event.position})
+    await _enrolment(uow, event, meta, "enrolment_waitlisted", {"position": event.position})
 
 
 async def on_enrolment_promoted(uow: UnitOfWork, event: EnrolmentPromoted, meta: Incoming | None) -> None:
-    await _enrolment(uow, event, meta, "confirmed", "enrolment_promoted")
+    await _enrolment(uow, event, meta, "enrolment_promoted")
 
 
 async def on_enrolment_cancelled(uow: UnitOfWork, event: EnrolmentCancelled, meta: Incoming | None) -> None:
-    now, triggered = _times(uow, meta)
-    await repository.upsert_enrolment(
-        uow.conn, event.enrolment_id, event.session_id, event.course_id, event.resident_id, "cancelled"
-    )
-    await repository.cancel_pending(
-        uow.conn, now, "enrolment_cancelled", kinds=SESSION_NOTICES, enrolment_id=event.enrolment_id
-    )
-    session = await catalogue_repository.get_session(uow.conn, event.session_id)
-    if (session and session.cancelled) or await catalogue_repository.course_cancelled(uow.conn, event.course_id):
-        return  # the session/course cancellation notice says it already
-    await _add(
-        uow,
-        [
-            _new(
-                uow.deps,
-                now,
-                triggered,
-                event.resident_id,
-                "enrolment_cancelled",
-                event.enrolment_id,
-                session_id=event.session_id,
-                enrolment_id=event.enrolment_id,
-                session_starts_at=(session.starts_at if session else None) or event.session_starts_at,
-                params={"course_id": event.course_id, "reason": event.reason},
-            )
-        ],
-    )
+    await _enrolment(uow, event, meta, "enrolment_cancelled", {"reason": event.reason})
 
 
 # --- scoring.honours --------------------------------------------------------------------------------
 
 
 async def on_honour_awarded(uow: UnitOfWork, event: HonourAwarded, meta: Incoming | None) -> None:
-    now, triggered = _times(uow, meta)
-    residents = list(dict.fromkeys(event.resident_ids))
+    residents = list(event.resident_ids)
     if not residents and event.recipient_kind == "resident":
         residents = [event.recipient_id]
-    params = {"honour_kind": event.kind, "period": event.period}
-    await _add_for_each(uow, now, triggered, residents, "honour_awarded", event.honour_id, params=params)
+    revoked = await repository.honour_revoked(uow.conn, event.honour_id)
+    plan = model.plan_honour_awarded(event.honour_id, residents, revoked)
+    params = {"honour_id": event.honour_id, "honour_kind": event.kind, "period": event.period}
+    await _apply(uow, plan, meta, params=params)
+
+
+async def on_honour_revoked(uow: UnitOfWork, event: HonourRevoked, meta: Incoming | None) -> None:
+    await repository.revoke_honour(uow.conn, event.honour_id, event.reason)
+    told = await repository.told_of_honour(uow.conn, event.honour_id)
+    # The revocation notice names the honour as the award did.
+    award = await repository.award_params(uow.conn, event.honour_id)
+    plan = model.plan_honour_revoked(event.honour_id, told)
+    await _apply(uow, plan, meta, params={**award, "honour_id": event.honour_id, "reason": event.reason})
 
 
 # --- queries and operator commands -----------------------------------------------------------------

@@ -153,7 +153,7 @@ def test_reminders_skip_moments_already_past():
 
 def test_idempotency_key_is_per_resident_kind_and_subject():
     assert model.idempotency_key("r1", "enrolment_confirmed", "e1") == "r1:enrolment_confirmed:e1"
-    assert model.reminder_subject("s1", sh(5, 19)) != model.reminder_subject("s1", sh(5, 20))
+    assert model.reminder_subject("e1", sh(5, 19), 0) != model.reminder_subject("e1", sh(5, 20), 0)
     with pytest.raises(model.RuleViolated):
         model.idempotency_key("r1", "spam", "x")
 
