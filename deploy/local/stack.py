@@ -42,6 +42,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
 import topology as topo
+import waiting
 from kafka_tools import KAFKA, KAFKA_ADMIN_PROPS, KAFKA_LIBS, console, err, fail, java_tool
 
 ROOT = credentials.ROOT
@@ -230,6 +231,29 @@ def stop_pid(name: str, pid: int, marker: str, grace: float) -> None:
             os.killpg(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def wait_started(
+    what: str, ready: Callable[[], bool], *, pid: int | None, alive: Callable[[], bool], logs: list[Path]
+) -> None:
+    """Wait for a process of the stack while it is alive and making progress (deploy/local/waiting.py);
+    on failure print its own output and the likely cause, and exit 1."""
+    console.print(f"[cyan]waiting[/] for {what}")
+    outcome = waiting.wait_for(
+        what,
+        ready,
+        alive=alive,
+        logs=logs,
+        cpu=lambda: waiting.cpu_seconds(pid),
+        # resolved at call time, so a test can drive the wait with a fake clock
+        clock=lambda: time.monotonic(),
+        sleep=lambda s: time.sleep(s),
+        say=lambda message: console.print(f"[dim]{message}[/]"),
+    )
+    if not outcome.ready:
+        err.print("[bold red]error:[/] start-up failed, waiting for")
+        err.print(waiting.report(what, outcome, logs, root=ROOT), markup=False, highlight=False)
+        raise typer.Exit(1)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, alive: Callable[[], bool] = lambda: True) -> bool:
@@ -500,9 +524,6 @@ def kafka_sync_scram(creds: dict[str, str]) -> None:
     props.unlink(missing_ok=True)
 
 
-KAFKA_READY_S = 150
-
-
 def world_brokers() -> int | None:
     """The broker count the Kafka data on disk was formatted for (None: nothing formatted yet)."""
     try:
@@ -551,11 +572,15 @@ def _node_start(n: topo.Node, all_nodes: list[topo.Node], creds: dict[str, str],
 
 def _node_wait(n: topo.Node, pid: int, creds: dict[str, str], admin_pw: str | None) -> None:
     # Usually ready in 5-20 s; once (2026-12-04) a fresh clone's JVM wrote nothing for 60 s and the
-    # CI run failed, so the limit leaves room for a slow first start on a busy 2-core machine.
+    # CI run failed: the wait follows the JVM's progress rather than a fixed limit.
     marker = node_marker(n)
-    if not wait_until(lambda: node_ready(n, creds, admin_pw), KAFKA_READY_S, lambda: pid_alive(pid, marker)):
-        log = n.logs_dir / ("server.log" if pid_alive(pid) else "kafkaServer.out")
-        fail(f"Kafka node {n.node_id} is not ready after {KAFKA_READY_S} s", log)
+    wait_started(
+        f"Kafka node {n.node_id} to answer an authenticated metadata call on 127.0.0.1:{n.client_port} (pid {pid})",
+        lambda: node_ready(n, creds, admin_pw),
+        pid=pid,
+        alive=lambda: pid_alive(pid, marker),
+        logs=[n.logs_dir / "kafkaServer.out", n.logs_dir / "server.log"],
+    )
 
 
 def _jars_present() -> None:
@@ -760,6 +785,16 @@ def pg_running() -> bool:
     return as_pg([str(PG_BIN / "pg_ctl"), "-D", str(PG_DATA), "status"], capture_output=True).returncode == 0
 
 
+PG_PID_GRACE_S = 10.0
+
+
+def postmaster_pid() -> int | None:
+    try:
+        return int((PG_DATA / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def pg_isready(creds: dict[str, str]) -> bool:
     res = subprocess.run(
         [str(PG_BIN / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(pg_port(creds))],
@@ -838,12 +873,20 @@ def pg_up(creds: dict[str, str], rec: Path | None = None) -> None:
             PG_LOG.touch()
         if is_root():
             shutil.chown(PG_LOG, "postgres", "postgres")
-        res = as_pg(
-            [pg_ctl, "-D", str(PG_DATA), "-l", str(PG_LOG), "-w", "-t", "60", "start"], capture_output=True, text=True
-        )
+        # -W: pg_ctl's own wait is a fixed 60 s; ours follows the server's progress
+        res = as_pg([pg_ctl, "-D", str(PG_DATA), "-l", str(PG_LOG), "-W", "start"], capture_output=True, text=True)
         if res.returncode != 0:
             fail(f"pg_ctl start failed:\n{res.stdout}{res.stderr}", PG_LOG)
         record(rec, "pg")
+        started = time.monotonic()
+        wait_started(
+            f"PostgreSQL to accept connections on 127.0.0.1:{pg_port(creds)}",
+            lambda: pg_isready(creds),
+            pid=postmaster_pid(),
+            # the postmaster writes its pid file a moment after pg_ctl returns
+            alive=lambda: pid_alive(postmaster_pid() or -1) or time.monotonic() - started < PG_PID_GRACE_S,
+            logs=[PG_LOG],
+        )
     pg_provision(creds)
     console.print(f"[cyan]pg[/]: ready on 127.0.0.1:{pg_port(creds)} ({time.monotonic() - t0:.1f}s)")
 
@@ -875,9 +918,6 @@ def _selected(procs: list[Proc], names: list[str] | None) -> list[Proc]:
     if names is None:
         return procs
     return [p for p in procs if p.name in names or p.marker.removeprefix("services.") in names]
-
-
-SERVICE_READY_S = 120  # several instances and brokers share two cores while they start
 
 
 def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | None = None) -> None:
@@ -914,16 +954,16 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
         record(rec, p.name)
         started[p.name] = proc.pid
         console.print(f"[cyan]{p.name}[/]: started (pid {proc.pid})")
+    # several instances and brokers share two cores while they start: waits follow progress
     for p in selected:
         pid = read_pid(p.name, p.marker) or started.get(p.name)
-        ok = wait_until(
+        wait_started(
+            f"{p.name} to answer {p.listens(creds)} (pid {pid})",
             lambda p=p: proc_ready(p, creds),
-            SERVICE_READY_S,
-            lambda p=p, pid=pid: pid is not None and pid_alive(pid, p.marker),
+            pid=pid,
+            alive=lambda p=p, pid=pid: pid is not None and pid_alive(pid, p.marker),
+            logs=[LOGS / f"{p.name}.log"],
         )
-        if not ok:
-            state = "exited" if pid is None or not pid_alive(pid, p.marker) else f"not ready after {SERVICE_READY_S} s"
-            fail(f"{p.name} {state} ({p.listens(creds)})", LOGS / f"{p.name}.log")
 
 
 def procs_down(names: list[str] | None = None) -> None:
