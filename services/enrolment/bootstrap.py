@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -9,7 +10,10 @@ from fastapi import FastAPI
 from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
+from services.enrolment.domain.credentials import Issuer
 from services.enrolment.entrypoints import consumers, http
+from services.enrolment.entrypoints import credentials as credential_routes
+from services.enrolment.service_layer.credentials import CredentialDeps, derived_secret, ensure_signing_key
 from services.enrolment.service_layer.passport import PassportDeps, certificate_key
 from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
@@ -30,6 +34,28 @@ def passport_deps(settings: EnrolmentSettings) -> PassportDeps:
     )
 
 
+def issuer_base_url(settings: EnrolmentSettings, instance: str | None) -> str:
+    """Every instance must name one issuer. Without a configured address, the first instance's:
+    instance i of `make up REPLICAS=n` (LS_INSTANCE enrolment-<i>) listens 10·(i−1) above it
+    (deploy/local/topology.py)."""
+    if settings.credentials_base_url:
+        return settings.credentials_base_url.rstrip("/")
+    suffix = (instance or "").rpartition("-")[2]
+    index = int(suffix) if suffix.isdigit() else 1
+    return f"http://{settings.http_host}:{settings.http_port - 10 * (index - 1)}"
+
+
+def credential_deps(settings: EnrolmentSettings) -> CredentialDeps:
+    base = issuer_base_url(settings, os.environ.get("LS_INSTANCE"))
+    secret = settings.credentials_secret.get_secret_value() if settings.credentials_secret else None
+    jwt_secret = settings.jwt_secret.get_secret_value()
+    return CredentialDeps(
+        issuer=Issuer(base, load_reference(settings.reference_dir)),
+        key_passphrase=derived_secret(secret, jwt_secret, b"learnstreet credential signing keys v1"),
+        subject_key=derived_secret(secret, jwt_secret, b"learnstreet credential subjects v1"),
+    )
+
+
 def build_app(settings: EnrolmentSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     consumers.register(runtime)
@@ -37,9 +63,14 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         runtime,
         title="learnstreet enrolment",
         description="Residents, enrolment with waitlists.",
-        routers=[http.router],
+        routers=[http.router, credential_routes.router],
     )
     app.state.passport = passport_deps(settings)
+    app.state.credentials = credential_deps(settings)
+
+    async def signing_key() -> None:
+        # After the migrations; the first start of a street (or a changed secret) makes its key.
+        await ensure_signing_key(runtime.uow, app.state.credentials)
 
     async def open_api_pool() -> None:
         # After the migrations (on_start runs after them); the relay shares the outbox signal.
@@ -51,5 +82,6 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
             await app.state.api_uow.pool.close()
 
     runtime.on_start(open_api_pool)
+    runtime.on_start(signing_key)
     runtime.on_stop(close_api_pool)
     return app

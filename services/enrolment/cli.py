@@ -75,3 +75,21 @@ async def run_rebuild(s: EnrolmentSettings, *, swap: bool, batch_size: int) -> R
         dsn=s.database_url.get_secret_value(), kafka_kwargs=s.kafka_client_kwargs(), swap=swap,
         batch_size=batch_size, console=console,
     )  # fmt: skip
+
+
+@app.command("rotate-credential-key")
+def rotate_credential_key() -> None:
+    """Add a new signing key for verifiable honours: it signs from now on; the older keys stay in
+    the published key set, so credentials they signed keep verifying."""
+    print(f"ROTATE-CREDENTIAL-KEY kid={asyncio.run(_rotate(settings()))}")
+
+
+async def _rotate(s: EnrolmentSettings) -> str:
+    from services.enrolment.adapters import credentials as keys
+    from services.enrolment.bootstrap import credential_deps
+
+    conn = await asyncpg.connect(s.database_url.get_secret_value())
+    try:
+        return await keys.add_key(conn, credential_deps(s).key_passphrase)
+    finally:
+        await conn.close()

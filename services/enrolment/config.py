@@ -19,6 +19,13 @@ class EnrolmentSettings(ServiceSettings):
     # The street's secret for the verification codes of certificates of learning (学习证明);
     # unset: derived from LS_JWT_SECRET (services/enrolment/service_layer/passport.py).
     certificate_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("LS_CERTIFICATE_SECRET"))
+    # Verifiable honours (docs/decisions/0012-open-badges.md). Where verifiers reach this service:
+    # the issuer id, key set and status lists of every credential are under it, so it is fixed
+    # when the first credential is issued (unset: http://<http_host>:<http_port>).
+    credentials_base_url: str | None = None
+    # The street's secret sealing its signing keys and making residents' pseudonyms; unset:
+    # derived from LS_JWT_SECRET (changing it seals a new key; older credentials keep verifying).
+    credentials_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("LS_CREDENTIALS_SECRET"))
 
 
 def settings() -> EnrolmentSettings:

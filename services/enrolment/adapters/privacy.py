@@ -18,6 +18,7 @@ QUERIES: dict[str, str] = {
     "passport_attendance": "SELECT * FROM passport_attendance WHERE resident_id = $1 ORDER BY scanned_at",
     "passport_honours": "SELECT * FROM passport_honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids)"
     " ORDER BY awarded_at NULLS LAST, honour_id",
+    "issued_credentials": "SELECT * FROM issued_credentials WHERE resident_id = $1 ORDER BY issued_at, honour_id",
 }
 
 

@@ -26,6 +26,11 @@ SERVICES = ("activities", "enrolment", "scoring", "notify")
 PUBLIC = {
     ("activities", "GET", "/v1/reference"),  # the street's reference data
     ("enrolment", "GET", "/v1/certificates/{code}"),  # whoever holds a certificate of learning checks it
+    # whoever is shown an Open Badge verifies it: the street's keys, issuer profile, status lists
+    ("enrolment", "GET", "/v1/.well-known/jwks.json"),
+    ("enrolment", "GET", "/v1/credentials/issuer"),
+    ("enrolment", "GET", "/v1/credentials/status/{list_id}"),
+    ("enrolment", "POST", "/v1/credentials/verify"),
 }
 ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/venues"),
@@ -41,6 +46,10 @@ ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("scoring", "GET", "/v1/index/{community_id}/history"),
     ("scoring", "GET", "/v1/indicators"),
     ("scoring", "GET", "/v1/honours"),
+    # an honour's record (a resident: their own, or a candidate in its notice period); anyone signed in
+    # may object to a candidate in its notice period (公示)
+    ("scoring", "GET", "/v1/honours/{honour_id}"),
+    ("scoring", "POST", "/v1/honours/{honour_id}/objections"),
 }
 RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subject
     ("activities", "POST", "/v1/needs/votes"),
@@ -53,6 +62,7 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("enrolment", "GET", "/v1/enrolments/{enrolment_id}"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/enrolments"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/passport"),
+    ("enrolment", "GET", "/v1/residents/{resident_id}/credentials/{honour_id}"),
     ("notify", "GET", "/v1/residents/{resident_id}/notifications"),
     ("notify", "GET", "/v1/notifications/{notification_id}"),
     *((service, "GET", "/v1/residents/{resident_id}/data-export") for service in SERVICES),

@@ -1,0 +1,126 @@
+"""Verifiable honours against the real stack: an honour awarded on the honours topic (published
+here with scoring's principal, as scoring publishes it) reaches the passport, is issued as an Open
+Badges 3.0 credential valid against 1EdTech's schema, verifies over HTTP and with
+`learnstreet verify`; a tampered copy fails for its signature; once the honour is revoked on the
+topic, the status list sets the credential's bit and both verifiers say revoked."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import sys
+from pathlib import Path
+
+import httpx
+import jsonschema
+import jwt
+import pytest
+
+from shared import credentials as vc
+from shared.events.catalogue import HonourAwarded, HonourRevoked
+from shared.events.envelope import envelop
+from tests.integration.enrolment.helpers import register_many
+from tests.integration.scoring.events import send
+from tests.support import ROOT, client, env, eventually, producer, service_url, unique
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = json.loads((ROOT / "tests/fixtures/openbadges/ob_v3p0_achievementcredential_schema.json").read_text())
+
+
+async def _as_scoring(*datas) -> None:
+    kafka = await producer("scoring")
+    try:
+        await send(kafka, *(envelop(d, source="learnstreet/scoring") for d in datas))
+    finally:
+        await kafka.stop()
+
+
+async def _learnstreet_verify(path: Path) -> tuple[int, dict]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shared.cli", "verify", str(path),
+        cwd=ROOT, env={**os.environ, **env()}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert out, err.decode()
+    return process.returncode, json.loads(out.decode().strip().splitlines()[-1])
+
+
+def _tampered(token: str) -> str:
+    header, payload, signature = token.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["credentialSubject"]["term"] = "2099"
+    return f"{header}.{base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b'=').decode()}.{signature}"
+
+
+async def test_an_awarded_honour_is_issued_verifies_and_once_revoked_fails_as_revoked(tmp_path):
+    me, other = await register_many(2)
+    honour, withdrawn = unique("ob-h"), unique("ob-w")
+    await _as_scoring(
+        HonourAwarded(honour_id=honour, kind="learning_star", period="2026", recipient_kind="resident",
+                      recipient_id=me, community_id="pinghu", reason="42 hours in 2026"),
+        HonourAwarded(honour_id=withdrawn, kind="excellent_volunteer", period="2026", recipient_kind="resident",
+                      recipient_id=me, community_id="pinghu"),
+        HonourRevoked(honour_id=withdrawn, reason="awarded by mistake"),
+    )  # fmt: skip
+
+    async with client("enrolment", "resident", me) as own:
+
+        async def issued():
+            response = await own.get(f"/v1/residents/{me}/credentials/{honour}")
+            return response if response.status_code == 200 else None
+
+        response = await eventually(issued, timeout_s=30)
+        assert response.headers["content-type"].startswith(vc.MEDIA_TYPE)
+        token = response.text
+        assert (await own.get(f"/v1/residents/{me}/credentials/{honour}")).text == token  # issued once
+        # revoked before it was ever issued: there is nothing to issue
+        refused = await own.get(f"/v1/residents/{me}/credentials/{withdrawn}")
+        assert refused.status_code == 409 and "revoked" in refused.text
+    async with client("enrolment", "resident", other) as theirs:
+        assert (await theirs.get(f"/v1/residents/{me}/credentials/{honour}")).status_code == 403
+    async with client("enrolment") as operator:
+        assert (await operator.get(f"/v1/residents/{me}/credentials/{honour}")).text == token
+
+    credential = jwt.decode(token, options={"verify_signature": False})
+    validator = jsonschema.Draft201909Validator(SCHEMA, format_checker=jsonschema.Draft201909Validator.FORMAT_CHECKER)
+    assert not list(validator.iter_errors(credential))
+    assert me not in json.dumps(credential)  # the subject is a pseudonym
+    assert "百姓学习之星" in credential["credentialSubject"]["achievement"]["name"]
+
+    async with httpx.AsyncClient(base_url=service_url("enrolment"), timeout=10) as anyone:  # no token
+
+        async def verdict(candidate: str) -> dict:
+            response = await anyone.post("/v1/credentials/verify", json={"credential": candidate})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        keys = (await anyone.get("/v1/.well-known/jwks.json")).json()
+        assert jwt.get_unverified_header(token)["kid"] in {k["kid"] for k in keys["keys"]}
+        assert all("d" not in k for k in keys["keys"])  # public halves only
+        valid = await verdict(token)
+        assert (valid["valid"], valid["reason"]) == (True, None), valid
+        bad = await verdict(_tampered(token))
+        assert (bad["valid"], bad["reason"]) == (False, "bad_signature")
+        path = tmp_path / "honour.jwt"
+        path.write_text(token)
+        code, cli = await _learnstreet_verify(path)
+        assert (code, cli["valid"]) == (0, True), cli
+
+        await _as_scoring(HonourRevoked(honour_id=honour, reason="hours counted twice"))
+
+        async def revoked():
+            found = await verdict(token)
+            return found if found["reason"] == "revoked" else None
+
+        after = await eventually(revoked, timeout_s=30)
+        assert after["valid"] is False and after["credential"]["id"] == credential["id"]
+        status_url = credential["credentialStatus"]["statusListCredential"]
+        status_list = jwt.decode((await anyone.get(status_url)).text, options={"verify_signature": False})
+        bits = vc.decode_status_list(status_list["credentialSubject"]["encodedList"])
+        assert vc.bit_at(bits, int(credential["credentialStatus"]["statusListIndex"]))
+
+    code, cli = await _learnstreet_verify(path)
+    assert (code, cli["valid"], cli["reason"]) == (1, False, "revoked"), cli
