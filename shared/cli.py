@@ -319,6 +319,15 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as error:
+        from aiokafka.errors import KafkaConnectionError
+
+        if not isinstance(error, KafkaConnectionError):
+            raise
+        # where it tried, and from which setting: a wrong KAFKA_BOOTSTRAP is the usual cause
+        bootstrap = setting("KAFKA_BOOTSTRAP") or "127.0.0.1:19092"
+        print(f"error: cannot reach Kafka at {bootstrap} (KAFKA_BOOTSTRAP): {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -32,3 +32,4 @@ def test_dlq_list_connects_where_kafka_bootstrap_says(installed):  # noqa: F811
     assert res.returncode != 0
     assert "dead" not in res.stdout
     assert "KAFKA_ADMIN_PASSWORD" not in res.stderr, "the password was found in the environment"
+    assert "error: cannot reach Kafka at 127.0.0.1:9 (KAFKA_BOOTSTRAP)" in res.stderr
