@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.scoring.adapters.indicator_file import load_indicator_file
+from services.scoring.adapters.shifted_clock import shifted_clock
 from services.scoring.config import ScoringSettings
 from services.scoring.entrypoints import consumers, dashboard, http
 from services.scoring.service_layer.index import IndexEngine
@@ -18,12 +19,14 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
 def build_engine(settings: ScoringSettings) -> IndexEngine:
+    clock = {"clock": shifted_clock(settings.test_clock_file)} if settings.test_clock_file else {}
     return IndexEngine(
         load_indicator_file(settings.indicators_file),
         load_reference(settings.reference_dir),
         refresh_interval_s=settings.refresh_interval_s,
         idle_refresh_s=settings.idle_refresh_s,
         honours_interval_s=settings.honours_interval_s,
+        **clock,
     )
 
 

@@ -16,6 +16,8 @@ class ScoringSettings(ServiceSettings):
     # Recomputed at least this often even without events (4-week and 12-month windows move).
     idle_refresh_s: float = 10.0
     honours_interval_s: float = 1.0
+    # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
+    test_clock_file: str | None = None
 
 
 def settings() -> ScoringSettings:

@@ -17,6 +17,14 @@ REFRESH_DURATION = Histogram(
     "Time to recompute the index from the aggregates.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-HONOURS_AWARDED = Counter("learnstreet_scoring_honours_awarded_total", "Honours awarded by rule.", ["kind"])
+HONOURS_AWARDED = Counter(
+    "learnstreet_scoring_honours_awarded_total",
+    "Honours awarded: by rule (automatic selection) or at the end of their notice period (notice).",
+    ["kind"],
+)
+HONOURS_NOMINATED = Counter("learnstreet_scoring_honours_nominated_total", "Candidates nominated.", ["kind"])
+NOTICE_PASSES = Counter(
+    "learnstreet_scoring_honour_notice_passes_total", "Looks of the index leader for notice periods that ended."
+)
 INDEX_UPDATES = Counter("learnstreet_scoring_index_updates_published_total", "IndexUpdated events written.")
 DASHBOARD_PAGE_VIEWS = Counter("learnstreet_scoring_dashboard_page_views_total", "Times the dashboard page was served.")

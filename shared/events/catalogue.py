@@ -363,7 +363,8 @@ class IndexUpdated(EventData):
 
 
 class HonourAwarded(EventData):
-    """Emitted once per honour, recipient and period when a selection rule is met."""
+    """Emitted once per honour, recipient and period when it is awarded: at the end of its notice
+    period with no objection open, or when its rule is met where a street's selection is automatic."""
 
     type_name: ClassVar[str] = "learnstreet.scoring.honour.awarded.v1"
     topic: ClassVar[str] = topics.HONOURS.name
@@ -377,6 +378,101 @@ class HonourAwarded(EventData):
     resident_ids: list[str] = Field(default_factory=list)  # residents to notify
     community_id: str | None = None
     reason: str = ""
+    place: int | None = None  # a competition place's rank
+
+
+class HonourNominated(EventData):
+    """Emitted when a rule (or an operator's competition result) nominates a candidate for an honour
+    (提名); the selection that follows decides whether it is awarded (HonourAwarded)."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.nominated.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    kind: str
+    period: str
+    recipient_kind: Literal["resident", "family", "employer"]
+    recipient_id: str
+    resident_ids: list[str] = Field(default_factory=list)
+    community_id: str | None = None
+    reason: str = ""
+    place: int | None = None  # a competition place's rank
+    actor: str  # "rules", or the operator who recorded a competition result
+    actor_role: str
+    at: datetime
+
+
+class HonourReviewed(EventData):
+    """Emitted when a candidate is approved by its community workstation (level community), or
+    rejected with a reason by the workstation or the street (level street)."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.reviewed.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    level: Literal["community", "street"]
+    decision: Literal["approved", "rejected"]
+    reason: str = ""
+    community_id: str | None = None
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class HonourApproved(EventData):
+    """Emitted when the street approves a candidate within its quota: the public notice period
+    (公示) runs from `notice_starts_at` to `notice_ends_at`."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.approved.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    kind: str
+    period: str
+    community_id: str | None = None
+    quota: int  # places of this kind for the community and period
+    places_taken: int  # including this one
+    notice_starts_at: datetime
+    notice_ends_at: datetime
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class HonourObjectionLodged(EventData):
+    """Emitted when someone signed in objects, with a reason, to a candidate during its notice period."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.objection_lodged.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    objection_id: str
+    reason: str
+    actor: str  # who objected: a resident or a staff member
+    actor_role: str
+    at: datetime
+
+
+class HonourObjectionResolved(EventData):
+    """Emitted when an operator resolves an objection: upheld withdraws the candidate, dismissed
+    lets its notice period go on (`honour_state` is the candidate's state after it)."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.honour.objection_resolved.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "honour_id"
+
+    honour_id: str
+    objection_id: str
+    outcome: Literal["upheld", "dismissed"]
+    reason: str
+    honour_state: str
+    actor: str
+    actor_role: str
+    at: datetime
 
 
 class HonourRevoked(EventData):
@@ -439,6 +535,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     ResidentRegistered, ResidentUpdated, ResidentContactChanged,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
+    HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,
     NotificationSent, NotificationFailed,
 )  # fmt: skip
 

@@ -102,6 +102,16 @@ FIELDS: dict[str, dict[str, Category]] = {
         "resident_ids": _C.RESIDENT_ID,
     },
     "learnstreet.scoring.assessment.recorded.v1": {"assessor": _C.STAFF_ID},
+    "learnstreet.scoring.honour.nominated.v1": {
+        "recipient_id": _C.RESIDENT_ID,
+        "resident_ids": _C.RESIDENT_ID,
+        "actor": _C.STAFF_ID,  # "rules", or the operator who recorded a competition result
+    },
+    "learnstreet.scoring.honour.reviewed.v1": {"actor": _C.STAFF_ID},
+    "learnstreet.scoring.honour.approved.v1": {"actor": _C.STAFF_ID},
+    # anyone signed in may object: the actor may be a resident
+    "learnstreet.scoring.honour.objection_lodged.v1": {"actor": _C.RESIDENT_ID, "reason": _C.FREE_TEXT},
+    "learnstreet.scoring.honour.objection_resolved.v1": {"actor": _C.STAFF_ID},
     **{
         f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
     },
@@ -110,6 +120,11 @@ FIELDS: dict[str, dict[str, Category]] = {
 # Fields whose names look personal but are not, with the reason (the guard asks for a decision).
 NOT_PERSONAL: dict[tuple[str, str], str] = {
     ("learnstreet.scoring.honour.awarded.v1", "recipient_kind"): "resident, family or employer: a kind, not a person",
+    ("learnstreet.scoring.honour.nominated.v1", "recipient_kind"): "resident, family or employer: a kind, not a person",
+    **{
+        (f"learnstreet.scoring.honour.{step}.v1", "actor_role"): "the role a selection step was taken in"
+        for step in ("nominated", "reviewed", "approved", "objection_lodged", "objection_resolved")
+    },
 }
 
 # What the other fields of an event carrying a resident identifier say about that resident.
@@ -128,6 +143,8 @@ LINKED: dict[str, str] = {
     "learnstreet.enrolment.enrolment.cancelled.v1": "a session the resident no longer attends",
     "learnstreet.scoring.honour.awarded.v1": "an honour of the resident, family or employer",
     "learnstreet.scoring.assessment.recorded.v1": "who assessed an indicator",
+    "learnstreet.scoring.honour.nominated.v1": "a candidacy of the resident, family or employer for an honour",
+    "learnstreet.scoring.honour.objection_lodged.v1": "an objection the resident lodged against a candidate",
     "learnstreet.notify.notification.sent.v1": "a message the resident received",
     "learnstreet.notify.notification.failed.v1": "a message that did not reach the resident",
 }
@@ -162,6 +179,10 @@ COLUMNS: dict[str, Category] = {
     "adjusted_by": _C.STAFF_ID,
     "replayed_by": _C.STAFF_ID,
     "actor": _C.STAFF_ID,
+    # a selection step's or an objection's author: staff, or a resident who objected (公示异议)
+    "acted_by": _C.RESIDENT_ID,
+    "lodged_by": _C.RESIDENT_ID,
+    "resolved_by": _C.STAFF_ID,
     "purpose": _C.FREE_TEXT,
 }
 # Columns whose names look personal and are not.

@@ -9,6 +9,7 @@ import yaml
 
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import LEVELS, METRICS, Aspect, Indicator, IndicatorSet
+from services.scoring.domain.selection import DEFAULT_QUOTA_KEY, SelectionRules
 
 
 class IndicatorFileError(ValueError):
@@ -116,7 +117,39 @@ def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet
         enterprise_min_registered=enterprise.get("min_registered", default.enterprise_min_registered),
         volunteer_min_teaching_hours=volunteer.get("min_teaching_hours", default.volunteer_min_teaching_hours),
     )
-    return IndicatorSet(version=version, total=total, aspects=tuple(aspects), honours=rules)
+    return IndicatorSet(
+        version=version, total=total, aspects=tuple(aspects), honours=rules,
+        selection=parse_selection(raw.get("selection"), source),
+    )  # fmt: skip
+
+
+def _places(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise IndicatorFileError(f"{where}: a quota must be a whole number of places ≥ 0, got {value!r}")
+    return value
+
+
+def parse_selection(raw: object, source: str) -> SelectionRules:
+    """`selection: {mode, notice_days, quotas}`; without it, the defaults (reviewed, 7 days, no places)."""
+    if raw is None:
+        return SelectionRules()
+    if not isinstance(raw, dict):
+        raise IndicatorFileError(f"{source}: 'selection' must be a mapping (mode, notice_days, quotas)")
+    default = SelectionRules()
+    mode = raw.get("mode", default.mode)
+    if mode not in ("reviewed", "automatic"):
+        raise IndicatorFileError(f"{source}: selection mode must be reviewed or automatic, got {mode!r}")
+    notice_days = _number(raw, "notice_days", f"{source}: selection", required=False)
+    quotas: dict[str, dict[str, int]] = {}
+    for kind, value in (raw.get("quotas") or {}).items():
+        where = f"{source}: selection quota {kind}"
+        if isinstance(value, dict):
+            quotas[str(kind)] = {str(c): _places(n, f"{where} {c}") for c, n in value.items()}
+        else:
+            quotas[str(kind)] = {DEFAULT_QUOTA_KEY: _places(value, where)}
+    return SelectionRules(
+        mode=mode, notice_days=default.notice_days if notice_days is None else notice_days, quotas=quotas
+    )
 
 
 def load_indicator_file(path: str | Path) -> IndicatorSet:

@@ -19,7 +19,11 @@ QUERIES: dict[str, str] = {
     "attendance": "SELECT * FROM attendance WHERE resident_id = $1 ORDER BY day NULLS LAST, session_id",
     "attendees": "SELECT * FROM attendees WHERE resident_id = $1 ORDER BY community_id",
     "resident_minutes": "SELECT * FROM resident_minutes WHERE resident_id = $1 ORDER BY period",
-    "honours": "SELECT * FROM honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids) ORDER BY awarded_at, honour_id",
+    "honours": "SELECT * FROM honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids) "
+    "ORDER BY nominated_at, honour_id",
+    # steps the resident took in a selection (objections) and the objections they lodged
+    "honour_steps": "SELECT * FROM honour_steps WHERE acted_by = $1 ORDER BY step_id",
+    "honour_objections": "SELECT * FROM honour_objections WHERE lodged_by = $1 ORDER BY lodged_at, objection_id",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from services.scoring.domain import honours
+from services.scoring.domain import honours, selection
 from services.scoring.domain.attendance import Aggregates, AttendanceState
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import MetricValue
@@ -314,7 +314,7 @@ async def compute_metrics(
     )  # fmt: skip
     honours = _by_community(
         await conn.fetch(
-            f"SELECT community_id, count(*) AS n FROM honours WHERE revoked_at IS NULL AND period = $1 {gs}", period
+            f"SELECT community_id, count(*) AS n FROM honours WHERE state = 'awarded' AND period = $1 {gs}", period
         ),
         "n",
     )
@@ -398,10 +398,14 @@ async def list_assessments(conn: asyncpg.Connection, community_id: str | None, i
 _HONOUR_ID = "md5('learnstreet:honour:' || {kind} || ':' || {period} || ':' || {recipient})::uuid"
 
 
-async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: HonourRules) -> list[dict[str, Any]]:
-    """Insert every honour whose rule (domain/honours.py) holds now, with the thresholds given; the
-    unique (kind, period, recipient) makes each award happen once however often this runs.
-    Returns the newly awarded ones."""
+async def award_rule_honours(
+    conn: asyncpg.Connection, period: str, rules: HonourRules, *, state: str, at: datetime
+) -> list[dict[str, Any]]:
+    """Insert every honour whose rule (domain/honours.py) holds now, with the thresholds given, in
+    `state` (nominated, or awarded when selection is automatic); the unique (kind, period,
+    recipient) makes each nomination happen once however often this runs, whatever became of it
+    since (a rejected or withdrawn candidate is not nominated again). Returns the new ones, whose
+    first step the caller records."""
     year = int(period)
     start, end = date(year, 1, 1), date(year + 1, 1, 1)
     cols = "honour_id, kind, period, recipient_kind, recipient_id, resident_ids, community_id, reason"
@@ -454,41 +458,153 @@ async def award_rule_honours(conn: asyncpg.Connection, period: str, rules: Honou
                   GROUP BY c.provider_id HAVING sum(d.minutes) >= $4) v {ret}""",
         period, start, end, rules.volunteer_min_teaching_minutes, honours.EXCELLENT_VOLUNTEER,
     )  # fmt: skip
-    return [dict(r) for r in new]
+    if not new:
+        return []
+    # Inserted as nominated (the column's default: never an award by accident); the time and the
+    # state the caller chose in one more statement, only when something was new.
+    rows = await conn.fetch(
+        f"""UPDATE honours SET state = $2::text, nominated_at = $3::timestamptz,
+               awarded_at = CASE WHEN $2::text = '{selection.AWARDED}' THEN $3::timestamptz END
+               WHERE honour_id = ANY($1::uuid[]) RETURNING *""",
+        [r["honour_id"] for r in new], state, at,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
 
 
-async def award_honour(conn: asyncpg.Connection, h: dict[str, Any]) -> dict[str, Any] | None:
+async def insert_honour(conn: asyncpg.Connection, h: dict[str, Any], *, state: str, at: datetime) -> dict | None:
+    """One candidate (or, with automatic selection, an award); None when (kind, period, recipient) exists."""
     row = await conn.fetchrow(
         """INSERT INTO honours(honour_id, kind, period, recipient_kind, recipient_id, resident_ids, community_id,
-               reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+               reason, place, state, nominated_at, awarded_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text, $11::timestamptz,
+                   CASE WHEN $10::text = 'awarded' THEN $11::timestamptz END)
            ON CONFLICT (kind, period, recipient_id) DO NOTHING RETURNING *""",
         h["honour_id"], h["kind"], h["period"], h["recipient_kind"], h["recipient_id"], h["resident_ids"],
-        h["community_id"], h["reason"],
+        h["community_id"], h["reason"], h.get("place"), state, at,
     )  # fmt: skip
     return dict(row) if row else None
 
 
-async def revoke_honour(conn: asyncpg.Connection, honour_id, reason: str) -> str:
-    row = await conn.fetchrow("SELECT revoked_at FROM honours WHERE honour_id = $1 FOR UPDATE", honour_id)
-    if row is None:
-        return "missing"
-    if row["revoked_at"] is not None:
-        return "already"
-    await conn.execute(
-        "UPDATE honours SET revoked_at = now(), revoke_reason = $2 WHERE honour_id = $1", honour_id, reason
+async def honour_for_update(conn: asyncpg.Connection, honour_id) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM honours WHERE honour_id = $1 FOR UPDATE", honour_id)
+    return dict(row) if row else None
+
+
+_STATE_COLUMNS = ("notice_starts_at", "notice_ends_at", "awarded_at", "revoked_at", "revoke_reason")
+
+
+async def set_honour_state(conn: asyncpg.Connection, honour_id, state: str, **columns: Any) -> dict[str, Any]:
+    """The new state and the columns that go with it (`_STATE_COLUMNS`); the caller holds the row lock."""
+    unknown = set(columns) - set(_STATE_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a state column: {sorted(unknown)}")
+    sets = "".join(f", {c} = ${i}" for i, c in enumerate(columns, start=3))
+    row = await conn.fetchrow(
+        f"UPDATE honours SET state = $2{sets} WHERE honour_id = $1 RETURNING *", honour_id, state, *columns.values()
     )
-    return "revoked"
+    return dict(row)
+
+
+async def places_taken(conn: asyncpg.Connection, kind: str, period: str, community_id: str | None) -> int:
+    """Places held for (kind, period, community), counted under a transaction lock on that triple so
+    two approvals at once cannot both take the last place."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1, hashtext($2 || ':' || $3 || ':' || coalesce($4, '')))",
+        HONOUR_PLACES_LOCK, kind, period, community_id,
+    )  # fmt: skip
+    return await conn.fetchval(
+        """SELECT count(*) FROM honours WHERE kind = $1 AND period = $2 AND community_id IS NOT DISTINCT FROM $3
+           AND state = ANY($4::text[])""",
+        kind, period, community_id, list(selection.HOLDS_A_PLACE),
+    )  # fmt: skip
+
+
+async def add_steps(conn: asyncpg.Connection, steps: list[dict[str, Any]]) -> None:
+    """Steps of the selection record: honour_id, step, acted_by, actor_role, at, and optionally
+    reason, objection_id, detail."""
+    if not steps:
+        return
+    await conn.execute(
+        """INSERT INTO honour_steps(honour_id, step, acted_by, actor_role, reason, objection_id, at, detail)
+           SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::uuid[],
+               $7::timestamptz[], $8::jsonb[])""",
+        [s["honour_id"] for s in steps], [s["step"] for s in steps], [s["acted_by"] for s in steps],
+        [s["actor_role"] for s in steps], [s.get("reason") or "" for s in steps],
+        [s.get("objection_id") for s in steps], [s["at"] for s in steps], [s.get("detail") or {} for s in steps],
+    )  # fmt: skip
+
+
+async def steps_of(conn: asyncpg.Connection, honour_id) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM honour_steps WHERE honour_id = $1 ORDER BY step_id", honour_id)
+    return [dict(r) for r in rows]
+
+
+async def objections_of(conn: asyncpg.Connection, honour_id) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM honour_objections WHERE honour_id = $1 ORDER BY lodged_at, objection_id", honour_id
+    )
+    return [dict(r) for r in rows]
+
+
+async def insert_objection(conn: asyncpg.Connection, o: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO honour_objections(objection_id, honour_id, lodged_by, lodged_role, reason, lodged_at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        o["objection_id"], o["honour_id"], o["lodged_by"], o["lodged_role"], o["reason"], o["lodged_at"],
+    )  # fmt: skip
+
+
+async def objection_for_update(conn: asyncpg.Connection, honour_id, objection_id) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM honour_objections WHERE objection_id = $1 AND honour_id = $2 FOR UPDATE",
+        objection_id, honour_id,
+    )  # fmt: skip
+    return dict(row) if row else None
+
+
+async def resolve_objection(conn: asyncpg.Connection, objection_id, outcome: str, by: str, reason: str, at) -> None:
+    await conn.execute(
+        """UPDATE honour_objections SET outcome = $2, resolved_by = $3, resolution_reason = $4, resolved_at = $5
+           WHERE objection_id = $1""",
+        objection_id, outcome, by, reason, at,
+    )  # fmt: skip
+
+
+async def notices_over(conn: asyncpg.Connection, now: datetime, limit: int = 500) -> list[dict[str, Any]]:
+    """Honours whose notice period has ended with no objection open, locked for their award; rows
+    another transaction holds are skipped (it is awarding them, or resolving an objection)."""
+    rows = await conn.fetch(
+        """SELECT * FROM honours h WHERE h.state = 'in_notice' AND h.notice_ends_at <= $1
+           AND NOT EXISTS (SELECT 1 FROM honour_objections o WHERE o.honour_id = h.honour_id AND o.outcome IS NULL)
+           ORDER BY h.notice_ends_at, h.honour_id LIMIT $2 FOR UPDATE SKIP LOCKED""",
+        now, limit,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def award_all(conn: asyncpg.Connection, honour_ids: list, at: datetime) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "UPDATE honours SET state = 'awarded', awarded_at = $2 WHERE honour_id = ANY($1::uuid[]) RETURNING *",
+        honour_ids, at,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
 
 
 async def list_honours(conn: asyncpg.Connection, *, period=None, community_id=None, resident_id=None, kind=None,
-                       limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+                       states: list[str], limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
     rows = await conn.fetch(
         """SELECT * FROM honours WHERE ($1::text IS NULL OR period = $1) AND ($2::text IS NULL OR community_id = $2)
            AND ($3::text IS NULL OR $3 = ANY(resident_ids) OR recipient_id = $3) AND ($4::text IS NULL OR kind = $4)
-           ORDER BY awarded_at DESC, honour_id LIMIT $5""",
-        period, community_id, resident_id, kind, limit,
+           AND state = ANY($6::text[])
+           ORDER BY coalesce(awarded_at, nominated_at) DESC, honour_id LIMIT $5""",
+        period, community_id, resident_id, kind, limit, states,
     )  # fmt: skip
     return [dict(r) for r in rows]
+
+
+async def get_honour(conn: asyncpg.Connection, honour_id) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM honours WHERE honour_id = $1", honour_id)
+    return dict(row) if row else None
 
 
 # --- history -------------------------------------------------------------------------------------
@@ -497,6 +613,8 @@ async def list_honours(conn: asyncpg.Connection, *, period=None, community_id=No
 INDEX_LEADER_LOCK = 0x5C0_130
 # Held (transaction level) by a publishing transaction: publishers take turns over index_history.
 INDEX_PUBLISH_LOCK = 0x5C0_131
+# Held (transaction level) by an approval while it counts the places of one honour kind and community.
+HONOUR_PLACES_LOCK = 0x5C0_132
 # Both are keyed by the schema too: they guard the tables the search path names (the tests run
 # several index engines on private copies of them in the same database).
 _SCHEMA_KEY = "hashtext(current_schema())"

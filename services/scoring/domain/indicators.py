@@ -2,15 +2,17 @@
 each), and an indicator set's aspects and leaves with their weights, targets and pass lines.
 
 The numbers and names come from the indicator file (`adapters/indicator_file.py` reads it); the
-honour thresholds it also carries are `domain/honours.py`'s `HonourRules`.
+honour thresholds it also carries are `domain/honours.py`'s `HonourRules`, its selection settings
+`domain/selection.py`'s `SelectionRules`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from services.scoring.domain.honours import HonourRules
+from services.scoring.domain.selection import SelectionRules
 
 # What a value is divided by. Rates the evaluation scheme defines over residents divide by the
 # reference population (the street's statistics in its reference data, not who registered on the
@@ -143,6 +145,7 @@ class IndicatorSet:
     total: float
     aspects: tuple[Aspect, ...]
     honours: HonourRules
+    selection: SelectionRules = field(default_factory=SelectionRules)
 
     @property
     def indicators(self) -> dict[str, Indicator]:

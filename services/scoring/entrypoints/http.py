@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.scoring.adapters import privacy, repository
+from services.scoring.domain import selection
 from services.scoring.domain.indicators import DENOMINATORS, LEVELS, METRICS, Indicator
 from services.scoring.domain.street import local_day
 from services.scoring.service_layer import handlers
@@ -17,7 +18,7 @@ from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import AnyUser, Assessor, Operator, ResidentOrOperator
+from shared.http.auth import AnyUser, Assessor, CommunityStaff, Operator, Principal, ResidentOrOperator
 from shared.http.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -165,21 +166,44 @@ async def list_assessments(
     return {"items": [_assessment_out(r) for r in rows]}
 
 
-# --- honours -------------------------------------------------------------------------------------
+# --- honours and their selection (domain/selection.py) ----------------------------------------------
+
+# Without `state`, the list holds the honours awarded (and later revoked), as it did before selection.
+DEFAULT_STATES = [selection.AWARDED, selection.REVOKED]
+STATE_QUERY = "^(" + "|".join((*selection.STATES, "all")) + ")$"
+
+
+def _actor(p: Principal) -> handlers.Actor:
+    return handlers.Actor(p.subject, p.role)
+
+
+def _states(state: str | None) -> list[str]:
+    if state is None:
+        return DEFAULT_STATES
+    return list(selection.STATES) if state == "all" else [state]
 
 
 def _honour_out(engine: IndexEngine, r: dict[str, Any]) -> dict[str, Any]:
     names = engine.reference
-    out = {k: v for k, v in r.items() if k != "new"}
+    out = {k: v for k, v in r.items() if k not in ("new", "steps", "objections")}
     out.update(
         honour_id=str(r["honour_id"]),
         name_zh=names.honour_name(r["kind"], "zh-CN"),
         name_en=names.honour_name(r["kind"], "en"),
     )
-    for k in ("awarded_at", "revoked_at"):
+    for k in ("awarded_at", "revoked_at", "nominated_at", "notice_starts_at", "notice_ends_at"):
         if out.get(k) is not None:
             out[k] = out[k].isoformat()
     return out
+
+
+def _own(user: Principal, r: dict[str, Any]) -> bool:
+    return r.get("recipient_id") == user.subject or user.subject in (r.get("resident_ids") or [])
+
+
+def _public_notice(r: dict[str, Any]) -> dict[str, Any]:
+    """A notice (公示) as a resident sees another resident's candidacy: what and where, not the card number."""
+    return {**r, "recipient_id": None, "resident_ids": []}
 
 
 @router.get("/honours")
@@ -191,18 +215,150 @@ async def list_honours(
     community_id: str | None = Query(None, max_length=64),
     resident_id: str | None = Query(None, max_length=64),
     kind: str | None = Query(None, max_length=100),
+    state: str | None = Query(None, pattern=STATE_QUERY),
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
-    """Honours by period, community or resident. Residents see only their own."""
-    if user.role == "resident":
+    """Honours by state (default: awarded and revoked; `all`, or one of nominated, community_approved,
+    rejected, in_notice, withdrawn), period, community or resident. Residents see their own, and
+    every candidate in its notice period (公示) without the recipient's identifiers."""
+    engine = _engine(request)
+    notices = user.role == "resident" and state == selection.IN_NOTICE and resident_id is None
+    if user.role == "resident" and not notices:
         if resident_id is not None and resident_id != user.subject:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "residents may only see their own honours")
         resident_id = user.subject
     async with _uow(request)() as uow:
         rows = await repository.list_honours(
-            uow.conn, period=period, community_id=community_id, resident_id=resident_id, kind=kind, limit=limit
+            uow.conn, period=period, community_id=community_id, resident_id=resident_id, kind=kind,
+            states=_states(state), limit=limit,
+        )  # fmt: skip
+    if notices:
+        rows = [r if _own(user, r) else _public_notice(r) for r in rows]
+    return {"items": [_honour_out(engine, r) for r in rows]}
+
+
+@router.get("/honour-candidates")
+async def list_candidates(
+    request: Request,
+    staff: CommunityStaff,
+    community_id: str | None = Query(None, max_length=64),
+    state: str | None = Query(None, pattern=STATE_QUERY),
+    period: str | None = Query(None, pattern=r"^\d{4}$"),
+    limit: int = Query(200, ge=1, le=1000),
+) -> dict[str, Any]:
+    """A community workstation's candidates (default: those waiting for its review, nominated); a
+    community worker sees its own community only, an operator any."""
+    if staff.role == "community_worker":
+        if community_id is not None and community_id != staff.community_id:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"you act for community {staff.community_id} only")
+        community_id = staff.community_id
+    states = [selection.NOMINATED] if state is None else _states(state)
+    async with _uow(request)() as uow:
+        rows = await repository.list_honours(
+            uow.conn, period=period, community_id=community_id, states=states, limit=limit
         )
     return {"items": [_honour_out(_engine(request), r) for r in rows]}
+
+
+def _step_out(s: dict[str, Any], user: Principal) -> dict[str, Any]:
+    out = {k: v for k, v in s.items() if k not in ("step_id",)}
+    out.update(honour_id=str(s["honour_id"]), at=s["at"].isoformat())
+    if s.get("objection_id") is not None:
+        out["objection_id"] = str(s["objection_id"])
+    # Staff act in their office and are named; a resident who objected is named to staff and to themselves.
+    if user.role == "resident" and s["actor_role"] == "resident" and s["acted_by"] != user.subject:
+        out["acted_by"] = None
+    return out
+
+
+def _objection_out(o: dict[str, Any]) -> dict[str, Any]:
+    out = {**o, "objection_id": str(o["objection_id"]), "honour_id": str(o["honour_id"])}
+    for k in ("lodged_at", "resolved_at"):
+        if out.get(k) is not None:
+            out[k] = out[k].isoformat()
+    return out
+
+
+@router.get("/honours/{honour_id}")
+async def honour_record(honour_id: uuid.UUID, request: Request, user: AnyUser) -> dict[str, Any]:
+    """One honour's state and its selection record: every step with who took it and when, and the
+    objections. A resident sees their own honours and the candidates in notice."""
+    r = await handlers.honour_record(_uow(request), honour_id)
+    if user.role == "resident" and not _own(user, r):
+        if r["state"] != selection.IN_NOTICE:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "residents see their own honours and those in notice")
+        r = {**_public_notice(r), "objections": [o for o in r["objections"] if o["lodged_by"] == user.subject],
+             "steps": r["steps"]}  # fmt: skip
+    out = _honour_out(_engine(request), r)
+    out["steps"] = [_step_out(s, user) for s in r["steps"]]
+    out["objections"] = [_objection_out(o) for o in r["objections"]]
+    return out
+
+
+Decision = Literal["approved", "rejected"]
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    decision: Decision
+    reason: str | None = Field(None, max_length=1000)
+
+
+@router.post("/honours/{honour_id}/community-review")
+async def community_review(honour_id: uuid.UUID, body: ReviewIn, request: Request, staff: CommunityStaff) -> dict:
+    """A community workstation approves its candidate or rejects it with a reason."""
+    engine = _engine(request)
+    scope = staff.community_id if staff.role == "community_worker" else None
+    try:
+        h = await handlers.review_candidate(
+            _uow(request), honour_id, body.decision, body.reason, _actor(staff), engine.clock(), scope=scope
+        )
+    except handlers.Forbidden as e:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+    return _honour_out(engine, h)
+
+
+@router.post("/honours/{honour_id}/street-review")
+async def street_review(honour_id: uuid.UUID, body: ReviewIn, request: Request, operator: Operator) -> dict:
+    """The street approves a candidate its community approved, within the quota of the indicator file
+    (409 naming the quota when it is full), which starts the notice period; or rejects it with a reason."""
+    engine = _engine(request)
+    h = await handlers.street_decision(
+        _uow(request), honour_id, body.decision, body.reason, _actor(operator), engine.clock(),
+        engine.indicators.selection,
+    )  # fmt: skip
+    return _honour_out(engine, h)
+
+
+class ObjectionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/honours/{honour_id}/objections", status_code=status.HTTP_201_CREATED)
+async def lodge_objection(honour_id: uuid.UUID, body: ObjectionIn, request: Request, user: AnyUser) -> dict:
+    """Anyone signed in objects to a candidate in its notice period, with a reason (409 outside it)."""
+    o = await handlers.lodge_objection(_uow(request), honour_id, body.reason, _actor(user), _engine(request).clock())
+    return _objection_out(o)
+
+
+class ResolutionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    outcome: Literal["upheld", "dismissed"]
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+@router.post("/honours/{honour_id}/objections/{objection_id}/resolve")
+async def resolve_objection(
+    honour_id: uuid.UUID, objection_id: uuid.UUID, body: ResolutionIn, request: Request, operator: Operator
+) -> dict:
+    """An operator resolves an objection: upheld withdraws the candidate, dismissed lets its notice go on."""
+    engine = _engine(request)
+    h = await handlers.resolve_objection(
+        _uow(request), honour_id, objection_id, body.outcome, body.reason, _actor(operator), engine.clock()
+    )
+    engine.mark(set())
+    return _honour_out(engine, h)
 
 
 class RevokeIn(BaseModel):
@@ -212,8 +368,10 @@ class RevokeIn(BaseModel):
 
 @router.post("/honours/{honour_id}/revoke")
 async def revoke_honour(honour_id: uuid.UUID, body: RevokeIn, request: Request, operator: Operator) -> dict:
-    await handlers.revoke_honour(_uow(request), honour_id, body.reason)
-    _engine(request).mark(set())
+    """Revokes an awarded honour with a reason (409 for a candidate: reject it or object instead)."""
+    engine = _engine(request)
+    await handlers.revoke_honour(_uow(request), honour_id, body.reason, _actor(operator), engine.clock())
+    engine.mark(set())
     return {"honour_id": str(honour_id), "revoked": True, "reason": body.reason}
 
 
@@ -237,7 +395,8 @@ async def competition_results(
     request: Request,
     operator: Operator,
 ) -> dict[str, Any]:
-    """Knowledge-competition places; each resident is honoured once per competition and period."""
+    """Knowledge-competition places: candidates (or, with automatic selection, honours) with their rank;
+    each resident is nominated once per competition and period."""
     seen: set[str] = set()
     for i, r in enumerate(body.results):
         if r.resident_id in seen:
@@ -248,10 +407,13 @@ async def competition_results(
         if r.community_id is not None and r.community_id not in engine.populations:
             raise Invalid(f"unknown community {r.community_id!r}", field=f"results.{i}.community_id")
     rows = await handlers.record_competition(
-        _uow(request), competition_id, body.period, [r.model_dump() for r in body.results]
-    )
+        _uow(request), competition_id, body.period, [r.model_dump() for r in body.results],
+        engine.indicators.selection, _actor(operator), engine.clock(),
+    )  # fmt: skip
     engine.mark(set())
-    return {"competition_id": competition_id, "awarded": [{**_honour_out(engine, r), "new": r["new"]} for r in rows]}
+    out = [{**_honour_out(engine, r), "new": r["new"]} for r in rows]
+    # "awarded" kept for clients written before selection: the same list, each with its state.
+    return {"competition_id": competition_id, "nominated": out, "awarded": out}
 
 
 # --- courses (what scoring learnt from the catalogue) ---------------------------------------------

@@ -8,8 +8,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.scoring.adapters import repository
+from services.scoring.domain import selection
 from services.scoring.domain.attendance import AttendanceFact, apply_batch
 from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
+from services.scoring.domain.selection import Refused, SelectionRules
 from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
 from shared.catalogue import repository as catalogue_repository
@@ -23,13 +25,18 @@ from shared.events.catalogue import (
     EnrolmentConfirmed,
     EnrolmentPromoted,
     EnrolmentWaitlisted,
+    HonourApproved,
     HonourAwarded,
+    HonourNominated,
+    HonourObjectionLodged,
+    HonourObjectionResolved,
+    HonourReviewed,
     HonourRevoked,
     NeedVoted,
     ResidentRegistered,
 )
 from shared.events.envelope import envelop, utcnow
-from shared.http.errors import Conflict, NotFound
+from shared.http.errors import Conflict, Invalid, NotFound
 
 SOURCE = "learnstreet/scoring"
 
@@ -114,56 +121,262 @@ async def record_assessment(uow_factory: Callable[[], UnitOfWork], data: dict) -
     return row
 
 
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who takes a step of a selection: a signed-in subject in a role, or the service itself
+    (`RULES` nominates, `NOTICE` awards at the end of a notice period)."""
+
+    subject: str
+    role: str
+
+
+RULES = Actor("rules", "system")
+NOTICE = Actor("notice", "system")
+
+
 def honour_event(h: dict) -> HonourAwarded:
     return HonourAwarded(
         honour_id=str(h["honour_id"]), kind=h["kind"], period=h["period"], recipient_kind=h["recipient_kind"],
         recipient_id=h["recipient_id"], resident_ids=list(h["resident_ids"]), community_id=h["community_id"],
-        reason=h["reason"],
+        reason=h["reason"], place=h.get("place"),
     )  # fmt: skip
 
 
-async def evaluate_honours(uow_factory: Callable[[], UnitOfWork], rules: HonourRules, now: datetime) -> int:
-    async with uow_factory() as uow:
-        new = await repository.award_rule_honours(uow.conn, period_of(now), rules)
-        for h in new:
+def nomination_event(h: dict, actor: Actor, at: datetime) -> HonourNominated:
+    return HonourNominated(
+        honour_id=str(h["honour_id"]), kind=h["kind"], period=h["period"], recipient_kind=h["recipient_kind"],
+        recipient_id=h["recipient_id"], resident_ids=list(h["resident_ids"]), community_id=h["community_id"],
+        reason=h["reason"], place=h.get("place"), actor=actor.subject, actor_role=actor.role, at=at,
+    )  # fmt: skip
+
+
+def _step(h: dict, step: str, actor: Actor, at: datetime, **more) -> dict:
+    return {"honour_id": h["honour_id"], "step": step, "acted_by": actor.subject, "actor_role": actor.role,
+            "at": at, **more}  # fmt: skip
+
+
+def _publish_new(uow: UnitOfWork, new: list[dict], actor: Actor, at: datetime) -> list[dict]:
+    """The events and first steps of new honours: nominated, and awarded too when selection is automatic."""
+    steps = []
+    for h in new:
+        uow.publish(envelop(nomination_event(h, actor, at), source=SOURCE))
+        steps.append(_step(h, "nominated", actor, at, reason=h["reason"]))
+        if h["state"] == selection.AWARDED:
             uow.publish(envelop(honour_event(h), source=SOURCE))
+            steps.append(_step(h, "awarded", actor, at, detail={"selection": "automatic"}))
+    return steps
+
+
+async def evaluate_honours(
+    uow_factory: Callable[[], UnitOfWork], rules: HonourRules, chosen: SelectionRules, now: datetime
+) -> int:
+    """The rule pass: nominates every new candidate (awards it at once where selection is automatic)."""
+    async with uow_factory() as uow:
+        state = selection.initial_state(chosen.mode)
+        new = await repository.award_rule_honours(uow.conn, period_of(now), rules, state=state, at=now)
+        await repository.add_steps(uow.conn, _publish_new(uow, new, RULES, now))
         await uow.commit()
     return len(new)
 
 
 async def record_competition(
-    uow_factory: Callable[[], UnitOfWork], competition_id: str, period: str, results: list[dict]
-) -> list[dict]:
-    """Competition places become honours `knowledge_competition:<competition>`; a result recorded
-    twice is awarded once (409 for a resident already placed differently is the caller's business)."""
+    uow_factory: Callable[[], UnitOfWork], competition_id: str, period: str, results: list[dict],
+    chosen: SelectionRules, actor: Actor, now: datetime,
+) -> list[dict]:  # fmt: skip
+    """Competition places become candidates `knowledge_competition:<competition>` with their rank; a
+    result recorded twice is nominated once."""
     kind = competition_kind(competition_id)
+    state = selection.initial_state(chosen.mode)
     out = []
     async with uow_factory() as uow:
+        fresh = []
         for r in results:
             h = {
                 "honour_id": honour_id(kind, period, r["resident_id"]), "kind": kind, "period": period,
                 "recipient_kind": "resident", "recipient_id": r["resident_id"], "resident_ids": [r["resident_id"]],
                 "community_id": r.get("community_id"), "reason": f"place {r['place']} in {competition_id}",
+                "place": r["place"],
             }  # fmt: skip
-            row = await repository.award_honour(uow.conn, h)
+            row = await repository.insert_honour(uow.conn, h, state=state, at=now)
             if row is not None:
-                uow.publish(envelop(honour_event(row), source=SOURCE))
+                fresh.append(row)
                 out.append({**row, "new": True})
             else:
-                out.append({**h, "new": False})
+                out.append({**h, "state": None, "new": False})
+        await repository.add_steps(uow.conn, _publish_new(uow, fresh, actor, now))
         await uow.commit()
     return out
 
 
-async def revoke_honour(uow_factory: Callable[[], UnitOfWork], honour_id: uuid.UUID, reason: str) -> None:
+def _refused(e: Refused) -> Exception:
+    return (Conflict if e.conflict else Invalid)(e.reason, field=e.field)
+
+
+async def _locked(uow: UnitOfWork, honour: uuid.UUID) -> dict:
+    h = await repository.honour_for_update(uow.conn, honour)
+    if h is None:
+        raise NotFound(f"no honour {honour}", field="honour_id")
+    return h
+
+
+def _in_scope(h: dict, community_id: str | None) -> None:
+    """A community worker acts on its own community's candidates only (`community_id` None: any)."""
+    if community_id is not None and h["community_id"] != community_id:
+        raise Forbidden(f"honour {h['honour_id']} is a candidate of community {h['community_id']}, not {community_id}")
+
+
+class Forbidden(Exception):
+    """The caller's scope does not cover this honour (the HTTP layer answers 403)."""
+
+
+async def review_candidate(
+    uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID, decision: str, reason: str | None, actor: Actor,
+    now: datetime, *, scope: str | None,
+) -> dict:  # fmt: skip
+    """A community workstation's decision on one of its community's candidates."""
     async with uow_factory() as uow:
-        outcome = await repository.revoke_honour(uow.conn, honour_id, reason)
-        if outcome == "missing":
-            raise NotFound(f"no honour {honour_id}", field="honour_id")
-        if outcome == "already":
-            raise Conflict(f"honour {honour_id} is already revoked", field="honour_id")
-        uow.publish(envelop(HonourRevoked(honour_id=str(honour_id), reason=reason), source=SOURCE))
+        h = await _locked(uow, honour)
+        _in_scope(h, scope)
+        try:
+            state = selection.review(h["state"], decision, reason)
+        except Refused as e:
+            raise _refused(e) from None
+        h = await repository.set_honour_state(uow.conn, honour, state)
+        level = "community"
+        uow.publish(envelop(HonourReviewed(
+            honour_id=str(honour), level=level, decision=decision, reason=reason or "", community_id=h["community_id"],
+            actor=actor.subject, actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
+        await repository.add_steps(uow.conn, [_step(h, f"{level}_{decision}", actor, now, reason=reason)])
         await uow.commit()
+    return h
+
+
+async def street_decision(
+    uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID, decision: str, reason: str | None, actor: Actor,
+    now: datetime, chosen: SelectionRules,
+) -> dict:  # fmt: skip
+    """The street's approval within the quota (starts the notice period), or its rejection."""
+    async with uow_factory() as uow:
+        h = await _locked(uow, honour)
+        try:
+            if decision == "rejected":
+                h = await repository.set_honour_state(uow.conn, honour, selection.street_reject(h["state"], reason))
+                uow.publish(envelop(HonourReviewed(
+                    honour_id=str(honour), level="street", decision="rejected", reason=reason or "",
+                    community_id=h["community_id"], actor=actor.subject, actor_role=actor.role, at=now),
+                    source=SOURCE))  # fmt: skip
+                await repository.add_steps(uow.conn, [_step(h, "street_rejected", actor, now, reason=reason)])
+                await uow.commit()
+                return h
+            if decision != "approved":
+                raise Refused(f"decision must be approved or rejected, not {decision!r}", field="decision",
+                              conflict=False)  # fmt: skip
+            quota = chosen.quota(h["kind"], h["community_id"])
+            taken = await repository.places_taken(uow.conn, h["kind"], h["period"], h["community_id"])
+            state, ends = selection.approve(
+                h["state"], places_taken=taken, quota=quota, kind=h["kind"], community_id=h["community_id"],
+                now=now, rules=chosen,
+            )  # fmt: skip
+        except Refused as e:
+            raise _refused(e) from None
+        h = await repository.set_honour_state(uow.conn, honour, state, notice_starts_at=now, notice_ends_at=ends)
+        uow.publish(envelop(HonourApproved(
+            honour_id=str(honour), kind=h["kind"], period=h["period"], community_id=h["community_id"], quota=quota,
+            places_taken=taken + 1, notice_starts_at=now, notice_ends_at=ends, actor=actor.subject,
+            actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
+        detail = {"quota": quota, "places_taken": taken + 1, "notice_ends_at": ends.isoformat(), "reason": reason}
+        await repository.add_steps(uow.conn, [_step(h, "street_approved", actor, now, detail=detail)])
+        await uow.commit()
+    return h
+
+
+async def lodge_objection(
+    uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID, reason: str, actor: Actor, now: datetime
+) -> dict:
+    async with uow_factory() as uow:
+        h = await _locked(uow, honour)
+        try:
+            selection.lodge_objection(h["state"], notice_ends_at=h["notice_ends_at"], now=now, reason=reason)
+        except Refused as e:
+            raise _refused(e) from None
+        objection = {"objection_id": uuid.uuid4(), "honour_id": honour, "lodged_by": actor.subject,
+                     "lodged_role": actor.role, "reason": reason, "lodged_at": now}  # fmt: skip
+        await repository.insert_objection(uow.conn, objection)
+        uow.publish(envelop(HonourObjectionLodged(
+            honour_id=str(honour), objection_id=str(objection["objection_id"]), reason=reason, actor=actor.subject,
+            actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
+        await repository.add_steps(uow.conn, [_step(h, "objection_lodged", actor, now, reason=reason,
+                                                    objection_id=objection["objection_id"])])  # fmt: skip
+        await uow.commit()
+    return objection
+
+
+async def resolve_objection(
+    uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID, objection_id: uuid.UUID, outcome: str, reason: str,
+    actor: Actor, now: datetime,
+) -> dict:  # fmt: skip
+    async with uow_factory() as uow:
+        h = await _locked(uow, honour)
+        o = await repository.objection_for_update(uow.conn, honour, objection_id)
+        if o is None:
+            raise NotFound(f"no objection {objection_id} to honour {honour}", field="objection_id")
+        try:
+            state = selection.resolve_objection(h["state"], objection_outcome=o["outcome"], outcome=outcome,
+                                                reason=reason)  # fmt: skip
+        except Refused as e:
+            raise _refused(e) from None
+        await repository.resolve_objection(uow.conn, objection_id, outcome, actor.subject, reason, now)
+        if state != h["state"]:
+            h = await repository.set_honour_state(uow.conn, honour, state)
+        uow.publish(envelop(HonourObjectionResolved(
+            honour_id=str(honour), objection_id=str(objection_id), outcome=outcome, reason=reason, honour_state=state,
+            actor=actor.subject, actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
+        await repository.add_steps(uow.conn, [_step(h, f"objection_{outcome}", actor, now, reason=reason,
+                                                    objection_id=objection_id)])  # fmt: skip
+        await uow.commit()
+    return h
+
+
+async def close_notices(uow_factory: Callable[[], UnitOfWork], now: datetime) -> int:
+    """The index leader's periodic task: awards every candidate whose notice period has ended with no
+    objection open (HonourAwarded, as notify and the index expect)."""
+    async with uow_factory() as uow:
+        due = await repository.notices_over(uow.conn, now)
+        due = [h for h in due if selection.notice_over(h["state"], notice_ends_at=h["notice_ends_at"],
+                                                       open_objections=0, now=now)]  # fmt: skip
+        if not due:
+            return 0
+        awarded = await repository.award_all(uow.conn, [h["honour_id"] for h in due], now)
+        for h in awarded:
+            uow.publish(envelop(honour_event(h), source=SOURCE))
+        await repository.add_steps(uow.conn, [_step(h, "awarded", NOTICE, now) for h in awarded])
+        await uow.commit()
+    return len(awarded)
+
+
+async def revoke_honour(
+    uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID, reason: str, actor: Actor, now: datetime
+) -> None:
+    async with uow_factory() as uow:
+        h = await _locked(uow, honour)
+        try:
+            state = selection.revoke(h["state"])
+        except Refused as e:
+            raise _refused(e) from None
+        h = await repository.set_honour_state(uow.conn, honour, state, revoked_at=now, revoke_reason=reason)
+        uow.publish(envelop(HonourRevoked(honour_id=str(honour), reason=reason), source=SOURCE))
+        await repository.add_steps(uow.conn, [_step(h, "revoked", actor, now, reason=reason)])
+        await uow.commit()
+
+
+async def honour_record(uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID) -> dict:
+    async with uow_factory() as uow:
+        h = await repository.get_honour(uow.conn, honour)
+        if h is None:
+            raise NotFound(f"no honour {honour}", field="honour_id")
+        steps = await repository.steps_of(uow.conn, honour)
+        objections = await repository.objections_of(uow.conn, honour)
+    return {**h, "steps": steps, "objections": objections}
 
 
 async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> CourseRef:

@@ -4,7 +4,8 @@
 After each refresh it exports the Prometheus gauges, and for each community whose index changed
 it writes the day's history row and an IndexUpdated event in one transaction (outbox), at most
 once per community per second. Honour rules are evaluated on the same loop, at most every
-`honours_interval_s` after attendance or residents changed.
+`honours_interval_s` after attendance or residents changed, and so is the end of notice periods
+(candidates awarded when their 公示 is over, by the engine's `clock`: tests inject their own).
 
 With several instances, every one keeps its snapshot fresh (it serves the API), but only the
 leader publishes IndexUpdated and evaluates honours: the instance holding a session-level advisory
@@ -31,7 +32,15 @@ from services.scoring.adapters import repository
 from services.scoring.domain.indicators import IndicatorSet
 from services.scoring.domain.scoring import score_community
 from services.scoring.domain.street import STREET, local_day
-from services.scoring.metrics import HONOURS_AWARDED, INDEX_FRESHNESS, INDEX_SCORE, INDEX_UPDATES, REFRESH_DURATION
+from services.scoring.metrics import (
+    HONOURS_AWARDED,
+    HONOURS_NOMINATED,
+    INDEX_FRESHNESS,
+    INDEX_SCORE,
+    INDEX_UPDATES,
+    NOTICE_PASSES,
+    REFRESH_DURATION,
+)
 from services.scoring.service_layer import handlers
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import IndexUpdated
@@ -51,6 +60,7 @@ class IndexEngine:
         idle_refresh_s: float = 10.0,
         honours_interval_s: float = 1.0,
         min_publish_interval_s: float = 1.0,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.indicators = indicators
         self.reference = reference
@@ -64,6 +74,9 @@ class IndexEngine:
         self.idle_refresh_s = idle_refresh_s
         self.honours_interval_s = honours_interval_s
         self.min_publish_interval_s = min_publish_interval_s
+        # The selection's time (approvals, objections, the end of notice periods): tests move it.
+        self.clock = clock
+        self.notice_passes = 0  # leader's looks for ended notice periods (tests wait for one to pass)
         self.snapshot: dict[str, dict[str, Any]] = {}
         self.computed_at: datetime | None = None
         self._pool: asyncpg.Pool | None = None
@@ -157,6 +170,7 @@ class IndexEngine:
 
     async def _run(self) -> None:
         last_honours = 0.0
+        last_notices = 0.0
         honours_every = self.honours_interval_s
         while True:
             with contextlib.suppress(TimeoutError):
@@ -174,6 +188,9 @@ class IndexEngine:
                     last_honours = time.monotonic()
                     # Rule evaluation scans the aggregates: never let it take over a quarter of the time.
                     honours_every = max(self.honours_interval_s, 4 * (last_honours - now))
+                if leading and now - last_notices >= self.honours_interval_s:
+                    await self.close_notices()
+                    last_notices = time.monotonic()
                 started = time.monotonic()
                 await self.refresh()
                 spent = time.monotonic() - started
@@ -194,9 +211,20 @@ class IndexEngine:
         return seen is not None and mark != seen
 
     async def award_honours(self) -> int:
-        n = await handlers.evaluate_honours(self._uow, self.indicators.honours, utcnow())
+        """The rule pass: nominates (or, with automatic selection, awards) what the rules find."""
+        n = await handlers.evaluate_honours(self._uow, self.indicators.honours, self.indicators.selection, utcnow())
         if n:
-            HONOURS_AWARDED.labels("rule").inc(n)
+            counter = HONOURS_AWARDED if self.indicators.selection.mode == "automatic" else HONOURS_NOMINATED
+            counter.labels("rule").inc(n)
+        return n
+
+    async def close_notices(self) -> int:
+        """Awards the candidates whose notice period ended (by this engine's clock) with no objection open."""
+        n = await handlers.close_notices(self._uow, self.clock())
+        self.notice_passes += 1
+        NOTICE_PASSES.inc()
+        if n:
+            HONOURS_AWARDED.labels("notice").inc(n)
         return n
 
     async def compute(self, conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:

@@ -1,4 +1,6 @@
-"""Honours are awarded once per (kind, period, recipient), even when the events are replayed."""
+"""The rules nominate (提名) once per (kind, period, recipient), even when the events are replayed; a
+candidate is an honour only after its selection (tests/integration/scoring/test_selection_workflow.py
+takes one from candidate to award and revocation)."""
 
 from __future__ import annotations
 
@@ -21,35 +23,33 @@ async def _honours(http, **params) -> list[dict]:
     return r.json()["items"]
 
 
-async def test_learning_star_is_awarded_once_even_when_replayed():
+async def test_learning_star_is_nominated_once_even_when_replayed():
     star = unique("star")
     events = [attendance(star, community="hehua", minutes=25 * 60) for _ in range(2)]  # 50 h ≥ 40 h
     activities = await producer("activities")
     try:
         await send(activities, *events)
         async with client("scoring", "resident", subject=star) as mine:
-            found = await eventually(lambda: _honours(mine, kind="learning_star"), timeout_s=20)
+            found = await eventually(lambda: _honours(mine, kind="learning_star", state="all"), timeout_s=20)
             assert len(found) == 1 and found[0]["recipient_id"] == star and found[0]["resident_ids"] == [star]
-            assert found[0]["name_zh"] == "百姓学习之星"
+            assert found[0]["name_zh"] == "百姓学习之星" and found[0]["state"] == "nominated"
             honour_id = found[0]["honour_id"]
-            # Replay everything, twice, then one more attendance: still a single award.
+            # Replay everything, twice, then one more attendance: still a single candidate, and no honour.
             await send(activities, *events, *events, attendance(star, community="hehua", minutes=60))
             await asyncio.sleep(2.5)
-            assert [h["honour_id"] for h in await _honours(mine)] == [honour_id]
+            assert [h["honour_id"] for h in await _honours(mine, state="all")] == [honour_id]
+            assert await _honours(mine) == []  # the honours awarded: none before its selection
         records = await read_topic(
             HONOURS.name,
             until=lambda rs: any(r.key == honour_id.encode() for r in rs),
         )
-        awarded = [
-            r for r in records
-            if r.key == honour_id.encode() and headers_of(r)["ce_type"].endswith("honour.awarded.v1")
-        ]  # fmt: skip
-        assert len(awarded) == 1
+        types = [headers_of(r)["ce_type"] for r in records if r.key == honour_id.encode()]
+        assert types == ["learnstreet.scoring.honour.nominated.v1"]
     finally:
         await activities.stop()
 
 
-async def test_family_and_volunteer_honours_and_revocation():
+async def test_family_and_volunteer_candidates_and_a_rejection():
     run = unique("fam")
     members = [f"{run}-m{i}" for i in range(3)]
     volunteer = f"{run}-vol"
@@ -61,25 +61,32 @@ async def test_family_and_volunteer_honours_and_revocation():
         await send(activities, *[attendance(m, community="lichang", minutes=11 * 60, course_id=f"{run}-course")
                                  for m in members])  # fmt: skip
         async with client("scoring", "operator") as http:
-            family = await eventually(lambda: _honours(http, kind="learning_family", resident_id=members[0]))
+            family = await eventually(
+                lambda: _honours(http, kind="learning_family", resident_id=members[0], state="nominated")
+            )
             assert family[0]["recipient_id"] == f"{run}-family" and sorted(family[0]["resident_ids"]) == members
-            vol = await eventually(lambda: _honours(http, kind="excellent_volunteer", resident_id=volunteer))
+            assert family[0]["community_id"] == "lichang"
+            vol = await eventually(
+                lambda: _honours(http, kind="excellent_volunteer", resident_id=volunteer, state="nominated")
+            )
             assert vol[0]["recipient_kind"] == "resident" and "33.0 volunteer teaching hours" in vol[0]["reason"]
 
             hid = family[0]["honour_id"]
+            # A candidate is not revoked (it is rejected, or objected to); a missing one is 404.
             r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": "duplicate family record"})
-            assert r.status_code == 200
-            r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": "again"})
-            assert r.status_code == 409
+            assert r.status_code == 409 and r.json()["detail"][0]["loc"][-1] == "state", r.text
             r = await http.post("/v1/honours/00000000-0000-0000-0000-000000000000/revoke", json={"reason": "x"})
             assert r.status_code == 404
             r = await http.post(f"/v1/honours/{hid}/revoke", json={"reason": ""})
             assert r.status_code == 422
-            # A revoked honour is not awarded again by the rules.
+            r = await http.post(f"/v1/honours/{hid}/community-review",
+                                json={"decision": "rejected", "reason": "duplicate family record"})  # fmt: skip
+            assert r.status_code == 200 and r.json()["state"] == "rejected", r.text
+            # A rejected candidate is not nominated again by the rules.
             await send(activities, attendance(members[1], community="lichang", minutes=60))
             await asyncio.sleep(2)
-            again = await _honours(http, kind="learning_family", resident_id=members[0])
-            assert len(again) == 1 and again[0]["revoke_reason"] == "duplicate family record"
+            again = await _honours(http, kind="learning_family", resident_id=members[0], state="all")
+            assert [h["state"] for h in again] == ["rejected"]
         assert await db.fetchval("SELECT count(*) FROM honours WHERE recipient_id = $1", f"{run}-family") == 1
     finally:
         await activities.stop()
@@ -87,7 +94,7 @@ async def test_family_and_volunteer_honours_and_revocation():
         await db.close()
 
 
-async def test_competition_results_award_once_and_assessments_keep_history():
+async def test_competition_results_nominate_once_and_assessments_keep_history():
     run = unique("quiz")
     winners = [f"{run}-w{i}" for i in range(2)]
     body = {"period": YEAR, "results": [{"place": i + 1, "resident_id": w, "community_id": "xinmu"}
@@ -95,9 +102,10 @@ async def test_competition_results_award_once_and_assessments_keep_history():
     async with client("scoring", "operator") as http:
         r = await http.post(f"/v1/competitions/{run}/results", json=body)
         assert r.status_code == 201, r.text
-        assert [a["new"] for a in r.json()["awarded"]] == [True, True]
+        assert [(a["new"], a["state"], a["place"]) for a in r.json()["nominated"]] == [
+            (True, "nominated", 1), (True, "nominated", 2)]  # fmt: skip
         r = await http.post(f"/v1/competitions/{run}/results", json=body)
-        assert [a["new"] for a in r.json()["awarded"]] == [False, False]
+        assert [a["new"] for a in r.json()["nominated"]] == [False, False]
         r = await http.post(f"/v1/competitions/{run}/results", json={"period": "20x6", "results": []})
         assert r.status_code == 422
 
