@@ -6,6 +6,9 @@ the live consumer stored in `passport_offsets`, then compare and swap under the 
 The passport tables are compared row by row, both ways; they are swapped in only when equal.
 Prints `REBUILD-PASSPORTS equal=<bool> swapped=<bool> records=<n>`; exit 0 when equal, 1 when not,
 3 when another rebuild runs.
+
+`python -m services.enrolment rotate-credential-key` adds a signing key for verifiable honours
+(docs/decisions/0012-open-badges.md) and prints `ROTATE-CREDENTIAL-KEY kid=<kid>`.
 """
 
 from __future__ import annotations

@@ -450,6 +450,9 @@ class PassportHonourOut(BaseModel):
     awarded_at: datetime | None
     revoked_at: datetime | None
     revoke_reason: str | None
+    credential: str | None = Field(
+        None, description="where the honour downloads as a signed Open Badges 3.0 credential; null once revoked"
+    )
 
 
 class PassportEnrolmentOut(BaseModel):

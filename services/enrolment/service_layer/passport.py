@@ -173,6 +173,8 @@ def build(
                 "awarded_at": h.awarded_at.isoformat() if h.awarded_at else None,
                 "revoked_at": h.revoked_at.isoformat() if h.revoked_at else None,
                 "revoke_reason": h.revoke_reason or None,
+                # the Open Badges credential of an honour still standing (ADR 0012)
+                "credential": None if h.revoked else f"/v1/residents/{resident_id}/credentials/{h.honour_id}",
             }
             for h in honours
         ],

@@ -73,6 +73,10 @@ async def test_an_awarded_honour_is_issued_verifies_and_once_revoked_fails_as_re
             return response if response.status_code == 200 else None
 
         response = await eventually(issued, timeout_s=30)
+        links = {
+            h["honour_id"]: h["credential"] for h in (await own.get(f"/v1/residents/{me}/passport")).json()["honours"]
+        }
+        assert links == {honour: f"/v1/residents/{me}/credentials/{honour}", withdrawn: None}  # downloadable there
         assert response.headers["content-type"].startswith(vc.MEDIA_TYPE)
         token = response.text
         assert (await own.get(f"/v1/residents/{me}/credentials/{honour}")).text == token  # issued once
@@ -124,3 +128,36 @@ async def test_an_awarded_honour_is_issued_verifies_and_once_revoked_fails_as_re
 
     code, cli = await _learnstreet_verify(path)
     assert (code, cli["valid"], cli["reason"]) == (1, False, "revoked"), cli
+
+
+async def test_after_a_key_rotation_the_new_key_signs_and_earlier_credentials_still_verify():
+    [me] = await register_many(1)
+    before, after = unique("ob-r1"), unique("ob-r2")
+    awards = [
+        HonourAwarded(honour_id=h, kind="learning_star", period=p, recipient_kind="resident", recipient_id=me)
+        for h, p in ((before, "2025"), (after, "2026"))
+    ]
+    await _as_scoring(awards[0])
+    async with client("enrolment", "resident", me) as own:
+
+        async def issued(honour: str):
+            response = await own.get(f"/v1/residents/{me}/credentials/{honour}")
+            return response.text if response.status_code == 200 else None
+
+        old_token = await eventually(lambda: issued(before), timeout_s=30)
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.enrolment", "rotate-credential-key",
+            cwd=ROOT, env={**os.environ, **env()}, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out = (await asyncio.wait_for(process.communicate(), 60))[0].decode()
+        assert process.returncode == 0, out
+        kid = out.strip().splitlines()[-1].removeprefix("ROTATE-CREDENTIAL-KEY kid=")
+        await _as_scoring(awards[1])
+        new_token = await eventually(lambda: issued(after), timeout_s=30)
+    assert jwt.get_unverified_header(new_token)["kid"] == kid != jwt.get_unverified_header(old_token)["kid"]
+    async with httpx.AsyncClient(base_url=service_url("enrolment"), timeout=10) as anyone:
+        published = {k["kid"] for k in (await anyone.get("/v1/.well-known/jwks.json")).json()["keys"]}
+        assert {kid, jwt.get_unverified_header(old_token)["kid"]} <= published
+        for token in (old_token, new_token):
+            verdict = (await anyone.post("/v1/credentials/verify", json={"credential": token})).json()
+            assert verdict["valid"] is True, verdict
