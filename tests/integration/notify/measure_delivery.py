@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from datetime import timedelta
 
 import asyncpg
 
@@ -23,7 +24,8 @@ async def main(n: int) -> None:
         contact(r, phone=phone()) if i % 2 else contact(r, email=mailbox(), preferred_channel="email")
         for i, r in enumerate(residents)
     ]
-    enrolments = [confirmed(r) for r in residents]
+    # with the session's start, as the enrolment service sends it (else a message waits for the time)
+    enrolments = [confirmed(r, starts_in=timedelta(days=5)) for r in residents]
     conn = await asyncpg.connect(env()["NOTIFY_DATABASE_URL"])
     try:
         t0 = time.monotonic()

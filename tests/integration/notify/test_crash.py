@@ -10,6 +10,7 @@ arrive a second time, byte-identical, with the same Message-ID."""
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 from pathlib import Path
 
 import asyncpg
@@ -63,7 +64,7 @@ async def test_crash_between_send_and_record_gives_one_sms_and_at_most_an_identi
             "notify", signal.SIGKILL, extra_env={"NOTIFY_FAULT_CRASH_AFTER_SEND": sms_resident, **SHORT_LEASE}
         )
         pid = service_pid("notify")
-        enrolment = confirmed(sms_resident)
+        enrolment = confirmed(sms_resident, starts_in=timedelta(days=5))
         await publish("enrolment", contact(sms_resident, phone=number), enrolment)
         await eventually(lambda: _died(pid), timeout_s=90)
         assert len(await sms_to(number)) == 1  # the gateway accepted it before the process died
@@ -80,7 +81,9 @@ async def test_crash_between_send_and_record_gives_one_sms_and_at_most_an_identi
         assert (await _row(sms_resident))["attempts"] == 2
 
         await publish(
-            "enrolment", contact(mail_resident, email=address, preferred_channel="email"), confirmed(mail_resident)
+            "enrolment",
+            contact(mail_resident, email=address, preferred_channel="email"),
+            confirmed(mail_resident, starts_in=timedelta(days=5)),
         )
         await eventually(lambda: _died(pid), timeout_s=90)
         assert len(await mails_to(address)) == 1
