@@ -66,7 +66,7 @@ def test_deployments_probe_shut_down_gracefully_and_stay_small(tmp_path) -> None
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
         assert pod["terminationGracePeriodSeconds"] > GRACEFUL_TIMEOUT_S + 5  # + the preStop pause
         limits, requests = container["resources"]["limits"], container["resources"]["requests"]
-        assert limits["memory"] == "320Mi" and requests["memory"] and requests["cpu"]
+        assert limits["memory"] == "512Mi" and requests["memory"] and requests["cpu"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert container["securityContext"]["readOnlyRootFilesystem"] is True
         ports = {p["containerPort"] for p in container["ports"]}
