@@ -70,7 +70,7 @@ def test_alert_is_documented_and_tested(rule: dict) -> None:
     name = rule["alert"]
     assert re.fullmatch(r"Learnstreet[A-Z][A-Za-z]+", name), "CamelCase with the Learnstreet prefix"
     assert rule["labels"]["severity"] in {"critical", "warning"}
-    assert rule["annotations"]["runbook_url"] == f"docs/runbooks/{name}.md"
+    assert rule["annotations"]["runbook_url"] == f"docs/runbooks/{name}.md#check"
     runbook = RUNBOOKS / f"{name}.md"
     assert runbook.exists(), f"missing runbook {runbook.relative_to(ROOT)}"
     assert name in (RUNBOOKS / "README.md").read_text(), "runbook index does not list it"
