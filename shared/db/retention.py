@@ -152,8 +152,8 @@ class KafkaOffsets:
         try:
             await admin.start()
             try:
-                await consumer.topics()  # metadata of every topic we may describe
-                tps = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+                described = await admin.describe_topics(list(topics))
+                tps = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
                 ends = await consumer.end_offsets(tps) if tps else {}
                 committed = await admin.list_consumer_group_offsets(group_id, partitions=tps) if tps else {}
             finally:
