@@ -126,11 +126,11 @@ def dlq_list(topic: str = typer.Argument(..., help="source topic, e.g. kiosk.che
         summary.add_row(reason, str(n))
     console.print(summary)
     detail = Table(title="latest 20 / 最近20条")
-    for column in ("offset", "service", "reason", "message"):
+    for column in ("partition@offset", "service", "reason", "message"):
         detail.add_column(column)
     for r in records[-20:]:
         h = _h(r)
-        detail.add_row(h.get("dlq_original_offset", ""), h.get("dlq_service", ""), h.get("dlq_reason", ""),
+        detail.add_row(_source(r), h.get("dlq_service", ""), h.get("dlq_reason", ""),
                        h.get("dlq_error_message", "")[:100])  # fmt: skip
     console.print(detail)
 
@@ -139,26 +139,92 @@ def dlq_list(topic: str = typer.Argument(..., help="source topic, e.g. kiosk.che
 def dlq_replay(
     topic: str = typer.Argument(..., help="source topic whose dead letters go back to it"),
     reason: str = typer.Option(None, help="only dead letters with this reason code"),
+    only: str = typer.Option(None, help="only the dead letter of this source record, PARTITION@OFFSET"),
 ) -> None:
-    """Send dead letters back to their original topic after the cause was fixed / 修复后重放死信."""
+    """Send dead letters back to their original topic after the cause was fixed / 修复后重放死信.
 
-    async def replay() -> int:
+    A dead letter cut to fit (dlq_body_truncated, dlq_key_truncated, dlq_headers_dropped) is not
+    sent as it is: its original record is read from the source topic; if the topic no longer holds
+    it, that dead letter is refused."""
+
+    async def replay() -> tuple[int, list[str]]:
         from aiokafka import AIOKafkaProducer
 
         records = await _read_all(_dlq_topic(topic))
         chosen = [r for r in records if reason is None or _h(r).get("dlq_reason") == reason]
+        if only is not None:
+            chosen = [r for r in chosen if _source(r) == only]
+        sends, refused = [], []
+        for r in chosen:
+            h = _h(r)
+            if any(name in h for name in _CUT):
+                original, why = await _original(h)
+                if original is None:
+                    refused.append(f"{_source(r)} of {h['dlq_original_topic']}: {why}")
+                    continue
+                sends.append((h["dlq_original_topic"], original.value, original.key, list(original.headers or ())))
+            else:
+                headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith("dlq_")]
+                sends.append((h["dlq_original_topic"], r.value, r.key, headers))
         producer = AIOKafkaProducer(acks="all", enable_idempotence=True, **_kafka_kwargs())
         await producer.start()
         try:
-            for r in chosen:
-                headers = [(k, v) for k, v in (r.headers or ()) if not k.startswith("dlq_")]
-                await producer.send_and_wait(_h(r)["dlq_original_topic"], r.value, key=r.key, headers=headers)
+            for target, value, key, headers in sends:
+                await producer.send_and_wait(target, value, key=key, headers=headers)
         finally:
             await producer.stop()
-        return len(chosen)
+        return len(sends), refused
 
-    n = asyncio.run(replay())
+    n, refused = asyncio.run(replay())
     console.print(f"replayed {n} dead letters / 已重放 {n} 条死信")
+    for line in refused:
+        err.print(f"refused / 未重放 {line}", soft_wrap=True)
+    if refused:
+        raise typer.Exit(1)
+
+
+# Headers of a dead letter that holds less than its record (shared/bus/dead_letters.py `fit`).
+_CUT = ("dlq_body_truncated", "dlq_key_truncated", "dlq_headers_dropped")
+
+
+def _source(record) -> str:
+    h = _h(record)
+    return f"{h.get('dlq_original_partition', '?')}@{h.get('dlq_original_offset', '?')}"
+
+
+async def _original(h: dict[str, str]) -> tuple[object | None, str]:
+    """The record a cut dead letter was made of, from its source topic, or None and why not."""
+    import hashlib
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    tp = TopicPartition(h["dlq_original_topic"], int(h["dlq_original_partition"]))
+    offset = int(h["dlq_original_offset"])
+    consumer = AIOKafkaConsumer(group_id=None, enable_auto_commit=False, **_kafka_kwargs())
+    await consumer.start()
+    try:
+        consumer.assign([tp])
+        first = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        held = f"the partition holds {first}..{end - 1}"
+        gone = f"the dead letter was cut to fit and offset {offset} is no longer retained ({held})"
+        if not first <= offset < end:
+            return None, gone
+        consumer.seek(tp, offset)
+        while True:  # bounded: offset < end, and every fetch moves forward
+            batch = await consumer.getmany(tp, timeout_ms=5000)
+            if not batch:
+                return None, f"the dead letter was cut to fit and offset {offset} could not be read"
+            for record in batch.get(tp, ()):
+                if record.offset > offset:
+                    return None, gone  # compacted or aborted: not there
+                if record.offset == offset:
+                    expected = h.get("dlq_body_sha256")
+                    if expected and hashlib.sha256(record.value or b"").hexdigest() != expected:
+                        return None, f"the record at offset {offset} is not the one dead-lettered (sha256 differs)"
+                    return record, ""
+    finally:
+        await consumer.stop()
 
 
 def _service_db(service: str) -> str:

@@ -141,3 +141,73 @@ async def test_a_dead_letter_kafka_refuses_is_quarantined_then_replayed_by_the_o
         await pool.execute('DELETE FROM dead_letter_quarantine WHERE "offset" = $1', offset)
         await kafka.stop()
         await pool.close()
+
+
+async def _cli_replay(*args: str):
+    import asyncio
+    import subprocess
+
+    from tests.support import ROOT
+
+    cli = [str(ROOT / ".venv" / "bin" / "learnstreet"), "dlq", "replay", "kiosk.checkins", *args]
+    wide = {**os.environ, "COLUMNS": "300"}
+    return await asyncio.to_thread(subprocess.run, cli, capture_output=True, text=True, timeout=120, env=wide)
+
+
+async def test_replaying_a_cut_dead_letter_sends_its_original_record_from_the_source_topic():
+    """A body over the decoders' 256 KiB limit is dead-lettered with its first 256 KiB only
+    (dlq_body_truncated); replaying that would send a record that is not the one the kiosk wrote.
+    `learnstreet dlq replay` reads the original at dlq_original_offset instead."""
+    import hashlib
+
+    from tests.integration.activities.helpers import Tail
+
+    key = unique("big").encode()
+    original = b'{"pad": "' + b"x" * (300 * 1024) + b'"}'
+    kafka = await producer("kiosk", max_request_size=2 * 1024 * 1024)
+    try:
+        async with Tail("kiosk.checkins.dlq") as dlq_tail:
+            sent = await kafka.send_and_wait("kiosk.checkins", original, key=key, headers=[("trace", b"t1")])
+            (letter,) = await dlq_tail.wait_for(lambda r: r.key == key)
+    finally:
+        await kafka.stop()
+    h = headers_of(letter)
+    assert (h[dlq.REASON], h[dlq.BODY_TRUNCATED]) == ("too_large", "true")
+    assert len(letter.value) == dlq.MAX_BODY_BYTES < len(original)
+    assert h[dlq.BODY_SHA256] == hashlib.sha256(original).hexdigest()
+    async with Tail("kiosk.checkins") as source:
+        replayed = await _cli_replay("--only", f"{sent.partition}@{sent.offset}")
+        assert replayed.returncode == 0, replayed.stderr
+        (again,) = await source.wait_for(lambda r: r.key == key)
+    assert again.value == original
+    assert headers_of(again) == {"trace": "t1"}
+
+
+async def test_a_cut_dead_letter_whose_original_is_gone_is_refused_in_one_line():
+    import random
+
+    from tests.integration.activities.helpers import Tail
+
+    key = unique("gone").encode()
+    offset = random.randrange(10**15, 2 * 10**15)  # beyond anything the partition holds
+    headers = {dlq.ORIGINAL_TOPIC: "kiosk.checkins", dlq.ORIGINAL_PARTITION: "0", dlq.ORIGINAL_OFFSET: str(offset),
+               dlq.REASON: "too_large", dlq.BODY_TRUNCATED: "true", dlq.BODY_BYTES: str(300 * 1024)}  # fmt: skip
+    admin = await producer("admin")
+    try:
+        await admin.send_and_wait(
+            "kiosk.checkins.dlq", b"x" * 1024, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+        )
+    finally:
+        await admin.stop()
+    async with Tail("kiosk.checkins") as source:
+        refused = await _cli_replay("--only", f"0@{offset}")
+        kiosk = await producer("kiosk")
+        try:  # same key, same partition: a replayed record would arrive before this one
+            await kiosk.send_and_wait("kiosk.checkins", b"after the replay", key=key)
+        finally:
+            await kiosk.stop()
+        arrived = await source.wait_for(lambda r: r.key == key)
+    assert [r.value for r in arrived] == [b"after the replay"]
+    assert refused.returncode == 1
+    lines = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"0@{offset}" in lines[0] and "no longer retained" in lines[0], refused.stderr
