@@ -209,3 +209,25 @@ def test_an_unknown_honour_kind_still_makes_a_schema_valid_credential():
     credential = payload_of(issue(kind="knowledge_competition:quiz-2026"))
     assert jsonschema.Draft201909Validator(SCHEMA).is_valid(credential)
     assert "知识竞赛获奖" in credential["credentialSubject"]["achievement"]["name"]
+
+
+def test_dates_are_rfc3339_utc_which_the_schema_format_check_cannot_see_here():
+    # jsonschema checks `date-time` only with rfc3339-validator installed (it is not): checked here
+    credential = payload_of(issue())
+    for name in ("validFrom", "awardedDate"):
+        value = credential[name]
+        assert value.endswith("Z") and datetime.fromisoformat(value.replace("Z", "+00:00")).tzinfo is not None
+    assert credential["nbf"] == int(datetime.fromisoformat(credential["validFrom"].replace("Z", "+00:00")).timestamp())
+
+
+def test_every_instance_names_the_first_instance_as_issuer_unless_an_address_is_set():
+    from types import SimpleNamespace
+
+    from services.enrolment.bootstrap import issuer_base_url
+
+    second = SimpleNamespace(credentials_base_url=None, http_host="127.0.0.1", http_port=8112)
+    assert issuer_base_url(second, "enrolment-2") == "http://127.0.0.1:8102"
+    first = SimpleNamespace(credentials_base_url=None, http_host="127.0.0.1", http_port=8102)
+    assert issuer_base_url(first, None) == issuer_base_url(first, "enrolment") == "http://127.0.0.1:8102"
+    public = SimpleNamespace(credentials_base_url="https://learn.pinghu.example/", http_host="0.0.0.0", http_port=8112)
+    assert issuer_base_url(public, "enrolment-2") == "https://learn.pinghu.example"
