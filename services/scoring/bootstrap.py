@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -20,8 +21,11 @@ MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 def build_engine(settings: ScoringSettings) -> IndexEngine:
     clock = {"clock": shifted_clock(settings.test_clock_file)} if settings.test_clock_file else {}
+    indicators = load_indicator_file(settings.indicators_file)
+    if settings.selection_mode is not None:
+        indicators = replace(indicators, selection=replace(indicators.selection, mode=settings.selection_mode))
     return IndexEngine(
-        load_indicator_file(settings.indicators_file),
+        indicators,
         load_reference(settings.reference_dir),
         refresh_interval_s=settings.refresh_interval_s,
         idle_refresh_s=settings.idle_refresh_s,

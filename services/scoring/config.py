@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from shared.settings import ServiceSettings, load_settings
 
@@ -16,6 +17,9 @@ class ScoringSettings(ServiceSettings):
     # Recomputed at least this often even without events (4-week and 12-month windows move).
     idle_refresh_s: float = 10.0
     honours_interval_s: float = 1.0
+    # SCORING_SELECTION_MODE: reviewed or automatic, over the indicator file's `selection: mode` (a demo
+    # that has nobody to review its candidates may award them at once; docs/decisions/0011-honour-selection.md).
+    selection_mode: Literal["reviewed", "automatic"] | None = None
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

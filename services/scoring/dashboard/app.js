@@ -387,6 +387,17 @@
     $("trend-note").textContent = `${communityName(h.community_id)}${points.length <= 1 ? " · " + t("trend_one_day") : ""}`;
   }
 
+  // the selection's states (services/scoring/domain/selection.py), each a literal label of i18n.json
+  const STATE_LABELS = {
+    nominated: () => t("state_nominated"),
+    community_approved: () => t("state_community_approved"),
+    rejected: () => t("state_rejected"),
+    in_notice: () => t("state_in_notice"),
+    withdrawn: () => t("state_withdrawn"),
+    awarded: () => t("state_awarded"),
+    revoked: () => t("state_revoked"),
+  };
+
   function renderHonours() {
     const body = $("honours").querySelector("tbody");
     body.replaceChildren();
@@ -394,12 +405,15 @@
     $("honours-none").hidden = state.honours.items.length > 0;
     for (const h of state.honours.items) {
       const tr = document.createElement("tr");
-      const title = `${name(h, h.kind)}${h.revoked_at ? ` (${t("revoked")})` : ""}`;
-      const when = new Date(h.awarded_at).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+      // every state of the selection shows, candidates included: the state is named unless awarded
+      const label = STATE_LABELS[h.state];
+      const title = `${name(h, h.kind)}${label && h.state !== "awarded" ? ` (${label()})` : ""}`;
+      const at = h.awarded_at || h.nominated_at;
+      const when = new Date(at).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
       const recipient = cell(h.recipient_id, "recipient");
       recipient.title = h.reason || "";
       tr.append(cell(title, "honour"), recipient, cell(h.community_id ? communityName(h.community_id) : "–"), cell(when));
-      if (h.revoked_at) tr.classList.add("revoked");
+      if (h.state && !["awarded", "in_notice", "nominated", "community_approved"].includes(h.state)) tr.classList.add("revoked");
       body.appendChild(tr);
     }
   }
@@ -475,7 +489,7 @@
       }));
     }
     if (now - state.honoursAt > HONOURS_MS) {
-      jobs.push(api("/v1/honours?limit=10").then((h) => {
+      jobs.push(api("/v1/honours?state=all&limit=10").then((h) => {
         state.honours = h;
         state.honoursAt = Date.now();
         renderHonours();

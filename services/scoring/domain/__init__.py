@@ -10,5 +10,8 @@
 - `rectification.py`: the gap to the pass line and what closes it (`gap`, `assessed_gap`).
 - `attendance.py`: the hot path's fold of attendance facts into states and counter deltas
   (`fold_attendance`, `apply_batch`, `Aggregates`; `recompute` is the tests' oracle).
-- `honours.py`: the honour kinds, the rule thresholds (`HonourRules`) and deterministic honour ids.
+- `honours.py`: the honour kinds, the rule thresholds (`HonourRules`: who is nominated) and
+  deterministic honour ids.
+- `selection.py`: how a candidate becomes an honour (community review, the street's quota, the
+  notice period and its objections), as pure transitions; `SelectionRules` from the indicator file.
 """
