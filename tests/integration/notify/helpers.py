@@ -203,7 +203,9 @@ class InProcess:
             residents=residents,
         )
         wait = timedelta(seconds=self.settings.contact_wait_s)
-        self.uow.deps = Deps(clock=clock, contact_wait=wait, wake_delivery=self.worker.wake.set)
+        # No wait for catalogue names unless a test asks (`catalogue_wait_s=`): most apply no catalogue.
+        names = timedelta(seconds=overrides.get("catalogue_wait_s", 0))
+        self.uow.deps = Deps(clock=clock, contact_wait=wait, wake_delivery=self.worker.wake.set, catalogue_wait=names)
 
     async def apply(self, handler, event) -> None:
         """Run an event handler (`services.notify.service_layer.handlers`) as the consumer would."""

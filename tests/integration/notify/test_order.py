@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.notify.service_layer import handlers
 from shared.events.catalogue import (
     CourseCreated,
     EnrolmentCancelled,
@@ -21,8 +22,11 @@ from shared.events.catalogue import (
     VenueRegistered,
 )
 from tests.integration.notify.helpers import (
+    FakeClock,
+    InProcess,
     confirmed,
     contact,
+    future_shanghai,
     notifications,
     notify_pool,
     phone,
@@ -160,6 +164,29 @@ async def test_a_message_waits_for_the_course_title_instead_of_showing_the_id():
     await wait_status(resident, "enrolment_confirmed", "sent")
     [sms] = await sms_to(number)
     assert title in sms["text"] and enrolment.course_id not in sms["text"]
+
+
+async def test_at_its_bound_a_message_goes_with_words_instead_of_the_missing_names():
+    resident, number = unique("res"), phone()
+    pool = await notify_pool()
+    try:
+        clock = FakeClock(future_shanghai(12, 0))
+        app = InProcess(pool, clock, [resident], catalogue_wait_s=60)
+        await app.apply(handlers.on_contact_changed, contact(resident, phone=number, language="en"))
+        enrolment = confirmed(resident)  # neither its course nor its session is known to the catalogue
+        await app.apply(handlers.on_enrolment_confirmed, enrolment)
+        await app.worker.run_once()
+        waiting = await app.row(resident, "enrolment_confirmed")
+        assert (waiting["status"], waiting["status_reason"]) == ("queued", "awaiting_catalogue")
+        assert waiting["due_at"] == clock.now() + timedelta(seconds=60)
+        clock.advance(seconds=60)
+        await app.worker.run_once()
+        assert (await app.row(resident, "enrolment_confirmed"))["status"] == "sent"
+    finally:
+        await pool.close()
+    [sms] = await sms_to(number)
+    assert '"your course"' in sms["text"] and "time to be announced" in sms["text"]
+    assert enrolment.course_id not in sms["text"] and enrolment.session_id not in sms["text"]
 
 
 # --- message identity -------------------------------------------------------------------------------

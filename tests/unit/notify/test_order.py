@@ -108,7 +108,8 @@ def test_a_promotion_is_never_followed_by_a_waitlisted_notice(data, replay_at):
     enrolments = [waitlisted, promoted]
     enrolments.insert(max(1, min(replay_at, 2)), waitlisted)  # a replay of the older fact, after the original
     streams = {
-        "catalogue": [scheduled()],
+        # a move after the replay finds the seat confirmed (not set back to waitlisted): reminders follow it
+        "catalogue": [scheduled(), changed(STARTS + timedelta(days=1))],
         "enrolments": enrolments,
         # the contact may come late: until then the waiting-list notice stays queued
         "contacts": [ResidentContactChanged(resident_id="r1", consent=True, phone="+8613800000000")],
@@ -118,7 +119,11 @@ def test_a_promotion_is_never_followed_by_a_waitlisted_notice(data, replay_at):
     assert said.count("enrolment_promoted") == 1, said
     assert "enrolment_waitlisted" not in said[said.index("enrolment_promoted") :], said
     assert "enrolment_waitlisted" not in world.pending("r1")
-    assert sorted(k for k in world.pending("r1")) == ["reminder_24h", "reminder_2h"]
+    reminders = [r for r in world.rows.values() if r.kind.startswith("reminder") and r.status == "queued"]
+    assert sorted((r.kind, r.starts_at) for r in reminders) == [
+        ("reminder_24h", STARTS + timedelta(days=1)),
+        ("reminder_2h", STARTS + timedelta(days=1)),
+    ]
 
 
 # --- a revoked honour -------------------------------------------------------------------------------
@@ -242,8 +247,11 @@ def test_every_seat_notice_recurs_with_a_new_enrolment():
         world.apply(seat_event(EnrolmentCancelled, enrolment=f"e{n}", at=at + timedelta(minutes=2)))
         world.deliver()
     said = world.said("r1")
-    for kind in ("enrolment_promoted", "enrolment_cancelled"):
+    for kind in ("enrolment_waitlisted", "enrolment_promoted", "enrolment_cancelled"):
         assert said.count(kind) == 2, said
+    world.apply(seat_event(EnrolmentConfirmed, enrolment="e3", at=NOW + timedelta(hours=1)))
+    world.apply(seat_event(EnrolmentConfirmed, enrolment="e4", at=NOW + timedelta(hours=2)))
+    assert world.said("r1").count("enrolment_confirmed") == 2
 
 
 def test_session_course_and_honour_notices_recur_with_a_new_fact_only():
