@@ -4,6 +4,9 @@ ALTER TABLE enrolments ADD COLUMN IF NOT EXISTS fact_at timestamptz;
 
 -- Until when a message waits for the catalogue names it shows (course title, venue, session time).
 ALTER TABLE notifications ADD COLUMN IF NOT EXISTS catalogue_deadline timestamptz;
+-- Every catalogue event wakes the few messages waiting for a name, not a scan of all queued rows.
+CREATE INDEX IF NOT EXISTS notifications_awaiting_catalogue ON notifications (due_at)
+    WHERE status = 'queued' AND status_reason = 'awaiting_catalogue';
 
 -- How many moves of a session residents were told of: the n-th schedule is part of the identity of
 -- its change notices and reminders (A -> B -> A -> B is three changes, not one repeated).
