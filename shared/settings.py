@@ -41,10 +41,12 @@ class ServiceSettings(BaseSettings):
     # Bounded state (shared/db/retention.py): rows are kept at least this long, and longer while a
     # redelivery could still need them. The ledger must outlive a kiosk's offline retries, the
     # message history a revocation that tells a resident who was told of the honour.
-    retention_inbox_days: float = Field(14.0, validation_alias=AliasChoices("LS_RETENTION_INBOX_DAYS"))
-    retention_checkins_days: float = Field(30.0, validation_alias=AliasChoices("LS_RETENTION_CHECKINS_DAYS"))
-    retention_notifications_days: float = Field(365.0, validation_alias=AliasChoices("LS_RETENTION_NOTIFICATIONS_DAYS"))
-    retention_interval_s: float = Field(600.0, validation_alias=AliasChoices("LS_RETENTION_INTERVAL_SECONDS"))
+    retention_inbox_days: float = Field(14.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_INBOX_DAYS"))
+    retention_checkins_days: float = Field(30.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_CHECKINS_DAYS"))
+    retention_notifications_days: float = Field(
+        365.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_NOTIFICATIONS_DAYS")
+    )
+    retention_interval_s: float = Field(600.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_INTERVAL_SECONDS"))
     retention_batch_rows: int = Field(5000, gt=0, validation_alias=AliasChoices("LS_RETENTION_BATCH_ROWS"))
 
     def kafka_client_kwargs(self) -> dict[str, Any]:
