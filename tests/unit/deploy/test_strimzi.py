@@ -129,3 +129,14 @@ def test_kustomize_renders_them_valid_in_the_kafka_namespace() -> None:
     for doc in docs:
         assert doc["metadata"]["namespace"] == "district-kafka"
         assert strimzi.validate(doc) == []
+
+
+def test_check_command_exits_non_zero_on_a_stale_file(tmp_path, monkeypatch, capsys) -> None:
+    assert strimzi.main(["--check"]) == 0
+    out = tmp_path / "strimzi"
+    shutil.copytree(strimzi.OUT, out)
+    (out / "users.yaml").write_text("")
+    monkeypatch.setattr(strimzi, "OUT", out)
+    monkeypatch.setattr(strimzi, "ROOT", tmp_path)
+    assert strimzi.main(["--check"]) == 1
+    assert "strimzi/users.yaml is stale" in capsys.readouterr().err
