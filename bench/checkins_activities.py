@@ -61,7 +61,9 @@ def cpu_seconds() -> tuple[float, float]:
 async def setup(
     run: str, n_sessions: int, n_residents: int, venues: int
 ) -> tuple[list[tuple[str, str, str]], list[str]]:
-    start = datetime.now(UTC) - timedelta(minutes=10)
+    # Every scan dated before it is sent (activities rejects scans more than 5 minutes ahead of
+    # their arrival): the latest slot ends its hour of scans 10 minutes ago, earlier ones go back.
+    start = datetime.now(UTC) - timedelta(minutes=70)
     sessions = []
     async with client("activities") as op:
         r = await op.post(
@@ -78,7 +80,7 @@ async def setup(
         for s in range(n_sessions):
             v = s % venues
             # Sessions at one venue are spread over the day, so each scan has exactly one session in its window.
-            slot = start + timedelta(hours=3 * (s // venues))
+            slot = start - timedelta(hours=3 * (s // venues))
             r = await op.post(
                 f"/v1/courses/{run}-c/sessions",
                 json={"session_id": f"{run}-s{s}", "venue_id": f"{run}-v{v}", "starts_at": slot.isoformat(),

@@ -29,6 +29,10 @@ SESSION_LENGTH = timedelta(hours=5)
 LATE_SCAN_AGE = timedelta(minutes=75)
 ENROL_SESSIONS_START_IN = timedelta(hours=6)
 CHECKOUT_AFTER = (timedelta(minutes=20), timedelta(minutes=150))  # after the scans' "now"
+# activities rejects a scan dated more than 5 minutes after it arrives (implausible_scan_time,
+# services/activities/domain/model.py): the plan's clock runs behind the wall clock by more than
+# the latest check-out, so that every scan is dated before it is sent.
+PLAN_CLOCK_BEHIND = CHECKOUT_AFTER[1] + timedelta(minutes=10)
 CONTEST_SEATS, CONTEST_RESIDENTS, CONTEST_SESSIONS = 5, 8, 2
 
 
@@ -201,7 +205,7 @@ def make_plan(
     theme: str = "safety",
 ) -> Plan:
     rng = random.Random(seed)
-    now = now or datetime.now(UTC)
+    now = now or datetime.now(UTC) - PLAN_CLOCK_BEHIND
     n_dup = round(n_checkins * duplicate_share)
     n_late = round(n_checkins * late_share)
     n_bad = max(1, round(n_checkins * malformed_share))
