@@ -6,7 +6,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 CHECKINS = Counter(
     "learnstreet_activities_checkins_total",
-    "Kiosk check-ins by outcome (recorded, adjusted, merged, duplicate, parked, rejected).",
+    "Kiosk check-ins by outcome (recorded, adjusted, merged, duplicate, conflict, parked, rejected).",
     ["outcome"],
 )
 REJECTED = Counter("learnstreet_activities_checkins_rejected_total", "Check-ins rejected, by reason code.", ["reason"])
