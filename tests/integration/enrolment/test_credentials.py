@@ -1,6 +1,6 @@
 """Verifiable honours against the real stack: an honour awarded on the honours topic (published
 here with scoring's principal, as scoring publishes it) reaches the passport, is issued as an Open
-Badges 3.0 credential valid against 1EdTech's schema, verifies over HTTP and with
+Badges 3.0 credential valid against our schema of the Open Badges 3.0 data model, verifies over HTTP and with
 `learnstreet verify`; a tampered copy fails for its signature; once the honour is revoked on the
 topic, the status list sets the credential's bit and both verifiers say revoked."""
 
@@ -23,11 +23,12 @@ from shared.events.catalogue import HonourAwarded, HonourRevoked
 from shared.events.envelope import envelop
 from tests.integration.enrolment.helpers import register_many
 from tests.integration.scoring.events import send
+from tests.openbadges_schema import OPEN_BADGE_CREDENTIAL
 from tests.support import ROOT, client, env, eventually, producer, service_url, unique
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = json.loads((ROOT / "tests/fixtures/openbadges/ob_v3p0_achievementcredential_schema.json").read_text())
+SCHEMA = OPEN_BADGE_CREDENTIAL
 
 
 async def _as_scoring(*datas) -> None:

@@ -1,5 +1,5 @@
 """Verifiable honours without Kafka or PostgreSQL: an honour issued as an Open Badges 3.0
-credential is valid against 1EdTech's JSON Schema (tests/fixtures/openbadges/SOURCE.md), signs and
+credential is valid against our schema of the Open Badges 3.0 data model (tests/openbadges_schema.py), signs and
 verifies as a VC-JWT from a JWKS, and fails verification for the reason it fails: altered, signed
 by an unpublished key, expired, not the street's, malformed, or revoked in the Bitstring Status
 List, whose encoding is the spec's."""
@@ -10,7 +10,6 @@ import base64
 import gzip
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import jsonschema
 import jwt
@@ -19,10 +18,9 @@ import pytest
 from services.enrolment.domain import credentials as domain
 from shared import credentials as vc
 from shared.reference import load_reference
+from tests.openbadges_schema import OPEN_BADGE_CREDENTIAL
 
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "fixtures/openbadges/ob_v3p0_achievementcredential_schema.json").read_text()
-)
+SCHEMA = OPEN_BADGE_CREDENTIAL
 NOW = datetime(2026, 12, 5, 4, 0, tzinfo=UTC)
 ISSUER = domain.Issuer("https://learn.pinghu.example", load_reference())
 KEY = vc.new_signing_key()
