@@ -219,14 +219,14 @@ async def _locked(uow: UnitOfWork, honour: uuid.UUID) -> dict:
     return h
 
 
+class Forbidden(Exception):
+    """The caller's scope does not cover this honour (the HTTP layer answers 403)."""
+
+
 def _in_scope(h: dict, community_id: str | None) -> None:
     """A community worker acts on its own community's candidates only (`community_id` None: any)."""
     if community_id is not None and h["community_id"] != community_id:
         raise Forbidden(f"honour {h['honour_id']} is a candidate of community {h['community_id']}, not {community_id}")
-
-
-class Forbidden(Exception):
-    """The caller's scope does not cover this honour (the HTTP layer answers 403)."""
 
 
 async def review_candidate(
@@ -242,11 +242,12 @@ async def review_candidate(
         except Refused as e:
             raise _refused(e) from None
         h = await repository.set_honour_state(uow.conn, honour, state)
-        level = "community"
-        uow.publish(envelop(HonourReviewed(
-            honour_id=str(honour), level=level, decision=decision, reason=reason or "", community_id=h["community_id"],
-            actor=actor.subject, actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
-        await repository.add_steps(uow.conn, [_step(h, f"{level}_{decision}", actor, now, reason=reason)])
+        reviewed = HonourReviewed(
+            honour_id=str(honour), level="community", decision=decision, reason=reason or "",
+            community_id=h["community_id"], actor=actor.subject, actor_role=actor.role, at=now,
+        )  # fmt: skip
+        uow.publish(envelop(reviewed, source=SOURCE))
+        await repository.add_steps(uow.conn, [_step(h, f"community_{decision}", actor, now, reason=reason)])
         await uow.commit()
     return h
 

@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.scoring.adapters.indicator_file import IndicatorFileError, parse_selection
+from services.scoring.adapters.indicator_file import IndicatorFileError, load_indicator_file, parse_selection
+from services.scoring.config import DEFAULT_INDICATORS
 from services.scoring.domain import selection as sel
+from services.scoring.domain.honours import KINDS
 from services.scoring.domain.selection import Refused, SelectionRules
 
 T0 = datetime(2026, 6, 1, 2, 0, tzinfo=UTC)
@@ -188,3 +190,9 @@ def test_no_award_without_approval_an_ended_notice_and_no_open_objection(steps):
         if sel.AWARDED in states:
             before = states[: states.index(sel.AWARDED)]
             assert sel.COMMUNITY_APPROVED in before and sel.IN_NOTICE in before
+
+
+def test_the_shipped_indicator_file_selects_with_a_quota_for_every_kind():
+    rules = load_indicator_file(DEFAULT_INDICATORS).selection
+    assert rules.mode == "reviewed" and rules.notice == timedelta(days=7)
+    assert all(rules.quota(kind, "pinghu") > 0 for kind in KINDS), rules.quotas
