@@ -107,6 +107,28 @@ async def dead_letters(env: dict[str, str]) -> Counter:
     return reasons
 
 
+async def select_honours(platform: simulate.Platform) -> Counter:
+    """The selection (评选) the street runs on the rules' candidates: each community workstation approves
+    its candidates, the street approves them within the indicator file's quotas (a full quota answers
+    409 and the candidate stays approved by its community only); the approved then stand in their
+    notice period (公示) until the index leader awards them when it ends."""
+    scoring, op = platform.http["scoring"], platform.operator
+    outcome: Counter = Counter()
+    candidates = (await scoring.get("/v1/honour-candidates", params={"limit": 1000}, headers=op)).json()["items"]
+    with console.status(f"评选 selecting among {len(candidates)} candidates…"):
+        for c in candidates:
+            body = {"decision": "approved"}
+            r = await scoring.post(f"/v1/honours/{c['honour_id']}/community-review", json=body, headers=op)
+            if r.status_code != 200:
+                outcome[f"community review {r.status_code}"] += 1
+                continue
+            r = await scoring.post(f"/v1/honours/{c['honour_id']}/street-review", json=body, headers=op)
+            outcome["in notice (公示)" if r.status_code == 200 else "over quota" if r.status_code == 409 else
+                    f"street review {r.status_code}"] += 1  # fmt: skip
+    console.print("评选 selection: " + ", ".join(f"{k} {n}" for k, n in outcome.most_common()))
+    return outcome
+
+
 async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate.Tally, started: float) -> Path:
     op = platform.operator
     overview = (await platform.http["scoring"].get("/v1/index", headers=op)).json()
@@ -145,12 +167,16 @@ async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate
     console.print("各社区待整改项 items below pass line: " + ", ".join(
         f"{cid} {len(items)}" for cid, items in rect.items() if cid != "street"))  # fmt: skip
 
-    honours = (await platform.http["scoring"].get("/v1/honours", params={"limit": 1000}, headers=op)).json()["items"]
-    ht = Table(title=f"评选表彰 Honours awarded ({len(honours)})")
+    honours = (
+        await platform.http["scoring"].get("/v1/honours", params={"limit": 1000, "state": "all"}, headers=op)
+    ).json()["items"]
+    ht = Table(title=f"评选表彰 Honours by selection state ({len(honours)})")
     ht.add_column("荣誉 Honour")
+    ht.add_column("状态 State")
     ht.add_column("数量 Count", justify="right")
-    for (zh, en), n in Counter((h.get("name_zh"), h.get("name_en")) for h in honours).most_common():
-        ht.add_row(f"{zh} {en}", str(n))
+    by_state = Counter((h.get("name_zh"), h.get("name_en"), h.get("state", "awarded")) for h in honours)
+    for (zh, en, state), n in sorted(by_state.items()):
+        ht.add_row(f"{zh} {en}", state, str(n))
     console.print(ht)
 
     nt = Table(title="通知 Notifications by channel and status")
@@ -236,6 +262,7 @@ async def main(residents: int, courses: int, run_id: str) -> None:
             await simulate.competition(platform, street, tally)
         waited = await quiesce(platform, env)
         console.print(f"caught up in {waited:.1f} s")
+        await select_honours(platform)
         await show(platform, env, tally, started)
     finally:
         await platform.stop()

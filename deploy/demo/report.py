@@ -134,7 +134,7 @@ def render(
             )
     honour_rows = "".join(
         f"<tr><td>{_bilingual(h.get('name_zh', h.get('kind')), h.get('name_en', h.get('kind')))}</td>"
-        f"<td>{_e(h.get('period'))}</td><td>{_e(h.get('recipient_kind'))} "
+        f"<td>{_e(h.get('state', 'awarded'))}</td><td>{_e(h.get('period'))}</td><td>{_e(h.get('recipient_kind'))} "
         f"{_e(h.get('recipient_id'))}</td><td>{community(h.get('community_id'))}</td></tr>"
         for h in honours[:200]
     )
@@ -162,9 +162,9 @@ def render(
 <h2>整改清单<span class="en">Rectification list (below the pass line)</span></h2>
 <table><tr><th>社区 Community</th><th>指标 Indicator</th><th>当前值 Value</th><th>差距 Gap</th><th>整改措施 What closes it</th></tr>
 {"".join(rect_rows) or '<tr><td colspan="5">无 / none</td></tr>'}</table>
-<h2>评选表彰<span class="en">Honours awarded</span></h2>
-<table><tr><th>荣誉 Honour</th><th>周期 Period</th><th>获得者 Recipient</th><th>社区 Community</th></tr>
-{honour_rows or '<tr><td colspan="4">无 / none</td></tr>'}</table>
+<h2>评选表彰<span class="en">Honours and their selection state (nominated, in notice 公示, awarded, …)</span></h2>
+<table><tr><th>荣誉 Honour</th><th>状态 State</th><th>周期 Period</th><th>获得者 Recipient</th><th>社区 Community</th></tr>
+{honour_rows or '<tr><td colspan="5">无 / none</td></tr>'}</table>
 </body></html>"""
 
 
