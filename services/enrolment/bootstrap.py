@@ -13,6 +13,7 @@ from services.enrolment.config import EnrolmentSettings
 from services.enrolment.domain.credentials import Issuer
 from services.enrolment.entrypoints import consumers, http
 from services.enrolment.entrypoints import credentials as credential_routes
+from services.enrolment.entrypoints import erasure as erasure_routes
 from services.enrolment.service_layer.credentials import CredentialDeps, derived_secret, ensure_signing_key
 from services.enrolment.service_layer.passport import PassportDeps, certificate_key
 from shared import catalogue
@@ -63,7 +64,7 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         runtime,
         title="learnstreet enrolment",
         description="Residents, enrolment with waitlists.",
-        routers=[http.router, credential_routes.router],
+        routers=[http.router, credential_routes.router, erasure_routes.router],
     )
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)

@@ -81,6 +81,7 @@ FIELDS: dict[str, dict[str, Category]] = {
         }
         for action in ("registered", "updated")
     },
+    "learnstreet.enrolment.resident.erased.v1": {"resident_id": _C.RESIDENT_ID},
     "learnstreet.enrolment.resident.contact_changed.v1": {
         "resident_id": _C.RESIDENT_ID,
         "phone": _C.CONTACT,
@@ -112,6 +113,9 @@ FIELDS: dict[str, dict[str, Category]] = {
     # anyone signed in may object: the actor may be a resident
     "learnstreet.scoring.honour.objection_lodged.v1": {"actor": _C.RESIDENT_ID, "reason": _C.FREE_TEXT},
     "learnstreet.scoring.honour.objection_resolved.v1": {"actor": _C.STAFF_ID},
+    # staff only: operators open and assign, community workers and assessors move and comment
+    "learnstreet.scoring.rectification.task_opened.v1": {"actor": _C.STAFF_ID},
+    "learnstreet.scoring.rectification.task_changed.v1": {"actor": _C.STAFF_ID, "comment": _C.FREE_TEXT},
     **{
         f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
     },
@@ -125,6 +129,11 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
         (f"learnstreet.scoring.honour.{step}.v1", "actor_role"): "the role a selection step was taken in"
         for step in ("nominated", "reviewed", "approved", "objection_lodged", "objection_resolved")
     },
+    **{
+        (f"learnstreet.scoring.rectification.{step}.v1", "actor_role"): "the role a task's change was made in"
+        for step in ("task_opened", "task_changed")
+    },
+    ("learnstreet.scoring.assessment.recorded.v1", "actor_role"): "the role an assessment was recorded in",
 }
 
 # What the other fields of an event carrying a resident identifier say about that resident.
@@ -137,6 +146,7 @@ LINKED: dict[str, str] = {
     "learnstreet.enrolment.resident.registered.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.updated.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.contact_changed.v1": "how to reach the resident",
+    "learnstreet.enrolment.resident.erased.v1": "that the resident asked to be erased",
     "learnstreet.enrolment.enrolment.confirmed.v1": "a session the resident enrolled in",
     "learnstreet.enrolment.enrolment.waitlisted.v1": "a session the resident waits for",
     "learnstreet.enrolment.enrolment.promoted.v1": "a session the resident got a seat in",
@@ -183,6 +193,8 @@ COLUMNS: dict[str, Category] = {
     "acted_by": _C.RESIDENT_ID,
     "lodged_by": _C.RESIDENT_ID,
     "resolved_by": _C.STAFF_ID,
+    "requested_by": _C.STAFF_ID,  # erasure requests: the two operators
+    "approved_by": _C.STAFF_ID,
     "purpose": _C.FREE_TEXT,
 }
 # Columns whose names look personal and are not.

@@ -6,10 +6,12 @@ table with one is missing here); each takes the resident id as $1.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 
+from shared.db import erasure
 from shared.http import audit
 
 QUERIES: dict[str, str] = {
@@ -24,3 +26,20 @@ QUERIES: dict[str, str] = {
 
 async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
     return await audit.export(conn, "activities", resident_id, QUERIES)
+
+
+# Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). The registry copy and parked
+# scans go (an erased card is an unknown card at a kiosk); scans, attendance, seats and votes stay
+# under the pseudonym, since walk-in counts, seat counts and need tallies are computed from them.
+ERASURE: list[str] = [
+    "DELETE FROM residents WHERE resident_id = $1",
+    "DELETE FROM pending_checkins WHERE resident_id = $1",
+    "UPDATE enrolment_seats SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE checkins SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE attendance SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE need_votes SET resident_id = $2 WHERE resident_id = $1",
+]
+
+
+async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE)

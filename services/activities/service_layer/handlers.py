@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from services.activities.adapters import repository
+from services.activities.adapters import privacy, repository
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
@@ -449,3 +449,14 @@ async def get_attendance(ctx: Context, resident_id: str, session_id: str) -> dic
     if row is None:
         raise NotFound(f"no attendance of {resident_id} at {session_id}", field="session_id")
     return dict(row)
+
+
+async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: Incoming) -> None:
+    """resident.erased: this service's rows about the resident go or take a pseudonym
+    (adapters/privacy.py ERASURE); a receipt records the request as done here."""
+    # A registration earlier in this batch would be written back at commit: drop it first.
+    arrivals = _arrivals(uow)
+    arrivals.residents.pop(event.resident_id, None)
+    await privacy.erase(uow.conn, event.resident_id, event.request_id)
+    caches = uow.deps.caches
+    uow.after_commit(lambda: caches.residents.pop(event.resident_id, None))

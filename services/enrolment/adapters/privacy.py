@@ -6,10 +6,12 @@ table with one is missing here); each takes the resident id as $1.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 
+from shared.db import erasure
 from shared.http import audit
 
 QUERIES: dict[str, str] = {
@@ -24,3 +26,23 @@ QUERIES: dict[str, str] = {
 
 async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
     return await audit.export(conn, "enrolment", resident_id, QUERIES)
+
+
+# Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). The registry row becomes a
+# tombstone under the pseudonym (community and group only: no contact, family, employer), which
+# the resident's enrolments keep pointing to, so seat counts and waitlists stay right; the
+# passport and the issued credentials go.
+ERASURE: list[str] = [
+    "INSERT INTO residents(resident_id, community_id, audience_group)"
+    " SELECT $2, community_id, audience_group FROM residents WHERE resident_id = $1",
+    "UPDATE enrolments SET resident_id = $2 WHERE resident_id = $1",
+    "DELETE FROM residents WHERE resident_id = $1",
+    "DELETE FROM passport_attendance WHERE resident_id = $1",
+    "DELETE FROM passport_honours WHERE recipient_id = $1",
+    "UPDATE passport_honours SET resident_ids = array_remove(resident_ids, $1) WHERE $1 = ANY(resident_ids)",
+    "DELETE FROM issued_credentials WHERE resident_id = $1",
+]
+
+
+async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE)

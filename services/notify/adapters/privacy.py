@@ -6,10 +6,12 @@ table with one is missing here); each takes the resident id as $1.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 
+from shared.db import erasure
 from shared.http import audit
 
 QUERIES: dict[str, str] = {
@@ -24,3 +26,19 @@ QUERIES: dict[str, str] = {
 
 async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
     return await audit.export(conn, "notify", resident_id, QUERIES)
+
+
+# Erasure ($1 the resident; notify keeps no aggregate; shared/db/erasure.py). Messages
+# go with their dead letters; a queued reminder to an erased resident is never sent.
+ERASURE: list[str] = [
+    "DELETE FROM dead_letters WHERE notification_id IN"
+    " (SELECT notification_id FROM notifications WHERE resident_id = $1)",
+    "DELETE FROM notifications WHERE resident_id = $1",
+    "DELETE FROM enrolments WHERE resident_id = $1",
+    "DELETE FROM contacts WHERE resident_id = $1",
+    "DELETE FROM residents WHERE resident_id = $1",
+]
+
+
+async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from services.notify.service_layer import handlers
 from shared.bus.dispatch import Handlers
+from shared.bus.tombstones import ContactRemoved, decoding_tombstones
 from shared.catalogue import projection as catalogue
 from shared.events import topics
 from shared.events.catalogue import (
@@ -21,6 +22,7 @@ from shared.events.catalogue import (
     HonourAwarded,
     HonourRevoked,
     ResidentContactChanged,
+    ResidentErased,
     ResidentRegistered,
     ResidentUpdated,
     SessionCancelled,
@@ -44,6 +46,8 @@ HANDLERS: Handlers = {
     ResidentRegistered: handlers.on_resident,
     ResidentUpdated: handlers.on_resident,
     ResidentContactChanged: handlers.on_contact_changed,
+    ContactRemoved: handlers.on_contact_removed,
+    ResidentErased: handlers.on_resident_erased,
     # enrolment.enrolments
     EnrolmentConfirmed: handlers.on_enrolment_confirmed,
     EnrolmentWaitlisted: handlers.on_enrolment_waitlisted,
@@ -69,5 +73,6 @@ def register(runtime: Runtime) -> None:
     runtime.consume(
         *TOPICS,
         handlers=HANDLERS,
+        decoder=decoding_tombstones(),
         description=" ".join(f"{topic}: {description}" for topic, description in TOPICS.items()),
     )

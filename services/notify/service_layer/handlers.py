@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.notify import metrics
-from services.notify.adapters import repository
+from services.notify.adapters import privacy, repository
 from services.notify.adapters.clock import Clock
 from services.notify.adapters.repository import NewNotification
 from services.notify.domain import model
 from services.notify.domain.model import Contact
 from shared.bus.decoding import Incoming
+from shared.bus.tombstones import ContactRemoved
 from shared.catalogue import projection as catalogue
 from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
@@ -33,6 +34,7 @@ from shared.events.catalogue import (
     HonourAwarded,
     HonourRevoked,
     ResidentContactChanged,
+    ResidentErased,
     ResidentRegistered,
     SessionCancelled,
     SessionChanged,
@@ -303,3 +305,15 @@ async def replay_dead_letter(
         if outcome == "not_failed":
             raise Conflict(f"notification {notification_id} was replayed already and is not failed now")
         await uow.commit()
+
+
+async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:
+    """resident.erased: this service's rows about the resident go or take a pseudonym
+    (adapters/privacy.py ERASURE); a receipt records the request as done here."""
+    await privacy.erase(uow.conn, event.resident_id, event.request_id)
+
+
+async def on_contact_removed(uow: UnitOfWork, event: ContactRemoved, meta: Incoming) -> None:
+    """A tombstone on enrolment.contacts: the resident has no contact data any more (erased), so
+    nothing can be sent to them; messages already queued fail for want of a contact."""
+    await uow.conn.execute("DELETE FROM contacts WHERE resident_id = $1", event.resident_id)

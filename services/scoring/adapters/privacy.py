@@ -7,10 +7,12 @@ the index) hold no resident and are not part of it.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
 
+from shared.db import erasure
 from shared.http import audit
 
 QUERIES: dict[str, str] = {
@@ -29,3 +31,24 @@ QUERIES: dict[str, str] = {
 
 async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
     return await audit.export(conn, "scoring", resident_id, QUERIES)
+
+
+# Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). Every row stays under the
+# pseudonym: the index counts registered residents, distinct attendees and minutes per resident,
+# so deleting any of them would move it. The resident's employer link goes; the family link stays
+# (learning-family honours group by it; ADR 10 makes it a random group key in a later slice).
+ERASURE: list[str] = [
+    "UPDATE residents SET resident_id = $2, employer_id = NULL WHERE resident_id = $1",
+    "UPDATE enrolments SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE attendance SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE attendees SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE resident_minutes SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE honours SET recipient_id = CASE WHEN recipient_id = $1 THEN $2 ELSE recipient_id END,"
+    " resident_ids = array_replace(resident_ids, $1, $2) WHERE recipient_id = $1 OR $1 = ANY(resident_ids)",
+    "UPDATE honour_steps SET acted_by = $2 WHERE acted_by = $1",
+    "UPDATE honour_objections SET lodged_by = $2 WHERE lodged_by = $1",
+]
+
+
+async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE)

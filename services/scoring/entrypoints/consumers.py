@@ -30,6 +30,7 @@ HANDLERS: Handlers = {
     **catalogue.HANDLERS,  # the shared catalogue read model, to which scoring adds nothing
     ev.ResidentRegistered: handlers.on_resident,
     ev.ResidentUpdated: handlers.on_resident,
+    ev.ResidentErased: handlers.on_resident_erased,
     ev.EnrolmentConfirmed: handlers.on_enrolment,
     ev.EnrolmentPromoted: handlers.on_enrolment,
     ev.EnrolmentWaitlisted: handlers.on_enrolment,

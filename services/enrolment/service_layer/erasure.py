@@ -1,0 +1,77 @@
+"""Erasing a resident on an operator's request (docs/decisions/0010-erasure.md): enrolment, the
+registry owner, erases its own rows, tombstones the resident's key on the compacted
+`enrolment.contacts` (compaction then drops their contact data from Kafka) and publishes
+`resident.erased`, on which every other service erases its rows, all in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from services.enrolment.adapters import privacy
+from services.enrolment.service_layer.handlers import SOURCE
+from shared.db.uow import UnitOfWork
+from shared.events import topics
+from shared.events.catalogue import ResidentErased
+from shared.events.envelope import envelop
+from shared.http.errors import Invalid, NotFound
+
+UowFactory = Callable[[], UnitOfWork]
+
+
+async def request_erasure(
+    uow_factory: UowFactory,
+    resident_id: str,
+    *,
+    reason: str,
+    requested_by: str,
+    approved_by: str,
+    correlation_id: str | None = None,
+) -> dict[str, Any]:
+    # Two people: an erasure cannot be undone, so one operator alone may not decide it.
+    if approved_by == requested_by:
+        raise Invalid("an erasure needs a second operator's approval / 删除须由另一名工作人员批准", field="approved_by")
+    request_id = uuid.uuid4()
+    async with uow_factory() as uow:
+        locked = await uow.conn.fetchval("SELECT 1 FROM residents WHERE resident_id = $1 FOR UPDATE", resident_id)
+        if locked is None:
+            raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        rows = await privacy.erase(uow.conn, resident_id, request_id)
+        await uow.conn.execute(
+            "INSERT INTO erasure_log(request_id, reason, requested_by, approved_by, erased_rows)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            request_id, reason, requested_by, approved_by, rows or 0,
+        )  # fmt: skip
+        await _tombstone_contact(uow, resident_id)
+        uow.publish(
+            envelop(ResidentErased(resident_id=resident_id, request_id=request_id), source=SOURCE,
+                    correlation_id=correlation_id)
+        )  # fmt: skip
+        await uow.commit()
+    return await erasure_status(uow_factory, request_id)
+
+
+async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
+    # A null value under the key ResidentContactChanged uses (resident_id): compaction keeps only the
+    # tombstone, then drops it too. The outbox row has no payload; the relay sends it as null. Its
+    # ce_id lets notify recognise a redelivery; no ce_type: it is no event, just "no contact".
+    headers = orjson.dumps({"ce_id": str(uuid.uuid4()), "ce_source": SOURCE}).decode()
+    await uow.conn.execute(
+        "INSERT INTO outbox(event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4::jsonb, NULL)",
+        uuid.uuid4(), topics.CONTACTS.name, resident_id.encode(), headers,
+    )  # fmt: skip
+
+
+async def erasure_status(uow_factory: UowFactory, request_id: uuid.UUID) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        row = await uow.conn.fetchrow("SELECT * FROM erasure_log WHERE request_id = $1", request_id)
+        receipt = await uow.conn.fetchrow("SELECT * FROM erasure_receipts WHERE request_id = $1", request_id)
+    if row is None:
+        raise NotFound(f"no erasure request {request_id}", field="request_id")
+    return {
+        **dict(row),
+        "services": {"enrolment": {"erased_at": receipt["erased_at"], "erased_rows": receipt["erased_rows"]}},
+    }

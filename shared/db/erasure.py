@@ -1,0 +1,55 @@
+"""Erasing a resident from one service's database (docs/decisions/0010-erasure.md).
+
+Each service lists its statements next to its export queries (services/<name>/adapters/
+privacy.py): `$1` is the resident id, `$2` (where used) the pseudonym that replaces it where a row must stay
+for an aggregate (scoring's counts, seat counts). One pseudonym per service and request, random,
+so rows that stay still group by resident (distinct-attendee counts) yet identify nobody and
+cannot be joined across services. The access audit keeps its rows with the pseudonym; a receipt
+(request id, row count; no card number) records that the service is done.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from shared.http import audit
+
+PREFIX = "erased:"
+
+
+def pseudonym() -> str:
+    return f"{PREFIX}{uuid.uuid4().hex}"
+
+
+async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, statements: list[str]) -> int | None:
+    """Run `statements` in the caller's transaction; the number of rows they changed, None when
+    this request was already applied (a redelivered event erases nothing twice)."""
+    if await conn.fetchval("SELECT 1 FROM erasure_receipts WHERE request_id = $1", request_id):
+        return None
+    alias, rows = pseudonym(), 0
+    for statement in statements:
+        if await audit.table_exists(conn, _table_of(statement)):
+            args = (resident_id, alias) if "$2" in statement else (resident_id,)
+            rows += _count(await conn.execute(statement, *args))
+    rows += _count(
+        await conn.execute("UPDATE access_audit SET resident_id = $2 WHERE resident_id = $1", resident_id, alias)
+    )
+    await conn.execute(
+        "INSERT INTO erasure_receipts(request_id, erased_rows) VALUES ($1, $2) ON CONFLICT DO NOTHING", request_id, rows
+    )
+    return rows
+
+
+def _table_of(statement: str) -> str:
+    words = statement.split()
+    for i, word in enumerate(words):
+        if word.upper() in ("FROM", "UPDATE", "INTO"):
+            return words[i + 1]
+    raise ValueError(f"no table in {statement!r}")
+
+
+def _count(status: str) -> int:
+    # asyncpg returns the command tag: "UPDATE 3", "DELETE 1", "INSERT 0 1"
+    return int(status.rsplit(" ", 1)[-1])
