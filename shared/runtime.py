@@ -265,6 +265,11 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
     install_auth(app, service=runtime.settings.service, jwt_secret=runtime.settings.jwt_secret.get_secret_value())
     install_error_handlers(app)
 
+    # A router's `fast_paths`: pure-ASGI answers to its hottest routes, innermost so the checks
+    # below and the metrics still see those requests (services/enrolment/entrypoints/http.py).
+    for router in routers:
+        for fast_path in getattr(router, "fast_paths", ()):
+            app.add_middleware(fast_path)
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(NoNulInIds)
     app.add_middleware(RequestObservability, service=runtime.settings.service)  # outermost: sees refusals too

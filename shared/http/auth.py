@@ -208,6 +208,18 @@ async def authenticate(request: Request, credentials: HTTPAuthorizationCredentia
     return principal
 
 
+async def admitted(request: Request, *roles: str) -> Principal | None:
+    """What `require(*roles)` gives a route, for a route answered outside FastAPI's dependencies
+    (services/enrolment/entrypoints/http.py HotRoutes): the acting principal, or None wherever
+    the dependency would refuse (401, 403, 503); the caller then hands the request to FastAPI,
+    which refuses it in the dependency's own words."""
+    try:
+        principal = await authenticate(request, await _bearer(request))
+    except HTTPException:
+        return None
+    return principal.acting_as(roles)
+
+
 def require(*roles: str):
     """A FastAPI dependency admitting only the given roles."""
 

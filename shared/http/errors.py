@@ -36,11 +36,16 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+def domain_error_response(exc: DomainError) -> JSONResponse:
+    """The answer to a domain error (also used by routes served outside FastAPI's handlers)."""
+    body = {"detail": [{"loc": ["body", exc.field] if exc.field else [], "msg": exc.detail}]}
+    return JSONResponse(body, status_code=exc.status_code)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> JSONResponse:
-        body = {"detail": [{"loc": ["body", exc.field] if exc.field else [], "msg": exc.detail}]}
-        return JSONResponse(body, status_code=exc.status_code)
+        return domain_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
