@@ -28,3 +28,8 @@ NOTICE_PASSES = Counter(
 )
 INDEX_UPDATES = Counter("learnstreet_scoring_index_updates_published_total", "IndexUpdated events written.")
 DASHBOARD_PAGE_VIEWS = Counter("learnstreet_scoring_dashboard_page_views_total", "Times the dashboard page was served.")
+RECTIFICATION_OVERDUE = Gauge(
+    "learnstreet_rectification_tasks_overdue",
+    "Rectification tasks (整改任务) past their deadline day and not done, per community (street: the street's items).",
+    ["community"],
+)

@@ -512,6 +512,55 @@ class AssessmentRecorded(EventData):
     evidence_text: str = ""
     evidence_url: str | None = None
     assessor: str
+    # 自评 (the street's or a community's own, by an operator or community worker) or 专家评估 (an
+    # assessor's); events from before the split were expert scores.
+    kind: Literal["self", "expert"] = "expert"
+    actor_role: str | None = None
+
+
+class RectificationTaskOpened(EventData):
+    """Emitted when an operator turns an item of a rectification list (整改清单: an indicator of a
+    community or the street below its pass line) into a task with an owner and a deadline."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.rectification.task_opened.v1"
+    topic: ClassVar[str] = topics.ASSESSMENTS.name
+    key_field: ClassVar[str] = "task_id"
+
+    task_id: str
+    community_id: str  # a community, or "street"
+    indicator_id: str
+    owner_kind: Literal["department", "community"]
+    owner: str  # a street department's name, or a community workstation's community id
+    deadline: str  # the last day (YYYY-MM-DD) in the street's calendar
+    status: str
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class RectificationTaskChanged(EventData):
+    """Emitted at every later change of a rectification task: a status step (`status`: started,
+    done, verified, reopened with a reason), a new owner or deadline (`assigned`), or a comment
+    (`commented`). Carries the task's state after the change."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.rectification.task_changed.v1"
+    topic: ClassVar[str] = topics.ASSESSMENTS.name
+    key_field: ClassVar[str] = "task_id"
+
+    task_id: str
+    community_id: str
+    indicator_id: str
+    change: Literal["status", "assigned", "commented"]
+    status: str
+    previous_status: str | None = None
+    owner_kind: Literal["department", "community"]
+    owner: str
+    deadline: str  # YYYY-MM-DD
+    reason: str = ""
+    comment: str = ""
+    actor: str
+    actor_role: str
+    at: datetime
 
 
 # --- notify -----------------------------------------------------------------------------------
@@ -548,6 +597,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
     HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,
+    RectificationTaskOpened, RectificationTaskChanged,
     NotificationSent, NotificationFailed,
 )  # fmt: skip
 

@@ -113,6 +113,9 @@ FIELDS: dict[str, dict[str, Category]] = {
     # anyone signed in may object: the actor may be a resident
     "learnstreet.scoring.honour.objection_lodged.v1": {"actor": _C.RESIDENT_ID, "reason": _C.FREE_TEXT},
     "learnstreet.scoring.honour.objection_resolved.v1": {"actor": _C.STAFF_ID},
+    # staff only: operators open and assign, community workers and assessors move and comment
+    "learnstreet.scoring.rectification.task_opened.v1": {"actor": _C.STAFF_ID},
+    "learnstreet.scoring.rectification.task_changed.v1": {"actor": _C.STAFF_ID, "comment": _C.FREE_TEXT},
     **{
         f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
     },
@@ -126,6 +129,11 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
         (f"learnstreet.scoring.honour.{step}.v1", "actor_role"): "the role a selection step was taken in"
         for step in ("nominated", "reviewed", "approved", "objection_lodged", "objection_resolved")
     },
+    **{
+        (f"learnstreet.scoring.rectification.{step}.v1", "actor_role"): "the role a task's change was made in"
+        for step in ("task_opened", "task_changed")
+    },
+    ("learnstreet.scoring.assessment.recorded.v1", "actor_role"): "the role an assessment was recorded in",
 }
 
 # What the other fields of an event carrying a resident identifier say about that resident.

@@ -258,3 +258,6 @@ AnyUser = Annotated[Principal, Depends(require(*SIGNED_IN))]
 # For endpoints that filter by community: an operator (every community) or a community worker
 # (principal.community_id only). No endpoint uses it yet.
 CommunityStaff = Annotated[Principal, Depends(require_community_scope("operator", "community_worker"))]
+# Evaluation work (assessments, rectification tasks): operators, assessors, and community workers
+# scoped to their community; the handler decides which of them may take which step.
+EvaluationStaff = Annotated[Principal, Depends(require_community_scope("operator", "assessor", "community_worker"))]

@@ -360,14 +360,18 @@ async def compute_metrics(
     return out
 
 
-async def latest_assessments(conn: asyncpg.Connection) -> dict[str, dict[str, float]]:
+async def latest_assessments(conn: asyncpg.Connection) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """community → indicator → kind (self, expert) → the latest assessment of that kind (score, by, at)."""
     rows = await conn.fetch(
-        """SELECT DISTINCT ON (community_id, indicator_id) community_id, indicator_id, score FROM assessments
-           ORDER BY community_id, indicator_id, recorded_at DESC, assessment_id DESC"""
+        """SELECT DISTINCT ON (community_id, indicator_id, kind) community_id, indicator_id, kind, score, assessor,
+                  actor_role, recorded_at
+           FROM assessments ORDER BY community_id, indicator_id, kind, recorded_at DESC, assessment_id DESC"""
     )
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for r in rows:
-        out.setdefault(r["community_id"], {})[r["indicator_id"]] = r["score"]
+        out.setdefault(r["community_id"], {}).setdefault(r["indicator_id"], {})[r["kind"]] = {
+            "score": r["score"], "by": r["assessor"], "role": r["actor_role"], "at": r["recorded_at"].isoformat(),
+        }  # fmt: skip
     return out
 
 
@@ -377,18 +381,20 @@ async def latest_assessments(conn: asyncpg.Connection) -> dict[str, dict[str, fl
 async def insert_assessment(conn: asyncpg.Connection, a: dict[str, Any]) -> dict[str, Any]:
     row = await conn.fetchrow(
         """INSERT INTO assessments(assessment_id, indicator_id, community_id, score, evidence_text, evidence_url,
-               assessor) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *""",
+               assessor, kind, actor_role) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING *""",
         a["assessment_id"], a["indicator_id"], a["community_id"], a["score"], a["evidence_text"],
-        a["evidence_url"], a["assessor"],
+        a["evidence_url"], a["assessor"], a["kind"], a["actor_role"],
     )  # fmt: skip
     return dict(row)
 
 
-async def list_assessments(conn: asyncpg.Connection, community_id: str | None, indicator_id: str | None, limit: int):
+async def list_assessments(conn: asyncpg.Connection, community_id: str | None, indicator_id: str | None, limit: int,
+                           kind: str | None = None):  # fmt: skip
     rows = await conn.fetch(
         """SELECT * FROM assessments WHERE ($1::text IS NULL OR community_id = $1)
-           AND ($2::text IS NULL OR indicator_id = $2) ORDER BY recorded_at DESC, assessment_id LIMIT $3""",
-        community_id, indicator_id, limit,
+           AND ($2::text IS NULL OR indicator_id = $2) AND ($4::text IS NULL OR kind = $4)
+           ORDER BY recorded_at DESC, assessment_id LIMIT $3""",
+        community_id, indicator_id, limit, kind,
     )  # fmt: skip
     return [dict(r) for r in rows]
 
@@ -605,6 +611,118 @@ async def list_honours(conn: asyncpg.Connection, *, period=None, community_id=No
 async def get_honour(conn: asyncpg.Connection, honour_id) -> dict[str, Any] | None:
     row = await conn.fetchrow("SELECT * FROM honours WHERE honour_id = $1", honour_id)
     return dict(row) if row else None
+
+
+# --- rectification tasks (domain/rectification.py) -------------------------------------------------
+
+
+async def insert_task(conn: asyncpg.Connection, t: dict[str, Any]) -> dict[str, Any] | None:
+    """A new task; None when its item already has a task in hand (not verified)."""
+    row = await conn.fetchrow(
+        """INSERT INTO rectification_tasks(task_id, community_id, indicator_id, owner_kind, owner, deadline, status,
+               item, opened_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'open', $7, $8, $8)
+           ON CONFLICT (community_id, indicator_id) WHERE status <> 'verified' DO NOTHING RETURNING *""",
+        t["task_id"], t["community_id"], t["indicator_id"], t["owner_kind"], t["owner"], t["deadline"], t["item"],
+        t["at"],
+    )  # fmt: skip
+    return dict(row) if row else None
+
+
+async def task_in_hand(conn: asyncpg.Connection, community_id: str, indicator_id: str) -> dict[str, Any] | None:
+    row = await conn.fetchrow(
+        "SELECT * FROM rectification_tasks WHERE community_id = $1 AND indicator_id = $2 AND status <> 'verified'",
+        community_id, indicator_id,
+    )  # fmt: skip
+    return dict(row) if row else None
+
+
+async def task_for_update(conn: asyncpg.Connection, task_id) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM rectification_tasks WHERE task_id = $1 FOR UPDATE", task_id)
+    return dict(row) if row else None
+
+
+_TASK_COLUMNS = ("status", "owner_kind", "owner", "deadline")
+
+
+async def update_task(conn: asyncpg.Connection, task_id, at: datetime, **columns: Any) -> dict[str, Any]:
+    """The changed columns (`_TASK_COLUMNS`); the caller holds the row lock."""
+    unknown = set(columns) - set(_TASK_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a task column: {sorted(unknown)}")
+    sets = "".join(f", {c} = ${i}" for i, c in enumerate(columns, start=3))
+    row = await conn.fetchrow(
+        f"UPDATE rectification_tasks SET updated_at = $2{sets} WHERE task_id = $1 RETURNING *",
+        task_id, at, *columns.values(),
+    )  # fmt: skip
+    return dict(row)
+
+
+async def add_task_step(conn: asyncpg.Connection, s: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO rectification_task_steps(task_id, step, actor, actor_role, reason, at, detail)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        s["task_id"], s["step"], s["actor"], s["actor_role"], s.get("reason") or "", s["at"], s.get("detail") or {},
+    )  # fmt: skip
+
+
+async def insert_task_comment(conn: asyncpg.Connection, c: dict[str, Any]) -> None:
+    await conn.execute(
+        """INSERT INTO rectification_task_comments(comment_id, task_id, actor, actor_role, body, at)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        c["comment_id"], c["task_id"], c["actor"], c["actor_role"], c["body"], c["at"],
+    )  # fmt: skip
+
+
+async def get_task(conn: asyncpg.Connection, task_id) -> dict[str, Any] | None:
+    row = await conn.fetchrow("SELECT * FROM rectification_tasks WHERE task_id = $1", task_id)
+    return dict(row) if row else None
+
+
+async def task_steps(conn: asyncpg.Connection, task_id) -> list[dict[str, Any]]:
+    rows = await conn.fetch("SELECT * FROM rectification_task_steps WHERE task_id = $1 ORDER BY step_id", task_id)
+    return [dict(r) for r in rows]
+
+
+async def task_comments(conn: asyncpg.Connection, task_id) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT * FROM rectification_task_comments WHERE task_id = $1 ORDER BY at, comment_id", task_id
+    )
+    return [dict(r) for r in rows]
+
+
+async def list_tasks(conn: asyncpg.Connection, *, community_id=None, status=None, owner=None, workstation=None,
+                     overdue_on: date | None = None, limit: int = 200) -> list[dict[str, Any]]:  # fmt: skip
+    """Tasks by item community, status, owner; `workstation`: a community's items or its workstation's
+    tasks; `overdue_on`: only tasks not done whose deadline is before that day."""
+    rows = await conn.fetch(
+        """SELECT * FROM rectification_tasks WHERE ($1::text IS NULL OR community_id = $1)
+           AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR owner = $3)
+           AND ($4::text IS NULL OR community_id = $4 OR (owner_kind = 'community' AND owner = $4))
+           AND ($5::date IS NULL OR (status IN ('open', 'in_progress') AND deadline < $5))
+           ORDER BY deadline, opened_at, task_id LIMIT $6""",
+        community_id, status, owner, workstation, overdue_on, limit,
+    )  # fmt: skip
+    return [dict(r) for r in rows]
+
+
+async def tasks_for_items(conn: asyncpg.Connection, community_id: str) -> dict[str, dict[str, Any]]:
+    """Per indicator of a community's list: its task in hand, else the latest verified one."""
+    rows = await conn.fetch(
+        """SELECT DISTINCT ON (indicator_id) * FROM rectification_tasks WHERE community_id = $1
+           ORDER BY indicator_id, status = 'verified', opened_at DESC""",
+        community_id,
+    )
+    return {r["indicator_id"]: dict(r) for r in rows}
+
+
+async def overdue_counts(conn: asyncpg.Connection, today: date) -> dict[str, int]:
+    """Tasks not done past their deadline day, per item community."""
+    rows = await conn.fetch(
+        """SELECT community_id, count(*) AS n FROM rectification_tasks
+           WHERE status IN ('open', 'in_progress') AND deadline < $1 GROUP BY community_id""",
+        today,
+    )
+    return {r["community_id"]: r["n"] for r in rows}
 
 
 # --- history -------------------------------------------------------------------------------------

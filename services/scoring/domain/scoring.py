@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.scoring.domain.assessment import EXPERT, SELF, effective
 from services.scoring.domain.indicators import DENOMINATORS, METRICS, Indicator, IndicatorSet, MetricValue
 from services.scoring.domain.rectification import assessed_gap, gap
 
@@ -29,11 +30,18 @@ def below_pass(ind: Indicator, value: float, has_data: bool = True) -> bool:
 
 
 def score_community(
-    indicators: IndicatorSet, metrics: dict[str, MetricValue], assessments: dict[str, float], level: str = "community"
+    indicators: IndicatorSet,
+    metrics: dict[str, MetricValue],
+    assessments: dict[str, float],
+    level: str = "community",
+    assessment_kinds: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The index of one community (or, with level "street", the street's, on the street's targets):
     aspects, leaves with how each value was computed and what it is divided by, and the
-    rectification list (leaves below their pass line)."""
+    rectification list (leaves below their pass line). `assessments`: the score each assessed leaf
+    counts with (domain/assessment.py `effective`); `assessment_kinds`: per leaf, the latest of each
+    kind (self, expert), shown beside it (absent for the street's mean of its communities)."""
+    kinds = assessment_kinds or {}
     aspects_out, rectification = [], []
     total = 0.0
     for aspect in indicators.aspects:
@@ -61,7 +69,11 @@ def score_community(
             else:
                 assessed = assessments.get(ind.id)
                 score = min(ind.max, assessed) if assessed is not None else 0.0
-                leaf.update(value=assessed, how="latest expert assessment with evidence")
+                latest = kinds.get(ind.id, {})
+                source = effective(latest)[1] if latest else ("mean_of_communities" if assessed is not None else None)
+                leaf.update(value=assessed, how="latest expert assessment, else latest self-assessment, with evidence",
+                            assessed_by=source, self_assessment=latest.get(SELF),
+                            expert_assessment=latest.get(EXPERT))  # fmt: skip
                 if assessed is None or assessed < ind.pass_line:
                     amount, zh, en = assessed_gap(ind, assessed)
                     rectification.append({"indicator_id": ind.id, "aspect": aspect.id, "kind": "assessed",

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.scoring.adapters import privacy, repository
-from services.scoring.domain import selection
+from services.scoring.domain import assessment, selection
+from services.scoring.domain import rectification as rectification_rules
 from services.scoring.domain.indicators import DENOMINATORS, LEVELS, METRICS, Indicator
-from services.scoring.domain.street import local_day
+from services.scoring.domain.street import STREET, local_day
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import AnyUser, Assessor, CommunityStaff, Operator, Principal, ResidentOrOperator
+from shared.http.auth import AnyUser, CommunityStaff, EvaluationStaff, Operator, Principal, ResidentOrOperator
 from shared.http.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -75,10 +76,25 @@ async def index_detail(community_id: str, request: Request, user: AnyUser) -> di
 
 @router.get("/index/{community_id}/rectification")
 async def rectification(community_id: str, request: Request, user: AnyUser) -> dict[str, Any]:
-    """Indicators below their pass line, with the gap and what would close it (整改清单)."""
+    """Indicators below their pass line, with the gap and what would close it (整改清单), and each
+    item's rectification task (null when none was opened)."""
     engine = _engine(request)
     view = _community(engine, community_id)
-    return {**_meta(engine), "community_id": community_id, "items": view["rectification"]}
+    async with _uow(request)() as uow:
+        tasks = await repository.tasks_for_items(uow.conn, community_id)
+    today = _today(engine)
+    items = []
+    for item in view["rectification"]:
+        t = tasks.get(item["indicator_id"])
+        task = None
+        if t is not None:
+            task = {k: v for k, v in _task_out(t, today).items() if k in TASK_SUMMARY}
+        items.append({**item, "task": task})
+    return {**_meta(engine), "community_id": community_id, "items": items}
+
+
+# What the rectification list shows of an item's task (its task in hand, else its latest verified one).
+TASK_SUMMARY = ("task_id", "status", "owner_kind", "owner", "deadline", "overdue", "updated_at")
 
 
 @router.get("/index/{community_id}/history")
@@ -125,12 +141,31 @@ class AssessmentIn(BaseModel):
     score: float = Field(ge=0, allow_inf_nan=False)
     evidence_text: str = Field(min_length=1, max_length=5000)
     evidence_url: HttpUrl | None = None
+    # self (自评) or expert (专家评估); without it, an assessor's is expert and anyone else's self.
+    kind: Literal["self", "expert"] | None = None
+
+
+def _scoped(staff: Principal, community_id: str | None) -> str | None:
+    """A community worker works on its own community only (403 for another); others on any."""
+    if staff.role != "community_worker":
+        return community_id
+    if community_id is not None and community_id != staff.community_id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you act for community {staff.community_id} only")
+    return staff.community_id
 
 
 @router.post("/assessments", status_code=status.HTTP_201_CREATED)
-async def record_assessment(body: AssessmentIn, request: Request, assessor: Assessor) -> dict[str, Any]:
-    """An assessor's score with evidence for an assessed indicator; kept with its history."""
+async def record_assessment(body: AssessmentIn, request: Request, staff: EvaluationStaff) -> dict[str, Any]:
+    """A score with evidence for an assessed indicator, kept with its history: an expert assessment
+    (role assessor only) or a self-assessment (an operator, or a community worker for its community).
+    The two kinds are kept apart; the index uses the latest expert score, else the latest self score."""
     engine = _engine(request)
+    try:
+        kind, role = assessment.kind_for(body.kind, staff.role, staff.roles)
+    except assessment.NotPermitted as e:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+    if role == "community_worker":
+        _scoped(staff, body.community_id)
     ind = engine.indicators.indicators.get(body.indicator_id)
     if ind is None:
         raise Invalid(f"unknown indicator {body.indicator_id!r} in {engine.indicators.version}", field="indicator_id")
@@ -143,7 +178,7 @@ async def record_assessment(body: AssessmentIn, request: Request, assessor: Asse
     row = await handlers.record_assessment(
         _uow(request),
         {**body.model_dump(), "evidence_url": str(body.evidence_url) if body.evidence_url else None,
-         "assessor": assessor.subject},
+         "assessor": staff.subject, "kind": kind, "actor_role": role},
     )  # fmt: skip
     engine.mark(set())
     return _assessment_out(row)
@@ -156,14 +191,148 @@ def _assessment_out(r: dict[str, Any]) -> dict[str, Any]:
 @router.get("/assessments")
 async def list_assessments(
     request: Request,
-    assessor: Assessor,
+    staff: EvaluationStaff,
     community_id: str | None = Query(None, max_length=64),
     indicator_id: str | None = Query(None, max_length=100),
+    kind: Literal["self", "expert"] | None = None,
     limit: int = Query(200, ge=1, le=1000),
 ) -> dict[str, Any]:
+    """Assessments, newest first, of either kind or one (a community worker: its community's)."""
+    community_id = _scoped(staff, community_id)
     async with _uow(request)() as uow:
-        rows = await repository.list_assessments(uow.conn, community_id, indicator_id, limit)
+        rows = await repository.list_assessments(uow.conn, community_id, indicator_id, limit, kind)
     return {"items": [_assessment_out(r) for r in rows]}
+
+
+# --- rectification tasks (整改任务, domain/rectification.py) ------------------------------------------
+
+
+def _communities(engine: IndexEngine) -> set[str]:
+    """Community workstations (the street's items go to its departments or to a workstation)."""
+    return {c for c in engine.populations if c != STREET}
+
+
+def _task_out(t: dict[str, Any], today) -> dict[str, Any]:
+    out = {k: v for k, v in t.items() if k not in ("steps", "comments")}
+    out.update(task_id=str(t["task_id"]), deadline=t["deadline"].isoformat(), opened_at=t["opened_at"].isoformat(),
+               updated_at=t["updated_at"].isoformat(),
+               overdue=rectification_rules.is_overdue(t["status"], t["deadline"], today))  # fmt: skip
+    return out
+
+
+def _today(engine: IndexEngine):
+    return local_day(engine.clock())
+
+
+class TaskIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    community_id: str = Field(min_length=1, max_length=64, pattern=ID)
+    indicator_id: str = Field(min_length=1, max_length=100, pattern=ID)
+    owner_kind: Literal["department", "community"]
+    owner: str = Field(min_length=1, max_length=100)
+    deadline: date
+
+
+@router.post("/rectification-tasks", status_code=status.HTTP_201_CREATED)
+async def open_task(body: TaskIn, request: Request, operator: Operator) -> dict[str, Any]:
+    """Turns an item of a rectification list (an indicator below its pass line now) into a task with an
+    owner (a street department, or a community workstation) and a deadline (409 while the item has one)."""
+    engine = _engine(request)
+    view = _community(engine, body.community_id)
+    item = next((i for i in view["rectification"] if i["indicator_id"] == body.indicator_id), None)
+    if item is None:
+        raise Invalid(f"indicator {body.indicator_id!r} of {body.community_id} is not on its rectification list",
+                      field="indicator_id")  # fmt: skip
+    t = await handlers.open_task(
+        _uow(request), body.model_dump(), item, _communities(engine), _actor(operator), engine.clock()
+    )
+    engine.mark(set())
+    return _task_out(t, _today(engine))
+
+
+class TaskChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    status: str | None = Field(None, max_length=20)
+    reason: str | None = Field(None, max_length=2000)
+    owner_kind: Literal["department", "community"] | None = None
+    owner: str | None = Field(None, min_length=1, max_length=100)
+    deadline: date | None = None
+
+
+@router.patch("/rectification-tasks/{task_id}")
+async def change_task(task_id: uuid.UUID, body: TaskChangeIn, request: Request, staff: EvaluationStaff) -> dict:
+    """A status step: the owner (its community's workers, or an operator) open → in_progress → done; an
+    assessor or operator done → verified, or done → open with a reason. An operator also reassigns
+    the owner or moves the deadline. 409 for a step the status does not allow, 403 for the wrong person."""
+    change = body.model_dump(exclude_none=True)
+    if not {"status", "owner_kind", "owner", "deadline"} & change.keys():
+        raise Invalid("nothing to change: give a status, an owner or a deadline", field="status")
+    engine = _engine(request)
+    try:
+        t = await handlers.change_task(
+            _uow(request), task_id, change, _communities(engine), _actor(staff), staff.community_id, engine.clock()
+        )
+    except handlers.Forbidden as e:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+    engine.mark(set())
+    return _task_out(t, _today(engine))
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    body: str = Field(min_length=1, max_length=4000)
+
+
+@router.post("/rectification-tasks/{task_id}/comments", status_code=status.HTTP_201_CREATED)
+async def comment_task(task_id: uuid.UUID, body: CommentIn, request: Request, staff: EvaluationStaff) -> dict:
+    """A comment on a task (operators and assessors on any, a community worker on its community's)."""
+    engine = _engine(request)
+    try:
+        c = await handlers.comment_task(
+            _uow(request), task_id, body.body, _actor(staff), staff.community_id, engine.clock()
+        )
+    except handlers.Forbidden as e:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+    return {**c, "comment_id": str(c["comment_id"]), "task_id": str(c["task_id"]), "at": c["at"].isoformat()}
+
+
+TASK_STATUS_QUERY = "^(" + "|".join(rectification_rules.TASK_STATUSES) + ")$"
+
+
+@router.get("/rectification-tasks")
+async def list_tasks(
+    request: Request,
+    staff: EvaluationStaff,
+    community_id: str | None = Query(None, max_length=64),
+    task_status: str | None = Query(None, alias="status", pattern=TASK_STATUS_QUERY),
+    owner: str | None = Query(None, max_length=100),
+    overdue: bool = False,
+    limit: int = Query(200, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Tasks by the item's community, status, owner, or only the overdue ones (past the deadline day,
+    not done). A community worker sees its community's items and its workstation's tasks."""
+    engine = _engine(request)
+    today = _today(engine)
+    workstation = staff.community_id if staff.role == "community_worker" else None
+    async with _uow(request)() as uow:
+        rows = await repository.list_tasks(
+            uow.conn, community_id=community_id, status=task_status, owner=owner, workstation=workstation,
+            overdue_on=today if overdue else None, limit=limit,
+        )  # fmt: skip
+    return {"items": [_task_out(t, today) for t in rows]}
+
+
+@router.get("/rectification-tasks/{task_id}")
+async def task_record(task_id: uuid.UUID, request: Request, staff: EvaluationStaff) -> dict[str, Any]:
+    """One task with every change (who, when) and its comments."""
+    t = await handlers.task_record(_uow(request), task_id)
+    if staff.role == "community_worker" and staff.community_id not in (t["community_id"], t["owner"]):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"you act for community {staff.community_id} only")
+    out = _task_out(t, _today(_engine(request)))
+    out["steps"] = [{**s, "task_id": str(s["task_id"]), "at": s["at"].isoformat()} for s in t["steps"]]
+    out["comments"] = [{**c, "comment_id": str(c["comment_id"]), "task_id": str(c["task_id"]),
+                        "at": c["at"].isoformat()} for c in t["comments"]]  # fmt: skip
+    return out
 
 
 # --- honours and their selection (domain/selection.py) ----------------------------------------------

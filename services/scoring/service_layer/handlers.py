@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.scoring.adapters import privacy, repository
-from services.scoring.domain import selection
+from services.scoring.domain import rectification, selection
 from services.scoring.domain.attendance import AttendanceFact, apply_batch
 from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
 from services.scoring.domain.selection import Refused, SelectionRules
@@ -33,6 +33,8 @@ from shared.events.catalogue import (
     HonourReviewed,
     HonourRevoked,
     NeedVoted,
+    RectificationTaskChanged,
+    RectificationTaskOpened,
     ResidentErased,
     ResidentRegistered,
 )
@@ -114,6 +116,8 @@ async def apply_attendance(uow: UnitOfWork, events: list[Incoming]) -> int:
 
 
 async def record_assessment(uow_factory: Callable[[], UnitOfWork], data: dict) -> dict:
+    """A self- or expert assessment (`kind`, decided by domain/assessment.py `kind_for`); the two
+    kinds are stored apart, so neither overwrites the other."""
     data = {**data, "assessment_id": data.get("assessment_id") or f"as-{uuid.uuid4().hex[:16]}"}
     async with uow_factory() as uow:
         row = await repository.insert_assessment(uow.conn, data)
@@ -379,6 +383,140 @@ async def honour_record(uow_factory: Callable[[], UnitOfWork], honour: uuid.UUID
         steps = await repository.steps_of(uow.conn, honour)
         objections = await repository.objections_of(uow.conn, honour)
     return {**h, "steps": steps, "objections": objections}
+
+
+# --- rectification tasks (domain/rectification.py) -------------------------------------------------
+
+
+def _task_refused(e: rectification.TaskRefused) -> Exception:
+    return (Conflict if e.conflict else Invalid)(e.reason, field=e.field)
+
+
+def _task_changed(t: dict, change: str, actor: Actor, at: datetime, **more) -> RectificationTaskChanged:
+    return RectificationTaskChanged(
+        task_id=str(t["task_id"]), community_id=t["community_id"], indicator_id=t["indicator_id"], change=change,
+        status=t["status"], owner_kind=t["owner_kind"], owner=t["owner"], deadline=t["deadline"].isoformat(),
+        actor=actor.subject, actor_role=actor.role, at=at, **more,
+    )  # fmt: skip
+
+
+def _task_step(t: dict, step: str, actor: Actor, at: datetime, **more) -> dict:
+    return {"task_id": t["task_id"], "step": step, "actor": actor.subject, "actor_role": actor.role, "at": at,
+            **more}  # fmt: skip
+
+
+async def open_task(
+    uow_factory: Callable[[], UnitOfWork], data: dict, item: dict, communities: set[str], actor: Actor, now: datetime
+) -> dict:
+    """An operator turns an item of a rectification list into a task (409 while its item has one in hand)."""
+    try:
+        rectification.check_owner(data["owner_kind"], data["owner"], communities, data["community_id"])
+    except rectification.TaskRefused as e:
+        raise _task_refused(e) from None
+    async with uow_factory() as uow:
+        t = {**data, "task_id": uuid.uuid4(), "item": item, "at": now}
+        row = await repository.insert_task(uow.conn, t)
+        if row is None:
+            held = await repository.task_in_hand(uow.conn, data["community_id"], data["indicator_id"])
+            raise Conflict(
+                f"indicator {data['indicator_id']} of {data['community_id']} already has task "
+                f"{held['task_id'] if held else '?'} ({held['status'] if held else '?'}): change that one",
+                field="indicator_id",
+            )
+        uow.publish(envelop(RectificationTaskOpened(
+            task_id=str(row["task_id"]), community_id=row["community_id"], indicator_id=row["indicator_id"],
+            owner_kind=row["owner_kind"], owner=row["owner"], deadline=row["deadline"].isoformat(),
+            status=row["status"], actor=actor.subject, actor_role=actor.role, at=now), source=SOURCE))  # fmt: skip
+        detail = {"owner_kind": row["owner_kind"], "owner": row["owner"], "deadline": row["deadline"].isoformat()}
+        await repository.add_task_step(uow.conn, _task_step(row, "opened", actor, now, detail=detail))
+        await uow.commit()
+    return row
+
+
+async def _locked_task(uow: UnitOfWork, task_id: uuid.UUID) -> dict:
+    t = await repository.task_for_update(uow.conn, task_id)
+    if t is None:
+        raise NotFound(f"no rectification task {task_id}", field="task_id")
+    return t
+
+
+async def change_task(
+    uow_factory: Callable[[], UnitOfWork], task_id: uuid.UUID, change: dict, communities: set[str], actor: Actor,
+    community_id: str | None, now: datetime,
+) -> dict:  # fmt: skip
+    """A status step (`status`, `reason`) and/or, by an operator, a new owner or deadline; each an event."""
+    async with uow_factory() as uow:
+        t = await _locked_task(uow, task_id)
+        try:
+            if {"owner", "owner_kind", "deadline"} & change.keys():
+                if actor.role != "operator":
+                    raise Forbidden("only an operator assigns a task or moves its deadline")
+                rectification.reassignable(t["status"])
+                assigned = {k: change.get(k, t[k]) for k in ("owner_kind", "owner", "deadline")}
+                rectification.check_owner(assigned["owner_kind"], assigned["owner"], communities, t["community_id"])
+                t = await repository.update_task(uow.conn, task_id, now, **assigned)
+                uow.publish(envelop(_task_changed(t, "assigned", actor, now, reason=change.get("reason") or ""),
+                                    source=SOURCE))  # fmt: skip
+                detail = {**assigned, "deadline": assigned["deadline"].isoformat()}
+                await repository.add_task_step(uow.conn, _task_step(t, "assigned", actor, now, detail=detail,
+                                                                    reason=change.get("reason")))  # fmt: skip
+            if change.get("status") is not None:
+                previous = t["status"]
+                is_owner = rectification.owns(t["owner_kind"], t["owner"], actor.role, community_id)
+                status = rectification.move(previous, change["status"], role=actor.role, is_owner=is_owner,
+                                            reason=change.get("reason"))  # fmt: skip
+                t = await repository.update_task(uow.conn, task_id, now, status=status)
+                uow.publish(envelop(_task_changed(t, "status", actor, now, previous_status=previous,
+                                                  reason=change.get("reason") or ""), source=SOURCE))  # fmt: skip
+                step = "reopened" if (previous, status) == (rectification.DONE, rectification.OPEN) else status
+                await repository.add_task_step(uow.conn, _task_step(t, step, actor, now, reason=change.get("reason"),
+                                                                    detail={"from": previous}))  # fmt: skip
+        except rectification.TaskRefused as e:
+            raise _task_refused(e) from None
+        except rectification.NotPermitted as e:
+            raise Forbidden(str(e)) from None
+        await uow.commit()
+    return t
+
+
+def _may_comment(t: dict, actor: Actor, community_id: str | None) -> None:
+    """Operators and assessors comment on any task, a community worker on its workstation's and its community's."""
+    if actor.role in ("operator", "assessor"):
+        return
+    ours = t["community_id"] == community_id or rectification.owns(
+        t["owner_kind"], t["owner"], actor.role, community_id
+    )
+    if community_id is not None and ours:
+        return
+    raise Forbidden(f"task {t['task_id']} is neither of community {community_id} nor owned by its workstation")
+
+
+async def comment_task(
+    uow_factory: Callable[[], UnitOfWork], task_id: uuid.UUID, body: str, actor: Actor, community_id: str | None,
+    now: datetime,
+) -> dict:  # fmt: skip
+    async with uow_factory() as uow:
+        t = await _locked_task(uow, task_id)
+        _may_comment(t, actor, community_id)
+        comment = {"comment_id": uuid.uuid4(), "task_id": task_id, "actor": actor.subject, "actor_role": actor.role,
+                   "body": body, "at": now}  # fmt: skip
+        await repository.insert_task_comment(uow.conn, comment)
+        t = await repository.update_task(uow.conn, task_id, now)
+        uow.publish(envelop(_task_changed(t, "commented", actor, now, comment=body), source=SOURCE))
+        detail = {"comment_id": str(comment["comment_id"])}
+        await repository.add_task_step(uow.conn, _task_step(t, "commented", actor, now, detail=detail))
+        await uow.commit()
+    return comment
+
+
+async def task_record(uow_factory: Callable[[], UnitOfWork], task_id: uuid.UUID) -> dict:
+    async with uow_factory() as uow:
+        t = await repository.get_task(uow.conn, task_id)
+        if t is None:
+            raise NotFound(f"no rectification task {task_id}", field="task_id")
+        steps = await repository.task_steps(uow.conn, task_id)
+        comments = await repository.task_comments(uow.conn, task_id)
+    return {**t, "steps": steps, "comments": comments}
 
 
 async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> CourseRef:

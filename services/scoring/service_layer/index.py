@@ -29,6 +29,7 @@ from typing import Any
 import asyncpg
 
 from services.scoring.adapters import repository
+from services.scoring.domain.assessment import effective
 from services.scoring.domain.indicators import IndicatorSet
 from services.scoring.domain.scoring import score_community
 from services.scoring.domain.street import STREET, local_day
@@ -39,6 +40,7 @@ from services.scoring.metrics import (
     INDEX_SCORE,
     INDEX_UPDATES,
     NOTICE_PASSES,
+    RECTIFICATION_OVERDUE,
     REFRESH_DURATION,
 )
 from services.scoring.service_layer import handlers
@@ -237,14 +239,16 @@ class IndexEngine:
             themes=self.themes,
             denominators=self.indicators.denominators,
         )
-        assessed = await repository.latest_assessments(conn)
+        latest = await repository.latest_assessments(conn)
+        assessed = {c: {i: effective(k)[0] for i, k in per.items()} for c, per in latest.items()}
         out = {}
         for community in self.populations:
             own = assessed.get(community, {})
+            kinds = latest.get(community, {})
             if community == STREET and not own:
                 own = self._mean_of_communities(assessed)
             level = "street" if community == STREET else "community"
-            out[community] = score_community(self.indicators, values[community], own, level)
+            out[community] = score_community(self.indicators, values[community], own, level, kinds)
         return out
 
     def _mean_of_communities(self, assessed: dict[str, dict[str, float]]) -> dict[str, float]:
@@ -262,6 +266,10 @@ class IndexEngine:
         now = utcnow()
         async with self._pool.acquire() as conn:
             snapshot = await self.compute(conn, now)
+            # By the selection's clock, as deadlines are the street's decisions too (tests move it).
+            overdue = await repository.overdue_counts(conn, local_day(self.clock()))
+        for community in self.populations:
+            RECTIFICATION_OVERDUE.labels(community).set(overdue.get(community, 0))
         self.snapshot = snapshot
         self.computed_at = now
         self.generation += 1

@@ -71,7 +71,15 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
 # not the resident concerned (or an operator): see the own-data tests below
 SIGNED_IN_SELF_CHECKED = {op for op in RESIDENT_SELF if op[0] in ("enrolment", "notify")}
 KIOSK = {("activities", "POST", "/v1/checkins"), ("activities", "GET", "/v1/checkins/{checkin_id}")}
-ASSESSOR = {("scoring", "POST", "/v1/assessments"), ("scoring", "GET", "/v1/assessments")}
+ASSESSOR = {
+    ("scoring", "POST", "/v1/assessments"),
+    ("scoring", "GET", "/v1/assessments"),
+    # an assessor verifies or reopens a rectification task and comments on it (opening one is an operator's)
+    ("scoring", "GET", "/v1/rectification-tasks"),
+    ("scoring", "GET", "/v1/rectification-tasks/{task_id}"),
+    ("scoring", "PATCH", "/v1/rectification-tasks/{task_id}"),
+    ("scoring", "POST", "/v1/rectification-tasks/{task_id}/comments"),
+}
 # what each non-operator role may reach past authentication (403 everywhere else)
 ALLOWED = {
     "resident": PUBLIC | ANY_ROLE | RESIDENT_SELF,
