@@ -380,6 +380,12 @@ def privacy_export(
     console.print(f"wrote {path}: {rows} rows from {len(exports)} services / 已导出")
 
 
+# Erasure lives in its own module (ADR 10); its command joins `learnstreet privacy` here.
+from shared import privacy_cli  # noqa: E402
+
+privacy_app.command("erase")(privacy_cli.privacy_erase)
+
+
 def main() -> None:
     try:
         app()

@@ -46,7 +46,7 @@ def _table_of(statement: str) -> str:
     words = statement.split()
     for i, word in enumerate(words):
         if word.upper() in ("FROM", "UPDATE", "INTO"):
-            return words[i + 1]
+            return words[i + 1].split("(", 1)[0]
     raise ValueError(f"no table in {statement!r}")
 
 
