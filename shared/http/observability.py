@@ -12,6 +12,7 @@ import contextlib
 import re
 import time
 import uuid
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.routing import compile_path
@@ -54,6 +55,10 @@ class RequestObservability:
         self.app = app
         self.service = service
         self._templates: list[tuple[re.Pattern[str], str]] | None = None
+        # Labelled series by their labels: `labels()` on every request was a tenth of the
+        # enrolment fast path's own CPU. Bounded like the labels are (methods, templates, codes).
+        self._counted: dict[tuple[str, str, int], Any] = {}
+        self._timed: dict[tuple[str, str], Any] = {}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -81,8 +86,14 @@ class RequestObservability:
             method = scope.get("method", "")
             method = method if method in METHODS else "OTHER"
             route = self._route(scope)
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_DURATION.labels(self.service, method, route).observe(time.perf_counter() - started)
+            if (counted := self._counted.get((method, route, status))) is None:
+                counted = self._counted[(method, route, status)] = HTTP_REQUESTS.labels(
+                    self.service, method, route, str(status)
+                )
+            if (timed := self._timed.get((method, route))) is None:
+                timed = self._timed[(method, route)] = HTTP_DURATION.labels(self.service, method, route)
+            counted.inc()
+            timed.observe(time.perf_counter() - started)
             CORRELATION_ID.reset(correlation_token)
             REQUEST_ID.reset(request_token)
 
