@@ -355,6 +355,14 @@
     return null;
   }
 
+  // An item's rectification task: status, owner and deadline, and whether it is overdue.
+  function taskText(task) {
+    if (!task) return t("task_none");
+    const parts = [t(`task_${task.status}`), task.owner, task.deadline];
+    if (task.overdue) parts.push(t("task_overdue"));
+    return parts.join(" · ");
+  }
+
   function renderRectification() {
     const r = state.rect;
     $("rect-community").textContent = communityName(state.selected);
@@ -373,6 +381,7 @@
         cell(formatValue(unitLeaf, item.pass_line), "pass"),
         cell(Number(item.gap).toLocaleString(state.lang), "gap"),
         cell(state.lang === "en" ? item.action_en : item.action_zh, "action"),
+        cell(taskText(item.task), item.task && item.task.overdue ? "task overdue" : "task"),
       );
       body.appendChild(tr);
     }
