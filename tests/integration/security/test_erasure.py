@@ -52,7 +52,7 @@ async def _index_after(moment: datetime) -> dict:
         computed = min(datetime.fromisoformat(v["computed_at"]) for v in views.values())
         return views if computed > moment else None
 
-    return await eventually(fresh, timeout_s=60, every_s=0.5)
+    return await eventually(fresh, timeout_s=150, every_s=1)
 
 
 async def _rows_mentioning(service: str, needles: tuple[str, ...]) -> dict[str, int]:
@@ -101,7 +101,8 @@ async def _latest_by_key(topic: str, key: bytes) -> tuple[int, object]:
 
 @pytest.fixture(scope="module")
 async def erased() -> dict:
-    """The resident, everywhere, then erased; with the index before the erasure."""
+    """The resident, everywhere, then erased; with the index before the erasure. Waits are long:
+    the services were just restarted and their groups catch up on what other tests sent."""
     rid = unique("era-r")
     place = await make_place()  # a session under way now at a xinnan venue with a kiosk
     future = unique("era-s")
@@ -122,7 +123,7 @@ async def erased() -> dict:
             r = await enr.post(f"/v1/sessions/{future}/enrolments", json={"resident_id": rid})
             return r if r.status_code == 201 else None
 
-        await eventually(enrolled, timeout_s=60, every_s=0.5)
+        await eventually(enrolled, timeout_s=150, every_s=1)
     async with client("activities", "resident", rid) as me:
 
         async def voted():
@@ -130,12 +131,12 @@ async def erased() -> dict:
                                                        "topic_text": "擦除测试 erasure test"})  # fmt: skip
             return r if r.status_code == 201 else None
 
-        await eventually(voted, timeout_s=60, every_s=0.5)
+        await eventually(voted, timeout_s=150, every_s=1)
 
     async def known_to_activities():
         return (await _export("activities", rid))["tables"].get("residents") or None
 
-    await eventually(known_to_activities, timeout_s=60, every_s=0.5)
+    await eventually(known_to_activities, timeout_s=150, every_s=1)
     scan = checkin(place, rid, now())
     await send_checkins(scan)
     assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
@@ -151,7 +152,7 @@ async def erased() -> dict:
         async def arrived(service=service, complete=complete):
             return complete((await _export(service, rid))["tables"]) or None
 
-        await eventually(arrived, timeout_s=60, every_s=0.5)
+        await eventually(arrived, timeout_s=150, every_s=1)
     before = await _index_after(datetime.now(UTC))
 
     requested = datetime.now(UTC)
@@ -189,7 +190,7 @@ async def test_no_database_holds_the_card_number_phone_or_email(erased, service)
         return None if await clean() else True
 
     try:
-        await eventually(probe, timeout_s=60, every_s=0.5)
+        await eventually(probe, timeout_s=150, every_s=1)
     except AssertionError:
         pytest.fail(f"{service} still holds the resident in {await clean()}")
 
@@ -200,7 +201,7 @@ async def test_no_export_returns_anything_about_the_resident(erased, service):
         data = await _export(service, erased["rid"])
         return data if all(rows == [] for rows in data["tables"].values()) else None
 
-    data = await eventually(empty, timeout_s=60, every_s=0.5)
+    data = await eventually(empty, timeout_s=150, every_s=1)
     assert data["access_log"] == [], "the staff accesses were pseudonymised with the rows"
     assert PHONE not in json.dumps(data) and EMAIL not in json.dumps(data)
 
@@ -214,7 +215,7 @@ async def test_each_service_keeps_a_receipt_of_the_request_without_the_card(eras
             async def receipt(conn=conn):
                 return await conn.fetchrow("SELECT * FROM erasure_receipts WHERE request_id = $1::uuid", request_id)
 
-            row = await eventually(receipt, timeout_s=60, every_s=0.5)
+            row = await eventually(receipt, timeout_s=150, every_s=1)
             assert row["erased_rows"] > 0, service
         finally:
             await conn.close()
@@ -225,7 +226,7 @@ async def test_the_learning_index_is_unchanged(erased):
     async def scoring_done():
         return None if await _rows_mentioning("scoring", (erased["rid"], PHONE, EMAIL)) else True
 
-    await eventually(scoring_done, timeout_s=60, every_s=0.5)
+    await eventually(scoring_done, timeout_s=150, every_s=1)
     after = await _index_after(datetime.now(UTC))
     assert _values(after) == _values(erased["before"])
 
