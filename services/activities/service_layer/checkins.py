@@ -195,6 +195,7 @@ class CheckinProcessor:
         first_of: dict[uuid.UUID, int] = {}  # checkin_id -> index of its first item
         repeats: dict[uuid.UUID, list[int]] = {}  # in-batch kiosk retries, by checkin_id
         conflicts: list[tuple[int, DeadLetter]] = []
+        differs_from_first: dict[uuid.UUID, list[int]] = {}  # in-batch conflicts, judged again below
         in_batch_duplicates = 0
         for i, (checkin, first_seen) in enumerate(items):
             first = first_of.get(checkin.checkin_id)
@@ -202,6 +203,8 @@ class CheckinProcessor:
                 if _conflict(items[first][0], checkin, conflicts, i) is None:
                     in_batch_duplicates += 1
                     repeats.setdefault(checkin.checkin_id, []).append(i)
+                else:
+                    differs_from_first.setdefault(checkin.checkin_id, []).append(i)
                 continue
             first_of[checkin.checkin_id] = i
             work.append((checkin, first_seen or now, first_seen is not None))
@@ -245,6 +248,14 @@ class CheckinProcessor:
                     again = repeats.pop(cid, ())
                     conflicts.extend((i, letter) for i in again)
                     in_batch_duplicates -= len(again)
+                    # What differed from the refused one is judged against the stored scan: a kiosk
+                    # retry of the stored scan behind a reuse is a retry, not a conflict.
+                    rejudged = set(differs_from_first.pop(cid, ()))
+                    if rejudged:
+                        conflicts[:] = [(i, dead) for i, dead in conflicts if i not in rejudged]
+                        for i in sorted(rejudged):
+                            if _conflict(stored[cid], items[i][0], conflicts, i) is None:
+                                in_batch_duplicates += 1
             kept = [(w, v) for w, v in zip(work, verdicts, strict=True) if w[0].checkin_id not in duplicates]
             work, verdicts = [w for w, _ in kept], [v for _, v in kept]
             fold = self._fold(work, verdicts, existing, seats, now)

@@ -87,6 +87,38 @@ async def test_a_checkin_id_reused_in_the_same_batch_keeps_the_first_scan():
     assert await attendance(resident, second.session_id) is None
 
 
+async def test_a_retry_behind_a_reuse_in_the_next_batch_is_a_retry_not_a_conflict():
+    # The first scan is in the ledger; the reuse and then a retry of the first scan arrive together
+    # (one producer batch, so one consumer batch). The retry must be compared with the stored scan,
+    # not with the reuse that came first in its batch (it was dead-lettered as a conflict).
+    first, second = await two_kiosks()
+    resident = unique("r")
+    await register_residents(resident)
+    scan = checkin(first, resident, now() - timedelta(minutes=5))
+    reuse = checkin(second, resident, now() - timedelta(minutes=4), checkin_id=scan["checkin_id"])
+    async with Tail("kiosk.checkins.dlq") as dlq:
+        await send_checkins(scan)
+        assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+        kafka = await producer("kiosk")
+        try:
+            sent = [
+                await kafka.send("kiosk.checkins", orjson.dumps(body), key=resident.encode())
+                for body in (reuse, dict(scan))
+            ]
+            for delivery in sent:
+                await delivery
+        finally:
+            await kafka.stop()
+        [letter] = await dlq.wait_for(letter_of(scan["checkin_id"], second.kiosk_id))
+        probe = checkin(first, resident, now() - timedelta(minutes=3))
+        await send_checkins(probe)  # after both on the same partition: once it is settled, so are they
+        await outcome(probe["checkin_id"])
+        retry_letters = dlq.matching(letter_of(scan["checkin_id"], first.kiosk_id))
+    assert headers_of(letter)["dlq_reason"] == "checkin_id_conflict"
+    assert retry_letters == []
+    assert (await outcome(scan["checkin_id"]))["session_id"] == first.session_id
+
+
 async def test_a_checkin_id_reused_while_the_first_scan_is_parked_does_not_take_its_place():
     first, second = await two_kiosks()
     not_yet_registered, known = unique("r"), unique("r")
