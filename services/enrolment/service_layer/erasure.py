@@ -9,8 +9,6 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from services.enrolment.adapters import privacy
 from services.enrolment.service_layer.handlers import SOURCE
 from shared.db.uow import UnitOfWork
@@ -58,9 +56,11 @@ async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
     # A null value under the key ResidentContactChanged uses (resident_id): compaction keeps only the
     # tombstone, then drops it too. The outbox row has no payload; the relay sends it as null. Its
     # ce_id lets notify recognise a redelivery; no ce_type: it is no event, just "no contact".
-    headers = orjson.dumps({"ce_id": str(uuid.uuid4()), "ce_source": SOURCE}).decode()
+    # An object, not JSON text: the pool's jsonb codec encodes it (text would be stored as a JSON
+    # string, which the relay cannot send, and the outbox would stall behind it).
+    headers = {"ce_id": str(uuid.uuid4()), "ce_source": SOURCE}
     await uow.conn.execute(
-        "INSERT INTO outbox(event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4::jsonb, NULL)",
+        "INSERT INTO outbox(event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, NULL)",
         uuid.uuid4(), topics.CONTACTS.name, resident_id.encode(), headers,
     )  # fmt: skip
 
