@@ -164,9 +164,18 @@ async def extra_instances(
             existing.append(Instance(service, index, instance_name(service, index), port, log=""))
     group = Replicas(service, existing)
     if existing:
-        state, members = await group.group_members()
-        if state == "Stable" and members % len(existing) == 0 and members:
-            group._members_per_instance = members // len(existing)
+        # Measure consumers per instance once the running instances' group has settled: a test just
+        # before may have restarted the service (a CI run under load measured mid-rebalance, took 1
+        # per instance, and then waited for 2 members of a group Stable with 6).
+        settle_by = time.monotonic() + 60.0
+        while True:
+            state, members = await group.group_members()
+            if state == "Stable" and members and members % len(existing) == 0:
+                group._members_per_instance = members // len(existing)
+                break
+            if time.monotonic() > settle_by:
+                raise AssertionError(f"{group_id(service)} of the running instances not Stable within 60 s: {state}")
+            await asyncio.sleep(0.3)
     taken = {i.index for i in existing}
     free = [i for i in range(2, MAX_INSTANCES + 1) if i not in taken][:count]
     assert len(free) == count, f"no free instance index for {count} more {service} instances"
