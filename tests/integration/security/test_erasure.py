@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -21,7 +22,9 @@ from tests.support import ROOT, client, env, eventually, kafka_auth, unique
 pytestmark = pytest.mark.integration
 
 SERVICES = ("activities", "enrolment", "scoring", "notify")
-PHONE, EMAIL = "+8613800139917", "erasure-test@example.org"
+# unique per run: an earlier run's (erased or not) resident must not be taken for this one
+_RUN = uuid.uuid4().int % 10**8
+PHONE, EMAIL = f"+86139{_RUN:08d}", f"erasure-{_RUN}@example.org"
 
 
 async def _export(service: str, rid: str, role: str = "resident", subject: str | None = None) -> dict:
@@ -89,7 +92,11 @@ async def _latest_by_key(topic: str, key: bytes) -> tuple[int, object]:
             partitions = consumer.assignment()
         ends = await consumer.end_offsets(list(partitions))
         count, last = 0, "absent"
-        while any(await consumer.position(tp) < ends[tp] for tp in partitions):
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in partitions])
+
+        while await behind():
             for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
                 for record in records:
                     if record.key == key:
