@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from bench import env
 
@@ -12,6 +13,10 @@ from bench import env
 def test_a_process_with_a_non_utf8_command_line_is_read_not_fatal():
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", b"\xff\xfe"])
     try:
+        # Right after fork the child still shows our command line until it has exec'd.
+        deadline = time.monotonic() + 10
+        while "import time" not in env._cmdline(other.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         assert "import time" in env._cmdline(other.pid)
         assert other.pid not in [pid for pids in env.all_service_pids().values() for pid in pids]
     finally:
