@@ -12,51 +12,18 @@ hand is verified first."""
 from __future__ import annotations
 
 import re
-import signal
-import tempfile
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import timedelta
 
 import httpx
 import pytest
 
-from services.scoring.domain.street import local_day
 from shared.events.topics import ASSESSMENTS
 from shared.http.auth import mint_token
-from tests.support import client, env, eventually, headers_of, read_topic, restart_service, service_url, unique
+from tests.integration.scoring.conftest import Clock
+from tests.support import client, env, eventually, headers_of, read_topic, service_url, unique
 
 pytestmark = pytest.mark.integration
-DAY = 86400
 COMMUNITY, INDICATOR = "fenghuang", "conditions.funding"
-
-
-class Clock:
-    """The running service's clock: shifted by the seconds this file holds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path, self.shift = path, 0.0
-        path.write_text("0")
-
-    def advance(self, days: float) -> None:
-        self.shift += days * DAY
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(str(self.shift))
-        tmp.replace(self.path)  # the service never reads a half-written number
-
-    def today(self):
-        return local_day(datetime.now(UTC) + timedelta(seconds=self.shift))
-
-
-@pytest.fixture(scope="module")
-async def clock() -> AsyncIterator[Clock]:
-    with tempfile.TemporaryDirectory(prefix="ls-clock-") as d:
-        shifted = Clock(Path(d) / "shift")
-        await restart_service("scoring", signal.SIGTERM, extra_env={"SCORING_TEST_CLOCK_FILE": str(shifted.path)})
-        try:
-            yield shifted
-        finally:
-            await restart_service("scoring", signal.SIGTERM)
 
 
 def worker(community: str, subject: str) -> httpx.AsyncClient:

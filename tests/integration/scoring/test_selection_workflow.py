@@ -11,49 +11,19 @@ competition's quota is per competition, so every run has fresh places however ma
 
 from __future__ import annotations
 
-import signal
-import tempfile
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import httpx
 import pytest
 
 from shared.events.topics import HONOURS
 from shared.http.auth import mint_token
+from tests.integration.scoring.conftest import Clock
 from tests.integration.scoring.events import scoring_db
-from tests.support import client, env, eventually, headers_of, read_topic, restart_service, service_url, unique
+from tests.support import client, env, eventually, headers_of, read_topic, service_url, unique
 
 pytestmark = pytest.mark.integration
 YEAR = str(datetime.now(UTC).astimezone().year)
-DAY = 86400
-
-
-class Clock:
-    """The running service's selection clock: shifted by the seconds this file holds."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.shift = 0.0
-        path.write_text("0")
-
-    def advance(self, days: float) -> None:
-        self.shift += days * DAY
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(str(self.shift))
-        tmp.replace(self.path)  # the service never reads a half-written number
-
-
-@pytest.fixture(scope="module")
-async def clock() -> AsyncIterator[Clock]:
-    with tempfile.TemporaryDirectory(prefix="ls-clock-") as d:
-        shifted = Clock(Path(d) / "shift")
-        await restart_service("scoring", signal.SIGTERM, extra_env={"SCORING_TEST_CLOCK_FILE": str(shifted.path)})
-        try:
-            yield shifted
-        finally:
-            await restart_service("scoring", signal.SIGTERM)
 
 
 def worker(community: str) -> httpx.AsyncClient:
