@@ -380,6 +380,61 @@ def privacy_export(
     console.print(f"wrote {path}: {rows} rows from {len(exports)} services / 已导出")
 
 
+# --- report ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    period: str = typer.Option(..., help="the year reported, e.g. 2026"),
+    community: str = typer.Option(None, help="one community's report (its id); default: the street's"),
+    lang: str = typer.Option("zh-CN", help="zh-CN or en"),
+    pdf: bool = typer.Option(False, "--pdf", help="also a PDF beside the HTML (headless Chromium's print-to-PDF)"),
+    out: Path = typer.Option(None, "--out", "-o", help="the HTML file; default .local/reports/self-assessment-…"),
+    token: str = typer.Option(None, envvar="LS_TOKEN", help="operator bearer token (default: minted locally)"),
+    operator: str = typer.Option(os.environ.get("USER", "operator"), help="who asks, the token's subject"),
+) -> None:
+    """The self-assessment report (自评报告) from the running services, as HTML (and PDF) / 生成自评报告.
+
+    Names instead of codes, Beijing time, each value with its denominator, self and expert
+    assessments with their evidence, rectification tasks, honours with their selection record."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    from shared.report import command, fetch, model
+
+    try:
+        model.parse_period(period)
+        model.parse_language(lang)
+    except ValueError as error:
+        _one_line(str(error))
+    bearer = _operator_bearer(token, operator)
+    endpoints = fetch.Endpoints(scoring=_service_url("scoring"), activities=_service_url("activities"))
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} requests"))
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task("report", total=None)
+
+            def step(what: str) -> None:
+                progress.update(task, description=what[:70], advance=1)
+
+            written = command.write_report(endpoints, bearer, period=period, community=community, lang=lang, pdf=pdf,
+                                           out=out, reference_dir=setting("LS_REFERENCE_DIR"), step=step)  # fmt: skip
+    except fetch.ReportError as error:
+        _one_line(str(error))
+    also = f" and {written.pdf}" if written.pdf else ""
+    console.print(f"wrote {written.html}{also} / 已生成自评报告", soft_wrap=True)
+
+
+def _one_line(message: str) -> None:
+    # plain: rich would wrap it at 80 columns when stderr is not a terminal
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+# Erasure lives in its own module (ADR 10); its command joins `learnstreet privacy` here.
+from shared import privacy_cli  # noqa: E402
+
+privacy_app.command("erase")(privacy_cli.privacy_erase)
+
 # Erasure lives in its own module (ADR 10); its command joins `learnstreet privacy` here.
 from shared import privacy_cli  # noqa: E402
 

@@ -10,7 +10,6 @@ import re
 import time
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 from aiokafka import AIOKafkaConsumer
@@ -19,10 +18,13 @@ from aiokafka.structs import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from deploy.demo import report, simulate
+from deploy.demo import simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
 from shared.local_env import kafka_client_kwargs, read_credentials
+from shared.report import command as report_command
+from shared.report.fetch import Endpoints, ReportError
+from shared.report.model import BEIJING
 
 console = Console(width=max(150, Console().width))
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -129,7 +131,7 @@ async def select_honours(platform: simulate.Platform) -> Counter:
     return outcome
 
 
-async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate.Tally, started: float) -> Path:
+async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate.Tally, started: float) -> str:
     op = platform.operator
     overview = (await platform.http["scoring"].get("/v1/index", headers=op)).json()
     indicators = (await platform.http["scoring"].get("/v1/indicators", headers=op)).json()
@@ -198,16 +200,17 @@ async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate
         dt.add_row(topic, reason, str(n))
     console.print(dt)
 
-    street = (await platform.http["scoring"].get("/v1/index/street", headers=op)).json()
-    details = []
-    for c in rows:
-        if c["community_id"] != "street":
-            details.append({**c, "aspects_by_id": c["aspects"]})
-    assessments = (await platform.http["scoring"].get("/v1/assessments", params={"limit": 1000},
-                                                       headers=platform.assessor)).json()["items"]  # fmt: skip
-    html = report.render(street=street, communities=details, rectification=rect, assessments=assessments,
-                         honours=honours, generated_at=datetime.now(UTC))  # fmt: skip
-    path = report.write(ROOT / ".local" / "reports" / f"self-assessment-{datetime.now(UTC):%Y%m%d-%H%M%S}.html", html)
+    # the product command's report (`learnstreet report`), not one of the demo's own
+    endpoints = Endpoints(scoring=str(platform.http["scoring"].base_url).rstrip("/"),
+                          activities=str(platform.http["activities"].base_url).rstrip("/"))  # fmt: skip
+    token = op["Authorization"].removeprefix("Bearer ")
+    period = str(datetime.now(UTC).astimezone(BEIJING).year)
+    try:
+        written = await asyncio.to_thread(report_command.write_report, endpoints, token, period=period, pdf=True)
+        path = f"{written.html}" + (f"\n                          {written.pdf}" if written.pdf else "")
+    except ReportError as error:
+        console.print(f"[yellow]自评报告 report: {error}", soft_wrap=True)
+        path = f".venv/bin/learnstreet report --period {period} --pdf"
 
     console.print(
         f"\n[bold]签到 check-ins[/]: {tally.checkins_sent} sent ({tally.checkins_http} via HTTP gateway), "
