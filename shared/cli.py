@@ -435,11 +435,6 @@ from shared import privacy_cli  # noqa: E402
 
 privacy_app.command("erase")(privacy_cli.privacy_erase)
 
-# Erasure lives in its own module (ADR 10); its command joins `learnstreet privacy` here.
-from shared import privacy_cli  # noqa: E402
-
-privacy_app.command("erase")(privacy_cli.privacy_erase)
-
 
 def main() -> None:
     try:
