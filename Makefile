@@ -21,8 +21,8 @@ endif
         test lint demo chaos chaos-ci bench cluster-check
 
 help:
-	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, credentials)"
-	@echo "make up         Kafka + PostgreSQL + topics/ACLs/databases + the four services"
+	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, Keycloak, credentials)"
+	@echo "make up         Kafka + PostgreSQL + Keycloak + topics/ACLs/databases + the four services"
 	@echo "                (BROKERS=3: a three-broker KRaft cluster, RF 3; REPLICAS=2: two instances of each service)"
 	@echo "make infra      Kafka + PostgreSQL + provisioning only"
 	@echo "make status     health of every component"

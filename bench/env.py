@@ -15,7 +15,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import TopicPartition
 
-from shared.http.auth import mint_token
+from deploy.local.keycloak import dev_token
 from shared.local_env import kafka_client_kwargs, read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,7 +134,8 @@ def superuser_dsn(database: str) -> str:
 
 
 def token(role: str, subject: str = "bench", ttl_s: int = 3600) -> str:
-    return mint_token(credentials()["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s)
+    # the identity provider's token when the services use one (it lives the realm's 5 minutes)
+    return dev_token(role, subject, ttl_s=ttl_s, env=credentials())
 
 
 def service_url(service: str) -> str:

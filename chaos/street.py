@@ -18,7 +18,7 @@ import httpx
 
 from chaos.plan import Street
 from chaos.processes import service_url
-from shared.http.auth import mint_token
+from deploy.local.keycloak import dev_token
 
 RETRY_STATUS = {404, 429, 502, 503, 504}  # 404: the session has not reached the service yet
 
@@ -26,10 +26,15 @@ RETRY_STATUS = {404, 429, 502, 503, 504}  # 404: the session has not reached the
 class Api:
     def __init__(self, env: dict[str, str], concurrency: int = 16) -> None:
         self.env = env
-        self.token = mint_token(env["LS_JWT_SECRET"], subject="chaos-operator", role="operator", ttl_s=6 * 3600)
-        self.http = httpx.AsyncClient(headers={"Authorization": f"Bearer {self.token}"}, timeout=15.0)
+        self.http = httpx.AsyncClient(timeout=15.0)
         self.limit = asyncio.Semaphore(concurrency)
         self.errors: dict[str, int] = {}
+
+    def auth(self) -> dict[str, str]:
+        # asked for each call: an identity provider's token lives minutes, the run an hour or more
+        # (cached by dev_token until shortly before it expires)
+        token = dev_token("operator", "chaos-operator", ttl_s=6 * 3600, env=self.env)
+        return {"Authorization": f"Bearer {token}"}
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -44,7 +49,7 @@ class Api:
         async with self.limit:
             while True:
                 try:
-                    r = await self.http.request(method, url, json=json)
+                    r = await self.http.request(method, url, json=json, headers=self.auth())
                     if r.status_code in ok:
                         return r
                     key = f"{service} {method} {r.status_code}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -32,8 +33,45 @@ def kafka_auth(principal: str, password: str | None = None) -> dict[str, Any]:
     return kafka_client_kwargs(principal, env(), password=password)
 
 
-def token(role: str, subject: str = "test-user", ttl_s: int = 600) -> str:
-    return mint_token(env()["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s)
+def oidc_issuer() -> str | None:
+    """The issuer the services take tokens from (LS_OIDC_ISSUER, the same setting they read), or
+    None when they take development HS256 tokens."""
+    # the services get the environment over the file (deploy/local/stack.py), even for a key the
+    # file lacks
+    return os.environ.get("LS_OIDC_ISSUER", env().get("LS_OIDC_ISSUER")) or None
+
+
+def _keycloak():
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import keycloak  # deploy/local/keycloak.py: standard library only, outside services/
+
+    return keycloak
+
+
+def token(role: str, subject: str = "test-user", ttl_s: int = 600, community_id: str | None = None) -> str:
+    """A bearer token the running services accept for (role, subject, community): from the
+    identity provider when they use one (its lifetime is the realm's, `ttl_s` is then ignored),
+    else a development HS256 token."""
+    if oidc_issuer():
+        return _keycloak().access_token(role, subject, community_id, env())
+    return mint_token(env()["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s, community_id=community_id)
+
+
+_expired: list[str] = []
+
+
+def expired_token() -> str:
+    """An operator token past its expiry, signed the way the services check: with the provider's
+    key when they use one (its 5-second test client; then this waits once per session until the
+    services' clock-skew leeway has passed too), else with the development secret."""
+    if not oidc_issuer():
+        return mint_token(env()["LS_JWT_SECRET"], subject="op", role="operator", ttl_s=-3600)
+    if not _expired:
+        bearer, exp = _keycloak().expiring_token("operator", "expired-op", None, env())
+        leeway = float(env().get("LS_OIDC_LEEWAY_S") or 30.0)  # shared/http/oidc.py's default
+        time.sleep(max(0.0, exp + leeway + 1.0 - time.time()))
+        _expired.append(bearer)
+    return _expired[0]
 
 
 def service_url(service: str) -> str:
@@ -41,8 +79,10 @@ def service_url(service: str) -> str:
     return f"http://127.0.0.1:{e.get(f'{service.upper()}_HTTP_PORT', SERVICE_PORTS[service])}"
 
 
-def client(service: str, role: str | None = "operator", subject: str = "test-user") -> httpx.AsyncClient:
-    headers = {"Authorization": f"Bearer {token(role, subject)}"} if role else {}
+def client(
+    service: str, role: str | None = "operator", subject: str = "test-user", community_id: str | None = None
+) -> httpx.AsyncClient:
+    headers = {"Authorization": f"Bearer {token(role, subject, community_id=community_id)}"} if role else {}
     return httpx.AsyncClient(base_url=service_url(service), headers=headers, timeout=10.0)
 
 

@@ -24,7 +24,7 @@ from aiokafka import AIOKafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deploy.demo.dataset import Street
-from shared.http.auth import mint_token
+from deploy.local import keycloak
 
 PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
 WEEKS_OF_HISTORY = 4
@@ -58,7 +58,6 @@ class Platform:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.secret = env["LS_JWT_SECRET"]
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.http = {
             name: httpx.AsyncClient(
@@ -66,12 +65,31 @@ class Platform:
             )
             for name, port in PORTS.items()
         }
-        self.operator = self.auth("operator", "demo-operator")
-        self.assessor = self.auth("assessor", "demo-assessor")
         self.kiosk: AIOKafkaProducer | None = None
 
+    # Headers are asked for at each call: an identity provider's token lives minutes, the demo
+    # longer (keycloak.dev_token caches each until shortly before it expires).
+    @property
+    def operator(self) -> dict[str, str]:
+        return self.auth("operator", "demo-operator")
+
+    @property
+    def assessor(self) -> dict[str, str]:
+        return self.auth("assessor", "demo-assessor")
+
     def auth(self, role: str, subject: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {mint_token(self.secret, subject=subject, role=role, ttl_s=7200)}"}
+        return {"Authorization": f"Bearer {keycloak.dev_token(role, subject, ttl_s=7200, env=self.env)}"}
+
+    async def bearer(self, role: str, subject: str) -> dict[str, str]:
+        """`auth` off the event loop: a provider's first token for a resident is a sign-in."""
+        return await asyncio.to_thread(self.auth, role, subject)
+
+    async def prepare(self, role: str, subjects: list[str]) -> None:
+        """Accounts at the identity provider for many residents or kiosks at once (one import per
+        500 rather than a request each); nothing to do with development tokens."""
+        if self.env.get("LS_OIDC_ISSUER"):
+            users = [(role, s, None) for s in dict.fromkeys(subjects)]
+            await asyncio.to_thread(keycloak.ensure_users, users, self.env)
 
     async def start(self) -> None:
         self.kiosk = AIOKafkaProducer(
@@ -283,9 +301,11 @@ async def vote_needs(platform: Platform, street: Street, tally: Tally, progress:
     voters = rng.sample(street.residents, min(1500, len(street.residents) // 10))
     popular = ["vocational_digital", "health", "parenting", "elderly_learning", "law", "environment"]
 
+    await platform.prepare("resident", [r.resident_id for r in voters])
+
     async def vote(r) -> None:
         theme = rng.choice(popular) if rng.random() < 0.7 else rng.choice(street.themes)
-        headers = platform.auth("resident", r.resident_id)
+        headers = await platform.bearer("resident", r.resident_id)
         body = {"theme": theme, "community_id": r.community_id}
         _ok(await platform.call(tally, "activities", "POST", "/v1/needs/votes", json=body, headers=headers), 409)
 
@@ -308,11 +328,12 @@ async def enrol(platform: Platform, street: Street, p: Plan, tally: Tally, progr
                 continue  # residents choose courses meant for them; the API would refuse the others
             requests.append((r, s))
     rng.shuffle(requests)
+    await platform.prepare("resident", [r.resident_id for r, _ in requests])
     confirmed: list[tuple[str, str, dict[str, Any]]] = []
 
     async def one(item) -> None:
         r, s = item
-        headers = platform.auth("resident", r.resident_id)
+        headers = await platform.bearer("resident", r.resident_id)
         response = await platform.call(
             tally, "enrolment", "POST", f"/v1/sessions/{s['session_id']}/enrolments",
             json={"resident_id": r.resident_id}, headers=headers,
@@ -331,7 +352,7 @@ async def enrol(platform: Platform, street: Street, p: Plan, tally: Tally, progr
 
     async def cancel(item) -> None:
         enrolment_id, resident_id, _ = item
-        headers = platform.auth("resident", resident_id)
+        headers = await platform.bearer("resident", resident_id)
         response = await platform.call(tally, "enrolment", "DELETE", f"/v1/enrolments/{enrolment_id}", headers=headers)
         _ok(response, 404, 409)
         tally.cancelled += 1
@@ -383,8 +404,10 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
     await asyncio.gather(*futures)
     progress.advance(task, len(futures))
 
+    await platform.prepare("kiosk", [c["kiosk_id"] for c in http_items])
+
     async def gateway(c) -> None:
-        headers = platform.auth("kiosk", c["kiosk_id"])  # a kiosk may only report its own scans
+        headers = await platform.bearer("kiosk", c["kiosk_id"])  # a kiosk may only report its own scans
         _ok(await platform.call(tally, "activities", "POST", "/v1/checkins", json=c, headers=headers))
         tally.checkins_http += 1
         progress.advance(task)
@@ -438,8 +461,13 @@ async def assess(platform: Platform, street: Street, tally: Tally, progress: Pro
 async def competition(platform: Platform, street: Street, tally: Tally, seed: int = 23) -> None:
     rng = random.Random(seed)
     winners = rng.sample(street.residents, min(6, len(street.residents)))
+    # Results name a set-up competition and its round (POST /v1/competitions; 200 when set up already).
+    setup = {"competition_id": "pinghu-knowledge-contest", "name_zh": "平湖街道全民学习知识竞赛",
+             "name_en": "Pinghu learning knowledge contest", "rounds": 1, "places": len(winners)}  # fmt: skip
+    _ok(await platform.call(tally, "scoring", "POST", "/v1/competitions", json=setup, headers=platform.operator), 409)
     body = {
         "period": str(datetime.now(UTC).year),
+        "round": 1,
         "results": [
             {"place": i + 1, "resident_id": r.resident_id, "community_id": r.community_id}
             for i, r in enumerate(winners)

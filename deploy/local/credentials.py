@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import secrets
 import string
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL = ROOT / ".local"
@@ -24,6 +27,11 @@ PRINCIPALS = (*SERVICES, "kiosk")
 HTTP_PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
 KAFKA_PORT = 19092
 PG_PORT = 55432
+
+# The services take tokens of the local identity provider (Keycloak), not development HS256
+# ones: generation writes LS_OIDC_ISSUER. `LS_OIDC_ISSUER= make up` (set, empty: the environment
+# wins over the file) runs the stack on HS256 tokens without Keycloak.
+USE_IDENTITY_PROVIDER = False
 
 _ALPHABET = string.ascii_letters + string.digits  # no commas or quotes: safe for SCRAM and URLs
 
@@ -59,9 +67,30 @@ def defaults(existing: dict[str, str]) -> dict[str, str]:
         )
         out[f"{s.upper()}_HTTP_PORT"] = get(f"{s.upper()}_HTTP_PORT", lambda s=s: str(HTTP_PORTS[s]))
     out["LS_JWT_SECRET"] = get("LS_JWT_SECRET", lambda: password(48))
+    if USE_IDENTITY_PROVIDER:
+        out.update(identity_provider(existing))
     # keep keys that someone added by hand
     for k, v in existing.items():
         out.setdefault(k, v)
+    return out
+
+
+def identity_provider(existing: dict[str, str]) -> dict[str, str]:
+    """The local Keycloak's keys (deploy/local/keycloak.py) and the services' OIDC settings for
+    it: with LS_OIDC_ISSUER in the file, the services take only the provider's tokens, `make up`
+    starts Keycloak and the tests, demo and tools ask it for tokens."""
+    import keycloak  # deploy/local/keycloak.py; imports this module, so not at the top
+
+    kc = keycloak.credential_defaults(existing)
+    issuer = keycloak.issuer(kc)
+    out = dict(kc)
+    for key, value in (
+        ("LS_OIDC_ISSUER", issuer),
+        ("LS_OIDC_DISCOVERY_URL", f"{issuer}/.well-known/openid-configuration"),
+        # the realm maps each user's learnstreet_id attribute (a resident's card number) here
+        ("LS_OIDC_SUBJECT_CLAIM", keycloak.SUBJECT_ATTRIBUTE),
+    ):
+        out[key] = existing.get(key) or os.environ.get(key) or value
     return out
 
 

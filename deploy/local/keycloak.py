@@ -1,6 +1,7 @@
 """Keycloak, the local stack's OpenID Connect provider (realm `learnstreet`).
 
     .venv/bin/python deploy/local/keycloak.py setup | up | down | status | token USERNAME
+    .venv/bin/python deploy/local/keycloak.py token-for ROLE SUBJECT [COMMUNITY]
 
 `keycloak_setup()` fetches the `org.keycloak:keycloak-quarkus-dist` tar.gz from Maven Central
 (`mvn dependency:get`, checked against its .sha1) and unpacks it into .local/keycloak/; it does
@@ -21,32 +22,36 @@ when the import file is rendered into the distribution's data/import/. When the 
 changes (a new realm file or password), the H2 data is dropped so that the import runs again
 (`--import-realm` skips a realm that exists); it holds nothing but what the import put there.
 
-Only the standard library: deploy/local/credentials.py and stack.py may import this module
-before the project's environment exists.
+Only the standard library (and no other script of deploy/local): credentials.py and stack.py
+import this module, also before the project's environment exists.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import json
 import os
+import secrets
 import shutil
 import signal
+import socket
+import string
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import credentials as local_credentials  # deploy/local/credentials.py
-
 VERSION = "26.7.3"
 ARTIFACT = f"org.keycloak:keycloak-quarkus-dist:{VERSION}:tar.gz"
-ROOT = local_credentials.ROOT
-LOCAL = local_credentials.LOCAL
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL = ROOT / ".local"
+STACK_CREDENTIALS = LOCAL / "credentials.env"
 KC_ROOT = LOCAL / "keycloak"
 KC_HOME = KC_ROOT / f"keycloak-{VERSION}"
 KC_STAMP = KC_ROOT / "dist.stamp"
@@ -114,6 +119,24 @@ def password_key(username: str) -> str:
     return f"KEYCLOAK_USER_{username.upper().replace('-', '_')}_PASSWORD"
 
 
+# deploy/local/credentials.py imports this module for the keys below, so this one reads and
+# makes secrets itself (an import the other way would be a cycle).
+def _read_env_file(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                key, _, value = line.removeprefix("export ").partition("=")
+                values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _password(length: int) -> str:
+    alphabet = string.ascii_letters + string.digits
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
 def _write_secret(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -125,12 +148,12 @@ def _write_secret(path: Path, text: str) -> None:
 def credential_defaults(existing: dict[str, str]) -> dict[str, str]:
     """Every KEYCLOAK_* key: from `existing`, else from .local/keycloak/credentials.env, else new
     (and then kept in that file)."""
-    kept = local_credentials.read_file(KC_SECRETS)
+    kept = _read_env_file(KC_SECRETS)
     wanted = {
         "KEYCLOAK_HTTP_PORT": lambda: str(DEFAULT_PORT),
         "KEYCLOAK_ADMIN_USERNAME": lambda: "ls-admin",
-        "KEYCLOAK_ADMIN_PASSWORD": lambda: local_credentials.password(32),
-        **{password_key(u): lambda: local_credentials.password(24) for u in demo_users()},
+        "KEYCLOAK_ADMIN_PASSWORD": lambda: _password(32),
+        **{password_key(u): lambda: _password(24) for u in demo_users()},
     }
     out = {k: existing.get(k) or kept.get(k) or make() for k, make in wanted.items()}
     if any(kept.get(k) != v for k, v in out.items()):
@@ -145,7 +168,7 @@ def effective(creds: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _stack_credentials() -> dict[str, str]:
-    values = local_credentials.read_file()
+    values = _read_env_file(STACK_CREDENTIALS)
     return {k: os.environ.get(k, v) for k, v in values.items()}
 
 
@@ -245,8 +268,19 @@ def keycloak_up(creds: dict[str, str] | None = None, timeout_s: float = READY_TI
     running = keycloak_pid()
     if running is not None and keycloak_ready(creds):
         return {"pid": running, "seconds": 0.0, "rss_mib": _tree_rss_kib(running) / 1024}
-    if running is not None:  # started by an earlier call that did not wait: wait for it
-        return _wait(creds, running, time.monotonic(), timeout_s)
+    t0 = time.monotonic()
+    pid, _ = keycloak_start(creds)
+    return _wait(creds, pid, t0, timeout_s)
+
+
+def keycloak_start(creds: dict[str, str]) -> tuple[int, bool]:
+    """Spawn Keycloak unless it runs, without waiting (the stack starts Kafka and PostgreSQL
+    meanwhile); returns (pid, True when this call started it). `creds` as from `effective`."""
+    running = keycloak_pid()
+    if running is not None:
+        return running, False
+    if _port_taken(port(creds)):
+        raise SystemExit(f"port {port(creds)} is taken by a process this stack did not start (KEYCLOAK_HTTP_PORT)")
     keycloak_setup()
     rendered = render_realm(creds)
     digest = hashlib.sha256(rendered.encode()).hexdigest()
@@ -274,7 +308,6 @@ def keycloak_up(creds: dict[str, str] | None = None, timeout_s: float = READY_TI
     }
     RUN.mkdir(parents=True, exist_ok=True)
     LOG.parent.mkdir(parents=True, exist_ok=True)
-    t0 = time.monotonic()
     with LOG.open("ab") as out:
         proc = subprocess.Popen(
             argv,
@@ -287,7 +320,22 @@ def keycloak_up(creds: dict[str, str] | None = None, timeout_s: float = READY_TI
         )
     PID_FILE.write_text(f"{proc.pid}\n")
     KC_REALM_STAMP.write_text(digest + "\n")
-    return _wait(creds, proc.pid, t0, timeout_s)
+    return proc.pid, True
+
+
+def _port_taken(p: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", p)) == 0
+
+
+def keycloak_alive(pid: int) -> bool:
+    """kc.sh or the server it started still runs (for a wait to give up when it exited)."""
+    return _alive(pid) or _group_alive(pid)
+
+
+def rss_mib(pid: int) -> float:
+    return _tree_rss_kib(pid) / 1024
 
 
 def _wait(creds: dict[str, str], pid: int, t0: float, timeout_s: float) -> dict[str, float]:
@@ -360,6 +408,221 @@ def password_grant(creds: dict[str, str], username: str, client_id: str = "learn
         return json.loads(r.read())
 
 
+# ---------------------------------------------------------------- tokens for tests and tools
+# Tests, the demo, chaos and the bench need tokens for many (role, subject, community) triples:
+# one realm user each, made through the admin REST API on first use. The user's `learnstreet_id`
+# attribute is the subject the services see (the realm maps it into the `learnstreet_id` claim,
+# LS_OIDC_SUBJECT_CLAIM), since Keycloak's own `sub` is a UUID it chooses.
+SUBJECT_ATTRIBUTE = "learnstreet_id"
+TOKEN_MARGIN_S = 60.0  # a cached token is replaced this long before it expires
+_tokens: dict[tuple[str, str, str | None], tuple[str, float]] = {}
+_users: set[str] = set()
+_roles: dict[str, dict] = {}
+_user_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+_admin: list[tuple[str, float]] = []
+_lock = threading.Lock()
+
+
+def _post_form(url: str, fields: dict[str, str]) -> dict:
+    body = urllib.parse.urlencode(fields).encode()
+    # generous: the first requests after a start are slow while the JVM warms up (10 s timed out here)
+    with urllib.request.urlopen(urllib.request.Request(url, data=body), timeout=60) as r:
+        return json.loads(r.read())
+
+
+def _admin_request(creds: dict[str, str], method: str, path: str, payload: object = None) -> tuple[int, bytes, str]:
+    """An admin REST call on the realm; returns (status, body, Location), HTTP errors included."""
+    now = time.monotonic()
+    if not _admin or _admin[0][1] <= now:
+        got = _post_form(
+            f"{base_url(creds)}/realms/master/protocol/openid-connect/token",
+            {
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": creds["KEYCLOAK_ADMIN_USERNAME"],
+                "password": creds["KEYCLOAK_ADMIN_PASSWORD"],
+            },
+        )
+        _admin[:] = [(got["access_token"], now + float(got.get("expires_in", 60)) - 10.0)]
+    data = None if payload is None else json.dumps(payload).encode()
+    req = urllib.request.Request(f"{base_url(creds)}/admin/realms/{REALM}{path}", data=data, method=method)
+    req.add_header("Authorization", f"Bearer {_admin[0][0]}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read(), r.headers.get("Location") or ""
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), ""
+
+
+def user_name(role: str, subject: str, community_id: str | None) -> str:
+    """The realm username of a (role, subject, community): stable, and lower-case ASCII as
+    Keycloak keeps usernames whatever the subject is made of."""
+    digest = hashlib.sha256(f"{role}\0{subject}\0{community_id or ''}".encode()).hexdigest()[:24]
+    return f"ls-{role.replace('_', '-')}-{digest}"
+
+
+def _user_password(creds: dict[str, str], username: str) -> str:
+    # derived, not stored: a user made by an earlier process (another test run) still signs in
+    return hmac.new(creds["KEYCLOAK_ADMIN_PASSWORD"].encode(), username.encode(), hashlib.sha256).hexdigest()
+
+
+def ensure_user(creds: dict[str, str], role: str, subject: str, community_id: str | None = None) -> str:
+    """The username of a realm user with `role` (a realm role), subject and community; made when
+    missing (admin REST API), remembered for this process."""
+    username = user_name(role, subject, community_id)
+    if username in _users:
+        return username
+    attributes = {SUBJECT_ATTRIBUTE: [subject]}
+    if community_id is not None:
+        attributes["community_id"] = [community_id]
+    status, body, location = _admin_request(
+        creds, "POST", "/users", _user_representation(creds, username, role, attributes)
+    )
+    if status not in (201, 409):  # 409: made earlier, by this or another process
+        raise RuntimeError(f"keycloak refused to create user {username}: {status} {body[:300]!r}")
+    if status == 201:
+        _grant_role(creds, username, location.rstrip("/").rsplit("/", 1)[-1], role)
+    _users.add(username)
+    return username
+
+
+def _user_representation(creds: dict[str, str], username: str, role: str, attributes: dict) -> dict:
+    return {
+        "username": username,
+        "enabled": True,
+        # a user lacking the profile's required fields cannot sign in ("account not fully set up")
+        "email": f"{username}@learnstreet.test",
+        "emailVerified": True,
+        "firstName": role,
+        "lastName": username.rsplit("-", 1)[1],
+        "attributes": attributes,
+        "credentials": [{"type": "password", "value": _user_password(creds, username), "temporary": False}],
+    }
+
+
+def _user_id(creds: dict[str, str], username: str) -> str:
+    status, body, _ = _admin_request(creds, "GET", f"/users?exact=true&username={urllib.parse.quote(username)}")
+    users = json.loads(body) if status == 200 else []
+    if not users:
+        raise RuntimeError(f"keycloak has no user {username}: {status}")
+    return users[0]["id"]
+
+
+def _grant_role(creds: dict[str, str], username: str, user_id: str, role: str) -> None:
+    if role not in _roles:
+        status, body, _ = _admin_request(creds, "GET", f"/roles/{urllib.parse.quote(role)}")
+        if status != 200:
+            raise RuntimeError(f"the realm has no role {role!r}: {status}")
+        _roles[role] = json.loads(body)
+    mapped, _, _ = _admin_request(creds, "POST", f"/users/{user_id}/role-mappings/realm", [_roles[role]])
+    if mapped != 204:
+        raise RuntimeError(f"keycloak refused to give {username} the role {role}: {mapped}")
+
+
+def access_token(role: str, subject: str, community_id: str | None = None, creds: dict[str, str] | None = None) -> str:
+    """An access token of the realm for (role, subject, community), valid for every service's
+    audience (the development client `learnstreet-cli`): the user is made on first use, the token
+    cached until TOKEN_MARGIN_S before it expires. Development and tests only. Thread-safe; calls
+    for different users run in parallel (the demo asks for thousands of residents' tokens)."""
+    key = (role, subject, community_id)
+    with _lock:
+        hit = _tokens.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        user_lock = _user_locks.setdefault(key, threading.Lock())
+    with user_lock:
+        hit = _tokens.get(key)
+        if hit is not None and hit[1] > time.monotonic():
+            return hit[0]
+        creds = effective(creds)
+        username = ensure_user(creds, role, subject, community_id)
+        got = _password_grant(creds, username)
+        if role not in _token_roles(got["access_token"]):
+            # made by a process that stopped before giving it its role
+            _grant_role(creds, username, _user_id(creds, username), role)
+            got = _password_grant(creds, username)
+        expires = time.monotonic() + float(got.get("expires_in", 300)) - TOKEN_MARGIN_S
+        _tokens[key] = (got["access_token"], expires)
+        return got["access_token"]
+
+
+def ensure_users(users: list[tuple[str, str, str | None]], creds: dict[str, str] | None = None) -> int:
+    """Make many (role, subject, community) users at once (the realm's partial import, roles
+    included): one request per 500 instead of two each. Returns how many were new."""
+    creds = effective(creds)
+    todo = {user_name(*u): u for u in users if user_name(*u) not in _users}
+    names = list(todo)
+    added = 0
+    for i in range(0, len(names), 500):
+        batch = []
+        for username in names[i : i + 500]:
+            role, subject, community_id = todo[username]
+            attributes = {SUBJECT_ATTRIBUTE: [subject]}
+            if community_id is not None:
+                attributes["community_id"] = [community_id]
+            batch.append(
+                {
+                    **_user_representation(creds, username, role, attributes),
+                    "realmRoles": [role],
+                }
+            )
+        status, body, _ = _admin_request(creds, "POST", "/partialImport", {"ifResourceExists": "SKIP", "users": batch})
+        if status != 200:
+            raise RuntimeError(f"keycloak refused the users' import: {status} {body[:300]!r}")
+        added += int(json.loads(body).get("added", 0))
+        _users.update(names[i : i + 500])
+    return added
+
+
+def expiring_token(
+    role: str, subject: str, community_id: str | None = None, creds: dict[str, str] | None = None
+) -> tuple[str, float]:
+    """A token of the tests' client whose tokens live 5 seconds, and its `exp` (epoch seconds):
+    how a test gets an expired token the provider really signed. Not cached."""
+    creds = effective(creds)
+    username = ensure_user(creds, role, subject, community_id)
+    got = _password_grant(creds, username, client_id="learnstreet-cli-expiring")
+    return got["access_token"], time.time() + float(got.get("expires_in", 5))
+
+
+def _password_grant(creds: dict[str, str], username: str, client_id: str = "learnstreet-cli") -> dict:
+    return _post_form(
+        f"{issuer(creds)}/protocol/openid-connect/token",
+        {
+            "grant_type": "password",
+            "client_id": client_id,
+            "username": username,
+            "password": _user_password(creds, username),
+            "scope": "openid",
+        },
+    )
+
+
+def _token_roles(token: str) -> list[str]:
+    """The realm roles a token of this realm carries (read, not verified: our own fresh token)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return list((claims.get("realm_access") or {}).get("roles") or [])
+
+
+def dev_token(
+    role: str, subject: str, *, community_id: str | None = None, ttl_s: int = 3600, env: dict[str, str] | None = None
+) -> str:
+    """A bearer token the local services accept, for tests, the demo, chaos and the bench: the
+    identity provider's when they take its tokens (LS_OIDC_ISSUER set; `ttl_s` is then the
+    realm's, so ask again rather than keep one), else a development HS256 token."""
+    if env is None:
+        env = _stack_credentials()
+        env.setdefault("LS_OIDC_ISSUER", os.environ.get("LS_OIDC_ISSUER", ""))  # as the services see it
+    if env.get("LS_OIDC_ISSUER"):
+        return access_token(role, subject, community_id, env)
+    from shared.http.auth import mint_token  # the project's environment: HS256 is the services' own
+
+    return mint_token(env["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s, community_id=community_id)
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "status"
     if command == "setup":
@@ -375,6 +638,8 @@ def main(argv: list[str]) -> int:
         return 0 if state["ready"] else 1
     elif command == "token" and len(argv) == 2:
         print(password_grant(effective(), argv[1])["access_token"])
+    elif command == "token-for" and len(argv) in (3, 4):
+        print(access_token(argv[1], argv[2], argv[3] if len(argv) == 4 else None))
     else:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@
 #   2. .venv with the project installed (re-installed only when pyproject/constraints change)
 #   3. Kafka jars copied by Maven (only when .local/kafka/libs is missing or stale)
 #   4. .local/credentials.env (generated once; missing keys added later)
+#   5. Keycloak, the local identity provider (fetched with Maven only when .local/keycloak lacks it)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -81,3 +82,14 @@ fi
 
 # --- 4. credentials ------------------------------------------------------------------------------
 .venv/bin/python deploy/local/credentials.py
+
+# --- 5. Keycloak ---------------------------------------------------------------------------------
+kc_version="$(sed -n 's/^VERSION = "\(.*\)"$/\1/p' deploy/local/keycloak.py)"
+if [[ "$(cat "$LOCAL/keycloak/dist.stamp" 2>/dev/null || true)" != "$kc_version" \
+    || ! -x "$LOCAL/keycloak/keycloak-$kc_version/bin/kc.sh" ]]; then
+  say "fetching Keycloak $kc_version with Maven into .local/keycloak"
+  if ! .venv/bin/python deploy/local/keycloak.py setup >"$LOCAL/setup/keycloak.log" 2>&1; then
+    cat "$LOCAL/setup/keycloak.log" >&2
+    exit 1
+  fi
+fi

@@ -1,4 +1,4 @@
-"""The local stack: Kafka (KRaft, SASL/SCRAM + ACLs), PostgreSQL 15 and the services.
+"""The local stack: Kafka (KRaft, SASL/SCRAM + ACLs), PostgreSQL 15, Keycloak and the services.
 
     .venv/bin/python deploy/local/stack.py up [--infra-only] [--record FILE]
     .venv/bin/python deploy/local/stack.py down [--recorded FILE]
@@ -10,8 +10,11 @@ each service (instance i: port base+10(i-1), named `<service>-<i>` for i > 1). `
 choice to .local/run/topology.json, which later commands follow unless the environment overrides it.
 
 Everything lives under .local/ (git-ignored): credentials.env, kafka/{libs,data,data-<i>,logs},
-pg/{data,server.log}, run/*.pid, logs/<process>.log. Kafka's and PostgreSQL's data belong to one
-broker count: switching it parks them under parked/brokers-<n>/ and brings back that count's own.
+pg/{data,server.log}, keycloak/ (deploy/local/keycloak.py), run/*.pid, logs/<process>.log.
+Keycloak runs when LS_OIDC_ISSUER names its realm (credentials.py writes it); it starts while
+Kafka and PostgreSQL start, and the services start once its discovery document answers.
+Kafka's and PostgreSQL's data belong to one broker count: switching it parks them under
+parked/brokers-<n>/ and brings back that count's own.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+import keycloak
 import topology as topo
 import waiting
 from kafka_tools import KAFKA, KAFKA_ADMIN_PROPS, KAFKA_LIBS, console, err, fail, java_tool
@@ -897,6 +901,54 @@ def pg_down() -> None:
         as_pg([str(PG_BIN / "pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "-t", "60", "stop"], capture_output=True)
 
 
+# ---------------------------------------------------------------- Keycloak
+def keycloak_wanted(creds: dict[str, str]) -> bool:
+    """The services take tokens of the local Keycloak (LS_OIDC_ISSUER names its realm): `up`
+    starts it. Another issuer (a city's provider) or none (HS256 development tokens): it stays off."""
+    issuer = creds.get("LS_OIDC_ISSUER", "").strip()
+    return bool(issuer) and issuer == keycloak.issuer(keycloak.effective(creds))
+
+
+def keycloak_spawn(creds: dict[str, str], rec: Path | None = None) -> int | None:
+    """Start Keycloak without waiting for it, when the services use it; its first start takes
+    about a minute, so it comes up while Kafka and PostgreSQL start. Returns its pid."""
+    if not keycloak_wanted(creds):
+        return None
+    try:
+        pid, started = keycloak.keycloak_start(keycloak.effective(creds))
+    except SystemExit as e:
+        fail(str(e))
+        raise
+    if started:
+        record(rec, "keycloak")
+        console.print(f"[cyan]keycloak[/]: started (pid {pid})")
+    return pid
+
+
+def keycloak_wait(creds: dict[str, str], pid: int | None, t0: float) -> None:
+    if pid is None:
+        return
+    kc = keycloak.effective(creds)
+    wait_started(
+        f"Keycloak to serve {keycloak.issuer(kc)}/.well-known/openid-configuration (pid {pid})",
+        lambda: keycloak.keycloak_ready(kc),
+        pid=pid,
+        alive=lambda: keycloak.keycloak_alive(pid),
+        logs=[keycloak.LOG],
+    )
+    console.print(
+        f"[cyan]keycloak[/]: ready on {keycloak.issuer(kc)} ({time.monotonic() - t0:.1f}s after it was started,"
+        f" {keycloak.rss_mib(pid):.0f} MiB)"
+    )
+
+
+def keycloak_stop() -> None:
+    pid = keycloak.keycloak_pid()
+    if pid is not None:
+        console.print(f"[cyan]keycloak[/]: stopping (pid {pid})")
+    keycloak.keycloak_down()
+
+
 # ---------------------------------------------------------------- processes
 def http_ready(url: str) -> bool:
     try:
@@ -1072,6 +1124,8 @@ def listen_table(creds: dict[str, str], procs: list[Proc]) -> Table:
             str((n.logs_dir / "server.log").relative_to(ROOT)),
         )
     t.add_row("postgresql", f"127.0.0.1:{pg_port(creds)}", str(PG_LOG.relative_to(ROOT)))
+    if keycloak_wanted(creds):
+        t.add_row("keycloak", keycloak.issuer(keycloak.effective(creds)), str(keycloak.LOG.relative_to(ROOT)))
     for p in procs:
         t.add_row(p.name, p.listens(creds), str((LOGS / f"{p.name}.log").relative_to(ROOT)))
     return t
@@ -1098,9 +1152,12 @@ def up(
     topo.write_file(chosen)
     sync_bootstrap(chosen.brokers)
     creds = credentials.load()
+    kc_t0 = time.monotonic()
+    kc_pid = keycloak_spawn(creds, record_to)
     kafka_up(creds, record_to)
     pg_up(creds, record_to)
     provision_kafka(creds)
+    keycloak_wait(creds, kc_pid, kc_t0)
     if not infra_only:
         procs_up(creds, record_to)
     console.print(listen_table(creds, [] if infra_only else processes(creds)))
@@ -1115,7 +1172,9 @@ def down(
     """Stop what `up` started (every service instance, every broker, PostgreSQL). Safe to run twice."""
     if recorded is not None:
         names = recorded.read_text().split() if recorded.exists() else []
-        procs_down([n for n in names if n not in ("kafka", "pg")])
+        procs_down([n for n in names if n not in ("kafka", "pg", "keycloak")])
+        if "keycloak" in names:
+            keycloak_stop()
         if "kafka" in names:
             kafka_down()
         if "pg" in names:
@@ -1123,6 +1182,7 @@ def down(
         recorded.unlink(missing_ok=True)
         return
     procs_down()
+    keycloak_stop()
     kafka_down()
     pg_down()
 
@@ -1183,6 +1243,10 @@ def status() -> None:
     except (OSError, ValueError, IndexError):
         pass
     row("postgresql", f"127.0.0.1:{pg_port(creds)}", pg_pid, pg_isready(creds), "pg_isready failed")
+    kc_pid = keycloak.keycloak_pid()
+    if keycloak_wanted(creds) or kc_pid is not None:
+        kc = keycloak.effective(creds)
+        row("keycloak", keycloak.issuer(kc), kc_pid, kc_pid is not None and keycloak.keycloak_ready(kc), "no discovery")
     for p in processes(creds):
         pid = read_pid(p.name, p.marker)
         row(

@@ -5,7 +5,8 @@ Two modes, chosen at start-up by `install_auth` from the environment:
 - OpenID Connect, when `LS_OIDC_ISSUER` is set: access tokens of that issuer, checked against
   its published keys (shared/http/oidc.py) with this service's audience (`<SERVICE>_OIDC_AUDIENCE`,
   default `learnstreet-<service>`). Roles come from the claim at `LS_OIDC_ROLES_CLAIM` (default
-  `realm_access.roles`), the community scope from `LS_OIDC_COMMUNITY_CLAIM` (`community_id`).
+  `realm_access.roles`), the community scope from `LS_OIDC_COMMUNITY_CLAIM` (`community_id`),
+  the caller's id from `LS_OIDC_SUBJECT_CLAIM` (`sub`; a token without it is refused).
   Symmetric tokens are refused, so `learnstreet token` cannot mint for such a service.
 - Development: HS256 JWTs signed with `LS_JWT_SECRET` (`learnstreet token --role operator`).
   Claims: `sub`, `role`, `exp` (and `community_id` for a community worker). Start-up refuses a
@@ -31,7 +32,15 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.http.oidc import OIDCConfig, OIDCVerifier, ProviderUnavailable, TokenRejected, community_from, roles_from
+from shared.http.oidc import (
+    OIDCConfig,
+    OIDCVerifier,
+    ProviderUnavailable,
+    TokenRejected,
+    community_from,
+    roles_from,
+    subject_from,
+)
 
 # The order is the precedence of a token's roles when it carries several (see `acting_as`).
 ROLES = ("operator", "assessor", "community_worker", "venue_staff", "kiosk", "resident")
@@ -102,6 +111,7 @@ def oidc_config_from_env(service: str, environ: Mapping[str, str] | None = None)
         ("discovery_url", "LS_OIDC_DISCOVERY_URL", str),
         ("roles_claim", "LS_OIDC_ROLES_CLAIM", str),
         ("community_claim", "LS_OIDC_COMMUNITY_CLAIM", str),
+        ("subject_claim", "LS_OIDC_SUBJECT_CLAIM", str),
         ("leeway_s", "LS_OIDC_LEEWAY_S", float),
         ("jwks_min_refresh_s", "LS_OIDC_JWKS_MIN_REFRESH_S", float),
         ("jwks_max_age_s", "LS_OIDC_JWKS_MAX_AGE_S", float),
@@ -147,8 +157,11 @@ class _OIDC:
         if first is None:
             # signed by the provider, so not a bad token: the person has no role here
             raise _forbidden(f"the token carries none of the roles {', '.join(ROLES)} (claim {config.roles_claim})")
+        subject = subject_from(claims, config.subject_claim)
+        if subject is None:
+            raise TokenRejected(f"token lacks the subject claim {config.subject_claim!r}")
         community = community_from(claims, config.community_claim)
-        return Principal(str(claims["sub"]), first, roles, community), float(claims["exp"])
+        return Principal(subject, first, roles, community), float(claims["exp"])
 
 
 def install_auth(

@@ -4,8 +4,10 @@ Any standards-conforming provider: the issuer's discovery document
 (`<issuer>/.well-known/openid-configuration`) names its `jwks_uri`; tokens must be signed with an
 asymmetric algorithm of `algorithms` (RS256, ES256 by default) by a key of that set, and carry
 this service's audience, the issuer, `exp` and `sub`; `nbf` and `iat` are checked when present.
-Nothing here knows a provider: roles and the community scope are read at configurable claim
-paths (`realm_access.roles` is Keycloak's place for realm roles, another provider names its own).
+Nothing here knows a provider: the subject, roles and the community scope are read at
+configurable claim paths (`realm_access.roles` is Keycloak's place for realm roles, another
+provider names its own; the subject is `sub` unless the provider maps the services' own id of the
+person into another claim).
 
 Keys are cached. An unknown `kid` triggers a refresh (a provider rotated its keys), but at most
 one per `jwks_min_refresh_s`, so a flood of tokens with invented kids cannot make the service
@@ -46,6 +48,9 @@ class OIDCConfig:
     algorithms: tuple[str, ...] = ("RS256", "ES256")
     roles_claim: str = "realm_access.roles"
     community_claim: str = "community_id"
+    # The id the services know the person by (a resident's card number), when the provider's
+    # `sub` is its own identifier: a claim the provider maps from a user attribute.
+    subject_claim: str = "sub"
     leeway_s: float = 30.0  # clock skew between the provider and this host
     jwks_min_refresh_s: float = 30.0
     jwks_max_age_s: float = 3600.0
@@ -84,6 +89,14 @@ def roles_from(claims: dict[str, Any], path: str) -> frozenset[str]:
     if isinstance(value, list):
         return frozenset(v for v in value if isinstance(v, str))
     return frozenset()
+
+
+def subject_from(claims: dict[str, Any], path: str) -> str | None:
+    """The caller's id at `path`; None when the token lacks it (then it identifies nobody here)."""
+    value = claim_at(claims, path)
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value if isinstance(value, str) and value else None
 
 
 def community_from(claims: dict[str, Any], path: str) -> str | None:

@@ -9,17 +9,14 @@ import random
 import httpx
 import pytest
 
-from shared.http.auth import mint_token
-from tests.support import client, env, eventually, service_url, unique
+from tests.support import client, eventually, unique
 
 pytestmark = pytest.mark.integration
 COMMUNITY, INDICATOR = "shangmugu", "planning.development_plan"
 
 
 def worker(community: str, subject: str) -> httpx.AsyncClient:
-    bearer = mint_token(env()["LS_JWT_SECRET"], subject=subject, role="community_worker", community_id=community)
-    return httpx.AsyncClient(base_url=service_url("scoring"), headers={"Authorization": f"Bearer {bearer}"},
-                             timeout=10.0)  # fmt: skip
+    return client("scoring", "community_worker", subject, community_id=community)
 
 
 async def _leaf(http: httpx.AsyncClient) -> dict:

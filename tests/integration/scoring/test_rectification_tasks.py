@@ -18,18 +18,15 @@ import httpx
 import pytest
 
 from shared.events.topics import ASSESSMENTS
-from shared.http.auth import mint_token
 from tests.integration.scoring.conftest import Clock
-from tests.support import client, env, eventually, headers_of, read_topic, service_url, unique
+from tests.support import client, eventually, headers_of, read_topic, service_url, unique
 
 pytestmark = pytest.mark.integration
 COMMUNITY, INDICATOR = "fenghuang", "conditions.funding"
 
 
 def worker(community: str, subject: str) -> httpx.AsyncClient:
-    bearer = mint_token(env()["LS_JWT_SECRET"], subject=subject, role="community_worker", community_id=community)
-    return httpx.AsyncClient(base_url=service_url("scoring"), headers={"Authorization": f"Bearer {bearer}"},
-                             timeout=10.0)  # fmt: skip
+    return client("scoring", "community_worker", subject, community_id=community)
 
 
 def _refusal(r: httpx.Response, status: int, field: str | None = None) -> None:

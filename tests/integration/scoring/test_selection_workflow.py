@@ -17,10 +17,9 @@ import httpx
 import pytest
 
 from shared.events.topics import HONOURS
-from shared.http.auth import mint_token
 from tests.integration.scoring.conftest import Clock
 from tests.integration.scoring.events import scoring_db
-from tests.support import client, env, eventually, headers_of, read_topic, service_url, unique
+from tests.support import client, eventually, headers_of, read_topic, unique
 
 pytestmark = pytest.mark.integration
 YEAR = str(datetime.now(UTC).astimezone().year)
@@ -28,10 +27,7 @@ YEAR = str(datetime.now(UTC).astimezone().year)
 
 def worker(community: str) -> httpx.AsyncClient:
     """A community workstation's client: role community_worker, scoped by its community_id claim."""
-    bearer = mint_token(env()["LS_JWT_SECRET"], subject=f"ws-{community}", role="community_worker",
-                        community_id=community)  # fmt: skip
-    return httpx.AsyncClient(base_url=service_url("scoring"), headers={"Authorization": f"Bearer {bearer}"},
-                             timeout=10.0)  # fmt: skip
+    return client("scoring", "community_worker", f"ws-{community}", community_id=community)
 
 
 async def _nominate(op: httpx.AsyncClient, competition: str, residents: list[str], community: str) -> list[dict]:

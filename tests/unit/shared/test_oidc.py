@@ -280,6 +280,18 @@ def test_the_role_claim_path_is_configurable(provider: Provider):
     assert r.status_code == 200 and r.json()["community_id"] == "shanxia"
 
 
+def test_the_subject_comes_from_the_configured_claim_and_a_token_without_it_is_refused(provider: Provider):
+    # A provider's `sub` is its own id; the services know a resident by their card number, which
+    # the provider maps from a user attribute into a claim (LS_OIDC_SUBJECT_CLAIM).
+    app = make_app(provider, LS_OIDC_SUBJECT_CLAIM="learnstreet_id")
+    r = call(app, "/own", provider.token(RSA_KEY, learnstreet_id="R-0042", realm_access={"roles": ["resident"]}))
+    assert r.status_code == 200 and r.json()["sub"] == "R-0042", r.text
+    r = call(app, "/own", provider.token(RSA_KEY, realm_access={"roles": ["resident"]}))
+    assert r.status_code == 401 and "learnstreet_id" in detail(r)
+    # unset, the subject is `sub`
+    assert call(make_app(provider), "/op", provider.token(RSA_KEY, learnstreet_id="R-0042")).json()["sub"] == "user-1"
+
+
 def test_a_principal_acts_in_the_role_the_endpoint_admits(provider: Provider):
     # An assessor who is also a resident reaches a resident endpoint as a resident, so the
     # handler's own-data check applies to them.
