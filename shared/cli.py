@@ -435,6 +435,11 @@ from shared import privacy_cli  # noqa: E402
 
 privacy_app.command("erase")(privacy_cli.privacy_erase)
 
+# Outbox rows the relay moved aside (shared/bus/relay.py): `learnstreet outbox quarantine ...`.
+from shared.outbox_cli import outbox_app  # noqa: E402
+
+app.add_typer(outbox_app, name="outbox")
+
 
 def main() -> None:
     try:

@@ -53,6 +53,11 @@ OUTBOX_BACKLOG = Gauge("learnstreet_outbox_backlog_messages", "Events written to
 OUTBOX_PUBLISHED = Counter(
     "learnstreet_outbox_published_total", "Events the outbox relay published to Kafka.", ["topic"]
 )
+OUTBOX_QUARANTINED = Counter(
+    "learnstreet_outbox_quarantined_total",
+    "Outbox rows Kafka can never take (malformed, too large), moved to the outbox_quarantine table.",
+    ["topic", "reason"],
+)
 OUTBOX_PUBLISH_ERRORS = Counter(
     "learnstreet_outbox_publish_errors_total", "Failed attempts of the outbox relay to publish a batch."
 )

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+import pytest
 from aiokafka.errors import KafkaConnectionError, OutOfOrderSequenceNumber
 
 from shared.bus.producer import Producer, needs_new_producer
-from shared.bus.relay import OutboxRelay
+from shared.bus.relay import OutboxRelay, unsendable_reason
 
 
 class FakeConn:
@@ -114,3 +115,34 @@ def test_which_errors_need_a_new_producer():
     assert needs_new_producer(OutOfOrderSequenceNumber())
     assert not needs_new_producer(KafkaConnectionError())
     assert not needs_new_producer(ValueError("not kafka"))
+
+
+def _row(**changes) -> dict:
+    return {
+        "id": 1,
+        "topic": "enrolment.enrolments",
+        "key": b"k",
+        "headers": {"ce_id": "x"},
+        "payload": b"{}",
+    } | changes
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({}, None),
+        ({"payload": None}, None),  # a tombstone
+        ({"headers": '{"ce_id": "x"}'}, "invalid_headers"),  # the session-4 incident: JSON text in jsonb
+        ({"headers": {"ce_id": 7}}, "invalid_headers"),
+        ({"headers": ["ce_id", "x"]}, "invalid_headers"),
+        ({"topic": ""}, "invalid_topic"),
+        ({"topic": "a b"}, "invalid_topic"),
+        ({"topic": ".."}, "invalid_topic"),
+        ({"topic": "t" * 250}, "invalid_topic"),
+        ({"key": None, "payload": None}, "tombstone_without_key"),
+        ({"payload": b"x" * 1_000_001}, "too_large"),
+        ({"headers": {"h": "\u00e9" * 500_001}}, "too_large"),  # headers count in bytes, not characters
+    ],
+)
+def test_which_outbox_rows_kafka_can_never_take(changes: dict, reason: str | None):
+    assert unsendable_reason(_row(**changes)) == reason
