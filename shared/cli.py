@@ -64,7 +64,10 @@ def token(
     Refused when the services take their tokens from an identity provider (LS_OIDC_ISSUER)."""
     issuer = setting("LS_OIDC_ISSUER")
     if issuer:
-        _fail(f"the services accept tokens of {issuer} only (LS_OIDC_ISSUER): sign in there; no token minted")
+        _fail(
+            f"the services accept tokens of {issuer} only (LS_OIDC_ISSUER): sign in there; no token minted"
+            " (local stack: .venv/bin/python deploy/local/keycloak.py token demo-operator)"
+        )
     if role not in ROLES:
         _fail(f"unknown role {role!r}; use one of: {', '.join(ROLES)}")
     if ttl <= 0:

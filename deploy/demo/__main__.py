@@ -218,6 +218,11 @@ async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate
     )
     console.print(f"[bold]报名 enrolments[/]: {dict(tally.enrolled)}; {tally.cancelled} cancellations")
     e = env
+    token_hint = (
+        ".venv/bin/python deploy/local/keycloak.py token demo-operator"  # the services take Keycloak's tokens
+        if e.get("LS_OIDC_ISSUER")
+        else ".venv/bin/learnstreet token --role operator"
+    )
     console.print(f"""
 [bold]打开 Open[/]
   仪表盘 dashboard        http://127.0.0.1:{e.get("SCORING_HTTP_PORT", 8103)}/dashboard
@@ -226,7 +231,7 @@ async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate
   短信 SMS gateway log     {ROOT / ".local" / "sms" / "messages.jsonl"}
   指标 metrics             http://127.0.0.1:8101/metrics … :8104/metrics
   API docs                http://127.0.0.1:8101/docs (activities), :8102 enrolment, :8103 scoring, :8104 notify
-  令牌 operator token      .venv/bin/learnstreet token --role operator
+  令牌 operator token      {token_hint}
 [bold]用时 elapsed[/] {time.monotonic() - started:.0f} s""")
     return path
 

@@ -381,7 +381,9 @@ def test_an_oidc_service_refuses_a_development_hs256_token(provider: Provider):
     assert r.status_code == 401 and "'HS256' is not accepted" in detail(r)
 
 
-def test_learnstreet_token_is_refused_when_an_issuer_is_configured(monkeypatch: pytest.MonkeyPatch):
+def test_learnstreet_token_is_refused_when_an_issuer_is_configured(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    # not the local stack's credentials file: it names the local Keycloak as the issuer
+    monkeypatch.setenv("LS_CREDENTIALS_FILE", str(tmp_path / "none.env"))
     monkeypatch.setenv("LS_JWT_SECRET", RANDOM_SECRET)
     runner = CliRunner()
     assert runner.invoke(cli_app, ["token", "--role", "operator"]).exit_code == 0
