@@ -44,6 +44,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+import kafka_controller
 import keycloak
 import topology as topo
 import waiting
@@ -304,7 +305,7 @@ def kafka_port(creds: dict[str, str]) -> int:
 
 
 def kafka_controller_port(creds: dict[str, str]) -> int:
-    return kafka_port(creds) + 1  # 19093 by default; PLAINTEXT, 127.0.0.1 only
+    return kafka_port(creds) + 1  # 19093 by default; SASL/PLAIN (controller secret), 127.0.0.1 only
 
 
 def topology() -> dict:
@@ -382,6 +383,7 @@ def kafka_properties(
         "CONTROLLER_PORT": str(n.controller_port),
         "ADMIN_USERNAME": creds["KAFKA_ADMIN_USERNAME"],
         "ADMIN_PASSWORD": creds["KAFKA_ADMIN_PASSWORD"],
+        "CONTROLLER_PASSWORD": creds.get("KAFKA_CONTROLLER_PASSWORD") or kafka_controller.controller_password(),
         "DATA_DIR": str(n.data_dir),
         "REPLICATION_FACTOR": str(repl.factor),
         "MIN_INSYNC_REPLICAS": str(repl.min_insync),

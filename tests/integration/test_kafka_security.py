@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from aiokafka import TopicPartition
@@ -20,9 +22,15 @@ from aiokafka.errors import (
     SaslAuthenticationFailed,
     TopicAuthorizationFailedError,
 )
+from aiokafka.protocol.admin import DescribeAclsRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
 from shared.events import topics as catalogue
+from tests.conftest import load_credentials
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
+import kafka_controller  # deploy/local/kafka_controller.py
+import topology  # deploy/local/topology.py
 
 pytestmark = pytest.mark.integration
 
@@ -49,6 +57,77 @@ async def test_unauthenticated_plaintext_client_is_refused(credentials, kafka_ad
             await asyncio.wait_for(conn.send(MetadataRequest([])), TIMEOUT)
     finally:
         conn.close()
+
+
+# ---------------------------------------------------------------- every listener of every node
+# DescribeAcls (ANY filter) is answered by brokers and controllers alike: a client that gets an
+# answer without authenticating is a super user there (the ACLs list every principal's rights).
+DESCRIBE_ALL_ACLS = DescribeAclsRequest(1, None, 1, None, None, 1, 1)
+
+
+def listeners(credentials: dict[str, str]) -> list[tuple[str, int, str]]:
+    """(kind, port, id) of every listener of every node of the running topology."""
+    base = int(credentials["KAFKA_BOOTSTRAP"].split(",")[0].rsplit(":", 1)[1])
+    nodes = topology.nodes(topology.current().brokers, base)
+    return [(kind, port, f"node{n.node_id}-{kind}") for n in nodes for kind, port in (
+        ("client", n.client_port), ("controller", n.controller_port))]  # fmt: skip
+
+
+def authenticated(kind: str, credentials: dict[str, str]) -> dict[str, str]:
+    if kind == "client":
+        return {
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": credentials["KAFKA_ADMIN_USERNAME"],
+            "sasl_plain_password": credentials["KAFKA_ADMIN_PASSWORD"],
+        }
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "PLAIN",
+        "sasl_plain_username": credentials["KAFKA_ADMIN_USERNAME"],
+        "sasl_plain_password": kafka_controller.controller_password(),
+    }
+
+
+async def describe_acls(port: int, **sasl) -> object:
+    conn = await asyncio.wait_for(create_conn("127.0.0.1", port, **sasl), TIMEOUT)
+    try:
+        return await asyncio.wait_for(conn.send(DESCRIBE_ALL_ACLS), TIMEOUT)
+    finally:
+        conn.close()
+
+
+def pytest_generate_tests(metafunc):
+    if "listener" in metafunc.fixturenames:
+        found = listeners(load_credentials())
+        metafunc.parametrize("listener", [(k, p) for k, p, _ in found], ids=[i for _, _, i in found])
+
+
+async def test_every_listener_of_every_node_refuses_an_unauthenticated_client(credentials, listener):
+    kind, port = listener
+    with pytest.raises(KafkaConnectionError):
+        await describe_acls(port)
+    # the listener is up and answers the cluster's own credentials: the refusal was not a dead port
+    answer = await describe_acls(port, **authenticated(kind, credentials))
+    assert answer.error_code == 0
+
+
+async def test_the_controller_listener_refuses_a_wrong_password(credentials):
+    (_, port, _), *_ = [x for x in listeners(credentials) if x[0] == "controller"]
+    wrong = {**authenticated("controller", credentials), "sasl_plain_password": "not-the-controller-password"}
+    with pytest.raises(SaslAuthenticationFailed):
+        await describe_acls(port, **wrong)
+
+
+async def test_a_client_password_does_not_open_the_controller_listener(credentials):
+    (_, port, _), *_ = [x for x in listeners(credentials) if x[0] == "controller"]
+    # the admin's SCRAM password is a client credential: the controllers have a secret of their own
+    admin_scram_password = {
+        **authenticated("controller", credentials),
+        "sasl_plain_password": credentials["KAFKA_ADMIN_PASSWORD"],
+    }
+    with pytest.raises(SaslAuthenticationFailed):
+        await describe_acls(port, **admin_scram_password)
 
 
 async def test_wrong_scram_password_is_refused(credentials):

@@ -8,7 +8,7 @@ import pytest
 import stack
 import topology as topo
 
-CREDS = {"KAFKA_ADMIN_USERNAME": "admin", "KAFKA_ADMIN_PASSWORD": "secret"}
+CREDS = {"KAFKA_ADMIN_USERNAME": "admin", "KAFKA_ADMIN_PASSWORD": "secret", "KAFKA_CONTROLLER_PASSWORD": "ctrl"}
 TEMPLATE = (stack.DEPLOY / "kafka" / "server.properties.in").read_text()
 
 
@@ -56,10 +56,21 @@ def test_one_node_renders_as_the_single_broker_always_did(tmp_path) -> None:
 
 
 def test_the_controller_listener_stays_on_loopback(tmp_path) -> None:
-    # PLAINTEXT controllers map to User:ANONYMOUS, a super user (issue 16): never beyond 127.0.0.1
     for p in render(3, tmp_path):
         assert "CONTROLLER://127.0.0.1:" in p["listeners"]
-        assert "User:ANONYMOUS" in p["super.users"]
+
+
+def test_the_controller_listener_authenticates_and_only_the_admin_is_super(tmp_path) -> None:
+    # issue 16: a PLAINTEXT controller listener mapped to User:ANONYMOUS, a super user
+    for p in render(3, tmp_path):
+        assert "CONTROLLER:SASL_PLAINTEXT" in p["listener.security.protocol.map"].split(",")
+        assert "CONTROLLER:PLAINTEXT" not in p["listener.security.protocol.map"].split(",")
+        assert p["sasl.mechanism.controller.protocol"] == "PLAIN"
+        assert p["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+        jaas = p["listener.name.controller.plain.sasl.jaas.config"]
+        assert 'username="admin" password="ctrl" user_admin="ctrl";' in jaas
+        assert "secret" not in jaas  # the admin's SCRAM (client) password is not the controllers'
+        assert p["super.users"] == "User:admin"
 
 
 def test_a_placeholder_nobody_fills_is_an_error(tmp_path) -> None:
