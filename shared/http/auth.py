@@ -17,7 +17,13 @@ without a role the endpoint admits is 403; the provider's keys being unreachable
 
 Every service takes its auth dependencies from here (a guard test forbids defining them
 elsewhere): `Operator`, `Assessor`, `Kiosk`, `ResidentOrOperator`, `ResidentOnly`, `AnyUser`,
-`CommunityStaff`.
+`CommunityStaff`, `EvaluationStaff`, `Reader`, `CommunityReader`, `SiteStaff`, `ResidentOrStaff`.
+
+Scope (issue 16): a community worker reaches only their community's data (claim `community_id`),
+venue staff only their venues' (claim `venue_id`, one id or a list; `LS_OIDC_VENUE_CLAIM`). The
+dependencies that admit them say so; the route checks each record with `Principal.check_reach`
+and restricts lists with `Principal.community_filter`. Each route's roles and scope rule go into
+its OpenAPI operation (`x-roles`, `x-scope`), from which docs/security/routes.md is generated.
 """
 
 from __future__ import annotations
@@ -25,11 +31,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 import jwt
-from fastapi import Depends, FastAPI, HTTPException, Request, status
+from fastapi import Depends, FastAPI, HTTPException, Request, routing, status
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.http.oidc import (
@@ -37,6 +44,7 @@ from shared.http.oidc import (
     OIDCVerifier,
     ProviderUnavailable,
     TokenRejected,
+    claim_at,
     community_from,
     roles_from,
     subject_from,
@@ -44,9 +52,20 @@ from shared.http.oidc import (
 
 # The order is the precedence of a token's roles when it carries several (see `acting_as`).
 ROLES = ("operator", "assessor", "community_worker", "venue_staff", "kiosk", "resident")
-# The roles every endpoint open to "any signed-in user" admits today. Community workers and venue
-# staff are not among them until the endpoints filter by their scope (issue 16).
-SIGNED_IN = ("operator", "assessor", "resident", "kiosk")
+# The roles every endpoint open to "any signed-in user" admits. Community workers and venue staff
+# are admitted route by route, by the dependencies that make the route check their scope; kiosks
+# only to their own scans (issue 16: a kiosk token read the honours list with resident ids).
+SIGNED_IN = ("operator", "assessor", "resident")
+# Staff whose reach is a part of the street: a community (community_worker) or venues (venue_staff).
+SCOPED_ROLES = ("community_worker", "venue_staff")
+# Scope rules a route declares in its OpenAPI operation (`x-scope`); docs/security/routes.md explains them.
+SCOPE_RULES = {
+    "community": "community worker: their community's records only; venue staff: their venues' only",
+    "self": "resident: their own records only",
+    "kiosk": "kiosk: its own scans only (token subject = kiosk id)",
+    "notice": "resident: also candidates in their notice period, without the recipient's ids",
+    "reference": "the street's reference data, no community's records: the same for every role listed",
+}
 ALGORITHM = "HS256"
 MIN_SECRET_LENGTH = 32
 # Placeholders of the example env files (deploy/compose/env.example, deploy/k8s/.../*.env.example).
@@ -64,6 +83,7 @@ class Principal:
     role: str
     roles: frozenset[str] = field(default=frozenset())
     community_id: str | None = None
+    venue_ids: frozenset[str] = field(default=frozenset())  # scopes venue staff
 
     def __post_init__(self) -> None:
         if not self.roles:
@@ -73,11 +93,53 @@ class Principal:
         """This principal in the first of its roles that `admitted` lists, or None."""
         for role in ROLES:
             if role in admitted and role in self.roles:
-                return self if role == self.role else Principal(self.subject, role, self.roles, self.community_id)
+                return self if role == self.role else replace(self, role=role)
         return None
 
+    @property
+    def scoped(self) -> bool:
+        """Acting as staff of one community or of some venues (not the whole street)."""
+        return self.role in SCOPED_ROLES
 
-def mint_token(secret: str, *, subject: str, role: str, ttl_s: int = 3600, community_id: str | None = None) -> str:
+    def reach_refusal(self, community_id: str | None, venue_id: str | None = None) -> str | None:
+        """Why this principal may not reach a record of `community_id` (held at `venue_id`), or None.
+        Only community workers and venue staff are limited here; residents' and kiosks' own-data
+        rules are the routes' (their subjects are what they own)."""
+        if self.role == "community_worker":
+            if self.community_id is None:
+                return "a community worker's token must name their community (community_id claim)"
+            if community_id != self.community_id:
+                return f"you act for community {self.community_id} only; this belongs to {community_id or 'none'}"
+        elif self.role == "venue_staff":
+            if venue_id is None or venue_id not in self.venue_ids:
+                mine = ", ".join(sorted(self.venue_ids)) or "none"
+                return f"you act for venue(s) {mine} only; this belongs to {venue_id or f'community {community_id}'}"
+        return None
+
+    def check_reach(self, community_id: str | None, venue_id: str | None = None) -> None:
+        """403 with the reason when `reach_refusal` has one."""
+        if (reason := self.reach_refusal(community_id, venue_id)) is not None:
+            raise _forbidden(reason)
+
+    def community_filter(self, requested: str | None) -> str | None:
+        """The community a list is restricted to: a community worker's own (403 when they ask for
+        another, so a foreign filter is refused rather than silently ignored); others' request as is.
+        Venue staff lists are filtered row by row with `reach_refusal`."""
+        if self.role != "community_worker":
+            return requested
+        self.check_reach(self.community_id if requested is None else requested)
+        return self.community_id
+
+
+def mint_token(
+    secret: str,
+    *,
+    subject: str,
+    role: str,
+    ttl_s: int = 3600,
+    community_id: str | None = None,
+    venue_id: str | list[str] | None = None,
+) -> str:
     """A development HS256 token (`learnstreet token`)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -85,7 +147,18 @@ def mint_token(secret: str, *, subject: str, role: str, ttl_s: int = 3600, commu
     claims: dict[str, Any] = {"sub": subject, "role": role, "iat": now, "exp": now + ttl_s}
     if community_id is not None:
         claims["community_id"] = community_id
+    if venue_id is not None:
+        claims["venue_id"] = venue_id
     return jwt.encode(claims, secret, ALGORITHM)
+
+
+def venues_from(value: Any) -> frozenset[str]:
+    """Venue ids of a `venue_id` claim: one id, a list of ids, or a space-separated string."""
+    if isinstance(value, str):
+        return frozenset(value.split())
+    if isinstance(value, list):
+        return frozenset(v for v in value if isinstance(v, str) and v)
+    return frozenset()
 
 
 def weak_secret_reason(secret: str) -> str | None:
@@ -140,13 +213,17 @@ class _HS256:
         if role not in ROLES:
             raise TokenRejected("token has no valid role")
         community = claims.get("community_id")
-        principal = Principal(str(claims["sub"]), role, community_id=community if isinstance(community, str) else None)
+        principal = Principal(
+            str(claims["sub"]), role, community_id=community if isinstance(community, str) else None,
+            venue_ids=venues_from(claims.get("venue_id")),
+        )  # fmt: skip
         return principal, float(claims["exp"])
 
 
 class _OIDC:
-    def __init__(self, verifier: OIDCVerifier) -> None:
+    def __init__(self, verifier: OIDCVerifier, venue_claim: str = "venue_id") -> None:
         self.verifier = verifier
+        self.venue_claim = venue_claim  # where venue staff tokens name their venues (LS_OIDC_VENUE_CLAIM)
         self.cache_key: object = self  # entries verified by another verifier never count
 
     async def principal(self, token: str) -> tuple[Principal, float]:
@@ -161,16 +238,19 @@ class _OIDC:
         if subject is None:
             raise TokenRejected(f"token lacks the subject claim {config.subject_claim!r}")
         community = community_from(claims, config.community_claim)
-        return Principal(subject, first, roles, community), float(claims["exp"])
+        venues = venues_from(claim_at(claims, self.venue_claim))
+        return Principal(subject, first, roles, community, venues), float(claims["exp"])
 
 
 def install_auth(
     app: FastAPI, *, service: str, jwt_secret: str | None, environ: Mapping[str, str] | None = None
 ) -> None:
     """Choose the app's token check at start-up; refuses a weak HS256 secret (raises ValueError)."""
+    document_access(app)
     config = oidc_config_from_env(service, environ)
     if config is not None:
-        app.state.auth = _OIDC(OIDCVerifier(config))
+        env = os.environ if environ is None else environ
+        app.state.auth = _OIDC(OIDCVerifier(config), env.get("LS_OIDC_VENUE_CLAIM", "").strip() or "venue_id")
         return
     if not jwt_secret:
         raise ValueError("set LS_OIDC_ISSUER (OpenID Connect) or LS_JWT_SECRET (development HS256)")
@@ -233,8 +313,9 @@ async def admitted(request: Request, *roles: str) -> Principal | None:
     return principal.acting_as(roles)
 
 
-def require(*roles: str):
-    """A FastAPI dependency admitting only the given roles."""
+def require(*roles: str, scope: tuple[str, ...] = ()):
+    """A FastAPI dependency admitting only the given roles; `scope` names the rules (SCOPE_RULES)
+    the routes using it apply, for the route list (`document_access`)."""
 
     # async, so FastAPI runs it on the event loop instead of a thread-pool hop per request
     async def dependency(
@@ -246,31 +327,93 @@ def require(*roles: str):
             raise _forbidden(f"role {principal.role!r} may not do this; needs {' or '.join(roles)}")
         return acting
 
+    dependency.roles = roles  # type: ignore[attr-defined]  # read by document_access
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
 
 
-def require_community_scope(*roles: str):
-    """Like `require`, and a community worker must carry the community it is scoped to."""
+def require_community_scope(*roles: str, scope: tuple[str, ...] = ("community",)):
+    """Like `require`, and a community worker must carry the community it is scoped to, venue staff
+    their venues; the route then checks each record's community or venue (`Principal.check_reach`)."""
     admit = require(*roles)
 
     # a default, not Annotated[...]: string annotations cannot name this local `admit`
     async def dependency(principal: Principal = Depends(admit)) -> Principal:
         if principal.role == "community_worker" and principal.community_id is None:
             raise _forbidden("a community worker's token must name their community (community_id claim)")
+        if principal.role == "venue_staff" and not principal.venue_ids:
+            raise _forbidden("a venue staff token must name their venue(s) (venue_id claim)")
         return principal
 
+    dependency.roles = roles  # type: ignore[attr-defined]
+    dependency.scope = scope  # type: ignore[attr-defined]
     return dependency
+
+
+def access_of(route: Any) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(roles, scope rules) of the route's auth dependency, or None for a public route."""
+    pending = list(route.dependant.dependencies)
+    while pending:
+        dependant = pending.pop(0)
+        if (roles := getattr(dependant.call, "roles", None)) is not None:
+            return roles, dependant.call.scope
+        pending.extend(dependant.dependencies)
+    return None
+
+
+def document_access(app: FastAPI) -> None:
+    """Put each route's roles and scope rules into its OpenAPI operation (`x-roles`, empty for a
+    public route; `x-scope`), unless the route declares them itself (`openapi_extra`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for route in _api_routes(app):
+            if not route.include_in_schema:
+                continue
+            roles, scope = access_of(route) or ((), ())
+            for method in route.methods:
+                operation = schema["paths"].get(route.path_format, {}).get(method.lower())
+                if operation is not None:
+                    operation.setdefault("x-roles", list(roles))
+                    operation.setdefault("x-scope", list(scope))
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _api_routes(app: FastAPI) -> list[Any]:
+    """The app's API routes, those of included routers too (FastAPI >= 0.160 keeps an included
+    router as one entry of `app.routes`; its route contexts read like the routes, with the prefix)."""
+    iterate = getattr(routing, "iter_route_contexts", None)
+    if iterate is None:
+        return [r for r in app.routes if isinstance(r, APIRoute)]
+    return [c for c in iterate(app.routes) if isinstance(c.original_route, APIRoute)]
 
 
 Operator = Annotated[Principal, Depends(require("operator"))]
 Assessor = Annotated[Principal, Depends(require("assessor", "operator"))]
-Kiosk = Annotated[Principal, Depends(require("kiosk", "operator"))]
-ResidentOrOperator = Annotated[Principal, Depends(require("resident", "operator"))]
-ResidentOnly = Annotated[Principal, Depends(require("resident"))]
+Kiosk = Annotated[Principal, Depends(require("kiosk", "operator", scope=("kiosk",)))]
+ResidentOrOperator = Annotated[Principal, Depends(require("resident", "operator", scope=("self",)))]
+ResidentOnly = Annotated[Principal, Depends(require("resident", scope=("self",)))]
 AnyUser = Annotated[Principal, Depends(require(*SIGNED_IN))]
 # For endpoints that filter by community: an operator (every community) or a community worker
-# (principal.community_id only). No endpoint uses it yet.
+# (principal.community_id only).
 CommunityStaff = Annotated[Principal, Depends(require_community_scope("operator", "community_worker"))]
+# The catalogue (venues, courses, sessions): every signed-in user, community workers and venue
+# staff reading only their community's or venues' records.
+Reader = Annotated[Principal, Depends(require_community_scope(*SIGNED_IN, *SCOPED_ROLES))]
+# Community-level data (the index, honours): every signed-in user, community workers their community's.
+CommunityReader = Annotated[Principal, Depends(require_community_scope(*SIGNED_IN, "community_worker"))]
+# Running venues and sessions: operators, community workers in their community, venue staff at their venues.
+SiteStaff = Annotated[Principal, Depends(require_community_scope("operator", *SCOPED_ROLES))]
+# A resident's records: the resident, an operator, or a community worker of the resident's community.
+RESIDENT_OR_STAFF = ("resident", "operator", "community_worker")
+ResidentOrStaff = Annotated[
+    Principal, Depends(require_community_scope(*RESIDENT_OR_STAFF, scope=("self", "community")))
+]
 # Evaluation work (assessments, rectification tasks): operators, assessors, and community workers
 # scoped to their community; the handler decides which of them may take which step.
 EvaluationStaff = Annotated[Principal, Depends(require_community_scope("operator", "assessor", "community_worker"))]

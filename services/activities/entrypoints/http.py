@@ -18,8 +18,19 @@ from shared.events import topics
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import AnyUser, Kiosk, Operator, Principal, ResidentOnly, ResidentOrOperator
-from shared.http.errors import Invalid
+from shared.http.auth import (
+    AnyUser,
+    CommunityReader,
+    CommunityStaff,
+    Kiosk,
+    Operator,
+    Principal,
+    Reader,
+    ResidentOnly,
+    ResidentOrOperator,
+    SiteStaff,
+)
+from shared.http.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1")
 
@@ -83,7 +94,8 @@ class VenueOut(VenueIn):
 
 
 @router.post("/venues", status_code=status.HTTP_201_CREATED, response_model=VenueOut, tags=["venues"])
-async def register_venue(body: VenueCreate, request: Request, operator: Operator) -> VenueOut:
+async def register_venue(body: VenueCreate, request: Request, staff: CommunityStaff) -> VenueOut:
+    staff.check_reach(body.community_id)
     data = body.model_dump()
     data["venue_id"] = body.venue_id or f"v-{uuid.uuid4().hex[:12]}"
     venue = _build(Venue, **data)
@@ -92,22 +104,28 @@ async def register_venue(body: VenueCreate, request: Request, operator: Operator
 
 
 @router.put("/venues/{venue_id}", response_model=VenueOut, tags=["venues"])
-async def change_venue(venue_id: Id, body: VenueIn, request: Request, operator: Operator) -> VenueOut:
+async def change_venue(venue_id: Id, body: VenueIn, request: Request, staff: SiteStaff) -> VenueOut:
+    if staff.scoped:  # theirs now, and theirs after the change (no moving it to another community)
+        staff.check_reach((await handlers.get_venue(_ctx(request), venue_id)).community_id, venue_id)
+        staff.check_reach(body.community_id, venue_id)
     venue = _build(Venue, venue_id=venue_id, **body.model_dump())
     await handlers.save_venue(_ctx(request), venue, create=False, correlation_id=_cid(request))
     return VenueOut.model_validate(venue, from_attributes=True)
 
 
 @router.get("/venues/{venue_id}", response_model=VenueOut, tags=["venues"])
-async def get_venue(venue_id: Id, request: Request, user: AnyUser) -> VenueOut:
-    return VenueOut.model_validate(await handlers.get_venue(_ctx(request), venue_id), from_attributes=True)
+async def get_venue(venue_id: Id, request: Request, user: Reader) -> VenueOut:
+    venue = await handlers.get_venue(_ctx(request), venue_id)
+    user.check_reach(venue.community_id, venue.venue_id)
+    return VenueOut.model_validate(venue, from_attributes=True)
 
 
 @router.get("/venues", response_model=list[VenueOut], tags=["venues"])
 async def list_venues(
-    request: Request, user: AnyUser, community_id: Annotated[str | None, Query(max_length=64)] = None
+    request: Request, user: Reader, community_id: Annotated[str | None, Query(max_length=64)] = None
 ) -> list[VenueOut]:
-    venues = await handlers.list_venues(_ctx(request), community_id)
+    venues = await handlers.list_venues(_ctx(request), user.community_filter(community_id))
+    venues = [v for v in venues if user.reach_refusal(v.community_id, v.venue_id) is None]
     return [VenueOut.model_validate(v, from_attributes=True) for v in venues]
 
 
@@ -168,8 +186,15 @@ async def create_course(body: CourseIn, request: Request, operator: Operator) ->
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut, tags=["courses"])
-async def get_course(course_id: Id, request: Request, user: AnyUser) -> CourseOut:
-    return CourseOut.model_validate(await handlers.get_course(_ctx(request), course_id), from_attributes=True)
+async def get_course(course_id: Id, request: Request, user: Reader) -> CourseOut:
+    """A course; community workers and venue staff read the courses of their community or held
+    (a session) at their venues."""
+    course = await handlers.get_course(_ctx(request), course_id)
+    if user.scoped and user.reach_refusal(course.community_id) is not None:
+        sessions = await handlers.sessions_of_course(_ctx(request), course_id)
+        if not any(user.reach_refusal(s.community_id, s.venue_id) is None for s in sessions):
+            user.check_reach(course.community_id)  # raises, naming their scope
+    return CourseOut.model_validate(course, from_attributes=True)
 
 
 @router.put("/courses/{course_id}", response_model=CourseOut, tags=["courses"])
@@ -222,7 +247,10 @@ class SessionOut(BaseModel):
 @router.post(
     "/courses/{course_id}/sessions", status_code=status.HTTP_201_CREATED, response_model=SessionOut, tags=["sessions"]
 )
-async def schedule_session(course_id: Id, body: SessionIn, request: Request, operator: Operator) -> SessionOut:
+async def schedule_session(course_id: Id, body: SessionIn, request: Request, staff: SiteStaff) -> SessionOut:
+    if staff.scoped:
+        venue = await handlers.get_venue(_ctx(request), body.venue_id)
+        staff.check_reach(venue.community_id, venue.venue_id)
     data = body.model_dump()
     data["session_id"] = body.session_id or f"s-{uuid.uuid4().hex[:12]}"
     session = _build(Session, course_id=course_id, community_id="", **data)
@@ -231,31 +259,48 @@ async def schedule_session(course_id: Id, body: SessionIn, request: Request, ope
 
 
 @router.get("/courses/{course_id}/sessions", response_model=list[SessionOut], tags=["sessions"])
-async def sessions_of_course(course_id: Id, request: Request, user: AnyUser) -> list[SessionOut]:
+async def sessions_of_course(course_id: Id, request: Request, user: Reader) -> list[SessionOut]:
     sessions = await handlers.sessions_of_course(_ctx(request), course_id)
+    sessions = [s for s in sessions if user.reach_refusal(s.community_id, s.venue_id) is None]
     return [SessionOut.model_validate(s, from_attributes=True) for s in sessions]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
-async def get_session(session_id: Id, request: Request, user: AnyUser) -> SessionOut:
+async def get_session(session_id: Id, request: Request, user: Reader) -> SessionOut:
     session, seats, walk_ins = await handlers.get_session(_ctx(request), session_id)
+    user.check_reach(session.community_id, session.venue_id)
     out = SessionOut.model_validate(session, from_attributes=True)
     return out.model_copy(update={"confirmed_seats": seats, "walk_ins": walk_ins})
 
 
 @router.patch("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
-async def change_session(session_id: Id, body: SessionChange, request: Request, operator: Operator) -> SessionOut:
+async def change_session(session_id: Id, body: SessionChange, request: Request, staff: SiteStaff) -> SessionOut:
     changes = body.model_dump(exclude_unset=True)
     if not changes:
         raise Invalid("nothing to change", field="body")
+    await _check_session_reach(request, staff, session_id, to_venue=changes.get("venue_id"))
     session = await handlers.change_session(_ctx(request), session_id, changes, correlation_id=_cid(request))
     return SessionOut.model_validate(session, from_attributes=True)
 
 
 @router.post("/sessions/{session_id}/cancel", response_model=SessionOut, tags=["sessions"])
-async def cancel_session(session_id: Id, body: CancelIn, request: Request, operator: Operator) -> SessionOut:
+async def cancel_session(session_id: Id, body: CancelIn, request: Request, staff: SiteStaff) -> SessionOut:
+    await _check_session_reach(request, staff, session_id)
     session = await handlers.cancel_session(_ctx(request), session_id, body.reason, correlation_id=_cid(request))
     return SessionOut.model_validate(session, from_attributes=True)
+
+
+async def _check_session_reach(
+    request: Request, staff: Principal, session_id: str, to_venue: str | None = None
+) -> None:
+    """Scoped staff change sessions at their venues only, and move them only to their venues."""
+    if not staff.scoped:
+        return
+    session, _, _ = await handlers.get_session(_ctx(request), session_id)
+    staff.check_reach(session.community_id, session.venue_id)
+    if to_venue is not None:
+        venue = await handlers.get_venue(_ctx(request), to_venue)
+        staff.check_reach(venue.community_id, venue.venue_id)
 
 
 # --- needs ("residents order the menu") -----------------------------------------------------
@@ -302,9 +347,10 @@ async def votes_of(resident_id: Id, request: Request, user: ResidentOrOperator, 
 
 @router.get("/needs/ranking", response_model=list[NeedOut], tags=["needs"])
 async def ranking(
-    request: Request, user: AnyUser, community_id: Annotated[str, Query(min_length=1, max_length=64)]
+    request: Request, user: CommunityReader, community_id: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> list[NeedOut]:
     """Themes by votes in one community, with the open courses that already answer each."""
+    user.check_reach(community_id)
     ctx = _ctx(request)
     needs = await handlers.ranking(ctx, community_id)
     themes = ctx.reference.themes
@@ -367,7 +413,12 @@ class CheckinOut(BaseModel):
 
 @router.get("/checkins/{checkin_id}", response_model=CheckinOut, tags=["checkins"])
 async def get_checkin(checkin_id: uuid.UUID, request: Request, kiosk: Kiosk) -> CheckinOut:
-    return CheckinOut.model_validate(await handlers.get_checkin(_ctx(request), checkin_id))
+    """What became of a scan. A kiosk reads only the scans it sent: another kiosk's is answered as
+    unknown (404), so a kiosk token cannot probe for other kiosks' scans or their residents."""
+    row = await handlers.get_checkin(_ctx(request), checkin_id)
+    if kiosk.role == "kiosk" and row["kiosk_id"] != kiosk.subject:
+        raise NotFound(f"no check-in {checkin_id} (yet)", field="checkin_id")
+    return CheckinOut.model_validate(row)
 
 
 class AttendanceOut(BaseModel):

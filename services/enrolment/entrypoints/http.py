@@ -24,7 +24,15 @@ from services.enrolment.service_layer.handlers import Forbidden
 from shared.events.catalogue import AudienceGroup, Language
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import SIGNED_IN, AnyUser, Operator, Principal, ResidentOrOperator, admitted
+from shared.http.auth import (
+    RESIDENT_OR_STAFF,
+    CommunityStaff,
+    Operator,
+    Principal,
+    ResidentOrOperator,
+    ResidentOrStaff,
+    admitted,
+)
 from shared.http.errors import DomainError, Invalid, domain_error_response
 from shared.reference import load_reference
 
@@ -86,6 +94,15 @@ def _require_self_or_operator(principal: Principal, resident_id: str) -> None:
     if principal.role == "resident" and principal.subject == resident_id:
         return
     raise Forbidden(f"only resident {resident_id} or an operator may do this / 仅本人或工作人员可操作")
+
+
+async def _require_self_or_staff(request: Request, principal: Principal, resident_id: str) -> None:
+    """The resident, an operator, or a community worker of the community the resident is registered in."""
+    if principal.role == "community_worker":
+        resident = await handlers.get_resident(_uow(request), resident_id)
+        principal.check_reach(resident["community_id"])
+        return
+    _require_self_or_operator(principal, resident_id)
 
 
 # --- residents ----------------------------------------------------------------------------------
@@ -168,7 +185,8 @@ class ResidentOut(BaseModel):
 
 
 @router.post("/residents", status_code=status.HTTP_201_CREATED, response_model=ResidentOut, tags=["residents"])
-async def register_resident(body: ResidentIn, request: Request, operator: Operator) -> ResidentOut:
+async def register_resident(body: ResidentIn, request: Request, operator: CommunityStaff) -> ResidentOut:
+    operator.check_reach(body.community_id)
     """Register a resident (operators). Contact data goes only to notify (enrolment.contacts)."""
     _check_community(request, body.community_id)
     data = body.model_dump(mode="json")
@@ -189,7 +207,9 @@ class ImportOut(BaseModel):
 
 
 @router.post("/residents/import", response_model=ImportOut, tags=["residents"])
-async def import_residents(body: ResidentImport, request: Request, operator: Operator) -> ImportOut:
+async def import_residents(body: ResidentImport, request: Request, operator: CommunityStaff) -> ImportOut:
+    for resident in body.residents:
+        operator.check_reach(resident.community_id)
     """Register up to 1,000 residents in one transaction (loading a street's registry).
     Running the same import again changes nothing: existing ids are reported, not changed."""
     rows, seen = [], set()
@@ -206,26 +226,31 @@ async def import_residents(body: ResidentImport, request: Request, operator: Ope
 
 
 @router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
-async def get_resident(resident_id: PathId, request: Request, principal: AnyUser, _audit: Audited) -> ResidentOut:
-    _require_self_or_operator(principal, resident_id)
+async def get_resident(
+    resident_id: PathId, request: Request, principal: ResidentOrStaff, _audit: Audited
+) -> ResidentOut:
+    await _require_self_or_staff(request, principal, resident_id)
     return ResidentOut.model_validate(await handlers.get_resident(_uow(request), resident_id))
 
 
 @router.patch("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
 async def update_resident(
-    resident_id: PathId, body: ResidentPatch, request: Request, principal: AnyUser, _audit: Audited
+    resident_id: PathId, body: ResidentPatch, request: Request, principal: ResidentOrStaff, _audit: Audited
 ) -> ResidentOut:
     """Change a resident. Residents may change their contact data, preferences and volunteer flag;
-    community, audience group, family and employer are changed by operators."""
-    _require_self_or_operator(principal, resident_id)
+    community, audience group, family and employer are changed by operators (and by community
+    workers for their community's residents, who cannot move one to another community)."""
+    await _require_self_or_staff(request, principal, resident_id)
     changes = body.model_dump(mode="json", exclude_unset=True)
     if "community_id" in changes:
         _check_community(request, changes["community_id"])
+        if principal.role == "community_worker":
+            principal.check_reach(changes["community_id"])
     resident = await handlers.update_resident(
         _uow(request),
         resident_id,
         changes,
-        by_resident=principal.role != "operator",
+        by_resident=principal.role == "resident",
         correlation_id=_correlation(request),
     )
     return ResidentOut.model_validate(resident)
@@ -283,11 +308,11 @@ class CancelOut(BaseModel):
         409: {"description": "refused"},
     },
 )
-async def enrol(session_id: PathId, body: EnrolIn, request: Request, principal: AnyUser) -> Response:
+async def enrol(session_id: PathId, body: EnrolIn, request: Request, principal: ResidentOrStaff) -> Response:
     """Enrol a resident in a session: a seat if one is free, else the FIFO waitlist with a position.
     409 with the reason for a double enrolment, an ineligible audience, the elderly priority
     window, a cancelled or already started session."""
-    _require_self_or_operator(principal, body.resident_id)
+    await _require_self_or_staff(request, principal, body.resident_id)
     result = await handlers.enrol(_uow(request), session_id, body.resident_id)
     return _json(
         {
@@ -304,11 +329,14 @@ async def enrol(session_id: PathId, body: EnrolIn, request: Request, principal: 
 
 
 @router.delete("/enrolments/{enrolment_id}", response_model=CancelOut, tags=["enrolments"])
-async def cancel_enrolment(enrolment_id: PathId, request: Request, principal: AnyUser) -> Response:
+async def cancel_enrolment(enrolment_id: PathId, request: Request, principal: ResidentOrStaff) -> Response:
     """Cancel an enrolment; a freed seat goes to the head of the waitlist in the same transaction
     (not after the session has started)."""
-    if principal.role not in ("operator", "resident"):
+    if principal.role not in ("operator", "resident", "community_worker"):
         raise Forbidden("only the resident or an operator may cancel an enrolment / 仅本人或工作人员可取消")
+    if principal.role == "community_worker":
+        enrolment = await handlers.get_enrolment(_uow(request), enrolment_id)
+        await _require_self_or_staff(request, principal, enrolment["resident_id"])
     result = await handlers.cancel(
         _uow(request), enrolment_id, only_resident=principal.subject if principal.role == "resident" else None
     )
@@ -336,6 +364,9 @@ class HotRoutes:
     same function as FastAPI's handler (shared.http.errors); anything else propagates to the
     app's error middleware as it would from the route."""
 
+    # ResidentOrStaff's roles but community workers: their scope check reads the resident and raises
+    # HTTPException, which only FastAPI renders, so their requests go on to FastAPI.
+    FAST_ROLES = tuple(r for r in RESIDENT_OR_STAFF if r != "community_worker")
     _ENROL = re.compile(r"/v1/sessions/([A-Za-z0-9_.:-]{1,128})/enrolments")
     _CANCEL = re.compile(r"/v1/enrolments/([A-Za-z0-9_.:-]{1,128})")
 
@@ -372,7 +403,7 @@ class HotRoutes:
             return message if message is not None else await receive()
 
         request = Request(scope, replaying_receive)
-        principal = await admitted(request, *SIGNED_IN)  # AnyUser's check
+        principal = await admitted(request, *self.FAST_ROLES)
         content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
         parsed = None
         if principal is not None and content_type == "application/json":
@@ -387,7 +418,7 @@ class HotRoutes:
 
     async def _cancel(self, enrolment_id: str, scope, receive, send) -> None:
         request = Request(scope, receive)
-        principal = await admitted(request, *SIGNED_IN)  # AnyUser's check
+        principal = await admitted(request, *self.FAST_ROLES)
         if principal is None:
             await self.app(scope, receive, send)
             return
@@ -406,9 +437,9 @@ router.fast_paths = [HotRoutes]  # type: ignore[attr-defined]  # read by shared.
 
 
 @router.get("/enrolments/{enrolment_id}", response_model=EnrolmentView, tags=["enrolments"])
-async def get_enrolment(enrolment_id: PathId, request: Request, principal: AnyUser) -> EnrolmentView:
+async def get_enrolment(enrolment_id: PathId, request: Request, principal: ResidentOrStaff) -> EnrolmentView:
     enrolment = await handlers.get_enrolment(_uow(request), enrolment_id)
-    _require_self_or_operator(principal, enrolment["resident_id"])
+    await _require_self_or_staff(request, principal, enrolment["resident_id"])
     await audit.record_access(request, principal, enrolment["resident_id"])
     return EnrolmentView.model_validate(enrolment)
 
@@ -417,11 +448,11 @@ async def get_enrolment(enrolment_id: PathId, request: Request, principal: AnyUs
 async def enrolments_of_resident(
     resident_id: PathId,
     request: Request,
-    principal: AnyUser,
+    principal: ResidentOrStaff,
     _audit: Audited,
     limit: Annotated[int, Query(ge=1, le=500)] = 200,
 ) -> list[EnrolmentView]:
-    _require_self_or_operator(principal, resident_id)
+    await _require_self_or_staff(request, principal, resident_id)
     rows = await handlers.enrolments_of_resident(_uow(request), resident_id, limit)
     return [EnrolmentView.model_validate(r) for r in rows]
 
@@ -430,7 +461,7 @@ async def enrolments_of_resident(
 
 
 @router.get("/residents/{resident_id}/data-export", tags=["privacy"])
-async def data_export(resident_id: PathId, request: Request, principal: AnyUser, _audit: Audited) -> dict:
+async def data_export(resident_id: PathId, request: Request, principal: ResidentOrOperator, _audit: Audited) -> dict:
     """Everything enrolment holds about the resident (JSON, contact data included), with who accessed it."""
     _require_self_or_operator(principal, resident_id)
     async with request.app.state.runtime.pool.acquire() as conn:

@@ -13,7 +13,7 @@ from services.notify.adapters import privacy
 from services.notify.service_layer import handlers
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import AnyUser, Operator, Principal
+from shared.http.auth import Operator, Principal, ResidentOrOperator
 
 router = APIRouter(prefix="/v1")
 
@@ -105,7 +105,7 @@ async def get_course(course_id: str, request: Request, operator: Operator) -> Co
 async def resident_notifications(
     resident_id: Annotated[str, Path(min_length=1, max_length=128)],
     request: Request,
-    principal: AnyUser,
+    principal: ResidentOrOperator,
     _audit: Audited,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     status_: Annotated[Status | None, Query(alias="status")] = None,
@@ -117,7 +117,9 @@ async def resident_notifications(
 
 
 @router.get("/notifications/{notification_id}", response_model=NotificationOut, tags=["notifications"])
-async def get_notification(notification_id: uuid.UUID, request: Request, principal: AnyUser) -> NotificationOut:
+async def get_notification(
+    notification_id: uuid.UUID, request: Request, principal: ResidentOrOperator
+) -> NotificationOut:
     row = await handlers.get_notification(_uow(request), notification_id)
     _may_see(principal, row["resident_id"])
     await audit.record_access(request, principal, row["resident_id"])
@@ -128,7 +130,7 @@ async def get_notification(notification_id: uuid.UUID, request: Request, princip
 async def data_export(
     resident_id: Annotated[str, Path(min_length=1, max_length=128)],
     request: Request,
-    principal: AnyUser,
+    principal: ResidentOrOperator,
     _audit: Audited,
 ) -> dict:
     """Everything notify holds about the resident (JSON: contact data, messages), with who accessed it."""

@@ -19,7 +19,15 @@ from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
 from shared.http import audit
 from shared.http.audit import Audited
-from shared.http.auth import AnyUser, CommunityStaff, EvaluationStaff, Operator, Principal, ResidentOrOperator
+from shared.http.auth import (
+    AnyUser,
+    CommunityReader,
+    CommunityStaff,
+    EvaluationStaff,
+    Operator,
+    Principal,
+    ResidentOrOperator,
+)
 from shared.http.errors import Invalid, NotFound
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
@@ -51,12 +59,22 @@ def _meta(engine: IndexEngine) -> dict[str, Any]:
     }
 
 
+def _check_index_reach(user: Principal, community_id: str) -> None:
+    """A community worker reads their community's index, and the street's (read-only, the total
+    their community counts towards); another community's is 403."""
+    if community_id != STREET:
+        user.check_reach(community_id)
+
+
 @router.get("/index")
-async def index_overview(request: Request, user: AnyUser) -> dict[str, Any]:
-    """Totals and aspect scores of the street and every community (cheap to poll: served from the cache)."""
+async def index_overview(request: Request, user: CommunityReader) -> dict[str, Any]:
+    """Totals and aspect scores of the street and every community (cheap to poll: served from the
+    cache); a community worker gets the street's and their community's rows only."""
     engine = _engine(request)
     communities = []
     for community, view in engine.snapshot.items():
+        if community != STREET and user.reach_refusal(community) is not None:
+            continue
         communities.append({
             "community_id": community, **engine.names.get(community, {}), "total": view["total"],
             "aspects": {a["id"]: a["score"] for a in view["aspects"]},
@@ -66,8 +84,9 @@ async def index_overview(request: Request, user: AnyUser) -> dict[str, Any]:
 
 
 @router.get("/index/{community_id}")
-async def index_detail(community_id: str, request: Request, user: AnyUser) -> dict[str, Any]:
+async def index_detail(community_id: str, request: Request, user: CommunityReader) -> dict[str, Any]:
     """One community's (or `street`'s) index: aspects, leaves, and how each value was computed."""
+    _check_index_reach(user, community_id)
     engine = _engine(request)
     view = _community(engine, community_id)
     return {**_meta(engine), "community_id": community_id, **engine.names.get(community_id, {}),
@@ -75,9 +94,10 @@ async def index_detail(community_id: str, request: Request, user: AnyUser) -> di
 
 
 @router.get("/index/{community_id}/rectification")
-async def rectification(community_id: str, request: Request, user: AnyUser) -> dict[str, Any]:
+async def rectification(community_id: str, request: Request, user: CommunityReader) -> dict[str, Any]:
     """Indicators below their pass line, with the gap and what would close it (整改清单), and each
-    item's rectification task (null when none was opened)."""
+    item's rectification task (null when none was opened). A community worker: their community's."""
+    user.check_reach(community_id)
     engine = _engine(request)
     view = _community(engine, community_id)
     async with _uow(request)() as uow:
@@ -99,8 +119,9 @@ TASK_SUMMARY = ("task_id", "status", "owner_kind", "owner", "deadline", "overdue
 
 @router.get("/index/{community_id}/history")
 async def index_history(
-    community_id: str, request: Request, user: AnyUser, days: int = Query(90, ge=1, le=3650)
+    community_id: str, request: Request, user: CommunityReader, days: int = Query(90, ge=1, le=3650)
 ) -> dict[str, Any]:
+    _check_index_reach(user, community_id)
     engine = _engine(request)
     _community(engine, community_id)
     since = local_day(utcnow()) - timedelta(days=days - 1)
@@ -120,8 +141,8 @@ def _indicator(i: Indicator) -> dict[str, Any]:
     return out
 
 
-@router.get("/indicators")
-async def indicators(request: Request, user: AnyUser) -> dict[str, Any]:
+@router.get("/indicators", openapi_extra={"x-scope": ["reference"]})
+async def indicators(request: Request, user: CommunityReader) -> dict[str, Any]:
     """The indicator file in force: per leaf its denominator (named) and its target and pass line per
     level (community, street); `target` and `pass_line` are the community level's."""
     ind = _engine(request).indicators
@@ -375,10 +396,10 @@ def _public_notice(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "recipient_id": None, "resident_ids": []}
 
 
-@router.get("/honours")
+@router.get("/honours", openapi_extra={"x-scope": ["self", "notice", "community"]})
 async def list_honours(
     request: Request,
-    user: AnyUser,
+    user: CommunityReader,
     _audit: Audited,
     period: str | None = Query(None, pattern=r"^\d{4}$"),
     community_id: str | None = Query(None, max_length=64),
@@ -389,8 +410,10 @@ async def list_honours(
 ) -> dict[str, Any]:
     """Honours by state (default: awarded and revoked; `all`, or one of nominated, community_approved,
     rejected, in_notice, withdrawn), period, community or resident. Residents see their own, and
-    every candidate in its notice period (公示) without the recipient's identifiers."""
+    every candidate in its notice period (公示) without the recipient's identifiers; a community
+    worker their community's (403 for a filter naming another)."""
     engine = _engine(request)
+    community_id = user.community_filter(community_id)
     notices = user.role == "resident" and state == selection.IN_NOTICE and resident_id is None
     if user.role == "resident" and not notices:
         if resident_id is not None and resident_id != user.subject:
@@ -448,11 +471,13 @@ def _objection_out(o: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@router.get("/honours/{honour_id}")
-async def honour_record(honour_id: uuid.UUID, request: Request, user: AnyUser) -> dict[str, Any]:
+@router.get("/honours/{honour_id}", openapi_extra={"x-scope": ["self", "notice", "community"]})
+async def honour_record(honour_id: uuid.UUID, request: Request, user: CommunityReader) -> dict[str, Any]:
     """One honour's state and its selection record: every step with who took it and when, and the
-    objections. A resident sees their own honours and the candidates in notice."""
+    objections. A resident sees their own honours and the candidates in notice; a community worker
+    their community's."""
     r = await handlers.honour_record(_uow(request), honour_id)
+    user.check_reach(r["community_id"])
     if user.role == "resident" and not _own(user, r):
         if r["state"] != selection.IN_NOTICE:
             raise HTTPException(status.HTTP_403_FORBIDDEN, "residents see their own honours and those in notice")
