@@ -178,14 +178,17 @@ class Runtime:
 
 class BodyLimit:
     """Refuses request bodies over `max_bytes` with 413, declared or streamed (pure ASGI: a
-    Starlette `@app.middleware` would wrap every request in a much slower layer)."""
+    Starlette `@app.middleware` would wrap every request in a much slower layer). Paths in `own_limit`
+    (a router's `streamed_bodies`) pass untouched: their route streams the body and enforces its own,
+    larger, limit (scoring's evidence uploads), which buffering here would defeat."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app, max_bytes: int, own_limit: frozenset[str] = frozenset()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.own_limit = own_limit
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in self.own_limit:
             await self.app(scope, receive, send)
             return
         for name, value in scope["headers"]:
@@ -270,7 +273,8 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
     for router in routers:
         for fast_path in getattr(router, "fast_paths", ()):
             app.add_middleware(fast_path)
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    own_limit = frozenset(p for router in routers for p in getattr(router, "streamed_bodies", ()))
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, own_limit=own_limit)
     app.add_middleware(NoNulInIds)
     app.add_middleware(RequestObservability, service=runtime.settings.service)  # outermost: sees refusals too
 

@@ -1,6 +1,8 @@
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
+
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "scoring"
@@ -20,6 +22,8 @@ class ScoringSettings(ServiceSettings):
     # SCORING_SELECTION_MODE: reviewed or automatic, over the indicator file's `selection: mode` (a demo
     # that has nobody to review its candidates may award them at once; docs/decisions/0011-honour-selection.md).
     selection_mode: Literal["reviewed", "automatic"] | None = None
+    # SCORING_EVIDENCE_MAX_BYTES: the largest evidence file accepted (413 beyond; domain/evidence.py).
+    evidence_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

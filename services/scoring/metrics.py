@@ -33,3 +33,13 @@ RECTIFICATION_OVERDUE = Gauge(
     "Rectification tasks (整改任务) past their deadline day and not done, per community (street: the street's items).",
     ["community"],
 )
+EVIDENCE_UPLOADED = Counter(
+    "learnstreet_evidence_uploaded_total",
+    "Evidence files (佐证材料) stored, by the kind their bytes show (pdf, png, jpeg, docx, ...).",
+    ["kind"],
+)
+EVIDENCE_REFUSED = Counter(
+    "learnstreet_evidence_refused_total",
+    "Evidence uploads refused, by reason (too_large, unsupported_type, executable, type_mismatch, bad_form, ...).",
+    ["reason"],
+)

@@ -563,6 +563,45 @@ class RectificationTaskChanged(EventData):
     at: datetime
 
 
+class EvidenceUploaded(EventData):
+    """Emitted when a file is uploaded as evidence (佐证材料) for an indicator of a community or the
+    street. Metadata only: the bytes stay in scoring's database, downloadable by `evidence_id`."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.evidence.uploaded.v1"
+    topic: ClassVar[str] = topics.ASSESSMENTS.name
+    key_field: ClassVar[str] = "evidence_id"
+
+    evidence_id: str
+    indicator_id: str
+    community_id: str  # a community, or "street"
+    rectification_task_id: str | None = None
+    assessment_id: str | None = None
+    filename: str
+    content_type: str  # from the file's magic bytes
+    size: int
+    sha256: str  # hex digest of the bytes
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class EvidenceRemoved(EventData):
+    """Emitted when an operator removes an evidence file (soft: the record stays, downloads stop)."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.evidence.removed.v1"
+    topic: ClassVar[str] = topics.ASSESSMENTS.name
+    key_field: ClassVar[str] = "evidence_id"
+
+    evidence_id: str
+    indicator_id: str
+    community_id: str
+    sha256: str
+    reason: str = ""
+    actor: str
+    actor_role: str
+    at: datetime
+
+
 # --- notify -----------------------------------------------------------------------------------
 
 
@@ -597,7 +636,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
     HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,
-    RectificationTaskOpened, RectificationTaskChanged,
+    RectificationTaskOpened, RectificationTaskChanged, EvidenceUploaded, EvidenceRemoved,
     NotificationSent, NotificationFailed,
 )  # fmt: skip
 

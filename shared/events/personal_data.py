@@ -116,6 +116,9 @@ FIELDS: dict[str, dict[str, Category]] = {
     # staff only: operators open and assign, community workers and assessors move and comment
     "learnstreet.scoring.rectification.task_opened.v1": {"actor": _C.STAFF_ID},
     "learnstreet.scoring.rectification.task_changed.v1": {"actor": _C.STAFF_ID, "comment": _C.FREE_TEXT},
+    # staff only; a file's name may name a person (a photo of a class, a family's application)
+    "learnstreet.scoring.evidence.uploaded.v1": {"actor": _C.STAFF_ID, "filename": _C.FREE_TEXT},
+    "learnstreet.scoring.evidence.removed.v1": {"actor": _C.STAFF_ID, "reason": _C.FREE_TEXT},
     **{
         f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
     },
@@ -134,6 +137,10 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
         for step in ("task_opened", "task_changed")
     },
     ("learnstreet.scoring.assessment.recorded.v1", "actor_role"): "the role an assessment was recorded in",
+    **{
+        (f"learnstreet.scoring.evidence.{step}.v1", "actor_role"): "the role evidence was uploaded or removed in"
+        for step in ("uploaded", "removed")
+    },
 }
 
 # What the other fields of an event carrying a resident identifier say about that resident.
@@ -196,6 +203,10 @@ COLUMNS: dict[str, Category] = {
     "requested_by": _C.STAFF_ID,  # erasure requests: the two operators
     "approved_by": _C.STAFF_ID,
     "purpose": _C.FREE_TEXT,
+    # evidence files: staff upload and remove them; a file's name may name a person
+    "uploaded_by": _C.STAFF_ID,
+    "removed_by": _C.STAFF_ID,
+    "filename": _C.FREE_TEXT,
 }
 # Columns whose names look personal and are not.
 NOT_PERSONAL_COLUMNS: dict[str, str] = {

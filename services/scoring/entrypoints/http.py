@@ -14,7 +14,7 @@ from services.scoring.domain import assessment, selection
 from services.scoring.domain import rectification as rectification_rules
 from services.scoring.domain.indicators import DENOMINATORS, LEVELS, METRICS, Indicator
 from services.scoring.domain.street import STREET, local_day
-from services.scoring.service_layer import handlers
+from services.scoring.service_layer import evidence, handlers
 from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
 from shared.http import audit
@@ -89,8 +89,10 @@ async def index_detail(community_id: str, request: Request, user: CommunityReade
     _check_index_reach(user, community_id)
     engine = _engine(request)
     view = _community(engine, community_id)
+    # Assessed leaves link their evidence files (service_layer/evidence.py), for the report and dashboard.
+    aspects = await evidence.with_links(_uow(request), community_id, view["aspects"])
     return {**_meta(engine), "community_id": community_id, **engine.names.get(community_id, {}),
-            "total": view["total"], "max": view["max"], "aspects": view["aspects"]}  # fmt: skip
+            "total": view["total"], "max": view["max"], "aspects": aspects}  # fmt: skip
 
 
 @router.get("/index/{community_id}/rectification")
