@@ -73,7 +73,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "department": "街道部门", "community": "社区工作站",
         # roles
         "operator": "街道管理员", "assessor": "评估专家", "community_worker": "社区工作站", "system": "系统",
-        "resident": "居民", "kiosk": "签到机",
+        "resident": "居民", "kiosk": "签到机", "system_rules": "系统（评选规则）", "system_notice": "系统（公示期满）",
         "family": "家庭", "enterprise": "企业", "organisation": "组织", "volunteer": "志愿者",
     },
     "en": {
@@ -92,7 +92,8 @@ _WORDS: dict[str, dict[str, str]] = {
         "step_opened": "opened", "step_assigned": "assigned", "step_commented": "comment", "step_reopened": "reopened",
         "department": "street department", "community": "community workstation",
         "operator": "street operator", "assessor": "assessor", "community_worker": "community workstation",
-        "system": "system", "resident": "resident", "kiosk": "kiosk",
+        "system": "system", "resident": "resident", "kiosk": "kiosk", "system_rules": "system (selection rules)",
+        "system_notice": "system (end of the notice period)",
         "family": "family", "enterprise": "enterprise", "organisation": "organisation", "volunteer": "volunteer",
     },
 }  # fmt: skip
@@ -275,6 +276,8 @@ def build(sources: Sources, *, lang: str, honour_name: Callable[[str, str], str]
     def who(subject: str | None, role: str | None) -> str:
         if role and subject and role == "community_worker" and subject.startswith("ws-"):
             return f"{word(lang, role)} {community(subject[3:])}"
+        if role == "system":  # the selection rules nominate, the end of the notice period awards
+            return word(lang, f"system_{subject}")
         return " ".join(x for x in (word(lang, role) if role else "", subject or "") if x)
 
     def mark(m: dict[str, Any] | None) -> Mark | None:
@@ -323,7 +326,7 @@ def build(sources: Sources, *, lang: str, honour_name: Callable[[str, str], str]
         return Leaf(
             name=pick(leaf, leaf["id"]), kind=word(lang, leaf["kind"]), value=value, denominator=denominator,
             score=float(leaf.get("score", 0)), max=float(leaf["max"]), pass_line=pass_line, below=below,
-            how=leaf.get("how", ""), self_mark=mark(leaf.get("self_assessment")),
+            how=_how(leaf, lang), self_mark=mark(leaf.get("self_assessment")),
             expert_mark=mark(leaf.get("expert_assessment")), counted=counted,
             evidence=() if computed else evidence(cid, leaf),
         )  # fmt: skip
@@ -416,6 +419,19 @@ def build(sources: Sources, *, lang: str, honour_name: Callable[[str, str], str]
         honours_total=len(sources.honours), records_left_out=len(sources.honours) - len(records),
         venues=len(sources.venues),
     )  # fmt: skip
+
+
+def _how(leaf: dict[str, Any], lang: str) -> str:
+    """How the leaf is scored: scoring's own words in English; in Chinese, the same rule said in Chinese
+    (the index counts an expert assessment when there is one, else the self-assessment)."""
+    if lang != "zh-CN":
+        return leaf.get("how", "")
+    if leaf["kind"] != "computed":
+        return "以最新专家评估计分，无专家评估时取最新自评；附佐证材料"
+    target = _value({**leaf, "value": leaf.get("target")}, lang)
+    if "target/value" in (leaf.get("how") or "").replace(" ", ""):  # lower is better
+        return f"得分 = 满分 × min(1, 目标值 ÷ 数值)，目标值 {target}"
+    return f"得分 = 满分 × min(1, 数值 ÷ 目标值)，目标值 {target}"
 
 
 def _unit(detail: dict[str, Any], indicator_id: str, other: dict[str, Any] | None) -> str:

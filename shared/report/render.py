@@ -66,6 +66,7 @@ th { background: #f3f4f6; font-weight: 600; }
 td.n { text-align: right; white-space: nowrap; }
 td:first-child { min-width: 7.5em; }
 td.name { white-space: nowrap; }
+td.mark { min-width: 10em; }
 tr.below td.score { color: #b91c1c; font-weight: 600; }
 .overdue { color: #b91c1c; font-weight: 700; }
 .status { white-space: nowrap; }
@@ -136,7 +137,7 @@ def stacked(rows: list[tuple[str, tuple[float, ...]]], maxima: tuple[float, ...]
 def _links(links: tuple[Link, ...]) -> str:
     parts = []
     for link in links:
-        text = _e(link.label[:120])
+        text = _e(link.label if len(link.label) <= 200 else link.label[:199] + "…")
         parts.append(f'<a href="{_e(link.href)}">{text}</a>' if link.href else text)
     return "<br>".join(parts) or "—"
 
@@ -165,8 +166,10 @@ def render(report: Report) -> str:
         bars([(a.name, a.score, a.max) for a in report.aspects]),
     ]
     if report.communities:
-        summary.append(f"<h3>{_e(t['communities'])}</h3><p>{legend}</p>")
-        summary.append(stacked([(c.name, c.aspects) for c in report.communities], report.aspect_maxima))
+        summary.append(f"<h3>{_e(t['communities'])}</h3>")
+        if report.is_street:  # one community's bar would only repeat the aspect bars above
+            summary.append(f"<p>{legend}</p>")
+            summary.append(stacked([(c.name, c.aspects) for c in report.communities], report.aspect_maxima))
         rows = [
             f"<tr><td>{_e(c.name)}</td><td class='n'>{c.total:.1f} / {report.max:g}</td>"
             + "".join(f"<td class='n'>{s:.1f}</td>" for s in c.aspects)
@@ -180,7 +183,8 @@ def render(report: Report) -> str:
     detail = []
     for aspect in report.aspects:
         rows = [
-            f'<tr class="{"below" if leaf.below else "ok"}"><td>{_e(leaf.name)}</td><td>{_e(leaf.kind)}</td>'
+            f'<tr class="{"below" if leaf.below else "ok"}"><td>{_e(leaf.name)}</td>'
+            f'<td class="status">{_e(leaf.kind)}</td>'
             f"<td class='n'>{_e(leaf.value)}</td><td>{_e(leaf.denominator)}</td>"
             f"<td class='n score'>{leaf.score:.2f} / {leaf.max:g}</td><td class='n'>{_e(leaf.pass_line)}</td>"
             f"<td>{_e(leaf.how)}</td></tr>"
@@ -193,7 +197,8 @@ def render(report: Report) -> str:
     def assessed_row(a: Assessed) -> str:
         return (f"<tr><td class='name'>{_e(a.community)}</td>"
                 f"<td>{_e(a.indicator)} <span class='muted'>/{a.max:g}</span></td>"
-                f"<td>{_mark(a.self_mark)}</td><td>{_mark(a.expert_mark)}</td><td>{_e(a.counted)}</td>"
+                f"<td class='mark'>{_mark(a.self_mark)}</td><td class='mark'>{_mark(a.expert_mark)}</td>"
+                f"<td class='status'>{_e(a.counted)}</td>"
                 f"<td>{_links(a.evidence)}</td></tr>")  # fmt: skip
 
     assessments = _table([t["community"], t["indicator"], t["self"], t["expert"], t["counted"], t["evidence"]],

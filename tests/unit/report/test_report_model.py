@@ -112,7 +112,7 @@ def test_honour_with_its_selection_record_through_an_objection():
         ("street approved, notice starts", "street operator street-op"),
         ("objection lodged", "resident resident-9"),
         ("objection dismissed", "street operator street-op"),
-        ("notice over, awarded", "system notice"),
+        ("notice over, awarded", "system (end of the notice period)"),
     ]
     assert record.steps[2].note == "places 1 of 3; notice until 2026-06-10 10:00 Beijing time"
     assert record.steps[4].note == "sign-in sheet checked"
@@ -149,3 +149,12 @@ def test_a_year_is_a_period_and_languages_are_the_two_of_the_reference_data():
     assert model.parse_period("2026") == "2026"
     with pytest.raises(ValueError, match="zh-CN, en"):
         model.parse_language("fr")
+
+
+def test_the_chinese_report_says_how_each_leaf_is_scored_in_chinese():
+    leaves = model.build(sources("north"), lang="zh-CN", honour_name=_names, generated_at=NOW).aspects[0].leaves
+    assert leaves[0].how == "得分 = 满分 × min(1, 数值 ÷ 目标值)，目标值 5.0%"
+    assert leaves[1].how.startswith("以最新专家评估计分，无专家评估时取最新自评")
+    assert model.build(sources("north"), lang="en", honour_name=_names, generated_at=NOW).aspects[0].leaves[0].how == (
+        "distinct attendees / reference population over 28 days"
+    )
