@@ -79,6 +79,7 @@ tr.below td.score { color: #b91c1c; font-weight: 600; }
 .record th:nth-child(3) { width: 22%; }
 .muted { color: #6b7280; }
 a { color: #1d4ed8; }
+svg { max-width: 100%; height: auto; }
 svg text { font-family: inherit; }
 @media print {
   body { max-width: none; padding: 0; font-size: 10.5px; }
