@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.adapters.shifted_clock import shifted_clock
 from services.scoring.config import ScoringSettings
-from services.scoring.entrypoints import consumers, dashboard, evidence_http, http
+from services.scoring.entrypoints import consumers, dashboard, evidence_http, http, registry_http
 from services.scoring.service_layer.index import IndexEngine
 from shared import catalogue
 from shared.reference import load_reference
@@ -48,7 +48,7 @@ def build_app(settings: ScoringSettings) -> FastAPI:
         runtime,
         title="learnstreet scoring",
         description="The learning-street index (学习型街道指数), expert assessments, rectification lists and honours.",
-        routers=[http.router, evidence_http.router, dashboard.router],
+        routers=[http.router, registry_http.router, evidence_http.router, dashboard.router],
     )
     app.state.index = engine
     return app

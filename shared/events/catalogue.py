@@ -498,6 +498,98 @@ class HonourRevoked(EventData):
     reason: str
 
 
+class OrganisationRegistered(EventData):
+    """Emitted when an operator, or a community worker for its community, registers an organisation or
+    unit with its community (a Party organisation, an enterprise, another unit, a social organisation):
+    the recipients of the organisation honours."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.organisation.registered.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "organisation_id"
+
+    organisation_id: str
+    kind: str  # party_organisation, enterprise, unit, social_organisation
+    community_id: str
+    name_zh: str
+    name_en: str
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class CompetitionSetUp(EventData):
+    """Emitted when the street sets up a knowledge competition: its rounds, and how many places
+    (ranks) of a round are honoured."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.competition.set_up.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "competition_id"
+
+    competition_id: str
+    name_zh: str
+    name_en: str
+    rounds: int
+    places: int
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class VolunteerServiceRecorded(EventData):
+    """Emitted when volunteer service hours (at a venue or a session) are recorded, by an operator or
+    by the volunteer; they count only once a coordinator confirms them."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.volunteer.service_recorded.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "service_id"
+
+    service_id: str
+    volunteer_id: str  # the volunteer's resident id
+    venue_id: str | None = None
+    session_id: str | None = None
+    community_id: str
+    day: str  # YYYY-MM-DD in the street's calendar
+    hours: float
+    what: str
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class VolunteerServiceConfirmed(EventData):
+    """Emitted when a coordinator (an operator, or a community worker of the service's community)
+    confirms recorded service: from then on its hours count."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.volunteer.service_confirmed.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "service_id"
+
+    service_id: str
+    volunteer_id: str
+    community_id: str
+    day: str  # YYYY-MM-DD
+    hours: float
+    actor: str
+    actor_role: str
+    at: datetime
+
+
+class VolunteerServiceRejected(EventData):
+    """Emitted when a coordinator rejects recorded service, with the reason: its hours never count."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.volunteer.service_rejected.v1"
+    topic: ClassVar[str] = topics.HONOURS.name
+    key_field: ClassVar[str] = "service_id"
+
+    service_id: str
+    volunteer_id: str
+    community_id: str
+    reason: str
+    actor: str
+    actor_role: str
+    at: datetime
+
+
 class AssessmentRecorded(EventData):
     """Emitted when an assessor records an expert score with evidence for an indicator."""
 
@@ -637,6 +729,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
     HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,
     RectificationTaskOpened, RectificationTaskChanged, EvidenceUploaded, EvidenceRemoved,
+    OrganisationRegistered, CompetitionSetUp, VolunteerServiceRecorded, VolunteerServiceConfirmed,
+    VolunteerServiceRejected,
     NotificationSent, NotificationFailed,
 )  # fmt: skip
 

@@ -119,6 +119,21 @@ FIELDS: dict[str, dict[str, Category]] = {
     # staff only; a file's name may name a person (a photo of a class, a family's application)
     "learnstreet.scoring.evidence.uploaded.v1": {"actor": _C.STAFF_ID, "filename": _C.FREE_TEXT},
     "learnstreet.scoring.evidence.removed.v1": {"actor": _C.STAFF_ID, "reason": _C.FREE_TEXT},
+    # organisations and competitions are registered and set up by staff
+    "learnstreet.scoring.organisation.registered.v1": {"actor": _C.STAFF_ID},
+    "learnstreet.scoring.competition.set_up.v1": {"actor": _C.STAFF_ID},
+    # a volunteer's service: recorded by an operator or by the volunteer (a resident) themself
+    "learnstreet.scoring.volunteer.service_recorded.v1": {
+        "volunteer_id": _C.RESIDENT_ID,
+        "actor": _C.RESIDENT_ID,
+        "what": _C.FREE_TEXT,
+    },
+    "learnstreet.scoring.volunteer.service_confirmed.v1": {"volunteer_id": _C.RESIDENT_ID, "actor": _C.STAFF_ID},
+    "learnstreet.scoring.volunteer.service_rejected.v1": {
+        "volunteer_id": _C.RESIDENT_ID,
+        "actor": _C.STAFF_ID,
+        "reason": _C.FREE_TEXT,
+    },
     **{
         f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
     },
@@ -141,6 +156,12 @@ NOT_PERSONAL: dict[tuple[str, str], str] = {
         (f"learnstreet.scoring.evidence.{step}.v1", "actor_role"): "the role evidence was uploaded or removed in"
         for step in ("uploaded", "removed")
     },
+    ("learnstreet.scoring.organisation.registered.v1", "actor_role"): "the role an organisation was registered in",
+    ("learnstreet.scoring.competition.set_up.v1", "actor_role"): "the role a competition was set up in",
+    **{
+        (f"learnstreet.scoring.volunteer.{step}.v1", "actor_role"): "the role service was recorded or decided in"
+        for step in ("service_recorded", "service_confirmed", "service_rejected")
+    },
 }
 
 # What the other fields of an event carrying a resident identifier say about that resident.
@@ -162,6 +183,9 @@ LINKED: dict[str, str] = {
     "learnstreet.scoring.assessment.recorded.v1": "who assessed an indicator",
     "learnstreet.scoring.honour.nominated.v1": "a candidacy of the resident, family or employer for an honour",
     "learnstreet.scoring.honour.objection_lodged.v1": "an objection the resident lodged against a candidate",
+    "learnstreet.scoring.volunteer.service_recorded.v1": "where and when the resident served as a volunteer, and what",
+    "learnstreet.scoring.volunteer.service_confirmed.v1": "that the resident's volunteer service counts",
+    "learnstreet.scoring.volunteer.service_rejected.v1": "that the resident's volunteer service was refused, and why",
     "learnstreet.notify.notification.sent.v1": "a message the resident received",
     "learnstreet.notify.notification.failed.v1": "a message that did not reach the resident",
 }
@@ -207,6 +231,12 @@ COLUMNS: dict[str, Category] = {
     "uploaded_by": _C.STAFF_ID,
     "removed_by": _C.STAFF_ID,
     "filename": _C.FREE_TEXT,
+    # volunteer service hours: the volunteer, who recorded them (an operator or the volunteer), who decided
+    "volunteer_id": _C.RESIDENT_ID,
+    "recorded_by": _C.RESIDENT_ID,
+    "decided_by": _C.STAFF_ID,
+    "registered_by": _C.STAFF_ID,  # organisations
+    "created_by": _C.STAFF_ID,  # competitions
 }
 # Columns whose names look personal and are not.
 NOT_PERSONAL_COLUMNS: dict[str, str] = {

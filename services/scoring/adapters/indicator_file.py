@@ -116,11 +116,20 @@ def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet
         enterprise_min_share=enterprise.get("min_share", default.enterprise_min_share),
         enterprise_min_registered=enterprise.get("min_registered", default.enterprise_min_registered),
         volunteer_min_teaching_hours=volunteer.get("min_teaching_hours", default.volunteer_min_teaching_hours),
+        volunteer_min_service_hours=volunteer.get("min_service_hours", default.volunteer_min_service_hours),
+        volunteer_either=_flag(volunteer, "either", default.volunteer_either, f"{source}: excellent_volunteer"),
     )
     return IndicatorSet(
         version=version, total=total, aspects=tuple(aspects), honours=rules,
         selection=parse_selection(raw.get("selection"), source),
     )  # fmt: skip
+
+
+def _flag(raw: dict, key: str, default: bool, where: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise IndicatorFileError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
 
 
 def _places(value: object, where: str) -> int:

@@ -26,6 +26,8 @@ QUERIES: dict[str, str] = {
     # steps the resident took in a selection (objections) and the objections they lodged
     "honour_steps": "SELECT * FROM honour_steps WHERE acted_by = $1 ORDER BY step_id",
     "honour_objections": "SELECT * FROM honour_objections WHERE lodged_by = $1 ORDER BY lodged_at, objection_id",
+    "volunteer_service": "SELECT * FROM volunteer_service WHERE volunteer_id = $1 OR recorded_by = $1 "
+    "ORDER BY day, service_id",
 }
 
 
@@ -47,6 +49,10 @@ ERASURE: list[str] = [
     " resident_ids = array_replace(resident_ids, $1, $2) WHERE recipient_id = $1 OR $1 = ANY(resident_ids)",
     "UPDATE honour_steps SET acted_by = $2 WHERE acted_by = $1",
     "UPDATE honour_objections SET lodged_by = $2 WHERE lodged_by = $1",
+    # service hours stay (an Excellent Volunteer's candidacy rests on them) under the pseudonym
+    "UPDATE volunteer_service SET volunteer_id = CASE WHEN volunteer_id = $1 THEN $2 ELSE volunteer_id END,"
+    " recorded_by = CASE WHEN recorded_by = $1 THEN $2 ELSE recorded_by END"
+    " WHERE volunteer_id = $1 OR recorded_by = $1",
 ]
 
 

@@ -453,16 +453,27 @@ async def award_rule_honours(
                   HAVING count(*) >= $2 AND count(*) FILTER (WHERE rm.minutes > 0) >= $3 * count(*)) e {ret}""",
         period, rules.enterprise_min_registered, rules.enterprise_min_share, honours.BOOK_FRAGRANT_ENTERPRISE,
     )  # fmt: skip
+    # Teaching minutes and confirmed volunteer service minutes (volunteer_service, migration 0010)
+    # side by side; `either` (domain/volunteering.py excellent_volunteer) says whether one suffices.
     vol = _HONOUR_ID.format(kind="$5::text", period="$1", recipient="provider_id")
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
             SELECT {vol}, $5, $1, 'resident', provider_id, ARRAY[provider_id],
                    (SELECT community_id FROM residents WHERE resident_id = provider_id),
-                   format('%s volunteer teaching hours in %s', round(m / 60.0, 1), $1)
-            FROM (SELECT c.provider_id, sum(d.minutes) AS m FROM attendance_daily d JOIN courses c USING (course_id)
-                  WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND d.day >= $2 AND d.day < $3
-                  GROUP BY c.provider_id HAVING sum(d.minutes) >= $4) v {ret}""",
+                   format('%s volunteer teaching hours and %s confirmed volunteer service hours in %s',
+                          round(m / 60.0, 1), round(s / 60.0, 1), $1)
+            FROM (SELECT provider_id, sum(m) AS m, sum(s) AS s FROM (
+                      SELECT c.provider_id, sum(d.minutes) AS m, 0 AS s
+                      FROM attendance_daily d JOIN courses c USING (course_id)
+                      WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND d.day >= $2 AND d.day < $3
+                      GROUP BY c.provider_id
+                      UNION ALL
+                      SELECT volunteer_id, 0, sum(hours) * 60 FROM volunteer_service
+                      WHERE state = 'confirmed' AND day >= $2 AND day < $3 GROUP BY volunteer_id) t
+                  GROUP BY provider_id) v
+            WHERE CASE WHEN $7 THEN m >= $4 OR s >= $6 ELSE m >= $4 AND s >= $6 END {ret}""",
         period, start, end, rules.volunteer_min_teaching_minutes, honours.EXCELLENT_VOLUNTEER,
+        rules.volunteer_min_service_minutes, rules.volunteer_either,
     )  # fmt: skip
     if not new:
         return []

@@ -8,8 +8,10 @@ The rules, evaluated for a calendar year (`period`) on the aggregates by
 - book-fragrant enterprise (书香企业): an employer with at least `enterprise_min_registered`
   registered employees of whom at least the share `enterprise_min_share` attended;
 - excellent volunteer (优秀志愿者): a volunteer provider whose courses gave at least
-  `volunteer_min_teaching_hours` attendance hours.
-Knowledge-competition places are recorded by operators (`competition_kind`), not by a rule.
+  `volunteer_min_teaching_hours` attendance hours, or who served at least `volunteer_min_service_hours`
+  confirmed service hours (domain/volunteering.py); with `volunteer_either` false, both.
+Knowledge-competition places are recorded by operators (`competition_kind`), not by a rule; the
+organisation honours and the Most Beautiful Family are nominated by people (domain/organisations.py).
 
 The defaults are the shipped indicator file's; a street sets its own under `honours:` there.
 Names shown to people are in the reference data (`honours.yaml`, `shared/reference.py`).
@@ -26,9 +28,13 @@ LEARNING_FAMILY = "learning_family"
 BOOK_FRAGRANT_ENTERPRISE = "book_fragrant_enterprise"
 EXCELLENT_VOLUNTEER = "excellent_volunteer"
 KNOWLEDGE_COMPETITION = "knowledge_competition"
+MOST_BEAUTIFUL_FAMILY = "most_beautiful_family"
+ADVANCED_PARTY_ORGANISATION = "advanced_party_organisation"
+LEARNING_ORGANISATION = "learning_organisation"
 
 RULE_KINDS = (LEARNING_STAR, LEARNING_FAMILY, BOOK_FRAGRANT_ENTERPRISE, EXCELLENT_VOLUNTEER)
-KINDS = (*RULE_KINDS, KNOWLEDGE_COMPETITION)
+NOMINATED_KINDS = (MOST_BEAUTIFUL_FAMILY, ADVANCED_PARTY_ORGANISATION, LEARNING_ORGANISATION)
+KINDS = (*RULE_KINDS, KNOWLEDGE_COMPETITION, *NOMINATED_KINDS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +45,8 @@ class HonourRules:
     enterprise_min_share: float = 0.5
     enterprise_min_registered: int = 5
     volunteer_min_teaching_hours: float = 20
+    volunteer_min_service_hours: float = 40
+    volunteer_either: bool = True
 
     # The aggregates count minutes: the thresholds in the unit the SQL compares with.
     @property
@@ -52,6 +60,10 @@ class HonourRules:
     @property
     def volunteer_min_teaching_minutes(self) -> int:
         return int(self.volunteer_min_teaching_hours * 60)
+
+    @property
+    def volunteer_min_service_minutes(self) -> int:
+        return int(self.volunteer_min_service_hours * 60)
 
 
 def competition_kind(competition_id: str) -> str:

@@ -14,7 +14,7 @@ from services.scoring.domain import assessment, selection
 from services.scoring.domain import rectification as rectification_rules
 from services.scoring.domain.indicators import DENOMINATORS, LEVELS, METRICS, Indicator
 from services.scoring.domain.street import STREET, local_day
-from services.scoring.service_layer import evidence, handlers
+from services.scoring.service_layer import evidence, handlers, registry
 from services.scoring.service_layer.index import IndexEngine
 from shared.events.envelope import utcnow
 from shared.http import audit
@@ -581,6 +581,7 @@ class PlaceIn(BaseModel):
 class CompetitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     period: str = Field(pattern=r"^\d{4}$")
+    round: int = Field(ge=1)  # one of the competition's rounds (POST /v1/competitions set them up)
     results: list[PlaceIn] = Field(min_length=1, max_length=500)
 
 
@@ -591,8 +592,9 @@ async def competition_results(
     request: Request,
     operator: Operator,
 ) -> dict[str, Any]:
-    """Knowledge-competition places: candidates (or, with automatic selection, honours) with their rank;
-    each resident is nominated once per competition and period."""
+    """Knowledge-competition places of one round of a set-up competition: candidates (or, with
+    automatic selection, honours) with their rank; each resident is nominated once per competition and
+    period. 422 naming the field for a competition not set up, a round it lacks, a rank past its places."""
     seen: set[str] = set()
     for i, r in enumerate(body.results):
         if r.resident_id in seen:
@@ -602,6 +604,7 @@ async def competition_results(
     for i, r in enumerate(body.results):
         if r.community_id is not None and r.community_id not in engine.populations:
             raise Invalid(f"unknown community {r.community_id!r}", field=f"results.{i}.community_id")
+    await registry.check_competition_results(_uow(request), competition_id, body.round, [r.place for r in body.results])
     rows = await handlers.record_competition(
         _uow(request), competition_id, body.period, [r.model_dump() for r in body.results],
         engine.indicators.selection, _actor(operator), engine.clock(),

@@ -97,9 +97,11 @@ async def test_family_and_volunteer_candidates_and_a_rejection():
 async def test_competition_results_nominate_once_and_assessments_keep_history():
     run = unique("quiz")
     winners = [f"{run}-w{i}" for i in range(2)]
-    body = {"period": YEAR, "results": [{"place": i + 1, "resident_id": w, "community_id": "xinmu"}
-                                        for i, w in enumerate(winners)]}  # fmt: skip
+    body = {"period": YEAR, "round": 1, "results": [{"place": i + 1, "resident_id": w, "community_id": "xinmu"}
+                                                    for i, w in enumerate(winners)]}  # fmt: skip
     async with client("scoring", "operator") as http:
+        setup = {"competition_id": run, "name_zh": "知识竞赛", "name_en": "quiz", "rounds": 1, "places": 2}
+        assert (await http.post("/v1/competitions", json=setup)).status_code == 201
         r = await http.post(f"/v1/competitions/{run}/results", json=body)
         assert r.status_code == 201, r.text
         assert [(a["new"], a["state"], a["place"]) for a in r.json()["nominated"]] == [

@@ -31,8 +31,11 @@ def worker(community: str) -> httpx.AsyncClient:
 
 
 async def _nominate(op: httpx.AsyncClient, competition: str, residents: list[str], community: str) -> list[dict]:
-    body = {"period": YEAR, "results": [{"place": i + 1, "resident_id": r, "community_id": community}
-                                        for i, r in enumerate(residents)]}  # fmt: skip
+    setup = {"competition_id": competition, "name_zh": "评选测试知识竞赛", "name_en": "selection test quiz",
+             "rounds": 1, "places": len(residents)}  # fmt: skip
+    assert (await op.post("/v1/competitions", json=setup)).status_code == 201
+    body = {"period": YEAR, "round": 1, "results": [{"place": i + 1, "resident_id": r, "community_id": community}
+                                                    for i, r in enumerate(residents)]}  # fmt: skip
     r = await op.post(f"/v1/competitions/{competition}/results", json=body)
     assert r.status_code == 201, r.text
     nominated = r.json()["nominated"]
