@@ -12,8 +12,11 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.activities.adapters import privacy
+from services.activities.domain import signing
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
-from services.activities.service_layer import handlers
+from services.activities.entrypoints.kiosk_keys_http import http_record
+from services.activities.service_layer import handlers, kiosk_signing
+from shared.bus.decoding import DeadLetter
 from shared.events import topics
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
 from shared.http import audit
@@ -31,6 +34,7 @@ from shared.http.auth import (
     SiteStaff,
 )
 from shared.http.errors import Invalid, NotFound
+from shared.kiosk_signing import KEY_ID_HEADER, SIGNATURE_HEADER
 
 router = APIRouter(prefix="/v1")
 
@@ -387,12 +391,21 @@ async def post_checkin(body: KioskCheckin, request: Request, kiosk: Kiosk) -> Ac
     202 means Kafka has it, the verdict follows as attendance.recorded or attendance.rejected."""
     if kiosk.role == "kiosk" and kiosk.subject != body.kiosk_id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"this token belongs to kiosk {kiosk.subject}")
-    broker = request.app.state.runtime.broker
-    await broker.publish(
-        body.model_dump_json().encode(),
-        topics.KIOSK_CHECKINS.name,
-        key=body.resident_id.encode(),
-        headers={"content-type": "application/json"},
+    value = body.model_dump_json().encode()
+    headers = {"content-type": "application/json"}
+    signed = {k: v for k, v in request.headers.items() if k in (SIGNATURE_HEADER, KEY_ID_HEADER)}
+    try:
+        await kiosk_signing.check(_ctx(request), body, signed)
+    except kiosk_signing.BadSignature as refused:
+        # dead-lettered like the Kafka path's, so one DLQ and one metric show every refused scan
+        await request.app.state.runtime.dead_letters.publish(
+            [(http_record(topics.KIOSK_CHECKINS.name, body.resident_id, value, {**headers, **signed}), DeadLetter(
+                signing.REASON, refused.detail), 1)]
+        )  # fmt: skip
+        raise
+    # the consumer verifies again: the headers travel with the record
+    await request.app.state.runtime.broker.publish(
+        value, topics.KIOSK_CHECKINS.name, key=body.resident_id.encode(), headers={**headers, **signed}
     )
     return Accepted(checkin_id=body.checkin_id)
 

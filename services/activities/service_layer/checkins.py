@@ -29,9 +29,10 @@ from pydantic import ValidationError
 
 from services.activities.adapters import checkin_outbox, repository
 from services.activities.adapters.checkin_outbox import CheckinOutbox, OutEvent
-from services.activities.domain import model
+from services.activities.domain import model, signing
 from services.activities.domain.model import Attendance, Verdict
 from services.activities.metrics import BATCH_SIZE, CACHE_MISSES, CHECKINS, PARKED, REJECTED, STAGE
+from services.activities.service_layer import kiosk_signing
 from services.activities.service_layer.handlers import SOURCE, Context
 from shared.bus.consumer import dead_letter
 from shared.bus.decoding import MAX_RECORD_BYTES, DeadLetter, Incoming, validation_detail
@@ -177,7 +178,15 @@ class CheckinProcessor:
         self._task: asyncio.Task | None = None
 
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
-        """BatchProjector of kiosk.checkins: scans arriving now from Kafka."""
+        """BatchProjector of kiosk.checkins: scans arriving now from Kafka. Their signatures are
+        checked first (contract v2); refused ones are dead letters and never reach attendance."""
+        refused = await kiosk_signing.refusals(
+            uow.conn, [(e.data, e.record.headers) for e in events], datetime.now(UTC)
+        )
+        if refused:
+            for i, why in refused.items():
+                dead_letter(events[i], DeadLetter(signing.REASON, why))
+            events = [e for i, e in enumerate(events) if i not in refused]
         for i, letter in await self.apply(uow, [(e.data, None) for e in events]):
             dead_letter(events[i], letter)
 
