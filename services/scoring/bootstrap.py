@@ -11,6 +11,7 @@ from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.adapters.shifted_clock import shifted_clock
 from services.scoring.config import ScoringSettings
 from services.scoring.entrypoints import consumers, dashboard, evidence_http, http, registry_http
+from services.scoring.entrypoints import periods as period_http
 from services.scoring.service_layer.index import IndexEngine
 from shared import catalogue
 from shared.reference import load_reference
@@ -37,7 +38,7 @@ def build_engine(settings: ScoringSettings) -> IndexEngine:
 def build_app(settings: ScoringSettings) -> FastAPI:
     engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
-    consumers.register(runtime, on_applied=engine.mark)
+    consumers.register(runtime, on_applied=engine.mark, periods=engine.indicators.periods)
 
     async def start_engine() -> None:
         await engine.start(runtime.pool, runtime.uow)
@@ -51,4 +52,5 @@ def build_app(settings: ScoringSettings) -> FastAPI:
         routers=[http.router, registry_http.router, evidence_http.router, dashboard.router],
     )
     app.state.index = engine
+    app.include_router(period_http.router)  # a period's figures, frozen at its close
     return app

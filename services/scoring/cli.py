@@ -9,6 +9,7 @@ differ, since a rebuild is how an operator repairs the live index.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 from typing import Any
 
@@ -65,7 +66,8 @@ def index_projection(s: ScoringSettings) -> Projection:
 
     return Projection(
         name="scoring", topics=TOPICS, tables=repository.PROJECTION_TABLES, lock=repository.PROJECTION_LOCK,
-        rebuild_lock=REBUILD_LOCK, stored_offsets=repository.stored_offsets, dispatcher=rebuild_dispatcher,
+        rebuild_lock=REBUILD_LOCK, stored_offsets=repository.stored_offsets,
+        dispatcher=functools.partial(rebuild_dispatcher, periods=engine.indicators.periods),
         check=check_attendance, compare=compare, swap_when_different=True,
     )  # fmt: skip
 

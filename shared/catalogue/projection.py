@@ -18,12 +18,22 @@ from shared.events.catalogue import (
     SessionCancelled,
     SessionChanged,
     SessionScheduled,
+    VenueClosed,
     VenueRegistered,
+    VenueReopened,
 )
 
 
 async def on_venue_registered(uow: UnitOfWork, event: VenueRegistered, meta: Incoming | None) -> None:
     await repository.upsert_venue(uow.conn, event)
+
+
+async def on_venue_closed(uow: UnitOfWork, event: VenueClosed, meta: Incoming | None) -> None:
+    await repository.close_venue(uow.conn, event)
+
+
+async def on_venue_reopened(uow: UnitOfWork, event: VenueReopened, meta: Incoming | None) -> None:
+    await repository.reopen_venue(uow.conn, event)
 
 
 async def on_course_created(uow: UnitOfWork, event: CourseCreated, meta: Incoming | None) -> None:
@@ -46,6 +56,8 @@ async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, meta: I
 
 HANDLERS: Handlers = {
     VenueRegistered: on_venue_registered,
+    VenueClosed: on_venue_closed,
+    VenueReopened: on_venue_reopened,
     CourseCreated: on_course_created,
     CourseUpdated: on_course_created,
     CourseCancelled: on_course_cancelled,

@@ -15,7 +15,7 @@ from datetime import datetime
 import asyncpg
 
 from shared.catalogue.model import CourseRef, SessionRef
-from shared.events.catalogue import CourseCreated, SessionScheduled, VenueRegistered
+from shared.events.catalogue import CourseCreated, SessionScheduled, VenueClosed, VenueRegistered, VenueReopened
 
 # --- courses ------------------------------------------------------------------------------------
 
@@ -77,6 +77,19 @@ async def upsert_venue(conn: asyncpg.Connection, venue: VenueRegistered) -> None
                capacity = EXCLUDED.capacity, updated_at = now()""",
         venue.venue_id, venue.name_zh, venue.name_en, venue.community_id, str(venue.venue_type), venue.capacity,
     )  # fmt: skip
+
+
+async def close_venue(conn: asyncpg.Connection, event: VenueClosed) -> None:
+    await conn.execute(
+        "UPDATE venues SET closed_on = $2, reopened_on = NULL, updated_at = now() WHERE venue_id = $1",
+        event.venue_id, event.closed_on,
+    )  # fmt: skip
+
+
+async def reopen_venue(conn: asyncpg.Connection, event: VenueReopened) -> None:
+    await conn.execute(
+        "UPDATE venues SET reopened_on = $2, updated_at = now() WHERE venue_id = $1", event.venue_id, event.reopened_on
+    )
 
 
 # --- sessions -----------------------------------------------------------------------------------

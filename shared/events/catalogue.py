@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -71,6 +71,33 @@ class VenueRegistered(EventData):
     venue_type: VenueType
     capacity: int
     kiosk_ids: list[str] = Field(default_factory=list)
+
+
+class VenueClosed(EventData):
+    """Emitted when an operator (or the venue community's worker) closes a venue from `closed_on`
+    (a day in Asia/Shanghai): from that day it takes no sessions and check-ins, and leaves the
+    index's venue and seat denominators."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.venue.closed.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "venue_id"
+
+    venue_id: str
+    community_id: str
+    closed_on: date
+    reason: str = ""
+
+
+class VenueReopened(EventData):
+    """Emitted when a closed venue reopens from `reopened_on`; it counts in the denominators again."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.venue.reopened.v1"
+    topic: ClassVar[str] = topics.CATALOGUE.name
+    key_field: ClassVar[str] = "venue_id"
+
+    venue_id: str
+    community_id: str
+    reopened_on: date
 
 
 class CourseCreated(EventData):
@@ -721,7 +748,7 @@ class NotificationFailed(NotificationSent):
 
 
 EVENT_TYPES: tuple[type[EventData], ...] = (
-    VenueRegistered, CourseCreated, CourseUpdated, CourseCancelled,
+    VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
     NeedVoted, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
     ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentErased,

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 
-from services.activities.domain.model import CHECKIN_OPENS_BEFORE, MAX_SESSION_LENGTH, Session
+from services.activities.domain.model import CHECKIN_OPENS_BEFORE, MAX_SESSION_LENGTH, Closing, Session
 from shared.events.catalogue import AudienceGroup, ProviderKind
 
 _DAY = timedelta(days=1)
@@ -60,6 +60,7 @@ class Caches:
         self.courses: dict[str, CourseInfo] = {}
         self.residents: dict[str, ResidentInfo] = {}
         self.enrolled: dict[str, set[str]] = defaultdict(set)  # session -> residents with a confirmed seat
+        self.venue_closings: dict[str, Closing] = {}  # a venue's latest closing (check-ins refused while closed)
 
     async def load(self, conn: asyncpg.Connection) -> None:
         """Everything, read first and swapped in at once: a batch judged meanwhile (between the
@@ -70,6 +71,10 @@ class Caches:
         }
         for r in await conn.fetch(_SESSION_SQL):
             fresh.put_session(Session(**dict(r)))
+        fresh.venue_closings = {
+            r["venue_id"]: Closing(r["closed_on"], r["reopened_on"], r["reason"])
+            for r in await conn.fetch("SELECT venue_id, closed_on, reopened_on, reason FROM venue_closings")
+        }
         fresh.courses = {
             r["course_id"]: _course(r)
             for r in await conn.fetch("SELECT course_id, theme, provider_kind, cancelled FROM courses")
@@ -103,6 +108,11 @@ class Caches:
             by_venue[r["venue_id"]].append(r["kiosk_id"])
         for venue_id, kiosks in by_venue.items():
             self.set_kiosks(venue_id, kiosks)
+        for r in await conn.fetch(
+            "SELECT venue_id, closed_on, reopened_on, reason FROM venue_closings WHERE venue_id = ANY($1::text[])",
+            venue_ids,
+        ):
+            self.venue_closings[r["venue_id"]] = Closing(r["closed_on"], r["reopened_on"], r["reason"])
 
     async def refresh_courses(self, conn: asyncpg.Connection, course_ids: list[str]) -> None:
         for r in await conn.fetch(

@@ -15,8 +15,9 @@ import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
 
@@ -113,6 +114,52 @@ class Session:
         """The check-in window is [start − CHECKIN_OPENS_BEFORE, end]; a check-out is accepted in
         the same window."""
         return self.starts_at - CHECKIN_OPENS_BEFORE <= at <= self.ends_at
+
+
+# A venue closes and reopens on days of the street's calendar, not UTC ones.
+STREET_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def street_day(at: datetime) -> date:
+    return at.astimezone(STREET_TZ).date()
+
+
+@dataclass(frozen=True)
+class Closing:
+    """A venue's latest closing: closed from `closed_on`, open again from `reopened_on` (if set)."""
+
+    closed_on: date
+    reopened_on: date | None = None
+    reason: str = ""
+
+    def closed_at(self, day: date) -> bool:
+        return self.closed_on <= day and (self.reopened_on is None or day < self.reopened_on)
+
+
+def close_venue(current: Closing | None, on: date, reason: str) -> Closing:
+    """A venue is closed once at a time; a closing after a reopening starts on or after it."""
+    if current is not None and current.reopened_on is None:
+        raise RuleViolated("closed_on", f"the venue is closed since {current.closed_on}")
+    if current is not None and on < current.reopened_on:
+        raise RuleViolated("closed_on", f"the venue reopened on {current.reopened_on}; close it on or after that day")
+    if not reason.strip():
+        raise RuleViolated("reason", "say why the venue closes")
+    return Closing(on, None, reason.strip())
+
+
+def reopen_venue(current: Closing | None, on: date) -> Closing:
+    if current is None or current.reopened_on is not None:
+        raise RuleViolated("reopened_on", "the venue is not closed")
+    if on <= current.closed_on:
+        raise RuleViolated("reopened_on", f"the venue closed on {current.closed_on}; reopen it on a later day")
+    return Closing(current.closed_on, on, current.reason)
+
+
+def check_venue_open_for(session: Session, closing: Closing | None) -> None:
+    """A closed venue takes no session on a day it is closed (moving one there counts as new)."""
+    if closing is not None and closing.closed_at(street_day(session.starts_at)):
+        until = f" until {closing.reopened_on}" if closing.reopened_on else ""
+        raise RuleViolated("venue_id", f"venue {session.venue_id} is closed from {closing.closed_on}{until}")
 
 
 def check_session_fits_venue(session: Session, venue: Venue) -> None:
@@ -299,6 +346,7 @@ def judge(
     waited: timedelta,
     grace: timedelta,
     received_at: datetime,
+    closing_of: Callable[[str], Closing | None] = lambda venue_id: None,
 ) -> Verdict:
     """Decide a scan against what is known now. Kiosks and sessions are this service's own data,
     but residents come from another topic and sessions may be entered after the fact, so what is
@@ -333,4 +381,9 @@ def judge(
     if missing:
         reason, detail = missing[0]
         return Verdict("park" if still_parked(waited, grace) else "reject", reason, detail)
+    closing = closing_of(session.venue_id)
+    if closing is not None and closing.closed_at(street_day(session.starts_at)):
+        # A kiosk syncing late, or a session left on the books: the venue was closed that day.
+        closed = f"venue {session.venue_id} is closed from {closing.closed_on}"
+        return Verdict("reject", "venue_closed", f"{closed}; session {session.session_id} is not held")
     return Verdict("attend", session=session)

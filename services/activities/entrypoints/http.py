@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -13,9 +13,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.activities.adapters import privacy
 from services.activities.domain import signing
-from services.activities.domain.model import Course, RuleViolated, Session, Venue
+from services.activities.domain.model import STREET_TZ, Course, RuleViolated, Session, Venue
 from services.activities.entrypoints.kiosk_keys_http import http_record
-from services.activities.service_layer import handlers, kiosk_signing
+from services.activities.service_layer import handlers, kiosk_signing, venues
 from shared.bus.decoding import DeadLetter
 from shared.events import topics
 from shared.events.catalogue import AudienceGroup, KioskCheckin, ProviderKind, VenueType
@@ -122,6 +122,52 @@ async def get_venue(venue_id: Id, request: Request, user: Reader) -> VenueOut:
     venue = await handlers.get_venue(_ctx(request), venue_id)
     user.check_reach(venue.community_id, venue.venue_id)
     return VenueOut.model_validate(venue, from_attributes=True)
+
+
+class VenueCloseIn(_In):
+    closed_on: date  # the first day closed (Asia/Shanghai)
+    reason: str = Field(min_length=1)
+
+
+class VenueReopenIn(_In):
+    reopened_on: date  # the first day open again
+
+
+class ClosingOut(BaseModel):
+    venue_id: str
+    closed: bool  # closed today
+    closed_on: date | None = None
+    reopened_on: date | None = None
+    reason: str = ""
+
+
+def _closing_out(venue_id: str, closing) -> ClosingOut:
+    if closing is None:
+        return ClosingOut(venue_id=venue_id, closed=False)
+    today = datetime.now(STREET_TZ).date()
+    return ClosingOut(venue_id=venue_id, closed=closing.closed_at(today), closed_on=closing.closed_on,
+                      reopened_on=closing.reopened_on, reason=closing.reason)  # fmt: skip
+
+
+@router.post("/venues/{venue_id}/close", response_model=ClosingOut, tags=["venues"])
+async def close_venue(venue_id: Id, body: VenueCloseIn, request: Request, staff: CommunityStaff) -> ClosingOut:
+    """Closes the venue from `closed_on`: no sessions are scheduled there on closed days, check-ins
+    for its sessions on those days are rejected (`venue_closed`), and the index leaves it out of
+    its venue and seat denominators from that day (event venue.closed)."""
+    closing = await venues.close(_ctx(request), venue_id, body.closed_on, body.reason, staff, _cid(request))
+    return _closing_out(venue_id, closing)
+
+
+@router.post("/venues/{venue_id}/reopen", response_model=ClosingOut, tags=["venues"])
+async def reopen_venue(venue_id: Id, body: VenueReopenIn, request: Request, staff: CommunityStaff) -> ClosingOut:
+    closing = await venues.reopen(_ctx(request), venue_id, body.reopened_on, staff, _cid(request))
+    return _closing_out(venue_id, closing)
+
+
+@router.get("/venues/{venue_id}/closing", response_model=ClosingOut, tags=["venues"])
+async def venue_closing(venue_id: Id, request: Request, user: AnyUser) -> ClosingOut:
+    await handlers.get_venue(_ctx(request), venue_id)
+    return _closing_out(venue_id, await venues.closing(_ctx(request), venue_id))
 
 
 @router.get("/venues", response_model=list[VenueOut], tags=["venues"])

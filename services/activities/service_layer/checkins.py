@@ -342,6 +342,7 @@ class CheckinProcessor:
                 waited=now - first_seen,
                 grace=self.grace,
                 received_at=first_seen,
+                closing_of=caches.venue_closings.get,
             )
             for checkin, first_seen, _ in work
         ]

@@ -8,7 +8,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from services.activities.adapters import privacy, repository
+from services.activities.adapters import privacy, repository, venue_closing
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
@@ -236,6 +236,7 @@ async def schedule_session(ctx: Context, session: Session, *, correlation_id: st
         venue = await _venue_for(uow, session.venue_id)
         session = replace(session, community_id=venue.community_id)
         _check(model.check_session_fits_venue, session, venue)
+        _check(model.check_venue_open_for, session, await venue_closing.closing_of(uow.conn, session.venue_id))
         if not await repository.save_session(uow.conn, session, create=True):
             raise Conflict(f"session {session.session_id} exists already", field="session_id")
         _publish(uow, _session_event(ev.SessionScheduled, session), correlation_id)
@@ -259,6 +260,7 @@ async def change_session(ctx: Context, session_id: str, changes: dict, *, correl
         venue = await _venue_for(uow, session.venue_id)
         session = replace(session, community_id=venue.community_id)
         _check(model.check_session_fits_venue, session, venue)
+        _check(model.check_venue_open_for, session, await venue_closing.closing_of(uow.conn, session.venue_id))
         seats = await repository.confirmed_seats(uow.conn, session_id)
         if session.capacity < seats:
             raise Conflict(f"{seats} seats are confirmed; cancel enrolments before shrinking", field="capacity")

@@ -9,6 +9,7 @@ import yaml
 
 from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.indicators import LEVELS, METRICS, Aspect, Indicator, IndicatorSet
+from services.scoring.domain.periods import parse_periods
 from services.scoring.domain.selection import DEFAULT_QUOTA_KEY, SelectionRules
 
 
@@ -121,8 +122,15 @@ def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet
     )
     return IndicatorSet(
         version=version, total=total, aspects=tuple(aspects), honours=rules,
-        selection=parse_selection(raw.get("selection"), source),
+        selection=parse_selection(raw.get("selection"), source), periods=_periods(raw, source),
     )  # fmt: skip
+
+
+def _periods(raw: dict, source: str):
+    try:
+        return parse_periods(raw.get("periods"))
+    except ValueError as e:
+        raise IndicatorFileError(f"{source}: {e}") from None
 
 
 def _flag(raw: dict, key: str, default: bool, where: str) -> bool:

@@ -21,6 +21,7 @@ QUERIES: dict[str, str] = {
     "attendance": "SELECT * FROM attendance WHERE resident_id = $1 ORDER BY day NULLS LAST, session_id",
     "attendees": "SELECT * FROM attendees WHERE resident_id = $1 ORDER BY community_id",
     "resident_minutes": "SELECT * FROM resident_minutes WHERE resident_id = $1 ORDER BY period",
+    "late_attendance": "SELECT * FROM late_attendance WHERE resident_id = $1 ORDER BY counted_day, session_id",
     "honours": "SELECT * FROM honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids) "
     "ORDER BY nominated_at, honour_id",
     # steps the resident took in a selection (objections) and the objections they lodged
@@ -45,6 +46,7 @@ ERASURE: list[str] = [
     "UPDATE attendance SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE attendees SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE resident_minutes SET resident_id = $2 WHERE resident_id = $1",
+    "UPDATE late_attendance SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE honours SET recipient_id = CASE WHEN recipient_id = $1 THEN $2 ELSE recipient_id END,"
     " resident_ids = array_replace(resident_ids, $1, $2) WHERE recipient_id = $1 OR $1 = ANY(resident_ids)",
     "UPDATE honour_steps SET acted_by = $2 WHERE acted_by = $1",

@@ -24,6 +24,7 @@ from shared.events.catalogue import AudienceGroup
 PROJECTION_TABLES = (
     "courses", "venues", "sessions", "residents", "enrolments", "need_votes", "attendance",
     "attendance_daily", "attendees", "audience_seen", "resident_minutes", "consumer_offsets", "inbox",
+    "late_attendance",
 )  # fmt: skip
 
 # Held shared by every live batch and exclusively by the rebuild while it swaps tables in.
@@ -181,6 +182,13 @@ async def insert_vote(conn: asyncpg.Connection, e: Any, at: datetime) -> None:
 # --- reading the index -------------------------------------------------------------------------
 
 
+# Session `s` is on a day its venue is open: a closed venue's sessions leave the venue and seat
+# denominators (and their numerators) from its closing day, until it reopens (the catalogue's venues).
+_VENUE_OPEN = """NOT EXISTS (SELECT 1 FROM venues vc WHERE vc.venue_id = s.venue_id
+    AND vc.closed_on <= (s.starts_at AT TIME ZONE 'Asia/Shanghai')::date
+    AND (vc.reopened_on IS NULL OR (s.starts_at AT TIME ZONE 'Asia/Shanghai')::date < vc.reopened_on))"""
+
+
 def _by_community(rows, *columns: str) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {}
     for r in rows:
@@ -259,28 +267,32 @@ async def compute_metrics(
     )  # fmt: skip
     held = _by_community(
         await conn.fetch(
-            """SELECT s.community_id, count(*) AS held, sum(greatest(s.capacity, 0)) AS seats,
-                      count(DISTINCT c.theme) FILTER (WHERE c.theme = ANY($3::text[])) AS themes
+            f"""SELECT s.community_id, count(*) AS held, sum(greatest(s.capacity, 0)) AS seats,
+                      count(DISTINCT c.theme) FILTER (WHERE c.theme = ANY($3::text[])) AS themes,
+                      sum(least(a.n, greatest(s.capacity, 0))) AS attended
                FROM sessions s LEFT JOIN courses c USING (course_id)
-               WHERE NOT s.cancelled AND s.starts_at <= $1 AND s.starts_at > $2
+               CROSS JOIN LATERAL (SELECT count(*) AS n FROM attendance a
+                                   WHERE a.session_id = s.session_id AND a.recorded) a
+               WHERE NOT s.cancelled AND s.starts_at <= $1 AND s.starts_at > $2 AND {_VENUE_OPEN}
                GROUP BY GROUPING SETS ((s.community_id), ())""",
             now, since, themes,
         ),
-        "held", "seats", "themes",
+        "held", "seats", "themes", "attended",
     )  # fmt: skip
     venues = _by_community(
         await conn.fetch(
             f"""SELECT community_id, count(*) AS n, count(*) FILTER (WHERE EXISTS (
                        SELECT 1 FROM sessions s WHERE s.venue_id = v.venue_id AND NOT s.cancelled
-                       AND s.starts_at <= $1 AND s.starts_at > $2)) AS active
-                FROM venues v {gs}""",
-            now, since,
+                       AND s.starts_at <= $1 AND s.starts_at > $2 AND {_VENUE_OPEN})) AS active
+                FROM venues v WHERE NOT coalesce(v.closed_on <= $3 AND (v.reopened_on IS NULL OR $3 < v.reopened_on),
+                                                 false) {gs}""",
+            now, since, today,
         ),
         "n", "active",
     )  # fmt: skip
     enrol = _by_community(
         await conn.fetch(
-            """SELECT s.community_id, sum(least(coalesce(e.confirmed, 0), greatest(s.capacity, 0))) AS confirmed,
+            f"""SELECT s.community_id, sum(least(coalesce(e.confirmed, 0), greatest(s.capacity, 0))) AS confirmed,
                       sum(greatest(s.capacity, 0)) AS seats,
                       sum(e.ended) AS ended, sum(e.no_show) AS no_show
                FROM sessions s LEFT JOIN (
@@ -290,7 +302,7 @@ async def compute_metrics(
                               AND a.resident_id = e.resident_id AND a.recorded)) AS no_show
                    FROM enrolments e JOIN sessions s USING (session_id)
                    WHERE e.status = 'confirmed' GROUP BY e.session_id) e USING (session_id)
-               WHERE NOT s.cancelled AND s.starts_at > $2
+               WHERE NOT s.cancelled AND s.starts_at > $2 AND {_VENUE_OPEN}
                GROUP BY GROUPING SETS ((s.community_id), ())""",
             now, since,
         ),
@@ -347,8 +359,8 @@ async def compute_metrics(
             "learning_hours_per_resident": per_resident("learning_hours_per_resident", learnt, learnt),
             "audience_coverage": MetricValue(min(groups.get(community, 0.0), len(AudienceGroup)), len(AudienceGroup)),
             "venues_active_share": MetricValue(v.get("active", 0.0), v.get("n", 0.0)),
-            # Attendances of sessions held, at most the seats of those sessions.
-            "venue_utilisation": MetricValue(min(h.get("n", 0.0), s.get("seats", 0.0)), s.get("seats", 0.0)),
+            # Attendances of each session held, at most its seats (walk-ins beyond them count as full).
+            "venue_utilisation": MetricValue(s.get("attended", 0.0), s.get("seats", 0.0)),
             "theme_diversity": MetricValue(s.get("themes", 0.0), len(themes)),
             "sessions_per_1000": MetricValue(s.get("held", 0.0), population / 1000),
             "volunteer_teaching_hours": MetricValue(round(h.get("vol", 0.0) / 60, 2), 1),

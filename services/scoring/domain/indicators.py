@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from services.scoring.domain.honours import HonourRules
+from services.scoring.domain.periods import PeriodRules
 from services.scoring.domain.selection import SelectionRules
 
 # What a value is divided by. Rates the evaluation scheme defines over residents divide by the
@@ -146,6 +147,7 @@ class IndicatorSet:
     aspects: tuple[Aspect, ...]
     honours: HonourRules
     selection: SelectionRules = field(default_factory=SelectionRules)
+    periods: PeriodRules = field(default_factory=PeriodRules)  # when a period closes for late data
 
     @property
     def indicators(self) -> dict[str, Indicator]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from services.scoring.adapters.offsets import StoredOffsets
+from services.scoring.domain.periods import PeriodRules
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.attendance import AttendanceProjector
 from shared.bus.dispatch import Dispatcher, Handlers
@@ -40,12 +41,13 @@ HANDLERS: Handlers = {
 LABEL = "scoring.batch"  # metric label of attendance batches and of records skipped by offset
 
 
-def register(runtime: Runtime, on_applied: Callable[[set[str]], None]) -> None:
-    """`on_applied`: the index engine's notice of the topics a committed batch changed."""
+def register(runtime: Runtime, on_applied: Callable[[set[str]], None], periods: PeriodRules | None = None) -> None:
+    """`on_applied`: the index engine's notice of the topics a committed batch changed; `periods`:
+    the indicator file's period close (late attendance)."""
     runtime.consume(
         *TOPICS,
         handlers=HANDLERS,
-        projector=AttendanceProjector(),
+        projector=AttendanceProjector(periods),
         offsets=StoredOffsets(),
         on_applied=on_applied,
         label=LABEL,
@@ -53,9 +55,8 @@ def register(runtime: Runtime, on_applied: Callable[[set[str]], None]) -> None:
     )
 
 
-def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork]) -> Dispatcher:
+def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork], periods: PeriodRules | None = None) -> Dispatcher:
     """The live dispatcher, for the rebuild's replay into its shadow tables: without the projection
     lock (the rebuild holds it exclusively at the end) and with no index engine to notify."""
-    return Dispatcher(
-        uow_factory, HANDLERS, projector=AttendanceProjector(), offsets=StoredOffsets(shared_lock=False), label=LABEL
-    )
+    projector = AttendanceProjector(periods)
+    return Dispatcher(uow_factory, HANDLERS, projector=projector, offsets=StoredOffsets(shared_lock=False), label=LABEL)

@@ -92,7 +92,9 @@ async def index_detail(community_id: str, request: Request, user: CommunityReade
     # Assessed leaves link their evidence files (service_layer/evidence.py), for the report and dashboard.
     aspects = await evidence.with_links(_uow(request), community_id, view["aspects"])
     return {**_meta(engine), "community_id": community_id, **engine.names.get(community_id, {}),
-            "total": view["total"], "max": view["max"], "aspects": aspects}  # fmt: skip
+            "total": view["total"], "max": view["max"], "aspects": aspects,
+            # late attendance counted in this period after its own closed (domain/periods.py)
+            **{k: view[k] for k in ("late_counted", "late_zh", "late_en") if k in view}}  # fmt: skip
 
 
 @router.get("/index/{community_id}/rectification")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from services.scoring.domain.periods import PeriodRules
 from services.scoring.service_layer import handlers
 from shared.bus.decoding import DeadLetter, Incoming
 from shared.db.uow import UnitOfWork
@@ -28,7 +29,11 @@ class AttendanceProjector:
     event_types = ATTENDANCE_TYPES
     lock: asyncio.Lock | None = None  # the projection lock is PostgreSQL's, taken with the offsets
 
+    def __init__(self, periods: PeriodRules | None = None) -> None:
+        # When each period closes for late data: the indicator file's, the default without one.
+        self.periods = periods or PeriodRules()
+
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         for event in events:
             check_attendance(event)
-        await handlers.apply_attendance(uow, events)
+        await handlers.apply_attendance(uow, events, self.periods)

@@ -7,10 +7,12 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+from services.scoring.adapters import periods as period_store
 from services.scoring.adapters import privacy, repository
 from services.scoring.domain import rectification, selection
 from services.scoring.domain.attendance import AttendanceFact, apply_batch
 from services.scoring.domain.honours import HonourRules, competition_kind, honour_id
+from services.scoring.domain.periods import PeriodRules
 from services.scoring.domain.selection import Refused, SelectionRules
 from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
@@ -70,16 +72,20 @@ async def on_need(uow: UnitOfWork, event: NeedVoted, incoming: Incoming) -> None
 # --- attendance (hot path: one batch → one transaction, multi-row upserts) ------------------------
 
 
-def attendance_fact(incoming: Incoming) -> AttendanceFact:
+def attendance_fact(incoming: Incoming, periods: PeriodRules | None = None) -> AttendanceFact:
+    """The fold's view of an attendance event; a recording counts on its session's day, or on the
+    day it arrived when its session's period had closed by then (domain/periods.py)."""
     e = incoming.data
     at = incoming.time or utcnow()
     if isinstance(e, AttendanceRecorded):
+        day = local_day(e.session_starts_at or e.scanned_at)
+        if periods is not None:
+            day = periods.counted_day(day, local_day(at))[0]
         return AttendanceFact(
             attendance_id=e.attendance_id, resident_id=e.resident_id, session_id=e.session_id, minutes=e.minutes,
             at=at, event_id=str(incoming.event_id), recorded=True, course_id=e.course_id,
             community_id=e.community_id, home_community_id=e.resident_community_id,
-            audience_group=str(e.audience_group) if e.audience_group else None,
-            day=local_day(e.session_starts_at or e.scanned_at),
+            audience_group=str(e.audience_group) if e.audience_group else None, day=day,
         )  # fmt: skip
     assert isinstance(e, AttendanceAdjusted)
     return AttendanceFact(
@@ -88,9 +94,9 @@ def attendance_fact(incoming: Incoming) -> AttendanceFact:
     )  # fmt: skip
 
 
-async def apply_attendance(uow: UnitOfWork, events: list[Incoming]) -> int:
+async def apply_attendance(uow: UnitOfWork, events: list[Incoming], periods: PeriodRules | None = None) -> int:
     """Applies a batch of attendance events in the caller's transaction; returns how many counted."""
-    facts = [attendance_fact(i) for i in events]
+    facts = [attendance_fact(i, periods) for i in events]
     if not facts:
         return 0
     conn = uow.conn
@@ -109,7 +115,24 @@ async def apply_attendance(uow: UnitOfWork, events: list[Incoming]) -> int:
     states = await repository.attendance_states(conn, sorted({f.key for f in facts}))
     changed, agg = apply_batch(states, facts)
     await repository.save_attendance(conn, changed, agg)
+    await period_store.save_late(conn, _late(events, states, changed))
     return len(changed)
+
+
+def _late(events: list[Incoming], before: dict, changed: dict) -> list[tuple]:
+    """Attendance this batch counted for the first time on a day other than its session's (late)."""
+    rows = []
+    for i in events:
+        e = i.data
+        if not isinstance(e, AttendanceRecorded):
+            continue
+        key = (e.session_id, e.resident_id)
+        state, was = changed.get(key), before.get(key)
+        session_day = local_day(e.session_starts_at or e.scanned_at)
+        if state is None or not state.recorded or (was is not None and was.recorded) or state.day == session_day:
+            continue
+        rows.append((e.session_id, e.resident_id, session_day, state.day, state.community_id, state.home_community_id))
+    return list({r[:2]: r for r in rows}.values())
 
 
 # --- assessments, honours -------------------------------------------------------------------------
@@ -173,12 +196,17 @@ def _publish_new(uow: UnitOfWork, new: list[dict], actor: Actor, at: datetime) -
 
 
 async def evaluate_honours(
-    uow_factory: Callable[[], UnitOfWork], rules: HonourRules, chosen: SelectionRules, now: datetime
-) -> int:
-    """The rule pass: nominates every new candidate (awards it at once where selection is automatic)."""
+    uow_factory: Callable[[], UnitOfWork], rules: HonourRules, chosen: SelectionRules, now: datetime,
+    periods: list[str] | None = None,
+) -> int:  # fmt: skip
+    """The rule pass: nominates every new candidate (awards it at once where selection is automatic)
+    in each of `periods` (default: the one of `now`): last year's stays open until its close, so
+    attendance that syncs in January still leads to last year's honours."""
     async with uow_factory() as uow:
         state = selection.initial_state(chosen.mode)
-        new = await repository.award_rule_honours(uow.conn, period_of(now), rules, state=state, at=now)
+        new = []
+        for period in periods or [period_of(now)]:
+            new += await repository.award_rule_honours(uow.conn, period, rules, state=state, at=now)
         await repository.add_steps(uow.conn, _publish_new(uow, new, RULES, now))
         await uow.commit()
     return len(new)

@@ -23,16 +23,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as day_time
 from typing import Any
 
 import asyncpg
 
+from services.scoring.adapters import periods as period_store
 from services.scoring.adapters import repository
 from services.scoring.domain.assessment import effective
 from services.scoring.domain.indicators import IndicatorSet
+from services.scoring.domain.periods import annotate_late
 from services.scoring.domain.scoring import score_community
-from services.scoring.domain.street import STREET, local_day
+from services.scoring.domain.street import LOCAL_TZ, STREET, local_day, period_of
 from services.scoring.metrics import (
     HONOURS_AWARDED,
     HONOURS_NOMINATED,
@@ -192,6 +195,7 @@ class IndexEngine:
                     honours_every = max(self.honours_interval_s, 4 * (last_honours - now))
                 if leading and now - last_notices >= self.honours_interval_s:
                     await self.close_notices()
+                    await self.freeze_closed_period()
                     last_notices = time.monotonic()
                 started = time.monotonic()
                 await self.refresh()
@@ -214,7 +218,12 @@ class IndexEngine:
 
     async def award_honours(self) -> int:
         """The rule pass: nominates (or, with automatic selection, awards) what the rules find."""
-        n = await handlers.evaluate_honours(self._uow, self.indicators.honours, self.indicators.selection, utcnow())
+        now = utcnow()
+        # Last year's stays open for late data until its close (by the selection's clock, tests move it).
+        periods = sorted({period_of(now), *self.indicators.periods.open_periods(local_day(self.clock()))})
+        n = await handlers.evaluate_honours(
+            self._uow, self.indicators.honours, self.indicators.selection, now, periods=periods
+        )
         if n:
             counter = HONOURS_AWARDED if self.indicators.selection.mode == "automatic" else HONOURS_NOMINATED
             counter.labels("rule").inc(n)
@@ -228,6 +237,25 @@ class IndexEngine:
         if n:
             HONOURS_AWARDED.labels("notice").inc(n)
         return n
+
+    async def freeze_closed_period(self) -> str | None:
+        """Stores the figures of the latest period that closed (by this engine's clock), once: its
+        index as of its last day, late data up to the close included; attendance of its sessions
+        arriving later counts in the period it arrives in (domain/periods.py)."""
+        rules = self.indicators.periods
+        today = local_day(self.clock())
+        period = rules.to_freeze(today)
+        if period is None:
+            return None
+        async with self._pool.acquire() as conn:
+            if period in await period_store.frozen_periods(conn):
+                return None
+            last_day = date(int(period), 12, 31)
+            end = datetime.combine(last_day + timedelta(days=1), day_time(), LOCAL_TZ) - timedelta(microseconds=1)
+            views = await self.compute(conn, end)
+            await period_store.freeze(conn, period, rules.closes_on(period), views, self.clock())
+        log.info("period %s closed: its figures are frozen", period)
+        return period
 
     async def compute(self, conn: asyncpg.Connection, now: datetime | None = None) -> dict[str, dict[str, Any]]:
         now = now or utcnow()
@@ -249,6 +277,12 @@ class IndexEngine:
                 own = self._mean_of_communities(assessed)
             level = "street" if community == STREET else "community"
             out[community] = score_community(self.indicators, values[community], own, level, kinds)
+        # Late attendance counted in this period (its own had closed when it arrived), noted on the values.
+        period = period_of(local_day(now))
+        year = date(int(period), 1, 1)
+        late = await period_store.late_counts(conn, year, year.replace(year=year.year + 1))
+        for community, view in out.items():
+            annotate_late(view, late.get(community, 0), period, self.indicators.periods)
         return out
 
     def _mean_of_communities(self, assessed: dict[str, dict[str, float]]) -> dict[str, float]:

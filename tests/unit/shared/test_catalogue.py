@@ -105,7 +105,7 @@ def test_migration_sources_are_named_by_owner():
     assert source_of(SHARED_MIGRATIONS) == "shared"
     assert source_of(catalogue.MIGRATIONS) == "catalogue"
     assert source_of(Path("services/notify/adapters/migrations")) == "notify"
-    assert [p.name for _, p in discover(catalogue.MIGRATIONS)] == ["0001_catalogue.sql"]
+    assert [p.name for _, p in discover(catalogue.MIGRATIONS)] == ["0001_catalogue.sql", "0002_venue_closing.sql"]
 
 
 @pytest.mark.parametrize("service", ["activities", "enrolment", "notify", "scoring"])

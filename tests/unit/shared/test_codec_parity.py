@@ -10,7 +10,7 @@ import enum
 import types
 import typing
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 import orjson
@@ -58,6 +58,7 @@ def values(annotation) -> st.SearchStrategy:
         float: st.floats(allow_nan=False, allow_infinity=False),
         bool: st.booleans(),
         uuid.UUID: st.uuids(),
+        date: st.dates(),
         datetime: AWARE | st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
     }[annotation]
 
