@@ -58,6 +58,7 @@ def token(
     subject: str = typer.Option("operator", help="user, kiosk or resident id"),
     ttl: int = typer.Option(3600, help="lifetime in seconds"),
     community: str = typer.Option(None, help="the community a community_worker acts in"),
+    venue: list[str] = typer.Option(None, help="a venue a venue_staff token acts for (repeatable)"),
 ) -> None:
     """Mint a development bearer token for the HTTP APIs / 签发开发用访问令牌.
 
@@ -74,10 +75,13 @@ def token(
         _fail("--ttl must be a positive number of seconds")
     if role == "community_worker" and not community:
         _fail("a community_worker token needs --community")
+    if role == "venue_staff" and not venue:
+        _fail("a venue_staff token needs --venue (one per venue)")
     secret = _env("LS_JWT_SECRET")
     if (reason := weak_secret_reason(secret)) is not None:
         _fail(f"{reason}; the services refuse it at start-up")
-    print(mint_token(secret, subject=subject, role=role, ttl_s=ttl, community_id=community or None))
+    venues = list(venue) if venue else None
+    print(mint_token(secret, subject=subject, role=role, ttl_s=ttl, community_id=community or None, venue_id=venues))
 
 
 def _kafka_kwargs() -> dict:

@@ -7,6 +7,7 @@ The apps are built in this process (deploy/tools/routes.py), nothing is started.
 
 from __future__ import annotations
 
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -204,3 +205,20 @@ def test_oidc_tokens_carry_the_venue_claim_at_its_configured_path(provider):
         token = provider.token(oidc.RSA_KEY, venue_id="v1", **staff_roles)  # the default path is not the configured one
         r = c.get("/read", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 403 and "venue_id claim" in r.json()["detail"]
+
+
+def test_learnstreet_token_mints_venue_staff_tokens_with_their_venues(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from shared.cli import app as cli_app
+
+    monkeypatch.setenv("LS_CREDENTIALS_FILE", str(tmp_path / "none.env"))  # not the stack's (it may name an issuer)
+    monkeypatch.setenv("LS_JWT_SECRET", SECRET)
+    monkeypatch.setenv("LS_OIDC_ISSUER", "")
+    runner = CliRunner()
+    minted = runner.invoke(cli_app, ["token", "--role", "venue_staff", "--venue", "v1", "--venue", "v2"])
+    assert minted.exit_code == 0, minted.output
+    claims = jwt.decode(minted.output.strip(), SECRET, algorithms=["HS256"])
+    assert claims["role"] == "venue_staff" and claims["venue_id"] == ["v1", "v2"]
+    refused = runner.invoke(cli_app, ["token", "--role", "venue_staff"])
+    assert refused.exit_code == 2 and "--venue" in refused.output
