@@ -38,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 import credentials  # noqa: E402
+import kiosk_principals  # noqa: E402
 import topology as topo  # noqa: E402
 from kafka_tools import KAFKA_ADMIN_PROPS, console, fail, java_tool  # noqa: E402
 
@@ -278,6 +279,7 @@ def run(creds: dict[str, str], brokers: int | None = None) -> None:
     added = provision_acls(creds)
     for user, n in added:
         console.print(f"[cyan]acls[/]: {user}: {n} added")
+    kiosk_principals.provision(creds)  # one principal per local kiosk (issue 16)
     console.print(summary(creds))
     console.print(
         f"provisioned {n_topics} topics (replication factor {repl.factor}, min.insync.replicas {repl.min_insync}; "

@@ -30,6 +30,7 @@ from tests.conftest import load_credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 import kafka_controller  # deploy/local/kafka_controller.py
+import kiosk_principals  # deploy/local/kiosk_principals.py
 import topology  # deploy/local/topology.py
 
 pytestmark = pytest.mark.integration
@@ -257,3 +258,46 @@ async def test_service_cannot_use_another_services_consumer_group(kafka_consumer
         await asyncio.wait_for(
             kafka_consumer("notify", "scoring.honours", group_id=catalogue.group_id("scoring")), TIMEOUT
         )
+
+
+# ---------------------------------------------------------------- a principal per kiosk (issue 16)
+@pytest.fixture
+async def own_kiosk_producer(credentials):
+    """The producer of local-kiosk-1 with its own principal (deploy/local/kiosk_principals.py)."""
+    from aiokafka import AIOKafkaProducer
+
+    ident = kiosk_principals.identity(kiosk_principals.LOCAL_KIOSKS[0])
+    producer = AIOKafkaProducer(
+        bootstrap_servers=credentials["KAFKA_BOOTSTRAP"],
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_plain_username=ident["username"],
+        sasl_plain_password=ident["password"],
+        enable_idempotence=True,
+    )
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def test_a_kiosk_with_its_own_principal_writes_checkins(own_kiosk_producer):
+    probe = json.dumps({"acl_probe": True, "id": uuid.uuid4().hex}).encode()
+    meta = await asyncio.wait_for(own_kiosk_producer.send_and_wait("kiosk.checkins", probe, key=b"acl-probe"), TIMEOUT)
+    assert meta.topic == "kiosk.checkins"
+
+
+@pytest.mark.parametrize("topic", ["kiosk.checkins.dlq", "activities.attendance", "enrolment.residents"])
+async def test_a_kiosk_with_its_own_principal_writes_nothing_else(own_kiosk_producer, topic):
+    with pytest.raises(TopicAuthorizationFailedError):
+        await asyncio.wait_for(own_kiosk_producer.send_and_wait(topic, b"{}"), TIMEOUT)
+
+
+async def test_a_kiosks_own_principal_has_its_own_password(credentials):
+    host, port = host_port(credentials)
+    one, two = (kiosk_principals.identity(k) for k in kiosk_principals.LOCAL_KIOSKS[:2])
+    with pytest.raises(SaslAuthenticationFailed):  # one kiosk's password does not open another's principal
+        await asyncio.wait_for(
+            create_conn(host, port, security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                        sasl_plain_username=two["username"], sasl_plain_password=one["password"]),
+            TIMEOUT,
+        )  # fmt: skip
