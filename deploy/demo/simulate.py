@@ -10,6 +10,7 @@ are recognised as the same attendance.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import uuid
 from collections import Counter
@@ -24,7 +25,9 @@ from aiokafka import AIOKafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from deploy.demo.dataset import Street
-from deploy.local import keycloak
+from deploy.local import keycloak, kiosk_principals
+from shared.events.catalogue import KioskCheckin
+from shared.kiosk_signing import public_bytes, sign
 
 PORTS = {"activities": 8101, "enrolment": 8102, "scoring": 8103, "notify": 8104}
 WEEKS_OF_HISTORY = 4
@@ -289,6 +292,19 @@ async def load_street(platform: Platform, street: Street, p: Plan, tally: Tally,
         progress.advance(residents_task, len(chunk))
 
     await run_all(progress, "场地 venues (operators, HTTP)", street.venues, venue, 8)
+
+    async def kiosk_key(kiosk_id: str) -> None:
+        # contract v2: each kiosk's public key, registered by an operator; its scans are signed
+        public = base64.b64encode(public_bytes(kiosk_principals.signing_key(kiosk_id))).decode()
+        path = f"/v1/kiosks/{kiosk_id}/keys"
+        _ok(
+            await platform.call(
+                tally, "activities", "POST", path, json={"public_key": public}, headers=platform.operator
+            )
+        )
+
+    kiosks = [k for v in street.venues for k in v.kiosk_ids]
+    await run_all(progress, "签到机密钥 kiosk signing keys (operators, HTTP)", kiosks, kiosk_key, 8)
     await run_all(progress, "授课者 providers (operators, HTTP)", list(providers.items()), provider, 16)
     await run_all(progress, "课程 courses (operators, HTTP)", street.courses, course, 16)
     await run_all(progress, "课节 sessions (operators, HTTP)", p.past + p.upcoming + p.live, session, 32)
@@ -396,7 +412,7 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
             http_items.append(c)
             continue
         futures.append(await platform.kiosk.send(
-            "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode()))  # fmt: skip
+            "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)))  # fmt: skip
         if len(futures) >= 5000:
             await asyncio.gather(*futures)
             progress.advance(task, len(futures))
@@ -408,6 +424,7 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
 
     async def gateway(c) -> None:
         headers = await platform.bearer("kiosk", c["kiosk_id"])  # a kiosk may only report its own scans
+        headers.update((k, v.decode()) for k, v in signed(c))
         _ok(await platform.call(tally, "activities", "POST", "/v1/checkins", json=c, headers=headers))
         tally.checkins_http += 1
         progress.advance(task)
@@ -417,11 +434,17 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
         await platform.kiosk.send_and_wait("kiosk.checkins", raw, key=key)
     offline = progress.add_task(f"离线签到机补传 offline kiosk {offline_kiosk} syncs late", total=len(held_back))
     for c in held_back:
-        await platform.kiosk.send("kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode())
+        await platform.kiosk.send("kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c))
         progress.advance(offline)
     await platform.kiosk.flush()
     tally.checkins_sent = len(online) + len(held_back)
     tally.duplicates, tally.late, tally.malformed = len(duplicates), len(held_back), len(malformed)
+
+
+def signed(c: dict) -> list[tuple[str, bytes]]:
+    """The Kafka headers signing scan `c` with its kiosk's local key (contract v2)."""
+    headers = sign(kiosk_principals.signing_key(c["kiosk_id"]), KioskCheckin.model_validate(c))
+    return [(k, v.encode()) for k, v in headers.items()]
 
 
 def _malformed(rng: random.Random, i: int) -> tuple[bytes, bytes]:

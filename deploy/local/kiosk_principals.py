@@ -13,8 +13,12 @@ runbook, with the password and the key made on and delivered to that kiosk only.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -25,10 +29,25 @@ from kafka_tools import KAFKA_ADMIN_PROPS, console, java_tool
 KIOSKS_DIR = credentials.LOCAL / "kiosks"
 APPLIED = KIOSKS_DIR / "provisioned.json"  # {"": cluster id, principal: password applied}
 CLUSTER_ID = credentials.LOCAL / "kafka" / "cluster.id"
+SIGNING_SEED = KIOSKS_DIR / "signing.seed"
 TOPIC = "kiosk.checkins"
 # The demo's and the tests' kiosks with an identity of their own; any id matching the venues'
 # kiosk id pattern works.
 LOCAL_KIOSKS = ("local-kiosk-1", "local-kiosk-2")
+
+
+@functools.cache
+def signing_key(kiosk_id: str):
+    """The local Ed25519 signing key of any kiosk id (the demo's, chaos's and bench's generated
+    kiosks): derived from one seed made on first use (.local/kiosks/signing.seed), so every
+    simulator finds the same key for a kiosk without a file per kiosk. Local use only: a real
+    kiosk makes its key itself and the private half never leaves it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    if not SIGNING_SEED.exists():
+        _write_secret(SIGNING_SEED, secrets.token_hex(32) + "\n")
+    seed = bytes.fromhex(SIGNING_SEED.read_text().strip())
+    return Ed25519PrivateKey.from_private_bytes(hmac.new(seed, kiosk_id.encode(), hashlib.sha256).digest())
 
 
 def principal(kiosk_id: str) -> str:
