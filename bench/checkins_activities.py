@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import os
 import time
 import uuid
@@ -28,8 +29,10 @@ import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from shared.events.catalogue import ResidentRegistered
+from deploy.local.kiosk_principals import signing_key
+from shared.events.catalogue import KioskCheckin, ResidentRegistered
 from shared.events.envelope import envelop
+from shared.kiosk_signing import public_bytes, sign
 from tests.support import client, env, kafka_auth, service_pid
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -59,7 +62,7 @@ def cpu_seconds() -> tuple[float, float]:
 
 
 async def setup(
-    run: str, n_sessions: int, n_residents: int, venues: int
+    run: str, n_sessions: int, n_residents: int, venues: int, signed: bool = True
 ) -> tuple[list[tuple[str, str, str]], list[str]]:
     # Every scan dated before it is sent (activities rejects scans more than 5 minutes ahead of
     # their arrival): the latest slot ends its hour of scans 10 minutes ago, earlier ones go back.
@@ -77,6 +80,10 @@ async def setup(
                       "venue_type": "library", "capacity": 100_000, "kiosk_ids": [f"{run}-k{v}"]},
             )  # fmt: skip
             r.raise_for_status()
+            if signed:  # contract v2: the kiosk's key, so the bench measures verification too
+                public = base64.b64encode(public_bytes(signing_key(f"{run}-k{v}"))).decode()
+                r = await op.post(f"/v1/kiosks/{run}-k{v}/keys", json={"public_key": public})
+                r.raise_for_status()
         for s in range(n_sessions):
             v = s % venues
             # Sessions at one venue are spread over the day, so each scan has exactly one session in its window.
@@ -126,13 +133,13 @@ async def attendance_end(principal: str = "admin") -> int:
         await consumer.stop()
 
 
-async def main(n: int, n_sessions: int, venues: int) -> None:
+async def main(n: int, n_sessions: int, venues: int, signed: bool = True) -> None:
     run = f"bench{uuid.uuid4().hex[:8]}"
     n_residents = -(-n // n_sessions)
     db = await asyncpg.connect(env()["ACTIVITIES_DATABASE_URL"])
     try:
         print(f"run {run}: {n} check-ins = {n_residents} residents × {n_sessions} sessions at {venues} venues")
-        sessions, residents = await setup(run, n_sessions, n_residents, venues)
+        sessions, residents = await setup(run, n_sessions, n_residents, venues, signed)
         await wait_residents(db, run, n_residents)
         session_ids = [s[0] for s in sessions]
         bodies = []
@@ -142,7 +149,8 @@ async def main(n: int, n_sessions: int, venues: int) -> None:
             at = (slot + timedelta(minutes=i % 60)).isoformat()
             scan = {"checkin_id": str(uuid.uuid4()), "kiosk_id": kiosk_id, "venue_id": venue_id, "resident_id": rid,
                     "scanned_at": at}  # fmt: skip
-            bodies.append((rid.encode(), orjson.dumps(scan)))
+            headers = sign(signing_key(kiosk_id), KioskCheckin.model_validate(scan)) if signed else {}
+            bodies.append((rid.encode(), orjson.dumps(scan), [(k, v.encode()) for k, v in headers.items()]))
         attendance_before = await attendance_end()
         cpu_before = cpu_seconds()
         producer = AIOKafkaProducer(
@@ -151,7 +159,9 @@ async def main(n: int, n_sessions: int, venues: int) -> None:
         await producer.start()
         t0 = time.perf_counter()
         try:
-            futures = [await producer.send("kiosk.checkins", value, key=key) for key, value in bodies]
+            futures = [
+                await producer.send("kiosk.checkins", value, key=key, headers=headers) for key, value, headers in bodies
+            ]
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
@@ -191,5 +201,6 @@ if __name__ == "__main__":
     parser.add_argument("-n", type=int, default=100_000, help="check-ins to produce (default 100000)")
     parser.add_argument("--sessions", type=int, default=50, help="sessions (default 50)")
     parser.add_argument("--venues", type=int, default=10, help="venues, one kiosk each (default 10)")
+    parser.add_argument("--unsigned", action="store_true", help="version-1 kiosks: no key, unsigned check-ins")
     args = parser.parse_args()
-    asyncio.run(main(args.n, args.sessions, args.venues))
+    asyncio.run(main(args.n, args.sessions, args.venues, not args.unsigned))
