@@ -11,11 +11,11 @@ from services.notify.domain import model
 from services.scoring.domain import honours
 from shared.reference import load_reference
 
-AWARDED = [*honours.RULE_KINDS, honours.competition_kind("quiz-2026")]
+AWARDED = [*honours.RULE_KINDS, honours.competition_kind("quiz-2026"), *honours.NOMINATED_KINDS]
 
 
-def test_scoring_awards_the_rule_kinds_and_competition_places():
-    assert set(honours.KINDS) == {*honours.RULE_KINDS, honours.KNOWLEDGE_COMPETITION}
+def test_scoring_awards_the_rule_kinds_competition_places_and_nominated_kinds():
+    assert set(honours.KINDS) == {*honours.RULE_KINDS, honours.KNOWLEDGE_COMPETITION, *honours.NOMINATED_KINDS}
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -39,3 +39,6 @@ def test_the_shipped_names_are_the_official_ones():
     names = load_reference().honours
     assert names["learning_star"] == {"zh-CN": "百姓学习之星", "en": "Learning Star of the People"}
     assert names["learning_family"] == {"zh-CN": "书香家庭", "en": "Book-Fragrant Family"}
+    assert names["most_beautiful_family"]["zh-CN"] == "最美家庭"
+    assert names["advanced_party_organisation"]["zh-CN"] == "先进基层党组织"
+    assert names["learning_organisation"]["zh-CN"] == "学习型组织"
