@@ -35,10 +35,13 @@ def build_engine(settings: ScoringSettings) -> IndexEngine:
     )
 
 
-def build_app(settings: ScoringSettings) -> FastAPI:
+def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
+    """`consume=False`: an instance that serves HTTP only and joins no consumer group, so it takes
+    no partitions from the running instances (tests serving the dashboard under another issuer)."""
     engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
-    consumers.register(runtime, on_applied=engine.mark, periods=engine.indicators.periods)
+    if consume:
+        consumers.register(runtime, on_applied=engine.mark, periods=engine.indicators.periods)
 
     async def start_engine() -> None:
         await engine.start(runtime.pool, runtime.uow)
@@ -53,4 +56,5 @@ def build_app(settings: ScoringSettings) -> FastAPI:
     )
     app.state.index = engine
     app.include_router(period_http.router)  # a period's figures, frozen at its close
+    dashboard.configure(app)
     return app

@@ -1,26 +1,48 @@
-// The operators' dashboard. Reads the scoring service's authenticated JSON API with an operator
-// token and redraws itself as the live index moves: /v1/index is polled every POLL_MS (it is
-// served from the service's in-memory snapshot), details are fetched only when the snapshot's
-// generation changes. All text goes in through textContent: names come from events and
-// operators, and must never become markup.
+// The staff dashboard. Reads the scoring service's authenticated JSON API and redraws itself as
+// the live index moves: /v1/index is polled every POLL_MS (it is served from the service's
+// in-memory snapshot), details are fetched only when the snapshot's generation changes. The
+// selection of honours and the rectification tasks are read every SELECTION_MS; what each person
+// sees and may do is decided by the API (a community worker's lists come scoped from the server),
+// the page only leaves out buttons the API would refuse. The token comes from a sign-in at the
+// street's identity provider (oidc.js) or, in development, is pasted. All text goes in through
+// textContent: names come from events and operators, and must never become markup.
 "use strict";
 
 (function () {
   const POLL_MS = 2000;
-  const HONOURS_MS = 10000;
   const HISTORY_MS = 60000;
+  const SELECTION_MS = 5000;
   const LIVE_SAMPLES = 120;
   // The published 80-point pass line is not verified (docs/indicators.md); shown as a share of max.
   const PASS_SHARE = 0.8;
   const TOKEN_KEY = "learnstreet.dashboard.token";
   const LANG_KEY = "learnstreet.dashboard.lang";
   const COMMUNITY_KEY = "learnstreet.dashboard.community";
+  const SIGNED_OUT_KEY = "learnstreet.dashboard.signed-out";
+  // shared/http/auth.py ROLES, in the order the API picks the role a person acts in.
+  const ROLES = ["operator", "assessor", "community_worker", "venue_staff", "kiosk", "resident"];
+  const DASHBOARD_ROLES = ["operator", "assessor", "community_worker"];
+  // the selection's states (services/scoring/domain/selection.py), in the order a candidate passes them
+  const STATES = ["nominated", "community_approved", "in_notice", "awarded", "rejected", "withdrawn", "revoked"];
+  const HOLDS_A_PLACE = ["in_notice", "awarded"];
 
   const $ = (id) => document.getElementById(id);
   const C = window.Charts;
 
   const state = {
     dict: {},
+    config: { mode: "token" }, // /dashboard/config.json
+    auth: null, // DashboardAuth.Client when the service takes the identity provider's tokens
+    identity: null, // {name, role, roles, community}
+    indexAllowed: true,
+    selection: null,
+    selectionAt: 0,
+    selectionFilter: "all",
+    records: new Map(), // honour id -> its selection record, for the rows opened
+    opened: new Set(),
+    drafts: new Map(), // "honour id:field" -> text typed, kept across redraws
+    notes: new Map(), // honour id -> {ok, text} of the last action
+    tasks: null,
     lang: localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh-CN",
     token: null,
     selected: localStorage.getItem(COMMUNITY_KEY) || "street",
@@ -34,8 +56,6 @@
     history: null,
     historyFor: null,
     historyAt: 0,
-    honours: null,
-    honoursAt: 0,
     live: [],
     generation: null,
     timer: null,
@@ -63,12 +83,14 @@
 
   // Community and street names come from the API (the street's reference data), never from here.
   function communityName(id) {
-    const c = state.overview && state.overview.communities.find((x) => x.community_id === id);
+    const fromIndex = state.overview && state.overview.communities.find((x) => x.community_id === id);
+    const c = fromIndex || (state.config.communities || []).concat(state.config.street ? [state.config.street] : [])
+      .find((x) => x.community_id === id);
     return c ? name(c, id) : id === "street" ? t("street") : id;
   }
 
   function pageVars() {
-    return { street: state.overview ? communityName("street") : "" };
+    return { street: state.overview || state.config.street ? communityName("street") : "" };
   }
 
   // --- token -------------------------------------------------------------------------------------
@@ -76,7 +98,11 @@
   function takeToken() {
     const url = new URL(window.location.href);
     const fromUrl = url.searchParams.get("token");
-    if (fromUrl) {
+    if (fromUrl && state.auth) {
+      // Under the identity provider a pasted token is never taken, not even from the address.
+      url.searchParams.delete("token");
+      window.history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
+    } else if (fromUrl) {
       sessionStorage.setItem(TOKEN_KEY, fromUrl);
       // A token must not linger in the address bar, the history or a bookmark.
       url.searchParams.delete("token");
@@ -84,35 +110,139 @@
     }
     const community = url.searchParams.get("community");
     if (community) state.selected = community;
-    return sessionStorage.getItem(TOKEN_KEY);
+    return state.auth ? null : sessionStorage.getItem(TOKEN_KEY);
+  }
+
+  async function bearer() {
+    if (state.auth) state.token = await state.auth.accessToken();
+    return state.token;
+  }
+
+  // One call to the API; under the identity provider a 401 gets one silent refresh and a retry.
+  async function call(method, path, body) {
+    const send = async () => fetch(path, {
+      method,
+      headers: Object.assign(
+        { Authorization: `Bearer ${await bearer()}`, Accept: "application/json" },
+        body === undefined ? {} : { "Content-Type": "application/json" }),
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+    let response = await send();
+    if (response.status === 401 && state.auth && state.auth.session) {
+      try {
+        await state.auth.refresh();
+        response = await send();
+      } catch (e) {
+        // the provider refused the refresh: the answer stays the 401
+      }
+    }
+    return response;
   }
 
   async function api(path) {
-    const response = await fetch(path, {
-      headers: { Authorization: `Bearer ${state.token}`, Accept: "application/json" },
-      cache: "no-store",
-    });
+    const response = await call("GET", path);
     if (response.status === 401 || response.status === 403) throw new AuthError(response.status);
     if (!response.ok) throw new Error(`${path}: HTTP ${response.status}`);
     return response.json();
   }
 
+  // A change (review, objection...): the API's answer with its reason when it refuses.
+  async function change(method, path, body) {
+    const response = await call(method, path, body);
+    let payload = null;
+    try {
+      payload = await response.json();
+    } catch (e) {
+      payload = null;
+    }
+    const detail = payload && payload.detail !== undefined ? payload.detail : null;
+    const reason = typeof detail === "string" ? detail : detail ? JSON.stringify(detail) : `HTTP ${response.status}`;
+    return { ok: response.ok, status: response.status, body: payload, reason };
+  }
+
   function showAuth(messageKey) {
     stop();
+    const oidc = Boolean(state.auth);
     $("board").hidden = true;
     $("auth").hidden = false;
-    $("sign-out").hidden = true;
+    $("auth").dataset.mode = oidc ? "oidc" : "token";
+    $("auth-form").hidden = oidc;
+    $("sign-in").hidden = !oidc;
+    // Signed in at the provider but refused here (403): the way out is signing out there.
+    $("sign-out").hidden = !(oidc && state.auth.session);
+    $("who").hidden = !(oidc && state.auth.session);
+    $("auth-title").dataset.i18n = oidc ? "auth_title_oidc" : "auth_title";
+    $("auth-title").textContent = t($("auth-title").dataset.i18n);
+    $("auth-hint").dataset.i18n = oidc ? "auth_hint_oidc" : "auth_hint";
+    $("auth-hint").textContent = t($("auth-hint").dataset.i18n, pageVars());
     $("auth-message").dataset.key = messageKey;
     $("auth-message").textContent = t(messageKey);
     $("auth-message").dataset.status = messageKey === "auth_401" ? "401" : messageKey === "auth_403" ? "403" : "";
     setLive("idle");
-    $("token-input").focus();
+    (oidc ? $("sign-in") : $("token-input")).focus();
   }
 
   function signOut() {
-    sessionStorage.removeItem(TOKEN_KEY);
+    stop();
     state.token = null;
+    state.identity = null;
+    if (state.auth) {
+      sessionStorage.setItem(SIGNED_OUT_KEY, "1");
+      state.auth.signOut();
+      return;
+    }
+    sessionStorage.removeItem(TOKEN_KEY);
     showAuth("auth_missing");
+  }
+
+  async function signIn() {
+    $("sign-in").disabled = true;
+    try {
+      await state.auth.signIn(state.lang);
+    } catch (e) {
+      $("sign-in").disabled = false;
+      showAuth("auth_provider_unreachable");
+    }
+  }
+
+  // --- who is signed in ----------------------------------------------------------------------------
+
+  // Read from the token for display and to leave out buttons; the API checks every call itself.
+  function identityFrom(token) {
+    const A = window.DashboardAuth;
+    const c = (token && A.claims(token)) || {};
+    let roles, community, who;
+    if (state.auth) {
+      const raw = A.claimAt(c, state.config.roles_claim || "realm_access.roles");
+      roles = Array.isArray(raw) ? raw : typeof raw === "string" ? raw.split(/[\s,]+/) : [];
+      community = A.claimAt(c, state.config.community_claim || "community_id");
+      who = c.name || c.preferred_username || c.email || c.sub;
+    } else {
+      roles = c.role ? [c.role] : [];
+      community = c.community_id;
+      who = c.sub;
+    }
+    const known = ROLES.filter((r) => roles.includes(r));
+    const role = DASHBOARD_ROLES.find((r) => known.includes(r)) || known[0] || null;
+    return { name: who || "", role, roles: known, community: typeof community === "string" ? community : null,
+             username: c.preferred_username || c.sub || "", claimsRead: Boolean(token && A.claims(token)) };
+  }
+
+  function renderWho() {
+    const id = state.identity;
+    const node = $("who");
+    if (!id) {
+      node.hidden = true;
+      return;
+    }
+    node.hidden = false;
+    node.dataset.role = id.role || "";
+    node.dataset.community = id.community || "";
+    node.dataset.username = id.username || "";
+    const parts = [id.name, id.role ? label("role", id.role) : ""];
+    if (id.community) parts.push(communityName(id.community));
+    $("who-text").textContent = parts.filter(Boolean).join(" · ");
   }
 
   // --- language ----------------------------------------------------------------------------------
@@ -396,43 +526,328 @@
     $("trend-note").textContent = `${communityName(h.community_id)}${points.length <= 1 ? " · " + t("trend_one_day") : ""}`;
   }
 
-  // the selection's states (services/scoring/domain/selection.py), each a literal label of i18n.json
-  const STATE_LABELS = {
-    nominated: () => t("state_nominated"),
-    community_approved: () => t("state_community_approved"),
-    rejected: () => t("state_rejected"),
-    in_notice: () => t("state_in_notice"),
-    withdrawn: () => t("state_withdrawn"),
-    awarded: () => t("state_awarded"),
-    revoked: () => t("state_revoked"),
-  };
+  // --- selection of honours (评选) -----------------------------------------------------------------
 
-  function renderHonours() {
-    const body = $("honours").querySelector("tbody");
+  function stateLabel(s) {
+    return STATES.includes(s) ? t(`state_${s}`) : s;
+  }
+
+  function when(iso) {
+    if (!iso) return "–";
+    return new Date(iso).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
+  }
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  function button(label, action, honourId, className) {
+    const b = el("button", `act ${className || ""}`.trim(), label);
+    b.type = "button";
+    b.dataset.action = action;
+    b.dataset.honour = honourId;
+    return b;
+  }
+
+  function draftInput(honourId, field, placeholderKey) {
+    const input = el("input", `reason ${field}`);
+    input.type = "text";
+    input.maxLength = 1000;
+    input.placeholder = t(placeholderKey);
+    input.dataset.honour = honourId;
+    input.dataset.field = field;
+    input.value = state.drafts.get(`${honourId}:${field}`) || "";
+    input.setAttribute("aria-label", t(placeholderKey));
+    return input;
+  }
+
+  function role() {
+    return state.identity ? state.identity.role : null;
+  }
+
+  // The buttons a person is offered; the API decides (a community worker's review of another
+  // community's candidate is refused there whatever the page shows).
+  function mayCommunityReview(h) {
+    if (h.state !== "nominated") return false;
+    return role() === "operator" || (role() === "community_worker" && h.community_id === state.identity.community);
+  }
+
+  // Places of an honour kind in a community that candidates in notice or awarded hold, of the
+  // indicator file's quota, as far as the list shows them (the API counts them exactly).
+  function places(h) {
+    const quotas = (state.config.selection && state.config.selection.quotas) || {};
+    const base = h.kind.split(":")[0];
+    const per = quotas[base] || {};
+    const quota = h.community_id && per[h.community_id] !== undefined ? per[h.community_id] : per.default;
+    const used = (state.selection ? state.selection.items : []).filter((x) => x.kind === h.kind &&
+      x.period === h.period && x.community_id === h.community_id && HOLDS_A_PLACE.includes(x.state)).length;
+    return { used, quota: quota === undefined ? null : quota };
+  }
+
+  function renderSelectionStates() {
+    const items = state.selection ? state.selection.items : [];
+    const counts = new Map(STATES.map((s) => [s, 0]));
+    for (const h of items) counts.set(h.state, (counts.get(h.state) || 0) + 1);
+    const bar = $("selection-states");
+    bar.replaceChildren();
+    for (const s of ["all"].concat(STATES)) {
+      const n = s === "all" ? items.length : counts.get(s) || 0;
+      const chip = el("button", `chip state-${s}${state.selectionFilter === s ? " on" : ""}`,
+        `${s === "all" ? t("state_all") : stateLabel(s)} ${n}`);
+      chip.type = "button";
+      chip.dataset.state = s;
+      chip.dataset.count = String(n);
+      chip.setAttribute("aria-pressed", String(state.selectionFilter === s));
+      bar.appendChild(chip);
+    }
+  }
+
+  function actionsCell(h) {
+    const td = el("td", "actions");
+    const box = el("div", "action-box");
+    if (mayCommunityReview(h)) {
+      box.append(draftInput(h.honour_id, "review", "reason_reject_placeholder"),
+        button(t("approve"), "community-approve", h.honour_id, "ok"),
+        button(t("reject"), "community-reject", h.honour_id, "no"));
+    } else if (h.state === "community_approved" && role() === "operator") {
+      const p = places(h);
+      const quota = el("span", "quota", p.quota === null ? t("quota_none") : t("quota", { used: p.used, quota: p.quota }));
+      if (p.quota !== null && p.used >= p.quota) quota.classList.add("full");
+      box.append(quota, draftInput(h.honour_id, "review", "reason_reject_placeholder"),
+        button(t("street_approve"), "street-approve", h.honour_id, "ok"),
+        button(t("reject"), "street-reject", h.honour_id, "no"));
+    }
+    box.append(button(state.opened.has(h.honour_id) ? t("record_hide") : t("record"), "record", h.honour_id, "ghost"));
+    td.appendChild(box);
+    const note = state.notes.get(h.honour_id);
+    if (note) td.appendChild(el("div", `note ${note.ok ? "ok" : "error"}`, note.text));
+    return td;
+  }
+
+  // A label of i18n.json, or the API's own word for one this page does not know yet.
+  function label(prefix, word) {
+    const key = `${prefix}_${word}`;
+    return t(key) === key ? word : t(key);
+  }
+
+  function stepText(step) {
+    const parts = [label("step", step.step)];
+    if (step.acted_by) parts.push(`${step.acted_by}${step.actor_role ? ` (${label("role", step.actor_role)})` : ""}`);
+    if (step.reason) parts.push(`${t("reason")}: ${step.reason}`);
+    return parts.join(" · ");
+  }
+
+  function recordRow(h) {
+    const tr = el("tr", "record");
+    tr.dataset.record = h.honour_id;
+    const td = el("td");
+    td.colSpan = 6;
+    const r = state.records.get(h.honour_id);
+    if (!r) {
+      td.appendChild(el("p", "hint", t("loading")));
+    } else if (r.error) {
+      td.appendChild(el("p", "alert", `${t("record_unavailable")} (${r.error})`));
+    } else {
+      td.appendChild(el("h4", null, t("selection_record")));
+      const steps = el("ol", "steps");
+      for (const step of r.steps || []) {
+        const li = el("li");
+        li.dataset.step = step.step;
+        li.append(el("time", null, when(step.at)), document.createTextNode(` ${stepText(step)}`));
+        steps.appendChild(li);
+      }
+      td.appendChild(steps);
+      if (r.notice_ends_at) td.appendChild(el("p", "hint", `${t("notice_until")} ${when(r.notice_ends_at)}`));
+      td.appendChild(el("h4", null, t("objections")));
+      const objections = r.objections || [];
+      if (!objections.length) td.appendChild(el("p", "hint", t("objections_none")));
+      const list = el("ul", "objections");
+      for (const o of objections) {
+        const li = el("li");
+        li.dataset.objection = o.objection_id;
+        li.appendChild(el("span", null, `${when(o.lodged_at)} · ${o.lodged_by} · ${o.reason}`));
+        if (o.outcome) {
+          li.appendChild(el("span", `outcome ${o.outcome}`, ` → ${t(`outcome_${o.outcome}`)}: ${o.resolution_reason || ""}`));
+        } else if (role() === "operator" && h.state === "in_notice") {
+          const key = `${h.honour_id}/${o.objection_id}`;
+          const input = draftInput(key, "resolution", "reason_resolution_placeholder");
+          const upheld = button(t("uphold"), "objection-upheld", h.honour_id, "no");
+          const dismissed = button(t("dismiss"), "objection-dismissed", h.honour_id, "ok");
+          upheld.dataset.objection = dismissed.dataset.objection = o.objection_id;
+          li.append(input, upheld, dismissed);
+        }
+        list.appendChild(li);
+      }
+      td.appendChild(list);
+      // Anyone signed in may object during the notice period (the API says who may).
+      if (h.state === "in_notice" && ["operator", "assessor"].includes(role())) {
+        const form = el("div", "lodge");
+        form.append(draftInput(h.honour_id, "objection", "reason_objection_placeholder"),
+          button(t("lodge_objection"), "objection-lodge", h.honour_id, "no"));
+        td.appendChild(form);
+      }
+    }
+    tr.appendChild(td);
+    return tr;
+  }
+
+  function renderSelection() {
+    const body = $("selection-table").querySelector("tbody");
     body.replaceChildren();
-    if (!state.honours) return;
-    $("honours-none").hidden = state.honours.items.length > 0;
-    for (const h of state.honours.items) {
-      const tr = document.createElement("tr");
-      // every state of the selection shows, candidates included: the state is named unless awarded
-      const label = STATE_LABELS[h.state];
-      const title = `${name(h, h.kind)}${label && h.state !== "awarded" ? ` (${label()})` : ""}`;
-      const at = h.awarded_at || h.nominated_at;
-      const when = new Date(at).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN", { hour12: false });
-      const recipient = cell(h.recipient_id, "recipient");
+    renderSelectionStates();
+    $("selection-scope").textContent = role() === "community_worker" && state.identity.community
+      ? communityName(state.identity.community) : communityName("street");
+    if (!state.selection) return;
+    const order = (s) => STATES.indexOf(s);
+    const items = state.selection.items
+      .filter((h) => state.selectionFilter === "all" || h.state === state.selectionFilter)
+      .sort((a, b) => order(a.state) - order(b.state) || String(b.nominated_at).localeCompare(String(a.nominated_at)));
+    $("selection-none").hidden = items.length > 0;
+    for (const h of items) {
+      const tr = el("tr");
+      tr.dataset.honour = h.honour_id;
+      tr.dataset.state = h.state;
+      tr.dataset.community = h.community_id || "";
+      const title = `${name(h, h.kind)}${h.place ? ` · ${t("place", { n: h.place })}` : ""}`;
+      const recipient = el("td", "recipient", h.recipient_id || "–");
       recipient.title = h.reason || "";
-      tr.append(cell(title, "honour"), recipient, cell(h.community_id ? communityName(h.community_id) : "–"), cell(when));
-      if (h.state && !["awarded", "in_notice", "nominated", "community_approved"].includes(h.state)) tr.classList.add("revoked");
+      const badge = el("span", `badge state-${h.state}`, stateLabel(h.state));
+      const stateCell = el("td", "state");
+      stateCell.appendChild(badge);
+      if (h.state === "in_notice" && h.notice_ends_at) stateCell.appendChild(el("small", "until", ` ${t("until")} ${when(h.notice_ends_at)}`));
+      tr.append(el("td", "honour", title), recipient, el("td", "community", h.community_id ? communityName(h.community_id) : "–"),
+        stateCell, el("td", "when", when(h.nominated_at)), actionsCell(h));
+      body.appendChild(tr);
+      if (state.opened.has(h.honour_id)) body.appendChild(recordRow(h));
+    }
+  }
+
+  // A community worker reads its own community's candidates (the API scopes the list); staff who
+  // read the whole street read every honour in every state.
+  function selectionPath() {
+    return role() === "community_worker" ? "/v1/honour-candidates?state=all&limit=500" : "/v1/honours?state=all&limit=500";
+  }
+
+  async function refreshSelection() {
+    const data = await api(selectionPath());
+    state.selection = data;
+    state.selectionAt = Date.now();
+    for (const id of state.opened) await refreshRecord(id, false);
+    renderSelection();
+  }
+
+  async function refreshRecord(id, draw) {
+    const response = await call("GET", `/v1/honours/${encodeURIComponent(id)}`);
+    if (response.ok) state.records.set(id, await response.json());
+    else state.records.set(id, { error: `HTTP ${response.status}` });
+    if (draw !== false) renderSelection();
+  }
+
+  async function act(b) {
+    const id = b.dataset.honour;
+    const action = b.dataset.action;
+    if (action === "record") {
+      if (state.opened.has(id)) state.opened.delete(id);
+      else {
+        state.opened.add(id);
+        refreshRecord(id).catch(() => {});
+      }
+      renderSelection();
+      return;
+    }
+    const draft = (field) => (state.drafts.get(`${id}:${field}`) || "").trim();
+    const path = `/v1/honours/${encodeURIComponent(id)}`;
+    let request;
+    if (action === "community-approve" || action === "street-approve") {
+      const reason = draft("review");
+      request = [`${path}/${action.split("-")[0]}-review`, { decision: "approved", ...(reason ? { reason } : {}) }];
+    } else if (action === "community-reject" || action === "street-reject") {
+      // A rejection is told to the candidate's community and kept in the record: it needs its reason.
+      if (!draft("review")) return note(id, false, t("reason_required"));
+      request = [`${path}/${action.split("-")[0]}-review`, { decision: "rejected", reason: draft("review") }];
+    } else if (action === "objection-lodge") {
+      if (!draft("objection")) return note(id, false, t("reason_required"));
+      request = [`${path}/objections`, { reason: draft("objection") }];
+    } else if (action === "objection-upheld" || action === "objection-dismissed") {
+      const key = `${id}/${b.dataset.objection}:resolution`;
+      const reason = (state.drafts.get(key) || "").trim();
+      if (!reason) return note(id, false, t("reason_required"));
+      request = [`${path}/objections/${encodeURIComponent(b.dataset.objection)}/resolve`,
+        { outcome: action.split("-")[1], reason }];
+    } else {
+      return;
+    }
+    b.disabled = true;
+    const result = await change("POST", ...request);
+    if (result.ok) {
+      for (const k of Array.from(state.drafts.keys())) if (k.startsWith(id)) state.drafts.delete(k);
+      note(id, true, t(`done_${action}`));
+    } else {
+      note(id, false, `${t("refused")} (${result.status}): ${result.reason}`);
+    }
+    try {
+      await refreshSelection();
+    } catch (e) {
+      renderSelection();
+    }
+  }
+
+  function note(id, ok, text) {
+    state.notes.set(id, { ok, text });
+    renderSelection();
+  }
+
+  // --- rectification tasks (整改任务) ---------------------------------------------------------------
+
+  function indicatorName(id) {
+    for (const a of (state.meta && state.meta.aspects) || []) {
+      for (const l of a.indicators || []) if (l.id === id) return name(l, id);
+    }
+    return id;
+  }
+
+  function renderTasks() {
+    const body = $("tasks").querySelector("tbody");
+    body.replaceChildren();
+    if (!state.tasks) return;
+    const items = state.tasks.items.slice().sort((a, b) =>
+      Number(b.overdue) - Number(a.overdue) || String(a.deadline).localeCompare(String(b.deadline)));
+    $("tasks-none").hidden = items.length > 0;
+    const overdue = items.filter((x) => x.overdue).length;
+    $("tasks-overdue").textContent = overdue ? t("tasks_overdue", { n: overdue }) : "";
+    for (const task of items) {
+      const tr = el("tr");
+      tr.dataset.task = task.task_id;
+      tr.dataset.status = task.status;
+      if (task.overdue) tr.classList.add("overdue");
+      const owner = task.owner_kind === "community" ? communityName(task.owner) : task.owner;
+      const status = el("td", "status");
+      status.appendChild(el("span", `badge task-${task.status}`, label("task", task.status)));
+      if (task.overdue) status.appendChild(el("span", "badge overdue-badge", t("task_overdue")));
+      tr.append(el("td", "community", communityName(task.community_id)), el("td", "indicator", indicatorName(task.indicator_id)),
+        el("td", "owner", owner), el("td", "deadline", task.deadline), status);
       body.appendChild(tr);
     }
   }
 
+  async function refreshTasks() {
+    state.tasks = await api("/v1/rectification-tasks?limit=500");
+    renderTasks();
+  }
+
   function renderAll(highlight) {
-    renderOverview(highlight);
-    renderDetail(highlight);
-    renderRectification();
-    renderHistory();
-    renderHonours();
+    renderWho();
+    if (state.indexAllowed) {
+      renderOverview(highlight);
+      renderDetail(highlight);
+      renderRectification();
+      renderHistory();
+    }
+    renderSelection();
+    renderTasks();
     if (state.running) setLive("live");
   }
 
@@ -470,7 +885,7 @@
     renderRectification();
   }
 
-  async function tick() {
+  async function tickIndex() {
     const overview = await api("/v1/index");
     remember();
     const changed = !state.overview || overview.generation !== state.overview.generation;
@@ -497,15 +912,26 @@
         renderHistory();
       }));
     }
-    if (now - state.honoursAt > HONOURS_MS) {
-      jobs.push(api("/v1/honours?state=all&limit=10").then((h) => {
-        state.honours = h;
-        state.honoursAt = Date.now();
-        renderHonours();
-      }));
+    await Promise.all(jobs);
+  }
+
+  async function tick() {
+    const jobs = [];
+    if (state.indexAllowed) jobs.push(tickIndex());
+    if (Date.now() - state.selectionAt > SELECTION_MS) {
+      state.selectionAt = Date.now();
+      jobs.push(refreshSelection(), refreshTasks());
     }
     await Promise.all(jobs);
     setLive("live");
+  }
+
+  function refused(e) {
+    if (e.status === 401) {
+      sessionStorage.removeItem(TOKEN_KEY);
+      if (state.auth) state.auth.forget();
+    }
+    showAuth(e.status === 401 ? (state.auth ? "auth_session_ended" : "auth_401") : "auth_403");
   }
 
   async function loop() {
@@ -514,9 +940,18 @@
     try {
       await tick();
     } catch (e) {
+      if (e instanceof AuthError && e.status === 403 && state.identity && state.identity.role === "community_worker" &&
+          state.indexAllowed) {
+        // A part of the index the API does not open to this community worker: their selection and
+        // tasks stay, the index goes.
+        state.indexAllowed = false;
+        $("board").dataset.index = "off";
+        state.selectionAt = 0;
+        state.timer = setTimeout(loop, 0);
+        return;
+      }
       if (e instanceof AuthError) {
-        if (e.status === 401) sessionStorage.removeItem(TOKEN_KEY);
-        showAuth(e.status === 401 ? "auth_401" : "auth_403");
+        refused(e);
         return;
       }
       console.warn("dashboard update failed", e);
@@ -532,41 +967,45 @@
     state.timer = null;
   }
 
-  // The payload is only read to keep residents' and kiosks' tokens off this page; the API checks
-  // every token's signature and role itself.
-  function tokenRole(value) {
-    try {
-      const part = value.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(atob(part.padEnd(part.length + ((4 - (part.length % 4)) % 4), "="))).role;
-    } catch (e) {
-      return null;
-    }
-  }
-
   async function start() {
     stop();
-    const role = tokenRole(state.token);
-    if (role && !["operator", "assessor"].includes(role)) {
+    await bearer();
+    state.identity = identityFrom(state.token);
+    renderWho();
+    // Residents, kiosks and venue staff have no dashboard; a token whose claims cannot be read
+    // goes on to the API, which answers for it.
+    if (state.identity.claimsRead && !DASHBOARD_ROLES.includes(state.identity.role)) {
       sessionStorage.removeItem(TOKEN_KEY);
       showAuth("auth_403");
       return;
     }
+    state.indexAllowed = true;
+    // A community worker's index is their community's (the street's detail is not theirs to read).
+    if (state.identity.role === "community_worker" && state.identity.community) state.selected = state.identity.community;
     try {
       state.meta = await api("/v1/indicators");
     } catch (e) {
-      if (e instanceof AuthError) {
-        if (e.status === 401) sessionStorage.removeItem(TOKEN_KEY);
-        showAuth(e.status === 401 ? "auth_401" : "auth_403");
+      if (e instanceof AuthError && e.status === 403 && state.identity.role === "community_worker") {
+        // The index routes do not admit this community worker (yet): their selection and tasks only.
+        state.indexAllowed = false;
+        state.meta = null;
+      } else if (e instanceof AuthError) {
+        refused(e);
+        return;
+      } else {
+        setLive("offline");
+        state.timer = setTimeout(start, POLL_MS * 2);
         return;
       }
-      setLive("offline");
-      state.timer = setTimeout(start, POLL_MS * 2);
-      return;
     }
     $("auth").hidden = true;
     $("board").hidden = false;
+    $("board").dataset.role = state.identity.role || "";
+    $("board").dataset.index = state.indexAllowed ? "on" : "off";
     $("sign-out").hidden = false;
-    $("version").textContent = state.meta.version;
+    $("version").textContent = state.meta ? state.meta.version : "";
+    relabel();
+    renderAll(false);
     state.running = true;
     loop();
   }
@@ -586,9 +1025,26 @@
     }
   }
 
+  function signInMessage(error) {
+    const known = ["state_mismatch", "nonce_mismatch", "sign_in_expired", "provider_error", "token_refused",
+      "id_token_invalid", "id_token_expired", "issuer_mismatch", "provider_unreachable"];
+    return error && known.includes(error.code) ? `auth_${error.code}` : "auth_sign_in_failed";
+  }
+
   async function init() {
-    const response = await fetch("/dashboard/assets/i18n.json", { cache: "no-cache" });
-    state.dict = await response.json();
+    const [dict, config] = await Promise.all([
+      fetch("/dashboard/assets/i18n.json", { cache: "no-cache" }).then((r) => r.json()),
+      fetch("/dashboard/config.json", { cache: "no-cache" }).then((r) => r.json()).catch(() => ({ mode: "token" })),
+    ]);
+    state.dict = dict;
+    state.config = config;
+    if (config.mode === "oidc" && config.issuer && config.client_id) {
+      state.auth = new window.DashboardAuth.Client(config, `${window.location.origin}/dashboard`);
+      state.auth.onExpired = () => {
+        stop();
+        showAuth("auth_session_ended");
+      };
+    }
     state.token = takeToken();
     $("lang").addEventListener("click", () => {
       state.lang = state.lang === "en" ? "zh-CN" : "en";
@@ -596,7 +1052,22 @@
       applyLanguage();
     });
     $("sign-out").addEventListener("click", signOut);
+    $("sign-in").addEventListener("click", signIn);
     $("community-select").addEventListener("change", (e) => select(e.target.value));
+    $("selection-states").addEventListener("click", (e) => {
+      const chip = e.target.closest("button[data-state]");
+      if (!chip) return;
+      state.selectionFilter = chip.dataset.state;
+      renderSelection();
+    });
+    $("selection-table").addEventListener("click", (e) => {
+      const b = e.target.closest("button[data-action]");
+      if (b && !b.disabled) act(b);
+    });
+    $("selection-table").addEventListener("input", (e) => {
+      const input = e.target;
+      if (input.dataset && input.dataset.field) state.drafts.set(`${input.dataset.honour}:${input.dataset.field}`, input.value);
+    });
     $("auth-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const value = $("token-input").value.trim();
@@ -607,6 +1078,26 @@
       start();
     });
     applyLanguage();
+    if (state.auth) {
+      try {
+        await state.auth.completeSignIn();
+      } catch (e) {
+        console.warn("sign-in refused", e.message);
+        state.auth.forget();
+        showAuth(signInMessage(e));
+        return;
+      }
+      if (state.auth.session) {
+        sessionStorage.removeItem(SIGNED_OUT_KEY);
+        state.auth.schedule();
+        start();
+        return;
+      }
+      const signedOut = sessionStorage.getItem(SIGNED_OUT_KEY);
+      sessionStorage.removeItem(SIGNED_OUT_KEY);
+      showAuth(signedOut ? "auth_signed_out" : "auth_sign_in");
+      return;
+    }
     if (state.token) start();
     else showAuth("auth_missing");
   }

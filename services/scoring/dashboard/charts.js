@@ -52,10 +52,16 @@
   }
 
   // Horizontal bars: rows [{key, label, value, max, note}], a dashed line at `passLine`.
+  // Rows share the height, but a few rows (a community worker sees their community only) stay bars,
+  // not blocks filling the chart.
+  function barHeight(space, n) {
+    return Math.min(30, Math.max(18, Math.floor(space / Math.max(1, n))));
+  }
+
   function hbars(svg, rows, opts) {
     clear(svg);
     const { w } = box(svg);
-    const left = 78, right = 150, top = 8, rowH = Math.max(18, Math.floor((box(svg).h - top - 20) / Math.max(1, rows.length)));
+    const left = 78, right = 150, top = 8, rowH = barHeight(box(svg).h - top - 20, rows.length);
     const width = w - left - right;
     const max = opts.max;
     rows.forEach((row, i) => {
@@ -84,7 +90,7 @@
   function stacked(svg, rows, opts) {
     clear(svg);
     const { w, h } = box(svg);
-    const left = 78, right = 50, top = 8, rowH = Math.max(18, Math.floor((h - top - 20) / Math.max(1, rows.length)));
+    const left = 78, right = 50, top = 8, rowH = barHeight(h - top - 20, rows.length);
     const width = w - left - right;
     rows.forEach((row, i) => {
       const y = top + i * rowH;
