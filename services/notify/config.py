@@ -38,6 +38,9 @@ class NotifySettings(ServiceSettings):
     worker_batch: int = 50
     worker_poll_s: float = 1.0
     send_concurrency: int = 8
+    # Broadcasts are spread out at this many messages per second, leaving the channels room for the
+    # transactional messages (confirmations, reminders) due meanwhile.
+    broadcast_rate_per_s: float = 200.0
     templates_dir: Path = TEMPLATES
     # Crash tests only: when set to a resident id, bootstrap installs adapters/faults.py, which kills
     # the process right after a channel accepted a message for that resident, before it is recorded.

@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 
-from services.notify.domain.model import PENDING_STATUSES, Contact, Drop, Seat
+from services.notify.domain.model import PENDING_STATUSES, Audience, Contact, Drop, Seat
 
 _PENDING = list(PENDING_STATUSES)
 
@@ -55,13 +55,15 @@ async def contacts_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dict
     }
 
 
-async def upsert_resident_language(conn: asyncpg.Connection, resident_id: str, language: str) -> None:
+async def upsert_resident(
+    conn: asyncpg.Connection, resident_id: str, language: str, community_id: str, audience_group: str
+) -> None:
     await conn.execute(
-        """INSERT INTO residents(resident_id, language) VALUES ($1, $2)
-           ON CONFLICT (resident_id) DO UPDATE SET language = EXCLUDED.language, updated_at = now()""",
-        resident_id,
-        language,
-    )
+        """INSERT INTO residents(resident_id, language, community_id, audience_group) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (resident_id) DO UPDATE SET language = EXCLUDED.language, community_id = EXCLUDED.community_id,
+               audience_group = EXCLUDED.audience_group, updated_at = now()""",
+        resident_id, language, community_id, audience_group,
+    )  # fmt: skip
 
 
 async def languages_of(conn: asyncpg.Connection, resident_ids: list[str]) -> dict[str, str]:
@@ -448,3 +450,83 @@ async def session_starts(conn: asyncpg.Connection, session_ids: list[str]) -> di
 async def venue_names(conn: asyncpg.Connection, venue_ids: list[str]) -> dict[str, tuple[str, str]]:
     rows = await conn.fetch("SELECT venue_id, name_zh, name_en FROM venues WHERE venue_id = ANY($1::text[])", venue_ids)
     return {r["venue_id"]: (r["name_zh"], r["name_en"]) for r in rows}
+
+
+# --- broadcasts -----------------------------------------------------------------------------
+
+_AUDIENCE = """FROM residents r
+     WHERE (cardinality($1::text[]) = 0 OR r.community_id = ANY($1))
+       AND (cardinality($2::text[]) = 0 OR r.audience_group = ANY($2))
+       AND (cardinality($3::text[]) = 0 OR EXISTS (
+             SELECT 1 FROM enrolments e JOIN courses c ON c.course_id = e.course_id
+              WHERE e.resident_id = r.resident_id AND c.theme = ANY($3)))"""
+
+
+async def create_broadcast(
+    conn: asyncpg.Connection,
+    *,
+    broadcast_id: uuid.UUID,
+    category: str,
+    kind: str,
+    message_zh: str,
+    message_en: str,
+    audience: Audience,
+    created_by: str,
+    now: datetime,
+    rate_per_s: float,
+) -> asyncpg.Record:
+    """Record the broadcast and queue one message per targeted resident with a contact, each due
+    `model.broadcast_offset_s` after `now`, in resident order; a second call with the same id
+    changes nothing and returns the first one's row."""
+    if (existing := await conn.fetchrow("SELECT * FROM broadcasts WHERE broadcast_id = $1", broadcast_id)) is not None:
+        return existing
+    filters = (list(audience.community_ids), list(audience.audience_groups), list(audience.themes))
+    counts = await conn.fetchrow(
+        f"""SELECT count(*) AS targeted,
+                   count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM contacts k WHERE k.resident_id = r.resident_id))
+                       AS without_contact
+            {_AUDIENCE}""",
+        *filters,
+    )
+    row = await conn.fetchrow(
+        """INSERT INTO broadcasts (broadcast_id, category, kind, message_zh, message_en, audience, created_by,
+                                   created_at, targeted, without_contact)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *""",
+        broadcast_id, category, kind, message_zh, message_en,
+        {"community_ids": filters[0], "audience_groups": filters[1], "themes": filters[2],
+         "everyone": audience.everyone},
+        created_by, now, counts["targeted"], counts["without_contact"],
+    )  # fmt: skip
+    await conn.execute(
+        f"""INSERT INTO notifications (notification_id, idempotency_key, resident_id, kind, due_at, contact_deadline,
+                                       triggered_at, params)
+            SELECT gen_random_uuid(), t.resident_id || ':' || $4 || ':' || $5, t.resident_id, $4,
+                   $6::timestamptz + make_interval(secs => t.position / $7::float8), $6, $6,
+                   jsonb_build_object('broadcast_id', $5,
+                                      'message', CASE WHEN coalesce(k.language, t.language) = 'en' THEN $9 ELSE $8 END)
+              FROM (SELECT r.resident_id, r.language, row_number() OVER (ORDER BY r.resident_id) - 1 AS position
+                      {_AUDIENCE}) t
+              JOIN contacts k ON k.resident_id = t.resident_id
+            ON CONFLICT (idempotency_key) DO NOTHING""",
+        *filters, kind, str(broadcast_id), now, rate_per_s, message_zh, message_en,
+    )  # fmt: skip
+    return row
+
+
+async def get_broadcast(conn: asyncpg.Connection, broadcast_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM broadcasts WHERE broadcast_id = $1", broadcast_id)
+
+
+async def list_broadcasts(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM broadcasts ORDER BY created_at DESC LIMIT $1", limit)
+
+
+async def broadcast_outcomes(conn: asyncpg.Connection, broadcast_id: uuid.UUID) -> list[asyncpg.Record]:
+    """Its messages by status and reason, with the latest send (the report's progress)."""
+    return await conn.fetch(
+        """SELECT status, coalesce(status_reason, '') AS reason, count(*) AS messages, max(sent_at) AS last_sent_at
+             FROM notifications
+            WHERE kind IN ('announcement', 'promotion') AND params->>'broadcast_id' = $1
+            GROUP BY 1, 2 ORDER BY 1, 2""",
+        str(broadcast_id),
+    )

@@ -32,3 +32,7 @@ class Templates:
 
     def honour_name(self, kind: str, language: str) -> str:
         return self.reference.honour_name(kind, language)
+
+    def street_name(self, language: str) -> str:
+        street = self.reference.street
+        return street.name_en if language == "en" else street.name_zh

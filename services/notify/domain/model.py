@@ -30,6 +30,9 @@ KIND_CATEGORY: dict[str, str] = {
     "reminder_2h": "reminders",
     "honour_awarded": "honours",
     "honour_revoked": "honours",
+    # broadcasts (宣传): an operator's message to many residents, never about one resident's seat
+    "announcement": "announcements",
+    "promotion": "promotions",
 }
 KINDS = tuple(KIND_CATEGORY)
 REMINDERS: dict[str, timedelta] = {"reminder_24h": timedelta(hours=24), "reminder_2h": timedelta(hours=2)}
@@ -472,3 +475,61 @@ def plan_honour_revoked(honour_id: str, told: list[str]) -> Plan:
         queue=[Queue(r, "honour_revoked", honour_id) for r in dict.fromkeys(told)],
         drop=[Drop("honour_revoked", ("honour_awarded",), honour_id=honour_id)],
     )
+
+
+# --- broadcasts (宣传) ----------------------------------------------------------------------
+
+# A broadcast's category names the kind of its messages, and so the opt-out category it respects.
+BROADCAST_KINDS = {"learning_week": "announcement", "course_promotion": "promotion"}
+# One SMS segment of Chinese text is 70 characters; the signature (【平湖街道】) takes some of them.
+SMS_SEGMENT_ZH = 70
+MAX_MESSAGE_EN = 320
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a broadcast is for: residents in any of `community_ids` AND any of `audience_groups` AND
+    interested in any of `themes` (enrolled in a course of the theme); an empty list does not narrow.
+    `everyone` must be said explicitly: an audience with no criterion is refused, so a forgotten
+    filter never messages the whole street."""
+
+    community_ids: tuple[str, ...] = ()
+    audience_groups: tuple[str, ...] = ()
+    themes: tuple[str, ...] = ()
+    everyone: bool = False
+
+    def check(self, communities: set[str], groups: set[str], themes: set[str]) -> None:
+        for name, given, known in (
+            ("audience.community_ids", self.community_ids, communities),
+            ("audience.audience_groups", self.audience_groups, groups),
+            ("audience.themes", self.themes, themes),
+        ):
+            unknown = sorted(set(given) - known)
+            if unknown:
+                raise RuleViolated(name, f"unknown {', '.join(unknown)}; one of {', '.join(sorted(known))}")
+        narrowed = bool(self.community_ids or self.audience_groups or self.themes)
+        if narrowed == self.everyone:
+            raise RuleViolated(
+                "audience", "name communities, audience groups or themes, or set everyone: true (not both)"
+            )
+
+
+def check_broadcast_texts(message_zh: str, message_en: str, signature_zh: str) -> None:
+    """The Chinese text goes as one SMS segment with the street's signature; both texts say something."""
+    for name, text in (("message_zh", message_zh), ("message_en", message_en)):
+        if not text.strip():
+            raise RuleViolated(name, "must not be empty")
+    room = SMS_SEGMENT_ZH - len(signature_zh)
+    if len(message_zh) > room:
+        raise RuleViolated(
+            "message_zh", f"{len(message_zh)} characters; at most {room} fit one SMS with the signature {signature_zh}"
+        )
+    if len(message_en) > MAX_MESSAGE_EN:
+        raise RuleViolated("message_en", f"{len(message_en)} characters; at most {MAX_MESSAGE_EN}")
+
+
+def broadcast_offset_s(position: int, rate_per_s: float) -> float:
+    """When the `position`-th message of a broadcast becomes due, seconds after its creation: a
+    broadcast of 100,000 messages is spread out so it neither floods the gateway nor starves the
+    transactional messages (confirmations, reminders) due meanwhile."""
+    return position / rate_per_s

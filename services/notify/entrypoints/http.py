@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.notify.adapters import privacy
+from services.notify.domain import model
 from services.notify.service_layer import handlers
 from shared.http import audit
 from shared.http.audit import Audited
@@ -83,6 +84,51 @@ class DeadLetterOut(BaseModel):
 class ReplayOut(BaseModel):
     notification_id: uuid.UUID
     status: Status
+
+
+class AudienceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    community_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=100
+    )
+    audience_groups: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(
+        default_factory=list, max_length=20
+    )
+    themes: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(default_factory=list, max_length=100)
+    everyone: bool = False
+
+
+class BroadcastIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broadcast_id: uuid.UUID | None = Field(None, description="give one to make a retried request safe")
+    category: Literal["learning_week", "course_promotion"]
+    message_zh: str = Field(min_length=1, max_length=500)
+    message_en: str = Field(min_length=1, max_length=2000)
+    audience: AudienceIn
+
+
+class BroadcastOut(BaseModel):
+    broadcast_id: uuid.UUID
+    category: str
+    kind: str
+    message_zh: str
+    message_en: str
+    audience: dict
+    created_by: str
+    created_at: datetime
+    targeted: int
+    without_contact: int
+
+
+class BroadcastReport(BroadcastOut):
+    pending: int
+    sent: int
+    failed: int
+    suppressed: int
+    suppressed_by_reason: dict[str, int]
+    last_sent_at: datetime | None
 
 
 def _uow(request: Request):
@@ -164,3 +210,34 @@ async def replay(notification_id: uuid.UUID, request: Request, operator: Operato
     )  # fmt: skip
     request.app.state.worker.wake.set()
     return ReplayOut(notification_id=notification_id, status="queued")
+
+
+@router.post("/broadcasts", status_code=status.HTTP_201_CREATED, response_model=BroadcastOut, tags=["broadcasts"])
+async def create_broadcast(body: BroadcastIn, request: Request, operator: Operator) -> BroadcastOut:
+    """Send a learning-week announcement or a course promotion to a community, an audience group or
+    residents interested in a theme (宣传). Delivery respects consent, opt-outs and quiet hours."""
+    runtime = request.app.state.runtime
+    a = body.audience
+    row = await handlers.create_broadcast(
+        _uow(request), broadcast_id=body.broadcast_id or uuid.uuid4(), category=body.category,
+        message_zh=body.message_zh, message_en=body.message_en,
+        audience=model.Audience(tuple(a.community_ids), tuple(a.audience_groups), tuple(a.themes), a.everyone),
+        created_by=operator.subject, now=request.app.state.clock.now(),
+        rate_per_s=runtime.settings.broadcast_rate_per_s, reference=request.app.state.worker.templates.reference,
+    )  # fmt: skip
+    request.app.state.worker.wake.set()
+    return BroadcastOut.model_validate(dict(row))
+
+
+@router.get("/broadcasts", response_model=list[BroadcastOut], tags=["broadcasts"])
+async def list_broadcasts(
+    request: Request, operator: Operator, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[BroadcastOut]:
+    rows = await handlers.list_broadcasts(_uow(request), limit)
+    return [BroadcastOut.model_validate(dict(r)) for r in rows]
+
+
+@router.get("/broadcasts/{broadcast_id}", response_model=BroadcastReport, tags=["broadcasts"])
+async def broadcast_report(broadcast_id: uuid.UUID, request: Request, operator: Operator) -> BroadcastReport:
+    """The broadcast's report: targeted, suppressed (by reason), sent, failed and still pending."""
+    return BroadcastReport.model_validate(await handlers.broadcast_report(_uow(request), broadcast_id))

@@ -264,6 +264,7 @@ class DeliveryWorker:
                 format_time(starts_at, language, self.tz) if starts_at else nameless("session_time", language)
             ),
             "reason": params.get("reason") or NO_REASON.get(language, NO_REASON["zh-CN"]),
+            "street_name": self.templates.street_name(language),
         }
         if "honour_kind" in params:
             values["honour_name"] = self.templates.honour_name(params["honour_kind"], language)

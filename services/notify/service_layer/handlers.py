@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from services.notify import metrics
 from services.notify.adapters import privacy, repository
@@ -26,6 +27,7 @@ from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import (
+    AudienceGroup,
     CourseCancelled,
     EnrolmentCancelled,
     EnrolmentConfirmed,
@@ -40,7 +42,8 @@ from shared.events.catalogue import (
     SessionChanged,
     SessionScheduled,
 )
-from shared.http.errors import Conflict, NotFound
+from shared.http.errors import Conflict, Invalid, NotFound
+from shared.reference import Reference
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,9 @@ async def on_session_cancelled(uow: UnitOfWork, event: SessionCancelled, meta: I
 
 
 async def on_resident(uow: UnitOfWork, event: ResidentRegistered, meta: Incoming | None) -> None:
-    await repository.upsert_resident_language(uow.conn, event.resident_id, event.language)
+    await repository.upsert_resident(
+        uow.conn, event.resident_id, event.language, event.community_id, str(event.audience_group)
+    )
 
 
 async def on_contact_changed(uow: UnitOfWork, event: ResidentContactChanged, meta: Incoming | None) -> None:
@@ -317,3 +322,69 @@ async def on_contact_removed(uow: UnitOfWork, event: ContactRemoved, meta: Incom
     """A tombstone on enrolment.contacts: the resident has no contact data any more (erased), so
     nothing can be sent to them; messages already queued fail for want of a contact."""
     await uow.conn.execute("DELETE FROM contacts WHERE resident_id = $1", event.resident_id)
+
+
+async def create_broadcast(
+    uow_factory: Callable[[], UnitOfWork],
+    *,
+    broadcast_id: uuid.UUID,
+    category: str,
+    message_zh: str,
+    message_en: str,
+    audience: model.Audience,
+    created_by: str,
+    now: datetime,
+    rate_per_s: float,
+    reference: Reference,
+):
+    """Queue an operator's broadcast: one message per targeted resident, delivered like any other
+    (consent, opt-out categories, quiet hours, retries), spread out at `rate_per_s`."""
+    if category not in model.BROADCAST_KINDS:
+        raise Invalid(f"unknown category {category!r}; one of {', '.join(model.BROADCAST_KINDS)}", field="category")
+    try:
+        audience.check(set(reference.communities), {g.value for g in AudienceGroup}, set(reference.themes))
+        model.check_broadcast_texts(message_zh, message_en, f"【{reference.street.name_zh}】")
+    except model.RuleViolated as error:
+        raise Invalid(error.reason, field=error.field) from None
+    async with uow_factory() as uow:
+        row = await repository.create_broadcast(
+            uow.conn, broadcast_id=broadcast_id, category=category, kind=model.BROADCAST_KINDS[category],
+            message_zh=message_zh, message_en=message_en, audience=audience, created_by=created_by, now=now,
+            rate_per_s=rate_per_s,
+        )  # fmt: skip
+        if row["category"] != category or row["message_zh"] != message_zh or row["message_en"] != message_en:
+            raise Conflict(f"broadcast {broadcast_id} exists with other contents", field="broadcast_id")
+        await uow.commit()
+    return row
+
+
+async def broadcast_report(uow_factory: Callable[[], UnitOfWork], broadcast_id: uuid.UUID) -> dict[str, Any]:
+    """targeted, without contact, suppressed (by reason), sent, failed, pending: what happened to it."""
+    async with uow_factory() as uow:
+        row = await repository.get_broadcast(uow.conn, broadcast_id)
+        if row is None:
+            raise NotFound(f"no broadcast {broadcast_id}", field="broadcast_id")
+        outcomes = await repository.broadcast_outcomes(uow.conn, broadcast_id)
+    counts = {"queued": 0, "sent": 0, "failed": 0, "suppressed": 0, "cancelled": 0}
+    suppressed: dict[str, int] = {}
+    for o in outcomes:
+        status = o["status"] if o["status"] not in model.PENDING_STATUSES else "queued"
+        counts[status] = counts.get(status, 0) + o["messages"]
+        if o["status"] == "suppressed":
+            suppressed[o["reason"]] = suppressed.get(o["reason"], 0) + o["messages"]
+    if row["without_contact"]:
+        suppressed["no_contact"] = suppressed.get("no_contact", 0) + row["without_contact"]
+    last_sent = max((o["last_sent_at"] for o in outcomes if o["last_sent_at"] is not None), default=None)
+    return {
+        **{k: row[k] for k in ("broadcast_id", "category", "kind", "message_zh", "message_en", "audience",
+                               "created_by", "created_at", "targeted", "without_contact")},
+        "pending": counts["queued"], "sent": counts["sent"], "failed": counts["failed"],
+        "suppressed": counts["suppressed"] + row["without_contact"],
+        "suppressed_by_reason": suppressed,
+        "last_sent_at": last_sent,
+    }  # fmt: skip
+
+
+async def list_broadcasts(uow_factory: Callable[[], UnitOfWork], limit: int):
+    async with uow_factory() as uow:
+        return await repository.list_broadcasts(uow.conn, limit)

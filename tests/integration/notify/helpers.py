@@ -95,6 +95,11 @@ def course(course_id: str) -> CourseCreated:
                          theme="culture")  # fmt: skip
 
 
+def known_course(course_id: str) -> None:
+    """A course the test announces itself (with a theme of its choice)."""
+    _COURSES.add(course_id)
+
+
 async def publish(principal: str, *items: EventData | Envelope, known_courses: bool = True) -> list[Envelope]:
     if known_courses and principal == "enrolment":
         courses = {getattr(i.data if isinstance(i, Envelope) else i, "course_id", None) for i in items}

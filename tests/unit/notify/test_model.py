@@ -169,6 +169,8 @@ def test_every_shipped_template_renders_with_subject_and_all_fields(language, ki
     templates = Templates(TEMPLATES)
     params = {"course_title": "T", "session_time": "S", "venue_name": "V", "position": 3, "reason": "R",
               "honour_name": "H", "period": "P"}  # fmt: skip
+    zh = language == "zh-CN"
+    params |= {"street_name": "平湖街道" if zh else "Pinghu Street", "message": "学习周开幕" if zh else "Learning week"}
     rendered = model.render(templates.text(language, kind), params)
     assert rendered.subject and rendered.body
     assert " - " not in rendered.body and "{" not in rendered.body
@@ -193,3 +195,52 @@ def test_email_is_identical_on_resend_with_message_id_from_the_key():
     assert first["Message-ID"] == message_id("r1:enrolment_confirmed:e1", "d.local")
     assert first["Message-ID"] != message_id("r1:enrolment_confirmed:e2", "d.local")
     assert first["Content-Language"] == "zh-CN"
+
+
+# --- broadcasts ----------------------------------------------------------------------------
+
+KNOWN = ({"c1", "c2"}, {"elderly", "youth"}, {"health"})
+
+
+@pytest.mark.parametrize(
+    ("audience", "field"),
+    [
+        (model.Audience(), "audience"),  # a forgotten filter must not message the whole street
+        (model.Audience(community_ids=("c1",), everyone=True), "audience"),
+        (model.Audience(community_ids=("c9",)), "audience.community_ids"),
+        (model.Audience(audience_groups=("robots",)), "audience.audience_groups"),
+        (model.Audience(themes=("c1",)), "audience.themes"),
+    ],
+)
+def test_a_broadcast_audience_names_who_it_is_for(audience: model.Audience, field: str):
+    with pytest.raises(model.RuleViolated) as refused:
+        audience.check(*KNOWN)
+    assert refused.value.field == field
+
+
+def test_a_broadcast_audience_may_be_everyone_or_narrowed():
+    model.Audience(everyone=True).check(*KNOWN)
+    model.Audience(community_ids=("c1",), audience_groups=("elderly",), themes=("health",)).check(*KNOWN)
+
+
+def test_a_chinese_broadcast_fits_one_sms_segment_with_the_signature():
+    signature = "【平湖街道】"
+    model.check_broadcast_texts("学" * (70 - len(signature)), "ok", signature)
+    with pytest.raises(model.RuleViolated) as refused:
+        model.check_broadcast_texts("学" * (71 - len(signature)), "ok", signature)
+    assert refused.value.field == "message_zh" and "at most 64" in refused.value.reason
+    with pytest.raises(model.RuleViolated):
+        model.check_broadcast_texts("   ", "ok", signature)
+
+
+def test_a_broadcast_is_spread_out_at_its_rate():
+    assert [model.broadcast_offset_s(i, 200.0) for i in (0, 1, 200, 100_000)] == [0.0, 0.005, 1.0, 500.0]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_rendered_chinese_broadcast_sms_with_the_street_signature_is_one_segment(language):
+    templates = Templates(TEMPLATES)
+    message = "平湖街道全民终身学习活动周12月8日开幕，欢迎到社区党群服务中心参加讲座、展览和读书分享"
+    rendered = model.render(templates.text(language, "announcement"), {"street_name": "平湖街道", "message": message})
+    if language == "zh-CN":
+        assert rendered.body.strip().startswith("【平湖街道】") and len(rendered.body.strip()) <= 70
