@@ -2,7 +2,7 @@
 seed"): a Party organisation registered with its community is nominated by its workstation, reviewed,
 approved by the street within the quota, shown in notice and awarded by the index leader; a
 competition set up with 2 rounds and 3 places refuses a rank-4 result and a third round (422 naming
-the field). Scoring is restarted on a shifted clock for this module (conftest.py `clock`) to move
+the field); a Most Beautiful Family is nominated by the community its members are registered in. Scoring is restarted on a shifted clock for this module (conftest.py `clock`) to move
 past the notice period."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import pytest
 
 from shared.events.topics import HONOURS
 from tests.integration.scoring.conftest import Clock
-from tests.integration.scoring.events import scoring_db
-from tests.support import client, eventually, headers_of, read_topic, unique
+from tests.integration.scoring.events import resident, scoring_db, send
+from tests.support import client, eventually, headers_of, producer, read_topic, unique
 
 pytestmark = pytest.mark.integration
 YEAR = str(datetime.now(UTC).astimezone().year)
@@ -166,3 +166,30 @@ async def test_a_competition_with_two_rounds_and_three_places_refuses_a_fourth_r
         assert [r["place"] for r in rows] == [1, 2, 3]  # the refused rank 4 left nothing behind
     finally:
         await db.close()
+
+
+async def test_a_most_beautiful_family_is_nominated_by_its_members_community_with_its_members():
+    run = unique("fam")
+    family, members = f"{run}-family", [f"{run}-m{i}" for i in range(2)]
+    enrolment = await producer("enrolment")
+    try:
+        await send(enrolment, *[resident(m, "lichang", family_id=family) for m in members])
+    finally:
+        await enrolment.stop()
+    nomination = {"kind": "most_beautiful_family", "recipient_id": family, "community_id": "lichang",
+                  "reason": "三代同堂共读，社区志愿服务十年"}  # fmt: skip
+    async with client("scoring", "community_worker", subject="ws-lichang", community_id="lichang") as ws, \
+            client("scoring", "operator") as op:  # fmt: skip
+
+        async def nominated() -> dict | None:  # 422 until scoring has read the family's members
+            r = await ws.post("/v1/honours/nominations", json=nomination)
+            return r.json() if r.status_code == 201 else None
+
+        h = await eventually(nominated, timeout_s=30, every_s=0.3)
+        assert (h["state"], h["recipient_kind"], sorted(h["resident_ids"]), h["name_zh"], h["name_en"]) == (
+            "nominated", "family", members, "最美家庭", "Most Beautiful Family")  # fmt: skip
+        # The family's members live in lichang: another community cannot put it forward.
+        r = await op.post("/v1/honours/nominations", json={**nomination, "community_id": "hehua"})
+        _refusal(r, 422, "community_id")
+        r = await op.post("/v1/honours/nominations", json={**nomination, "kind": "advanced_party_organisation"})
+        _refusal(r, 422, "recipient_id")

@@ -74,6 +74,8 @@ async def test_confirmed_service_counts_unconfirmed_does_not_and_only_the_venue_
         future = {**first, "day": (today + timedelta(days=1)).isoformat()}
         assert "future" in _refusal(await me.post("/v1/volunteer-service", json=future), 422, "day")
         _refusal(await me.post("/v1/volunteer-service", json={**first, "venue_id": f"{run}-nowhere"}), 422, "venue_id")
+        at_event = {**first, "venue_id": None, "session_id": f"{run}-no-session"}
+        _refusal(await me.post("/v1/volunteer-service", json=at_event), 422, "session_id")
         _refusal(await op.post("/v1/volunteer-service", json={**first, "volunteer_id": f"{run}-nobody"}), 422,
                  "volunteer_id")  # fmt: skip
         both = {**first, "session_id": "s-1"}
