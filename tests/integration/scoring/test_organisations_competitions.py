@@ -2,8 +2,9 @@
 seed"): a Party organisation registered with its community is nominated by its workstation, reviewed,
 approved by the street within the quota, shown in notice and awarded by the index leader; a
 competition set up with 2 rounds and 3 places refuses a rank-4 result and a third round (422 naming
-the field); a Most Beautiful Family is nominated by the community its members are registered in. Scoring is restarted on a shifted clock for this module (conftest.py `clock`) to move
-past the notice period."""
+the field); a Most Beautiful Family is nominated by the community its members are registered in.
+Scoring is restarted on a shifted clock for this module (conftest.py `clock`) to move past the
+notice period."""
 
 from __future__ import annotations
 
