@@ -90,6 +90,43 @@ async def test_unregistered_attendees_never_lift_participation_above_one():
         assert by_registration["pinghu"]["participation_rate_12m"] == MetricValue(3, 3)
 
 
+def _session(session: str, venue: str, capacity: int, days_ago: int = 1):
+    starts = NOW - timedelta(days=days_ago, hours=2)
+    return ev.SessionScheduled(session_id=session, course_id=f"c-{session}", venue_id=venue, community_id="pinghu",
+                               starts_at=starts, ends_at=starts + timedelta(hours=1), capacity=capacity)  # fmt: skip
+
+
+async def test_utilisation_counts_each_session_at_most_its_seats():
+    """Walk-ins beyond a session's seats count as a full session, not as seats of another one."""
+    async with private_schema() as schema:
+        pool = await schema.pool(size=2)
+        full = [_attendance(f"r{i}", "s-full", "pinghu", home="pinghu") for i in range(3)]
+        await _apply(pool, [_session("s-full", "v-pinghu", 1), _session("s-empty", "v-pinghu", 3), *full])
+        utilisation = (await _metrics(pool, {"pinghu": 100, STREET: 100}))["pinghu"]["venue_utilisation"]
+        # One seat taken of four: three walk-ins in a one-seat session do not fill the other's three.
+        assert utilisation == MetricValue(1, 4)
+
+
+async def test_a_closed_venue_leaves_the_venue_and_seat_denominators_from_its_closing_day():
+    async with private_schema() as schema:
+        pool = await schema.pool(size=2)
+        venues = [ev.VenueRegistered(venue_id=v, community_id="pinghu", name_zh="馆", name_en="venue",
+                                     venue_type="library", capacity=10) for v in ("v-a", "v-b")]  # fmt: skip
+        week_ago = [_attendance("r1", "s-old", "pinghu", home="pinghu", days_ago=7)]
+        await _apply(pool, [*venues, _session("s-old", "v-a", 2, days_ago=7), _session("s-new", "v-a", 2), *week_ago])
+        metrics = (await _metrics(pool, {"pinghu": 100, STREET: 100}))["pinghu"]
+        assert (metrics["venues_active_share"], metrics["venue_utilisation"]) == (MetricValue(1, 2), MetricValue(1, 4))
+        today = local_day(NOW)
+        await _apply(pool, [ev.VenueClosed(venue_id="v-a", community_id="pinghu", closed_on=today - timedelta(days=3),
+                                           reason="repair")])  # fmt: skip
+        metrics = (await _metrics(pool, {"pinghu": 100, STREET: 100}))["pinghu"]
+        # v-a leaves the venues; its session of yesterday (closed) leaves the seats, the one of a week ago stays.
+        assert (metrics["venues_active_share"], metrics["venue_utilisation"]) == (MetricValue(0, 1), MetricValue(1, 2))
+        await _apply(pool, [ev.VenueReopened(venue_id="v-a", community_id="pinghu", reopened_on=today)])
+        metrics = (await _metrics(pool, {"pinghu": 100, STREET: 100}))["pinghu"]
+        assert (metrics["venues_active_share"], metrics["venue_utilisation"]) == (MetricValue(1, 2), MetricValue(1, 2))
+
+
 # --- property: arbitrary streams ------------------------------------------------------------------
 
 residents = st.sampled_from([f"r{i}" for i in range(6)])
@@ -100,12 +137,13 @@ groups = st.sampled_from([None, *ev.AudienceGroup])
 @st.composite
 def streams(draw) -> list:
     """Residents registering and moving, attendance of registered and unregistered residents (on
-    time or months late), adjustments, venues, courses, sessions (small capacities) and enrolments,
-    in any order."""
+    time or months late), adjustments, venues closing and reopening, courses, sessions (small
+    capacities) and enrolments, in any order."""
     out: list = []
     sessions = [f"s{i}" for i in range(draw(st.integers(1, 4)))]
     for _ in range(draw(st.integers(0, 30))):
-        kind = draw(st.sampled_from(["resident", "attend", "attend", "adjust", "venue", "course", "session", "enrol"]))
+        kind = draw(st.sampled_from(["resident", "attend", "attend", "adjust", "venue", "course", "session", "enrol",
+                                     "close", "reopen"]))  # fmt: skip
         session = draw(st.sampled_from(sessions))
         community = draw(communities)
         if kind == "resident":  # registering or moving community
@@ -124,6 +162,13 @@ def streams(draw) -> list:
             out.append(ev.VenueRegistered(venue_id=f"v-{draw(st.integers(0, 2))}", community_id=community,
                                           name_zh="馆", name_en="venue", venue_type="library",
                                           capacity=draw(st.integers(0, 5))))  # fmt: skip
+        elif kind in ("close", "reopen"):  # venues close and reopen on any day, before or after their sessions
+            venue, day = f"v-{draw(st.integers(0, 2))}", local_day(NOW) + timedelta(days=draw(st.sampled_from(
+                [-400, -40, -1, 0, 5])))  # fmt: skip
+            if kind == "close":
+                out.append(ev.VenueClosed(venue_id=venue, community_id=community, closed_on=day, reason="repair"))
+            else:
+                out.append(ev.VenueReopened(venue_id=venue, community_id=community, reopened_on=day))
         elif kind == "course":
             out.append(ev.CourseCreated(course_id=f"c-{session}", title_zh="课", title_en="course",
                                         theme=draw(st.sampled_from(["reading", "health", "not-a-theme", ""])),
