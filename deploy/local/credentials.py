@@ -31,7 +31,7 @@ PG_PORT = 55432
 # The services take tokens of the local identity provider (Keycloak), not development HS256
 # ones: generation writes LS_OIDC_ISSUER. `LS_OIDC_ISSUER= make up` (set, empty: the environment
 # wins over the file) runs the stack on HS256 tokens without Keycloak.
-USE_IDENTITY_PROVIDER = False
+USE_IDENTITY_PROVIDER = True
 
 _ALPHABET = string.ascii_letters + string.digits  # no commas or quotes: safe for SCRAM and URLs
 
