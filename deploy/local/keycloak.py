@@ -1,6 +1,6 @@
 """Keycloak, the local stack's OpenID Connect provider (realm `learnstreet`).
 
-    .venv/bin/python deploy/local/keycloak.py setup | up | down | status | token USERNAME
+    .venv/bin/python deploy/local/keycloak.py setup | up | down | status | token DEMO_USERNAME
     .venv/bin/python deploy/local/keycloak.py token-for ROLE SUBJECT [COMMUNITY]
 
 `keycloak_setup()` fetches the `org.keycloak:keycloak-quarkus-dist` tar.gz from Maven Central
@@ -21,6 +21,12 @@ The realm file is committed without secrets: passwords and the dashboard's port 
 when the import file is rendered into the distribution's data/import/. When the rendered realm
 changes (a new realm file or password), the H2 data is dropped so that the import runs again
 (`--import-realm` skips a realm that exists); it holds nothing but what the import put there.
+
+Tokens for tests, the demo, chaos, the bench (development only): `dev_token(role, subject,
+community_id=...)` is the provider's token when LS_OIDC_ISSUER is set, else an HS256 one;
+`access_token` makes a realm user per (role, subject, community) on first use (admin REST API;
+`ensure_users` imports many at once) whose `learnstreet_id` attribute is the subject the services
+see, signs in through `learnstreet-cli` and caches the token until shortly before it expires.
 
 Only the standard library (and no other script of deploy/local): credentials.py and stack.py
 import this module, also before the project's environment exists.
