@@ -58,6 +58,22 @@ def test_kafka_uses_sasl_scram_and_acls() -> None:
     assert "process.roles=broker,controller" in start
 
 
+def test_kafka_has_no_anonymous_super_user_and_its_controller_listener_authenticates() -> None:
+    """Issue 16: a PLAINTEXT controller listener maps every client to User:ANONYMOUS, which had to be
+    a super user; anyone reaching port 9093 could then read and change every ACL."""
+    start = (COMPOSE_DIR / "kafka" / "start.sh").read_text()
+    props = dict(
+        line.split("=", 1) for line in start.split("<<PROPS", 1)[1].split("PROPS", 1)[0].splitlines() if "=" in line
+    )
+    assert props["super.users"] == "User:${KAFKA_ADMIN_USERNAME}"
+    assert "CONTROLLER:SASL_PLAINTEXT" in props["listener.security.protocol.map"].split(",")
+    assert props["sasl.mechanism.controller.protocol"] == "PLAIN"
+    assert props["listener.name.controller.sasl.enabled.mechanisms"] == "PLAIN"
+    assert 'password="${KAFKA_CONTROLLER_PASSWORD}"' in props["listener.name.controller.plain.sasl.jaas.config"]
+    kafka_env = compose()["services"]["kafka"]["environment"]
+    assert kafka_env["KAFKA_CONTROLLER_PASSWORD"].startswith("${KAFKA_CONTROLLER_PASSWORD:?")
+
+
 def test_no_secret_values_in_the_compose_file() -> None:
     for name, svc in compose()["services"].items():
         for key, value in (svc.get("environment") or {}).items():
