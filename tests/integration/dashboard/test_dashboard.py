@@ -7,7 +7,7 @@ import pytest
 
 from tests.integration.dashboard.browser import chromium
 from tests.integration.scoring.events import attendance, send
-from tests.support import ROOT, client, producer, service_url, token, unique
+from tests.support import ROOT, client, expired_token, producer, service_url, token, unique
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,7 @@ async def test_without_a_valid_token_the_page_shows_no_data_and_says_why_in_both
         assert state["board"] is False and state["drawn"] == 0
         assert "令牌" in state["message"]
 
-        expired = token("operator", ttl_s=-60)
+        expired = expired_token()
         await browser.open(f"{service_url('scoring')}/dashboard?token={expired}")
         state = await browser.wait_for(AUTH_SHOWN, "401")
         assert "401" in state["message"] and "令牌" in state["message"]

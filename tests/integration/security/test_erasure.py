@@ -8,6 +8,7 @@ learning index is the same as before. The other topics still hold the card numbe
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, send_checkins
-from tests.support import ROOT, client, env, eventually, kafka_auth, unique
+from tests.support import ROOT, client, env, eventually, kafka_auth, token, unique
 
 pytestmark = pytest.mark.integration
 
@@ -263,6 +264,8 @@ def test_the_cli_asks_enrolment_to_erase(tmp_path):
         [str(ROOT / ".venv" / "bin" / "learnstreet"), "privacy", "erase", unique("era-nobody"),
          "--reason", "test", "--approved-by", "era-dpo"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
+        # the command mints no token while the services take an identity provider's (LS_OIDC_ISSUER)
+        env={**os.environ, "LS_TOKEN": token("operator", subject="era-cli")},
     )  # fmt: skip
     # an unknown resident: enrolment answers 404 and the command says so, exit 2
     assert result.returncode == 2, result.stdout + result.stderr

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ROOT, client, eventually, unique
+from tests.support import ROOT, client, eventually, token, unique
 
 pytestmark = pytest.mark.integration
 
@@ -130,7 +130,7 @@ async def test_the_cli_gathers_the_four_exports_into_one_owner_only_file(residen
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "learnstreet"), "privacy", "export", rid, "--out", str(out),
          "--purpose", "resident asked at the service centre", "--operator", "exp-cli"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=_with_token("exp-cli"),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
@@ -147,10 +147,15 @@ async def test_the_cli_writes_nothing_when_a_service_refuses(tmp_path: Path):
     out = tmp_path / "export.json"
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "learnstreet"), "privacy", "export", "bad id with spaces", "--out", str(out)],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True, text=True, timeout=120, cwd=ROOT, env=_with_token("exp-cli"),
     )  # fmt: skip
     assert result.returncode != 0
     assert "nothing written" in result.stderr and not out.exists()
+
+
+def _with_token(operator: str) -> dict[str, str]:
+    # the command mints no token while the services take an identity provider's (LS_OIDC_ISSUER)
+    return {**os.environ, "LS_TOKEN": token("operator", subject=operator)}
 
 
 async def _has_contacts(rid: str) -> bool:

@@ -384,6 +384,7 @@ def test_an_oidc_service_refuses_a_development_hs256_token(provider: Provider):
 def test_learnstreet_token_is_refused_when_an_issuer_is_configured(monkeypatch: pytest.MonkeyPatch, tmp_path):
     # not the local stack's credentials file: it names the local Keycloak as the issuer
     monkeypatch.setenv("LS_CREDENTIALS_FILE", str(tmp_path / "none.env"))
+    monkeypatch.delenv("LS_OIDC_ISSUER", raising=False)
     monkeypatch.setenv("LS_JWT_SECRET", RANDOM_SECRET)
     runner = CliRunner()
     assert runner.invoke(cli_app, ["token", "--role", "operator"]).exit_code == 0
@@ -392,7 +393,8 @@ def test_learnstreet_token_is_refused_when_an_issuer_is_configured(monkeypatch: 
     assert refused.exit_code == 2 and "LS_OIDC_ISSUER" in refused.output
 
 
-def test_learnstreet_token_is_refused_with_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch):
+def test_learnstreet_token_is_refused_with_a_placeholder_secret(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.setenv("LS_CREDENTIALS_FILE", str(tmp_path / "none.env"))  # the local one names an issuer
     monkeypatch.delenv("LS_OIDC_ISSUER", raising=False)
     monkeypatch.setenv("LS_JWT_SECRET", sorted(_example_placeholders())[0])
     refused = CliRunner().invoke(cli_app, ["token", "--role", "operator"])
