@@ -8,7 +8,7 @@ most the limit in memory and is never written anywhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from python_multipart.exceptions import FormParserError
@@ -47,6 +47,50 @@ def refuse_declared_length(content_length: str | None, max_file_bytes: int) -> N
     is read (a client sending `Expect: 100-continue` never sends it at all)."""
     if content_length and content_length.isdigit() and int(content_length) > max_file_bytes + FORM_OVERHEAD_BYTES:
         raise too_large(max_file_bytes)
+
+
+# What is read and thrown away after a refusal, so that a client that sent a little too much gets
+# its answer on a clean connection; past this the connection is closed instead (the client may then
+# see a reset rather than the answer: it was sending far more than it may).
+DRAIN_BYTES = 16 * 1024 * 1024
+
+
+class Body:
+    """A request body read from ASGI `receive` as it arrives, which knows whether it has ended (a
+    refusal mid-body drains the rest; after the end, `receive` would wait for the disconnect)."""
+
+    def __init__(self, receive: Callable[[], Awaitable[dict]], content_length: str | None = None) -> None:
+        self._receive = receive
+        self.declared = int(content_length) if content_length and content_length.isdigit() else None
+        self.complete = False
+        self.gone = False
+
+    async def _next(self) -> bytes:
+        message = await self._receive()
+        if message["type"] != "http.request":
+            self.gone = True
+            raise Refused(400, "body", "the client went away before the body ended", "disconnected")
+        self.complete = not message.get("more_body", False)
+        return message.get("body", b"")
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        while not self.complete:
+            yield await self._next()
+
+    async def drain(self, max_bytes: int = DRAIN_BYTES) -> bool:
+        """Reads and discards the rest; True when the body ended within `max_bytes` (a body declared
+        longer than that is not read at all)."""
+        if self.declared is not None and self.declared > max_bytes + FORM_OVERHEAD_BYTES and not self.complete:
+            return False
+        seen = 0
+        try:
+            while not self.complete:
+                seen += len(await self._next())
+                if seen > max_bytes and not self.complete:
+                    return False
+        except Refused:
+            return False
+        return True
 
 
 class _Reader:

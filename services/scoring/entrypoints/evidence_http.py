@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from services.scoring import metrics
-from services.scoring.adapters.evidence_form import read_form, refuse_declared_length
+from services.scoring.adapters.evidence_form import Body, read_form, refuse_declared_length
 from services.scoring.domain import evidence as rules
 from services.scoring.domain.street import STREET
 from services.scoring.entrypoints.http import ID, _scoped
@@ -39,9 +39,13 @@ def _uow(request: Request):
     return request.app.state.runtime.uow
 
 
-def _refusal(e: rules.Refused) -> JSONResponse:
+async def _refusal(e: rules.Refused, body: Body) -> JSONResponse:
+    """The refusal, once what is left of the body is read (up to DRAIN_BYTES); past that the
+    connection is closed, else the server would read and discard a whole gigabyte to keep it."""
     metrics.EVIDENCE_REFUSED.labels(e.code).inc()
-    return JSONResponse({"detail": [{"loc": ["body", e.field], "msg": e.reason, "type": e.code}]}, e.status)
+    ended = await body.drain()
+    detail = {"detail": [{"loc": ["body", e.field], "msg": e.reason, "type": e.code}]}
+    return JSONResponse(detail, e.status, headers=None if ended else {"Connection": "close"})
 
 
 def _target(fields: dict[str, str], staff: Principal, engine: IndexEngine) -> dict[str, Any]:
@@ -107,16 +111,20 @@ async def upload_evidence(request: Request, staff: EvaluationStaff) -> Any:
     streaming. Stored with its SHA-256; an `evidence.uploaded` event carries the metadata."""
     engine = _engine(request)
     max_bytes = request.app.state.runtime.settings.evidence_max_bytes
+    body = Body(request.receive, request.headers.get("content-length"))
     try:
         refuse_declared_length(request.headers.get("content-length"), max_bytes)
         form = await read_form(
-            request.stream(), request.headers.get("content-type"), max_file_bytes=max_bytes, text_fields=TEXT_FIELDS
+            body.chunks(), request.headers.get("content-type"), max_file_bytes=max_bytes, text_fields=TEXT_FIELDS
         )
-        target = _target(form.fields, staff, engine)
-        data = form.file.content()  # type: ignore[union-attr]
+    except rules.Refused as e:
+        return await _refusal(e, body)
+    target = _target(form.fields, staff, engine)
+    data = form.file.content()  # type: ignore[union-attr]
+    try:
         filename, kind = rules.identify(form.filename, data)
     except rules.Refused as e:
-        return _refusal(e)
+        return await _refusal(e, body)
     row = await use_cases.upload(
         _uow(request), target=target, filename=filename, kind=kind, data=data, sha256=form.file.sha256,  # type: ignore[union-attr]
         actor=staff.subject, actor_role=staff.role, at=utcnow(),

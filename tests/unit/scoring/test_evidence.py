@@ -10,7 +10,13 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request
 
-from services.scoring.adapters.evidence_form import FORM_OVERHEAD_BYTES, read_form, refuse_declared_length
+from services.scoring.adapters.evidence_form import (
+    DRAIN_BYTES,
+    FORM_OVERHEAD_BYTES,
+    Body,
+    read_form,
+    refuse_declared_length,
+)
 from services.scoring.domain import evidence
 from services.scoring.domain.evidence import Received, Refused
 from shared.runtime import BodyLimit
@@ -190,6 +196,54 @@ async def test_a_form_that_is_not_the_evidence_form_is_refused_naming_the_field(
     with pytest.raises(Refused) as e:
         await read_form(_stream(body, 100), content_type, max_file_bytes=10**6, text_fields=FIELDS)
     assert (e.value.status, e.value.field) == (status, field), e.value.reason
+
+
+class Receive:
+    """ASGI `receive` over a body of `total` bytes in `chunk`-byte messages; after the last one it
+    fails the test, as a real server would wait there for the client to disconnect."""
+
+    def __init__(self, total: int, chunk: int = 64 * 1024) -> None:
+        self.left, self.chunk, self.read = total, chunk, 0
+
+    async def __call__(self) -> dict:
+        if self.left < 0:
+            raise AssertionError("receive() called after the body ended: it would wait for the disconnect")
+        n = min(self.chunk, self.left)
+        self.left = self.left - n if self.left > n else -1
+        self.read += n
+        return {"type": "http.request", "body": b"0" * n, "more_body": self.left >= 0}
+
+
+async def test_after_a_refusal_a_small_rest_is_drained_so_the_client_gets_the_answer():
+    receive = Receive(DRAIN_BYTES // 2)
+    body = Body(receive)
+    await anext(body.chunks())
+    assert await body.drain() is True and receive.read == DRAIN_BYTES // 2
+
+
+async def test_after_a_refusal_a_large_rest_is_not_read_beyond_the_drain():
+    receive = Receive(1024**3)
+    body = Body(receive)
+    await anext(body.chunks())
+    assert await body.drain() is False and receive.read <= DRAIN_BYTES + 2 * receive.chunk
+    declared = Receive(1024**3)
+    assert await Body(declared, str(1024**3)).drain() is False and declared.read == 0
+
+
+async def test_a_body_read_to_its_end_is_not_read_again():
+    receive = Receive(1000)
+    body = Body(receive)
+    assert sum([len(c) async for c in body.chunks()]) == 1000
+    assert await body.drain() is True  # Receive fails the test if called again
+
+
+async def test_a_client_gone_mid_body_is_a_refusal_not_a_hang():
+    async def gone() -> dict:
+        return {"type": "http.disconnect"}
+
+    with pytest.raises(Refused) as e:
+        await anext(Body(gone).chunks())
+    assert e.value.code == "disconnected"
 
 
 # --- the 1 MiB body limit and the upload route ----------------------------------------------------------
