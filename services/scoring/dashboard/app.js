@@ -177,10 +177,16 @@
     $("auth-hint").dataset.i18n = oidc ? "auth_hint_oidc" : "auth_hint";
     $("auth-hint").textContent = t($("auth-hint").dataset.i18n, pageVars());
     $("auth-message").dataset.key = messageKey;
-    $("auth-message").textContent = t(messageKey);
+    $("auth-message").textContent = authText(messageKey);
     $("auth-message").dataset.status = messageKey === "auth_401" ? "401" : messageKey === "auth_403" ? "403" : "";
     setLive("idle");
     (oidc ? $("sign-in") : $("token-input")).focus();
+  }
+
+  // Under the identity provider a refusal speaks of the account, not of a pasted token.
+  function authText(key) {
+    const oidcKey = `${key}_oidc`;
+    return state.auth && t(oidcKey) !== oidcKey ? t(oidcKey) : t(key);
   }
 
   function signOut() {
@@ -258,7 +264,7 @@
     document.documentElement.lang = state.lang;
     relabel();
     const message = $("auth-message");
-    if (message.dataset.key) message.textContent = t(message.dataset.key);
+    if (message.dataset.key) message.textContent = authText(message.dataset.key);
     renderAll(false);
   }
 
@@ -822,6 +828,8 @@
       const tr = el("tr");
       tr.dataset.task = task.task_id;
       tr.dataset.status = task.status;
+      tr.dataset.community = task.community_id;
+      tr.dataset.owner = task.owner;
       if (task.overdue) tr.classList.add("overdue");
       const owner = task.owner_kind === "community" ? communityName(task.owner) : task.owner;
       const status = el("td", "status");

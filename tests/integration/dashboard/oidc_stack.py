@@ -25,12 +25,25 @@ from collections.abc import Iterator
 
 import uvicorn
 
+from tests.integration.dashboard.browser import Browser
 from tests.support import ROOT, env, service_url
 
 sys.path.insert(0, str(ROOT / "deploy" / "local"))
 import keycloak as kc  # deploy/local/keycloak.py
 
 DASHBOARD_CLIENT = "learnstreet-dashboard"
+
+# Page probes (function bodies run in the page).
+BOARD = """const b = document.getElementById('board');
+return !b.hidden && location.pathname === '/dashboard' && !location.search.includes('code=') && b.dataset.role"""
+KEYCLOAK_FORM = (
+    "return location.pathname.includes('/protocol/openid-connect/') && !!document.getElementById('kc-login')"
+)
+SIGN_IN_SHOWN = "return !document.getElementById('sign-in').hidden && !document.getElementById('auth').hidden"
+BACK_REFUSED = """return location.pathname === '/dashboard' && !location.search.includes('code=')
+  && !document.getElementById('auth').hidden && document.getElementById('auth-message').dataset.key"""
+PAGE_STATE = """return {url: location.href, message: document.getElementById('auth-message')?.dataset.key,
+  text: document.body.innerText.slice(0, 300)}"""
 
 
 @contextlib.contextmanager
@@ -172,3 +185,40 @@ def password(creds: dict[str, str], username: str) -> str:
 def access_token(creds: dict[str, str], username: str) -> str:
     """A demo user's access token through the development client (test set-up only, not the page)."""
     return kc.password_grant(creds, username)["access_token"]
+
+
+def dashboard_issuer_creds(scoring: str) -> dict[str, str] | None:
+    """Keycloak's credentials when the dashboard at `scoring` signs in there, None in token mode."""
+    config = _config(scoring) or {}
+    if config.get("mode") != "oidc":
+        return None
+    creds = kc.effective()
+    assert config.get("issuer") == kc.issuer(creds), (config, kc.issuer(creds))
+    return creds
+
+
+async def sign_in(
+    browser: Browser, scoring: str, provider: dict[str, str], username: str, *, board: bool = True
+) -> str:
+    """Signs `username` in on the dashboard's page through the provider's own login form (the
+    authorization-code flow with PKCE as a person takes it); returns the role the board shows."""
+    await browser.open(f"{scoring}/dashboard")
+    await browser.wait_for(SIGN_IN_SHOWN)
+    assert await browser.js("return document.getElementById('auth-form').hidden"), "no token field under OIDC"
+    await browser.js("document.getElementById('sign-in').click()")
+    await browser.wait_for(KEYCLOAK_FORM, timeout_s=60)
+    authorize = await browser.url()
+    assert "code_challenge_method=S256" in authorize and "code_challenge=" in authorize and "nonce=" in authorize
+    await browser.js(
+        "document.getElementById('username').value = arguments[0];"
+        "document.getElementById('password').value = arguments[1];"
+        "document.getElementById('kc-login').click()",
+        username, password(provider, username),
+    )  # fmt: skip
+    if not board:
+        return await browser.wait_for(BACK_REFUSED, timeout_s=60)
+    try:
+        return await browser.wait_for(BOARD, timeout_s=60)
+    except AssertionError as e:
+        page = await browser.js(PAGE_STATE)
+        raise AssertionError(f"not signed in: {page}; console: {await browser.console_errors()}") from e

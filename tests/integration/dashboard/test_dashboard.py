@@ -1,11 +1,15 @@
-"""The operators' dashboard in a real headless Chromium against the running scoring service."""
+"""The operators' dashboard in a real headless Chromium against the running scoring service.
+
+The page signs in the way the service's auth mode says (/dashboard/config.json): at the identity
+provider as a demo user when the services take its tokens, else with a pasted development token."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.integration.dashboard.browser import chromium
+from tests.integration.dashboard import oidc_stack
+from tests.integration.dashboard.browser import Browser, chromium
 from tests.integration.scoring.events import attendance, send
 from tests.support import ROOT, client, expired_token, producer, service_url, token, unique
 
@@ -25,7 +29,21 @@ return v !== null && v >= arguments[0] && v"""
 AUTH_SHOWN = """const m = document.getElementById('auth-message');
 if (document.getElementById('auth').hidden || m.dataset.status !== arguments[0]) return null;
 return {board: !document.getElementById('board').hidden, message: m.textContent,
-        drawn: document.querySelectorAll('#community-bars *').length}"""
+        drawn: document.querySelectorAll('#community-bars *').length,
+        laid_out: document.getElementById('board').offsetParent !== null}"""
+
+
+async def _open_as(browser: Browser, role: str, subject: str, query: str = "") -> None:
+    """The dashboard signed in as `role`: through the provider's login form as its demo user, or
+    with a development token in the address (which the page takes and removes)."""
+    url = f"{service_url('scoring')}/dashboard"
+    provider = oidc_stack.dashboard_issuer_creds(service_url("scoring"))
+    if provider is None:
+        await browser.open(f"{url}?token={token(role, subject)}{'&' + query if query else ''}")
+        return
+    await oidc_stack.sign_in(browser, service_url("scoring"), provider, f"demo-{role}")
+    if query:  # the sign-in stays in the tab's sessionStorage across this navigation
+        await browser.open(f"{url}?{query}")
 
 
 async def _communities() -> list[dict]:
@@ -47,10 +65,16 @@ async def test_page_is_public_but_every_data_call_needs_a_token():
 
 
 async def test_without_a_valid_token_the_page_shows_no_data_and_says_why_in_both_languages():
+    provider = oidc_stack.dashboard_issuer_creds(service_url("scoring"))
     async with chromium() as browser:
         await browser.open(f"{service_url('scoring')}/dashboard")
         state = await browser.wait_for(AUTH_SHOWN, "")
         assert state["board"] is False and state["drawn"] == 0
+        # hidden, not only flagged so: the board's empty cards must not show under the sign-in
+        assert state["laid_out"] is False
+        if provider is not None:
+            await _without_a_sign_in_under_the_provider(browser, provider)
+            return
         assert "令牌" in state["message"]
 
         expired = expired_token()
@@ -76,7 +100,7 @@ async def test_dashboard_shows_the_twelve_communities_and_moves_live_when_attend
     assert len(communities) == 12
     run = unique("dash")
     async with chromium() as browser:
-        await browser.open(f"{service_url('scoring')}/dashboard?token={token('operator', run)}&community={COMMUNITY}")
+        await _open_as(browser, "operator", run, f"community={COMMUNITY}")
         shown = await browser.wait_for(TWELVE_BARS)
         assert sorted(shown) == sorted(names_zh)
         assert "token=" not in await browser.url(), "the token must leave the address bar"
@@ -118,3 +142,23 @@ async def test_dashboard_shows_the_twelve_communities_and_moves_live_when_attend
         assert heading == other["name_en"]
         assert await browser.js("return document.getElementById('community-select').value") == other["community_id"]
         assert await browser.console_errors() == []
+
+
+async def _without_a_sign_in_under_the_provider(browser: Browser, provider: dict[str, str]) -> None:
+    """No session: the page asks for a sign-in and takes no pasted token; a resident signed in at
+    the provider is refused (403) and sees no data."""
+    message = await browser.js("return document.getElementById('auth-message').textContent")
+    assert "登录" in message and await browser.js("return document.getElementById('auth-form').hidden")
+    await browser.open(f"{service_url('scoring')}/dashboard?token={token('operator', unique('dash-op'))}")
+    state = await browser.wait_for(AUTH_SHOWN, "")
+    assert state["board"] is False and state["drawn"] == 0 and "token=" not in await browser.url()
+
+    await browser.js("document.getElementById('lang').click()")
+    message = await browser.js("return document.getElementById('auth-message').textContent")
+    assert "sign in" in message.lower() and "登录" not in message
+    await browser.js("document.getElementById('lang').click()")
+
+    refused = await oidc_stack.sign_in(browser, service_url("scoring"), provider, "demo-resident", board=False)
+    assert refused == "auth_403"
+    state = await browser.wait_for(AUTH_SHOWN, "403")
+    assert "403" in state["message"] and state["board"] is False and state["drawn"] == 0

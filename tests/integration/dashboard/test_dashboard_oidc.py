@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from tests.integration.dashboard import oidc_stack
 from tests.integration.dashboard.browser import Browser, chromium
+from tests.integration.dashboard.oidc_stack import BOARD, KEYCLOAK_FORM
 from tests.support import ROOT
 
 pytestmark = pytest.mark.integration
@@ -26,18 +27,13 @@ ARTEFACTS = ROOT / ".local" / "artefacts"
 YEAR = str(datetime.now(UTC).astimezone().year)
 WORKER, WORKER_COMMUNITY, OTHER_COMMUNITY = "demo-worker-bainikeng", "bainikeng", "shanxia"
 
-BOARD = """const b = document.getElementById('board');
-return !b.hidden && location.pathname === '/dashboard' && !location.search.includes('code=') && b.dataset.role"""
-KEYCLOAK_FORM = (
-    "return location.pathname.includes('/protocol/openid-connect/') && !!document.getElementById('kc-login')"
-)
 ROWS = """return Array.from(document.querySelectorAll('#selection-table tbody tr[data-honour]'))
   .map(r => ({id: r.dataset.honour, state: r.dataset.state, community: r.dataset.community}))"""
 ROW_STATE = """const r = document.querySelector(`#selection-table tr[data-honour='${arguments[0]}']`);
 return r && r.dataset.state === arguments[1] && r.dataset.state"""
-SIGN_IN_SHOWN = "return !document.getElementById('sign-in').hidden && !document.getElementById('auth').hidden"
-PAGE_STATE = """return {url: location.href, message: document.getElementById('auth-message')?.dataset.key,
-  text: document.body.innerText.slice(0, 300)}"""
+TASKS = """return Array.from(document.querySelectorAll('#tasks tbody tr[data-task]')).map(r => ({id: r.dataset.task,
+  community: r.dataset.community, owner: r.dataset.owner,
+  overdue: r.classList.contains('overdue')}))"""
 SESSION = "return JSON.parse(sessionStorage.getItem('learnstreet.dashboard.oidc.session') || 'null')"
 
 
@@ -80,6 +76,27 @@ async def _candidates(scoring: str, provider: dict[str, str], communities: list[
         return [h["honour_id"] for h in r.json()["nominated"]]
 
 
+async def _overdue_task(scoring: str, provider: dict[str, str], community: str) -> str:
+    """A pending rectification task of `community` past its deadline (opened, or its deadline moved)."""
+    # two days back: overdue in the street's calendar whatever this host's time zone
+    deadline = (datetime.now(UTC) - timedelta(days=2)).date().isoformat()
+    async with _api(scoring, provider, "demo-operator") as op:
+        items = (await op.get(f"/v1/index/{community}/rectification")).json()["items"]
+        for item in items:
+            task = item["task"]
+            if task is None:
+                body = {"community_id": community, "indicator_id": item["indicator_id"], "owner_kind": "community",
+                        "owner": community, "deadline": deadline}  # fmt: skip
+                r = await op.post("/v1/rectification-tasks", json=body)
+                assert r.status_code == 201, r.text
+                return r.json()["task_id"]
+            if task["status"] in ("open", "in_progress"):
+                r = await op.patch(f"/v1/rectification-tasks/{task['task_id']}", json={"deadline": deadline})
+                assert r.status_code == 200, r.text
+                return task["task_id"]
+    raise AssertionError(f"{community} has no rectification item to open a task for: {items}")
+
+
 async def _record(scoring: str, provider: dict[str, str], honour_id: str) -> dict:
     async with _api(scoring, provider, "demo-operator") as op:
         r = await op.get(f"/v1/honours/{honour_id}")
@@ -95,27 +112,6 @@ async def _community_name(scoring: str, community_id: str) -> str:
 
 async def _click(browser: Browser, honour: str, action: str) -> None:
     await browser.js(f"document.querySelector(`tr[data-honour='{honour}'] button[data-action='{action}']`).click()")
-
-
-async def _sign_in(browser: Browser, scoring: str, provider: dict[str, str], username: str) -> str:
-    await browser.open(f"{scoring}/dashboard")
-    await browser.wait_for(SIGN_IN_SHOWN)
-    assert await browser.js("return document.getElementById('auth-form').hidden"), "no token field under OIDC"
-    await browser.js("document.getElementById('sign-in').click()")
-    await browser.wait_for(KEYCLOAK_FORM, timeout_s=60)
-    authorize = await browser.url()
-    assert "code_challenge_method=S256" in authorize and "code_challenge=" in authorize and "nonce=" in authorize
-    await browser.js(
-        "document.getElementById('username').value = arguments[0];"
-        "document.getElementById('password').value = arguments[1];"
-        "document.getElementById('kc-login').click()",
-        username, oidc_stack.password(provider, username),
-    )  # fmt: skip
-    try:
-        return await browser.wait_for(BOARD, timeout_s=60)
-    except AssertionError as e:
-        page = await browser.js(PAGE_STATE)
-        raise AssertionError(f"not signed in: {page}; console: {await browser.console_errors()}") from e
 
 
 async def test_the_config_names_issuer_and_public_client_and_the_page_may_talk_to_that_issuer_only(
@@ -138,8 +134,10 @@ async def test_a_community_worker_signs_in_sees_only_their_community_approves_on
     scoring: str, provider: dict[str, str], browser: Browser
 ):
     mine, rejected, theirs = await _candidates(scoring, provider, [WORKER_COMMUNITY, WORKER_COMMUNITY, OTHER_COMMUNITY])
+    my_task = await _overdue_task(scoring, provider, WORKER_COMMUNITY)
+    their_task = await _overdue_task(scoring, provider, OTHER_COMMUNITY)
 
-    assert await _sign_in(browser, scoring, provider, WORKER) == "community_worker"
+    assert await oidc_stack.sign_in(browser, scoring, provider, WORKER) == "community_worker"
     who = await browser.js("const w = document.getElementById('who'); return {hidden: w.hidden, ...w.dataset,"
                            "text: document.getElementById('who-text').textContent}")  # fmt: skip
     assert who["hidden"] is False and who["community"] == WORKER_COMMUNITY and who["username"] == WORKER
@@ -150,7 +148,12 @@ async def test_a_community_worker_signs_in_sees_only_their_community_approves_on
     ids = {r["id"] for r in rows}
     assert {mine, rejected} <= ids and theirs not in ids
     assert {r["community"] for r in rows} == {WORKER_COMMUNITY}, "another community's candidate is shown"
-    assert await browser.js("return document.getElementById('tasks-card').offsetParent !== null")
+    has_mine = TASKS + ".some(t => t.id === arguments[0]) && " + TASKS.removeprefix("return ")
+    tasks = await browser.wait_for(has_mine, my_task)
+    assert their_task not in {t["id"] for t in tasks}
+    # a community workstation's tasks: its community's items, and street items it was made owner of
+    assert all(WORKER_COMMUNITY in (t["community"], t["owner"]) for t in tasks), tasks
+    assert next(t for t in tasks if t["id"] == my_task)["overdue"] is True
     # tokens stay in this tab: nothing token-like in localStorage, the code is gone from the address
     stored = await browser.js("return Object.keys(localStorage).map(k => localStorage.getItem(k)).join(' ')")
     assert "eyJ" not in stored and "code=" not in await browser.url()
@@ -201,7 +204,7 @@ async def test_an_operator_signs_in_sees_the_index_and_takes_a_candidate_through
         r = await op.post(f"/v1/honours/{honour}/community-review", json={"decision": "approved"})
         assert r.status_code == 200, r.text
 
-    assert await _sign_in(browser, scoring, provider, "demo-operator") == "operator"
+    assert await oidc_stack.sign_in(browser, scoring, provider, "demo-operator") == "operator"
     assert await browser.wait_for("return document.querySelectorAll('#community-bars .bar-row').length") == 12
     assert await browser.js("return document.getElementById('who').dataset.community") == ""
     await browser.wait_for(ROW_STATE, honour, "community_approved")
@@ -238,7 +241,7 @@ async def test_an_operator_signs_in_sees_the_index_and_takes_a_candidate_through
 async def test_the_page_refreshes_its_access_token_before_it_expires_without_leaving_the_page(
     scoring: str, provider: dict[str, str], browser: Browser
 ):
-    await _sign_in(browser, scoring, provider, WORKER)
+    await oidc_stack.sign_in(browser, scoring, provider, WORKER)
     before = await browser.js(SESSION)
     # Pretend the token expires in 20 s: the page must fetch a new one with its refresh token.
     await browser.js(
@@ -256,3 +259,16 @@ async def test_the_page_refreshes_its_access_token_before_it_expires_without_lea
         assert r.status_code == 200, r.text
     assert await browser.wait_for(BOARD) == "community_worker"
     assert await browser.console_errors() == []
+
+
+async def test_a_sign_in_response_this_tab_did_not_ask_for_is_refused(scoring: str, browser: Browser):
+    # a forged or replayed callback: a code with a state no sign-in of this tab started
+    await browser.open(f"{scoring}/dashboard?code=stolen-code&state=forged-state")
+    message = await browser.wait_for(
+        "const m = document.getElementById('auth-message');"
+        "return !document.getElementById('auth').hidden && m.dataset.key"
+    )
+    assert message == "auth_state_mismatch"
+    assert await browser.js(SESSION) is None
+    assert "code=" not in await browser.url() and "state=" not in await browser.url()
+    assert await browser.js("return document.getElementById('board').offsetParent === null")
