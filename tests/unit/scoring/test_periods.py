@@ -3,14 +3,20 @@ indicator file; after it a late attendance counts on its arrival day, with a not
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from services.scoring.adapters.indicator_file import IndicatorFileError, parse_indicator_set
+from services.scoring.adapters import repository
+from services.scoring.adapters.indicator_file import IndicatorFileError, load_indicator_file, parse_indicator_set
 from services.scoring.config import DEFAULT_INDICATORS
+from services.scoring.domain.honours import HonourRules
 from services.scoring.domain.periods import PeriodRules, annotate_late, parse_periods
 from services.scoring.domain.scoring import score_community
+from services.scoring.domain.selection import SelectionRules
+from services.scoring.service_layer import handlers
+from services.scoring.service_layer.index import IndexEngine
+from shared.reference import load_reference
 
 RULES = PeriodRules(close_after_days=31)
 
@@ -58,3 +64,55 @@ def test_values_counting_attendance_carry_the_late_note_in_both_languages():
     assert leaves["implementation.participation_12m"]["late_counted"] == 3
     assert "late_counted" not in leaves["organisation.enrolment_fill"]
     assert annotate_late(score_community(indicators, {}, {}), 0, "2027", RULES)["late_counted"] == 0
+
+
+async def test_in_january_the_rule_pass_nominates_for_last_year_too(monkeypatch):
+    """Attendance of last year synced after 1 January still leads to last year's honours: until
+    the close, the leader's rule pass evaluates last year beside this one (it evaluated only the
+    period of the real clock before)."""
+    seen: list = []
+
+    async def evaluate(uow, rules, chosen, now, periods=None):
+        seen.append(periods)
+        return 0
+
+    monkeypatch.setattr(handlers, "evaluate_honours", evaluate)
+    engine = IndexEngine(load_indicator_file(DEFAULT_INDICATORS), load_reference("reference/pinghu"),
+                         clock=lambda: datetime(2031, 1, 20, 2, tzinfo=UTC))  # fmt: skip
+    await engine.award_honours()
+    assert {"2030", "2031"} <= set(seen[-1])
+    engine.clock = lambda: datetime(2031, 2, 1, 2, tzinfo=UTC)  # closed on 1 February: 2030 is final
+    await engine.award_honours()
+    assert "2030" not in seen[-1] and "2031" in seen[-1]
+
+
+class _Uow:
+    conn = None
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+    async def commit(self):
+        pass
+
+
+async def test_the_rule_pass_runs_for_each_open_period(monkeypatch):
+    periods: list[str] = []
+
+    async def award(conn, period, rules, *, state, at):
+        periods.append(period)
+        return []
+
+    async def no_steps(conn, steps):
+        return None
+
+    monkeypatch.setattr(repository, "award_rule_honours", award)
+    monkeypatch.setattr(repository, "add_steps", no_steps)
+    now = datetime(2031, 1, 20, tzinfo=UTC)
+    await handlers.evaluate_honours(_Uow, HonourRules(), SelectionRules(), now, periods=["2030", "2031"])
+    assert periods == ["2030", "2031"]
+    await handlers.evaluate_honours(_Uow, HonourRules(), SelectionRules(), now)
+    assert periods[2:] == ["2031"]
