@@ -90,7 +90,7 @@ async def index_detail(community_id: str, request: Request, user: CommunityReade
     engine = _engine(request)
     view = _community(engine, community_id)
     # Assessed leaves link their evidence files (service_layer/evidence.py), for the report and dashboard.
-    aspects = await evidence.with_links(_uow(request), community_id, view["aspects"])
+    aspects = await evidence.with_links(_uow(request), community_id, view["aspects"], user.role, user.community_id)
     return {**_meta(engine), "community_id": community_id, **engine.names.get(community_id, {}),
             "total": view["total"], "max": view["max"], "aspects": aspects,
             # late attendance counted in this period after its own closed (domain/periods.py)

@@ -9,7 +9,7 @@ from typing import Any
 
 from services.scoring import metrics
 from services.scoring.adapters import evidence_repository as repo
-from services.scoring.domain.evidence import FileKind
+from services.scoring.domain.evidence import FileKind, may_read
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import EvidenceRemoved, EvidenceUploaded
 from shared.events.envelope import envelop
@@ -126,19 +126,27 @@ def url_of(evidence_id: Any) -> str:
 
 
 async def with_links(
-    uow_factory: Callable[[], UnitOfWork], community_id: str, aspects: list[dict[str, Any]]
+    uow_factory: Callable[[], UnitOfWork],
+    community_id: str,
+    aspects: list[dict[str, Any]],
+    role: str,
+    own_community: str | None,
 ) -> list[dict[str, Any]]:
-    """The index's aspects with `evidence: [{id, filename, url}]` on every assessed leaf (copies: the
-    cached view is shared by every request)."""
+    """The index's aspects with `evidence: [{id, filename, url}]` on every assessed leaf for those who
+    may read the community's evidence; others (residents, another community's worker) get only
+    `evidence_count` (a file's name may name a person). Copies: the cached view is shared."""
     by_indicator = await links(uow_factory, community_id)
+    readable = may_read(role, own_community, community_id)
     out = []
     for aspect in aspects:
         leaves = []
         for leaf in aspect["indicators"]:
             if leaf["kind"] == "assessed":
                 files = by_indicator.get(leaf["id"], [])
-                leaf = {**leaf, "evidence": [{"id": str(f["evidence_id"]), "filename": f["filename"],
-                                              "url": url_of(f["evidence_id"])} for f in files]}  # fmt: skip
+                leaf = {**leaf, "evidence_count": len(files)}
+                if readable:
+                    leaf["evidence"] = [{"id": str(f["evidence_id"]), "filename": f["filename"],
+                                         "url": url_of(f["evidence_id"])} for f in files]  # fmt: skip
             leaves.append(leaf)
         out.append({**aspect, "indicators": leaves})
     return out

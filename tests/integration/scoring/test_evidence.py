@@ -177,6 +177,10 @@ async def test_only_staff_of_the_community_upload_or_read_its_evidence():
         assert (await other.get(doc["url"])).status_code == 403
         assert (await other.get(f"/v1/evidence/{doc['id']}")).status_code == 403
         assert (await other.get("/v1/evidence", params={"community_id": COMMUNITY})).status_code == 403
+        # The index shows a resident how many files back a leaf, not their names (a name may name a person).
+        view = (await resident.get(f"/v1/index/{COMMUNITY}")).json()
+        leaf = next(i for a in view["aspects"] for i in a["indicators"] if i["id"] == INDICATOR)
+        assert leaf["evidence_count"] >= 1 and "evidence" not in leaf, leaf
         for outsider in (kiosk, resident):
             assert (await _upload(outsider, "plan.pdf", files.pdf(), indicator_id=INDICATOR)).status_code == 403
             assert (await outsider.get(doc["url"])).status_code == 403
