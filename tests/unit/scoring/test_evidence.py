@@ -5,6 +5,7 @@ route's body bypasses the 1 MiB limit only to meet its own (shared/runtime.py Bo
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import httpx
 import pytest
@@ -261,3 +262,34 @@ async def test_a_route_with_its_own_limit_gets_its_body_unbuffered_and_others_ke
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         assert (await client.post("/own", content=b"x" * 5000)).json() == {"bytes": 5000}
         assert (await client.post("/other", content=b"x" * 5000)).status_code == 413
+
+
+# --- links from the index -----------------------------------------------------------------------------
+
+
+async def test_the_index_names_evidence_only_to_those_who_may_read_it(monkeypatch):
+    from services.scoring.service_layer import evidence as use_cases
+
+    file_id = uuid.uuid4()
+
+    async def links(uow_factory, community_id):
+        return {"planning.annual_plan": [{"evidence_id": file_id, "filename": "张三家庭申报.pdf"}]}
+
+    monkeypatch.setattr(use_cases, "links", links)
+    cached = [{"id": "planning", "indicators": [{"id": "planning.annual_plan", "kind": "assessed"},
+                                                {"id": "participation.rate", "kind": "computed"}]}]  # fmt: skip
+
+    def leaf(aspects):
+        return aspects[0]["indicators"][0]
+
+    for role, own in (("operator", None), ("assessor", None), ("community_worker", "shangmugu")):
+        shown = leaf(await use_cases.with_links(None, "shangmugu", cached, role, own))
+        assert shown["evidence"] == [
+            {"id": str(file_id), "filename": "张三家庭申报.pdf", "url": f"/v1/evidence/{file_id}/content"}
+        ]
+    for role, own in (("resident", None), ("community_worker", "xinmu")):
+        shown = leaf(await use_cases.with_links(None, "shangmugu", cached, role, own))
+        assert shown["evidence_count"] == 1 and "evidence" not in shown
+    computed = (await use_cases.with_links(None, "shangmugu", cached, "operator", None))[0]["indicators"][1]
+    assert "evidence" not in computed and "evidence_count" not in computed
+    assert "evidence" not in leaf(cached)  # the cached view shared by every request is not changed
