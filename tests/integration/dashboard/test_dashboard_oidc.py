@@ -272,3 +272,23 @@ async def test_a_sign_in_response_this_tab_did_not_ask_for_is_refused(scoring: s
     assert await browser.js(SESSION) is None
     assert "code=" not in await browser.url() and "state=" not in await browser.url()
     assert await browser.js("return document.getElementById('board').offsetParent === null")
+
+
+async def test_when_the_provider_refuses_the_refresh_the_page_asks_for_a_sign_in_again(
+    scoring: str, provider: dict[str, str], browser: Browser
+):
+    await oidc_stack.sign_in(browser, scoring, provider, WORKER)
+    # the session ended at the provider (here: a refresh token it never issued) and the token expires now
+    await browser.js(
+        "const s = JSON.parse(sessionStorage.getItem('learnstreet.dashboard.oidc.session'));"
+        "s.refresh_token = s.refresh_token.slice(0, -8) + 'AAAAAAAA'; s.expires_at = Date.now() + 1000;"
+        "sessionStorage.setItem('learnstreet.dashboard.oidc.session', JSON.stringify(s)); location.reload()"
+    )
+    message = await browser.wait_for(
+        "const m = document.getElementById('auth-message');"
+        "return !document.getElementById('auth').hidden && m.dataset.key",
+        timeout_s=30,
+    )
+    assert message == "auth_session_ended"
+    assert await browser.js(SESSION) is None
+    assert await browser.js("return document.getElementById('board').offsetParent === null")
