@@ -171,6 +171,13 @@ async def test_a_community_worker_signs_in_sees_only_their_community_approves_on
     assert record["state"] == "community_approved"
     step = record["steps"][-1]
     assert step["step"] == "community_approved" and step["actor_role"] == "community_worker"
+    # the selection record of their candidate: nominated by the competition, approved by them
+    await _click(browser, mine, "record")
+    steps = await browser.wait_for(
+        f"const s = Array.from(document.querySelectorAll(`tr[data-record='{mine}'] li[data-step]`));"
+        "return s.length >= 2 && s.map(li => li.dataset.step)"
+    )
+    assert steps[0] == "nominated" and steps[-1] == "community_approved"
     await browser.screenshot(ARTEFACTS / "dashboard-community-worker.png")
 
     await browser.js(
