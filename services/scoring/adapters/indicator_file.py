@@ -116,6 +116,7 @@ def parse_indicator_set(text: str, source: str = "<indicators>") -> IndicatorSet
         family_min_hours=family.get("min_hours", default.family_min_hours),
         enterprise_min_share=enterprise.get("min_share", default.enterprise_min_share),
         enterprise_min_registered=enterprise.get("min_registered", default.enterprise_min_registered),
+        enterprise_min_hours_each=enterprise.get("min_hours_each", default.enterprise_min_hours_each),
         volunteer_min_teaching_hours=volunteer.get("min_teaching_hours", default.volunteer_min_teaching_hours),
         volunteer_min_service_hours=volunteer.get("min_service_hours", default.volunteer_min_service_hours),
         volunteer_either=_flag(volunteer, "either", default.volunteer_either, f"{source}: excellent_volunteer"),

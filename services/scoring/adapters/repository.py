@@ -257,19 +257,22 @@ async def compute_metrics(
     }
     hours = _by_community(
         await conn.fetch(
-            """SELECT d.community_id, sum(d.minutes) AS minutes, sum(d.attendances) AS n,
-                      sum(d.minutes) FILTER (WHERE c.provider_kind = 'volunteer') AS vol
-               FROM attendance_daily d LEFT JOIN courses c USING (course_id)
+            """SELECT d.community_id, sum(d.minutes) AS minutes, sum(d.attendances) AS n
+               FROM attendance_daily d
                WHERE d.day > $1::date - 365 GROUP BY GROUPING SETS ((d.community_id), ())""",
             today,
         ),
-        "minutes", "n", "vol",
+        "minutes", "n",
     )  # fmt: skip
     held = _by_community(
         await conn.fetch(
             f"""SELECT s.community_id, count(*) AS held, sum(greatest(s.capacity, 0)) AS seats,
                       count(DISTINCT c.theme) FILTER (WHERE c.theme = ANY($3::text[])) AS themes,
-                      sum(least(a.n, greatest(s.capacity, 0))) AS attended
+                      sum(least(a.n, greatest(s.capacity, 0))) AS attended,
+                      -- hours taught: the length of each volunteer-taught session someone attended,
+                      -- never the attendees' hours (ten people in a two-hour class: two hours)
+                      sum(extract(epoch FROM s.ends_at - s.starts_at) / 60)
+                          FILTER (WHERE c.provider_kind = 'volunteer' AND a.n > 0) AS taught
                FROM sessions s LEFT JOIN courses c USING (course_id)
                CROSS JOIN LATERAL (SELECT count(*) AS n FROM attendance a
                                    WHERE a.session_id = s.session_id AND a.recorded) a
@@ -277,7 +280,7 @@ async def compute_metrics(
                GROUP BY GROUPING SETS ((s.community_id), ())""",
             now, since, themes,
         ),
-        "held", "seats", "themes", "attended",
+        "held", "seats", "themes", "attended", "taught",
     )  # fmt: skip
     venues = _by_community(
         await conn.fetch(
@@ -363,7 +366,7 @@ async def compute_metrics(
             "venue_utilisation": MetricValue(s.get("attended", 0.0), s.get("seats", 0.0)),
             "theme_diversity": MetricValue(s.get("themes", 0.0), len(themes)),
             "sessions_per_1000": MetricValue(s.get("held", 0.0), population / 1000),
-            "volunteer_teaching_hours": MetricValue(round(h.get("vol", 0.0) / 60, 2), 1),
+            "volunteer_teaching_hours": MetricValue(round(s.get("taught", 0.0) / 60, 2), 1),
             "needs_satisfaction": MetricValue(n.get("satisfied", 0.0), n.get("top", 0.0)),
             "enrolment_fill_rate": MetricValue(e.get("confirmed", 0.0), e.get("seats", 0.0)),
             "no_show_rate": MetricValue(e.get("no_show", 0.0), e.get("ended", 0.0)),
@@ -446,7 +449,7 @@ async def award_rule_honours(
             SELECT {fam}, $4, $1, 'family', family_id, ids, community_id,
                    format('%s members with at least %s learning hours each', cardinality(ids), $3::float / 60)
             FROM (SELECT r.family_id, array_agg(r.resident_id ORDER BY r.resident_id) AS ids,
-                         min(r.community_id) AS community_id
+                         mode() WITHIN GROUP (ORDER BY r.community_id) AS community_id
                   FROM residents r JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
                   WHERE r.family_id IS NOT NULL AND rm.minutes >= $3
                   GROUP BY r.family_id HAVING count(*) >= $2) f {ret}""",
@@ -456,16 +459,24 @@ async def award_rule_honours(
     new += await conn.fetch(
         f"""INSERT INTO honours({cols})
             SELECT {ent}, $4, $1, 'employer', employer_id, ids, community_id,
-                   format('%s of %s registered employees attended in %s', cardinality(ids), registered, $1)
-            FROM (SELECT r.employer_id, count(*) AS registered, min(r.community_id) AS community_id,
+                   format('%s of %s registered employees learnt at least %s hours each in %s',
+                          cardinality(ids), registered, $5::float / 60, $1)
+            FROM (SELECT r.employer_id, count(*) AS registered,
+                         -- the community the enterprise is registered with, else where most staff live
+                         coalesce((SELECT o.community_id FROM organisations o WHERE o.organisation_id = r.employer_id),
+                                  mode() WITHIN GROUP (ORDER BY r.community_id)) AS community_id,
                          COALESCE(array_agg(r.resident_id ORDER BY r.resident_id)
-                                  FILTER (WHERE rm.minutes > 0), '{{}}') AS ids
+                                  FILTER (WHERE rm.minutes >= $5), '{{}}') AS ids
                   FROM residents r LEFT JOIN resident_minutes rm ON rm.resident_id = r.resident_id AND rm.period = $1
                   WHERE r.employer_id IS NOT NULL GROUP BY r.employer_id
-                  HAVING count(*) >= $2 AND count(*) FILTER (WHERE rm.minutes > 0) >= $3 * count(*)) e {ret}""",
+                  -- ::float8: next to count(*) the share was typed bigint, and asyncpg sent 0.5 as 0
+                  HAVING count(*) >= $2
+                     AND count(*) FILTER (WHERE rm.minutes >= $5) >= $3::float8 * count(*)) e {ret}""",
         period, rules.enterprise_min_registered, rules.enterprise_min_share, honours.BOOK_FRAGRANT_ENTERPRISE,
+        rules.enterprise_min_minutes_each,
     )  # fmt: skip
-    # Teaching minutes and confirmed volunteer service minutes (volunteer_service, migration 0010)
+    # Teaching minutes (the length of the volunteer's sessions that were held, not attendee-minutes)
+    # and confirmed volunteer service minutes (volunteer_service, migration 0010)
     # side by side; `either` (domain/volunteering.py excellent_volunteer) says whether one suffices.
     vol = _HONOUR_ID.format(kind="$5::text", period="$1", recipient="provider_id")
     new += await conn.fetch(
@@ -475,9 +486,12 @@ async def award_rule_honours(
                    format('%s volunteer teaching hours and %s confirmed volunteer service hours in %s',
                           round(m / 60.0, 1), round(s / 60.0, 1), $1)
             FROM (SELECT provider_id, sum(m) AS m, sum(s) AS s FROM (
-                      SELECT c.provider_id, sum(d.minutes) AS m, 0 AS s
-                      FROM attendance_daily d JOIN courses c USING (course_id)
-                      WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND d.day >= $2 AND d.day < $3
+                      SELECT c.provider_id, sum(extract(epoch FROM ss.ends_at - ss.starts_at) / 60) AS m, 0 AS s
+                      FROM sessions ss JOIN courses c USING (course_id)
+                      WHERE c.provider_kind = 'volunteer' AND c.provider_id IS NOT NULL AND NOT ss.cancelled
+                        AND (ss.starts_at AT TIME ZONE 'Asia/Shanghai')::date >= $2
+                        AND (ss.starts_at AT TIME ZONE 'Asia/Shanghai')::date < $3
+                        AND EXISTS (SELECT 1 FROM attendance a WHERE a.session_id = ss.session_id AND a.recorded)
                       GROUP BY c.provider_id
                       UNION ALL
                       SELECT volunteer_id, 0, sum(hours) * 60 FROM volunteer_service

@@ -4,11 +4,14 @@ The rules, evaluated for a calendar year (`period`) on the aggregates by
 `adapters/repository.py: award_rule_honours`, which executes only the thresholds passed in here:
 - learning star (百姓学习之星): a resident with at least `learning_star_min_hours` learning hours;
 - learning family (书香家庭): a family with at least `family_min_members` members who each have at
-  least `family_min_hours` learning hours;
+  least `family_min_hours` learning hours, credited to the community most of them live in;
 - book-fragrant enterprise (书香企业): an employer with at least `enterprise_min_registered`
-  registered employees of whom at least the share `enterprise_min_share` attended;
-- excellent volunteer (优秀志愿者): a volunteer provider whose courses gave at least
-  `volunteer_min_teaching_hours` attendance hours, or who served at least `volunteer_min_service_hours`
+  registered employees of whom at least the share `enterprise_min_share` learnt at least
+  `enterprise_min_hours_each` hours, credited to the community it is registered with (organisations)
+  or else the one most of its staff live in;
+- excellent volunteer (优秀志愿者): a volunteer provider who taught at least
+  `volunteer_min_teaching_hours` (the length of their sessions held, not attendee-hours), or who
+  served at least `volunteer_min_service_hours`
   confirmed service hours (domain/volunteering.py); with `volunteer_either` false, both.
 Knowledge-competition places are recorded by operators (`competition_kind`), not by a rule; the
 organisation honours and the Most Beautiful Family are nominated by people (domain/organisations.py).
@@ -44,6 +47,8 @@ class HonourRules:
     family_min_hours: float = 10
     enterprise_min_share: float = 0.5
     enterprise_min_registered: int = 5
+    # an employee counts as learning only after this many hours in the year, never one scan
+    enterprise_min_hours_each: float = 8
     volunteer_min_teaching_hours: float = 20
     volunteer_min_service_hours: float = 40
     volunteer_either: bool = True
@@ -56,6 +61,10 @@ class HonourRules:
     @property
     def family_min_minutes(self) -> int:
         return int(self.family_min_hours * 60)
+
+    @property
+    def enterprise_min_minutes_each(self) -> int:
+        return int(self.enterprise_min_hours_each * 60)
 
     @property
     def volunteer_min_teaching_minutes(self) -> int:

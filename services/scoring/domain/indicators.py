@@ -78,7 +78,7 @@ METRICS: dict[str, Metric] = {
                "再开设 {n} 个新主题的课程", "courses on {n} more themes"),
         Metric("sessions_per_1000", "sessions per 1,000 residents", "365 days", "sessions held",
                ("population_thousands",), "再开课 {n} 场", "{n} more sessions held"),
-        Metric("volunteer_teaching_hours", "hours", "365 days", "attendance hours of volunteer-taught sessions",
+        Metric("volunteer_teaching_hours", "hours", "365 days", "length of the volunteer-taught sessions held",
                ("none",), "志愿者授课再增加 {n} 小时", "{n} more volunteer teaching hours", integral=False),
         Metric("needs_satisfaction", "ratio", "365 days", "top-voted themes with a course", ("top_voted_themes",),
                "再为 {n} 个高票需求开课", "courses for {n} more top-voted needs"),
