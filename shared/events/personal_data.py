@@ -236,10 +236,12 @@ COLUMNS: dict[str, Category] = {
     "recorded_by": _C.RESIDENT_ID,
     "decided_by": _C.STAFF_ID,
     "registered_by": _C.STAFF_ID,  # organisations
-    "created_by": _C.STAFF_ID,  # competitions
+    "created_by": _C.STAFF_ID,  # competitions, broadcasts
+    "set_by": _C.STAFF_ID,  # the operator who set a venue's deadline for unsigned check-ins
 }
 # Columns whose names look personal and are not.
 NOT_PERSONAL_COLUMNS: dict[str, str] = {
+    "without_contact": "how many targeted residents had no contact: a count, not a contact",
     "recipient_kind": "resident, family or employer: a kind, not a person",
     "actor_role": "the role an access was made in",
     "contact_deadline": "until when a message may still be sent: a time, not a contact",
