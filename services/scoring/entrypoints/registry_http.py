@@ -264,6 +264,11 @@ async def service_hours(
         raise HTTPException(status.HTTP_403_FORBIDDEN, "a volunteer sees their own hours only")
     engine = _engine(request)
     period = period or period_of(engine.clock())
+    if not 1 <= int(period) <= date.max.year - 1:  # the year and the next bound the query: 0000 and 9999 have none
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            [{"loc": ["query", "period"], "msg": f"a calendar year from 0001 to {date.max.year - 1}"}],
+        )
     hours = await registry.service_hours(_uow(request), resident_id, period)
     rule = engine.indicators.honours
     return {

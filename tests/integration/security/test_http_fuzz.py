@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
@@ -74,3 +75,16 @@ def test_fuzz_scoring(case):
 @FUZZ
 def test_fuzz_notify(case):
     answer_is_sane(case)
+
+
+@pytest.mark.parametrize("period", ["0000", "9999"])
+def test_service_hours_of_a_year_the_calendar_cannot_bound_is_a_422_naming_the_field(period):
+    # the fuzzer's find: the query spans [year, year + 1), and date() has no year 0 nor 10000
+    r = httpx.get(
+        f"{service_url('scoring')}/v1/volunteers/fuzz-volunteer/service-hours",
+        params={"period": period},
+        headers={"Authorization": f"Bearer {token('operator', 'fuzz-operator')}"},
+        timeout=15,
+    )
+    assert r.status_code == 422, (r.status_code, r.text)
+    assert r.json()["detail"][0]["loc"] == ["query", "period"], r.text
