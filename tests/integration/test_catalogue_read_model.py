@@ -130,7 +130,8 @@ async def test_one_migration_keeps_a_services_old_copy_and_the_projection_works_
     assert await migrate(conn, catalogue.MIGRATIONS) == []
 
     assert {"provider_kind", "community_id", "cancel_reason"} <= await _columns(conn, "courses")
-    assert {"name_zh", "community_id", "venue_type", "capacity"} <= await _columns(conn, "venues")
+    venue_columns = {"name_zh", "community_id", "venue_type", "capacity", "closed_on", "reopened_on"}
+    assert venue_columns <= await _columns(conn, "venues")
     assert {"community_id", "capacity", "elderly_priority_until", "scheduled"} <= await _columns(conn, "sessions")
     if copy is not None:
         assert (await repository.get_course(conn, "old-c")).title_en == "Old"
@@ -193,8 +194,11 @@ async def test_a_new_database_gets_the_read_model_then_the_services_own_columns(
     applied = await migrate(scratch, catalogue.MIGRATIONS, SERVICES / service / "adapters" / "migrations")
     shared = [name for name in applied if name.startswith("shared/")]
     assert shared[0] == "shared/0001_outbox_inbox.sql" and applied[: len(shared)] == shared  # shared first
-    assert applied[len(shared)] == "catalogue/0001_catalogue.sql"  # then the read model, then the service's
-    assert all(name.startswith(f"{service}/") for name in applied[len(shared) + 1 :])
+    # then the read model's migrations, all of them (0002 added the venues' closing), then the service's
+    read_model = [name for name in applied if name.startswith("catalogue/")]
+    assert read_model[0] == "catalogue/0001_catalogue.sql" and "catalogue/0002_venue_closing.sql" in read_model
+    assert applied[len(shared) : len(shared) + len(read_model)] == read_model
+    assert all(name.startswith(f"{service}/") for name in applied[len(shared) + len(read_model) :])
     columns = await _columns(scratch, "sessions")
     assert {"scheduled", "capacity", "elderly_priority_until"} <= columns
     enrolment_state = {"confirmed_count", "waitlist_count", "next_seq", "version", "cancel_reason"}
