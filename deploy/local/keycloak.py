@@ -436,7 +436,9 @@ def _post_form(url: str, fields: dict[str, str]) -> dict:
         return json.loads(r.read())
 
 
-def _admin_request(creds: dict[str, str], method: str, path: str, payload: object = None) -> tuple[int, bytes, str]:
+def _admin_request(
+    creds: dict[str, str], method: str, path: str, payload: object = None, timeout_s: float = 60
+) -> tuple[int, bytes, str]:
     """An admin REST call on the realm; returns (status, body, Location), HTTP errors included."""
     now = time.monotonic()
     if not _admin or _admin[0][1] <= now:
@@ -456,7 +458,7 @@ def _admin_request(creds: dict[str, str], method: str, path: str, payload: objec
     if data is not None:
         req.add_header("Content-Type", "application/json")
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:
+        with urllib.request.urlopen(req, timeout=timeout_s) as r:
             return r.status, r.read(), r.headers.get("Location") or ""
     except urllib.error.HTTPError as e:
         return e.code, e.read(), ""
@@ -554,16 +556,19 @@ def access_token(role: str, subject: str, community_id: str | None = None, creds
         return got["access_token"]
 
 
+_IMPORT_BATCH = 200
+
+
 def ensure_users(users: list[tuple[str, str, str | None]], creds: dict[str, str] | None = None) -> int:
     """Make many (role, subject, community) users at once (the realm's partial import, roles
-    included): one request per 500 instead of two each. Returns how many were new."""
+    included): one request per _IMPORT_BATCH instead of two each. Returns how many were new."""
     creds = effective(creds)
     todo = {user_name(*u): u for u in users if user_name(*u) not in _users}
     names = list(todo)
     added = 0
-    for i in range(0, len(names), 500):
+    for i in range(0, len(names), _IMPORT_BATCH):
         batch = []
-        for username in names[i : i + 500]:
+        for username in names[i : i + _IMPORT_BATCH]:
             role, subject, community_id = todo[username]
             attributes = {SUBJECT_ATTRIBUTE: [subject]}
             if community_id is not None:
@@ -574,11 +579,14 @@ def ensure_users(users: list[tuple[str, str, str | None]], creds: dict[str, str]
                     "realmRoles": [role],
                 }
             )
-        status, body, _ = _admin_request(creds, "POST", "/partialImport", {"ifResourceExists": "SKIP", "users": batch})
+        # each user's password is hashed on import: on a busy machine a batch takes many seconds
+        status, body, _ = _admin_request(
+            creds, "POST", "/partialImport", {"ifResourceExists": "SKIP", "users": batch}, timeout_s=300
+        )
         if status != 200:
             raise RuntimeError(f"keycloak refused the users' import: {status} {body[:300]!r}")
         added += int(json.loads(body).get("added", 0))
-        _users.update(names[i : i + 500])
+        _users.update(names[i : i + _IMPORT_BATCH])
     return added
 
 
