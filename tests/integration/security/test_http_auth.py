@@ -1,8 +1,9 @@
 """Every HTTP endpoint of every service, enumerated from its OpenAPI document, refuses a missing,
 expired, forged or wrong-role token; residents see only their own data; oversized bodies get 413.
 
-Which roles may call what is declared here once: an endpoint not listed is an operator (or
-assessor) endpoint and must refuse residents and kiosks, so a new endpoint is covered the day it
+Which roles may call what is declared here once, as docs/security/routes.md (generated from the
+code) lists them: an endpoint not listed is an operator (or assessor, community worker, venue
+staff) endpoint and must refuse residents and kiosks, so a new endpoint is covered the day it
 appears and opening one to residents is a deliberate change of this file.
 """
 
@@ -35,6 +36,7 @@ PUBLIC = {
 ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/venues"),
     ("activities", "GET", "/v1/venues/{venue_id}"),
+    ("activities", "GET", "/v1/venues/{venue_id}/closing"),  # a venue's announced closing (not a kiosk's)
     ("activities", "GET", "/v1/providers/{provider_id}"),
     ("activities", "GET", "/v1/courses/{course_id}"),
     ("activities", "GET", "/v1/courses/{course_id}/sessions"),
@@ -62,14 +64,16 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("enrolment", "GET", "/v1/enrolments/{enrolment_id}"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/enrolments"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/passport"),
+    ("enrolment", "GET", "/v1/residents/{resident_id}/passport/certificate"),
     ("enrolment", "GET", "/v1/residents/{resident_id}/credentials/{honour_id}"),
     ("notify", "GET", "/v1/residents/{resident_id}/notifications"),
     ("notify", "GET", "/v1/notifications/{notification_id}"),
+    # a volunteer records their own service, lists it (filtered to themselves) and reads their hours
+    ("scoring", "POST", "/v1/volunteer-service"),
+    ("scoring", "GET", "/v1/volunteer-service"),
+    ("scoring", "GET", "/v1/volunteers/{resident_id}/service-hours"),
     *((service, "GET", "/v1/residents/{resident_id}/data-export") for service in SERVICES),
 }
-# enrolment and notify admit any signed-in user to these and refuse, in the handler, whoever is
-# not the resident concerned (or an operator): see the own-data tests below
-SIGNED_IN_SELF_CHECKED = {op for op in RESIDENT_SELF if op[0] in ("enrolment", "notify")}
 KIOSK = {("activities", "POST", "/v1/checkins"), ("activities", "GET", "/v1/checkins/{checkin_id}")}
 ASSESSOR = {
     ("scoring", "POST", "/v1/assessments"),
@@ -79,12 +83,19 @@ ASSESSOR = {
     ("scoring", "GET", "/v1/rectification-tasks/{task_id}"),
     ("scoring", "PATCH", "/v1/rectification-tasks/{task_id}"),
     ("scoring", "POST", "/v1/rectification-tasks/{task_id}/comments"),
+    # an assessor files and reads evidence for an indicator (deleting it is an operator's)
+    ("scoring", "GET", "/v1/evidence"),
+    ("scoring", "POST", "/v1/evidence"),
+    ("scoring", "GET", "/v1/evidence/{evidence_id}"),
+    ("scoring", "GET", "/v1/evidence/{evidence_id}/content"),
+    ("scoring", "GET", "/v1/periods/{period}"),  # a closed period's frozen figures
 }
 # what each non-operator role may reach past authentication (403 everywhere else)
 ALLOWED = {
     "resident": PUBLIC | ANY_ROLE | RESIDENT_SELF,
     "kiosk": PUBLIC | KIOSK,  # a kiosk reads only what it needs: its own scans (issue 16)
-    "assessor": PUBLIC | ANY_ROLE | ASSESSOR | SIGNED_IN_SELF_CHECKED,
+    # residents' own records are theirs and the operators': an assessor is refused them by role
+    "assessor": PUBLIC | ANY_ROLE | ASSESSOR,
 }
 
 
