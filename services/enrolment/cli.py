@@ -23,7 +23,7 @@ from rich.console import Console
 from services.enrolment.adapters import passport as repository
 from services.enrolment.config import EnrolmentSettings, settings
 from services.enrolment.entrypoints.consumers import PASSPORT_TOPICS, rebuild_dispatcher
-from services.enrolment.service_layer.passport import check_event
+from services.enrolment.service_layer.passport import PassportProjector, check_event
 from shared.rebuild import Comparison, Projection, Rebuild, RebuildBusy, Result
 
 app = typer.Typer(add_completion=False, help="learnstreet enrolment: operator commands.")
@@ -57,7 +57,17 @@ def rebuild_passports(
     sys.exit(0 if result.equal else 1)
 
 
-async def _compare(live: asyncpg.Connection, _shadow: asyncpg.Connection, schema: str) -> Comparison:
+# The replay's projector: its erasures are applied again after the replay (see PassportProjector).
+_replay = PassportProjector()
+
+
+def _replay_dispatcher(uow_factory):
+    return rebuild_dispatcher(uow_factory, _replay)
+
+
+async def _compare(live: asyncpg.Connection, shadow: asyncpg.Connection, schema: str) -> Comparison:
+    if _replay.erased:
+        await repository.erase_passports(shadow, _replay.erased)
     by_table = await repository.differences(live, "public", schema)
     rows = {
         "live_rows": await repository.row_counts(live, "public"),
@@ -68,7 +78,7 @@ async def _compare(live: asyncpg.Connection, _shadow: asyncpg.Connection, schema
 
 PASSPORTS = Projection(
     name="passport", topics=PASSPORT_TOPICS, tables=repository.PROJECTION_TABLES, lock=repository.PASSPORT_LOCK,
-    rebuild_lock=repository.REBUILD_LOCK, stored_offsets=repository.stored_offsets, dispatcher=rebuild_dispatcher,
+    rebuild_lock=repository.REBUILD_LOCK, stored_offsets=repository.stored_offsets, dispatcher=_replay_dispatcher,
     check=check_event, compare=_compare, swap_when_different=False,
 )  # fmt: skip
 

@@ -79,7 +79,7 @@ RESIDENTS = _spec(
     "enrolment.residents",
     6,
     {ENROLMENT},
-    {ACTIVITIES, SCORING, NOTIFY},
+    {ACTIVITIES, SCORING, NOTIFY, ENROLMENT},  # enrolment: its passports read resident.erased
     "Registered residents with non-personal attributes only (no contact data).",
 )
 CONTACTS = _spec(

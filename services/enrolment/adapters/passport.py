@@ -84,6 +84,18 @@ async def apply_changes(conn: asyncpg.Connection, changes: BatchChanges) -> None
         )  # fmt: skip
 
 
+async def erase_passports(conn: asyncpg.Connection, resident_ids: set[str]) -> None:
+    """The passport part of the erasure (adapters/privacy.py ERASURE), for several residents."""
+    ids = sorted(resident_ids)
+    await conn.execute("DELETE FROM passport_attendance WHERE resident_id = ANY($1::text[])", ids)
+    await conn.execute("DELETE FROM passport_honours WHERE recipient_id = ANY($1::text[])", ids)
+    for resident_id in ids:
+        await conn.execute(
+            "UPDATE passport_honours SET resident_ids = array_remove(resident_ids, $1) WHERE $1 = ANY(resident_ids)",
+            resident_id,
+        )
+
+
 # --- reads ------------------------------------------------------------------------------------------
 
 

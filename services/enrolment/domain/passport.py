@@ -23,7 +23,10 @@ RECORDED = "learnstreet.activities.attendance.recorded.v1"
 ADJUSTED = "learnstreet.activities.attendance.adjusted.v1"
 AWARDED = "learnstreet.scoring.honour.awarded.v1"
 REVOKED = "learnstreet.scoring.honour.revoked.v1"
-EVENT_TYPES = frozenset({RECORDED, ADJUSTED, AWARDED, REVOKED})
+# An erased resident's passport goes (docs/decisions/0010-erasure.md); their old attendance stays
+# in the topics, so the projection drops it again on each resident.erased it reads.
+ERASED = "learnstreet.enrolment.resident.erased.v1"
+EVENT_TYPES = frozenset({RECORDED, ADJUSTED, AWARDED, REVOKED, ERASED})
 
 
 # --- the ledger -----------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ HANDLERS: Handlers = {
 # The learning passport (docs/decisions/0009-passport.md): attendance and honours, applied
 # set-based with the offsets stored in the same transaction, in a group of its own so that its
 # lag and its replay never hold up enrolment's reactions to the catalogue.
-PASSPORT_TOPICS = (topics.ATTENDANCE.name, topics.HONOURS.name)
+PASSPORT_TOPICS = (topics.ATTENDANCE.name, topics.HONOURS.name, topics.RESIDENTS.name)
 PASSPORT_GROUP = f"{topics.group_id(topics.ENROLMENT)}.passport"
 PASSPORT_LABEL = "enrolment.passport"
 
@@ -43,14 +43,14 @@ def register(runtime: Runtime) -> None:
         offsets=PassportOffsets(),
         label=PASSPORT_LABEL,
         group_id=PASSPORT_GROUP,
-        description="Attendance and honours: the learning passports of residents.",
+        description="Attendance and honours: the learning passports of residents (gone on resident.erased).",
     )
 
 
-def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork]) -> Dispatcher:
+def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork], projector: PassportProjector) -> Dispatcher:
     """The live passport dispatcher, for the rebuild's replay into its shadow tables (without the
     passport lock, which the rebuild holds exclusively at the end)."""
     return Dispatcher(
-        uow_factory, {}, projector=PassportProjector(), offsets=PassportOffsets(shared_lock=False),
+        uow_factory, {}, projector=projector, offsets=PassportOffsets(shared_lock=False),
         label=PASSPORT_LABEL,
     )  # fmt: skip

@@ -36,16 +36,26 @@ def event_time(event: Incoming):
 
 
 class PassportProjector:
-    """Applies a batch of attendance and honour events set-based (`domain.BatchChanges`)."""
+    """Applies a batch of attendance and honour events set-based (`domain.BatchChanges`), then the
+    batch's erasures. `erased` collects every erased resident the projector has seen: the rebuild
+    erases them all again once its replay is done, because the replay reads the topics in no
+    order across them, so an erasure may come before that resident's old attendance."""
 
     event_types = domain.EVENT_TYPES
     lock: asyncio.Lock | None = None  # the rebuild's lock is PostgreSQL's, taken with the offsets
 
+    def __init__(self) -> None:
+        self.erased: set[str] = set()
+
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         for event in events:
             check_event(event)
+        erased = {e.data.resident_id for e in events if e.type_name == domain.ERASED}
         changes = domain.BatchChanges.of((e.type_name, e.data, event_time(e)) for e in events)
         await repository.apply_changes(uow.conn, changes)
+        if erased:
+            await repository.erase_passports(uow.conn, erased)
+            self.erased |= erased
 
 
 class PassportOffsets:
