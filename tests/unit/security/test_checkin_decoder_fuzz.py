@@ -72,9 +72,11 @@ def test_arbitrary_json_objects_never_crash_the_decoder(body):
 @given(st.sampled_from(list(valid())), json_values)
 def test_one_field_replaced_by_anything(field, value):
     body = valid() | {field: value}
-    code = decodes_or_dead_letters(record(orjson.dumps(body)))
-    if code == "ok":  # then it really is a valid check-in
-        KioskCheckin.model_validate(body)
+    wire = orjson.dumps(body)
+    code = decodes_or_dead_letters(record(wire))
+    if code == "ok":  # then what the kiosk sent really is a valid check-in
+        # the bytes, not the Python value: orjson writes inf and nan as null (an absent session)
+        KioskCheckin.model_validate(orjson.loads(wire))
 
 
 @FUZZ
