@@ -47,6 +47,7 @@ class Rendezvous(AttendanceProjector):
     lock in PostgreSQL (the fix serialises them): whichever the code under test allows."""
 
     def __init__(self, name: str, arrived: set[str], observer: asyncpg.Connection, other_pid: int) -> None:
+        super().__init__()  # the projector's period rules (the default without an indicator file)
         self.name, self.arrived, self.observer, self.other_pid = name, arrived, observer, other_pid
         self.other = "b" if name == "a" else "a"
         self.projected = 0
