@@ -24,6 +24,7 @@ from fastapi.testclient import TestClient
 
 from services.activities.entrypoints.http import router as activities_router
 from shared.http.auth import CommunityStaff, Operator, install_auth
+from tests.integration.dashboard.oidc_stack import keycloak as running_keycloak
 from tests.support import oidc_issuer, service_url, unique
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
@@ -34,15 +35,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="session")
 def keycloak() -> Iterator[dict[str, str]]:
-    creds = kc.effective()
-    started = not kc.keycloak_ready(creds)
-    if started:
-        kc.keycloak_up(creds)
-    try:
+    with running_keycloak() as creds:
         yield creds
-    finally:
-        if started:
-            kc.keycloak_down()
 
 
 def app_for(creds: dict[str, str], service: str = "activities") -> FastAPI:
