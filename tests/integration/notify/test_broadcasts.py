@@ -145,3 +145,16 @@ async def test_only_operators_broadcast_or_read_reports():
             assert (await http.get(f"/v1/broadcasts/{uuid.uuid4()}")).status_code == 403
     async with client("notify") as http:
         assert (await http.get(f"/v1/broadcasts/{uuid.uuid4()}")).status_code == 404
+
+
+async def test_a_retry_that_changes_the_message_is_refused_not_sent_as_the_first():
+    """A client reusing a broadcast_id for another text must not get the first broadcast's 201 (its
+    residents would never see the new text) nor a second broadcast: 409 naming broadcast_id."""
+    first = {"broadcast_id": str(uuid.uuid4()), "category": "course_promotion", "message_zh": "新课程开放报名",
+             "message_en": "New course open",
+             "audience": {"community_ids": [COMMUNITY], "audience_groups": ["infant"], "themes": ["law"]}}  # fmt: skip
+    async with client("notify") as http:
+        assert (await http.post("/v1/broadcasts", json=first)).status_code == 201
+        changed = await http.post("/v1/broadcasts", json=first | {"message_zh": "另一条消息"})
+    assert changed.status_code == 409, changed.text
+    assert changed.json()["detail"][0]["loc"][-1] == "broadcast_id"
