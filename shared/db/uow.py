@@ -5,6 +5,7 @@ published, unless the whole transaction commits."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
@@ -113,7 +114,8 @@ class UnitOfWork:
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             result = callback()
-            if result is not None:
+            # a sync callback may return a value (dict.pop does): only an awaitable is awaited
+            if inspect.isawaitable(result):
                 await result
 
 
