@@ -21,7 +21,7 @@ import json
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
@@ -31,6 +31,10 @@ from jwt.algorithms import ECAlgorithm
 
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 OB_CONTEXT = "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"
+# How far ahead of the verifier's clock a credential's start may be. The issuer's clock is another
+# machine's, and a status list is dated when it is signed, which may be a second after the verifier
+# read its own clock. Expiry stays strict: an expired credential is refused at once.
+START_SKEW = timedelta(seconds=60)
 OB_SCHEMA = "https://purl.imsglobal.org/spec/ob/v3p0/schema/json/ob_v3p0_achievementcredential_schema.json"
 JWT_TYPE = "vc+jwt"
 MEDIA_TYPE = "application/vc+jwt"
@@ -248,7 +252,7 @@ def _check_dates(payload: Mapping[str, Any], now: datetime) -> None:
             bucket.append(datetime.fromtimestamp(payload[claim], UTC))
     if not starts:
         raise CredentialFailure("malformed", "the credential has no validFrom")
-    if max(starts) > now:
+    if max(starts) > now + START_SKEW:
         raise CredentialFailure("not_yet_valid", f"valid from {timestamp(max(starts))}")
     if ends and min(ends) <= now:
         raise CredentialFailure("expired", f"valid until {timestamp(min(ends))}")

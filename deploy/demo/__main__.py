@@ -18,6 +18,7 @@ from aiokafka.structs import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from deploy.demo import residents as residents_side
 from deploy.demo import simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
@@ -271,6 +272,7 @@ async def main(residents: int, courses: int, run_id: str) -> None:
         waited = await quiesce(platform, env)
         console.print(f"caught up in {waited:.1f} s")
         await select_honours(platform)
+        await residents_side.show(platform, street, run_id, now.astimezone(BEIJING).year)
         await show(platform, env, tally, started)
     finally:
         await platform.stop()

@@ -229,3 +229,20 @@ def test_every_instance_names_the_first_instance_as_issuer_unless_an_address_is_
     assert issuer_base_url(first, None) == issuer_base_url(first, "enrolment") == "http://127.0.0.1:8102"
     public = SimpleNamespace(credentials_base_url="https://learn.pinghu.example/", http_host="0.0.0.0", http_port=8112)
     assert issuer_base_url(public, "enrolment-2") == "https://learn.pinghu.example"
+
+
+def test_a_status_list_signed_a_moment_after_the_verifier_read_its_clock_still_counts():
+    """The verify endpoint reads the clock, then makes the status list, dated when it is signed: on a
+    busy machine a second ticks over in between. The demo saw a fresh credential fail as
+    status_unavailable this way; a verifier allows the issuer's clock a little skew."""
+    later = vc.sign(domain.status_list_credential(ISSUER, "1", [], NOW + timedelta(seconds=2)), KEY)
+    assert verify(issue(), status=later)["valid"] is True
+    much_later = vc.sign(domain.status_list_credential(ISSUER, "1", [], NOW + timedelta(hours=1)), KEY)
+    assert verify(issue(), status=much_later)["reason"] == "status_unavailable"  # skew, not any future date
+
+
+def test_a_credential_dated_in_the_future_beyond_the_skew_is_not_yet_valid():
+    early = vc.sign(
+        payload_of(issue()) | {"validFrom": "2026-12-05T05:00:00Z", "nbf": int(NOW.timestamp()) + 3600}, KEY
+    )
+    assert verify(early)["reason"] == "not_yet_valid"

@@ -1,0 +1,174 @@
+"""The residents' side of the demo: a few learning passports (学习档案), an honour's Open Badges
+credential verified and, once its honour is revoked, refused, and a learning-week broadcast (宣传)
+with its delivery report. Everything goes through the services' public APIs, as a resident's
+phone, a verifier or an operator would."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from deploy.demo import simulate
+from deploy.demo.dataset import Street
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / ".local" / "demo"
+console = Console()
+
+# One announcement per street and year: a rerun finds the same broadcast (its id makes the
+# request safe to retry) instead of messaging the residents twice.
+LEARNING_WEEK_ZH = "全民终身学习活动周本月开幕，欢迎到社区党群服务中心和图书馆参加课程与讲座。"
+LEARNING_WEEK_EN = (
+    "Lifelong Learning Week opens this month: join the courses and talks at your community's "
+    "party-and-mass service centre and library."
+)
+
+
+def _names(names: dict[str, str] | None, fallback: str) -> str:
+    return f"{names.get('zh-CN', '')} {names.get('en', '')}".strip() if names else fallback
+
+
+async def awarded_to_residents(platform: simulate.Platform, street: Street) -> list[dict[str, Any]]:
+    """Honours of this street's residents (competition placings are awarded without a notice period)."""
+    r = await platform.http["scoring"].get("/v1/honours", params={"limit": 1000, "state": "all"},
+                                            headers=platform.operator)  # fmt: skip
+    r.raise_for_status()
+    ours = {resident.resident_id for resident in street.residents}
+    items = [h for h in r.json()["items"] if h.get("recipient_kind") == "resident" and h["recipient_id"] in ours]
+    return sorted(items, key=lambda h: str(h["honour_id"]))
+
+
+async def show_passports(platform: simulate.Platform, resident_ids: list[str]) -> None:
+    table = Table(title="学习档案 Learning passports (GET /v1/residents/{id}/passport)")
+    for col in ("居民 Resident", "年份 Year", "课次 Attended", "学时 Hours", "学分 Credits", "荣誉 Honours",
+                "报名 Enrolments"):  # fmt: skip
+        table.add_column(col, justify="left" if col.startswith("居民") or col.startswith("荣誉") else "right")
+    for rid in resident_ids:
+        r = await platform.http["enrolment"].get(f"/v1/residents/{rid}/passport", headers=platform.operator)
+        if r.status_code != 200:
+            table.add_row(rid, "-", "-", "-", "-", f"HTTP {r.status_code}", "-")
+            continue
+        passport = r.json()
+        year = passport["years"][0] if passport["years"] else None
+        honours = ", ".join(f"{_names(h['name'], h['kind'])} ({h['state']})" for h in passport["honours"]) or "-"
+        waiting = sum(1 for e in passport["enrolments"] if e["status"] == "waitlisted")
+        table.add_row(
+            rid,
+            str(year["year"]) if year else "-",
+            str(year["attendances"]) if year else "0",
+            f"{year['hours']:.1f}" if year else "0",
+            f"{year['credits']:g}" if year else "0",
+            honours,
+            f"{len(passport['enrolments'])} ({waiting} 候补 waitlisted)",
+        )
+    console.print(table)
+
+
+async def _verify(platform: simulate.Platform, credential: str) -> dict[str, Any]:
+    # No token: anyone shown a credential may verify it.
+    r = await platform.http["enrolment"].post("/v1/credentials/verify", json={"credential": credential})
+    r.raise_for_status()
+    return r.json()
+
+
+async def _credential(platform: simulate.Platform, honour: dict[str, Any]) -> str | None:
+    path = f"/v1/residents/{honour['recipient_id']}/credentials/{honour['honour_id']}"
+    deadline = time.monotonic() + 60
+    while True:  # the passport learns of an award through events: it may lag the scoring API a little
+        r = await platform.http["enrolment"].get(path, headers=platform.operator)
+        if r.status_code == 200:
+            return r.text
+        if r.status_code != 404 or time.monotonic() > deadline:
+            console.print(f"[yellow]凭证 credential {honour['honour_id']}: HTTP {r.status_code} {r.text[:200]}")
+            return None
+        await asyncio.sleep(1.0)
+
+
+async def show_credentials(platform: simulate.Platform, honours: list[dict[str, Any]]) -> None:
+    """The first honour's credential verifies; the second is revoked at the street (scoring), its
+    bit flips in the signed status list (enrolment), and the same file then fails as revoked."""
+    if len(honours) < 2:
+        console.print("[yellow]凭证 credentials: fewer than two honours awarded to residents; nothing to show")
+        return
+    kept, revoked = honours[0], honours[1]
+    OUT.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    for label, honour in (("valid", kept), ("revoked", revoked)):
+        token = await _credential(platform, honour)
+        if token is None:
+            return
+        files[label] = OUT / f"credential-{label}.jwt"
+        files[label].write_text(token)
+    if revoked.get("state") != "revoked":
+        body = {"reason": "演示撤销 revoked in the demo to show the status list"}
+        r = await platform.http["scoring"].post(f"/v1/honours/{revoked['honour_id']}/revoke", json=body,
+                                                 headers=platform.operator)  # fmt: skip
+        if r.status_code not in (200, 409):
+            console.print(f"[yellow]撤销 revoke: HTTP {r.status_code} {r.text[:200]}")
+    results = {"valid": await _verify(platform, files["valid"].read_text())}
+    deadline = time.monotonic() + 60
+    while True:  # the revocation travels scoring → honour event → enrolment's status list
+        results["revoked"] = await _verify(platform, files["revoked"].read_text())
+        if results["revoked"]["reason"] == "revoked" or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1.0)
+    table = Table(title="开放徽章凭证 Open Badges 3.0 credentials (POST /v1/credentials/verify)")
+    for col in ("文件 File", "荣誉 Achievement", "有效 Valid", "原因 Reason"):
+        table.add_column(col)
+    for label, result in results.items():
+        summary = result.get("credential") or {}
+        table.add_row(str(files[label].relative_to(ROOT)), str(summary.get("achievement") or "-"),
+                      "✔ yes" if result["valid"] else "✘ no",
+                      " ".join(x for x in (result.get("reason"), result.get("detail")) if x) or "-")  # fmt: skip
+    console.print(table)
+    console.print(f"  离线核验 verify offline: .venv/bin/learnstreet verify {files['revoked'].relative_to(ROOT)}")
+
+
+async def show_broadcast(platform: simulate.Platform, street: Street, run_id: str, year: int) -> None:
+    community = street.communities[0]
+    broadcast_id = uuid.uuid5(uuid.NAMESPACE_URL, f"learnstreet-demo/{run_id}/learning-week/{year}")
+    body = {
+        "broadcast_id": str(broadcast_id),
+        "category": "learning_week",
+        "message_zh": LEARNING_WEEK_ZH,
+        "message_en": LEARNING_WEEK_EN,
+        "audience": {"community_ids": [community.id]},
+    }
+    notify = platform.http["notify"]
+    r = await notify.post("/v1/broadcasts", json=body, headers=platform.operator)
+    if r.status_code not in (200, 201):
+        console.print(f"[yellow]宣传 broadcast: HTTP {r.status_code} {r.text[:300]}")
+        return
+    deadline = time.monotonic() + 120
+    with console.status(f"宣传 broadcasting the learning week to {community.name_zh} {community.name_en}…"):
+        while True:  # messages are paced (NOTIFY_BROADCAST_RATE_PER_S); wait until none is pending
+            report = (await notify.get(f"/v1/broadcasts/{broadcast_id}", headers=platform.operator)).json()
+            if report["pending"] == 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
+    table = Table(title=f"宣传报告 Broadcast report: learning week → {community.name_zh} {community.name_en}")
+    for col in ("目标 Targeted", "无联系方式 No contact", "已发 Sent", "失败 Failed", "未发 Suppressed",
+                "待发 Pending"):  # fmt: skip
+        table.add_column(col, justify="right")
+    table.add_row(*(str(report[k]) for k in ("targeted", "without_contact", "sent", "failed", "suppressed",
+                                             "pending")))  # fmt: skip
+    console.print(table)
+    reasons = ", ".join(f"{k} {n}" for k, n in sorted(report["suppressed_by_reason"].items())) or "none"
+    console.print(f"  未发原因 suppressed by reason: {reasons}; GET /v1/broadcasts/{broadcast_id} (notify)")
+
+
+async def show(platform: simulate.Platform, street: Street, run_id: str, year: int) -> None:
+    honours = await awarded_to_residents(platform, street)
+    recipients = list(dict.fromkeys(h["recipient_id"] for h in honours))[:3]
+    await show_passports(platform, recipients)
+    awarded = [h for h in honours if h.get("state") == "awarded"]
+    # a rerun finds the one it revoked before, and revokes no second honour
+    revoked = [h for h in honours if h.get("state") == "revoked"][:1] or awarded[1:2]
+    await show_credentials(platform, awarded[:1] + revoked)
+    await show_broadcast(platform, street, run_id, year)
