@@ -1,6 +1,6 @@
 """Several weeks of a Pinghu street, driven only through the platform's real interfaces:
-operators over HTTP, residents over HTTP, kiosks through the kiosk Kafka topic (their own
-principal) and the HTTP gateway, assessors over HTTP.
+operators over HTTP, residents over HTTP, kiosks through the kiosk Kafka topic (each kiosk with
+its own principal, kiosk.<id>, and its own signing key) and the HTTP gateway, assessors over HTTP.
 
 Ids are fixed by the dataset, so a second run on the same stack changes nothing twice:
 existing venues, courses, sessions and residents answer 409 and are kept; repeated check-ins
@@ -68,7 +68,8 @@ class Platform:
             )
             for name, port in PORTS.items()
         }
-        self.kiosk: AIOKafkaProducer | None = None
+        # one producer per kiosk, each with the kiosk's own Kafka principal (kiosk.<id>)
+        self.kiosks: dict[str, AIOKafkaProducer] = {}
 
     # Headers are asked for at each call: an identity provider's token lives minutes, the demo
     # longer (keycloak.dev_token caches each until shortly before it expires).
@@ -95,16 +96,29 @@ class Platform:
             await asyncio.to_thread(keycloak.ensure_users, users, self.env)
 
     async def start(self) -> None:
-        self.kiosk = AIOKafkaProducer(
-            bootstrap_servers=self.env["KAFKA_BOOTSTRAP"], security_protocol="SASL_PLAINTEXT",
-            sasl_mechanism="SCRAM-SHA-512", sasl_plain_username=self.env["KIOSK_KAFKA_USERNAME"],
-            sasl_plain_password=self.env["KIOSK_KAFKA_PASSWORD"], acks="all", enable_idempotence=True, linger_ms=5,
-        )  # fmt: skip
-        await self.kiosk.start()
+        """Nothing to open before the street is known: the kiosks come online in `kiosks_online`."""
+
+    async def kiosks_online(self, kiosk_ids: list[str]) -> None:
+        """Each kiosk with its own Kafka principal, allowed only to write kiosk.checkins: made and
+        provisioned in one batch (deploy/local/kiosk_principals.py), then one producer per kiosk."""
+        todo = [k for k in dict.fromkeys(kiosk_ids) if k not in self.kiosks]
+        await asyncio.to_thread(kiosk_principals.provision, self.env, todo, report=False)
+
+        async def online(kiosk_id: str) -> None:
+            producer = AIOKafkaProducer(
+                **kiosk_principals.client_kwargs(kiosk_id, self.env), acks="all", enable_idempotence=True,
+                linger_ms=5,
+            )  # fmt: skip
+            await producer.start()
+            self.kiosks[kiosk_id] = producer
+
+        await asyncio.gather(*(online(k) for k in todo))
+
+    def kiosk(self, kiosk_id: str) -> AIOKafkaProducer:
+        return self.kiosks[kiosk_id]
 
     async def stop(self) -> None:
-        if self.kiosk is not None:
-            await self.kiosk.stop()
+        await asyncio.gather(*(p.stop() for p in self.kiosks.values()), return_exceptions=True)
         for client in self.http.values():
             await client.aclose()
 
@@ -305,6 +319,9 @@ async def load_street(platform: Platform, street: Street, p: Plan, tally: Tally,
 
     kiosks = [k for v in street.venues for k in v.kiosk_ids]
     await run_all(progress, "签到机密钥 kiosk signing keys (operators, HTTP)", kiosks, kiosk_key, 8)
+    online = progress.add_task("签到机身份 kiosks' own Kafka principals", total=len(kiosks))
+    await platform.kiosks_online(kiosks)
+    progress.advance(online, len(kiosks))
     await run_all(progress, "授课者 providers (operators, HTTP)", list(providers.items()), provider, 16)
     await run_all(progress, "课程 courses (operators, HTTP)", street.courses, course, 16)
     await run_all(progress, "课节 sessions (operators, HTTP)", p.past + p.upcoming + p.live, session, 32)
@@ -378,8 +395,12 @@ async def enrol(platform: Platform, street: Street, p: Plan, tally: Tally, progr
 
 
 def checkin(resident_id: str, s: dict[str, Any], at: datetime, rng: random.Random, direction: str = "in") -> dict:
+    # Seeded (a rerun sends the same ids, taken as kiosk retries) and tied to the session, whose id
+    # carries the run: another street's scans with the same seed would reuse this street's ids
+    # and be dead-lettered as checkin_id_conflict.
+    seeded = uuid.UUID(int=rng.getrandbits(128), version=4)
     return {
-        "checkin_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "kiosk_id": rng.choice(s["kiosk_ids"]),
+        "checkin_id": str(uuid.uuid5(seeded, s["session_id"])), "kiosk_id": rng.choice(s["kiosk_ids"]),
         "venue_id": s["venue_id"], "resident_id": resident_id, "session_id": s["session_id"],
         "scanned_at": at.astimezone(UTC).isoformat(), "direction": direction,
     }  # fmt: skip
@@ -404,14 +425,13 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
     malformed = [_malformed(rng, i) for i in range(max(1, len(online) // 100))]
     via_http = set(rng.sample(range(len(online)), min(300, len(online))))
     task = progress.add_task("签到 kiosk check-ins (Kafka + HTTP gateway)", total=len(online) + len(duplicates))
-    assert platform.kiosk is not None
     futures = []
     http_items = []
     for i, c in enumerate(online + duplicates):
         if i in via_http:
             http_items.append(c)
             continue
-        futures.append(await platform.kiosk.send(
+        futures.append(await platform.kiosk(c["kiosk_id"]).send(
             "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)))  # fmt: skip
         if len(futures) >= 5000:
             await asyncio.gather(*futures)
@@ -430,13 +450,15 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
         progress.advance(task)
 
     await asyncio.gather(*(gateway(c) for c in http_items))
-    for raw, key in malformed:
-        await platform.kiosk.send_and_wait("kiosk.checkins", raw, key=key)
+    for raw, key in malformed:  # from a kiosk with broken firmware, through its own principal
+        await platform.kiosk(online[0]["kiosk_id"]).send_and_wait("kiosk.checkins", raw, key=key)
     offline = progress.add_task(f"离线签到机补传 offline kiosk {offline_kiosk} syncs late", total=len(held_back))
     for c in held_back:
-        await platform.kiosk.send("kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c))
+        await platform.kiosk(c["kiosk_id"]).send(
+            "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)
+        )
         progress.advance(offline)
-    await platform.kiosk.flush()
+    await asyncio.gather(*(producer.flush() for producer in platform.kiosks.values()))
     tally.checkins_sent = len(online) + len(held_back)
     tally.duplicates, tally.late, tally.malformed = len(duplicates), len(held_back), len(malformed)
 

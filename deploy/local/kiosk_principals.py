@@ -1,18 +1,29 @@
-"""Kiosk identities of the local stack (issue 16): for each local kiosk its own Kafka principal
+"""Kiosk identities of the local stack (issue 16): for each kiosk its own Kafka principal
 `kiosk.<id>` (SCRAM-SHA-512; ACLs: Write and Describe on kiosk.checkins, nothing else) and its own
-Ed25519 signing key, generated once into .local/ and provisioned by provision.py.
+Ed25519 signing key, generated once into .local/ and provisioned by provision.py (the two local
+kiosks) and by the demo (one per kiosk of the venues it registers).
 
     .local/kiosks/<id>.json   {"kiosk_id", "username", "password", "key_pem"}  (mode 600)
 
-The shared `kiosk` principal stays for version-1 kiosks during the migration window
-(docs/kiosk-checkin-contract.md). In production the same steps run per kiosk from the operator's
-runbook, with the password and the key made on and delivered to that kiosk only.
+Provisioning is one Admin API call for all the kiosks' SCRAM credentials
+(AlterUserScramCredentials) and one for their ACLs (CreateAcls), through confluent-kafka's admin
+client: no JVM per kiosk as kafka-configs.sh/kafka-acls.sh would start. Write on the topic is all
+an idempotent producer needs (Kafka >= 3.0 grants IdempotentWrite with Write, KIP-679).
 
-    .venv/bin/python deploy/local/kiosk_principals.py     # generate what is missing and provision
+The shared `kiosk` principal of the catalogue (shared/events/topics.py) stays for what is not a
+kiosk with an identity of its own: the chaos harness's two load clients and the tests' and
+bench's fleet-wide producers, which send scans in the name of many made-up kiosks. Its ACL is the
+same, Write and Describe on kiosk.checkins only. In production the steps here run per kiosk from
+the operator's runbook, with the password and the key made on and delivered to that kiosk only.
+
+    .venv/bin/python deploy/local/kiosk_principals.py [KIOSK_ID ...]   # generate what is missing, provision
+    .venv/bin/python deploy/local/kiosk_principals.py --remove KIOSK_ID ...
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import hmac
@@ -20,11 +31,13 @@ import json
 import os
 import secrets
 import sys
+import time
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
-from kafka_tools import KAFKA_ADMIN_PROPS, console, java_tool
+from kafka_tools import console
 
 KIOSKS_DIR = credentials.LOCAL / "kiosks"
 APPLIED = KIOSKS_DIR / "provisioned.json"  # {"": cluster id, principal: password applied}
@@ -80,42 +93,148 @@ def identity(kiosk_id: str) -> dict[str, str]:
     return found
 
 
-def acl_args(bootstrap: str, username: str) -> list[str]:
+def acl_bindings(username: str) -> list:
+    """What a kiosk principal may do: Write and Describe kiosk.checkins, nothing else."""
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
     return [
-        "--bootstrap-server", bootstrap, "--command-config", str(KAFKA_ADMIN_PROPS), "--add",
-        "--allow-principal", f"User:{username}", "--operation", "Write", "--operation", "Describe",
-        "--topic", TOPIC,
+        AclBinding(ResourceType.TOPIC, TOPIC, ResourcePatternType.LITERAL, f"User:{username}", "*", op,
+                   AclPermissionType.ALLOW)
+        for op in (AclOperation.WRITE, AclOperation.DESCRIBE)
     ]  # fmt: skip
 
 
-def provision(creds: dict[str, str], kiosks: tuple[str, ...] = LOCAL_KIOSKS) -> list[str]:
-    """SCRAM credentials and ACLs of every local kiosk not provisioned with its current password;
-    returns the principals provisioned now."""
-    # a reformatted cluster has forgotten every user: what was applied belongs to one cluster id
-    cluster = CLUSTER_ID.read_text().strip() if CLUSTER_ID.exists() else ""
-    applied = json.loads(APPLIED.read_text()) if APPLIED.exists() else {}
-    if applied.get("", cluster) != cluster:
-        applied = {}
-    applied[""] = cluster
-    done = []
-    for kiosk_id in kiosks:
-        ident = identity(kiosk_id)
-        user, pw = ident["username"], ident["password"]
-        if applied.get(user) == pw:
-            continue
-        java_tool(
-            "kafka.admin.ConfigCommand", "--bootstrap-server", creds["KAFKA_BOOTSTRAP"], "--command-config",
-            str(KAFKA_ADMIN_PROPS), "--alter", "--entity-type", "users", "--entity-name", user,
-            "--add-config", f"SCRAM-SHA-512=[password={pw}]",
-        )  # fmt: skip
-        java_tool("org.apache.kafka.tools.AclCommand", *acl_args(creds["KAFKA_BOOTSTRAP"], user))
-        applied[user] = pw
+def _admin(creds: dict[str, str]):
+    from confluent_kafka.admin import AdminClient
+
+    return AdminClient({
+        "bootstrap.servers": creds["KAFKA_BOOTSTRAP"], "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": creds["KAFKA_ADMIN_USERNAME"],
+        "sasl.password": creds["KAFKA_ADMIN_PASSWORD"], "request.timeout.ms": 30_000,
+    })  # fmt: skip
+
+
+def _results(futures: dict, what: str) -> None:
+    failed = []
+    for name, future in futures.items():
+        try:
+            future.result(timeout=60)
+        except Exception as error:  # confluent_kafka.KafkaException, one per user or binding
+            failed.append(f"{name}: {error}")
+    if failed:
+        raise RuntimeError(f"{what} failed for {len(failed)}: {'; '.join(failed[:3])}")
+
+
+@contextlib.contextmanager
+def _applied(creds: dict[str, str]):
+    """The principals applied on this cluster, {principal: password}, under a file lock (the demo,
+    the tests and provision.py may provision at once)."""
+    KIOSKS_DIR.mkdir(parents=True, exist_ok=True)
+    with open(KIOSKS_DIR / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        # a reformatted cluster has forgotten every user: what was applied belongs to one cluster id
+        cluster = CLUSTER_ID.read_text().strip() if CLUSTER_ID.exists() else ""
+        applied = json.loads(APPLIED.read_text()) if APPLIED.exists() else {}
+        if applied.get("", cluster) != cluster:
+            applied = {}
+        applied[""] = cluster
+        yield applied
         _write_secret(APPLIED, json.dumps(applied))
-        done.append(user)
-        console.print(f"[cyan]kiosks[/]: {user}: SCRAM credentials and Write/Describe on {TOPIC}")
-    _write_secret(APPLIED, json.dumps(applied))
-    return done
+
+
+def provision(creds: dict[str, str], kiosks: Iterable[str] = LOCAL_KIOSKS, *, report: bool = True) -> list[str]:
+    """SCRAM credentials and ACLs of every kiosk of `kiosks` not provisioned with its current
+    password, in one AlterUserScramCredentials and one CreateAcls call; returns the principals
+    provisioned now. Returns once the broker authenticates them."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    with _applied(creds) as applied:
+        todo = {}
+        for kiosk_id in dict.fromkeys(kiosks):
+            ident = identity(kiosk_id)
+            if applied.get(ident["username"]) != ident["password"]:
+                todo[ident["username"]] = ident["password"]
+        if not todo:
+            return []
+        admin = _admin(creds)
+        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
+        upserts = [UserScramCredentialUpsertion(u, info, pw.encode()) for u, pw in todo.items()]
+        _results(admin.alter_user_scram_credentials(upserts), "AlterUserScramCredentials")
+        _results(admin.create_acls([b for u in todo for b in acl_bindings(u)]), "CreateAcls")
+        _wait_known(admin, list(todo))
+        applied.update(todo)
+    if report:
+        console.print(f"[cyan]kiosks[/]: {len(todo)} principal(s) kiosk.<id>: SCRAM and Write/Describe on {TOPIC}")
+    return list(todo)
+
+
+def _wait_known(admin, users: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker describes every user's credential: the controller has committed them and
+    the broker applied that metadata, so a kiosk that connects now is not refused."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            _results(admin.describe_user_scram_credentials(users), "DescribeUserScramCredentials")
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
+    """Take the Kafka identity of `kiosks` away (a kiosk retired or lost, a test's kiosks): their
+    SCRAM credentials and ACLs are deleted and their files removed. Returns the principals removed."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+        ScramMechanism,
+        UserScramCredentialDeletion,
+    )  # fmt: skip
+
+    users = [principal(k) for k in dict.fromkeys(kiosks)]
+    if not users:
+        return []
+    with _applied(creds) as applied:
+        admin = _admin(creds)
+        deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in users]
+        for future in admin.alter_user_scram_credentials(deletions).values():
+            with contextlib.suppress(Exception):  # a user without credentials: nothing to delete
+                future.result(timeout=60)
+        filters = [
+            AclBindingFilter(ResourceType.TOPIC, TOPIC, ResourcePatternType.LITERAL, f"User:{u}", None,
+                             AclOperation.ANY, AclPermissionType.ANY)
+            for u in users
+        ]  # fmt: skip
+        _results(admin.delete_acls(filters), "DeleteAcls")
+        for kiosk_id, user in zip(dict.fromkeys(kiosks), users, strict=True):
+            applied.pop(user, None)
+            (KIOSKS_DIR / f"{kiosk_id}.json").unlink(missing_ok=True)
+    return users
+
+
+def client_kwargs(kiosk_id: str, creds: dict[str, str]) -> dict[str, str]:
+    """aiokafka client arguments of a kiosk's own principal (provisioned with `provision`)."""
+    ident = identity(kiosk_id)
+    return {
+        "bootstrap_servers": creds["KAFKA_BOOTSTRAP"], "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": ident["username"],
+        "sasl_plain_password": ident["password"],
+    }  # fmt: skip
+
+
+def _main(argv: list[str]) -> None:
+    creds = credentials.load()
+    if argv[:1] == ["--remove"]:
+        print(" ".join(remove(creds, argv[1:])))
+        return
+    t0 = time.monotonic()
+    done = provision(creds, argv or LOCAL_KIOSKS)
+    console.print(f"{len(done)} kiosk principal(s) provisioned in {time.monotonic() - t0:.2f}s")
 
 
 if __name__ == "__main__":
-    provision(credentials.load())
+    _main(sys.argv[1:])

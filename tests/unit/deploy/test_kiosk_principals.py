@@ -32,8 +32,12 @@ def test_an_identity_is_made_once_with_its_own_principal(tmp_path, monkeypatch) 
 
 
 def test_a_kiosk_principal_may_write_and_describe_the_checkin_topic_only() -> None:
-    args = kiosk_principals.acl_args("127.0.0.1:19092", "kiosk.k1")
-    assert args[args.index("--allow-principal") + 1] == "User:kiosk.k1"
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--operation"] == ["Write", "Describe"]
-    assert [args[i + 1] for i, a in enumerate(args) if a == "--topic"] == ["kiosk.checkins"]
-    assert "--group" not in args and "--cluster" not in args
+    from confluent_kafka.admin import AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    bindings = kiosk_principals.acl_bindings("kiosk.k1")
+    assert {b.principal for b in bindings} == {"User:kiosk.k1"}
+    assert {b.operation for b in bindings} == {AclOperation.WRITE, AclOperation.DESCRIBE}
+    assert {(b.restype, b.name, b.resource_pattern_type) for b in bindings} == {
+        (ResourceType.TOPIC, "kiosk.checkins", ResourcePatternType.LITERAL)
+    }
+    assert {b.permission_type for b in bindings} == {AclPermissionType.ALLOW} and len(bindings) == 2
