@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.notify.adapters.carrier_sms import CarrierSms, SmsRegistry
 from services.notify.adapters.channels import SmsGateway, SmtpMailer
 from services.notify.adapters.clock import Clock, SystemClock
 from services.notify.adapters.faults import CrashAfterSend
@@ -18,15 +19,26 @@ from services.notify.entrypoints import consumers, http
 from services.notify.service_layer.delivery import Channels, DeliveryWorker
 from services.notify.service_layer.handlers import Deps
 from shared import catalogue
-from shared.reference import load_reference
+from shared.reference import load_reference, resolve
 from shared.runtime import Runtime, create_app
 
 MIGRATIONS = Path(__file__).parent / "adapters" / "migrations"
 
 
+def build_sms(settings: NotifySettings):
+    if settings.sms_provider == "generic":
+        return SmsGateway(settings.sms_url, settings.sms_token.get_secret_value(), settings.sms_timeout_s)
+    registry = SmsRegistry.load(settings.sms_templates or resolve(settings.reference_dir) / "sms_templates.yaml")
+    # refuses to start when a template says other words than the carrier has registered
+    registry.check(Templates(settings.templates_dir, load_reference(settings.reference_dir)).texts)
+    return CarrierSms(
+        settings.sms_carrier_url, settings.sms_carrier_key.get_secret_value(), registry, settings.sms_timeout_s
+    )
+
+
 def build_channels(settings: NotifySettings) -> Channels:
     return Channels(
-        sms=SmsGateway(settings.sms_url, settings.sms_token.get_secret_value(), settings.sms_timeout_s),
+        sms=build_sms(settings),
         email=SmtpMailer(
             host=settings.smtp_host,
             port=settings.smtp_port,

@@ -1,4 +1,5 @@
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 
@@ -22,6 +23,13 @@ class NotifySettings(ServiceSettings):
     sms_url: str = "http://127.0.0.1:8105/v1/messages"
     sms_token: SecretStr = SecretStr("local-sms-token")
     sms_timeout_s: float = 5.0
+    # "generic": the text to an HTTP gateway (sms_url). "carrier": a template code, its parameters
+    # and the signature, as Chinese carriers take SMS (adapters/carrier_sms.py; ADR 0018).
+    sms_provider: Literal["generic", "carrier"] = "generic"
+    sms_carrier_url: str = "http://127.0.0.1:8105/carrier/SendSms"
+    sms_carrier_key: SecretStr = SecretStr("local-sms-token")
+    # The templates registered with the carrier; default: sms_templates.yaml in LS_REFERENCE_DIR.
+    sms_templates: Path | None = None
     # Street-wide defaults; a resident's contact may carry their own quiet hours.
     timezone: str = "Asia/Shanghai"
     quiet_hours_start: str = "22:00"

@@ -35,6 +35,7 @@ class Outgoing:
     body: str
     language: str
     first_attempt_at: datetime
+    kind: str = ""  # the message kind: a carrier sends the template registered for it
 
 
 def message_id(idempotency_key: str, domain: str) -> str:

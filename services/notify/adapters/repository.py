@@ -447,6 +447,14 @@ async def session_starts(conn: asyncpg.Connection, session_ids: list[str]) -> di
     return {r["session_id"]: r["starts_at"] for r in rows}
 
 
+async def session_venues(conn: asyncpg.Connection, session_ids: list[str]) -> dict[str, str]:
+    rows = await conn.fetch(
+        "SELECT session_id, venue_id FROM sessions WHERE session_id = ANY($1::text[]) AND venue_id IS NOT NULL",
+        session_ids,
+    )
+    return {r["session_id"]: r["venue_id"] for r in rows}
+
+
 async def venue_names(conn: asyncpg.Connection, venue_ids: list[str]) -> dict[str, tuple[str, str]]:
     rows = await conn.fetch("SELECT venue_id, name_zh, name_en FROM venues WHERE venue_id = ANY($1::text[])", venue_ids)
     return {r["venue_id"]: (r["name_zh"], r["name_en"]) for r in rows}

@@ -173,13 +173,18 @@ class DeliveryWorker:
             languages = await repository.languages_of(uow.conn, resident_ids)
             course_ids = list({(r["params"] or {}).get("course_id") for r in rows} - {None})
             titles = await repository.titles_of(uow.conn, course_ids)
-            venue_ids = list({(r["params"] or {}).get("venue_id") for r in rows} - {None})
+            # a seat notice or reminder names its session's venue (a change notice carries the new one)
+            placed = list({r["session_id"] for r in rows if not (r["params"] or {}).get("venue_id")} - {None})
+            session_venues = await repository.session_venues(uow.conn, placed) if placed else {}
+            venue_ids = list(
+                ({(r["params"] or {}).get("venue_id") for r in rows} | set(session_venues.values())) - {None}
+            )
             venues = await repository.venue_names(uow.conn, venue_ids) if venue_ids else {}
             untimed = list({r["session_id"] for r in rows if r["session_starts_at"] is None} - {None})
             starts = await repository.session_starts(uow.conn, untimed) if untimed else {}
             for row in rows:
                 contact = contacts.get(row["resident_id"])
-                known = _Known(titles, venues, starts)
+                known = _Known(titles, venues, starts, session_venues)
                 pending = model.Pending(
                     notification_id=str(row["notification_id"]),
                     resident_id=row["resident_id"],
@@ -218,6 +223,7 @@ class DeliveryWorker:
                         body=body,
                         language=language,
                         first_attempt_at=row["first_attempt_at"] or now,
+                        kind=row["kind"],
                     )
                     to_send.append((row, decision.channel, token, lease_until, outgoing))
                 elif isinstance(decision, model.Defer):
@@ -254,7 +260,7 @@ class DeliveryWorker:
         params = dict(row["params"] or {})
         zh = language != "en"
         title = known.titles.get(params.get("course_id"))
-        venue = known.venues.get(params.get("venue_id"))
+        venue = known.venues.get(known.venue_of(row))
         starts_at = row["session_starts_at"] or known.starts.get(row["session_id"])
         values = {
             **params,
@@ -348,13 +354,18 @@ class _Known:
     titles: dict[str, tuple[str, str]]
     venues: dict[str, tuple[str, str]]
     starts: dict[str, datetime]
+    session_venues: dict[str, str]
+
+    def venue_of(self, row: asyncpg.Record) -> str | None:
+        return (row["params"] or {}).get("venue_id") or self.session_venues.get(row["session_id"])
 
     def missing(self, row: asyncpg.Record, fields: set[str]) -> frozenset[str]:
         params = row["params"] or {}
         missing = set()
         if "course_title" in fields and params.get("course_id") and params["course_id"] not in self.titles:
             missing.add("course_title")
-        if "venue_name" in fields and params.get("venue_id") and params["venue_id"] not in self.venues:
+        venue = self.venue_of(row)
+        if "venue_name" in fields and venue and venue not in self.venues:
             missing.add("venue_name")
         if "session_time" in fields and row["session_starts_at"] is None and row["session_id"] not in self.starts:
             missing.add("session_time")
