@@ -31,7 +31,7 @@ from shared.bus.producer import Producer
 from shared.bus.relay import OutboxRelay
 from shared.db.migrations import migrate
 from shared.db.pool import create_pool
-from shared.db.retention import INBOX, ConsumerMarks, PrunedTable, Retention
+from shared.db.retention import ACCESS_AUDIT, INBOX, ConsumerMarks, PrunedTable, Retention
 from shared.db.uow import UnitOfWork
 from shared.events.topics import group_id as group_id_for
 from shared.http.auth import install_auth
@@ -59,8 +59,9 @@ class Runtime:
         self.pool: asyncpg.Pool | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[BatchConsumer] = []
-        # Tables the retention task prunes (the inbox in every service; `retain` adds more).
-        self.pruned: list[PrunedTable] = [INBOX]
+        # Tables the retention task prunes (the inbox and the access audit in every service;
+        # `retain` adds more).
+        self.pruned: list[PrunedTable] = [INBOX, ACCESS_AUDIT]
         self.retention: Retention | None = None
         self._on_start: list[Callable[[], Awaitable[None]]] = []
         self._on_stop: list[Callable[[], Awaitable[None]]] = []

@@ -46,6 +46,9 @@ class ServiceSettings(BaseSettings):
     retention_notifications_days: float = Field(
         365.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_NOTIFICATIONS_DAYS")
     )
+    # The access audit is the street's record of who read whose data: kept three years by default,
+    # never under six months (the floor the Cybersecurity Law sets for network logs).
+    retention_audit_days: float = Field(1095.0, ge=183, validation_alias=AliasChoices("LS_RETENTION_AUDIT_DAYS"))
     retention_interval_s: float = Field(600.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_INTERVAL_SECONDS"))
     retention_batch_rows: int = Field(5000, gt=0, validation_alias=AliasChoices("LS_RETENTION_BATCH_ROWS"))
 

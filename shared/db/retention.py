@@ -84,6 +84,16 @@ INBOX = PrunedTable(
 )
 
 
+# Audit rows record requests, not consumed records, so no redelivery needs them; `at < $2` only
+# keeps the statement within the contract every pruned table follows.
+ACCESS_AUDIT = PrunedTable(
+    "access_audit",
+    lambda s: s.retention_audit_days,
+    """DELETE FROM access_audit WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM access_audit WHERE at < $1 AND at < $2 LIMIT $3))""",
+)
+
+
 @dataclass(frozen=True)
 class Sweep:
     pending_at: datetime | None

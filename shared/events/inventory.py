@@ -181,7 +181,11 @@ def _retention(spec: topics.TopicSpec) -> str:
     if spec.config.get("cleanup.policy") == "compact":
         return "compacted (latest per key, kept)"
     ms = int(spec.config.get("retention.ms", "-1"))
-    return "forever" if ms < 0 else f"{ms // 86_400_000} days"
+    if ms < 0:
+        return "forever"
+    if ms < 86_400_000:  # a topic holding live secrets keeps them minutes, which "0 days" would hide
+        return f"{ms // 60_000} minutes"
+    return f"{ms // 86_400_000} days"
 
 
 def _readers(topic: str) -> str:
@@ -252,7 +256,8 @@ def render() -> str:
         "",
         "- Every read or change of a resident's data through the HTTP API by an operator, assessor,",
         "  community worker or venue staff is recorded in the service's `access_audit` table",
-        "  (`GET /v1/audit?resident_id=` for operators; `shared/http/audit.py`).",
+        "  (`GET /v1/audit?resident_id=` for operators; `shared/http/audit.py`), kept",
+        "  `LS_RETENTION_AUDIT_DAYS` (1095 days by default, at least 183) and then pruned (docs/retention.md).",
         "- `GET /v1/residents/{resident_id}/data-export` on each service returns what it holds about",
         "  a resident; `learnstreet privacy export RESIDENT_ID` gathers the four into one file.",
         "- Erasure: docs/decisions/0010-erasure.md.",

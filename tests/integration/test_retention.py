@@ -123,8 +123,26 @@ async def test_state_pruned_below_the_marks_is_not_applied_again_when_the_group_
             old_events,
         )
 
+        # The access audit is kept for its own retention (3 years by default), then goes too.
+        audited = unique("r-audited")
+        old_audit, young_audit = await db.fetch(
+            """INSERT INTO access_audit(at, actor, actor_role, method, route, resident_id)
+               VALUES (now() - interval '1200 days', 'op-retention', 'operator', 'GET', '/v1/test', $1),
+                      (now() - interval '1000 days', 'op-retention', 'operator', 'GET', '/v1/test', $1)
+               RETURNING id""",
+            audited,
+        )
+
+        async def audit_ids() -> set[int]:
+            rows = await db.fetch("SELECT id FROM access_audit WHERE resident_id = $1", audited)
+            return {r["id"] for r in rows}
+
         async def pruned() -> bool:
-            return not await _ledger(db, old_ids) and not await _inbox(db, old_events)
+            return (
+                not await _ledger(db, old_ids)
+                and not await _inbox(db, old_events)
+                and old_audit["id"] not in await audit_ids()
+            )
 
         await eventually(pruned, timeout_s=60, every_s=0.5)
         assert await _ledger(db, [kept["checkin_id"]]) == {kept["checkin_id"]}, "a young ledger row was pruned"
@@ -132,6 +150,8 @@ async def test_state_pruned_below_the_marks_is_not_applied_again_when_the_group_
             text = (await http.get("/metrics")).text
         assert _metric(text, "learnstreet_rows_pruned_total", service="activities", table="checkins") >= 3
         assert _metric(text, "learnstreet_rows_pruned_total", service="activities", table="inbox") >= 3
+        assert _metric(text, "learnstreet_rows_pruned_total", service="activities", table="access_audit") >= 1
+        assert await audit_ids() == {young_audit["id"]}, "an audit row younger than its retention was pruned"
         assert _metric(text, "learnstreet_table_size_bytes", service="activities", table="checkins") > 0
         assert _metric(text, "learnstreet_table_rows", service="activities", table="inbox") is not None
         marks = await _marks(db)
