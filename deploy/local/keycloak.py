@@ -1,7 +1,7 @@
 """Keycloak, the local stack's OpenID Connect provider (realm `learnstreet`).
 
     .venv/bin/python deploy/local/keycloak.py setup | up | down | status | token DEMO_USERNAME
-    .venv/bin/python deploy/local/keycloak.py token-for ROLE SUBJECT [COMMUNITY]
+    .venv/bin/python deploy/local/keycloak.py token-for ROLE SUBJECT [COMMUNITY] [--venue VENUE_ID ...]
 
 `keycloak_setup()` fetches the `org.keycloak:keycloak-quarkus-dist` tar.gz from Maven Central
 (`mvn dependency:get`, checked against its .sha1) and unpacks it into .local/keycloak/; it does
@@ -27,6 +27,8 @@ community_id=...)` is the provider's token when LS_OIDC_ISSUER is set, else an H
 `access_token` makes a realm user per (role, subject, community) on first use (admin REST API;
 `ensure_users` imports many at once) whose `learnstreet_id` attribute is the subject the services
 see, signs in through `learnstreet-cli` and caches the token until shortly before it expires.
+Venue staff get their venues in the multi-valued `venue_id` attribute, which the realm maps into
+the `venue_id` claim (`venue_ids=`; `token-for venue_staff SUBJECT --venue V1 --venue V2`).
 
 Only the standard library (and no other script of deploy/local): credentials.py and stack.py
 import this module, also before the project's environment exists.
@@ -421,10 +423,10 @@ def password_grant(creds: dict[str, str], username: str, client_id: str = "learn
 # LS_OIDC_SUBJECT_CLAIM), since Keycloak's own `sub` is a UUID it chooses.
 SUBJECT_ATTRIBUTE = "learnstreet_id"
 TOKEN_MARGIN_S = 60.0  # a cached token is replaced this long before it expires
-_tokens: dict[tuple[str, str, str | None], tuple[str, float]] = {}
+_tokens: dict[tuple[str, str, str | None, tuple[str, ...]], tuple[str, float]] = {}
 _users: set[str] = set()
 _roles: dict[str, dict] = {}
-_user_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+_user_locks: dict[tuple[str, str, str | None, tuple[str, ...]], threading.Lock] = {}
 _admin: list[tuple[str, float]] = []
 _lock = threading.Lock()
 
@@ -464,11 +466,23 @@ def _admin_request(
         return e.code, e.read(), ""
 
 
-def user_name(role: str, subject: str, community_id: str | None) -> str:
-    """The realm username of a (role, subject, community): stable, and lower-case ASCII as
+def user_name(role: str, subject: str, community_id: str | None, venue_ids: tuple[str, ...] = ()) -> str:
+    """The realm username of a (role, subject, community, venues): stable, and lower-case ASCII as
     Keycloak keeps usernames whatever the subject is made of."""
-    digest = hashlib.sha256(f"{role}\0{subject}\0{community_id or ''}".encode()).hexdigest()[:24]
+    key = f"{role}\0{subject}\0{community_id or ''}"
+    if venue_ids:  # users without venues keep the names they were made with
+        key += "\0" + ",".join(sorted(venue_ids))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
     return f"ls-{role.replace('_', '-')}-{digest}"
+
+
+def _attributes(subject: str, community_id: str | None, venue_ids: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    attributes = {SUBJECT_ATTRIBUTE: [subject]}
+    if community_id is not None:
+        attributes["community_id"] = [community_id]
+    if venue_ids:
+        attributes[VENUE_ATTRIBUTE] = sorted(venue_ids)
+    return attributes
 
 
 def _user_password(creds: dict[str, str], username: str) -> str:
@@ -476,15 +490,17 @@ def _user_password(creds: dict[str, str], username: str) -> str:
     return hmac.new(creds["KEYCLOAK_ADMIN_PASSWORD"].encode(), username.encode(), hashlib.sha256).hexdigest()
 
 
-def ensure_user(creds: dict[str, str], role: str, subject: str, community_id: str | None = None) -> str:
-    """The username of a realm user with `role` (a realm role), subject and community; made when
-    missing (admin REST API), remembered for this process."""
-    username = user_name(role, subject, community_id)
+def ensure_user(
+    creds: dict[str, str], role: str, subject: str, community_id: str | None = None, venue_ids: tuple[str, ...] = ()
+) -> str:
+    """The username of a realm user with `role` (a realm role), subject, community and venues; made
+    when missing (admin REST API), remembered for this process."""
+    username = user_name(role, subject, community_id, venue_ids)
     if username in _users:
         return username
-    attributes = {SUBJECT_ATTRIBUTE: [subject]}
-    if community_id is not None:
-        attributes["community_id"] = [community_id]
+    if venue_ids:
+        ensure_venue_claim(creds)
+    attributes = _attributes(subject, community_id, venue_ids)
     status, body, location = _admin_request(
         creds, "POST", "/users", _user_representation(creds, username, role, attributes)
     )
@@ -529,12 +545,20 @@ def _grant_role(creds: dict[str, str], username: str, user_id: str, role: str) -
         raise RuntimeError(f"keycloak refused to give {username} the role {role}: {mapped}")
 
 
-def access_token(role: str, subject: str, community_id: str | None = None, creds: dict[str, str] | None = None) -> str:
-    """An access token of the realm for (role, subject, community), valid for every service's
-    audience (the development client `learnstreet-cli`): the user is made on first use, the token
-    cached until TOKEN_MARGIN_S before it expires. Development and tests only. Thread-safe; calls
-    for different users run in parallel (the demo asks for thousands of residents' tokens)."""
-    key = (role, subject, community_id)
+def access_token(
+    role: str,
+    subject: str,
+    community_id: str | None = None,
+    creds: dict[str, str] | None = None,
+    venue_ids: tuple[str, ...] | list[str] = (),
+) -> str:
+    """An access token of the realm for (role, subject, community, venues), valid for every
+    service's audience (the development client `learnstreet-cli`): the user is made on first use,
+    the token cached until TOKEN_MARGIN_S before it expires. Development and tests only.
+    Thread-safe; calls for different users run in parallel (the demo asks for thousands of
+    residents' tokens)."""
+    venues = tuple(sorted(set(venue_ids)))
+    key = (role, subject, community_id, venues)
     with _lock:
         hit = _tokens.get(key)
         if hit is not None and hit[1] > time.monotonic():
@@ -545,7 +569,7 @@ def access_token(role: str, subject: str, community_id: str | None = None, creds
         if hit is not None and hit[1] > time.monotonic():
             return hit[0]
         creds = effective(creds)
-        username = ensure_user(creds, role, subject, community_id)
+        username = ensure_user(creds, role, subject, community_id, venues)
         got = _password_grant(creds, username)
         if role not in _token_roles(got["access_token"]):
             # made by a process that stopped before giving it its role
@@ -570,9 +594,7 @@ def ensure_users(users: list[tuple[str, str, str | None]], creds: dict[str, str]
         batch = []
         for username in names[i : i + _IMPORT_BATCH]:
             role, subject, community_id = todo[username]
-            attributes = {SUBJECT_ATTRIBUTE: [subject]}
-            if community_id is not None:
-                attributes["community_id"] = [community_id]
+            attributes = _attributes(subject, community_id)
             batch.append(
                 {
                     **_user_representation(creds, username, role, attributes),
@@ -601,6 +623,56 @@ def expiring_token(
     return got["access_token"], time.time() + float(got.get("expires_in", 5))
 
 
+VENUE_ATTRIBUTE = "venue_id"
+_venue_claim: list[bool] = []
+
+
+def _realm_venue_parts() -> tuple[dict, dict[str, dict]]:
+    """From the realm file: the user profile's `venue_id` attribute and, per client that maps
+    it, the `venue_id` protocol mapper."""
+    realm = json.loads(REALM_FILE.read_text(encoding="utf-8"))
+    profile = realm["components"]["org.keycloak.userprofile.UserProfileProvider"][0]["config"]
+    attribute = next(a for a in json.loads(profile["kc.user.profile.config"][0])["attributes"]
+                     if a["name"] == VENUE_ATTRIBUTE)  # fmt: skip
+    mappers = {
+        c["clientId"]: m for c in realm["clients"] for m in c.get("protocolMappers", []) if m["name"] == VENUE_ATTRIBUTE
+    }
+    return attribute, mappers
+
+
+def ensure_venue_claim(creds: dict[str, str]) -> None:
+    """Give a running realm imported before the realm file had them the `venue_id` user-profile
+    attribute and the clients' `venue_id` mappers, as the realm file has them (admin REST API):
+    the next import starts from the file anyway, and a development Keycloak need not be restarted
+    (and its users dropped) for them. Idempotent; checked once per process."""
+    with _lock:
+        if _venue_claim:
+            return
+        attribute, mappers = _realm_venue_parts()
+        status, body, _ = _admin_request(creds, "GET", "/users/profile")
+        if status != 200:
+            raise RuntimeError(f"keycloak did not give the user profile: {status} {body[:300]!r}")
+        profile = json.loads(body)
+        if not any(a["name"] == VENUE_ATTRIBUTE for a in profile.get("attributes", [])):
+            profile["attributes"].append(attribute)
+            status, body, _ = _admin_request(creds, "PUT", "/users/profile", profile)
+            if status != 200:
+                raise RuntimeError(f"keycloak refused the venue_id attribute: {status} {body[:300]!r}")
+        for client_id, mapper in mappers.items():
+            status, body, _ = _admin_request(creds, "GET", f"/clients?clientId={urllib.parse.quote(client_id)}")
+            found = json.loads(body) if status == 200 else []
+            if not found:
+                raise RuntimeError(f"the realm has no client {client_id}: {status}")
+            client = found[0]
+            if any(m["name"] == VENUE_ATTRIBUTE for m in client.get("protocolMappers", [])):
+                continue
+            path = f"/clients/{client['id']}/protocol-mappers/models"
+            status, body, _ = _admin_request(creds, "POST", path, mapper)
+            if status not in (201, 409):
+                raise RuntimeError(f"keycloak refused the venue_id mapper of {client_id}: {status} {body[:300]!r}")
+        _venue_claim.append(True)
+
+
 def _password_grant(creds: dict[str, str], username: str, client_id: str = "learnstreet-cli") -> dict:
     return _post_form(
         f"{issuer(creds)}/protocol/openid-connect/token",
@@ -622,7 +694,13 @@ def _token_roles(token: str) -> list[str]:
 
 
 def dev_token(
-    role: str, subject: str, *, community_id: str | None = None, ttl_s: int = 3600, env: dict[str, str] | None = None
+    role: str,
+    subject: str,
+    *,
+    community_id: str | None = None,
+    venue_ids: tuple[str, ...] | list[str] = (),
+    ttl_s: int = 3600,
+    env: dict[str, str] | None = None,
 ) -> str:
     """A bearer token the local services accept, for tests, the demo, chaos and the bench: the
     identity provider's when they take its tokens (LS_OIDC_ISSUER set; `ttl_s` is then the
@@ -631,10 +709,32 @@ def dev_token(
         env = _stack_credentials()
         env.setdefault("LS_OIDC_ISSUER", os.environ.get("LS_OIDC_ISSUER", ""))  # as the services see it
     if env.get("LS_OIDC_ISSUER"):
-        return access_token(role, subject, community_id, env)
+        return access_token(role, subject, community_id, env, venue_ids)
     from shared.http.auth import mint_token  # the project's environment: HS256 is the services' own
 
-    return mint_token(env["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s, community_id=community_id)
+    return mint_token(
+        env["LS_JWT_SECRET"], subject=subject, role=role, ttl_s=ttl_s, community_id=community_id,
+        venue_id=sorted(venue_ids) or None,
+    )  # fmt: skip
+
+
+def _token_for_args(args: list[str]) -> tuple[str, str, str | None, tuple[str, ...]] | None:
+    """ROLE SUBJECT [COMMUNITY] [--venue VENUE_ID ...]; None when that is not what was given."""
+    positional, venues = [], []
+    it = iter(args)
+    for arg in it:
+        if arg == "--venue":
+            venue = next(it, None)
+            if not venue:
+                return None
+            venues.append(venue)
+        elif arg.startswith("--venue="):
+            venues.append(arg.removeprefix("--venue="))
+        else:
+            positional.append(arg)
+    if len(positional) not in (2, 3):
+        return None
+    return positional[0], positional[1], positional[2] if len(positional) == 3 else None, tuple(venues)
 
 
 def main(argv: list[str]) -> int:
@@ -652,8 +752,9 @@ def main(argv: list[str]) -> int:
         return 0 if state["ready"] else 1
     elif command == "token" and len(argv) == 2:
         print(password_grant(effective(), argv[1])["access_token"])
-    elif command == "token-for" and len(argv) in (3, 4):
-        print(access_token(argv[1], argv[2], argv[3] if len(argv) == 4 else None))
+    elif command == "token-for" and (parsed := _token_for_args(argv[1:])) is not None:
+        role, subject, community_id, venues = parsed
+        print(access_token(role, subject, community_id, venue_ids=venues))
     else:
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2
