@@ -14,7 +14,7 @@ from services.activities.adapters.cache_sync import CacheSync
 from services.activities.adapters.checkin_outbox import CheckinOutbox
 from services.activities.adapters.retention import TABLES as PRUNED_TABLES
 from services.activities.config import ActivitiesSettings
-from services.activities.entrypoints import consumers, http, kiosk_keys_http
+from services.activities.entrypoints import consumers, http, kiosk_keys_http, surveys_http
 from services.activities.service_layer.checkins import CheckinProcessor
 from services.activities.service_layer.handlers import Context
 from shared.events import topics
@@ -83,7 +83,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         runtime,
         title="learnstreet activities",
         description="Venues, courses and sessions, needs voting, kiosk check-ins to attendance.",
-        routers=[http.router, kiosk_keys_http.router],
+        routers=[http.router, kiosk_keys_http.router, surveys_http.router],
     )
     app.state.activities = ctx
     return app

@@ -188,6 +188,23 @@ class NeedVoted(EventData):
     topic_text: str = ""
 
 
+class SessionRated(EventData):
+    """Emitted when a resident who attended a session rates it (满意度, 1..5), once per resident and
+    session. Carries neither the resident nor their comment: the index counts ratings, not people."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.session.rated.v1"
+    topic: ClassVar[str] = topics.NEEDS.name
+    key_field: ClassVar[str] = "community_id"
+
+    rating_id: str  # derived from (resident, session): one per pair
+    session_id: str
+    course_id: str
+    community_id: str  # the session's (its venue's) community
+    theme: str | None = None
+    score: Literal[1, 2, 3, 4, 5]
+    session_starts_at: AwareDatetime
+
+
 # --- kiosk.checkins (public contract, no envelope) ------------------------------------------
 
 
@@ -750,7 +767,7 @@ class NotificationFailed(NotificationSent):
 EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
-    NeedVoted, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
+    NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
     ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentErased,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,

@@ -238,6 +238,9 @@ COLUMNS: dict[str, Category] = {
     "registered_by": _C.STAFF_ID,  # organisations
     "created_by": _C.STAFF_ID,  # competitions, broadcasts
     "set_by": _C.STAFF_ID,  # the operator who set a venue's deadline for unsigned check-ins
+    # surveys and session satisfaction (activities): what a resident answered or wrote
+    "answers": _C.FREE_TEXT,
+    "comment": _C.FREE_TEXT,
 }
 # Columns whose names look personal and are not.
 NOT_PERSONAL_COLUMNS: dict[str, str] = {

@@ -21,6 +21,8 @@ QUERIES: dict[str, str] = {
     "attendance": "SELECT * FROM attendance WHERE resident_id = $1 ORDER BY first_in_at NULLS LAST, session_id",
     "pending_checkins": "SELECT * FROM pending_checkins WHERE resident_id = $1 ORDER BY first_seen",
     "need_votes": "SELECT * FROM need_votes WHERE resident_id = $1 ORDER BY voted_at",
+    "survey_responses": "SELECT * FROM survey_responses WHERE resident_id = $1 ORDER BY answered_at, survey_id",
+    "session_ratings": "SELECT * FROM session_ratings WHERE resident_id = $1 ORDER BY rated_at, session_id",
 }
 
 
@@ -29,8 +31,9 @@ async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
 
 
 # Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). The registry copy and parked
-# scans go (an erased card is an unknown card at a kiosk); scans, attendance, seats and votes stay
-# under the pseudonym, since walk-in counts, seat counts and need tallies are computed from them.
+# scans go (an erased card is an unknown card at a kiosk); scans, attendance, seats, votes and
+# ratings (without their comment) stay under the pseudonym, since walk-in counts, seat counts and
+# need tallies are computed from them; survey answers go.
 ERASURE: list[str] = [
     "DELETE FROM residents WHERE resident_id = $1",
     "DELETE FROM pending_checkins WHERE resident_id = $1",
@@ -38,6 +41,10 @@ ERASURE: list[str] = [
     "UPDATE checkins SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE attendance SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE need_votes SET resident_id = $2 WHERE resident_id = $1",
+    # answers and comments are what the resident wrote: they go; the counts of a survey's results
+    # and the index's ratings (scoring, without the resident) stay
+    "DELETE FROM survey_responses WHERE resident_id = $1",
+    "UPDATE session_ratings SET resident_id = $2, comment = '' WHERE resident_id = $1",
 ]
 
 

@@ -175,16 +175,31 @@ class NeedCount:
     theme: str
     votes: int
     course_ids: tuple[str, ...] = ()
+    # ratings of 1 or 2 of the theme's sessions in the community count as more need (domain/surveys.py)
+    low_ratings: int = 0
+
+    @property
+    def weight(self) -> int:
+        return self.votes + self.low_ratings
 
     @property
     def has_course(self) -> bool:
         return bool(self.course_ids)
 
 
-def rank_needs(votes_by_theme: dict[str, int], courses_by_theme: dict[str, list[str]]) -> list[NeedCount]:
-    """Most-voted first; ties by theme id so the ranking is stable between calls."""
-    ranked = sorted(votes_by_theme.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [NeedCount(theme, n, tuple(sorted(courses_by_theme.get(theme, ())))) for theme, n in ranked]
+def rank_needs(
+    votes_by_theme: dict[str, int], courses_by_theme: dict[str, list[str]], low_ratings: dict[str, int] | None = None
+) -> list[NeedCount]:
+    """Heaviest first (votes plus low satisfaction ratings, domain/surveys.py); ties by theme id so
+    the ranking is stable between calls."""
+    low = low_ratings or {}
+    needs = [
+        NeedCount(
+            theme, votes_by_theme.get(theme, 0), tuple(sorted(courses_by_theme.get(theme, ()))), low.get(theme, 0)
+        )
+        for theme in {*votes_by_theme, *low}
+    ]
+    return sorted(needs, key=lambda n: (-n.weight, n.theme))
 
 
 def vote_id(resident_id: str, community_id: str, theme: str) -> str:

@@ -377,6 +377,8 @@ class NeedOut(BaseModel):
     theme_zh: str
     theme_en: str
     votes: int
+    low_ratings: int = Field(0, description="ratings of 1 or 2 of the theme's sessions here, last 365 days")
+    weight: int = Field(0, description="votes + low_ratings: what the ranking sorts by")
     has_course: bool
     course_ids: list[str]
 
@@ -399,7 +401,8 @@ async def votes_of(resident_id: Id, request: Request, user: ResidentOrOperator, 
 async def ranking(
     request: Request, user: CommunityReader, community_id: Annotated[str, Query(min_length=1, max_length=64)]
 ) -> list[NeedOut]:
-    """Themes by votes in one community, with the open courses that already answer each."""
+    """Themes by weight in one community (votes plus satisfaction ratings of 1 or 2 of the theme's
+    sessions there in the last 365 days), with the open courses that already answer each."""
     user.check_reach(community_id)
     ctx = _ctx(request)
     needs = await handlers.ranking(ctx, community_id)
@@ -411,6 +414,8 @@ async def ranking(
             theme_zh=themes[n.theme].name_zh if n.theme in themes else n.theme,
             theme_en=themes[n.theme].name_en if n.theme in themes else n.theme,
             votes=n.votes,
+            low_ratings=n.low_ratings,
+            weight=n.weight,
             has_course=n.has_course,
             course_ids=list(n.course_ids),
         )

@@ -7,19 +7,22 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from services.activities.adapters import privacy, repository, venue_closing
+from services.activities.adapters import surveys as survey_store
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
-from services.activities.domain import model
+from services.activities.domain import model, surveys
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from shared.bus.decoding import Incoming
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
-from shared.events.envelope import envelop
+from shared.events.envelope import envelop, utcnow
 from shared.http.errors import Conflict, Invalid, NotFound
 from shared.reference import Reference
 
 SOURCE = "learnstreet/activities"
+NEEDS_RATINGS_WINDOW = timedelta(days=365)  # low satisfaction ratings count in the needs ranking for a year
 
 
 @dataclass
@@ -362,11 +365,15 @@ async def votes_of(ctx: Context, resident_id: str) -> list[dict]:
 
 
 async def ranking(ctx: Context, community_id: str) -> list[model.NeedCount]:
+    """Votes plus low satisfaction ratings of the last year (domain/surveys.py LOW_SCORE_AT_MOST):
+    a resident who attended a theme's course and was not served by it still needs it."""
     check_reference(ctx.reference, community_id=community_id)
+    since = utcnow() - NEEDS_RATINGS_WINDOW
     async with ctx.uow() as uow:
         counts = await repository.vote_counts(uow.conn, community_id)
         courses = await repository.open_courses_by_theme(uow.conn, community_id)
-    return model.rank_needs(counts, courses)
+        low = await survey_store.low_ratings_by_theme(uow.conn, community_id, surveys.LOW_SCORE_AT_MOST, since)
+    return model.rank_needs(counts, courses, low)
 
 
 # --- events from enrolment ------------------------------------------------------------------

@@ -15,7 +15,7 @@ import asyncpg
 from services.scoring.domain import honours, selection
 from services.scoring.domain.attendance import Aggregates, AttendanceState
 from services.scoring.domain.honours import HonourRules
-from services.scoring.domain.indicators import MetricValue
+from services.scoring.domain.indicators import SATISFIED_FROM, MetricValue
 from services.scoring.domain.street import STREET
 from shared.db.offsets import OffsetTable
 from shared.events.catalogue import AudienceGroup
@@ -24,7 +24,7 @@ from shared.events.catalogue import AudienceGroup
 PROJECTION_TABLES = (
     "courses", "venues", "sessions", "residents", "enrolments", "need_votes", "attendance",
     "attendance_daily", "attendees", "audience_seen", "resident_minutes", "consumer_offsets", "inbox",
-    "late_attendance",
+    "late_attendance", "session_ratings",
 )  # fmt: skip
 
 # Held shared by every live batch and exclusively by the rebuild while it swaps tables in.
@@ -179,6 +179,14 @@ async def insert_vote(conn: asyncpg.Connection, e: Any, at: datetime) -> None:
     )
 
 
+async def insert_rating(conn: asyncpg.Connection, e: Any, day: date) -> None:
+    """A session's satisfaction rating, once per rating id (one per resident and session)."""
+    await conn.execute(
+        "INSERT INTO session_ratings VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        e.rating_id, e.session_id, e.community_id, e.theme, e.score, day,
+    )  # fmt: skip
+
+
 # --- reading the index -------------------------------------------------------------------------
 
 
@@ -327,6 +335,16 @@ async def compute_metrics(
         ),
         "top", "satisfied",
     )  # fmt: skip
+    # Satisfaction: ratings of 4 or 5 among the ratings of sessions of the last 365 days, by the
+    # session's community; a community nobody rated has no denominator, hence value 0 (not perfect).
+    ratings = _by_community(
+        await conn.fetch(
+            f"""SELECT community_id, count(*) AS n, count(*) FILTER (WHERE score >= $2) AS satisfied
+                FROM session_ratings WHERE day > $1::date - 365 AND day <= $1::date {gs}""",
+            today, SATISFIED_FROM,
+        ),
+        "n", "satisfied",
+    )  # fmt: skip
     honours = _by_community(
         await conn.fetch(
             f"SELECT community_id, count(*) AS n FROM honours WHERE state = 'awarded' AND period = $1 {gs}", period
@@ -371,6 +389,9 @@ async def compute_metrics(
             "enrolment_fill_rate": MetricValue(e.get("confirmed", 0.0), e.get("seats", 0.0)),
             "no_show_rate": MetricValue(e.get("no_show", 0.0), e.get("ended", 0.0)),
             "honours_awarded": MetricValue(honours.get(community, zero).get("n", 0.0), 1),
+            "session_satisfaction": MetricValue(
+                ratings.get(community, zero).get("satisfied", 0.0), ratings.get(community, zero).get("n", 0.0)
+            ),
         }
     return out
 

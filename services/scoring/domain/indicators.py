@@ -30,8 +30,12 @@ DENOMINATORS: dict[str, tuple[str, str]] = {
     "top_voted_themes": ("top-voted themes (≤5)", "高票需求主题（≤5）"),
     "seats_scheduled": ("seats of scheduled sessions", "已排课场次的座位数"),
     "ended_enrolments": ("confirmed enrolments of ended sessions", "已结束场次的确认报名"),
+    "session_ratings": ("satisfaction ratings of sessions held", "已开课场次的满意度评价数"),
     "none": ("none (an absolute amount)", "无（绝对数）"),
 }
+# A session's satisfaction rating (1..5) counts as satisfied from this score on (activities'
+# domain/surveys.py SATISFIED_FROM says the same to residents).
+SATISFIED_FROM = 4
 LEVELS = ("community", "street")
 
 
@@ -87,6 +91,8 @@ METRICS: dict[str, Metric] = {
                "再增加 {n} 个确认报名", "{n} more confirmed enrolments"),
         Metric("no_show_rate", "ratio", "sessions ended in the last 365 days", "confirmed enrolments not attended",
                ("ended_enrolments",), "减少 {n} 次报名缺席", "{n} fewer no-shows", lower_is_better=True),
+        Metric("session_satisfaction", "ratio", "365 days", "ratings of 4 or 5 (satisfied)", ("session_ratings",),
+               "再获得 {n} 个满意评价（4–5分）", "{n} more satisfied ratings (4 or 5)"),
         Metric("honours_awarded", "honours", "this calendar year", "honours awarded (not revoked)", ("none",),
                "再评选表彰 {n} 项", "{n} more honours awarded"),
     )

@@ -37,6 +37,7 @@ HANDLERS: Handlers = {
     ev.EnrolmentWaitlisted: handlers.on_enrolment,
     ev.EnrolmentCancelled: handlers.on_enrolment,
     ev.NeedVoted: handlers.on_need,
+    ev.SessionRated: handlers.on_session_rated,
 }
 LABEL = "scoring.batch"  # metric label of attendance batches and of records skipped by offset
 
@@ -51,7 +52,8 @@ def register(runtime: Runtime, on_applied: Callable[[set[str]], None], periods: 
         offsets=StoredOffsets(),
         on_applied=on_applied,
         label=LABEL,
-        description="Attendance, catalogue, residents, enrolments and needs: the inputs of the learning index.",
+        description="Attendance, catalogue, residents, enrolments, needs and satisfaction ratings: the inputs "
+        "of the learning index.",
     )
 
 

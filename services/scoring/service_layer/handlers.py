@@ -39,6 +39,7 @@ from shared.events.catalogue import (
     RectificationTaskOpened,
     ResidentErased,
     ResidentRegistered,
+    SessionRated,
 )
 from shared.events.envelope import envelop, utcnow
 from shared.http.errors import Conflict, Invalid, NotFound
@@ -67,6 +68,11 @@ async def on_enrolment(uow: UnitOfWork, event, incoming: Incoming) -> None:
 
 async def on_need(uow: UnitOfWork, event: NeedVoted, incoming: Incoming) -> None:
     await repository.insert_vote(uow.conn, event, incoming.time or utcnow())
+
+
+async def on_session_rated(uow: UnitOfWork, event: SessionRated, incoming: Incoming) -> None:
+    """Filed on the session's day, as attendance is: a replay files it where the live run did."""
+    await repository.insert_rating(uow.conn, event, local_day(event.session_starts_at))
 
 
 # --- attendance (hot path: one batch → one transaction, multi-row upserts) ------------------------

@@ -57,6 +57,11 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("activities", "POST", "/v1/needs/votes"),
     ("activities", "GET", "/v1/residents/{resident_id}/votes"),
     ("activities", "GET", "/v1/residents/{resident_id}/attendance/{session_id}"),
+    # surveys addressed to the resident, their answer, their rating of a session they attended (issue 15)
+    ("activities", "GET", "/v1/surveys"),
+    ("activities", "GET", "/v1/surveys/{survey_id}"),
+    ("activities", "POST", "/v1/surveys/{survey_id}/responses"),
+    ("activities", "POST", "/v1/sessions/{session_id}/satisfaction"),
     ("enrolment", "GET", "/v1/residents/{resident_id}"),
     ("enrolment", "PATCH", "/v1/residents/{resident_id}"),
     ("enrolment", "POST", "/v1/sessions/{session_id}/enrolments"),
