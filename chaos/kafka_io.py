@@ -1,4 +1,11 @@
-"""Kafka for the harness: the two kiosk clients (aiokafka, kcat), reading topics, measuring lag."""
+"""Kafka for the harness: the two kiosk clients (aiokafka, kcat), reading topics, measuring lag.
+
+Both clients write through the catalogue's shared `kiosk` principal (Write and Describe on
+kiosk.checkins only): each stands for a fleet of kiosks behind one producer that survives broker
+restarts and kills, which is what the harness tests. Kiosks with a Kafka principal each are the
+demo's (deploy/demo/simulate.py) and tests/integration/activities/test_kiosk_principals.py's.
+What binds a scan to its kiosk is its signature: the aiokafka client signs for the signing kiosks
+(`KioskSigner`, chaos/plan.py SIGNING_CLIENT)."""
 
 from __future__ import annotations
 
@@ -11,11 +18,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
-from chaos.plan import Checkin
+from chaos.plan import MALFORMED, Checkin
+from shared.events.catalogue import KioskCheckin
+from shared.kiosk_signing import sign
 from shared.local_env import kafka_client_kwargs
 
 CHECKINS = "kiosk.checkins"
@@ -23,6 +33,29 @@ CHECKINS = "kiosk.checkins"
 
 def auth(env: dict[str, str], principal: str) -> dict[str, Any]:
     return kafka_client_kwargs(principal, env)
+
+
+class KioskSigner:
+    """The contract-v2 headers of a planned scan of one of `kiosks` (their local keys,
+    deploy/local/kiosk_principals.signing_key); none for a malformed record or another kiosk.
+    Ed25519 signatures are deterministic: a retry carries the same bytes and headers."""
+
+    def __init__(self, kiosks: Iterable[str]) -> None:
+        from deploy.local import kiosk_principals
+
+        self.keys = {k: kiosk_principals.signing_key(k) for k in kiosks}
+        self._signed: dict[int, list[tuple[str, bytes]]] = {}
+
+    def __call__(self, c: Checkin) -> list[tuple[str, bytes]]:
+        if c.kind == MALFORMED or c.value is None:
+            return []
+        found = self._signed.get(c.seq)
+        if found is None:
+            body = orjson.loads(c.value)
+            key = self.keys.get(body.get("kiosk_id"))
+            signed = sign(key, KioskCheckin.model_validate(body)) if key is not None else {}
+            found = self._signed[c.seq] = [(k, v.encode()) for k, v in signed.items()]
+        return found
 
 
 class AiokafkaKiosk:
@@ -34,8 +67,15 @@ class AiokafkaKiosk:
 
     RETRY_DELAY_S = 1.0
 
-    def __init__(self, env: dict[str, str], run_id: str, on_ack: Callable[[Checkin, int, int], None]) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        run_id: str,
+        on_ack: Callable[[Checkin, int, int], None],
+        signer: Callable[[Checkin], list[tuple[str, bytes]]] | None = None,
+    ) -> None:
         self.env = env
+        self.signer = signer
         self.producer = self._producer()
         self.run_id = run_id.encode()
         self.on_ack = on_ack
@@ -66,6 +106,8 @@ class AiokafkaKiosk:
     async def send(self, c: Checkin) -> None:
         self.unacked[c.seq] = c
         headers = [("chaos_run", self.run_id), ("chaos_seq", str(c.seq).encode())]
+        if self.signer is not None:
+            headers += self.signer(c)
         try:
             fut = await self.producer.send(CHECKINS, c.value, key=c.key, headers=headers)
         except Exception as error:

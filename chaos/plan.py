@@ -21,6 +21,11 @@ VALID, DUPLICATE, LATE, MALFORMED = "valid", "duplicate", "late", "malformed"
 # seats than the residents who scan there.
 RESCAN, CHECKOUT, CONTESTED = "rescan", "checkout", "contested"
 AIOKAFKA, KCAT = "aiokafka", "kcat"
+# Contract v2 (docs/kiosk-checkin-contract.md): each venue's first kiosk signs its scans, its key
+# registered with activities; the aiokafka client sends for these kiosks. The second kiosk is a
+# version-1 kiosk in its venue's migration window (no key, no deadline), unsigned: kcat sends for
+# these, as it sets one set of headers for a whole chunk and cannot sign record by record.
+SIGNING_CLIENT = AIOKAFKA
 
 # Sessions span the whole run so that every scan (and the late ones, scanned earlier while the
 # kiosk was offline) falls inside its session's window.
@@ -79,6 +84,16 @@ class Street:
     @property
     def all_residents(self) -> tuple[Resident, ...]:
         return (*self.residents, *self.contest_residents)
+
+    @property
+    def signing_kiosks(self) -> tuple[str, ...]:
+        """The kiosks that sign (contract v2): the first of each venue."""
+        return tuple(v.kiosk_ids[0] for v in self.venues)
+
+
+def kiosk_of(venue: Venue, client: str) -> str:
+    """The kiosk a client sends for: a signing kiosk for SIGNING_CLIENT, else a version-1 one."""
+    return venue.kiosk_ids[0] if client == SIGNING_CLIENT else venue.kiosk_ids[-1]
 
 
 @dataclass(frozen=True)
@@ -154,13 +169,18 @@ def make_street(
 
 
 def _scan(
-    street_session: Session, resident: Resident, rng: random.Random, scanned_at: datetime, direction: str = "in"
+    street_session: Session,
+    resident: Resident,
+    rng: random.Random,
+    scanned_at: datetime,
+    direction: str = "in",
+    kiosk_id: str | None = None,
 ) -> dict:
     return {
         # Seeded, but unique per run (the session id carries the run id): the platform rightly
         # treats a check-in id it has already seen as a kiosk retry, so runs must not share them.
         "checkin_id": str(uuid.uuid5(uuid.UUID(int=rng.getrandbits(128), version=4), street_session.session_id)),
-        "kiosk_id": rng.choice(street_session.venue.kiosk_ids),
+        "kiosk_id": kiosk_id or rng.choice(street_session.venue.kiosk_ids),
         "venue_id": street_session.venue.venue_id,
         "resident_id": resident.resident_id,
         "session_id": street_session.session_id,
@@ -225,10 +245,11 @@ def make_plan(
 
     def scan(kind: str, session: Session, resident: Resident, at: datetime, direction: str = "in", **kw) -> Checkin:
         nonlocal seq
-        body = _scan(session, resident, rng, at, direction)
+        sender = client()
+        body = _scan(session, resident, rng, at, direction, kiosk_of(session.venue, sender))
         seq += 1
         return Checkin(
-            seq - 1, kind, client(), resident.resident_id.encode(), orjson.dumps(body),
+            seq - 1, kind, sender, resident.resident_id.encode(), orjson.dumps(body),
             (resident.resident_id, session.session_id), body["checkin_id"], **kw,
         )  # fmt: skip
 
@@ -248,9 +269,9 @@ def make_plan(
     on_time_valid = [c for c in primary if c.kind == VALID]
     by_pair = {(r.resident_id, s.session_id): (r, s) for r, s in pairs}
     derived: list[Checkin] = []
-    for _ in range(n_dup):  # a kiosk retrying a scan: same bytes, same checkin_id, either client
+    for _ in range(n_dup):  # a kiosk retrying a scan: same bytes, same checkin_id, through its own client
         origin = rng.choice(on_time_valid)
-        retry = Checkin(seq, DUPLICATE, client(), origin.key, origin.value, origin.pair, origin.checkin_id)
+        retry = Checkin(seq, DUPLICATE, origin.client, origin.key, origin.value, origin.pair, origin.checkin_id)
         derived.append(replace(retry, origin=origin.seq))
         seq += 1
     for _ in range(n_rescan):  # the resident scans again: another checkin_id, earlier or later

@@ -137,9 +137,12 @@ async def run_faults(run: Run, services: Services, faults: list[Fault], t0: floa
     progress.update(task, description="faults: done")
 
 
-async def send_load(run: Run, ledger: verify.Ledger, records: list[Checkin], duration_s: float, progress, task) -> dict:
-    """Paced over `duration_s`; aiokafka records one by one, kcat's in chunks."""
-    aio = kafka_io.AiokafkaKiosk(run.env, run.cfg_run_id, lambda c, p, o: ledger.ack(c, p, o))
+async def send_load(
+    run: Run, ledger: verify.Ledger, records: list[Checkin], duration_s: float, progress, task, signer=None
+) -> dict:
+    """Paced over `duration_s`; aiokafka records one by one (signed by `signer` for the signing
+    kiosks), kcat's in chunks (version-1 kiosks, unsigned)."""
+    aio = kafka_io.AiokafkaKiosk(run.env, run.cfg_run_id, lambda c, p, o: ledger.ack(c, p, o), signer)
     await aio.start()
     kcat = kafka_io.KcatKiosk(run.env, run.cfg_run_id)
     kcat_tasks: set[asyncio.Task] = set()
@@ -270,9 +273,10 @@ async def run_chaos(cfg: Config, console: Console) -> tuple[dict[str, Any], dict
         t0 = time.monotonic()
         fault_job = asyncio.create_task(run_faults(run, services, faults, t0, progress, ftask))
         traffic_job = asyncio.create_task(traffic.run())
-        extra["producers"] = await send_load(run, ledger, plan.checkins, cfg.load_s, progress, load)
+        signer = kafka_io.KioskSigner(plan.street.signing_kiosks)
+        extra["producers"] = await send_load(run, ledger, plan.checkins, cfg.load_s, progress, load, signer)
         # the offline kiosk comes back: its scans arrive late, after the others
-        late = await send_load(run, ledger, plan.late, 5, progress, load)
+        late = await send_load(run, ledger, plan.late, 5, progress, load, signer)
         extra["producers_late"] = late
         await fault_job
         await traffic_job

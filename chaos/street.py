@@ -9,6 +9,7 @@ the services are being killed.
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -18,7 +19,9 @@ import httpx
 
 from chaos.plan import Street
 from chaos.processes import service_url
+from deploy.local import kiosk_principals
 from deploy.local.keycloak import dev_token
+from shared.kiosk_signing import public_bytes
 
 RETRY_STATUS = {404, 429, 502, 503, 504}  # 404: the session has not reached the service yet
 
@@ -97,6 +100,19 @@ async def register(api: Api, street: Street, contacts: set[str], progress: Calla
         ],
         progress,
     )  # fmt: skip
+    # contract v2: the signing kiosks' public keys, registered by the operator (200: already there);
+    # without them every signed scan would be dead-lettered, so the run stops here instead
+    keys = await _all([
+        api.call("POST", "activities", f"/v1/kiosks/{kiosk_id}/keys", {
+            "public_key": base64.b64encode(public_bytes(kiosk_principals.signing_key(kiosk_id))).decode(),
+        })
+        for kiosk_id in street.signing_kiosks
+    ])  # fmt: skip
+    refused = [
+        k for k, r in zip(street.signing_kiosks, keys, strict=True) if r is None or r.status_code not in (200, 201)
+    ]
+    if refused:
+        raise RuntimeError(f"activities did not register the keys of kiosks {refused[:3]}")
     await api.call("POST", "activities", "/v1/courses", {
         "course_id": street.course_id, "title_zh": "混沌测试课程", "title_en": "Chaos test course",
         "theme": street.theme, "audiences": [],
