@@ -11,7 +11,7 @@ from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.domain.credentials import Issuer
-from services.enrolment.entrypoints import consumers, http
+from services.enrolment.entrypoints import consumers, http, resident_page
 from services.enrolment.entrypoints import credentials as credential_routes
 from services.enrolment.entrypoints import erasure as erasure_routes
 from services.enrolment.service_layer.credentials import CredentialDeps, derived_secret, ensure_signing_key
@@ -64,7 +64,7 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         runtime,
         title="learnstreet enrolment",
         description="Residents, enrolment with waitlists.",
-        routers=[http.router, credential_routes.router, erasure_routes.router],
+        routers=[http.router, credential_routes.router, erasure_routes.router, resident_page.router],
     )
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)

@@ -98,6 +98,26 @@ async def session_summary(conn: asyncpg.Connection, session_id: str) -> asyncpg.
     )
 
 
+async def upcoming_sessions(
+    conn: asyncpg.Connection, *, after: datetime, community_id: str | None, text: str | None, limit: int
+) -> list[asyncpg.Record]:
+    """Sessions open to enrolment from `after` on, soonest first, with their course's and venue's
+    names and the seats taken: what a resident browses. Cancelled sessions or courses and
+    placeholders (not scheduled yet) are left out; `text` matches a title in either language."""
+    return await conn.fetch(
+        """SELECT s.session_id, s.course_id, s.venue_id, s.community_id, s.starts_at, s.ends_at, s.capacity,
+                  s.elderly_priority_until, s.confirmed_count AS confirmed, s.waitlist_count AS waitlisted,
+                  c.title_zh, c.title_en, c.theme, c.audiences, v.name_zh AS venue_zh, v.name_en AS venue_en
+           FROM sessions s JOIN courses c ON c.course_id = s.course_id
+                LEFT JOIN venues v ON v.venue_id = s.venue_id
+           WHERE s.scheduled AND NOT s.cancelled AND NOT c.cancelled AND s.starts_at > $1
+             AND ($2::text IS NULL OR s.community_id = $2)
+             AND ($3::text IS NULL OR strpos(lower(c.title_zh), $3) > 0 OR strpos(lower(c.title_en), $3) > 0)
+           ORDER BY s.starts_at, s.session_id LIMIT $4""",
+        after, community_id, text.lower() if text else None, limit,
+    )  # fmt: skip
+
+
 # --- enrolments ---------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from shared.http.auth import (
     CommunityStaff,
     Operator,
     Principal,
+    Reader,
     ResidentOrOperator,
     ResidentOrStaff,
     admitted,
@@ -647,3 +648,53 @@ async def verify_certificate(
     checks it): genuine or not, and what it certifies. The code carries what it certifies, so the
     answer reads nothing about the resident beyond the code itself."""
     return CertificateCheckOut.model_validate(passports.verify_certificate(request.app.state.passport, code))
+
+
+# --- upcoming sessions, for residents to browse ----------------------------------------------------
+
+
+class UpcomingSessionOut(BaseModel):
+    session_id: str
+    course_id: str
+    course: Names
+    theme: str
+    audiences: list[str] = Field(description="audience groups the course admits; empty admits everyone")
+    venue_id: str | None
+    venue: Names | None = Field(description="null while the catalogue does not know the venue")
+    community_id: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    elderly_priority_until: datetime | None
+    capacity: int
+    confirmed: int
+    waitlisted: int = Field(description="waitlist length")
+    seats_left: int
+
+
+@router.get("/sessions", response_model=list[UpcomingSessionOut], tags=["sessions"])
+async def upcoming_sessions(
+    request: Request,
+    user: Reader,
+    community_id: Annotated[str | None, Query(max_length=64, description="only this community's sessions")] = None,
+    q: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="part of the course title, zh-CN or en")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[UpcomingSessionOut]:
+    """Sessions not started yet and open to enrolment, soonest first, with the course's and venue's
+    names and the seats left: what a resident browses near their community (the resident page,
+    `/m/`). Community workers read their community's; venue staff their venues'."""
+    if community_id is not None:
+        _check_community(request, community_id)
+    rows = await handlers.upcoming_sessions(
+        _uow(request), community_id=user.community_filter(community_id), text=q, limit=limit
+    )
+    return [
+        UpcomingSessionOut(
+            **{k: r[k] for k in UpcomingSessionOut.model_fields if k in r},
+            course={"zh-CN": r["title_zh"], "en": r["title_en"]},
+            venue={"zh-CN": r["venue_zh"], "en": r["venue_en"]} if r["venue_zh"] or r["venue_en"] else None,
+        )
+        for r in rows
+        if user.reach_refusal(r["community_id"], r["venue_id"]) is None
+    ]

@@ -376,6 +376,17 @@ async def get_session(uow_factory: UowFactory, session_id: str) -> dict[str, Any
     return dict(row)
 
 
+async def upcoming_sessions(
+    uow_factory: UowFactory, *, community_id: str | None, text: str | None, limit: int
+) -> list[dict[str, Any]]:
+    async with uow_factory() as uow:
+        rows = await repository.upcoming_sessions(
+            uow.conn, after=_now(), community_id=community_id, text=text, limit=limit
+        )
+    # A capacity lowered below the confirmed count leaves no seat, not a negative number of them.
+    return [{**dict(r), "seats_left": max(0, r["capacity"] - r["confirmed"])} for r in rows]
+
+
 # --- residents ----------------------------------------------------------------------------------
 
 

@@ -68,6 +68,21 @@ class Browser:
         png = base64.b64decode(await self._call("GET", "/screenshot"))
         await asyncio.to_thread(_write, path, png)
 
+    async def phone(self, width: int = 360, height: int = 740, scale: float = 2.0) -> None:
+        """Lays the page out as a phone of `width`×`height` CSS pixels does (Chrome's device
+        emulation: mobile viewport, touch, `scale` device pixels per CSS pixel in screenshots)."""
+        metrics = {"width": width, "height": height, "deviceScaleFactor": scale, "mobile": True}
+        await self._call("POST", "/goog/cdp/execute", {"cmd": "Emulation.setDeviceMetricsOverride", "params": metrics})
+        await self._call(
+            "POST", "/goog/cdp/execute", {"cmd": "Emulation.setTouchEmulationEnabled", "params": {"enabled": True}}
+        )
+
+    async def press(self, *keys: str) -> None:
+        """Types keys on the keyboard into whatever has the focus (WebDriver key codes, e.g.
+        "\\ue004" Tab, "\\ue007" Enter), as a user does: through the browser's focus handling."""
+        actions = [a for key in keys for a in ({"type": "keyDown", "value": key}, {"type": "keyUp", "value": key})]
+        await self._call("POST", "/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})
+
     async def console_errors(self) -> list[str]:
         """Errors the page logged since the last call (script exceptions, CSP violations, failed loads)."""
         entries = await self._call("POST", "/se/log", {"type": "browser"})

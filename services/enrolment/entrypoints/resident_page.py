@@ -1,0 +1,92 @@
+"""The residents' mobile page (H5) at `/m/`: a static page whose script reads the resident's own API.
+
+Like the staff dashboard (services/scoring/entrypoints/dashboard.py), the page and its assets
+carry no data and are served without a token; everything a resident sees comes from `/v1/...` of
+this service, with the resident's token: the sign-in by a one-time SMS code (`/v1/sign-in/...`)
+gives it, the page keeps it in the tab's sessionStorage and drops it when it expires or is refused.
+
+Everything is served from this origin: no CDN, no build step, no inline script, so the strict CSP
+below holds and a token can only travel back here.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+
+from shared.http.errors import NotFound
+from shared.reference import load_reference
+
+STATIC = Path(__file__).resolve().parents[1] / "resident_page"
+
+# Only these files are served: a fixed table (not a directory listing) leaves no path to traverse.
+ASSETS: dict[str, str] = {
+    "app.js": "text/javascript; charset=utf-8",
+    "app.css": "text/css; charset=utf-8",
+    "i18n.json": "application/json",
+}
+
+# The opt-out categories notify honours (services/notify/domain/model.py KIND_CATEGORY's values;
+# enrolment may not import notify, so tests/unit/enrolment/test_resident_page.py keeps them equal).
+NOTIFICATION_CATEGORIES = ("enrolment", "session_updates", "reminders", "honours", "announcements", "promotions")
+
+# How often the page asks for the resident's enrolments while it is visible, so a promotion from
+# the waitlist shows without a reload.
+POLL_S = 4
+
+HEADERS = {
+    # connect-src 'self': the page talks to this service only (the sign-in is here too).
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+@functools.cache
+def page_config(reference_dir: str) -> dict[str, Any]:
+    """The street's published names and what the preference centre offers; nothing secret."""
+    ref = load_reference(reference_dir)
+    return {
+        "street": {"zh-CN": ref.street.name_zh, "en": ref.street.name_en},
+        "communities": [
+            {"community_id": c.id, "name": {"zh-CN": c.name_zh, "en": c.name_en}} for c in ref.communities.values()
+        ],
+        "categories": list(NOTIFICATION_CATEGORIES),
+        "poll_s": POLL_S,
+        "time_zone": "Asia/Shanghai",
+    }
+
+
+router = APIRouter(tags=["resident page"])
+
+
+@router.get("/m/", include_in_schema=False)
+async def resident_page() -> FileResponse:
+    """The page (no data in it; it asks for a sign-in when the tab has no token)."""
+    return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8", headers=HEADERS)
+
+
+@router.get("/m", include_in_schema=False)
+async def resident_page_slash() -> RedirectResponse:
+    return RedirectResponse("/m/", status_code=308)
+
+
+@router.get("/m/config.json", include_in_schema=False)
+async def resident_page_config(request: Request) -> JSONResponse:
+    return JSONResponse(page_config(request.app.state.runtime.settings.reference_dir), headers=HEADERS)
+
+
+@router.get("/m/assets/{name}", include_in_schema=False)
+async def resident_page_asset(name: str) -> FileResponse:
+    media_type = ASSETS.get(name)
+    if media_type is None:
+        raise NotFound(f"no page asset {name!r}; one of {', '.join(sorted(ASSETS))}", field="name")
+    return FileResponse(STATIC / name, media_type=media_type, headers=HEADERS)

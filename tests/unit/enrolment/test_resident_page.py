@@ -1,0 +1,110 @@
+"""The residents' mobile page (/m/): served without a token, self-contained, fully bilingual, and
+offering exactly the notification categories notify honours."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from types import SimpleNamespace
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from services.enrolment.entrypoints import resident_page
+from services.notify.domain import model as notify_model
+from shared.http.errors import install_error_handlers
+from tests.support import ROOT
+
+
+@pytest.fixture(scope="module")
+def http() -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(resident_page.router)
+    app.state.runtime = SimpleNamespace(settings=SimpleNamespace(reference_dir=str(ROOT / "reference" / "pinghu")))
+    return TestClient(app)
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def _page(http: TestClient) -> _Page:
+    parser = _Page()
+    parser.feed(http.get("/m/").text)
+    return parser
+
+
+def test_page_is_served_without_a_token_with_a_strict_policy(http: TestClient):
+    r = http.get("/m/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    for rule in ("default-src 'none'", "script-src 'self'", "connect-src 'self'", "frame-ancestors 'none'"):
+        assert rule in csp
+    assert http.get("/m", follow_redirects=False).headers["location"] == "/m/"
+
+
+def test_page_runs_no_inline_script_and_loads_only_its_own_assets(http: TestClient):
+    page = _page(http)
+    scripts = [a for tag, a in page.tags if tag == "script"]
+    assert scripts and all(a.get("src") for a in scripts), "an inline script breaks the CSP"
+    assert not [k for _, a in page.tags for k in a if k.startswith("on")], "inline event handlers"
+    links = [a["href"] for tag, a in page.tags if tag == "link" and a.get("href") != "data:,"]
+    for src in [a["src"] for a in scripts] + links:
+        assert src and src.startswith("/m/assets/"), src
+        assert http.get(src).status_code == 200, src
+
+
+@pytest.mark.parametrize("name", sorted(resident_page.ASSETS))
+def test_assets_name_no_other_host(http: TestClient, name: str):
+    r = http.get(f"/m/assets/{name}")
+    assert r.status_code == 200
+    assert not re.findall(r"https?://", r.text), name
+
+
+def test_an_unknown_asset_is_a_404_naming_the_field(http: TestClient):
+    r = http.get("/m/assets/http.py")
+    assert r.status_code == 404
+    assert r.json()["detail"][0]["loc"] == ["body", "name"]
+
+
+def test_every_input_has_a_label(http: TestClient):
+    page = _page(http)
+    labelled = {a.get("for") for tag, a in page.tags if tag == "label"}
+    for tag, a in page.tags:
+        if tag in ("input", "select") and a.get("type") != "hidden":
+            assert a.get("id") in labelled or a.get("aria-label"), f"{tag} {a.get('id')} has no label"
+
+
+def test_both_languages_have_every_word_the_page_and_script_use(http: TestClient):
+    words = json.loads(http.get("/m/assets/i18n.json").text)
+    assert set(words) == {"zh-CN", "en"}
+    assert set(words["zh-CN"]) == set(words["en"])
+    page = _page(http)
+    used = {a["data-i18n"] for _, a in page.tags if a.get("data-i18n")}
+    script = http.get("/m/assets/app.js").text
+    used |= set(re.findall(r"\bt\('([a-z_]*[a-z])'", script))  # not the prefixes ('cat_' + ...)
+    config = http.get("/m/config.json").json()
+    used |= {f"cat_{c}" for c in config["categories"]}
+    assert used - set(words["en"]) == set()
+
+
+def test_the_preference_centre_offers_the_categories_notify_honours(http: TestClient):
+    # A kind the resident asked for themself (a sign-in code) is no category they opt out of.
+    requested = getattr(notify_model, "REQUESTED_KINDS", frozenset())
+    offered = {category for kind, category in notify_model.KIND_CATEGORY.items() if kind not in requested}
+    assert set(http.get("/m/config.json").json()["categories"]) == offered
+
+
+def test_config_names_the_twelve_communities_in_both_languages(http: TestClient):
+    config = http.get("/m/config.json").json()
+    assert len(config["communities"]) == 12
+    assert all(c["name"]["zh-CN"] and c["name"]["en"] for c in config["communities"])
+    assert config["street"] == {"zh-CN": "平湖街道", "en": "Pinghu Street"}
