@@ -4,8 +4,10 @@ reads only what arrives after it was opened (the topics are shared and ever-grow
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -17,8 +19,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
+from shared.events.catalogue import KioskCheckin
 from shared.events.envelope import EventData, envelop
 from shared.events.topics import all_topic_specs
+from shared.kiosk_signing import public_bytes, sign
 from tests.support import client, env, eventually, headers_of, kafka_auth, producer, unique
 
 
@@ -36,9 +40,40 @@ class Place:
     ends_at: datetime
 
 
+# Kiosks made with make_place(signing=True): send_checkins signs their scans (contract v2).
+SIGNING_KIOSKS: set[str] = set()
+
+
+def kiosk_key(kiosk_id: str):
+    """A kiosk's local Ed25519 key, the one the demo and chaos kiosks use (derived per kiosk id)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
+    import kiosk_principals  # deploy/local/kiosk_principals.py
+
+    return kiosk_principals.signing_key(kiosk_id)
+
+
+def signature_of(body: dict) -> list[tuple[str, bytes]]:
+    """The contract-v2 headers of `body` when its kiosk signs and it can be signed, else none
+    (a malformed body goes unsigned: the decoder refuses it before any signature check)."""
+    if body.get("kiosk_id") not in SIGNING_KIOSKS:
+        return []
+    try:
+        checkin = KioskCheckin.model_validate(body)
+    except ValueError:
+        return []
+    return [(k, v.encode()) for k, v in sign(kiosk_key(checkin.kiosk_id), checkin).items()]
+
+
 async def make_place(
-    *, starts_at: datetime | None = None, minutes: int = 90, capacity: int = 30, theme: str = "health"
+    *,
+    starts_at: datetime | None = None,
+    minutes: int = 90,
+    capacity: int = 30,
+    theme: str = "health",
+    signing: bool = False,
 ) -> Place:
+    """A venue with one kiosk, a course and a session; `signing`: the kiosk's key is registered
+    (from then on its scans must be signed: send_checkins signs them)."""
     venue_id, kiosk_id, course_id, session_id = unique("v"), unique("k"), unique("c"), unique("s")
     starts_at = starts_at or now() - timedelta(minutes=10)
     ends_at = starts_at + timedelta(minutes=minutes)
@@ -61,6 +96,11 @@ async def make_place(
                   "ends_at": ends_at.isoformat(), "capacity": capacity},
         )  # fmt: skip
         assert r.status_code == 201, r.text
+        if signing:
+            public = base64.b64encode(public_bytes(kiosk_key(kiosk_id))).decode()
+            r = await op.post(f"/v1/kiosks/{kiosk_id}/keys", json={"public_key": public})
+            assert r.status_code == 201, r.text
+            SIGNING_KIOSKS.add(kiosk_id)
     return Place(venue_id, kiosk_id, course_id, session_id, starts_at, ends_at)
 
 
@@ -98,11 +138,14 @@ def checkin(place: Place, resident_id: str, at: datetime, **extra) -> dict:
 
 
 async def send_checkins(*bodies: dict, raw: list[tuple[bytes | None, bytes]] = ()) -> None:
-    """Produce check-ins as a kiosk does (kiosk principal, key = resident id)."""
+    """Produce check-ins as a kiosk does (kiosk principal, key = resident id), signed for the
+    kiosks of make_place(signing=True)."""
     kafka = await producer("kiosk")
     try:
         for body in bodies:
-            await kafka.send_and_wait("kiosk.checkins", orjson.dumps(body), key=body["resident_id"].encode())
+            await kafka.send_and_wait(
+                "kiosk.checkins", orjson.dumps(body), key=body["resident_id"].encode(), headers=signature_of(body)
+            )
         for key, value in raw:
             await kafka.send_and_wait("kiosk.checkins", value, key=key)
     finally:

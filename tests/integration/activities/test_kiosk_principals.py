@@ -9,7 +9,6 @@ kiosk is the signature; the principal bounds what a stolen kiosk password can to
 from __future__ import annotations
 
 import asyncio
-import base64
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -23,19 +22,20 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import GroupAuthorizationFailedError, SaslAuthenticationFailed, TopicAuthorizationFailedError
 
 from shared.events.topics import all_topic_specs
-from shared.kiosk_signing import public_bytes
 from tests.integration.activities.helpers import (
     Place,
     Tail,
     attendance,
     checkin,
+    kiosk_key,
     make_place,
     now,
     outcome,
     register_residents,
+    send_checkins,
 )
 from tests.integration.activities.test_signed_checkins import assert_never_stored, letter_of, recorded_for, signed
-from tests.support import client, env, headers_of, unique
+from tests.support import env, headers_of, unique
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "deploy" / "local"))
 import kiosk_principals  # deploy/local/kiosk_principals.py
@@ -46,20 +46,11 @@ TIMEOUT = 20
 OTHER_TOPICS = sorted(t.name for t in all_topic_specs() if t.name != "kiosk.checkins")
 
 
-async def demo_style_place() -> Place:
-    """A venue whose kiosk has its signing key registered, as the demo registers its kiosks'."""
-    place = await make_place()
-    key = base64.b64encode(public_bytes(kiosk_principals.signing_key(place.kiosk_id))).decode()
-    async with client("activities") as op:
-        r = await op.post(f"/v1/kiosks/{place.kiosk_id}/keys", json={"public_key": key})
-    assert r.status_code == 201, r.text
-    return place
-
-
 @pytest.fixture
 async def kiosks() -> AsyncIterator[tuple[Place, Place]]:
     """Two registered kiosks, each with its own principal; the principals are removed afterwards."""
-    one, two = await demo_style_place(), await demo_style_place()
+    # each kiosk's key registered as the demo registers its kiosks' (the local derived key)
+    one, two = await make_place(signing=True), await make_place(signing=True)
     ids = [one.kiosk_id, two.kiosk_id]
     made = await asyncio.to_thread(kiosk_principals.provision, env(), ids, report=False)
     assert made == [kiosk_principals.principal(k) for k in ids]
@@ -93,16 +84,21 @@ async def send(producer: AIOKafkaProducer, scan: dict, headers: dict[str, str] |
     )
 
 
-def own_key(kiosk_id: str):
-    return kiosk_principals.signing_key(kiosk_id)
-
-
 async def test_a_kiosk_writes_its_own_signed_scan_with_its_own_principal(kiosks, kiosk_producer):
     place, _ = kiosks
     resident = unique("r")
     await register_residents(resident)
     scan = checkin(place, resident, now() - timedelta(minutes=5))
-    await send(await kiosk_producer(place.kiosk_id), scan, signed(own_key(place.kiosk_id), scan))
+    await send(await kiosk_producer(place.kiosk_id), scan, signed(kiosk_key(place.kiosk_id), scan))
+    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+
+
+async def test_the_helpers_signing_kiosks_scans_are_signed_and_recorded(kiosks):
+    place, _ = kiosks  # send_checkins writes as the shared kiosk principal, signing for this kiosk
+    resident = unique("r")
+    await register_residents(resident)
+    scan = checkin(place, resident, now() - timedelta(minutes=5))
+    await send_checkins(scan)
     assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
 
 
@@ -150,9 +146,9 @@ async def test_one_kiosks_password_and_key_cannot_pass_a_scan_off_as_another_kio
     # and the stolen kiosk's own id with a key that is not its registered one (the victim's)
     borrowed = checkin(mine, resident, now() - timedelta(minutes=3))
     async with Tail("kiosk.checkins.dlq") as dlq, Tail("activities.attendance") as out:
-        await send(producer, forged, signed(own_key(mine.kiosk_id), forged))
+        await send(producer, forged, signed(kiosk_key(mine.kiosk_id), forged))
         await send(producer, stripped)
-        await send(producer, borrowed, signed(own_key(victim.kiosk_id), borrowed))
+        await send(producer, borrowed, signed(kiosk_key(victim.kiosk_id), borrowed))
         letters = [(await dlq.wait_for(letter_of(scan)))[0] for scan in (forged, stripped, borrowed)]
         assert not out.matching(recorded_for(resident))
     assert [headers_of(letter)["dlq_reason"] for letter in letters] == ["bad_signature"] * 3
