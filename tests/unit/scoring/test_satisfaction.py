@@ -14,11 +14,12 @@ from services.scoring.domain.indicators import DENOMINATORS, METRICS, SATISFIED_
 from services.scoring.domain.scoring import score_community
 
 LEAF = "implementation.satisfaction"
+SHIPPED = load_indicator_file(DEFAULT_INDICATORS)  # once: parsing it per Hypothesis example is slow
 
 
 @pytest.fixture(scope="module")
 def indicators():
-    return load_indicator_file(DEFAULT_INDICATORS)
+    return SHIPPED
 
 
 def leaf(view: dict) -> dict:
@@ -50,7 +51,7 @@ def test_satisfied_ratings_over_ratings(indicators):
 
 @given(st.integers(0, 10_000), st.integers(0, 10_000))
 def test_the_score_stays_within_0_and_its_max(satisfied, ratings):
-    s = load_indicator_file(DEFAULT_INDICATORS)
+    s = SHIPPED
     satisfied = min(satisfied, ratings)  # the numerator counts members of the denominator
     got = leaf(score_community(s, {"session_satisfaction": MetricValue(satisfied, ratings)}, {}))
     assert 0 <= got["value"] <= 1
