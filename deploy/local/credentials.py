@@ -33,6 +33,10 @@ PG_PORT = 55432
 # wins over the file) runs the stack on HS256 tokens without Keycloak.
 USE_IDENTITY_PROVIDER = True
 
+# Residents' sign-in (docs/decisions/0017-resident-sign-in.md): enrolment signs resident tokens
+# with this ES256 key, apart from its Open Badges keys; every service trusts LS_RESIDENT_ISSUER.
+SIGN_IN_KEY = LOCAL / "keys" / "resident-sign-in.pem"
+
 _ALPHABET = string.ascii_letters + string.digits  # no commas or quotes: safe for SCRAM and URLs
 
 
@@ -67,6 +71,10 @@ def defaults(existing: dict[str, str]) -> dict[str, str]:
         )
         out[f"{s.upper()}_HTTP_PORT"] = get(f"{s.upper()}_HTTP_PORT", lambda s=s: str(HTTP_PORTS[s]))
     out["LS_JWT_SECRET"] = get("LS_JWT_SECRET", lambda: password(48))
+    out["ENROLMENT_SIGN_IN_KEY_FILE"] = get("ENROLMENT_SIGN_IN_KEY_FILE", lambda: str(SIGN_IN_KEY))
+    out["ENROLMENT_SIGN_IN_SECRET"] = get("ENROLMENT_SIGN_IN_SECRET", lambda: password(48))
+    enrolment_port = out["ENROLMENT_HTTP_PORT"]
+    out["LS_RESIDENT_ISSUER"] = get("LS_RESIDENT_ISSUER", lambda: f"http://127.0.0.1:{enrolment_port}")
     if USE_IDENTITY_PROVIDER:
         out.update(identity_provider(existing))
     # keep keys that someone added by hand
@@ -92,6 +100,24 @@ def identity_provider(existing: dict[str, str]) -> dict[str, str]:
     ):
         out[key] = existing.get(key) or os.environ.get(key) or value
     return out
+
+
+def ensure_sign_in_key(path: Path) -> bool:
+    """An EC P-256 private key (PKCS#8 PEM, mode 600) at `path` unless one is there; True if made.
+    Replacing it signs every resident out within a token's lifetime (15 minutes)."""
+    if path.exists():
+        return False
+    from cryptography.hazmat.primitives import serialization  # the project's venv runs set-up
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
+    return True
 
 
 def parse(text: str) -> dict[str, str]:
@@ -148,6 +174,8 @@ def ensure(path: Path = CREDENTIALS) -> bool:
     if changed:
         _write(path, wanted)
     os.chmod(path, 0o600)
+    if path == CREDENTIALS:  # a key elsewhere is the deployment's to provide
+        changed = ensure_sign_in_key(Path(wanted["ENROLMENT_SIGN_IN_KEY_FILE"])) or changed
     return changed
 
 

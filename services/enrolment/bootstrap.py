@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
+from services.enrolment.adapters.resident_tokens import ResidentTokenSigner
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.domain.credentials import Issuer
+from services.enrolment.domain.sign_in import Limits
 from services.enrolment.entrypoints import consumers, http, resident_page
 from services.enrolment.entrypoints import credentials as credential_routes
 from services.enrolment.entrypoints import erasure as erasure_routes
+from services.enrolment.entrypoints import sign_in as sign_in_routes
 from services.enrolment.service_layer.credentials import CredentialDeps, derived_secret, ensure_signing_key
 from services.enrolment.service_layer.passport import PassportDeps, certificate_key
+from services.enrolment.service_layer.sign_in import SignInDeps
 from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
 from shared.reference import load_reference
@@ -57,6 +62,26 @@ def credential_deps(settings: EnrolmentSettings) -> CredentialDeps:
     )
 
 
+def sign_in_deps(settings: EnrolmentSettings) -> SignInDeps:
+    """Residents' sign-in; without a key file it is off (its routes answer 503). The issuer is the
+    one every service trusts (LS_RESIDENT_ISSUER), else this service's first instance's address."""
+    issuer = settings.resident_issuer or issuer_base_url(settings, os.environ.get("LS_INSTANCE"))
+    audiences = tuple(a.strip() for a in settings.sign_in_audiences.split(",") if a.strip())
+    signer = None
+    if settings.sign_in_key_file:
+        signer = ResidentTokenSigner.from_file(settings.sign_in_key_file, issuer, audiences)
+    secret = settings.sign_in_secret.get_secret_value() if settings.sign_in_secret else None
+    limits = Limits(
+        code_ttl=timedelta(seconds=settings.sign_in_code_ttl_s),
+        phone_interval=timedelta(seconds=settings.sign_in_phone_interval_s),
+        phone_per_hour=settings.sign_in_phone_per_hour,
+        ip_per_hour=settings.sign_in_ip_per_hour,
+        max_attempts=settings.sign_in_max_attempts,
+    )
+    key = derived_secret(secret, settings.jwt_secret.get_secret_value(), b"learnstreet resident sign-in v1")
+    return SignInDeps(key=key, limits=limits, token_ttl_s=settings.sign_in_token_ttl_s, signer=signer)
+
+
 def build_app(settings: EnrolmentSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     consumers.register(runtime)
@@ -68,6 +93,9 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
     )
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)
+    app.state.sign_in = sign_in_deps(settings)
+    for router in (sign_in_routes.router, sign_in_routes.discovery_router):
+        app.include_router(router)
 
     async def signing_key() -> None:
         # After the migrations; the first start of a street (or a changed secret) makes its key.

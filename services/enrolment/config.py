@@ -26,6 +26,21 @@ class EnrolmentSettings(ServiceSettings):
     # The street's secret sealing its signing keys and making residents' pseudonyms; unset:
     # derived from LS_JWT_SECRET (changing it seals a new key; older credentials keep verifying).
     credentials_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("LS_CREDENTIALS_SECRET"))
+    # Residents' sign-in with an SMS code (docs/decisions/0017-resident-sign-in.md). The ES256 key
+    # that signs resident tokens (a PEM file; unset: sign-in answers 503), the issuer they name
+    # (the street-wide LS_RESIDENT_ISSUER every service trusts; unset: http://<http_host>:<http_port>)
+    # and the audiences: every service's.
+    sign_in_key_file: str | None = None
+    resident_issuer: str | None = Field(None, validation_alias=AliasChoices("LS_RESIDENT_ISSUER"))
+    sign_in_audiences: str = "learnstreet-activities,learnstreet-enrolment,learnstreet-scoring,learnstreet-notify"
+    # The key of the phones' and codes' hashes; unset: derived from LS_JWT_SECRET.
+    sign_in_secret: SecretStr | None = None
+    sign_in_token_ttl_s: int = Field(900, gt=0, le=3600)
+    sign_in_code_ttl_s: int = Field(300, gt=0, le=900)
+    sign_in_phone_interval_s: int = Field(60, ge=0)
+    sign_in_phone_per_hour: int = Field(5, gt=0)
+    sign_in_ip_per_hour: int = Field(20, gt=0)
+    sign_in_max_attempts: int = Field(5, gt=0)
 
 
 def settings() -> EnrolmentSettings:

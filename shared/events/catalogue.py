@@ -358,6 +358,26 @@ class ResidentErased(EventData):
     request_id: uuid.UUID
 
 
+# --- enrolment.sign-in-codes ------------------------------------------------------------------
+
+
+class SignInCodeIssued(EventData):
+    """Emitted when a registered resident asks to sign in: notify sends the code at once by SMS
+    to the resident's registered phone (never named here: notify holds the contacts).
+
+    Secret: the code signs the resident in until `expires_at`; only notify may read this topic,
+    kept 15 minutes (docs/decisions/0017-resident-sign-in.md)."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.sign_in.code_issued.v1"
+    topic: ClassVar[str] = topics.SIGN_IN_CODES.name
+    key_field: ClassVar[str] = "resident_id"
+
+    resident_id: str
+    request_id: uuid.UUID
+    code: str  # six digits
+    expires_at: AwareDatetime
+
+
 # --- enrolment.enrolments -------------------------------------------------------------------
 
 
@@ -768,7 +788,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
     NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
-    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentErased,
+    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentErased, SignInCodeIssued,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
     HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,

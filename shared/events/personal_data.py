@@ -82,6 +82,8 @@ FIELDS: dict[str, dict[str, Category]] = {
         for action in ("registered", "updated")
     },
     "learnstreet.enrolment.resident.erased.v1": {"resident_id": _C.RESIDENT_ID},
+    # the live sign-in code is the text of the SMS the resident asked for
+    "learnstreet.enrolment.sign_in.code_issued.v1": {"resident_id": _C.RESIDENT_ID, "code": _C.MESSAGE},
     "learnstreet.enrolment.resident.contact_changed.v1": {
         "resident_id": _C.RESIDENT_ID,
         "phone": _C.CONTACT,
@@ -175,6 +177,7 @@ LINKED: dict[str, str] = {
     "learnstreet.enrolment.resident.updated.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.contact_changed.v1": "how to reach the resident",
     "learnstreet.enrolment.resident.erased.v1": "that the resident asked to be erased",
+    "learnstreet.enrolment.sign_in.code_issued.v1": "that the resident asked to sign in, and when",
     "learnstreet.enrolment.enrolment.confirmed.v1": "a session the resident enrolled in",
     "learnstreet.enrolment.enrolment.waitlisted.v1": "a session the resident waits for",
     "learnstreet.enrolment.enrolment.promoted.v1": "a session the resident got a seat in",
@@ -196,6 +199,7 @@ COLUMNS: dict[str, Category] = {
     "resident_ids": _C.RESIDENT_ID,
     "recipient_id": _C.RESIDENT_ID,
     "phone": _C.CONTACT,
+    "phone_hash": _C.CONTACT,  # sign-in: a keyed hash of a phone number, still that phone's
     "email": _C.CONTACT,
     "address_hint": _C.MESSAGE,
     "rendered_subject": _C.MESSAGE,

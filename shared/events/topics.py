@@ -90,6 +90,18 @@ CONTACTS = _spec(
     "Residents' contact data and notification preferences; latest per resident (compacted).",
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
 )
+# A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
+# send it (a 15-minute window, in 5-minute segments so that deletion can follow), read by notify
+# alone, and its dead letters no longer than it (docs/decisions/0017-resident-sign-in.md).
+SIGN_IN_RETENTION = {"retention.ms": str(15 * 60 * 1000), "segment.ms": str(5 * 60 * 1000)}
+SIGN_IN_CODES = _spec(
+    "enrolment.sign-in-codes",
+    3,
+    {ENROLMENT},
+    {NOTIFY},
+    "One-time sign-in codes for residents' phones (secret, short-lived): notify sends each by SMS.",
+    SIGN_IN_RETENTION,
+)
 ENROLMENTS = _spec(
     "enrolment.enrolments",
     6,
@@ -118,6 +130,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATTENDANCE,
     RESIDENTS,
     CONTACTS,
+    SIGN_IN_CODES,
     ENROLMENTS,
     INDEX,
     HONOURS,
@@ -130,8 +143,15 @@ TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 def dead_letter_specs() -> tuple[TopicSpec, ...]:
     """One dead-letter topic per consumed topic; its consumers write it, operators read it."""
     return tuple(
-        _spec(t.dlq, 1, t.consumers, set(), f"Dead letters of {t.name}.", DLQ_RETENTION) for t in TOPICS if t.consumers
+        _spec(t.dlq, 1, t.consumers, set(), f"Dead letters of {t.name}.", _dlq_retention(t))
+        for t in TOPICS
+        if t.consumers
     )
+
+
+def _dlq_retention(topic: TopicSpec) -> dict[str, str]:
+    # a dead letter keeps the record's value: a secret topic's must not outlive the topic's own
+    return dict(SIGN_IN_RETENTION) if topic.config == SIGN_IN_RETENTION else DLQ_RETENTION
 
 
 def all_topic_specs() -> tuple[TopicSpec, ...]:

@@ -12,6 +12,12 @@ Two modes, chosen at start-up by `install_auth` from the environment:
   Claims: `sub`, `role`, `exp` (and `community_id` for a community worker). Start-up refuses a
   secret shorter than 32 characters or an example file's placeholder.
 
+A second, optional issuer: the street's own resident sign-in (`LS_RESIDENT_ISSUER`, optional
+`LS_RESIDENT_DISCOVERY_URL`; docs/decisions/0017-resident-sign-in.md), trusted beside either mode.
+Its tokens are checked the same way (discovery, JWKS, ES256, this service's audience) and may carry
+only the `resident` role: one claiming any other role is refused (401), so a leaked sign-in key
+cannot make an operator. A token goes to the check of the issuer its `iss` names.
+
 A missing, malformed, forged, expired or foreign token is 401 with the reason; a valid token
 without a role the endpoint admits is 403; the provider's keys being unreachable is 503.
 
@@ -197,6 +203,30 @@ def oidc_config_from_env(service: str, environ: Mapping[str, str] | None = None)
     return OIDCConfig(issuer=issuer, audience=audience, **optional)
 
 
+# The resident sign-in issuer (services/enrolment) writes these claims; it is learnstreet's own, so
+# they are fixed rather than configurable like a city's identity provider's.
+RESIDENT_ISSUER_ROLES = frozenset({"resident"})
+RESIDENT_ROLES_CLAIM = "roles"
+RESIDENT_SUBJECT_CLAIM = "learnstreet_id"
+
+
+def resident_config_from_env(service: str, environ: Mapping[str, str] | None = None) -> OIDCConfig | None:
+    """The resident sign-in issuer's settings, or None when no such issuer is trusted."""
+    env = os.environ if environ is None else environ
+    issuer = env.get("LS_RESIDENT_ISSUER", "").strip().rstrip("/")
+    if not issuer:
+        return None
+    audience = env.get(f"{service.upper()}_OIDC_AUDIENCE", "").strip() or f"learnstreet-{service}"
+    return OIDCConfig(
+        issuer=issuer,
+        audience=audience,
+        discovery_url=env.get("LS_RESIDENT_DISCOVERY_URL", "").strip() or None,
+        algorithms=("ES256",),
+        roles_claim=RESIDENT_ROLES_CLAIM,
+        subject_claim=RESIDENT_SUBJECT_CLAIM,
+    )
+
+
 class _HS256:
     def __init__(self, secret: str) -> None:
         self.secret = secret
@@ -242,6 +272,53 @@ class _OIDC:
         return Principal(subject, first, roles, community, venues), float(claims["exp"])
 
 
+class _ResidentIssuer:
+    """Tokens of the resident sign-in issuer: the resident role and nothing else."""
+
+    def __init__(self, verifier: OIDCVerifier) -> None:
+        self.verifier = verifier
+        self.issuer = verifier.config.issuer
+
+    async def principal(self, token: str) -> tuple[Principal, float]:
+        claims = await self.verifier.verify(token)
+        roles = roles_from(claims, RESIDENT_ROLES_CLAIM)
+        if roles != RESIDENT_ISSUER_ROLES:
+            # signed with the sign-in key, so a forgery or a leaked key, never a person's right
+            raise TokenRejected("a resident sign-in token may carry the resident role only")
+        subject = subject_from(claims, RESIDENT_SUBJECT_CLAIM)
+        if subject is None or subject != claims.get("sub"):
+            raise TokenRejected(f"token lacks the subject claim {RESIDENT_SUBJECT_CLAIM!r}")
+        return Principal(subject, "resident", RESIDENT_ISSUER_ROLES), float(claims["exp"])
+
+
+class _ByIssuer:
+    """The main check (OIDC or HS256) and the resident sign-in issuer's, chosen by the token's
+    unverified `iss`: the chosen check then verifies everything, `iss` included."""
+
+    def __init__(self, main: _HS256 | _OIDC, residents: _ResidentIssuer) -> None:
+        self.main = main
+        self.residents = residents
+        self.cache_key: object = self
+
+    async def principal(self, token: str) -> tuple[Principal, float]:
+        try:
+            issuer = jwt.decode(token, options={"verify_signature": False}).get("iss")
+        except jwt.PyJWTError:
+            issuer = None
+        check = self.residents if issuer == self.residents.issuer else self.main
+        return await check.principal(token)
+
+
+def _with_resident_issuer(app: FastAPI, service: str, environ: Mapping[str, str] | None) -> None:
+    config = resident_config_from_env(service, environ)
+    if config is None:
+        return
+    main = app.state.auth
+    if isinstance(main, _OIDC) and main.verifier.config.issuer.rstrip("/") == config.issuer:
+        raise ValueError("LS_RESIDENT_ISSUER must differ from LS_OIDC_ISSUER: its tokens are residents' only")
+    app.state.auth = _ByIssuer(main, _ResidentIssuer(OIDCVerifier(config)))
+
+
 def install_auth(
     app: FastAPI, *, service: str, jwt_secret: str | None, environ: Mapping[str, str] | None = None
 ) -> None:
@@ -251,6 +328,7 @@ def install_auth(
     if config is not None:
         env = os.environ if environ is None else environ
         app.state.auth = _OIDC(OIDCVerifier(config), env.get("LS_OIDC_VENUE_CLAIM", "").strip() or "venue_id")
+        _with_resident_issuer(app, service, environ)
         return
     if not jwt_secret:
         raise ValueError("set LS_OIDC_ISSUER (OpenID Connect) or LS_JWT_SECRET (development HS256)")
@@ -258,6 +336,7 @@ def install_auth(
         raise ValueError(reason)
     app.state.jwt_secret = jwt_secret
     app.state.auth = _HS256(jwt_secret)
+    _with_resident_issuer(app, service, environ)
 
 
 def _unauthorized(detail: str) -> HTTPException:

@@ -21,6 +21,8 @@ QUERIES: dict[str, str] = {
     "passport_honours": "SELECT * FROM passport_honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids)"
     " ORDER BY awarded_at NULLS LAST, honour_id",
     "issued_credentials": "SELECT * FROM issued_credentials WHERE resident_id = $1 ORDER BY issued_at, honour_id",
+    # a live sign-in code of the resident's phone: hashes and times only
+    "sign_in_codes": "SELECT * FROM sign_in_codes WHERE $1 = ANY(resident_ids) ORDER BY created_at",
 }
 
 
@@ -41,6 +43,7 @@ ERASURE: list[str] = [
     "DELETE FROM passport_honours WHERE recipient_id = $1",
     "UPDATE passport_honours SET resident_ids = array_remove(resident_ids, $1) WHERE $1 = ANY(resident_ids)",
     "DELETE FROM issued_credentials WHERE resident_id = $1",
+    "DELETE FROM sign_in_codes WHERE $1 = ANY(resident_ids)",
 ]
 
 

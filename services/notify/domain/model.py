@@ -33,7 +33,12 @@ KIND_CATEGORY: dict[str, str] = {
     # broadcasts (宣传): an operator's message to many residents, never about one resident's seat
     "announcement": "announcements",
     "promotion": "promotions",
+    # a one-time code the resident asked for to sign in: not a notification they consent to or
+    # opt out of, urgent (useless after minutes), and only ever to their registered phone
+    "sign_in_code": "sign_in",
 }
+# Kinds a resident requested themself: sent regardless of consent, opt-outs and quiet hours.
+REQUESTED_KINDS = frozenset({"sign_in_code"})
 KINDS = tuple(KIND_CATEGORY)
 REMINDERS: dict[str, timedelta] = {"reminder_24h": timedelta(hours=24), "reminder_2h": timedelta(hours=2)}
 # What an enrolment notice says is good news about a seat; a cancellation makes it untrue.
@@ -195,6 +200,8 @@ def decide(
     """What to do with a due notification now."""
     if pending.attempts >= max_attempts:
         return Fail("retries_exhausted")
+    if pending.kind in REQUESTED_KINDS:
+        return _decide_requested(pending, contact, now)
     category = KIND_CATEGORY.get(pending.kind, pending.kind)
     if contact is not None:
         if not contact.consent:
@@ -218,6 +225,21 @@ def decide(
     address = contact.address(channel)
     assert address is not None
     return Send(channel, address)
+
+
+def _decide_requested(pending: Pending, contact: Contact | None, now: datetime) -> Decision:
+    """A sign-in code: at once, by SMS to the registered phone only (an e-mail address is not what
+    the resident signs in with), and never once it has expired."""
+    expires = pending.params.get("expires_at")
+    if expires is not None and now >= datetime.fromisoformat(expires):
+        return Suppress("expired")
+    if contact is None:
+        if now >= pending.contact_deadline:
+            return Fail("no_contact")
+        return AwaitContact(pending.contact_deadline)
+    if not contact.phone:
+        return Fail("no_phone")
+    return Send("sms", contact.phone)
 
 
 def lease_holds(now: datetime, lease_until: datetime) -> bool:

@@ -28,6 +28,7 @@ from shared.events.catalogue import (
     SessionCancelled,
     SessionChanged,
     SessionScheduled,
+    SignInCodeIssued,
     VenueRegistered,
 )
 from shared.runtime import Runtime
@@ -53,6 +54,8 @@ HANDLERS: Handlers = {
     EnrolmentWaitlisted: handlers.on_enrolment_waitlisted,
     EnrolmentPromoted: handlers.on_enrolment_promoted,
     EnrolmentCancelled: handlers.on_enrolment_cancelled,
+    # enrolment.sign-in-codes
+    SignInCodeIssued: handlers.on_sign_in_code,
     # scoring.honours
     HonourAwarded: handlers.on_honour_awarded,
     HonourRevoked: handlers.on_honour_revoked,
@@ -64,6 +67,7 @@ TOPICS = {
     topics.CONTACTS.name: "Residents' contact data, channel, consent, opt-outs and quiet hours (personal data).",
     topics.ENROLMENTS.name: "Enrolments: confirmation, waitlist, promotion and cancellation notices, reminders.",
     topics.HONOURS.name: "Honours awarded to residents, and revoked.",
+    topics.SIGN_IN_CODES.name: "Residents' one-time sign-in codes, sent at once by SMS (secret, minutes-lived).",
 }
 
 

@@ -41,6 +41,7 @@ from shared.events.catalogue import (
     SessionCancelled,
     SessionChanged,
     SessionScheduled,
+    SignInCodeIssued,
 )
 from shared.http.errors import Conflict, Invalid, NotFound
 from shared.reference import Reference
@@ -267,6 +268,32 @@ async def on_honour_revoked(uow: UnitOfWork, event: HonourRevoked, meta: Incomin
     award = await repository.award_params(uow.conn, event.honour_id)
     plan = model.plan_honour_revoked(event.honour_id, told)
     await _apply(uow, plan, meta, params={**award, "honour_id": event.honour_id, "reason": event.reason})
+
+
+# --- enrolment.sign-in-codes -----------------------------------------------------------------------
+
+
+async def on_sign_in_code(uow: UnitOfWork, event: SignInCodeIssued, meta: Incoming | None) -> None:
+    """Queue the code's SMS at once; a code read after it expired (notify was down) is dropped."""
+    deps: Deps = uow.deps
+    now, triggered = _times(uow, meta)
+    if event.expires_at <= now:
+        return
+    minutes = max(1, -(-int((event.expires_at - triggered).total_seconds()) // 60))
+    item = NewNotification(
+        idempotency_key=model.idempotency_key(event.resident_id, "sign_in_code", str(event.request_id)),
+        resident_id=event.resident_id,
+        kind="sign_in_code",
+        due_at=now,
+        # no use waiting for a contact longer than the code lives
+        contact_deadline=event.expires_at,
+        catalogue_deadline=now,
+        triggered_at=triggered,
+        params={"code": event.code, "expires_at": event.expires_at.isoformat(), "minutes": minutes},
+    )
+    if await repository.add_notifications(uow.conn, [item]):
+        metrics.CREATED.labels(item.kind).inc()
+        uow.after_commit(deps.wake_delivery)
 
 
 # --- queries and operator commands -----------------------------------------------------------------

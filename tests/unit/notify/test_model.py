@@ -168,7 +168,7 @@ def test_render_fills_fields_and_blanks_unknown_ones():
 def test_every_shipped_template_renders_with_subject_and_all_fields(language, kind):
     templates = Templates(TEMPLATES)
     params = {"course_title": "T", "session_time": "S", "venue_name": "V", "position": 3, "reason": "R",
-              "honour_name": "H", "period": "P"}  # fmt: skip
+              "honour_name": "H", "period": "P", "code": "042917", "minutes": 5}  # fmt: skip
     zh = language == "zh-CN"
     params |= {"street_name": "平湖街道" if zh else "Pinghu Street", "message": "学习周开幕" if zh else "Learning week"}
     rendered = model.render(templates.text(language, kind), params)

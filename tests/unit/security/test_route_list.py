@@ -34,6 +34,11 @@ PUBLIC = {
     ("enrolment", "GET", "/v1/credentials/issuer"),
     ("enrolment", "GET", "/v1/credentials/status/{list_id}"),
     ("enrolment", "POST", "/v1/credentials/verify"),
+    # residents' sign-in: how a resident gets a token, and its issuer's keys (ADR 0017)
+    ("enrolment", "POST", "/v1/sign-in/code"),
+    ("enrolment", "POST", "/v1/sign-in/token"),
+    ("enrolment", "GET", "/v1/sign-in/jwks.json"),
+    ("enrolment", "GET", "/.well-known/openid-configuration"),
 }
 # All a kiosk needs: send a scan, read what became of its own scans.
 KIOSK_ROUTES = {("activities", "POST", "/v1/checkins"), ("activities", "GET", "/v1/checkins/{checkin_id}")}
