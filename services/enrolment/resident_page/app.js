@@ -328,7 +328,9 @@
     const audience = s.audiences && s.audiences.length && state.resident && !s.audiences.includes(state.resident.audience_group)
       ? el('p', { class: 'meta', text: t('not_for_you', { groups: s.audiences.map((g) => t('audience_' + g)).join('、') }) })
       : null;
-    li.append(title, place, time, seats, statusBadge(mine), audience, actions, el('p', { class: 'card-error', role: 'alert' }));
+    // append() would write a null as the text "null": absent parts are left out.
+    li.append(...[title, place, time, seats, statusBadge(mine), audience, actions].filter(Boolean),
+      el('p', { class: 'card-error', role: 'alert' }));
     return li;
   }
 

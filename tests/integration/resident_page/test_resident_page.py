@@ -176,6 +176,8 @@ async def test_a_waitlisted_resident_sees_the_promotion_without_reloading():
             timeout_s=20,
         )
         assert promoted["text"] == "已报名" and title_zh in promoted["notice"]
+        shown = await browser.js("return document.getElementById('app').textContent")
+        assert "null" not in shown and "undefined" not in shown, "a missing value written out"
         assert await browser.js("return window.__noReload === true"), "the page reloaded"
         # The same enrolment on "my enrolments", without reloading either.
         await browser.js("document.getElementById('tab-btn-mine').click()")
