@@ -13,12 +13,10 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
-# dependencies first: this layer is reused until pyproject.toml or constraints.txt change
-COPY pyproject.toml constraints.txt ./
-RUN mkdir -p shared services \
- && touch shared/__init__.py services/__init__.py \
- && /opt/venv/bin/pip install -c constraints.txt . \
- && /opt/venv/bin/pip uninstall -y learnstreet
+# dependencies first: this layer is reused until the lock changes. Only hash-checked files from
+# the runtime lock (no test or local-stack tools); the services run from /app's sources.
+COPY requirements/runtime.txt ./requirements/
+RUN /opt/venv/bin/pip install --require-hashes -r requirements/runtime.txt
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -18,7 +18,7 @@ export LS_REPLICAS := $(REPLICAS)
 endif
 
 .PHONY: help setup up infra down status provision kafka-up pg-up services-up services-down \
-        test lint demo chaos chaos-ci bench cluster-check
+        test lint lock demo chaos chaos-ci bench cluster-check
 
 help:
 	@echo "make setup      install what is missing (Debian packages, .venv, Kafka jars, Keycloak, credentials)"
@@ -30,6 +30,7 @@ help:
 	@echo "make cluster-check  BROKERS=3 REPLICAS=2 up, check RF 3 / min.insync.replicas 2 on every topic, back down"
 	@echo "make test       setup, start what is not running, pytest, stop what it started"
 	@echo "make lint       ruff"
+	@echo "make lock       re-lock requirements/*.txt with hashes after a change of pyproject.toml's pins"
 	@echo "make demo       the main job: a Pinghu street, its live index and report (KEEP=1 keeps it running)"
 	@echo "make chaos      fault test on 3 brokers x 2 instances: kills, pauses, bad input; nothing lost or doubled"
 	@echo "make chaos-ci   the small chaos CI runs after make test (3 brokers, 2 instances)"
@@ -80,6 +81,14 @@ test: setup
 
 lint:
 	@.venv/bin/ruff check .
+
+# Hash-locked dependency sets: runtime (the image) and dev (.venv: tests, local stack, bench, this
+# tool). Existing pins are kept; only what pyproject.toml changed moves (--upgrade to move all).
+LOCK := .venv/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links
+lock: setup
+	@$(LOCK) -o requirements/runtime.txt pyproject.toml requirements/build.in
+	@$(LOCK) --extra dev --extra bench --extra local --extra lock -o requirements/dev.txt \
+	    pyproject.toml requirements/build.in
 
 # The main job: a Pinghu street through the real interfaces, then the live index and a report.
 # Stops what it started unless KEEP=1 (then explore: make status, the dashboard, .local/mail).

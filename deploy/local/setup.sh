@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Brings this checkout to a runnable state; idempotent and fast when nothing is missing.
 #   1. Debian packages (installed with apt-get when root; otherwise named and exit 1)
-#   2. .venv with the project installed (re-installed only when pyproject/constraints change)
+#   2. .venv with the locked dependencies and the project (re-installed only when the lock changes)
 #   3. Kafka jars copied by Maven (only when .local/kafka/libs is missing or stale)
 #   4. .local/credentials.env (generated once; missing keys added later)
 #   5. Keycloak, the local identity provider (fetched with Maven only when .local/keycloak lacks it)
@@ -45,10 +45,13 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PYTHON_BIN" -m venv .venv
 fi
 pip_stamp="$LOCAL/setup/pip.stamp"
-want="$( (cat pyproject.toml constraints.txt; echo "extras: dev,bench") | sha256sum | cut -d" " -f1)"
+want="$(cat pyproject.toml requirements/dev.txt | sha256sum | cut -d" " -f1)"
 if [[ "$(cat "$pip_stamp" 2>/dev/null || true)" != "$want" ]]; then
-  say "installing the project into .venv (pyproject.toml or constraints.txt changed)"
-  if ! .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev,bench]' -c constraints.txt \
+  # Every file pip fetches must match a hash of the lock (make lock writes it); the project itself
+  # is then built with the locked setuptools, so nothing unhashed enters the environment.
+  say "installing the locked dependencies into .venv (requirements/dev.txt, hash-checked)"
+  if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements/dev.txt &&
+         .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . ; } \
       >"$LOCAL/setup/pip.log" 2>&1; then
     cat "$LOCAL/setup/pip.log" >&2
     exit 1

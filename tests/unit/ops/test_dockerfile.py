@@ -73,9 +73,10 @@ def test_graceful_shutdown_signal_and_every_service_listens_on_all_interfaces() 
         assert f"{service}_HTTP_PORT={port}" in env
 
 
-def test_dependencies_are_installed_with_the_pins() -> None:
+def test_dependencies_are_installed_from_the_hash_locked_runtime_set() -> None:
     runs = " ".join(a for _, w, a in instructions() if w == "RUN")
-    assert "-c constraints.txt" in runs
+    assert "--require-hashes -r requirements/runtime.txt" in runs
+    assert "requirements/dev.txt" not in runs, "test and local-stack tools stay out of the image"
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
