@@ -23,6 +23,7 @@ from services.enrolment.service_layer.passport import PassportDeps, certificate_
 from services.enrolment.service_layer.sign_in import SignInDeps
 from shared import catalogue
 from shared.db.uow import UnitOfWorkFactory
+from shared.http.auth import weak_secret_reason
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -71,6 +72,9 @@ def sign_in_deps(settings: EnrolmentSettings) -> SignInDeps:
     if settings.sign_in_key_file:
         signer = ResidentTokenSigner.from_file(settings.sign_in_key_file, issuer, audiences)
     secret = settings.sign_in_secret.get_secret_value() if settings.sign_in_secret else None
+    if secret and (reason := weak_secret_reason(secret)) is not None:
+        # the hashes of phones and live codes are only as secret as this key
+        raise ValueError(reason.replace("LS_JWT_SECRET", "ENROLMENT_SIGN_IN_SECRET"))
     limits = Limits(
         code_ttl=timedelta(seconds=settings.sign_in_code_ttl_s),
         phone_interval=timedelta(seconds=settings.sign_in_phone_interval_s),
