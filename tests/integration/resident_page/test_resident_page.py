@@ -18,10 +18,12 @@ from shared.events.catalogue import CourseCreated, HonourAwarded, SessionSchedul
 from shared.events.envelope import envelop
 from tests.integration.dashboard.browser import Browser, chromium
 from tests.integration.enrolment.helpers import publish, register, session_known
+from tests.integration.enrolment.test_sign_in import code_sent_to, db, resident_with_phone, spaced
 from tests.integration.scoring.events import attendance, send
 from tests.support import ROOT, client, eventually, producer, service_url, token, unique
 
 pytestmark = pytest.mark.integration
+__all__ = ["db"]  # the sign-in tests' fixture (it resets this machine's hourly budget of codes)
 
 ARTEFACTS = ROOT / ".local" / "artefacts"
 LEAD = Path("/tmp/ls/reports")  # the phone screenshot the lead's closing note shows
@@ -400,3 +402,40 @@ async def test_without_a_valid_token_the_page_asks_for_a_sign_in_and_shows_no_da
         await _as(browser, me, expires_at=1000)
         state = await browser.wait_for(SIGN_IN_SHOWN)
         assert state["data"] == 0
+
+
+async def test_a_resident_signs_in_with_the_code_sent_by_sms_and_lands_on_their_courses(db):
+    resident_id, number = await resident_with_phone()
+    async with chromium() as browser:
+        await browser.phone()
+        await browser.open(_page())
+        await browser.wait_for(SIGN_IN_SHOWN)
+        await browser.js("document.getElementById('phone').focus()")
+        await browser.press(*spaced(number), ENTER)
+        sent = await browser.wait_for(
+            "const f = document.getElementById('token-form');"
+            "const m = document.getElementById('signin-message');"
+            "return !f.hidden && document.activeElement.id === 'code' && m.textContent"
+        )
+        assert "验证码已发送" in sent and "5 分钟" in sent
+        await browser.screenshot(ARTEFACTS / "resident-page-sign-in.png")
+        code = await code_sent_to(number)
+
+        wrong = "000000" if code != "000000" else "111111"
+        await browser.press(*wrong, ENTER)
+        refused = await browser.wait_for(
+            "const m = document.getElementById('signin-message'); return m.dataset.status === '401' && m.textContent"
+        )
+        assert "不正确" in refused and await browser.js("return document.getElementById('app').hidden")
+
+        await browser.js("const c = document.getElementById('code'); c.value = ''; c.focus()")
+        await browser.press(*code, ENTER)
+        await browser.wait_for(
+            "const shown = !document.getElementById('app').hidden;"
+            "return shown && document.getElementById('community').value === arguments[0]",
+            "pinghu",  # where resident_with_phone registers them
+        )
+        kept = await browser.js("return JSON.parse(sessionStorage.getItem(arguments[0]))", STORE)
+        assert kept["resident_id"] == resident_id and kept["expires_at"] > 0
+        # The token came from the sign-in, so the courses list was read with it.
+        assert await browser.wait_for("return document.querySelectorAll('#sessions li').length > 0")
