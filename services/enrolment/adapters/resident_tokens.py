@@ -5,6 +5,8 @@ service reads through shared/http/oidc.py like any identity provider's."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -20,9 +22,6 @@ ALGORITHM = "ES256"
 
 def _thumbprint(public_jwk: dict[str, Any]) -> str:
     """RFC 7638 thumbprint: the same key always gets the same kid, on every instance."""
-    import base64
-    import hashlib
-
     canonical = json.dumps({k: public_jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"))
     return base64.urlsafe_b64encode(hashlib.sha256(canonical.encode()).digest()).rstrip(b"=").decode()
 
