@@ -5,12 +5,15 @@ Hostile input is a 422 naming the field, never a 500."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
+import asyncpg
 import pytest
 
+from services.activities.domain.surveys import rating_id
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, register_residents, send_checkins
-from tests.support import client, eventually, unique
+from tests.support import client, env, eventually, unique
 
 pytestmark = pytest.mark.integration
 
@@ -244,3 +247,51 @@ async def test_only_attendees_rate_a_session_once_and_ratings_move_the_satisfact
     assert after["denominator_kind"] == "session_ratings"
     # the rating of 2 adds to the theme's need in the session's community
     assert await _low_ratings("xinnan", "arts") == low_before + 1
+
+
+async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comment():
+    rid, survey_id = unique("sv-era"), unique("sv-era-survey")
+    place = await make_place(starts_at=now() - timedelta(minutes=5))
+    async with client("enrolment", "operator", "era-desk") as enr:
+        r = await enr.post("/v1/residents", json={"resident_id": rid, "community_id": "xinnan",
+                                                  "audience_group": "adult", "consent": True,
+                                                  "phone": f"+86137{uuid.uuid4().int % 10**8:08d}"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    async with client("activities") as op:
+        r = await op.post("/v1/surveys", json={"survey_id": survey_id, "title_zh": "擦除", "title_en": "Erasure",
+                                               "questions": QUESTIONS, "audience": {"everyone": True}})  # fmt: skip
+        assert r.status_code == 201, r.text
+    await eventually(lambda: _sees(rid, survey_id), timeout_s=60)
+    scan = checkin(place, rid, now())
+    await send_checkins(scan)
+    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+    async with client("activities", "resident", rid) as me:
+        r = await me.post(f"/v1/surveys/{survey_id}/responses", json=answers(q4="我的名字是张三"))
+        assert r.status_code == 201, r.text
+        r = await me.post(f"/v1/sessions/{place.session_id}/satisfaction", json={"score": 4, "comment": "张三说很好"})
+        assert r.status_code == 201, r.text
+        export = (await me.get(f"/v1/residents/{rid}/data-export")).json()["tables"]
+    assert export["survey_responses"][0]["answers"]["q4"] == "我的名字是张三"
+    assert export["session_ratings"][0]["comment"] == "张三说很好"
+
+    async with client("enrolment", "operator", "era-desk") as enr:
+        r = await enr.post(f"/v1/residents/{rid}/erasure", json={"reason": "asked", "approved_by": "era-dpo"})
+        assert r.status_code == 201, r.text
+    conn = await asyncpg.connect(env()["ACTIVITIES_DATABASE_URL"])
+    try:
+
+        async def erased():
+            left = await conn.fetchval(
+                """SELECT (SELECT count(*) FROM survey_responses WHERE resident_id = $1)
+                        + (SELECT count(*) FROM session_ratings WHERE resident_id = $1)""",
+                rid,
+            )
+            return left == 0 or None
+
+        await eventually(erased, timeout_s=60)
+        kept = await conn.fetchrow("SELECT score, comment FROM session_ratings WHERE rating_id = $1",
+                                   rating_id(rid, place.session_id))  # fmt: skip
+        assert (kept["score"], kept["comment"]) == (4, "")  # the rating still counts; what they wrote is gone
+        assert await conn.fetchval("SELECT count(*) FROM survey_responses WHERE survey_id = $1", survey_id) == 0
+    finally:
+        await conn.close()
