@@ -129,6 +129,12 @@
     state.resident = null;
     state.passport = null;
     state.enrolments.clear();
+    state.sessions = [];
+    state.names.clear();
+    // Nothing of this resident stays in the page (hidden is not gone) for whoever holds the phone next.
+    for (const id of ['sessions', 'enrolments', 'years', 'honours', 'attendance']) $(id).replaceChildren();
+    $('prefs').reset();
+    notice('');
     stopPolling();
     clearTimeout(state.expiry);
     $('app').hidden = true;

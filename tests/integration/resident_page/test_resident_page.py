@@ -7,6 +7,7 @@ loaded from another origin. Screenshots go to .local/artefacts (as the dashboard
 from __future__ import annotations
 
 import shutil
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,7 +46,7 @@ FOCUSED_ENROL = 'return document.activeElement.matches(`button.enrol[data-sessio
 SIGN_IN_SHOWN = """const s = document.getElementById('signin');
 return !s.hidden && document.getElementById('app').hidden
   && {message: document.getElementById('signin-message').textContent,
-      data: document.querySelectorAll('#sessions li, #enrolments li').length}"""
+      data: document.querySelectorAll('#app li').length + (document.getElementById('email').value ? 1 : 0)}"""
 
 
 def _for_the_lead(*names: str) -> None:
@@ -402,6 +403,11 @@ async def test_without_a_valid_token_the_page_asks_for_a_sign_in_and_shows_no_da
         await _as(browser, me, expires_at=1000)
         state = await browser.wait_for(SIGN_IN_SHOWN)
         assert state["data"] == 0
+        # A token that runs out while the page is open: the page goes back to the sign-in by itself.
+        await _as(browser, me, expires_at=int(time.time() * 1000) + 3000)
+        assert not await browser.js("return document.getElementById('app').hidden")
+        state = await browser.wait_for(SIGN_IN_SHOWN, timeout_s=15)
+        assert "过期" in state["message"] and state["data"] == 0
 
 
 async def test_a_resident_signs_in_with_the_code_sent_by_sms_and_lands_on_their_courses(db):
