@@ -86,14 +86,23 @@ async def store_issued(conn: asyncpg.Connection, row: dict[str, Any]) -> str:
 
 
 async def status_list_used(conn: asyncpg.Connection, list_id: str) -> bool:
-    return bool(await conn.fetchval("SELECT true FROM issued_credentials WHERE status_list = $1 LIMIT 1", list_id))
+    return bool(
+        await conn.fetchval(
+            """SELECT EXISTS (SELECT 1 FROM issued_credentials WHERE status_list = $1)
+                   OR EXISTS (SELECT 1 FROM withdrawn_credential_bits WHERE status_list = $1)""",
+            list_id,
+        )
+    )
 
 
 async def revoked_indexes(conn: asyncpg.Connection, list_id: str) -> list[int]:
+    """Credentials of revoked honours, and those of erased residents (withdrawn on erasure)."""
     rows = await conn.fetch(
         """SELECT c.status_index FROM issued_credentials c
            JOIN passport_honours h ON h.honour_id = c.honour_id
-           WHERE c.status_list = $1 AND h.revoked""",
+           WHERE c.status_list = $1 AND h.revoked
+           UNION
+           SELECT status_index FROM withdrawn_credential_bits WHERE status_list = $1""",
         list_id,
     )
     return [r["status_index"] for r in rows]

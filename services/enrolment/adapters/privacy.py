@@ -33,7 +33,7 @@ async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
 # Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). The registry row becomes a
 # tombstone under the pseudonym (community and group only: no contact, family, employer), which
 # the resident's enrolments keep pointing to, so seat counts and waitlists stay right; the
-# passport and the issued credentials go.
+# passport and the issued credentials go, the credentials' status bits set first (revoked).
 ERASURE: list[str] = [
     "INSERT INTO residents(resident_id, community_id, audience_group)"
     " SELECT $2, community_id, audience_group FROM residents WHERE resident_id = $1",
@@ -42,6 +42,9 @@ ERASURE: list[str] = [
     "DELETE FROM passport_attendance WHERE resident_id = $1",
     "DELETE FROM passport_honours WHERE recipient_id = $1",
     "UPDATE passport_honours SET resident_ids = array_remove(resident_ids, $1) WHERE $1 = ANY(resident_ids)",
+    # a credential the resident still holds stops verifying: its bit is set before its row goes
+    "INSERT INTO withdrawn_credential_bits(status_list, status_index)"
+    " SELECT status_list, status_index FROM issued_credentials WHERE resident_id = $1 ON CONFLICT DO NOTHING",
     "DELETE FROM issued_credentials WHERE resident_id = $1",
     "DELETE FROM sign_in_codes WHERE $1 = ANY(resident_ids)",
 ]

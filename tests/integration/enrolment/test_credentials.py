@@ -162,3 +162,40 @@ async def test_after_a_key_rotation_the_new_key_signs_and_earlier_credentials_st
         for token in (old_token, new_token):
             verdict = (await anyone.post("/v1/credentials/verify", json={"credential": token})).json()
             assert verdict["valid"] is True, verdict
+
+
+async def test_an_erased_residents_credentials_fail_as_revoked_and_others_on_their_list_still_verify():
+    """Erasure deletes the street's record of the honour; a credential the resident had downloaded
+    must then stop verifying (the street no longer vouches for it), while a credential of another
+    resident on the same status list stays valid."""
+    erased_one, neighbour = await register_many(2)
+    mine, theirs = unique("ob-e1"), unique("ob-e2")
+    await _as_scoring(*(
+        HonourAwarded(honour_id=h, kind="learning_star", period="2026", recipient_kind="resident", recipient_id=r)
+        for h, r in ((mine, erased_one), (theirs, neighbour))
+    ))  # fmt: skip
+    async with client("enrolment", "operator", "ob-desk") as operator:
+
+        async def issued(resident: str, honour: str):
+            response = await operator.get(f"/v1/residents/{resident}/credentials/{honour}")
+            return response.text if response.status_code == 200 else None
+
+        token = await eventually(lambda: issued(erased_one, mine), timeout_s=30)
+        other = await eventually(lambda: issued(neighbour, theirs), timeout_s=30)
+
+        async def verdict(candidate: str) -> dict:
+            response = await operator.post("/v1/credentials/verify", json={"credential": candidate})
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        assert (await verdict(token))["valid"] is True
+        r = await operator.post(f"/v1/residents/{erased_one}/erasure",
+                                json={"reason": "the resident's written request", "approved_by": "ob-dpo"})  # fmt: skip
+        assert r.status_code == 201, r.text
+
+        async def revoked():
+            found = await verdict(token)
+            return found if found["reason"] == "revoked" else None
+
+        assert (await eventually(revoked, timeout_s=60))["valid"] is False
+        assert (await verdict(other))["valid"] is True
