@@ -271,8 +271,13 @@ async def main(residents: int, courses: int, run_id: str) -> None:
             await simulate.competition(platform, street, tally)
         waited = await quiesce(platform, env)
         console.print(f"caught up in {waited:.1f} s")
+        year = now.astimezone(BEIJING).year
+        survey_id = f"{run_id}-needs-{year}"
+        with simulate.progress_bar() as progress:  # ratings need the attendance the scans recorded
+            await simulate.feedback(platform, street, p, tally, progress, survey_id)
+        waited = await quiesce(platform, env)
         await select_honours(platform)
-        await residents_side.show(platform, street, run_id, now.astimezone(BEIJING).year)
+        await residents_side.show(platform, street, run_id, year, survey_id)
         await show(platform, env, tally, started)
     finally:
         await platform.stop()

@@ -91,33 +91,33 @@ async def _credential(platform: simulate.Platform, honour: dict[str, Any]) -> st
 
 
 async def show_credentials(platform: simulate.Platform, honours: list[dict[str, Any]]) -> None:
-    """The first honour's credential verifies; the second is revoked at the street (scoring), its
-    bit flips in the signed status list (enrolment), and the same file then fails as revoked."""
-    if len(honours) < 2:
-        console.print("[yellow]凭证 credentials: fewer than two honours awarded to residents; nothing to show")
-        return
-    kept, revoked = honours[0], honours[1]
+    """The first honour's credential verifies; the second (when there is one) is revoked at the
+    street (scoring), its bit flips in the signed status list (enrolment), and the same file then
+    fails as revoked."""
     OUT.mkdir(parents=True, exist_ok=True)
+    roles = list(zip(("valid", "revoked"), honours, strict=False))
     files: dict[str, Path] = {}
-    for label, honour in (("valid", kept), ("revoked", revoked)):
+    for label, honour in roles:
         token = await _credential(platform, honour)
         if token is None:
             return
         files[label] = OUT / f"credential-{label}.jwt"
         files[label].write_text(token)
-    if revoked.get("state") != "revoked":
-        body = {"reason": "演示撤销 revoked in the demo to show the status list"}
-        r = await platform.http["scoring"].post(f"/v1/honours/{revoked['honour_id']}/revoke", json=body,
-                                                 headers=platform.operator)  # fmt: skip
-        if r.status_code not in (200, 409):
-            console.print(f"[yellow]撤销 revoke: HTTP {r.status_code} {r.text[:200]}")
     results = {"valid": await _verify(platform, files["valid"].read_text())}
-    deadline = time.monotonic() + 60
-    while True:  # the revocation travels scoring → honour event → enrolment's status list
-        results["revoked"] = await _verify(platform, files["revoked"].read_text())
-        if results["revoked"]["reason"] == "revoked" or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(1.0)
+    if "revoked" in files:
+        revoked = honours[1]
+        if revoked.get("state") != "revoked":
+            body = {"reason": "演示撤销 revoked in the demo to show the status list"}
+            r = await platform.http["scoring"].post(f"/v1/honours/{revoked['honour_id']}/revoke", json=body,
+                                                     headers=platform.operator)  # fmt: skip
+            if r.status_code not in (200, 409):
+                console.print(f"[yellow]撤销 revoke: HTTP {r.status_code} {r.text[:200]}")
+        deadline = time.monotonic() + 60
+        while True:  # the revocation travels scoring → honour event → enrolment's status list
+            results["revoked"] = await _verify(platform, files["revoked"].read_text())
+            if results["revoked"]["reason"] == "revoked" or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1.0)
     table = Table(title="开放徽章凭证 Open Badges 3.0 credentials (POST /v1/credentials/verify)")
     for col in ("文件 File", "荣誉 Achievement", "有效 Valid", "原因 Reason"):
         table.add_column(col)
@@ -127,7 +127,7 @@ async def show_credentials(platform: simulate.Platform, honours: list[dict[str, 
                       "✔ yes" if result["valid"] else "✘ no",
                       " ".join(x for x in (result.get("reason"), result.get("detail")) if x) or "-")  # fmt: skip
     console.print(table)
-    console.print(f"  离线核验 verify offline: .venv/bin/learnstreet verify {files['revoked'].relative_to(ROOT)}")
+    console.print(f"  离线核验 verify offline: .venv/bin/learnstreet verify {files['valid'].relative_to(ROOT)}")
 
 
 async def show_broadcast(platform: simulate.Platform, street: Street, run_id: str, year: int) -> None:
@@ -163,12 +163,45 @@ async def show_broadcast(platform: simulate.Platform, street: Street, run_id: st
     console.print(f"  未发原因 suppressed by reason: {reasons}; GET /v1/broadcasts/{broadcast_id} (notify)")
 
 
-async def show(platform: simulate.Platform, street: Street, run_id: str, year: int) -> None:
+async def show_survey(platform: simulate.Platform, survey_id: str) -> None:
+    r = await platform.http["activities"].get(f"/v1/surveys/{survey_id}/results", headers=platform.operator)
+    if r.status_code != 200:
+        console.print(f"[yellow]问卷 survey {survey_id}: HTTP {r.status_code} {r.text[:200]}")
+        return
+    results = r.json()
+    table = Table(title=f"问卷结果 Survey results: {results['title_zh']} / {results['title_en']}")
+    columns = ("社区 Community", "目标 Targeted", "作答 Answered", "回收率 Rate", "每周/每月/很少 Often",
+               "想要的主题 Themes wanted", "满意度 Offer (1-5)")  # fmt: skip
+    for col in columns:
+        table.add_column(col, justify="left" if col.startswith(("社区", "想要")) else "right")
+    for c in results["communities"]:
+        q = c["questions"]
+        often = q.get("often", {}).get("options", {})
+        themes = q.get("themes", {}).get("options", {})
+        wanted = ", ".join(f"{k} {v}" for k, v in sorted(themes.items(), key=lambda kv: -kv[1]))
+        mean = q.get("offer", {}).get("mean")
+        table.add_row(c["community_id"], str(c["targeted"]), str(c["respondents"]), f"{c['response_rate']:.0%}",
+                      "/".join(str(often.get(k, 0)) for k in ("weekly", "monthly", "rarely")), wanted or "-",
+                      f"{mean:.2f}" if isinstance(mean, int | float) else "-")  # fmt: skip
+    console.print(table)
+
+
+async def show(platform: simulate.Platform, street: Street, run_id: str, year: int, survey_id: str) -> None:
     honours = await awarded_to_residents(platform, street)
     recipients = list(dict.fromkeys(h["recipient_id"] for h in honours))[:3]
     await show_passports(platform, recipients)
     awarded = [h for h in honours if h.get("state") == "awarded"]
     # a rerun finds the one it revoked before, and revokes no second honour
     revoked = [h for h in honours if h.get("state") == "revoked"][:1] or awarded[1:2]
-    await show_credentials(platform, awarded[:1] + revoked)
+    if awarded:
+        await show_credentials(platform, awarded[:1] + revoked)
+    else:
+        # Honours are awarded when their public notice (公示, the indicator file's notice_days) ends
+        # with no objection open: on a street set up today, that is days away.
+        ends = sorted(h["notice_ends_at"] for h in honours if h.get("state") == "in_notice" and h.get("notice_ends_at"))
+        console.print(
+            f"凭证 credentials: no honour of this street is awarded yet; {len(ends)} in notice (公示)"
+            + (f", the first ends {ends[0]}: run the demo again after it to verify and revoke one" if ends else "")
+        )
+    await show_survey(platform, survey_id)
     await show_broadcast(platform, street, run_id, year)

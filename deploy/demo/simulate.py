@@ -528,3 +528,73 @@ async def competition(platform: Platform, street: Street, tally: Tally, seed: in
 def chunks(items: list, size: int) -> Iterable[list]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+# --- residents' feedback: a needs survey (问卷) and satisfaction after sessions (满意度) --------------
+
+SATISFACTION = [5] * 45 + [4] * 35 + [3] * 12 + [2] * 5 + [1] * 3  # how residents rate a session
+
+
+def needs_survey(survey_id: str, community_id: str) -> dict[str, Any]:
+    return {
+        "survey_id": survey_id,
+        "title_zh": "社区学习需求问卷",
+        "title_en": "Community learning needs survey",
+        "audience": {"community_ids": [community_id]},
+        "questions": [
+            {"id": "often", "kind": "single", "title_zh": "您多久参加一次社区学习活动？",
+             "title_en": "How often do you join a community learning activity?",
+             "options": [{"id": "weekly", "label_zh": "每周", "label_en": "Weekly"},
+                         {"id": "monthly", "label_zh": "每月", "label_en": "Monthly"},
+                         {"id": "rarely", "label_zh": "很少", "label_en": "Rarely"}]},
+            {"id": "themes", "kind": "multiple", "title_zh": "您希望增加哪些主题的课程？",
+             "title_en": "Which themes would you like more courses on?",
+             "options": [{"id": "digital", "label_zh": "数字技能", "label_en": "Digital skills"},
+                         {"id": "health", "label_zh": "健康养生", "label_en": "Health"},
+                         {"id": "parenting", "label_zh": "家庭教育", "label_en": "Parenting"},
+                         {"id": "culture", "label_zh": "文化艺术", "label_en": "Culture and arts"}]},
+            {"id": "offer", "kind": "scale", "scale_max": 5, "title_zh": "您对街道学习活动的总体满意度",
+             "title_en": "Overall, how satisfied are you with the street's learning offer?"},
+            {"id": "ideas", "kind": "text", "required": False, "title_zh": "其他建议", "title_en": "Other suggestions"},
+        ],
+    }  # fmt: skip
+
+
+async def feedback(
+    platform: Platform, street: Street, p: Plan, tally: Tally, progress: Progress, survey_id: str, seed: int = 29
+) -> None:
+    """A community's residents answer the needs survey; residents rate some sessions they attended
+    (a rating needs a recorded attendance, so this runs once the scans are applied)."""
+    rng = random.Random(seed)
+    community = street.communities[0]
+    body = needs_survey(survey_id, community.id)
+    _ok(await platform.call(tally, "activities", "POST", "/v1/surveys", json=body, headers=platform.operator), 409)
+    neighbours = [r for r in street.residents if r.community_id == community.id]
+    respondents = rng.sample(neighbours, min(len(neighbours), max(20, len(neighbours) // 5)))
+    raters = rng.sample(p.attendance, min(len(p.attendance), max(50, len(p.attendance) // 12)))
+    await platform.prepare("resident", [r.resident_id for r in respondents] + [rid for rid, _ in raters])
+
+    async def answer(r) -> None:
+        headers = await platform.bearer("resident", r.resident_id)
+        answers = [
+            {"question_id": "often", "value": rng.choice(["weekly", "monthly", "monthly", "rarely"])},
+            {"question_id": "themes", "value": rng.sample(["digital", "health", "parenting", "culture"], 2)},
+            {"question_id": "offer", "value": rng.choice(SATISFACTION)},
+        ]
+        if rng.random() < 0.2:
+            answers.append({"question_id": "ideas", "value": rng.choice(
+                ["希望增加周末晚上的课程", "希望多开老年人智能手机课", "More evening classes, please"])})  # fmt: skip
+        response = await platform.call(tally, "activities", "POST", f"/v1/surveys/{survey_id}/responses",
+                                       json={"answers": answers}, headers=headers)  # fmt: skip
+        _ok(response, 409)
+
+    async def rate(item) -> None:
+        resident_id, session = item
+        headers = await platform.bearer("resident", resident_id)
+        path = f"/v1/sessions/{session['session_id']}/satisfaction"
+        body = {"score": rng.choice(SATISFACTION)}
+        response = await platform.call(tally, "activities", "POST", path, json=body, headers=headers)
+        _ok(response, 403, 409)  # 403: that scan was not recorded (late or malformed); 409: rated before
+
+    await run_all(progress, f"问卷 needs survey ({community.name_zh}, residents, HTTP)", respondents, answer, 32)
+    await run_all(progress, "满意度 session ratings (residents, HTTP)", raters, rate, 32)
