@@ -229,7 +229,7 @@ def response_rate(respondents: int, targeted: int) -> float:
     """respondents / targeted, within [0, 1]; 0 when nobody is targeted (no credit for no one)."""
     if targeted <= 0:
         return 0.0
-    return round(min(respondents, targeted) / targeted, 4)
+    return round(max(0, min(respondents, targeted)) / targeted, 4)
 
 
 def tally(questions: Sequence[Question], answer_sets: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

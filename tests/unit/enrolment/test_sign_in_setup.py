@@ -13,7 +13,7 @@ from services.enrolment.config import EnrolmentSettings
 
 BASE = dict(
     service="enrolment", kafka_username="enrolment", kafka_password="x", database_url="postgresql://x",
-    http_port=8102, LS_JWT_SECRET="Zq8vN3kLw2Xr7TmB4yHc9JfP6sDa1GeU5oKi",
+    http_port=8102, LS_JWT_SECRET="test-only-hs256-key-0123456789abcdefgh",
 )  # fmt: skip
 
 
