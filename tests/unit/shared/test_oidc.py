@@ -8,11 +8,9 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +34,7 @@ from shared.http.auth import (
     oidc_config_from_env,
 )
 from shared.http.oidc import OIDCConfig
+from tests.unit.shared.json_server import JsonServer
 
 ROOT = Path(__file__).resolve().parents[3]
 AUDIENCE = "learnstreet-activities"
@@ -46,44 +45,23 @@ class Provider:
     """An identity provider's published half: discovery document and key set, plus its signing keys."""
 
     def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self.server.server_port}/realms/test"
+        self.http = JsonServer(self._answer)
+        self.server = self.http.server
+        self.issuer = f"{self.http.url}/realms/test"
         self.discovery_issuer: str | None = None  # a lying discovery document when set
         self.jwks: list[dict[str, Any]] = []
         self.requests: list[str] = []
         self.up = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                provider.requests.append(self.path)
-                if not provider.up:
-                    self.send_error(503)
-                    return
-                if self.path.endswith("/.well-known/openid-configuration"):
-                    body = {
-                        "issuer": provider.discovery_issuer or provider.issuer,
-                        "jwks_uri": provider.issuer + "/certs",
-                    }
-                elif self.path.endswith("/certs"):
-                    body = {"keys": provider.jwks}
-                else:
-                    self.send_error(404)
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        return Handler
+    def _answer(self, path: str) -> tuple[int, Any]:
+        self.requests.append(path)
+        if not self.up:
+            return 503, None
+        if path.endswith("/.well-known/openid-configuration"):
+            return 200, {"issuer": self.discovery_issuer or self.issuer, "jwks_uri": self.issuer + "/certs"}
+        if path.endswith("/certs"):
+            return 200, {"keys": self.jwks}
+        return 404, None
 
     def jwks_fetches(self) -> int:
         return sum(p.endswith("/certs") for p in self.requests)

@@ -3,12 +3,10 @@ its discovery document and JWKS served over HTTP here, make residents and never 
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import jwt
 import pytest
@@ -18,6 +16,7 @@ from fastapi.testclient import TestClient
 
 from services.enrolment.adapters.resident_tokens import ResidentTokenSigner
 from shared.http.auth import Operator, Principal, ResidentOnly, install_auth, mint_token
+from tests.unit.shared.json_server import JsonServer
 
 SECRET = secrets.token_urlsafe(32)
 AUDIENCES = ("learnstreet-activities", "learnstreet-enrolment", "learnstreet-scoring", "learnstreet-notify")
@@ -25,35 +24,17 @@ AUDIENCES = ("learnstreet-activities", "learnstreet-enrolment", "learnstreet-sco
 
 class Issuer:
     def __init__(self) -> None:
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.http = JsonServer(self._answer)
+        self.server = self.http.server
+        self.url = self.http.url
         self.signer = ResidentTokenSigner(ec.generate_private_key(ec.SECP256R1()), self.url, AUDIENCES)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        issuer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/.well-known/openid-configuration":
-                    body = issuer.signer.discovery(f"{issuer.url}/v1/sign-in/jwks.json")
-                elif self.path == "/v1/sign-in/jwks.json":
-                    body = issuer.signer.jwks()
-                else:
-                    self.send_response(404)
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        return Handler
+    def _answer(self, path: str) -> tuple[int, Any]:
+        if path == "/.well-known/openid-configuration":
+            return 200, self.signer.discovery(f"{self.url}/v1/sign-in/jwks.json")
+        if path == "/v1/sign-in/jwks.json":
+            return 200, self.signer.jwks()
+        return 404, None
 
 
 @pytest.fixture(scope="module")
