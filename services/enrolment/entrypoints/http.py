@@ -5,6 +5,7 @@ themself. Errors are 4xx with the field and the reason (shared.http.errors)."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
 import uuid
@@ -18,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from services.enrolment.adapters import privacy
 from services.enrolment.entrypoints import certificate as certificate_page
+from services.enrolment.entrypoints import certificate_pdf
 from services.enrolment.service_layer import handlers
 from services.enrolment.service_layer import passport as passports
 from services.enrolment.service_layer.handlers import Forbidden
@@ -608,7 +610,10 @@ async def get_passport(
     "/residents/{resident_id}/passport/certificate",
     response_class=HTMLResponse,
     tags=["passport"],
-    responses={404: {"description": "unknown resident, or no learning recorded in the year"}},
+    responses={
+        200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "the page, or the PDF"},
+        404: {"description": "unknown resident, or no learning recorded in the year"},
+    },
 )
 async def get_certificate(
     resident_id: PathId,
@@ -619,15 +624,21 @@ async def get_certificate(
         int | None, Query(ge=2000, le=2100, description="calendar year of the learning (default: this year)")
     ] = None,
     lang: Annotated[Literal["zh-CN", "en"], Query(description="language of the page")] = "zh-CN",
-) -> HTMLResponse:
-    """A printable certificate of learning (学习证明) for a year: hours, credits, the courses
-    attended, the honours awarded for the year, and a verification code (an HMAC with the
-    street's secret of the resident, the year and the minutes) that GET /v1/certificates/{code}
-    verifies."""
+    format: Annotated[Literal["html", "pdf"], Query(description="a printable page, or an A4 PDF file")] = "html",
+) -> Response:
+    """A certificate of learning (学习证明) for a year, as a printable page or a PDF: hours,
+    credits, the courses attended, the honours awarded for the year, and a verification code (an
+    HMAC with the street's secret of the resident, the year and the minutes) that
+    GET /v1/certificates/{code} verifies (the PDF carries that address as a QR code too)."""
     _require_self_or_operator(principal, resident_id)
     year = year or request.app.state.passport.rule.year_of(datetime.now(UTC))  # the street's calendar year
     data = await passports.certificate(_uow(request), request.app.state.passport, resident_id, year)
-    return HTMLResponse(certificate_page.render(data, lang))
+    if format == "html":
+        return HTMLResponse(certificate_page.render(data, lang))
+    verify_url = f"{request.app.state.credentials.issuer.base_url}/v1/certificates/{data['code']}"
+    pdf = await asyncio.to_thread(certificate_pdf.render, data, lang, verify_url)  # CPU-bound: off the loop
+    disposition = f'attachment; filename="certificate-{resident_id}-{year}.pdf"'
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
 
 class CertificateCheckOut(BaseModel):

@@ -462,8 +462,8 @@
     $('years').replaceChildren(...p.years.map((y) => el('li', { 'data-year': y.year },
       el('h3', { text: t('year_line', { year: y.year, hours: y.hours, credits: y.credits, n: y.attendances }) }),
       el('div', { class: 'actions' }, el('button', { type: 'button', class: 'link download',
-        'data-path': `/v1/residents/${me}/passport/certificate?year=${y.year}&lang=${state.lang}`,
-        'data-filename': `certificate-${y.year}.html`, text: t('certificate', { year: y.year }) })))));
+        'data-path': `/v1/residents/${me}/passport/certificate?year=${y.year}&lang=${state.lang}&format=pdf`,
+        'data-filename': `certificate-${y.year}.pdf`, text: t('certificate', { year: y.year }) })))));
     $('years-empty').hidden = p.years.length > 0;
     $('honours').replaceChildren(...p.honours.map((h) => el('li', { 'data-honour': h.honour_id },
       el('h3', { text: named(h.name) }),

@@ -3,10 +3,12 @@ holding it verifies its code without signing in, and a changed figure fails veri
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pypdf import PdfReader
 
 from tests.integration.enrolment.helpers import register_many
 from tests.integration.scoring.events import attendance, send
@@ -39,6 +41,9 @@ async def test_certificate_for_a_year_with_a_code_that_verifies_and_breaks_when_
         assert (await own.get(f"/v1/residents/{me}/passport/certificate", params={"year": 2024})).status_code == 404
         bad = await own.get(f"/v1/residents/{me}/passport/certificate", params={"year": 2026, "lang": "fr"})
         assert bad.status_code == 422 and ["query", "lang"] in [d["loc"] for d in bad.json()["detail"]]
+        pdf = await own.get(f"/v1/residents/{me}/passport/certificate", params={"year": 2026, "format": "pdf"})
+        bad_format = await own.get(f"/v1/residents/{me}/passport/certificate", params={"year": 2026, "format": "doc"})
+        assert bad_format.status_code == 422 and ["query", "format"] in [d["loc"] for d in bad_format.json()["detail"]]
         this_year = await own.get(f"/v1/residents/{me}/passport/certificate")  # the street's calendar year
         assert this_year.status_code == 200 and str(datetime.now(UTC).year) in this_year.text
     async with client("enrolment", "resident", other) as theirs:
@@ -49,6 +54,13 @@ async def test_certificate_for_a_year_with_a_code_that_verifies_and_breaks_when_
     assert "Certificate of Learning" in english.text
     code = re.search(r'<code id="code">([^<]+)</code>', page.text).group(1)
     assert code.startswith("2026-180-") and code.endswith(f"-{me}")
+
+    # the PDF: the same certificate, its code, and the address anyone verifies it at (also as a QR code)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf", pdf.text[:300]
+    assert pdf.headers["content-disposition"] == f'attachment; filename="certificate-{me}-2026.pdf"'
+    pdf_text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.content)).pages).replace(" ", "")
+    assert "学习证明" in pdf_text and "平湖街道" in pdf_text and code in pdf_text
+    assert f"/v1/certificates/{code}" in pdf_text
 
     async with client("enrolment", role=None) as anyone:  # no sign-in needed to verify
         checked = (await anyone.get(f"/v1/certificates/{code}")).json()

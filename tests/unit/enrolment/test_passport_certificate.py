@@ -3,10 +3,14 @@ certify is changed; the page escapes what it shows."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from pypdf import PdfReader
 
 from services.enrolment.domain.passport import certificate_code, genuine, parse_certificate_code
 from services.enrolment.entrypoints.certificate import render
+from services.enrolment.entrypoints.certificate_pdf import render as pdf_render
 from services.enrolment.service_layer.passport import certificate_key
 
 KEY = certificate_key(None, "x" * 40)
@@ -55,3 +59,48 @@ def test_the_page_escapes_names_and_shows_figures_and_code():
     assert "v-1" in page  # a venue the catalogue does not name shows its id
     assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere
     assert "Certificate of Learning" in render(data, "en")
+
+
+def _data(attendances: int = 3) -> dict:
+    return {
+        "resident_id": "res-a-1",
+        "year": 2026,
+        "summary": {"hours": 3.0, "credits": 1.5, "attendances": attendances, "minutes": 180},
+        "attendance": [
+            {"date": f"2026-09-{1 + i % 28:02d}", "course_id": "c1",
+             "course": {"zh-CN": "书法入门", "en": "Calligraphy"}, "venue_id": "v1",
+             "venue": {"zh-CN": "凤凰党群服务中心", "en": "Fenghuang centre"}, "minutes": 60}
+            for i in range(attendances)
+        ],
+        "honours": [{"name": {"zh-CN": "百姓学习之星", "en": "Learning Star"}, "period": "2026"}],
+        "code": certificate_code(KEY, "res-a-1", 2026, 180),
+        "street": {"zh-CN": "平湖街道", "en": "Pinghu Street"},
+        "rule_version": "pinghu-credits-v1",
+    }  # fmt: skip
+
+
+def _text(pdf: bytes) -> tuple[str, int]:
+    reader = PdfReader(io.BytesIO(pdf))
+    return "\n".join(page.extract_text() for page in reader.pages).replace(" ", ""), len(reader.pages)
+
+
+@pytest.mark.parametrize("lang, words", [("zh-CN", ["学习证明", "书法入门", "百姓学习之星", "平湖街道", "验证码"]),
+                                         ("en", ["CertificateofLearning", "Calligraphy", "LearningStar"])])  # fmt: skip
+def test_the_pdf_certificate_says_what_the_page_says_with_its_code_and_the_address_that_verifies_it(lang, words):
+    data = _data()
+    url = f"https://learn.pinghu.example/v1/certificates/{data['code']}"
+    pdf = pdf_render(data, lang, url)
+    assert pdf.startswith(b"%PDF-") and pdf.rstrip().endswith(b"%%EOF")
+    text, pages = _text(pdf)
+    assert pages == 1
+    for word in [*words, data["code"], url]:
+        assert word in text, word
+
+
+def test_a_long_year_of_learning_runs_onto_more_pages_and_markup_in_a_name_is_only_text():
+    data = _data(attendances=120)
+    data["attendance"][0]["course"] = {"zh-CN": "<b>粗体</b> & <font>", "en": "<b>bold</b> & <font>"}
+    pdf = pdf_render(data, "en", "https://learn.pinghu.example/v1/certificates/x")
+    text, pages = _text(pdf)
+    assert pages > 1
+    assert "<b>bold</b>&<font>" in text
