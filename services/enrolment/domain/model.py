@@ -16,7 +16,7 @@ says the same.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -196,3 +196,19 @@ def changed_topics(changes: dict[str, object]) -> tuple[bool, bool]:
 
 def forbidden_for_resident(changes: dict[str, object]) -> list[str]:
     return sorted(f for f in changes if f not in RESIDENT_EDITABLE)
+
+
+def channel_without_address(resident: Mapping[str, object], changes: Collection[str] = ()) -> str | None:
+    """The field to name when a consenting resident's preferred channel has no address (None when
+    the channel can reach them): the address when the change cleared it, else the channel or the
+    consent that the change set. Registration and every later change keep this true, so notify
+    never holds a consent it cannot honour."""
+    if not resident.get("consent"):
+        return None
+    address = "email" if resident.get("preferred_channel") == "email" else "phone"
+    if resident.get(address):
+        return None
+    for blamed in (address, "preferred_channel", "consent"):
+        if blamed in changes:
+            return blamed
+    return address

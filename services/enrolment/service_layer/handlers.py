@@ -36,7 +36,7 @@ from shared.events.catalogue import (
     SessionScheduled,
 )
 from shared.events.envelope import envelop
-from shared.http.errors import Conflict, DomainError, NotFound
+from shared.http.errors import Conflict, DomainError, Invalid, NotFound
 
 SOURCE = "learnstreet/enrolment"
 UowFactory = Callable[[], UnitOfWork]
@@ -459,8 +459,14 @@ async def update_resident(
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
         effective = {k: v for k, v in changes.items() if current.get(k) != v}
         if effective:
-            await repository.update_resident(uow.conn, resident_id, effective)
             updated = {**current, **effective}
+            if (blamed := model.channel_without_address(updated, effective)) is not None:
+                raise Invalid(
+                    f"with consent, the preferred channel {updated['preferred_channel']} needs its address"
+                    " / 已同意接收通知，所选渠道须有联系方式",
+                    field=blamed,
+                )
+            await repository.update_resident(uow.conn, resident_id, effective)
             public, contact = model.changed_topics(effective)
             for data in _resident_events(updated, public=public, contact=contact, new=False):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))

@@ -62,3 +62,25 @@ async def test_bad_quiet_hours_are_refused_with_the_field(quiet: dict):
     for response in (created, patched):
         assert response.status_code == 422, response.text
         assert "quiet_hours" in response.text
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"preferred_channel": "email"}, "preferred_channel"),  # consent given, no e-mail address held
+        ({"phone": None}, "phone"),  # the channel is sms: clearing the phone leaves it nowhere to go
+        ({"consent": True, "email": None, "preferred_channel": "email"}, "email"),
+    ],
+)
+async def test_a_patch_cannot_leave_a_consenting_resident_with_a_channel_that_has_no_address(change, field):
+    """Registration refuses consent with a channel that has no address; a PATCH that would reach
+    the same state from a valid one is refused too (422 naming the field), and changes nothing."""
+    async with client("enrolment") as http:
+        resident = await register(http, phone="+86 13800000009", consent=True)
+        rid = resident["resident_id"]
+    async with client("enrolment", role="resident", subject=rid) as own:
+        refused = await own.patch(f"/v1/residents/{rid}", json=change)
+        assert refused.status_code == 422, refused.text
+        assert ["body", field] in [d["loc"] for d in refused.json()["detail"]], refused.text
+        after = (await own.get(f"/v1/residents/{rid}")).json()
+    assert (after["preferred_channel"], after["phone"], after["consent"]) == ("sms", resident["phone"], True)

@@ -136,3 +136,21 @@ def test_changed_topics_separate_contact_from_public_attributes():
 def test_resident_may_change_contact_but_not_community():
     assert model.forbidden_for_resident({"phone": "1", "consent": True, "volunteer": True}) == []
     assert model.forbidden_for_resident({"community_id": "x", "phone": "1"}) == ["community_id"]
+
+
+@pytest.mark.parametrize(
+    "resident, changes, blamed",
+    [
+        ({"consent": True, "preferred_channel": "sms", "phone": "+86 138"}, {"email"}, None),
+        ({"consent": False, "preferred_channel": "email", "email": None}, {"preferred_channel"}, None),
+        ({"consent": True, "preferred_channel": "email", "email": None}, {"preferred_channel"}, "preferred_channel"),
+        ({"consent": True, "preferred_channel": "sms", "phone": None}, {"phone"}, "phone"),
+        ({"consent": True, "preferred_channel": "email", "email": None}, {"email", "preferred_channel"}, "email"),
+        ({"consent": True, "preferred_channel": "sms", "phone": None}, {"consent"}, "consent"),
+        ({"consent": True, "preferred_channel": "sms", "phone": ""}, set(), "phone"),
+    ],
+)
+def test_a_consenting_residents_channel_must_have_its_address_and_the_change_that_broke_it_is_named(
+    resident, changes, blamed
+):
+    assert model.channel_without_address(resident, changes) == blamed
