@@ -6,10 +6,12 @@ file embeds no font and the service needs no font file (the image ships none).""
 
 from __future__ import annotations
 
+import functools
 import io
 from typing import Any
 from xml.sax.saxutils import escape
 
+import orjson
 from reportlab.graphics.barcode.qr import QrCodeWidget
 from reportlab.graphics.shapes import Drawing
 from reportlab.lib import colors
@@ -43,11 +45,19 @@ def _p(text: str, style: str) -> Paragraph:
 
 
 def _qr(url: str) -> Drawing:
-    widget = QrCodeWidget(url)
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(QR_SIZE, QR_SIZE, transform=[QR_SIZE / (x1 - x0), 0, 0, QR_SIZE / (y1 - y0), 0, 0])
-    drawing.add(widget)
+    # Sized by barWidth/barHeight rather than scaled from getBounds(), which encodes the code a
+    # second time: the pure-Python encoder was most of a certificate's cost.
+    drawing = Drawing(QR_SIZE, QR_SIZE)
+    drawing.add(QrCodeWidget(url, barWidth=QR_SIZE, barHeight=QR_SIZE))
     return drawing
+
+
+@functools.lru_cache(maxsize=256)
+def render_cached(data_json: bytes, lang: str, verify_url: str) -> bytes:
+    """`render` of the certificate's data as JSON: a resident fetching the same certificate again
+    (or a script fetching it in a loop) costs a dictionary lookup, not another rendering; any
+    change to what it certifies is another key. At most 256 files of about 10 kB are kept."""
+    return render(orjson.loads(data_json), lang, verify_url)
 
 
 def render(data: dict[str, Any], lang: str, verify_url: str) -> bytes:

@@ -636,7 +636,8 @@ async def get_certificate(
     if format == "html":
         return HTMLResponse(certificate_page.render(data, lang))
     verify_url = f"{request.app.state.credentials.issuer.base_url}/v1/certificates/{data['code']}"
-    pdf = await asyncio.to_thread(certificate_pdf.render, data, lang, verify_url)  # CPU-bound: off the loop
+    key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    pdf = await asyncio.to_thread(certificate_pdf.render_cached, key, lang, verify_url)  # CPU-bound: off the loop
     disposition = f'attachment; filename="certificate-{resident_id}-{year}.pdf"'
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 

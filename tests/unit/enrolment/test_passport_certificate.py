@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 
+import orjson
 import pytest
 from pypdf import PdfReader
 
 from services.enrolment.domain.passport import certificate_code, genuine, parse_certificate_code
 from services.enrolment.entrypoints.certificate import render
 from services.enrolment.entrypoints.certificate_pdf import render as pdf_render
+from services.enrolment.entrypoints.certificate_pdf import render_cached
 from services.enrolment.service_layer.passport import certificate_key
 
 KEY = certificate_key(None, "x" * 40)
@@ -104,3 +106,14 @@ def test_a_long_year_of_learning_runs_onto_more_pages_and_markup_in_a_name_is_on
     text, pages = _text(pdf)
     assert pages > 1
     assert "<b>bold</b>&<font>" in text
+
+
+def test_the_same_certificate_is_rendered_once_and_a_changed_one_again():
+    data = _data()
+    key = orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
+    first = render_cached(key, "zh-CN", "https://learn.pinghu.example/v1/certificates/x")
+    assert render_cached(key, "zh-CN", "https://learn.pinghu.example/v1/certificates/x") is first
+    data["honours"].append({"name": {"zh-CN": "最美家庭", "en": "Most Beautiful Family"}, "period": "2026"})
+    changed = render_cached(orjson.dumps(data, option=orjson.OPT_SORT_KEYS), "zh-CN",
+                            "https://learn.pinghu.example/v1/certificates/x")  # fmt: skip
+    assert changed is not first and "最美家庭" in _text(changed)[0]
