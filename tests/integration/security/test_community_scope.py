@@ -61,6 +61,7 @@ class World:
     honour_b: str
     task_b: str
     indicator: str
+    survey_b: str
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +97,18 @@ async def world() -> World:
         w.enrolment_b = (await eventually(enrolled, timeout_s=60, every_s=0.5)).json()["enrolment_id"]
         w.honour_b = await _honour_of_b(sc, w.resident_b)
         w.task_b = await _task_of_b(sc)
+        w.survey_b = unique("scope-survey")
+        r = await act.post("/v1/surveys", json=_survey_to_b(w.survey_b))
+        assert r.status_code == 201, r.text
         indicators = (await sc.get("/v1/indicators")).json()["aspects"]
         w.indicator = next(i["id"] for a in indicators for i in a["indicators"] if i["kind"] == "assessed")
     return w
+
+
+def _survey_to_b(survey_id: str | None = None) -> dict:
+    question = {"id": "q1", "kind": "scale", "scale_max": 5, "title_zh": "满意度", "title_en": "Score"}
+    body = {"title_zh": "乙问卷", "title_en": "B survey", "audience": {"community_ids": [B]}, "questions": [question]}
+    return body | ({"survey_id": survey_id} if survey_id else {})
 
 
 async def _honour_of_b(sc: httpx.AsyncClient, resident_b: str) -> str:
@@ -139,6 +149,7 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "enrolment_id": lambda w: w.enrolment_b,
     "honour_id": lambda w: w.honour_b,
     "task_id": lambda w: w.task_b,
+    "survey_id": lambda w: w.survey_b,
 }
 # Path parameters that name no community's record.
 NEUTRAL_PATH_VALUES: dict[str, Callable[[World], str]] = {"period": lambda w: str(date.today().year)}
@@ -159,6 +170,7 @@ BODIES: dict[tuple[str, str, str], Callable[[World], dict]] = {
         "ends_at": (now() + timedelta(days=5, hours=1)).isoformat()},
     ("activities", "PATCH", "/v1/sessions/{session_id}"): lambda w: {"capacity": 3},
     ("activities", "POST", "/v1/sessions/{session_id}/cancel"): lambda w: {"reason": "scope test"},
+    ("activities", "POST", "/v1/surveys"): lambda w: _survey_to_b(),
     ("enrolment", "POST", "/v1/residents"): lambda w: {
         "resident_id": unique("scope-new"), "community_id": B, "audience_group": "adult"},
     ("enrolment", "POST", "/v1/residents/import"): lambda w: {"residents": [
