@@ -32,6 +32,11 @@ PUBLIC = {
     ("enrolment", "GET", "/v1/credentials/issuer"),
     ("enrolment", "GET", "/v1/credentials/status/{list_id}"),
     ("enrolment", "POST", "/v1/credentials/verify"),
+    # a resident signs in with a code sent to their phone; every service reads the sign-in issuer's keys
+    ("enrolment", "GET", "/.well-known/openid-configuration"),
+    ("enrolment", "GET", "/v1/sign-in/jwks.json"),
+    ("enrolment", "POST", "/v1/sign-in/code"),
+    ("enrolment", "POST", "/v1/sign-in/token"),
 }
 ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/venues"),
@@ -42,6 +47,7 @@ ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/courses/{course_id}/sessions"),
     ("activities", "GET", "/v1/sessions/{session_id}"),
     ("activities", "GET", "/v1/needs/ranking"),
+    ("enrolment", "GET", "/v1/sessions"),  # upcoming sessions, as the residents' phone page lists them
     ("scoring", "GET", "/v1/index"),
     ("scoring", "GET", "/v1/index/{community_id}"),
     ("scoring", "GET", "/v1/index/{community_id}/rectification"),
