@@ -96,7 +96,7 @@ async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_val
             await kiosk.stop()
         poison_ids = {bodies[i]["checkin_id"] for i in poison}
         letters = await dlq.wait_for(
-            lambda r: orjson.loads(r.value).get("checkin_id") in poison_ids, count=2, timeout_s=60
+            lambda r: orjson.loads(r.value).get("checkin_id") in poison_ids, count=2, timeout_s=120
         )
     reasons = {orjson.loads(r.value)["checkin_id"]: headers_of(r)["dlq_reason"] for r in letters}
     assert reasons == dict.fromkeys(poison_ids, "invalid_header")
@@ -105,16 +105,18 @@ async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_val
 
     valid = [b for i, b in enumerate(bodies) if i not in poison]
     async with client("activities", role="operator") as op:
+        # A scan once recorded stays so: each round asks only about the ones not seen recorded yet
+        # (600 requests a round made each round slow on a loaded machine).
+        waiting = {b["checkin_id"] for b in valid}
 
         async def all_recorded():
-            missing = 0
-            for b in valid:
-                r = await op.get(f"/v1/checkins/{b['checkin_id']}")
-                if r.status_code != 200 or (r.json()["outcome"], r.json()["session_id"]) != ("recorded", session_id):
-                    missing += 1
-            return missing == 0 or None
+            for checkin_id in sorted(waiting):
+                r = await op.get(f"/v1/checkins/{checkin_id}")
+                if r.status_code == 200 and (r.json()["outcome"], r.json()["session_id"]) == ("recorded", session_id):
+                    waiting.discard(checkin_id)
+            return not waiting or None
 
-        await eventually(all_recorded, timeout_s=90, every_s=1.0)
+        await eventually(all_recorded, timeout_s=240, every_s=1.0)
         for i in poison:
             r = await op.get(f"/v1/checkins/{bodies[i]['checkin_id']}")
             assert r.status_code == 404, r.text  # dead-lettered, never applied
@@ -122,7 +124,7 @@ async def test_null_and_non_utf8_header_values_are_dead_lettered_and_lose_no_val
     async def no_lag():
         return await _group_lag("learnstreet.activities", TOPIC) == 0 or None
 
-    await eventually(no_lag, timeout_s=30, every_s=0.5)
+    await eventually(no_lag, timeout_s=90, every_s=0.5)
 
 
 async def _scan_session(n: int) -> tuple[list[dict], str]:
