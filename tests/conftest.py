@@ -26,6 +26,12 @@ def load_credentials(path: Path = CREDENTIALS_FILE) -> dict[str, str]:
     return read_credentials(path)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked `stack_faults` run after all the others: what they break in the shared stack
+    (they restart Kafka, kill services) cannot fail a test that comes after them."""
+    items.sort(key=lambda item: item.get_closest_marker("stack_faults") is not None)  # stable
+
+
 @pytest.fixture(scope="session")
 def credentials() -> dict[str, str]:
     values = load_credentials()
