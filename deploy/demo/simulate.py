@@ -289,6 +289,7 @@ async def load_street(platform: Platform, street: Street, p: Plan, tally: Tally,
             "email": r.email,
             "language": r.language,
             "consent": r.consent,
+            "consents": r.consents,
             "preferred_channel": r.preferred_channel if (r.email or r.preferred_channel == "sms") else "sms",
         }
 
@@ -569,7 +570,8 @@ async def feedback(
     community = street.communities[0]
     body = needs_survey(survey_id, community.id)
     _ok(await platform.call(tally, "activities", "POST", "/v1/surveys", json=body, headers=platform.operator), 409)
-    neighbours = [r for r in street.residents if r.community_id == community.id]
+    # a survey's answers are processed only for residents who agreed to surveys (the privacy notice)
+    neighbours = [r for r in street.residents if r.community_id == community.id and "surveys" in r.consents]
     respondents = rng.sample(neighbours, min(len(neighbours), max(20, len(neighbours) // 5)))
     raters = rng.sample(p.attendance, min(len(p.attendance), max(50, len(p.attendance) // 12)))
     await platform.prepare("resident", [r.resident_id for r in respondents] + [rid for rid, _ in raters])
@@ -594,7 +596,8 @@ async def feedback(
         path = f"/v1/sessions/{session['session_id']}/satisfaction"
         body = {"score": rng.choice(SATISFACTION)}
         response = await platform.call(tally, "activities", "POST", path, json=body, headers=headers)
-        _ok(response, 403, 409)  # 403: that scan was not recorded (late or malformed); 409: rated before
+        # 403: that scan was not recorded (late or malformed), or no consent to surveys; 409: rated before
+        _ok(response, 403, 409)
 
     await run_all(progress, f"问卷 needs survey ({community.name_zh}, residents, HTTP)", respondents, answer, 32)
     await run_all(progress, "满意度 session ratings (residents, HTTP)", raters, rate, 32)

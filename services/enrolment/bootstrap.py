@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
+from services.enrolment.adapters.consents import load_notice
 from services.enrolment.adapters.resident_tokens import ResidentTokenSigner
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.domain.credentials import Issuer
@@ -95,6 +96,7 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         description="Residents, enrolment with waitlists.",
         routers=[http.router, credential_routes.router, erasure_routes.router, resident_page.router],
     )
+    app.state.notice = load_notice(settings.reference_dir)
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)
     app.state.sign_in = sign_in_deps(settings)

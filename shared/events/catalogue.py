@@ -346,6 +346,20 @@ class ResidentContactChanged(EventData):
     quiet_hours_end: str | None = None
 
 
+class ResidentConsentsChanged(EventData):
+    """Emitted when a resident agrees to or withdraws a purpose of the street's privacy notice (and
+    at registration when they agreed to any): the purposes they agree to now. Activities takes
+    survey answers and session ratings only from residents agreeing to `surveys`."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.consents_changed.v1"
+    topic: ClassVar[str] = topics.RESIDENTS.name
+    key_field: ClassVar[str] = "resident_id"
+
+    resident_id: str
+    purposes: list[Literal["learning_record", "notifications", "surveys"]] = Field(max_length=3)
+    notice_version: str = Field(min_length=1, max_length=64)
+
+
 class ResidentErased(EventData):
     """Emitted when an operator's approved erasure request has removed the resident from
     enrolment: every service erases or pseudonymises its rows about the resident (ADR 10)."""
@@ -788,7 +802,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
     NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
-    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentErased, SignInCodeIssued,
+    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentConsentsChanged, ResidentErased,
+    SignInCodeIssued,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,
     HonourNominated, HonourReviewed, HonourApproved, HonourObjectionLodged, HonourObjectionResolved,

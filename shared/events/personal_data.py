@@ -99,6 +99,10 @@ FIELDS: dict[str, dict[str, Category]] = {
         f"learnstreet.enrolment.enrolment.{action}.v1": {"resident_id": _C.RESIDENT_ID}
         for action in ("confirmed", "waitlisted", "promoted", "cancelled")
     },
+    "learnstreet.enrolment.resident.consents_changed.v1": {
+        "resident_id": _C.RESIDENT_ID,
+        "purposes": _C.PREFERENCES,
+    },
     "learnstreet.scoring.honour.awarded.v1": {
         # a resident's card number, or a family's or employer's id (recipient_kind says which)
         "recipient_id": _C.RESIDENT_ID,
@@ -176,6 +180,7 @@ LINKED: dict[str, str] = {
     "learnstreet.enrolment.resident.registered.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.updated.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.contact_changed.v1": "how to reach the resident",
+    "learnstreet.enrolment.resident.consents_changed.v1": "what the resident agreed to process",
     "learnstreet.enrolment.resident.erased.v1": "that the resident asked to be erased",
     "learnstreet.enrolment.sign_in.code_issued.v1": "that the resident asked to sign in, and when",
     "learnstreet.enrolment.enrolment.confirmed.v1": "a session the resident enrolled in",
@@ -196,6 +201,9 @@ LINKED: dict[str, str] = {
 # Database columns, by name, in every service (the same name means the same thing everywhere).
 COLUMNS: dict[str, Category] = {
     "resident_id": _C.RESIDENT_ID,
+    "consent_purpose": _C.PREFERENCES,  # consent decisions (enrolment) and their copy (activities)
+    "purposes": _C.PREFERENCES,
+    "granted": _C.PREFERENCES,
     "resident_ids": _C.RESIDENT_ID,
     "recipient_id": _C.RESIDENT_ID,
     "phone": _C.CONTACT,

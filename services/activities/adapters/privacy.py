@@ -23,6 +23,7 @@ QUERIES: dict[str, str] = {
     "need_votes": "SELECT * FROM need_votes WHERE resident_id = $1 ORDER BY voted_at",
     "survey_responses": "SELECT * FROM survey_responses WHERE resident_id = $1 ORDER BY answered_at, survey_id",
     "session_ratings": "SELECT * FROM session_ratings WHERE resident_id = $1 ORDER BY rated_at, session_id",
+    "resident_consents": "SELECT * FROM resident_consents WHERE resident_id = $1",
 }
 
 
@@ -36,6 +37,7 @@ async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
 # need tallies are computed from them; survey answers go.
 ERASURE: list[str] = [
     "DELETE FROM residents WHERE resident_id = $1",
+    "DELETE FROM resident_consents WHERE resident_id = $1",  # enrolment keeps the record of consent
     "DELETE FROM pending_checkins WHERE resident_id = $1",
     "UPDATE enrolment_seats SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE checkins SET resident_id = $2 WHERE resident_id = $1",

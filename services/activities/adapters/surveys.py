@@ -129,3 +129,20 @@ async def low_ratings_by_theme(conn: asyncpg.Connection, community_id: str, at_m
 
 async def resident(conn: asyncpg.Connection, resident_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT community_id, audience_group FROM residents WHERE resident_id = $1", resident_id)
+
+
+async def set_consents(conn: asyncpg.Connection, resident_id: str, purposes: list[str], notice_version: str) -> None:
+    await conn.execute(
+        """INSERT INTO resident_consents(resident_id, purposes, notice_version) VALUES ($1, $2, $3)
+           ON CONFLICT (resident_id) DO UPDATE
+           SET purposes = EXCLUDED.purposes, notice_version = EXCLUDED.notice_version, changed_at = now()""",
+        resident_id, purposes, notice_version,
+    )  # fmt: skip
+
+
+async def agrees_to(conn: asyncpg.Connection, resident_id: str, purpose: str) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT $2 = ANY(purposes) FROM resident_consents WHERE resident_id = $1", resident_id, purpose
+        )
+    )

@@ -13,6 +13,7 @@ from shared.runtime import Runtime
 HANDLERS: Handlers = {
     ev.ResidentRegistered: handlers.on_resident,
     ev.ResidentUpdated: handlers.on_resident,
+    ev.ResidentConsentsChanged: handlers.on_resident_consents,
     ev.ResidentErased: handlers.on_resident_erased,
     ev.EnrolmentConfirmed: handlers.on_enrolment,
     ev.EnrolmentPromoted: handlers.on_enrolment,

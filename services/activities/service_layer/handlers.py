@@ -432,6 +432,11 @@ async def on_resident(uow: UnitOfWork, event: ev.ResidentRegistered, meta: Incom
     _arrivals(uow).residents[event.resident_id] = info
 
 
+async def on_resident_consents(uow: UnitOfWork, event: ev.ResidentConsentsChanged, meta: Incoming) -> None:
+    """resident.consents_changed: the purposes the resident agrees to now (surveys: answers, ratings)."""
+    await survey_store.set_consents(uow.conn, event.resident_id, list(event.purposes), event.notice_version)
+
+
 async def on_enrolment(uow: UnitOfWork, event: ev.EnrolmentConfirmed, meta: Incoming) -> None:
     """Confirmed, promoted or cancelled: the seat's state (walk-in seats, enrolled-first choice)."""
     seats = _arrivals(uow).seats

@@ -63,6 +63,18 @@ async def publish(
     return survey, created
 
 
+NO_SURVEY_CONSENT = (
+    "you have not agreed to surveys in the street's privacy notice: agree first"
+    " (PUT /v1/residents/{id}/consents/surveys on enrolment) / 您尚未同意问卷调查用途，请先同意后再填写"
+)
+
+
+async def _check_consent(conn, resident_id: str) -> None:
+    """Answers and ratings are the `surveys` purpose of the privacy notice (PIPL Art. 14)."""
+    if not await store.agrees_to(conn, resident_id, "surveys"):
+        raise Forbidden(NO_SURVEY_CONSENT, field="consent")
+
+
 async def _survey(ctx: Context, survey_id: str) -> tuple[Survey, datetime]:
     async with ctx.uow() as uow:
         found = await store.get_survey(uow.conn, survey_id)
@@ -130,6 +142,7 @@ async def answer(ctx: Context, resident_id: str, survey_id: str, answers: list[d
         raise Conflict(f"survey {survey_id} closed at {survey.closes_at.isoformat()}", field="survey_id")
     checked = _rule(rules.check_answers, survey.questions, answers)
     async with ctx.uow() as uow:
+        await _check_consent(uow.conn, resident_id)
         at = await store.add_response(uow.conn, survey_id, resident_id, known[0], known[1], checked)
         if at is None:
             raise Conflict(f"you answered survey {survey_id} already", field="survey_id")
@@ -176,6 +189,7 @@ async def rate(
             raise NotFound(f"no session {session_id}", field="session_id")
         if await repository.get_attendance(uow.conn, resident_id, session_id) is None:
             raise Forbidden(f"only residents who attended session {session_id} rate it", field="session_id")
+        await _check_consent(uow.conn, resident_id)
         course = await repository.get_course(uow.conn, session.course_id)
         row = {
             "session_id": session_id, "resident_id": resident_id,

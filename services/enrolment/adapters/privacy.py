@@ -21,6 +21,7 @@ QUERIES: dict[str, str] = {
     "passport_honours": "SELECT * FROM passport_honours WHERE recipient_id = $1 OR $1 = ANY(resident_ids)"
     " ORDER BY awarded_at NULLS LAST, honour_id",
     "issued_credentials": "SELECT * FROM issued_credentials WHERE resident_id = $1 ORDER BY issued_at, honour_id",
+    "consent_decisions": "SELECT * FROM consent_decisions WHERE resident_id = $1 ORDER BY decision_id",
     # a live sign-in code of the resident's phone: hashes and times only
     "sign_in_codes": "SELECT * FROM sign_in_codes WHERE $1 = ANY(resident_ids) ORDER BY created_at",
 }
@@ -47,6 +48,8 @@ ERASURE: list[str] = [
     " SELECT status_list, status_index FROM issued_credentials WHERE resident_id = $1 ON CONFLICT DO NOTHING",
     "DELETE FROM issued_credentials WHERE resident_id = $1",
     "DELETE FROM sign_in_codes WHERE $1 = ANY(resident_ids)",
+    # what was agreed to, under which notice, stays as the record that processing was lawful
+    "UPDATE consent_decisions SET resident_id = $2 WHERE resident_id = $1",
 ]
 
 

@@ -9,18 +9,19 @@ import asyncio
 import functools
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
 import orjson
-from fastapi import APIRouter, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from services.enrolment.adapters import privacy
+from services.enrolment.domain.consent import Purpose
 from services.enrolment.entrypoints import certificate as certificate_page
 from services.enrolment.entrypoints import certificate_pdf
-from services.enrolment.service_layer import handlers
+from services.enrolment.service_layer import consents, handlers
 from services.enrolment.service_layer import passport as passports
 from services.enrolment.service_layer.handlers import Forbidden
 from shared.events.catalogue import AudienceGroup, Language
@@ -52,6 +53,10 @@ LocalTime = Annotated[
 _CONSENT = (
     "consents to notifications (SMS or email). Defaults to false: without consent the resident is sent nothing, "
     "not even enrolment confirmations / 是否同意接收通知；默认不同意，不同意则不发送任何通知"
+)
+_CONSENTS = (
+    "the purposes of the street's privacy notice (GET /v1/privacy-notice) the resident agreed to on the form, "
+    "recorded under its current version; `consent` true adds notifications / 居民在表单上同意的个人信息处理用途"
 )
 _QUIET = (
     "the resident's own quiet hours, local \"HH:MM\"; set both or neither (null: the street's default); "
@@ -91,6 +96,15 @@ def _check_community(request: Request, community_id: str) -> None:
         raise Invalid(f"unknown community {community_id!r}; one of {', '.join(sorted(known))}", field="community_id")
 
 
+def _recorded_by(principal: Principal) -> str:
+    """Who recorded a consent decision: the resident themself, or the staff member (a paper form)."""
+    return "resident" if principal.role == "resident" else f"{principal.role}:{principal.subject}"
+
+
+def _notice(request: Request):
+    return request.app.state.notice
+
+
 def _require_self_or_operator(principal: Principal, resident_id: str) -> None:
     if principal.role == "operator":
         return
@@ -124,6 +138,7 @@ class ResidentIn(BaseModel):
     email: Email | None = None
     language: Language = "zh-CN"
     consent: bool = Field(False, description=_CONSENT)
+    consents: list[Purpose] = Field(default_factory=list, max_length=3, description=_CONSENTS)
     preferred_channel: Literal["sms", "email"] = "sms"
     opted_out_categories: list[Category] = Field(default_factory=list, max_length=32)
     quiet_hours_start: LocalTime | None = Field(None, description=_QUIET)
@@ -194,7 +209,10 @@ async def register_resident(body: ResidentIn, request: Request, operator: Commun
     _check_community(request, body.community_id)
     data = body.model_dump(mode="json")
     data["resident_id"] = body.resident_id or f"r-{uuid.uuid4().hex[:16]}"
-    resident = await handlers.register_resident(_uow(request), data, correlation_id=_correlation(request))
+    resident = await handlers.register_resident(
+        _uow(request), data, notice=_notice(request), recorded_by=_recorded_by(operator),
+        correlation_id=_correlation(request),
+    )  # fmt: skip
     return ResidentOut.model_validate(resident)
 
 
@@ -224,7 +242,10 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
             raise Invalid(f"resident {data['resident_id']} is listed twice", field=f"residents.{i}.resident_id")
         seen.add(data["resident_id"])
         rows.append(data)
-    registered, existing = await handlers.import_residents(_uow(request), rows, correlation_id=_correlation(request))
+    registered, existing = await handlers.import_residents(
+        _uow(request), rows, notice=_notice(request), recorded_by=_recorded_by(operator),
+        correlation_id=_correlation(request),
+    )  # fmt: skip
     return ImportOut(registered=len(registered), existing=existing)
 
 
@@ -254,9 +275,94 @@ async def update_resident(
         resident_id,
         changes,
         by_resident=principal.role == "resident",
+        notice=_notice(request),
+        recorded_by=_recorded_by(principal),
         correlation_id=_correlation(request),
     )
     return ResidentOut.model_validate(resident)
+
+
+# --- consent per purpose (PIPL Art. 14-15; services/enrolment/domain/consent.py) ------------------
+
+
+class NoticeOut(BaseModel):
+    version: str
+    published: date
+    purposes: dict[str, dict[str, str]] = Field(description="purpose → language (zh-CN, en) → what it means")
+
+
+@router.get("/privacy-notice", response_model=NoticeOut, tags=["privacy"])
+async def privacy_notice(request: Request) -> NoticeOut:
+    """The street's privacy notice: the purposes it asks consent for, under its current version (public)."""
+    notice = _notice(request)
+    return NoticeOut(version=notice.version, published=notice.published, purposes=dict(notice.purposes))
+
+
+class DecisionOut(BaseModel):
+    purpose: Purpose
+    granted: bool
+    notice_version: str
+    decided_at: datetime
+    recorded_by: str = Field(description="resident, or the role and id of the staff member who recorded it")
+
+
+class PurposeOut(BaseModel):
+    purpose: Purpose
+    granted: bool
+    decision: DecisionOut | None = Field(description="the latest decision; null: never asked")
+
+
+class ConsentsOut(BaseModel):
+    resident_id: str
+    notice_version: str = Field(description="the notice's current version")
+    purposes: list[PurposeOut]
+    history: list[DecisionOut] = Field(description="every decision, oldest first")
+
+
+class ConsentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    notice_version: str = Field(min_length=1, max_length=64, description="the version of the notice the resident read")
+
+
+async def _self_or_staff(resident_id: PathId, request: Request, principal: ResidentOrStaff) -> Principal:
+    # a dependency, so that someone else's resident is refused before the path and body are judged
+    await _require_self_or_staff(request, principal, resident_id)
+    return principal
+
+
+SelfOrStaff = Annotated[Principal, Depends(_self_or_staff)]
+
+
+@router.get("/residents/{resident_id}/consents", response_model=ConsentsOut, tags=["privacy"])
+async def resident_consents(resident_id: PathId, request: Request, _who: SelfOrStaff, _audit: Audited) -> ConsentsOut:
+    """What the resident agrees to, per purpose, and every decision they made."""
+    return ConsentsOut.model_validate(await consents.state(_uow(request), _notice(request), resident_id))
+
+
+@router.put("/residents/{resident_id}/consents/{purpose}", response_model=ConsentsOut, tags=["privacy"])
+async def give_consent(
+    resident_id: PathId, purpose: Purpose, body: ConsentIn, request: Request, principal: SelfOrStaff, _audit: Audited
+) -> ConsentsOut:
+    """The resident agrees to a purpose under the current notice (themself, or staff from a signed
+    form). 409 when `notice_version` is not the current notice's."""
+    done = await consents.decide(
+        _uow(request), _notice(request), resident_id, purpose, granted=True, notice_version=body.notice_version,
+        recorded_by=_recorded_by(principal), correlation_id=_correlation(request),
+    )  # fmt: skip
+    return ConsentsOut.model_validate(done)
+
+
+@router.delete("/residents/{resident_id}/consents/{purpose}", response_model=ConsentsOut, tags=["privacy"])
+async def withdraw_consent(
+    resident_id: PathId, purpose: Purpose, request: Request, principal: SelfOrStaff, _audit: Audited
+) -> ConsentsOut:
+    """The resident withdraws a purpose; the services stop that processing once they hear of it."""
+    done = await consents.decide(
+        _uow(request), _notice(request), resident_id, purpose, granted=False, notice_version=None,
+        recorded_by=_recorded_by(principal), correlation_id=_correlation(request),
+    )  # fmt: skip
+    return ConsentsOut.model_validate(done)
 
 
 # --- enrolments ---------------------------------------------------------------------------------

@@ -17,7 +17,9 @@ from services.enrolment import metrics
 from services.enrolment.adapters import repository
 from services.enrolment.adapters.repository import LockedSession
 from services.enrolment.domain import model
+from services.enrolment.domain.consent import Notice
 from services.enrolment.domain.model import EnrolmentRefused, Status
+from services.enrolment.service_layer import consents
 from shared.bus.decoding import DeadLetter, Incoming
 from shared.catalogue import projection as catalogue
 from shared.catalogue import repository as catalogue_repository
@@ -401,11 +403,22 @@ def _resident_events(resident: dict[str, Any], *, public: bool, contact: bool, n
 
 
 async def register_resident(
-    uow_factory: UowFactory, resident: dict[str, Any], *, correlation_id: str | None = None
+    uow_factory: UowFactory,
+    resident: dict[str, Any],
+    *,
+    notice: Notice,
+    recorded_by: str,
+    correlation_id: str | None = None,
 ) -> dict[str, Any]:
+    """Register a resident; the purposes their form agreed to are recorded under the current notice."""
+    agreed = consents.purposes_at_registration(resident)
+    resident = {k: v for k, v in resident.items() if k != "consents"}
     async with uow_factory() as uow:
         if not await repository.insert_resident(uow.conn, resident):
             raise Conflict(f"resident {resident['resident_id']} exists already / 居民已登记", field="resident_id")
+        if agreed:  # announced first: a service that knows the resident knows what they agreed to
+            await consents.record_decisions(uow, notice, resident["resident_id"], agreed, recorded_by=recorded_by,
+                                            correlation_id=correlation_id)  # fmt: skip
         for data in _resident_events(resident, public=True, contact=True, new=True):
             uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
         await uow.commit()
@@ -414,17 +427,27 @@ async def register_resident(
 
 
 async def import_residents(
-    uow_factory: UowFactory, residents: list[dict[str, Any]], *, correlation_id: str | None = None
+    uow_factory: UowFactory,
+    residents: list[dict[str, Any]],
+    *,
+    notice: Notice,
+    recorded_by: str,
+    correlation_id: str | None = None,
 ) -> tuple[list[str], list[str]]:
     """Register many residents in one transaction (a street loading its registry). Residents
     already registered are left unchanged and reported, so an import can be run again."""
     registered, existing = [], []
     async with uow_factory() as uow:
-        for resident in residents:
+        for listed in residents:
+            agreed = consents.purposes_at_registration(listed)
+            resident = {k: v for k, v in listed.items() if k != "consents"}
             if not await repository.insert_resident(uow.conn, resident):
                 existing.append(resident["resident_id"])
                 continue
             registered.append(resident["resident_id"])
+            if agreed:  # announced first, as in register_resident
+                await consents.record_decisions(uow, notice, resident["resident_id"], agreed,
+                                                recorded_by=recorded_by, correlation_id=correlation_id)  # fmt: skip
             for data in _resident_events(resident, public=True, contact=True, new=True):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
         await uow.commit()
@@ -446,6 +469,8 @@ async def update_resident(
     changes: dict[str, Any],
     *,
     by_resident: bool,
+    notice: Notice,
+    recorded_by: str,
     correlation_id: str | None = None,
 ) -> dict[str, Any]:
     if by_resident and (forbidden := model.forbidden_for_resident(changes)):
@@ -470,6 +495,9 @@ async def update_resident(
             public, contact = model.changed_topics(effective)
             for data in _resident_events(updated, public=public, contact=contact, new=False):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+            if "consent" in effective:  # the notifications purpose of the privacy notice
+                await consents.record_decisions(uow, notice, resident_id, {"notifications": effective["consent"]},
+                                                recorded_by=recorded_by, correlation_id=correlation_id)  # fmt: skip
             await uow.commit()
             current = updated
     if effective:

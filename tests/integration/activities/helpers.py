@@ -116,13 +116,17 @@ async def publish_events(principal: str, *events: EventData) -> None:
         await kafka.stop()
 
 
-async def register_residents(*resident_ids: str, community_id: str = "xinnan") -> None:
-    from shared.events.catalogue import ResidentRegistered
+async def register_residents(*resident_ids: str, community_id: str = "xinnan", purposes: tuple[str, ...] = ()) -> None:
+    """As enrolment announces registrations; with `purposes`, what each agreed to, announced first
+    (same key, same partition) so that a resident activities knows has their consents known too."""
+    from shared.events.catalogue import ResidentConsentsChanged, ResidentRegistered
 
-    await publish_events(
-        "enrolment",
-        *(ResidentRegistered(resident_id=r, community_id=community_id, audience_group="adult") for r in resident_ids),
-    )
+    events = []
+    for r in resident_ids:
+        if purposes:
+            events.append(ResidentConsentsChanged(resident_id=r, purposes=list(purposes), notice_version="test"))
+        events.append(ResidentRegistered(resident_id=r, community_id=community_id, audience_group="adult"))
+    await publish_events("enrolment", *events)
 
 
 def checkin(place: Place, resident_id: str, at: datetime, **extra) -> dict:

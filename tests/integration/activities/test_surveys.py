@@ -54,8 +54,8 @@ async def test_a_survey_reaches_its_community_is_answered_once_and_counted_per_c
     run = unique("sv")
     mine = [f"{run}-x{i}" for i in range(3)]
     other = f"{run}-b0"
-    await register_residents(*mine, community_id="xinnan")
-    await register_residents(other, community_id="bainikeng")
+    await register_residents(*mine, community_id="xinnan", purposes=("surveys",))
+    await register_residents(other, community_id="bainikeng", purposes=("surveys",))
     survey_id = f"{run}-survey"
     async with client("activities") as op:
         # every resident's registration has reached activities before the survey is published
@@ -135,7 +135,7 @@ async def test_a_survey_reaches_its_community_is_answered_once_and_counted_per_c
 async def test_hostile_surveys_and_answers_are_422_naming_the_field():
     run = unique("svh")
     rid = f"{run}-r"
-    await register_residents(rid, community_id="xinnan")
+    await register_residents(rid, community_id="xinnan", purposes=("surveys",))
     survey_id = f"{run}-survey"
     async with client("activities") as op:
         bad = [
@@ -206,7 +206,7 @@ async def test_only_attendees_rate_a_session_once_and_ratings_move_the_satisfact
     run = unique("sat")
     place = await make_place(starts_at=now() - timedelta(minutes=5), theme="arts")
     came, stayed_home = [f"{run}-a{i}" for i in range(2)], f"{run}-h"
-    await register_residents(*came, stayed_home, community_id="xinnan")
+    await register_residents(*came, stayed_home, community_id="xinnan", purposes=("surveys",))
     scans = [checkin(place, r, now()) for r in came]
     await send_checkins(*scans)
     for scan in scans:
@@ -254,7 +254,7 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
     place = await make_place(starts_at=now() - timedelta(minutes=5))
     async with client("enrolment", "operator", "era-desk") as enr:
         r = await enr.post("/v1/residents", json={"resident_id": rid, "community_id": "xinnan",
-                                                  "audience_group": "adult", "consent": True,
+                                                  "audience_group": "adult", "consent": True, "consents": ["surveys"],
                                                   "phone": f"+86137{uuid.uuid4().int % 10**8:08d}"})  # fmt: skip
         assert r.status_code == 201, r.text
     async with client("activities") as op:
@@ -295,3 +295,55 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
         assert await conn.fetchval("SELECT count(*) FROM survey_responses WHERE survey_id = $1", survey_id) == 0
     finally:
         await conn.close()
+
+
+async def _agrees_to_surveys(resident_id: str) -> bool | None:
+    async with client("activities") as op:
+        tables = (await op.get(f"/v1/residents/{resident_id}/data-export")).json()["tables"]
+    rows = tables.get("resident_consents") or []
+    return (bool(rows) and "surveys" in rows[0]["purposes"]) or None
+
+
+async def test_answers_and_ratings_need_the_surveys_consent_given_and_withdrawn_through_enrolment():
+    """PIPL Art. 14: a resident who has not agreed to surveys (or withdrew) is refused with 403
+    naming `consent`; agreeing through enrolment's consent API lets them answer and rate."""
+    rid, survey_id = unique("sv-consent"), unique("sv-consent-survey")
+    place = await make_place(starts_at=now() - timedelta(minutes=5))
+    async with client("enrolment", "operator", "consent-desk") as enr:
+        r = await enr.post("/v1/residents", json={"resident_id": rid, "community_id": "xinnan",
+                                                  "audience_group": "adult",
+                                                  "consents": ["learning_record"]})  # fmt: skip
+        assert r.status_code == 201, r.text
+        notice = (await enr.get("/v1/privacy-notice")).json()["version"]
+    async with client("activities") as op:
+        r = await op.post("/v1/surveys", json={"survey_id": survey_id, "title_zh": "同意", "title_en": "Consent",
+                                               "questions": QUESTIONS, "audience": {"everyone": True}})  # fmt: skip
+        assert r.status_code == 201, r.text
+    await eventually(lambda: _sees(rid, survey_id), timeout_s=60)
+    scan = checkin(place, rid, now())
+    await send_checkins(scan)
+    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+    async with client("activities", "resident", rid) as me:
+        r = await me.post(f"/v1/surveys/{survey_id}/responses", json=answers())
+        assert r.status_code == 403 and fields(r) == {"body.consent"}, r.text
+        r = await me.post(f"/v1/sessions/{place.session_id}/satisfaction", json={"score": 5})
+        assert r.status_code == 403 and fields(r) == {"body.consent"}, r.text
+    async with client("enrolment", "resident", rid) as mine:
+        r = await mine.put(f"/v1/residents/{rid}/consents/surveys", json={"notice_version": notice})
+        assert r.status_code == 200, r.text
+    await eventually(lambda: _agrees_to_surveys(rid), timeout_s=60)
+    async with client("activities", "resident", rid) as me:
+        r = await me.post(f"/v1/surveys/{survey_id}/responses", json=answers())
+        assert r.status_code == 201, r.text
+    async with client("enrolment", "resident", rid) as mine:
+        r = await mine.delete(f"/v1/residents/{rid}/consents/surveys")
+        assert r.status_code == 200, r.text
+        assert not next(p for p in r.json()["purposes"] if p["purpose"] == "surveys")["granted"]
+
+    async def withdrawn() -> bool | None:
+        return not await _agrees_to_surveys(rid) or None
+
+    await eventually(withdrawn, timeout_s=60)
+    async with client("activities", "resident", rid) as me:
+        r = await me.post(f"/v1/sessions/{place.session_id}/satisfaction", json={"score": 5})
+        assert r.status_code == 403 and fields(r) == {"body.consent"}, r.text

@@ -83,14 +83,16 @@ async def test_contact_data_travels_only_on_enrolment_contacts():
     assert changes[0][1]["opted_out_categories"] == ["marketing"] and changes[0][1]["preferred_channel"] == "email"
     assert changes[1][1]["phone"] == "+86 13900000000"
     residents = await read_topic(
-        "enrolment.residents", until=lambda rs: len(events_of(rs, rid, "resident_id", rid)) >= 2
+        "enrolment.residents", until=lambda rs: len(events_of(rs, rid, "resident_id", rid)) >= 3
     )
     enrolments = await read_topic(
         "enrolment.enrolments", until=lambda rs: events_of(rs, session_id, "resident_id", rid)
     )
     public = events_of(residents, rid, "resident_id", rid)
-    assert [kind for kind, _ in public] == ["registered", "updated"]
-    assert public[1][1]["volunteer"] is True
+    # consent to notifications is announced (purposes only) ahead of the registration it came with
+    assert [kind for kind, _ in public] == ["consents_changed", "registered", "updated"]
+    assert public[0][1]["purposes"] == ["notifications"]
+    assert public[2][1]["volunteer"] is True
     for record in [r for r in residents + enrolments if rid.encode() in (r.value or b"")]:
         body = record.value.decode()
         assert phone not in body and email not in body and "13900000000" not in body

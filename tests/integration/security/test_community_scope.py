@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.enrolment.adapters.consents import load_notice
 from tests.integration.activities.helpers import checkin, make_place, now, register_residents
 from tests.support import client, eventually, service_url, unique
 
@@ -152,7 +153,10 @@ PATH_VALUES: dict[str, Callable[[World], str]] = {
     "survey_id": lambda w: w.survey_b,
 }
 # Path parameters that name no community's record.
-NEUTRAL_PATH_VALUES: dict[str, Callable[[World], str]] = {"period": lambda w: str(date.today().year)}
+NEUTRAL_PATH_VALUES: dict[str, Callable[[World], str]] = {
+    "period": lambda w: str(date.today().year),
+    "purpose": lambda w: "surveys",  # a purpose of the privacy notice
+}
 
 # Bodies of the changing routes: acting on B (a body naming B, or B's record in the path with a body
 # that is valid on its own).
@@ -177,6 +181,8 @@ BODIES: dict[tuple[str, str, str], Callable[[World], dict]] = {
         {"resident_id": unique("scope-imp"), "community_id": w.a, "audience_group": "adult"},
         {"resident_id": unique("scope-imp"), "community_id": B, "audience_group": "adult"}]},
     ("enrolment", "PATCH", "/v1/residents/{resident_id}"): lambda w: {"volunteer": True},
+    ("enrolment", "PUT", "/v1/residents/{resident_id}/consents/{purpose}"): lambda w: {
+        "notice_version": load_notice("reference/pinghu").version},
     ("enrolment", "POST", "/v1/sessions/{session_id}/enrolments"): lambda w: {"resident_id": w.resident_b},
     ("scoring", "POST", "/v1/assessments"): lambda w: {
         "indicator_id": w.indicator, "community_id": B, "score": 0, "evidence_text": "scope test", "kind": "self"},
@@ -305,6 +311,11 @@ async def test_the_worker_reaches_their_own_community(world: World):
         assert moved.status_code == 403, moved.text
         assert (await enr.get(f"/v1/residents/{w.resident_a}")).json()["community_id"] == w.a
         assert (await enr.get(f"/v1/residents/{w.resident_a}/enrolments")).status_code == 200
+        # a signed paper form: the worker records their resident's consent, named as who recorded it
+        version = load_notice("reference/pinghu").version
+        r = await enr.put(f"/v1/residents/{w.resident_a}/consents/surveys", json={"notice_version": version})
+        assert r.status_code == 200, r.text
+        assert r.json()["history"][-1]["recorded_by"].startswith("community_worker:")
         r = await sc.get("/v1/honours", params={"state": "all"})
         assert r.status_code == 200 and {h["community_id"] for h in r.json()["items"]} <= {w.a}, r.text
         assert (await sc.get(f"/v1/index/{w.a}")).status_code == 200

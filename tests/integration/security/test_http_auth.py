@@ -37,6 +37,7 @@ PUBLIC = {
     ("enrolment", "GET", "/v1/sign-in/jwks.json"),
     ("enrolment", "POST", "/v1/sign-in/code"),
     ("enrolment", "POST", "/v1/sign-in/token"),
+    ("enrolment", "GET", "/v1/privacy-notice"),  # what a resident reads before agreeing to a purpose
 }
 ANY_ROLE = {  # the catalogue and the index are open to every signed-in user
     ("activities", "GET", "/v1/venues"),
@@ -70,6 +71,10 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("activities", "POST", "/v1/sessions/{session_id}/satisfaction"),
     ("enrolment", "GET", "/v1/residents/{resident_id}"),
     ("enrolment", "PATCH", "/v1/residents/{resident_id}"),
+    # their consent per purpose of the privacy notice: read, agree, withdraw (issue 17)
+    ("enrolment", "GET", "/v1/residents/{resident_id}/consents"),
+    ("enrolment", "PUT", "/v1/residents/{resident_id}/consents/{purpose}"),
+    ("enrolment", "DELETE", "/v1/residents/{resident_id}/consents/{purpose}"),
     ("enrolment", "POST", "/v1/sessions/{session_id}/enrolments"),
     ("enrolment", "DELETE", "/v1/enrolments/{enrolment_id}"),
     ("enrolment", "GET", "/v1/enrolments/{enrolment_id}"),

@@ -39,6 +39,8 @@ PUBLIC = {
     ("enrolment", "POST", "/v1/sign-in/token"),
     ("enrolment", "GET", "/v1/sign-in/jwks.json"),
     ("enrolment", "GET", "/.well-known/openid-configuration"),
+    # the privacy notice a resident reads before agreeing to a purpose (PIPL Art. 17)
+    ("enrolment", "GET", "/v1/privacy-notice"),
 }
 # All a kiosk needs: send a scan, read what became of its own scans.
 KIOSK_ROUTES = {("activities", "POST", "/v1/checkins"), ("activities", "GET", "/v1/checkins/{checkin_id}")}

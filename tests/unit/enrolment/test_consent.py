@@ -1,0 +1,46 @@
+"""Consent per purpose, without a database: the street's notice file, decisions, the latest wins."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.enrolment.adapters.consents import load_notice
+from services.enrolment.domain import consent
+from services.enrolment.domain.consent import Decision, Notice
+
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+
+
+def decision(purpose: str, granted: bool, minutes: int) -> Decision:
+    return Decision(purpose, granted, "v1", T0 + timedelta(minutes=minutes), "resident")
+
+
+def test_the_streets_notice_declares_every_purpose_in_both_languages():
+    notice = load_notice("reference/pinghu")
+    assert isinstance(notice.published, date) and notice.version
+    assert set(notice.purposes) == set(consent.PURPOSES)
+    assert all(texts["zh-CN"] and texts["en"] for texts in notice.purposes.values())
+
+
+@pytest.mark.parametrize("purposes", [{"surveys": {}}, {p: {} for p in (*consent.PURPOSES, "marketing")}])
+def test_a_notice_that_misses_or_invents_a_purpose_stops_the_start(purposes):
+    with pytest.raises(ValueError, match="exactly"):
+        consent.check_notice(Notice("v1", date(2026, 12, 1), purposes))
+
+
+def test_the_latest_decision_per_purpose_wins_in_the_notices_order():
+    history = [decision("surveys", True, 0), decision("notifications", True, 1), decision("surveys", False, 2),
+               decision("learning_record", True, 3)]  # fmt: skip
+    assert consent.granted(history) == ["learning_record", "notifications"]
+    assert consent.current(history)["surveys"].granted is False
+    assert consent.granted([]) == []
+
+
+def test_only_the_current_notice_and_declared_purposes_can_be_agreed_to():
+    notice = Notice("v2", date(2026, 12, 1), {p: {} for p in consent.PURPOSES})
+    assert consent.stale_notice(notice, "v2") is None
+    assert "v2" in consent.stale_notice(notice, "v1")
+    assert consent.unknown_purpose("surveys") is None
+    assert "marketing" in consent.unknown_purpose("marketing")
