@@ -186,7 +186,20 @@ async def show_survey(platform: simulate.Platform, survey_id: str) -> None:
     console.print(table)
 
 
+async def record_past_awards(platform: simulate.Platform, street: Street, year: int) -> None:
+    """Last year's learning stars from the street's paper list (an earlier 公示): awarded at once,
+    so their credentials can be shown on a street set up today (a rerun finds them recorded)."""
+    for resident in street.residents[:2]:
+        body = {"kind": "learning_star", "recipient_id": resident.resident_id, "period": str(year - 1),
+                "reason": "上年度百姓学习之星（纸质名单录入） last year's list, entered from paper",
+                "decision_ref": f"平湖街〔{year - 1}〕学习之星名单"}  # fmt: skip
+        r = await platform.http["scoring"].post("/v1/honours/past-awards", json=body, headers=platform.operator)
+        if r.status_code not in (201, 409):
+            console.print(f"[yellow]往年荣誉 past award: HTTP {r.status_code} {r.text[:200]}")
+
+
 async def show(platform: simulate.Platform, street: Street, run_id: str, year: int, survey_id: str) -> None:
+    await record_past_awards(platform, street, year)
     honours = await awarded_to_residents(platform, street)
     recipients = list(dict.fromkeys(h["recipient_id"] for h in honours))[:3]
     await show_passports(platform, recipients)

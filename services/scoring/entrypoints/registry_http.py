@@ -117,6 +117,29 @@ async def nominate(body: NominationIn, request: Request, staff: CommunityStaff) 
     return _honour_out(engine, h)
 
 
+# --- honours awarded before learnstreet -------------------------------------------------------------
+
+
+class PastAwardIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    kind: Literal[registry.PAST_RESIDENT_KINDS]  # type: ignore[valid-type]
+    recipient_id: str = Field(min_length=1, max_length=64, pattern=ID, description="the resident")
+    period: str = Field(pattern=r"^\d{4}$", description="a past year")
+    reason: str = Field(min_length=1, max_length=2000)
+    decision_ref: str = Field(min_length=1, max_length=200, description="the decision it was awarded by (文号)")
+
+
+@router.post("/honours/past-awards", status_code=status.HTTP_201_CREATED)
+async def record_past_award(body: PastAwardIn, request: Request, operator: Operator, _audit: Audited) -> dict:
+    """Records a resident honour of a past year from the street's paper records (operators): it was
+    reviewed and announced (公示) then, so it is awarded at once and the resident's credential is
+    issued. 422 naming the field for this year's period or an unknown resident; 409 when held."""
+    engine = _engine(request)
+    h = await registry.record_past_award(_uow(request), body.model_dump(), _actor(operator), engine.clock())
+    engine.mark(set())
+    return _honour_out(engine, h)
+
+
 # --- knowledge competitions ------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from services.scoring.domain import organisations, selection, volunteering
 from services.scoring.domain.competitions import Competition, check_results
 from services.scoring.domain.honours import honour_id
 from services.scoring.domain.selection import Refused, SelectionRules
+from services.scoring.domain.street import period_of
 from services.scoring.service_layer import handlers
 from services.scoring.service_layer.handlers import SOURCE, Actor, Forbidden
 from shared.db.uow import UnitOfWork
@@ -89,6 +90,46 @@ async def nominate(uow_factory: UowFactory, data: dict, chosen: SelectionRules, 
         if row is None:
             raise Conflict(f"{recipient} is already a candidate for {kind} in {data['period']}", field="recipient_id")
         await repository.add_steps(uow.conn, handlers._publish_new(uow, [row], actor, now))
+        await uow.commit()
+    return row
+
+
+# --- honours awarded before learnstreet ----------------------------------------------------------
+
+# Resident honours a street kept on paper (名单, 文件) before it ran learnstreet: recorded as
+# awarded at once, since their review and notice (公示) happened then; the current period's go
+# through the selection like every honour.
+PAST_RESIDENT_KINDS = ("learning_star", "excellent_volunteer")
+
+
+async def record_past_award(uow_factory: UowFactory, data: dict, actor: Actor, now: datetime) -> dict:
+    """A past period's resident honour from the street's records, with the decision it cites:
+    awarded (and announced, so the resident's credential is issued) in one transaction. 422 for the
+    current period or an unknown resident; 409 when that honour is already held."""
+    if data["period"] >= period_of(now):
+        raise Invalid(f"period {data['period']} is not past: this year's honours go through the selection"
+                      " (nomination, review, notice) / 本年度荣誉须经评选与公示", field="period")  # fmt: skip
+    async with uow_factory() as uow:
+        community = await uow.conn.fetchval(
+            "SELECT community_id FROM residents WHERE resident_id = $1", data["recipient_id"]
+        )
+        if community is None:
+            raise Invalid(f"unknown resident {data['recipient_id']} (not registered, or not yet known here)",
+                          field="recipient_id")  # fmt: skip
+        h = {
+            "honour_id": honour_id(data["kind"], data["period"], data["recipient_id"]), "kind": data["kind"],
+            "period": data["period"], "recipient_kind": "resident", "recipient_id": data["recipient_id"],
+            "resident_ids": [data["recipient_id"]], "community_id": community, "reason": data["reason"],
+        }  # fmt: skip
+        row = await repository.insert_honour(uow.conn, h, state=selection.AWARDED, at=now)
+        if row is None:
+            raise Conflict(f"{data['recipient_id']} holds {data['kind']} of {data['period']} already",
+                           field="recipient_id")  # fmt: skip
+        steps = handlers._publish_new(uow, [row], actor, now)
+        for step in steps:
+            if step["step"] == "awarded":
+                step["detail"] = {"selection": "past_record", "decision_ref": data["decision_ref"]}
+        await repository.add_steps(uow.conn, steps)
         await uow.commit()
     return row
 
