@@ -4,6 +4,8 @@
 'use strict';
 
 (function () {
+  // what POST /v1/sign-in/token takes (services/enrolment/entrypoints/sign_in.py `Code`)
+  const CODE_PATTERN = /^[0-9]{6}$/;
   const STORE = 'learnstreet.resident';   // sessionStorage: {access_token, resident_id, expires_at}
   const LANG = 'learnstreet.lang';        // localStorage: the page's language, once chosen
   const $ = (id) => document.getElementById(id);
@@ -199,9 +201,9 @@
 
   async function verifyCode(event) {
     event.preventDefault();
-    const code = $('code').value.trim();
+    const code = $('code').value.replace(/\s+/g, '');  // "123 456" as read aloud is the same code
     const m = $('signin-message');
-    if (!/^[0-9A-Za-z]{4,8}$/.test(code)) {
+    if (!CODE_PATTERN.test(code)) {
       $('code').setAttribute('aria-invalid', 'true');
       m.textContent = t('code_invalid');
       return;

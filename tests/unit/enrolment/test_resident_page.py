@@ -108,3 +108,14 @@ def test_config_names_the_twelve_communities_in_both_languages(http: TestClient)
     assert len(config["communities"]) == 12
     assert all(c["name"]["zh-CN"] and c["name"]["en"] for c in config["communities"])
     assert config["street"] == {"zh-CN": "平湖街道", "en": "Pinghu Street"}
+
+
+def test_the_page_accepts_exactly_the_codes_the_server_takes():
+    """The page checked 4-8 letters or digits while sign-in takes six digits: a mistyped code
+    reached the server and used one of the resident's limited attempts."""
+    from services.enrolment.entrypoints.sign_in import Code
+
+    script = (ROOT / "services" / "enrolment" / "resident_page" / "app.js").read_text(encoding="utf-8")
+    page_pattern = re.search(r"const CODE_PATTERN = /(.+)/;", script)[1]
+    server_pattern = next(m.pattern for m in Code.__metadata__[0].metadata if hasattr(m, "pattern"))
+    assert page_pattern == server_pattern
