@@ -46,6 +46,7 @@
     if (state.config) $('street').textContent = named(state.config.street);
     fillCommunities();
     fillCategories();
+    fillPurposes();
     if (state.auth) { renderSessions(); renderEnrolments(); if (state.passport) renderPassport(state.passport); }
     updateResend();
   }
@@ -259,7 +260,7 @@
       $('app').hidden = false;
       showTab(state.tab);
       fillPrefs();
-      await Promise.all([loadSessions(), refreshEnrolments()]);
+      await Promise.all([loadSessions(), refreshEnrolments(), loadConsents()]);
       startPolling();
     } catch (e) {
       if (!(e instanceof Expired)) notice(t('error', { msg: e.message }));
@@ -570,9 +571,54 @@
       return;
     }
     state.resident = r.data;
+    if (!(await savePurposes())) return;
     fillPrefs();
+    fillPurposes();
     $('prefs-message').textContent = t('saved');
     $('prefs-message').dataset.kind = 'ok';
+  }
+
+  // --- consent per purpose of the street's privacy notice ---------------------------------------
+  // Notifications stay the consent box above (the same decision); the other purposes are listed
+  // with the notice's own words, and a change is recorded under the notice's current version.
+  const PURPOSES_HERE = ['learning_record', 'surveys'];
+
+  async function loadConsents() {
+    const [notice, mine] = await Promise.all([
+      fetch('/v1/privacy-notice').then((r) => r.json()),
+      api('GET', `/v1/residents/${encodeURIComponent(state.auth.resident_id)}/consents`),
+    ]);
+    state.notice = notice;
+    if (mine.status === 200) state.consents = mine.data;
+    fillPurposes();
+  }
+
+  function fillPurposes() {
+    if (!state.notice || !state.consents) return;
+    const granted = new Set(state.consents.purposes.filter((p) => p.granted).map((p) => p.purpose));
+    $('purposes').replaceChildren(...PURPOSES_HERE.map((p) => el('div', { class: 'field check' },
+      el('input', { id: 'purpose-' + p, type: 'checkbox', value: p, checked: granted.has(p) }),
+      el('label', { for: 'purpose-' + p, text: (state.notice.purposes[p] || {})[state.lang] || p }))));
+    $('notice-version').textContent = t('notice_version', { v: state.notice.version, d: state.notice.published });
+  }
+
+  async function savePurposes() {
+    // only what changed: each decision is kept on record, so an unchanged box records nothing
+    const granted = new Set(state.consents.purposes.filter((p) => p.granted).map((p) => p.purpose));
+    const me = encodeURIComponent(state.auth.resident_id);
+    for (const p of PURPOSES_HERE) {
+      const box = $('purpose-' + p);
+      if (!box || box.checked === granted.has(p)) continue;
+      const r = box.checked
+        ? await api('PUT', `/v1/residents/${me}/consents/${p}`, { notice_version: state.notice.version })
+        : await api('DELETE', `/v1/residents/${me}/consents/${p}`);
+      if (r.status !== 200) {
+        for (const e of problems(r.data)) fieldError(e.field === 'notice_version' ? 'purpose' : e.field, e.msg);
+        return false;
+      }
+      state.consents = r.data;
+    }
+    return true;
   }
 
   // --- wiring ---------------------------------------------------------------------------------

@@ -307,6 +307,7 @@ async def test_the_preference_centre_saves_and_names_the_field_of_an_error():
         await _as(browser, me)
         await browser.js("document.getElementById('tab-btn-prefs').click()")
         await browser.wait_for("return document.getElementById('consent').checked")
+        await browser.wait_for("return document.getElementById('purpose-surveys') !== null")
         # E-mail as the channel without an address: refused at the e-mail field, nothing saved.
         await browser.js("document.getElementById('channel-email').click();"
                          "document.getElementById('save-prefs').click()")  # fmt: skip
@@ -324,6 +325,7 @@ async def test_the_preference_centre_saves_and_names_the_field_of_an_error():
             "document.getElementById('quiet-start').value = '21:30';"
             "document.getElementById('quiet-end').value = '07:00';"
             "document.getElementById('language').value = 'en';"
+            "document.getElementById('purpose-surveys').click();"
             "document.getElementById('save-prefs').click()"
         )
         saved = await browser.wait_for("const m = document.getElementById('prefs-message');"
@@ -337,6 +339,12 @@ async def test_the_preference_centre_saves_and_names_the_field_of_an_error():
     assert (got["quiet_hours_start"], got["quiet_hours_end"], got["language"], got["consent"]) == (
         "21:30", "07:00", "en", True,
     )  # fmt: skip
+    # the surveys purpose of the privacy notice, agreed on the page under its current version
+    async with client("enrolment", "resident", me) as http:
+        consents = (await http.get(f"/v1/residents/{me}/consents")).json()
+    assert {p["purpose"] for p in consents["purposes"] if p["granted"]} == {"notifications", "surveys"}
+    assert consents["history"][-1]["notice_version"] == consents["notice_version"]
+    assert consents["history"][-1]["recorded_by"] == "resident"
 
 
 async def test_the_passport_shows_learning_and_honours_with_their_downloads():
