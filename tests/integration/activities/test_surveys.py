@@ -249,6 +249,18 @@ async def test_only_attendees_rate_a_session_once_and_ratings_move_the_satisfact
     assert await _low_ratings("xinnan", "arts") == low_before + 1
 
 
+async def _street_survey_seen_and_a_visit_recorded(rid: str, survey_id: str, place) -> None:
+    """A survey to everyone that the resident sees, and their recorded visit to `place` (to rate it)."""
+    async with client("activities") as op:
+        r = await op.post("/v1/surveys", json={"survey_id": survey_id, "title_zh": "全街道", "title_en": "Street",
+                                               "questions": QUESTIONS, "audience": {"everyone": True}})  # fmt: skip
+        assert r.status_code == 201, r.text
+    await eventually(lambda: _sees(rid, survey_id), timeout_s=60)
+    scan = checkin(place, rid, now())
+    await send_checkins(scan)
+    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+
+
 async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comment():
     rid, survey_id = unique("sv-era"), unique("sv-era-survey")
     place = await make_place(starts_at=now() - timedelta(minutes=5))
@@ -257,14 +269,7 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
                                                   "audience_group": "adult", "consent": True, "consents": ["surveys"],
                                                   "phone": f"+86137{uuid.uuid4().int % 10**8:08d}"})  # fmt: skip
         assert r.status_code == 201, r.text
-    async with client("activities") as op:
-        r = await op.post("/v1/surveys", json={"survey_id": survey_id, "title_zh": "擦除", "title_en": "Erasure",
-                                               "questions": QUESTIONS, "audience": {"everyone": True}})  # fmt: skip
-        assert r.status_code == 201, r.text
-    await eventually(lambda: _sees(rid, survey_id), timeout_s=60)
-    scan = checkin(place, rid, now())
-    await send_checkins(scan)
-    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+    await _street_survey_seen_and_a_visit_recorded(rid, survey_id, place)
     async with client("activities", "resident", rid) as me:
         r = await me.post(f"/v1/surveys/{survey_id}/responses", json=answers(q4="我的名字是张三"))
         assert r.status_code == 201, r.text
@@ -315,14 +320,7 @@ async def test_answers_and_ratings_need_the_surveys_consent_given_and_withdrawn_
                                                   "consents": ["learning_record"]})  # fmt: skip
         assert r.status_code == 201, r.text
         notice = (await enr.get("/v1/privacy-notice")).json()["version"]
-    async with client("activities") as op:
-        r = await op.post("/v1/surveys", json={"survey_id": survey_id, "title_zh": "同意", "title_en": "Consent",
-                                               "questions": QUESTIONS, "audience": {"everyone": True}})  # fmt: skip
-        assert r.status_code == 201, r.text
-    await eventually(lambda: _sees(rid, survey_id), timeout_s=60)
-    scan = checkin(place, rid, now())
-    await send_checkins(scan)
-    assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
+    await _street_survey_seen_and_a_visit_recorded(rid, survey_id, place)
     async with client("activities", "resident", rid) as me:
         r = await me.post(f"/v1/surveys/{survey_id}/responses", json=answers())
         assert r.status_code == 403 and fields(r) == {"body.consent"}, r.text
