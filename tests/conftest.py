@@ -8,6 +8,7 @@ admin) and close what they made at teardown.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from shared.local_env import kafka_client_kwargs, read_credentials
 
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS_FILE = ROOT / ".local" / "credentials.env"
+# The environment `make test` gave pytest, before any test ran: what processes a test starts to
+# stand for the stack's own (the chaos run's services) get, whatever a test left behind.
+SESSION_ENV = dict(os.environ)
 
 
 def load_credentials(path: Path = CREDENTIALS_FILE) -> dict[str, str]:

@@ -38,9 +38,18 @@ from shared.local_env import read_credentials  # noqa: E402
 @cache
 def specs() -> dict[str, dict[str, Any]]:
     """Each service's OpenAPI document, from its app built as the service builds it."""
-    # the services read their settings (ports, database URLs, the dev secret) as they do at start-up
-    for key, value in read_credentials().items():
-        os.environ.setdefault(key, value)
+    # the services read their settings (ports, database URLs, the dev secret) as they do at start-up;
+    # the caller's environment is given back afterwards (a test process must not keep them)
+    added = {k: v for k, v in read_credentials().items() if k not in os.environ}
+    os.environ.update(added)
+    try:
+        return _specs()
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _specs() -> dict[str, dict[str, Any]]:
     out = {}
     for service in SERVICES:
         bootstrap = importlib.import_module(f"services.{service}.bootstrap")

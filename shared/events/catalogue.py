@@ -357,7 +357,7 @@ class ResidentConsentsChanged(EventData):
 
     resident_id: str
     purposes: list[Literal["learning_record", "notifications", "surveys"]] = Field(max_length=3)
-    notice_version: str = Field(min_length=1, max_length=64)
+    notice_version: str = Field(max_length=64)
 
 
 class ResidentErased(EventData):

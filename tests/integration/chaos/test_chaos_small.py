@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from tests.conftest import SESSION_ENV
 from tests.support import ROOT, SERVICE_PORTS, wait_ready_service
 
 pytestmark = [pytest.mark.integration, pytest.mark.stack_faults]
@@ -27,8 +28,9 @@ ARGS = [
 def chaos_run() -> tuple[int, dict, str]:
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "chaos", *ARGS], cwd=ROOT, capture_output=True, text=True, timeout=900
-        )
+            [sys.executable, "-m", "chaos", *ARGS], cwd=ROOT, env=SESSION_ENV, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
     except subprocess.TimeoutExpired as error:
         # killed mid-fault, the harness could not put back what it took away (a paused consumer,
         # a stopped broker): do it for it, then fail

@@ -87,6 +87,12 @@ def test_a_service_command_line_reads_the_credentials_file_like_the_stack_gives_
             monkeypatch.delenv(name)
     monkeypatch.setenv("LS_CREDENTIALS_FILE", str(file))
     monkeypatch.setenv("SCORING_HTTP_PORT", "9999")  # what the shell sets still wins
+    for key in local_env.read_credentials(file):
+        if key != "SCORING_HTTP_PORT":
+            # recorded as unset, so monkeypatch removes what export_credentials adds: a leaked
+            # SCORING_DATABASE_URL made every scoring this process started later log in as "s"
+            monkeypatch.setenv(key, "")
+            monkeypatch.delenv(key)
     local_env.export_credentials()
     s = load_settings(ServiceSettings, "scoring")
     assert (s.kafka_username, s.http_port, s.database_url.get_secret_value()) == (
