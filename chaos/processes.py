@@ -50,8 +50,15 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _is_service(pid: int, name: str) -> bool:
+    """`python -m services.<name>` started in this checkout: a second clone's stack on the same
+    machine (a CI run beside a developer's) is not ours to kill."""
     argv = [a for a in _cmdline(pid) if a]
-    return len(argv) >= 3 and argv[-2:] == ["-m", f"services.{name}"] and argv[0].endswith("python")
+    if not (len(argv) >= 3 and argv[-2:] == ["-m", f"services.{name}"] and argv[0].endswith("python")):
+        return False
+    try:
+        return Path(f"/proc/{pid}/cwd").resolve() == ROOT.resolve()
+    except OSError:  # gone, or not ours to look at
+        return False
 
 
 def alive(pid: int) -> bool:
