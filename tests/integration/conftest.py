@@ -2,7 +2,7 @@
 
 The integration tests share one running stack, and a test that injects faults (the chaos run
 restarts Kafka, kills services) can leave part of it down. In CI stop 23 the chaos run left the
-stack unusable and some 1,500 tests after it each waited out their own timeouts until CI's
+stack unusable, and the tests after it failed one by one, each waiting out its own timeout, until CI's
 90 minutes were gone, with no line saying why. So, before each module:
 
 - Kafka must take an authenticated admin call and every service must answer /readyz, within a

@@ -1,5 +1,5 @@
 """Tests that inject faults into the shared stack run after all the others (CI stop 23: a chaos
-run early in the suite left the stack broken for some 1,500 tests after it)."""
+run early in the suite left the stack broken for the tests after it)."""
 
 from __future__ import annotations
 
