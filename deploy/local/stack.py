@@ -148,6 +148,17 @@ def instance_proc(inst: topo.Instance) -> Proc:
     )
 
 
+def page_links(creds: dict[str, str]) -> dict[str, str]:
+    """The residents' phone page (on enrolment) calls activities for surveys and ratings: enrolment
+    names activities' address (its CSP and page config) and activities admits every enrolment
+    instance's origin by CORS. Settings in credentials.env or the environment win."""
+    pages = [f"http://{host}:{i.port}" for i in instances("enrolment", creds) for host in ("127.0.0.1", "localhost")]
+    return {
+        "ENROLMENT_ACTIVITIES_PUBLIC_URL": f"http://127.0.0.1:{service_base_port('activities', creds)}",
+        "ACTIVITIES_CORS_ORIGINS": ",".join(pages),
+    }
+
+
 def processes(creds: dict[str, str] | None = None) -> list[Proc]:
     """Every process `up` starts after the infrastructure, in start order."""
     return [*AUXILIARY, *(instance_proc(i) for s in SERVICES for i in instances(s, creds))]
@@ -988,7 +999,7 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
     ]
     if surplus:
         procs_down(surplus)  # the topology asks for fewer instances than run
-    env = {**os.environ, **creds, "PYTHONUNBUFFERED": "1"}
+    env = {**page_links(creds), **os.environ, **creds, "PYTHONUNBUFFERED": "1"}
     started: dict[str, int] = {}
     for p in selected:
         if read_pid(p.name, p.marker) is not None:
