@@ -24,12 +24,16 @@ LATE_AFFECTED = frozenset({
     "venue_utilisation", "volunteer_teaching_hours",
 })  # fmt: skip
 DEFAULT_CLOSE_AFTER_DAYS = 31
+# The first year the street's own records (and so a past award citing them) may cover: older
+# "records" are typing errors, such as a year 0001 that would otherwise pass as "past".
+DEFAULT_FIRST_PERIOD = 2010
 
 
 @dataclass(frozen=True)
 class PeriodRules:
     close_after_days: int = DEFAULT_CLOSE_AFTER_DAYS
     closes: dict[str, date] = field(default_factory=dict)  # period → explicit close date
+    first: int = DEFAULT_FIRST_PERIOD
 
     def closes_on(self, period: str) -> date:
         """The first day the period is closed."""
@@ -58,11 +62,14 @@ class PeriodRules:
 
 
 def parse_periods(raw: object) -> PeriodRules:
-    """`periods: {close_after_days: N, close: {"2025": 2026-02-15}}`; ValueError says what is wrong."""
+    """`periods: {close_after_days: N, close: {"2025": 2026-02-15}, first: 2010}`; ValueError says what is wrong."""
     if raw is None:
         return PeriodRules()
-    if not isinstance(raw, dict) or set(raw) - {"close_after_days", "close"}:
-        raise ValueError(f"'periods' takes close_after_days and close, got {raw!r}")
+    if not isinstance(raw, dict) or set(raw) - {"close_after_days", "close", "first"}:
+        raise ValueError(f"'periods' takes close_after_days, close and first, got {raw!r}")
+    first = raw.get("first", DEFAULT_FIRST_PERIOD)
+    if isinstance(first, bool) or not isinstance(first, int) or not 1949 <= first <= 2100:
+        raise ValueError(f"periods first must be a year 1949–2100, got {first!r}")
     days = raw.get("close_after_days", DEFAULT_CLOSE_AFTER_DAYS)
     if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= 366:
         raise ValueError(f"periods close_after_days must be a whole number of days 0–366, got {days!r}")
@@ -71,7 +78,7 @@ def parse_periods(raw: object) -> PeriodRules:
         if not str(period).isdigit() or not isinstance(day, date) or day.year <= int(period):
             raise ValueError(f"periods close {period!r}: a date after the year ends, got {day!r}")
         closes[str(period)] = day
-    return PeriodRules(days, closes)
+    return PeriodRules(days, closes, first)
 
 
 def late_note(n: int, period: str, closes_on: date) -> dict[str, str]:

@@ -133,9 +133,12 @@ class PastAwardIn(BaseModel):
 async def record_past_award(body: PastAwardIn, request: Request, operator: Operator, _audit: Audited) -> dict:
     """Records a resident honour of a past year from the street's paper records (operators): it was
     reviewed and announced (公示) then, so it is awarded at once and the resident's credential is
-    issued. 422 naming the field for this year's period or an unknown resident; 409 when held."""
+    issued. 422 naming the field for this year's period, a period before the street's records
+    (`periods.first` of the indicator file) or an unknown resident; 409 when held."""
     engine = _engine(request)
-    h = await registry.record_past_award(_uow(request), body.model_dump(), _actor(operator), engine.clock())
+    h = await registry.record_past_award(
+        _uow(request), body.model_dump(), _actor(operator), engine.clock(), engine.indicators.periods
+    )
     engine.mark(set())
     return _honour_out(engine, h)
 

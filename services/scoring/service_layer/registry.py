@@ -11,6 +11,7 @@ from services.scoring.adapters import registry, repository
 from services.scoring.domain import organisations, selection, volunteering
 from services.scoring.domain.competitions import Competition, check_results
 from services.scoring.domain.honours import honour_id
+from services.scoring.domain.periods import PeriodRules
 from services.scoring.domain.selection import Refused, SelectionRules
 from services.scoring.domain.street import period_of
 from services.scoring.service_layer import handlers
@@ -102,13 +103,19 @@ async def nominate(uow_factory: UowFactory, data: dict, chosen: SelectionRules, 
 PAST_RESIDENT_KINDS = ("learning_star", "excellent_volunteer")
 
 
-async def record_past_award(uow_factory: UowFactory, data: dict, actor: Actor, now: datetime) -> dict:
+async def record_past_award(
+    uow_factory: UowFactory, data: dict, actor: Actor, now: datetime, periods: PeriodRules
+) -> dict:
     """A past period's resident honour from the street's records, with the decision it cites:
     awarded (and announced, so the resident's credential is issued) in one transaction. 422 for the
-    current period or an unknown resident; 409 when that honour is already held."""
+    current period, one before the street's records begin, or an unknown resident; 409 when that
+    honour is already held."""
     if data["period"] >= period_of(now):
         raise Invalid(f"period {data['period']} is not past: this year's honours go through the selection"
                       " (nomination, review, notice) / 本年度荣誉须经评选与公示", field="period")  # fmt: skip
+    if int(data["period"]) < periods.first:
+        raise Invalid(f"period {data['period']} is before the street's records begin ({periods.first}, periods.first"
+                      f" in the indicator file) / 早于街道记录起始年份 {periods.first}", field="period")  # fmt: skip
     async with uow_factory() as uow:
         community = await uow.conn.fetchval(
             "SELECT community_id FROM residents WHERE resident_id = $1", data["recipient_id"]

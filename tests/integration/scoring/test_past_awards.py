@@ -83,6 +83,10 @@ async def test_this_years_honours_strangers_and_other_roles_are_refused():
     async with client("scoring") as op:
         r = await op.post("/v1/honours/past-awards", json=past_award(rid, period=this_year))
         assert r.status_code == 422 and fields(r) == {"body.period"}, r.text
+        for ancient in ("0001", "1999"):  # before the street's records begin (periods.first)
+            r = await op.post("/v1/honours/past-awards", json=past_award(rid, period=ancient))
+            assert r.status_code == 422 and fields(r) == {"body.period"}, (ancient, r.text)
+            assert "2010" in r.json()["detail"][0]["msg"], r.text
         r = await op.post("/v1/honours/past-awards", json=past_award(unique("nobody")))
         assert r.status_code == 422 and fields(r) == {"body.recipient_id"}, r.text
         for hostile in ({"kind": "most_beautiful_family"}, {"period": "25"}, {"decision_ref": ""}, {"extra": 1},

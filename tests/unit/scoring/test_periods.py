@@ -44,14 +44,19 @@ def test_an_explicit_close_date_per_period_wins():
     assert rules.closes_on("2026") == date(2027, 3, 15)
     assert rules.closes_on("2025") == date(2026, 1, 11)
     for bad in ({"close_after_days": -1}, {"close_after_days": True}, {"close": {"2026": date(2026, 6, 1)}},
-                {"unknown": 1}, "31"):  # fmt: skip
+                {"unknown": 1}, "31", {"first": 1}, {"first": "2010"}, {"first": True}):  # fmt: skip
         with pytest.raises(ValueError):
             parse_periods(bad)
 
 
+def test_the_street_records_begin_in_a_configured_year():
+    assert parse_periods({"first": 2015}).first == 2015
+    assert parse_periods({}).first == 2010
+
+
 def test_the_indicator_file_sets_the_close_and_refuses_a_wrong_one():
     text = DEFAULT_INDICATORS.read_text(encoding="utf-8")
-    assert parse_indicator_set(text).periods == PeriodRules(31)
+    assert parse_indicator_set(text).periods == PeriodRules(31, first=2010)
     with pytest.raises(IndicatorFileError, match="close_after_days"):
         parse_indicator_set(text.replace("close_after_days: 31", "close_after_days: many"))
 
