@@ -42,3 +42,13 @@ async def decisions(conn: asyncpg.Connection, resident_id: str) -> list[Decision
     )
     return [Decision(r["consent_purpose"], r["granted"], r["notice_version"], r["decided_at"], r["recorded_by"])
             for r in rows]  # fmt: skip
+
+
+async def agrees_to(conn: asyncpg.Connection, resident_id: str, purpose: str) -> bool:
+    """Whether the resident's latest decision on `purpose` grants it (no decision: not agreed)."""
+    granted = await conn.fetchval(
+        "SELECT granted FROM consent_decisions WHERE resident_id = $1 AND consent_purpose = $2"
+        " ORDER BY decision_id DESC LIMIT 1",
+        resident_id, purpose,
+    )  # fmt: skip
+    return bool(granted)

@@ -7,7 +7,9 @@ What each purpose lets the services do:
 
 - `notifications`: notify sends them messages (the resident's `consent` flag, which notify holds);
 - `surveys`: activities takes their survey answers and session ratings;
-- `learning_record`: declared and recorded; the services do not yet refuse anything without it.
+- `learning_record`: enrolment serves the resident's learning passport, certificates of learning
+  and Open Badges credentials (ADR 0019, amendment); without it they are refused, while attendance
+  still counts for the street's index and the passport is still projected from the events.
 """
 
 from __future__ import annotations
@@ -19,6 +21,15 @@ from typing import Literal, get_args
 
 Purpose = Literal["learning_record", "notifications", "surveys"]
 PURPOSES: tuple[str, ...] = get_args(Purpose)
+
+
+LEARNING_RECORD = "learning_record"
+NO_LEARNING_RECORD = (
+    "the resident has not agreed to learning_record (their learning record) in the street's privacy notice:"
+    " their learning passport, certificates and credentials are served once they agree"
+    " (PUT /v1/residents/{id}/consents/learning_record) / 居民尚未同意“学习档案”用途："
+    "同意后方可查看学习档案、学习证明和荣誉证书"
+)
 
 
 @dataclass(frozen=True)

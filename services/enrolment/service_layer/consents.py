@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
+
 from services.enrolment.adapters import consents as store
 from services.enrolment.adapters import repository
 from services.enrolment.domain import consent, model
@@ -16,9 +18,22 @@ from services.enrolment.domain.consent import Notice
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
 from shared.events.catalogue import ResidentConsentsChanged, ResidentContactChanged
 from shared.events.envelope import envelop
-from shared.http.errors import Conflict, Invalid, NotFound
+from shared.http.errors import Conflict, DomainError, Invalid, NotFound
 
 SOURCE = "learnstreet/enrolment"
+
+
+class NoConsent(DomainError):
+    """Processing for a purpose the resident has not agreed to (403 naming `consent`)."""
+
+    status_code = 403
+
+
+async def require_learning_record(conn: asyncpg.Connection, resident_id: str) -> None:
+    """The passport, its certificates and its credentials are the `learning_record` purpose (ADR
+    0019, amendment): refused to everyone, the resident and staff alike, until the resident agrees."""
+    if not await store.agrees_to(conn, resident_id, consent.LEARNING_RECORD):
+        raise NoConsent(consent.NO_LEARNING_RECORD, field="consent")
 
 
 async def record_decisions(

@@ -14,6 +14,7 @@ from typing import Any
 from services.enrolment.adapters import credentials as repository
 from services.enrolment.adapters import passport as passports
 from services.enrolment.domain import credentials as domain
+from services.enrolment.service_layer.consents import require_learning_record
 from shared import credentials as vc
 from shared.db.uow import UnitOfWork
 from shared.http.errors import Conflict, NotFound
@@ -62,10 +63,12 @@ async def credential(uow_factory: UowFactory, deps: CredentialDeps, resident_id:
     """The resident's credential for an honour in their passport: signed on the first download,
     the same credential (id, status position, signature) afterwards. A revoked honour has none
     to give (409); one issued before the revocation stays downloadable only as what it is: its
-    status bit says revoked."""
+    status bit says revoked. Without the resident's `learning_record` consent nothing is issued
+    nor served (403); a credential issued before a withdrawal stays valid where the resident holds it."""
     async with uow_factory() as uow:
         if not await passports.resident_exists(uow.conn, resident_id):
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        await require_learning_record(uow.conn, resident_id)
         honour = await repository.honour_of(uow.conn, honour_id, resident_id)
         if honour is None:
             raise NotFound(

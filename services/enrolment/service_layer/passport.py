@@ -15,6 +15,7 @@ from services.enrolment.adapters import passport as repository
 from services.enrolment.adapters import repository as enrolments
 from services.enrolment.domain import passport as domain
 from services.enrolment.domain.passport import CreditsRule
+from services.enrolment.service_layer.consents import require_learning_record
 from shared.bus.decoding import DeadLetter, Incoming
 from shared.db.uow import UnitOfWork
 from shared.http.errors import Invalid, NotFound
@@ -104,9 +105,12 @@ def _credits(value: Decimal) -> float:
 
 
 async def passport(uow_factory: UowFactory, deps: PassportDeps, resident_id: str) -> dict[str, Any]:
+    """The resident's passport, served only with their `learning_record` consent (403 otherwise);
+    the projector keeps it up to date either way, so agreeing later shows the whole record."""
     async with uow_factory() as uow:
         if not await repository.resident_exists(uow.conn, resident_id):
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        await require_learning_record(uow.conn, resident_id)
         attendance = await repository.attendance_of(uow.conn, resident_id)
         honours = await repository.honours_of(uow.conn, resident_id)
         enrolled = await enrolments.enrolments_of_resident(uow.conn, resident_id, 500)
