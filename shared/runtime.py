@@ -35,6 +35,7 @@ from shared.db.retention import ACCESS_AUDIT, INBOX, ConsumerMarks, PrunedTable,
 from shared.db.uow import UnitOfWork
 from shared.events.topics import group_id as group_id_for
 from shared.http.auth import install_auth
+from shared.http.cors import install_cors
 from shared.http.errors import install_error_handlers
 from shared.http.observability import RequestObservability
 from shared.settings import ServiceSettings
@@ -254,7 +255,14 @@ class NoNulInIds:
         await self.app(scope, receive, send)
 
 
-def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (), description: str = "") -> FastAPI:
+def create_app(
+    runtime: Runtime,
+    *,
+    title: str,
+    routers: Sequence[APIRouter] = (),
+    description: str = "",
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -277,6 +285,9 @@ def create_app(runtime: Runtime, *, title: str, routers: Sequence[APIRouter] = (
     own_limit = frozenset(p for router in routers for p in getattr(router, "streamed_bodies", ()))
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES, own_limit=own_limit)
     app.add_middleware(NoNulInIds)
+    # Browsers on these origins (the residents' phone page) may call the API (shared/http/cors.py);
+    # outside the checks above so that a refused request still tells the page why.
+    install_cors(app, cors_origins)
     app.add_middleware(RequestObservability, service=runtime.settings.service)  # outermost: sees refusals too
 
     @app.get("/healthz", include_in_schema=False)

@@ -19,6 +19,7 @@ from services.activities.service_layer.checkins import CheckinProcessor
 from services.activities.service_layer.handlers import Context
 from shared.events import topics
 from shared.events.catalogue import KioskCheckin
+from shared.http.cors import parse_origins
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -84,6 +85,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         title="learnstreet activities",
         description="Venues, courses and sessions, needs voting, kiosk check-ins to attendance.",
         routers=[http.router, kiosk_keys_http.router, surveys_http.router],
+        cors_origins=parse_origins(settings.cors_origins),
     )
     app.state.activities = ctx
     return app

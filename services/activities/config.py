@@ -1,3 +1,6 @@
+from pydantic import field_validator
+
+from shared.http.cors import parse_origins
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "activities"
@@ -18,6 +21,15 @@ class ActivitiesSettings(ServiceSettings):
     checkin_outbox_max_queued: int = 3
     # Rows of the check-in outbox older than this are published by the sweep of any instance.
     checkin_outbox_sweep_after_s: float = 5.0
+    # Origins whose pages may call this API from a browser (ACTIVITIES_CORS_ORIGINS, comma-separated;
+    # empty: none): the residents' phone page on enrolment lists and answers surveys and rates
+    # sessions here (shared/http/cors.py). Kept normalised, `scheme://host[:port]`, one comma apart.
+    cors_origins: str = ""
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(parse_origins(value))  # start-up fails naming an entry that is no origin
 
 
 def settings() -> ActivitiesSettings:

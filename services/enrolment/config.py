@@ -1,5 +1,6 @@
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from shared.http.cors import origin_of
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "enrolment"
@@ -41,6 +42,21 @@ class EnrolmentSettings(ServiceSettings):
     sign_in_phone_per_hour: int = Field(5, gt=0)
     sign_in_ip_per_hour: int = Field(20, gt=0)
     sign_in_max_attempts: int = Field(5, gt=0)
+    # Where residents' browsers reach the activities API (ENROLMENT_ACTIVITIES_PUBLIC_URL, e.g.
+    # http://127.0.0.1:8101): the phone page lists and answers surveys and rates sessions there, and
+    # its Content-Security-Policy lets it connect to that origin only besides its own. Unset: the
+    # page has no surveys tab. Activities must admit the page's origin (ACTIVITIES_CORS_ORIGINS).
+    activities_public_url: str | None = None
+
+    @field_validator("activities_public_url")
+    @classmethod
+    def _activities_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        origin_of(value)  # start-up fails naming a value that is no http(s) address
+        if "?" in value or "#" in value:
+            raise ValueError(f"{value!r}: a base address takes no query or fragment")
+        return value.strip().rstrip("/")
 
 
 def settings() -> EnrolmentSettings:

@@ -23,7 +23,9 @@ def http() -> TestClient:
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(resident_page.router)
-    app.state.runtime = SimpleNamespace(settings=SimpleNamespace(reference_dir=str(ROOT / "reference" / "pinghu")))
+    app.state.runtime = SimpleNamespace(
+        settings=SimpleNamespace(reference_dir=str(ROOT / "reference" / "pinghu"), activities_public_url=None)
+    )
     return TestClient(app)
 
 
@@ -119,3 +121,59 @@ def test_the_page_accepts_exactly_the_codes_the_server_takes():
     page_pattern = re.search(r"const CODE_PATTERN = /(.+)/;", script)[1]
     server_pattern = next(m.pattern for m in Code.__metadata__[0].metadata if hasattr(m, "pattern"))
     assert page_pattern == server_pattern
+
+
+def _page_with(activities_url: str | None) -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(resident_page.router)
+    app.state.runtime = SimpleNamespace(
+        settings=SimpleNamespace(reference_dir=str(ROOT / "reference" / "pinghu"), activities_public_url=activities_url)
+    )
+    return TestClient(app)
+
+
+def _connect_src(csp: str) -> list[str]:
+    [rule] = [r.split()[1:] for r in csp.split(";") if r.split()[:1] == ["connect-src"]]
+    return rule
+
+
+def test_the_page_may_connect_to_activities_only_when_it_names_it_and_nowhere_else():
+    """Surveys and ratings live on activities: the page's CSP adds activities' origin (not a path,
+    not a wildcard) when ENROLMENT_ACTIVITIES_PUBLIC_URL is set, and the page learns the address
+    from its config; unset, the page connects to its own origin only and has no surveys."""
+    with _page_with("http://127.0.0.1:8101") as http:
+        for path in ("/m/", "/m/config.json", "/m/assets/app.js"):
+            csp = http.get(path).headers["content-security-policy"]
+            assert _connect_src(csp) == ["'self'", "http://127.0.0.1:8101"], path
+            assert "default-src 'none'" in csp and "script-src 'self'" in csp
+        config = http.get("/m/config.json").json()
+        assert config["activities_url"] == "http://127.0.0.1:8101"
+        assert config["consent_retries"] >= 3 and 0 < config["consent_retry_ms"] <= 3000
+    with _page_with(None) as http:
+        assert _connect_src(http.get("/m/").headers["content-security-policy"]) == ["'self'"]
+        assert http.get("/m/config.json").json()["activities_url"] is None
+
+
+def _enrolment(**values):
+    import secrets
+
+    from services.enrolment.config import EnrolmentSettings
+
+    return EnrolmentSettings(service="enrolment", kafka_username="e", kafka_password="p", database_url="postgresql://x",
+                             http_port=8102, LS_JWT_SECRET=secrets.token_hex(32), **values)  # fmt: skip
+
+
+def test_the_activities_address_setting_is_checked_at_start_up():
+    from pydantic import ValidationError
+
+    assert _enrolment().activities_public_url is None
+    assert _enrolment(activities_public_url="").activities_public_url is None
+    assert _enrolment(activities_public_url=" https://api.example.cn/activities/ ").activities_public_url == (
+        "https://api.example.cn/activities"
+    )
+    with _page_with("https://api.example.cn/activities") as http:
+        assert _connect_src(http.get("/m/").headers["content-security-policy"]) == ["'self'", "https://api.example.cn"]
+    for bad in ("127.0.0.1:8101", "ftp://example.cn", "http://*.example.cn", "http://x.cn/?a=1"):
+        with pytest.raises(ValidationError, match="activities_public_url"):
+            _enrolment(activities_public_url=bad)
