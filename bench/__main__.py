@@ -3,6 +3,7 @@
     .venv/bin/python -m bench                  # N = 200,000 check-ins (rebuild 1,000,000, latency 60 s)
     BENCH_N=20000 .venv/bin/python -m bench    # scaled down: rebuild 100,000, latency 6 s
     BENCH_ONLY=pipeline,ceilings .venv/bin/python -m bench   # a subset of the stages
+    BENCH_ONLY=broadcast BENCH_BROADCAST_RESIDENTS=100000 .venv/bin/python -m bench   # the issue's street
 
 Stages share one generated street and the same topic contents: the ceilings read exactly the
 check-ins the pipeline consumed, the Quix peer exactly the attendance our scoring step consumed.
@@ -26,12 +27,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import api_load, ceilings, env, hot_session, latency, peer, pipeline, profile, rebuild, stats
+from bench import api_load, broadcast, ceilings, env, hot_session, latency, peer, pipeline, profile, rebuild, stats
 from bench.memory import MemorySampler
 from bench.street import Street, plan, set_up, wait_known
 from shared.events import topics
 
-STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment", "hot_session")
+STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment", "hot_session", "broadcast")
+# The stages that read or write the generated street (the others bring their own residents).
+STREET_STAGES = {"pipeline", "ceilings", "latency", "scoring", "quix", "rebuild"}
+BROADCAST_TARGETS = {"broadcast_per_s", "broadcast_p99_s"}
 LATENCY_RATE = 1000
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -48,6 +52,7 @@ class Bench:
         self.pipeline_run: pipeline.Run | None = None
         self.scoring_run: pipeline.Run | None = None
         self.profile_n = min(scale.pipeline, 100_000)
+        self.broadcast_profiles: dict[str, dict[str, list[tuple[str, float]]]] = {}
 
     def wants(self, stage: str) -> bool:
         return stage in self.only
@@ -104,9 +109,10 @@ class Bench:
         await self.heal()
         self.memory.start()
         try:
-            console.rule("[bold]street")
-            await set_up(street)
-            await wait_known(street)
+            if self.only & STREET_STAGES:
+                console.rule("[bold]street")
+                await set_up(street)
+                await wait_known(street)
             await self.stage("pipeline", lambda: self.measure_pipeline(street, n))
             await self.stage("ceilings", self.measure_ceilings)
             await self.stage("latency", lambda: self.measure_latency(street))
@@ -115,6 +121,7 @@ class Bench:
             await self.stage("rebuild", lambda: self.measure_rebuild(street))
             await self.stage("enrolment", self.measure_enrolment)
             await self.stage("hot_session", self.measure_hot_session)
+            await self.stage("broadcast", self.measure_broadcast)
         finally:
             await self.memory.stop()
             await self.heal()
@@ -228,6 +235,64 @@ class Bench:
             f"answers {'correct' if result.correct else 'WRONG: ' + '; '.join(result.problems)}"
         )
 
+    async def measure_broadcast(self) -> None:
+        n = stats.broadcast_residents_from_env()
+        console.print(
+            f"broadcast: {n:,} residents (BENCH_BROADCAST_RESIDENTS; the issue's street: 100,000); "
+            f"{broadcast.quiet_hours_note()}"
+        )
+        registered, existing = await broadcast.register(n)
+        waited = await broadcast.wait_contacts(n, timeout_s=max(180.0, n / 50))
+        self.notes.append(
+            f"broadcast: {n:,} bench residents ({registered:,} imported now, {existing:,} from earlier runs), "
+            f"every contact known to notify {waited:.1f} s after the import; {broadcast.quiet_hours_note()}"
+        )
+        limit = broadcast.configured_rate_per_s()
+        self.figures["broadcast_limit_per_s"] = round(limit, 1)
+        # 1. As configured: what the limit allows (the running notify, untouched).
+        limited = await broadcast.send(n, limit, timeout_s=n / min(limit, 50.0) + 120)
+        self.figures.update({k.replace("broadcast_", "broadcast_limited_"): v for k, v in limited.summary.items()})
+        if limited.lag_s:
+            self.figures["broadcast_limited_lag_p99_s"] = round(stats.percentile(limited.lag_s, 99), 2)
+        self.notes.append(broadcast.describe(limited, "as configured"))
+        # 2. The delivery capacity: notify restarted with the limit lifted, every message due at once.
+        console.print(f"restarting notify with NOTIFY_BROADCAST_RATE_PER_S={broadcast.LIFTED_RATE_PER_S:,.0f}")
+        await broadcast.restart_notify(broadcast.lifted())
+        try:
+            capacity = await broadcast.send(n, broadcast.LIFTED_RATE_PER_S, timeout_s=n / 50.0 + 120)
+            self.figures.update(capacity.summary)
+            self.notes.append(broadcast.describe(capacity, "delivery capacity, limit lifted"))
+            for problem in (limited, capacity):
+                if problem.unfinished:
+                    raise RuntimeError(f"{problem.unfinished:,} bench messages of {problem.broadcast_id} not final")
+            merged = {**self.figures, **stats.derived(self.figures)}
+            missed = {t.key for t in stats.TARGETS if t.key in BROADCAST_TARGETS and t.met(merged.get(t.key)) is False}
+            if missed and os.environ.get("BENCH_PROFILE", "auto") != "0":
+                await self.profile_broadcast(n)
+        finally:
+            console.print("restarting notify as configured")
+            await broadcast.restart_notify()
+
+    async def profile_broadcast(self, n: int) -> None:
+        """One more broadcast (limit lifted) with notify and the SMS gateway under py-spy; its own
+        figures are not reported (sampling costs CPU)."""
+        console.rule("[bold]profile: broadcast")
+        task = asyncio.create_task(broadcast.send(n, broadcast.LIFTED_RATE_PER_S, timeout_s=n / 50.0 + 120))
+        try:
+            await asyncio.sleep(3.0)  # past the operator's request (it queues every message)
+            gateway = broadcast.sms_gateway_pid()
+            notify_frames, gateway_frames = await asyncio.gather(
+                asyncio.to_thread(profile.record, "notify", 8),
+                asyncio.to_thread(profile.record, "sms-gateway", 8, pid=gateway)
+                if gateway
+                else asyncio.sleep(0, {"self": [], "own": []}),
+            )
+            self.broadcast_profiles = {"notify": notify_frames, "sms-gateway (local)": gateway_frames}
+        except Exception as error:
+            console.print(f"[yellow]profiling failed: {error}[/]")
+        finally:
+            await task
+
     async def profile_misses(self, street: Street) -> None:
         """A separate, smaller pass under py-spy for each missed throughput target (its own numbers are
         not reported: sampling costs CPU)."""
@@ -255,6 +320,10 @@ class Bench:
                 console.print(f"[yellow]profiling failed: {error}[/]")
             finally:
                 await self.heal()
+
+        for service, frames in self.broadcast_profiles.items():
+            console.rule(f"[bold]profile: broadcast ({service})")
+            self.print_profile(service, frames)
 
     def print_profile(self, service: str, frames: dict[str, list[tuple[str, float]]]) -> None:
         for kind, title in (("self", "self time (innermost frame)"), ("own", "our code, inclusive")):

@@ -27,7 +27,7 @@ def top_frames(collapsed: str, limit: int = 10) -> dict[str, list[tuple[str, flo
         frames = [_without_line(f) for f in stack.split(";")]
         leaf[frames[-1]] += n
         for frame in set(frames):
-            if "services/" in frame or "shared/" in frame:
+            if "services/" in frame or "shared/" in frame or "deploy/local/" in frame:
                 own[frame] += n
     if not total:
         return {"self": [], "own": []}
@@ -43,10 +43,13 @@ def _without_line(frame: str) -> str:
     return f"{head})" if sep and tail.rstrip(")").isdigit() else frame
 
 
-def record(service: str, seconds: int = 8, *, out_dir: Path | None = None) -> dict[str, list[tuple[str, float]]]:
-    """Sample the service's process (`py-spy record --format raw`); returns its top frames."""
+def record(
+    service: str, seconds: int = 8, *, out_dir: Path | None = None, pid: int | None = None
+) -> dict[str, list[tuple[str, float]]]:
+    """Sample the service's process (`py-spy record --format raw`), or the process `pid` (an
+    auxiliary such as the local SMS gateway, named `service` in the file); returns its top frames."""
     py_spy = shutil.which("py-spy") or str(env.ROOT / ".venv" / "bin" / "py-spy")
-    pids = env.service_pids(service)
+    pids = [pid] if pid is not None else env.service_pids(service)
     if not pids or not Path(py_spy).exists():
         return {"self": [], "own": []}
     out = (out_dir or env.BENCH_DIR) / f"profile-{service}.txt"

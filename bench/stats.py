@@ -31,9 +31,18 @@ KEYS: tuple[str, ...] = (
     "hot_enrol_p99_ms",
     "hot_spread_enrol_per_s",
     "hot_enrol_correct",
+    "broadcast_per_s",
+    "broadcast_p99_s",
+    "broadcast_limit_per_s",
+    "broadcast_limited_per_s",
+    "broadcast_limited_p99_s",
+    "broadcast_limited_lag_p99_s",
 )
 
 DEFAULT_N = 200_000
+# Residents of the broadcast stage: the issue's street has 100,000; this many keep the stage within
+# about three minutes on a 2-core machine (BENCH_BROADCAST_RESIDENTS=100000 for the full run).
+DEFAULT_BROADCAST_RESIDENTS = 2_000
 
 
 def percentile(values: Sequence[float], q: float) -> float:
@@ -95,6 +104,27 @@ def scale_from_env(environ: Mapping[str, str] | None = None) -> Scale:
     return Scale(n)
 
 
+def broadcast_residents_from_env(environ: Mapping[str, str] | None = None) -> int:
+    raw = (environ if environ is not None else os.environ).get("BENCH_BROADCAST_RESIDENTS", "").strip()
+    if not raw:
+        return DEFAULT_BROADCAST_RESIDENTS
+    n = int(raw.replace("_", "").replace(",", ""))
+    if n < 10:
+        raise ValueError(f"BENCH_BROADCAST_RESIDENTS={raw}: use at least 10 residents")
+    return n
+
+
+def broadcast_summary(seconds_to_sent: Sequence[float], prefix: str = "broadcast") -> dict[str, float]:
+    """A broadcast's messages/s (messages sent over the time from its creation to the last one sent)
+    and the p99 of the seconds from its creation to each message's `sent`."""
+    if not seconds_to_sent:
+        return {}
+    return {
+        f"{prefix}_per_s": round(rate(len(seconds_to_sent), max(seconds_to_sent)), 1),
+        f"{prefix}_p99_s": round(percentile(seconds_to_sent, 99), 2),
+    }
+
+
 def per_million_seconds(events: int, seconds: float) -> float:
     """Seconds a rebuild of 1,000,000 events takes at the measured pace (the replay is linear in events)."""
     return seconds * 1_000_000 / events
@@ -149,6 +179,8 @@ TARGETS: tuple[Target, ...] = (
     Target("hot_enrol_per_s", "hot session ≥ 1,000 enrolments/s", 1_000, True),
     Target("hot_enrol_p99_ms", "hot session p99 ≤ 1 s", 1_000, False),
     Target("hot_vs_spread", "hot session ≥ 0.8× the same load spread over sessions", 0.8, True),
+    Target("broadcast_per_s", "broadcast: notify hands ≥ 1,000 messages/s to gateway and sink", 1_000, True),
+    Target("broadcast_p99_s", "broadcast p99 from its creation to sent ≤ 5 s", 5, False),
 )
 
 

@@ -138,3 +138,45 @@ def test_a_transactional_partition_is_done_one_short_of_its_end():
     assert transactional_partition_done(0, 0)  # empty partition
     # [r0, r1, marker, r3 (transaction still open)]: end 4, committed 2 → not done
     assert not transactional_partition_done(2, 4)
+
+
+def test_broadcast_rate_is_messages_over_creation_to_last_sent_and_p99_from_creation():
+    seconds = [float(s) for s in range(1, 101)]  # 100 messages sent 1..100 s after the broadcast's creation
+    assert stats.broadcast_summary(seconds) == {"broadcast_per_s": 1.0, "broadcast_p99_s": 99.01}
+    assert stats.broadcast_summary([0.5, 0.25], prefix="broadcast_limited") == {
+        "broadcast_limited_per_s": 4.0,
+        "broadcast_limited_p99_s": 0.5,
+    }
+    assert stats.broadcast_summary([]) == {}  # nothing sent: the figures stay null
+
+
+def test_broadcast_residents_come_from_the_environment():
+    assert stats.broadcast_residents_from_env({}) == stats.DEFAULT_BROADCAST_RESIDENTS
+    assert stats.broadcast_residents_from_env({"BENCH_BROADCAST_RESIDENTS": "100_000"}) == 100_000
+    with pytest.raises(ValueError):
+        stats.broadcast_residents_from_env({"BENCH_BROADCAST_RESIDENTS": "5"})
+
+
+def test_broadcast_targets_and_json_keys():
+    by_key = {t.key: t for t in stats.TARGETS}
+    assert by_key["broadcast_per_s"].met(1_000) is True
+    assert by_key["broadcast_per_s"].met(134) is False  # the developers' own figure
+    assert by_key["broadcast_p99_s"].met(5.0) is True
+    assert by_key["broadcast_p99_s"].met(5.01) is False
+    assert by_key["broadcast_p99_s"].met(None) is None
+    data = orjson.loads(stats.json_line({"broadcast_per_s": 1234.5, "broadcast_p99_s": 4.2}))
+    assert (data["broadcast_per_s"], data["broadcast_p99_s"]) == (1234.5, 4.2)
+    keys = list(data)
+    assert keys.index("broadcast_per_s") == keys.index("hot_enrol_correct") + 1  # added after the earlier keys
+
+
+def test_bench_residents_are_fixed_reachable_and_never_in_quiet_hours():
+    from bench import broadcast
+
+    people = [broadcast.resident(i) for i in range(10)]
+    assert people[3] == broadcast.resident(3)  # a later run imports the same resident (reused, not doubled)
+    assert {p["resident_id"] for p in people} == {f"bench-bcast-r{i:06d}" for i in range(10)}
+    assert all(p["consent"] and p["quiet_hours_start"] == p["quiet_hours_end"] for p in people)
+    by_email = [p for p in people if p["preferred_channel"] == "email"]
+    assert len(by_email) == 2 and all("@" in p["email"] and "phone" not in p for p in by_email)
+    assert all(p["phone"].startswith("+86") for p in people if p["preferred_channel"] == "sms")

@@ -1,0 +1,275 @@
+"""Broadcast (宣传, issue 18): one learning-week announcement to N residents, event to `sent`.
+
+N bench residents (`BENCH_BROADCAST_RESIDENTS`) are imported through enrolment's registry import
+(1,000 a request; ids are fixed, so a later run reuses them and the import changes nothing), with
+a phone (four in five, the local SMS gateway) or an e-mail address (one in five, the mail sink),
+consent to notifications and their own quiet hours "00:00"-"00:00" (none: the street's default
+22:00-08:00 Beijing time would defer every message of a run in the Chinese night). They share an
+audience no other resident of the street is generated in (BENCH_COMMUNITY × BENCH_GROUP), so the
+broadcast goes to them and to the few residents tests may have put there.
+
+Once notify knows their community and contacts (from enrolment.residents and .contacts), an
+operator sends the broadcast through notify's API. The figures come from notify's database: for
+each bench message, seconds from the broadcast's creation (`broadcasts.created_at`) to its
+`sent_at` (same clock), and its lag behind the schedule the rate limit gave it (created_at +
+position / rate, position = rank by resident id as notify queues them). The counts (targeted,
+suppressed, sent, failed) are the broadcast's report (GET /v1/broadcasts/{id}).
+
+notify spreads a broadcast at `NOTIFY_BROADCAST_RATE_PER_S` (default 200/s). A run as configured
+shows what that limit allows; the delivery capacity is measured on notify restarted with the
+limit lifted (every message due at once), which is what `broadcast_per_s` reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bench import env, stats
+from services.notify.config import NotifySettings
+
+PREFIX = "bench-bcast-r"
+BENCH_COMMUNITY, BENCH_GROUP = "lichang", "infant"
+EMAIL_EVERY = 5
+NO_QUIET_HOURS = "00:00"
+IMPORT_CHUNK = 1000
+LIFTED_RATE_PER_S = 1_000_000.0
+TERMINAL = ("sent", "failed", "suppressed", "cancelled")
+MESSAGE_ZH = "平湖学习周下周一开幕，欢迎到社区学校报名参加。"
+MESSAGE_EN = "Pinghu learning week opens next Monday: enrol at your community school."
+
+
+def resident_id(i: int) -> str:
+    return f"{PREFIX}{i:06d}"
+
+
+def resident(i: int) -> dict:
+    """The i-th bench resident as the registry import takes it (same fields on every run)."""
+    by_email = i % EMAIL_EVERY == EMAIL_EVERY - 1
+    body = {
+        "resident_id": resident_id(i),
+        "community_id": BENCH_COMMUNITY,
+        "audience_group": BENCH_GROUP,
+        "language": "en" if i % 10 == 9 else "zh-CN",
+        "consent": True,
+        "consents": ["notifications"],
+        "preferred_channel": "email" if by_email else "sms",
+        "quiet_hours_start": NO_QUIET_HOURS,
+        "quiet_hours_end": NO_QUIET_HOURS,
+    }
+    if by_email:
+        body["email"] = f"{resident_id(i)}@bench.learnstreet.local"
+    else:
+        body["phone"] = f"+86139{i:08d}"
+    return body
+
+
+def configured_rate_per_s() -> float:
+    """The broadcast rate the running notify was started with (credentials file and environment,
+    as `env.start_service` gives them, else the service's default)."""
+    raw = env.credentials().get("NOTIFY_BROADCAST_RATE_PER_S")
+    return float(raw) if raw else float(NotifySettings.model_fields["broadcast_rate_per_s"].default)
+
+
+def quiet_hours_note(now: datetime | None = None) -> str:
+    """Beijing time now and whether the street's default quiet hours hold (they decide unless the
+    resident's contact carries its own)."""
+    from services.notify.domain.model import QuietHours
+    from services.notify.service_layer.delivery import timezone
+
+    defaults = NotifySettings.model_fields
+    start, end = defaults["quiet_hours_start"].default, defaults["quiet_hours_end"].default
+    start = env.credentials().get("NOTIFY_QUIET_HOURS_START", start)
+    end = env.credentials().get("NOTIFY_QUIET_HOURS_END", end)
+    tz = timezone(env.credentials().get("NOTIFY_TIMEZONE", defaults["timezone"].default))
+    now = now or datetime.now(UTC)
+    inside = QuietHours.parse(start, end, tz).contains(now)
+    return (
+        f"{now.astimezone(tz):%H:%M} in Beijing, {'inside' if inside else 'outside'} the street's quiet hours "
+        f"{start}-{end}; the bench residents carry their own quiet hours {NO_QUIET_HOURS}-{NO_QUIET_HOURS} (none), "
+        f"so nothing is deferred either way"
+    )
+
+
+# --- residents --------------------------------------------------------------------------------------
+
+
+async def register(n: int) -> tuple[int, int]:
+    """Import residents 0..n-1 (existing ones are left as they are); (registered, existing)."""
+    chunks = [list(range(start, min(n, start + IMPORT_CHUNK))) for start in range(0, n, IMPORT_CHUNK)]
+    registered = existing = 0
+    async with env.client("enrolment") as http:
+        http.timeout = 120.0
+
+        async def one(chunk: list[int]) -> None:
+            nonlocal registered, existing
+            for attempt in range(1, 31):
+                try:
+                    response = await http.post("/v1/residents/import", json={"residents": [resident(i) for i in chunk]})
+                except Exception:
+                    if attempt == 30:
+                        raise
+                    await asyncio.sleep(2)
+                    continue
+                if response.status_code == 503 and attempt < 30:
+                    await asyncio.sleep(2)
+                    continue
+                if response.status_code != 200:
+                    raise RuntimeError(f"registry import: {response.status_code} {response.text[:300]}")
+                body = response.json()
+                registered += body["registered"]
+                existing += len(body["existing"])
+                return
+
+        queue = list(chunks)
+
+        async def worker() -> None:
+            while queue:
+                await one(queue.pop())
+
+        await asyncio.gather(*(worker() for _ in range(2)))
+    return registered, existing
+
+
+async def wait_contacts(n: int, timeout_s: float) -> float:
+    """Until notify knows every bench resident's community and contact (consent, no quiet hours);
+    returns the seconds waited."""
+    ids = [resident_id(i) for i in range(n)]
+    started = time.monotonic()
+    conn = await env.database("notify")
+    try:
+        while True:
+            known = await conn.fetchval(
+                """SELECT count(*) FROM residents r JOIN contacts k USING (resident_id)
+                   WHERE r.resident_id = ANY($1::text[]) AND r.community_id = $2 AND r.audience_group = $3
+                     AND k.consent AND k.quiet_hours_start = k.quiet_hours_end""",
+                ids, BENCH_COMMUNITY, BENCH_GROUP,
+            )  # fmt: skip
+            if known >= n:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout_s:
+                raise TimeoutError(f"notify knows {known:,} of {n:,} bench residents' contacts after {timeout_s:.0f} s")
+            await asyncio.sleep(1.0)
+    finally:
+        await conn.close()
+
+
+# --- one broadcast -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    broadcast_id: uuid.UUID
+    rate_limit_per_s: float
+    messages: int  # bench residents' messages queued
+    from_creation_s: list[float] = field(default_factory=list)  # per message sent: creation → sent
+    lag_s: list[float] = field(default_factory=list)  # per message sent: its scheduled time → sent
+    report: dict = field(default_factory=dict)
+    unfinished: int = 0
+    request_s: float = 0.0  # the operator's POST, which queues every message
+
+    @property
+    def summary(self) -> dict[str, float]:
+        return stats.broadcast_summary(self.from_creation_s)
+
+    @property
+    def others(self) -> int:
+        """Residents of the audience that are not the bench's (tests may register some there)."""
+        return int(self.report.get("targeted", 0)) - self.messages
+
+
+async def send(n: int, rate_limit_per_s: float, timeout_s: float) -> Run:
+    """One broadcast to the bench audience; waits until each of the n bench messages is final."""
+    broadcast_id = uuid.uuid4()
+    async with env.client("notify") as http:
+        started = time.monotonic()
+        response = await http.post(
+            "/v1/broadcasts",
+            json={
+                "broadcast_id": str(broadcast_id), "category": "learning_week",
+                "message_zh": MESSAGE_ZH, "message_en": MESSAGE_EN,
+                "audience": {"community_ids": [BENCH_COMMUNITY], "audience_groups": [BENCH_GROUP]},
+            },
+            timeout=300.0,
+        )  # fmt: skip
+        request_s = time.monotonic() - started
+        if response.status_code != 201:
+            raise RuntimeError(f"broadcast: {response.status_code} {response.text[:300]}")
+        run = Run(broadcast_id, rate_limit_per_s, 0, request_s=request_s)
+        conn = await env.database("notify")
+        try:
+            progress, last_change = -1, time.monotonic()
+            while True:
+                row = await conn.fetchrow(
+                    """SELECT count(*) AS messages, count(*) FILTER (WHERE status = ANY($2::text[])) AS final
+                       FROM notifications
+                       WHERE kind = 'announcement' AND params->>'broadcast_id' = $1 AND resident_id LIKE $3""",
+                    str(broadcast_id), list(TERMINAL), f"{PREFIX}%",
+                )  # fmt: skip
+                run.messages, run.unfinished = row["messages"], row["messages"] - row["final"]
+                if run.unfinished == 0:
+                    break
+                if row["final"] != progress:
+                    progress, last_change = row["final"], time.monotonic()
+                if time.monotonic() - started > timeout_s or time.monotonic() - last_change > 60:
+                    break  # reported as unfinished
+                await asyncio.sleep(1.0)
+            rows = await conn.fetch(
+                f"""SELECT n.resident_id LIKE '{PREFIX}%' AS ours, n.status,
+                           extract(epoch FROM n.sent_at - b.created_at) AS from_creation,
+                           extract(epoch FROM n.sent_at - (b.created_at + make_interval(
+                               secs => (row_number() OVER (ORDER BY n.resident_id) - 1) / $2::float8))) AS lag
+                      FROM notifications n JOIN broadcasts b ON b.broadcast_id = $1::uuid
+                     WHERE n.kind = 'announcement' AND n.params->>'broadcast_id' = $3::text""",
+                broadcast_id, rate_limit_per_s, str(broadcast_id),
+            )  # fmt: skip
+        finally:
+            await conn.close()
+        sent = [r for r in rows if r["ours"] and r["status"] == "sent"]
+        run.from_creation_s = [float(r["from_creation"]) for r in sent]
+        run.lag_s = [float(r["lag"]) for r in sent]
+        report = await http.get(f"/v1/broadcasts/{broadcast_id}")
+        report.raise_for_status()
+        run.report = report.json()
+    return run
+
+
+def describe(run: Run, label: str) -> str:
+    r = run.report
+    s = run.summary
+    lag = stats.percentile(run.lag_s, 99) if run.lag_s else float("nan")
+    return (
+        f"broadcast {label} (limit {run.rate_limit_per_s:,.0f}/s): {len(run.from_creation_s):,} of "
+        f"{run.messages:,} bench messages sent, {s.get('broadcast_per_s', 0):,.0f}/s from creation to the last "
+        f"sent, p50 {stats.percentile(run.from_creation_s, 50) if run.from_creation_s else float('nan'):.1f} s, "
+        f"p99 {s.get('broadcast_p99_s', float('nan')):.1f} s from creation; p99 {lag:.1f} s behind the "
+        f"limit's schedule; the operator's request took {run.request_s:.1f} s; report: targeted "
+        f"{r.get('targeted')}, suppressed {r.get('suppressed')} {r.get('suppressed_by_reason')}, sent "
+        f"{r.get('sent')}, failed {r.get('failed')}, pending {r.get('pending')}"
+        + (f" ({run.others} of them other residents of the audience)" if run.others else "")
+        + (f"; {run.unfinished:,} bench messages NOT final when the stage gave up" if run.unfinished else "")
+    )
+
+
+# --- notify with the broadcast limit lifted ----------------------------------------------------------
+
+
+async def restart_notify(extra_env: dict[str, str] | None = None) -> None:
+    env.stop_service("notify")
+    env.start_service("notify", extra_env)
+    await env.wait_ready("notify", timeout_s=90)
+
+
+def lifted() -> dict[str, str]:
+    return {"NOTIFY_BROADCAST_RATE_PER_S": str(LIFTED_RATE_PER_S)}
+
+
+def sms_gateway_pid() -> int | None:
+    """The local SMS gateway's process (an auxiliary of the stack, not a service)."""
+    for entry in env.Path("/proc").iterdir():
+        if entry.name.isdigit() and "deploy/local/sms_gateway.py" in env._cmdline(int(entry.name)):
+            return int(entry.name)
+    return None
