@@ -4,6 +4,12 @@ Topics (aiokafka admin, as the admin principal): missing ones are created with t
 partitions and configs; existing ones keep their data, get more partitions if the catalogue grew,
 and get their configs aligned with the catalogue.
 
+Retention per topic: the catalogue's default, or `LS_RETENTION_<TOPIC>` (environment or
+credentials.env; `LS_RETENTION_KIOSK_CHECKINS=3d`, `12h`, `30m`, `forever`), applied to new and
+existing topics, shorter or longer. Refused with one line before Kafka is touched: a value that
+is no retention, a variable naming no topic, a compacted topic, and a finite retention on a topic
+a rebuild replays from the beginning (`replayed_by` in shared/events/topics.py).
+
 Replication comes from configuration, never silently 1: KAFKA_REPLICATION_FACTOR and
 KAFKA_MIN_INSYNC_REPLICAS (environment or credentials.env), by default min(3, brokers) and
 2 with three brokers or more (else 1), where `brokers` is the local stack's broker count or, for
@@ -32,6 +38,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError, for_code
+from rich.markup import escape
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
@@ -40,7 +47,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 import credentials  # noqa: E402
 import kiosk_principals  # noqa: E402
 import topology as topo  # noqa: E402
-from kafka_tools import KAFKA_ADMIN_PROPS, console, fail, java_tool  # noqa: E402
+from kafka_tools import KAFKA_ADMIN_PROPS, console, err, fail, java_tool  # noqa: E402
 
 from shared.events import topics as catalogue  # noqa: E402
 
@@ -107,10 +114,31 @@ def replication_for(creds: dict[str, str], brokers: int) -> topo.Replication:
         raise
 
 
-async def provision_topics(creds: dict[str, str], brokers: int | None = None) -> tuple[list, topo.Replication]:
+def topic_specs(creds: dict[str, str]) -> tuple[catalogue.TopicSpec, ...]:
+    """The catalogue's topics with the retention configured in the environment or credentials.env;
+    a setting it refuses ends provisioning with one line (exit 1) saying what to set instead."""
+    try:
+        return catalogue.resolve_topic_specs({**creds, **os.environ})
+    except catalogue.RetentionError as e:
+        # one line whatever the terminal's width, and no markup read into the operator's value
+        err.print(f"[bold red]error:[/] provisioning refused: {escape(str(e))}", soft_wrap=True, highlight=False)
+        raise SystemExit(1) from None
+
+
+def _retention_change(before: dict[str, str], spec: catalogue.TopicSpec) -> str:
+    if spec.compacted or before.get("retention.ms") == spec.config.get("retention.ms"):
+        return ""
+    old = catalogue.format_retention(int(before.get("retention.ms", "-1")))
+    return f" (retention {old} → {catalogue.format_retention(spec.retention_ms)})"
+
+
+async def provision_topics(
+    creds: dict[str, str], brokers: int | None = None, specs: tuple[catalogue.TopicSpec, ...] | None = None
+) -> tuple[list, topo.Replication]:
     """Returns (topic, action) for what was changed, and the replication applied. `brokers`: the
-    cluster's size as the local stack configured it; None takes the brokers the metadata lists."""
-    specs = catalogue.all_topic_specs()
+    cluster's size as the local stack configured it; None takes the brokers the metadata lists.
+    `specs`: the topics as configured (default: `topic_specs(creds)`)."""
+    specs = topic_specs(creds) if specs is None else specs
     changes: list[tuple[str, str]] = []
     admin = admin_client(creds)
     await admin.start()
@@ -136,7 +164,7 @@ async def provision_topics(creds: dict[str, str], brokers: int | None = None) ->
                 [NewTopic(s.name, s.partitions, repl.factor, topic_configs=wanted_config(s, repl)) for s in new]
             )
             _raise_errors("creating topic", resp.topic_errors)
-            changes += [(s.name, f"created ({s.partitions} partitions)") for s in new]
+            changes += [(s.name, f"created ({s.partitions} partitions{_retention(s)})") for s in new]
 
         grow = {
             s.name: NewPartitions(s.partitions)
@@ -171,10 +199,24 @@ async def provision_topics(creds: dict[str, str], brokers: int | None = None) ->
                 await admin.alter_configs(
                     [ConfigResource(ConfigResourceType.TOPIC, s.name, wanted_config(s, repl)) for s in drift]
                 )
-                changes += [(s.name, "configs aligned") for s in drift]
+                changes += [(s.name, f"configs aligned{_retention_change(current[s.name], s)}") for s in drift]
     finally:
         await admin.close()
     return changes, repl
+
+
+def _retention(spec: catalogue.TopicSpec) -> str:
+    return "" if spec.compacted else f", retention {catalogue.format_retention(spec.retention_ms)}"
+
+
+def configured_retention(specs: tuple[catalogue.TopicSpec, ...]) -> list[str]:
+    """`topic retention (VARIABLE)` for each topic whose retention differs from the catalogue's default."""
+    defaults = {s.name: s for s in catalogue.all_topic_specs()}
+    return [
+        f"{s.name} {catalogue.format_retention(s.retention_ms)} ({catalogue.retention_variable(s.name)})"
+        for s in specs
+        if not s.compacted and s.retention_ms != defaults[s.name].retention_ms
+    ]
 
 
 # ---------------------------------------------------------------- ACLs
@@ -272,10 +314,18 @@ def summary(creds: dict[str, str]) -> Table:
 
 def run(creds: dict[str, str], brokers: int | None = None) -> None:
     t0 = time.monotonic()
-    changes, repl = asyncio.run(provision_topics(creds, brokers))
-    n_topics = len(catalogue.all_topic_specs())
+    specs = topic_specs(creds)  # refuses a bad retention setting before anything changes
+    changes, repl = asyncio.run(provision_topics(creds, brokers, specs))
+    n_topics = len(specs)
     for name, action in changes:
         console.print(f"[cyan]topics[/]: {name}: {action}")
+    configured = configured_retention(specs)
+    console.print(
+        "[cyan]retention[/]: "
+        + ("; ".join(configured) if configured else "every topic at the catalogue's default")
+        + " (LS_RETENTION_<TOPIC>; defaults in shared/events/topics.py)",
+        soft_wrap=True,
+    )
     added = provision_acls(creds)
     for user, n in added:
         console.print(f"[cyan]acls[/]: {user}: {n} added")

@@ -178,14 +178,28 @@ class _Row:
 
 
 def _retention(spec: topics.TopicSpec) -> str:
-    if spec.config.get("cleanup.policy") == "compact":
+    if spec.compacted:
         return "compacted (latest per key, kept)"
-    ms = int(spec.config.get("retention.ms", "-1"))
-    if ms < 0:
+    ms = spec.retention_ms
+    if ms == topics.FOREVER:
         return "forever"
-    if ms < 86_400_000:  # a topic holding live secrets keeps them minutes, which "0 days" would hide
-        return f"{ms // 60_000} minutes"
-    return f"{ms // 86_400_000} days"
+    if ms < topics.DAY_MS:  # a topic holding live secrets keeps them minutes, which "0 days" would hide
+        return f"{ms // topics.MINUTE_MS} minutes"
+    return f"{ms // topics.DAY_MS} days"
+
+
+def _retention_rows() -> list[str]:
+    rows = []
+    for spec in topics.all_topic_specs():
+        if spec.compacted:
+            setting = "— (compacted: the latest record per key stays)"
+        elif spec.replayed_by:
+            setting = f"`{topics.retention_variable(spec.name)}`: `forever` only"
+        else:
+            setting = f"`{topics.retention_variable(spec.name)}`"
+        needs = ", ".join(spec.replayed_by) or "—"
+        rows.append(f"| `{spec.name}` | {_retention(spec)} | {setting} | {needs} |")
+    return rows
 
 
 def _readers(topic: str) -> str:
@@ -217,7 +231,8 @@ def render() -> str:
         "## Events",
         "",
         "Readers are the services the topic's ACL lets read it; the writer is listed per topic.",
-        "Dead-letter topics (`<topic>.dlq`, kept 30 days) hold copies of the records they refused.",
+        "Dead-letter topics (`<topic>.dlq`, kept 30 days; a secret topic's no longer than the topic) hold",
+        "copies of the records they refused.",
         "",
         "| topic (writers; retention) | event | field | category | readers |",
         "|---|---|---|---|---|",
@@ -227,6 +242,17 @@ def render() -> str:
         where = f"`{r.topic}` ({', '.join(sorted(spec.producers))}; {_retention(spec)})"
         out.append(f"| {where} | `{r.type_name}` | `{r.field}` | `{r.category}` | {_readers(r.topic)} |")
     out += [
+        "",
+        "## How long each topic keeps records",
+        "",
+        "The default retention of every topic (shared/events/topics.py), as the events table shows it.",
+        "A street sets another with the variable when provisioning (`7d`, `12h`, `30m`, `forever`);",
+        "provisioning refuses a finite retention on a topic a rebuild replays from the beginning: the",
+        "rebuild needs its full history until snapshots exist (docs/decisions/0010-erasure.md, decision 5).",
+        "",
+        "| topic | kept by default | setting | replayed from the beginning by |",
+        "|---|---|---|---|",
+        *_retention_rows(),
         "",
         "Every other field of an event carrying a resident identifier is personal by linkage:",
         "",

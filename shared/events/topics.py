@@ -3,11 +3,19 @@
 This table is the single source for topic provisioning (partitions, retention, compaction),
 for the ACLs of each principal (least privilege follows from `producers`/`consumers`) and
 for the dead-letter topics (one per consumed topic, written by its consumers).
+
+Retention: each topic's `config` holds its default; `LS_RETENTION_<TOPIC>` (the name upper-cased,
+`.` and `-` as `_`: `LS_RETENTION_KIOSK_CHECKINS=3d`) overrides it when provisioning
+(`resolve_topic_specs`). A topic a rebuild replays from the beginning (`replayed_by`) keeps its
+full history: a finite retention there is refused until snapshots exist (ADR 0010, decision 5).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 # Principals. One per service, one shared by all kiosks, one admin (provisioning only).
 ACTIVITIES = "activities"
@@ -18,8 +26,32 @@ KIOSK = "kiosk"
 SERVICES = (ACTIVITIES, ENROLMENT, SCORING, NOTIFY)
 PRINCIPALS = (*SERVICES, KIOSK)
 
-KEEP_FOREVER = {"retention.ms": "-1"}  # replayable: scoring rebuilds from the beginning
-DLQ_RETENTION = {"retention.ms": str(30 * 24 * 3600 * 1000)}
+# The rebuilds that replay topics from the beginning (shared/rebuild.py); a topic they read must
+# keep every record, or the rebuilt projection silently lacks what was deleted.
+SCORING_REBUILD = "scoring rebuild (python -m services.scoring rebuild)"
+PASSPORT_REBUILD = "passport rebuild (python -m services.enrolment rebuild-passports)"
+
+MINUTE_MS = 60_000
+HOUR_MS = 60 * MINUTE_MS
+DAY_MS = 24 * HOUR_MS
+FOREVER = -1
+
+
+def retention_config(ms: int) -> dict[str, str]:
+    """The topic configs of a retention. A finite one gets segments of a third of it (at most a
+    week, Kafka's default): a segment is deleted only once it is closed and its newest record is
+    older than the retention, so a record lives at most retention + segment.ms (+ the broker's
+    5-minute check), not twice the retention."""
+    if ms == FOREVER:
+        return {"retention.ms": "-1"}
+    return {"retention.ms": str(ms), "segment.ms": str(max(MINUTE_MS // 3, min(7 * DAY_MS, ms // 3)))}
+
+
+KEEP_FOREVER = retention_config(FOREVER)  # replayable: the rebuilds read these from the beginning
+DLQ_RETENTION = retention_config(30 * DAY_MS)
+# Activities turns a scan into attendance within seconds; the raw scan (a card number at a place
+# and time) is kept a week, for a consumer that was down or a group reset (docs/retention.md).
+CHECKIN_RETENTION = retention_config(7 * DAY_MS)
 
 
 @dataclass(frozen=True)
@@ -30,17 +62,30 @@ class TopicSpec:
     consumers: frozenset[str]
     config: dict[str, str] = field(default_factory=lambda: dict(KEEP_FOREVER))
     description: str = ""
+    # the rebuilds that replay this topic from the beginning: its retention must stay forever
+    replayed_by: tuple[str, ...] = ()
+    # its values are secrets: its dead letters are kept no longer than the topic itself
+    secret: bool = False
 
     @property
     def dlq(self) -> str:
         return dead_letter_topic(self.name)
+
+    @property
+    def compacted(self) -> bool:
+        return self.config.get("cleanup.policy") == "compact"
+
+    @property
+    def retention_ms(self) -> int:
+        """The retention of a delete-policy topic in ms, FOREVER (-1) when it keeps everything."""
+        return int(self.config.get("retention.ms", "-1"))
 
 
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def _spec(name, partitions, producers, consumers, description, config=None) -> TopicSpec:
+def _spec(name, partitions, producers, consumers, description, config=None, replayed_by=(), secret=False) -> TopicSpec:
     return TopicSpec(
         name=name,
         partitions=partitions,
@@ -48,6 +93,8 @@ def _spec(name, partitions, producers, consumers, description, config=None) -> T
         consumers=frozenset(consumers),
         config=dict(config or KEEP_FOREVER),
         description=description,
+        replayed_by=tuple(replayed_by),
+        secret=secret,
     )
 
 
@@ -59,14 +106,23 @@ CATALOGUE = _spec(
     {ACTIVITIES},
     {ENROLMENT, SCORING, NOTIFY},
     "Venues, courses and sessions as operators register, change and cancel them.",
+    replayed_by=(SCORING_REBUILD,),
 )
-NEEDS = _spec("activities.needs", 3, {ACTIVITIES}, {SCORING}, "Residents' votes for learning topics.")
+NEEDS = _spec(
+    "activities.needs",
+    3,
+    {ACTIVITIES},
+    {SCORING},
+    "Residents' votes for learning topics.",
+    replayed_by=(SCORING_REBUILD,),
+)
 KIOSK_CHECKINS = _spec(
     "kiosk.checkins",
     6,
     {KIOSK, ACTIVITIES},
     {ACTIVITIES},
     "Raw scans from venue kiosks: the public check-in contract (JSON, no envelope).",
+    CHECKIN_RETENTION,
 )
 ATTENDANCE = _spec(
     "activities.attendance",
@@ -74,6 +130,7 @@ ATTENDANCE = _spec(
     {ACTIVITIES},
     {SCORING, ENROLMENT},
     "One attendance per resident per session, or a rejected check-in with its reason.",
+    replayed_by=(SCORING_REBUILD, PASSPORT_REBUILD),
 )
 RESIDENTS = _spec(
     "enrolment.residents",
@@ -81,6 +138,7 @@ RESIDENTS = _spec(
     {ENROLMENT},
     {ACTIVITIES, SCORING, NOTIFY, ENROLMENT},  # enrolment: its passports read resident.erased
     "Registered residents with non-personal attributes only (no contact data).",
+    replayed_by=(SCORING_REBUILD, PASSPORT_REBUILD),
 )
 CONTACTS = _spec(
     "enrolment.contacts",
@@ -93,7 +151,7 @@ CONTACTS = _spec(
 # A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
 # send it (a 15-minute window, in 5-minute segments so that deletion can follow), read by notify
 # alone, and its dead letters no longer than it (docs/decisions/0017-resident-sign-in.md).
-SIGN_IN_RETENTION = {"retention.ms": str(15 * 60 * 1000), "segment.ms": str(5 * 60 * 1000)}
+SIGN_IN_RETENTION = retention_config(15 * MINUTE_MS)  # segments of 5 minutes
 SIGN_IN_CODES = _spec(
     "enrolment.sign-in-codes",
     3,
@@ -101,6 +159,7 @@ SIGN_IN_CODES = _spec(
     {NOTIFY},
     "One-time sign-in codes for residents' phones (secret, short-lived): notify sends each by SMS.",
     SIGN_IN_RETENTION,
+    secret=True,
 )
 ENROLMENTS = _spec(
     "enrolment.enrolments",
@@ -108,6 +167,7 @@ ENROLMENTS = _spec(
     {ENROLMENT},
     {ACTIVITIES, SCORING, NOTIFY},
     "Enrolments confirmed, waitlisted, promoted and cancelled.",
+    replayed_by=(SCORING_REBUILD,),
 )
 INDEX = _spec(
     "scoring.index",
@@ -117,7 +177,14 @@ INDEX = _spec(
     "Learning-index changes per community and for the street; latest per key (compacted).",
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
 )
-HONOURS = _spec("scoring.honours", 3, {SCORING}, {NOTIFY, ENROLMENT}, "Honours awarded and revoked.")
+HONOURS = _spec(
+    "scoring.honours",
+    3,
+    {SCORING},
+    {NOTIFY, ENROLMENT},
+    "Honours awarded and revoked.",
+    replayed_by=(PASSPORT_REBUILD,),
+)
 ASSESSMENTS = _spec("scoring.assessments", 3, {SCORING}, set(), "Expert assessments with evidence.")
 NOTIFICATIONS = _spec(
     "notify.notifications", 3, {NOTIFY}, set(), "Notifications sent to residents, or failed for good."
@@ -151,7 +218,7 @@ def dead_letter_specs() -> tuple[TopicSpec, ...]:
 
 def _dlq_retention(topic: TopicSpec) -> dict[str, str]:
     # a dead letter keeps the record's value: a secret topic's must not outlive the topic's own
-    return dict(SIGN_IN_RETENTION) if topic.config == SIGN_IN_RETENTION else DLQ_RETENTION
+    return retention_config(topic.retention_ms) if topic.secret else dict(DLQ_RETENTION)
 
 
 def all_topic_specs() -> tuple[TopicSpec, ...]:
@@ -170,3 +237,114 @@ def topics_written_by(principal: str) -> list[str]:
 
 def topics_read_by(principal: str) -> list[str]:
     return [t.name for t in all_topic_specs() if principal in t.consumers]
+
+
+# ---------------------------------------------------------------- retention from configuration
+RETENTION_PREFIX = "LS_RETENTION_"
+# LS_RETENTION_ settings that are not topics: how long the services keep database rows
+# (shared/settings.py; tests/unit/shared/test_topic_retention.py keeps this list equal to them).
+DATABASE_RETENTION_SETTINGS = frozenset(
+    {
+        "LS_RETENTION_INBOX_DAYS",
+        "LS_RETENTION_CHECKINS_DAYS",
+        "LS_RETENTION_NOTIFICATIONS_DAYS",
+        "LS_RETENTION_AUDIT_DAYS",
+        "LS_RETENTION_INTERVAL_SECONDS",
+        "LS_RETENTION_BATCH_ROWS",
+    }
+)
+RETENTION_FORMS = "a whole number of days, hours or minutes (7d, 12h, 30m) or forever"
+_UNITS = {"d": DAY_MS, "h": HOUR_MS, "m": MINUTE_MS}
+_RETENTION = re.compile(r"([1-9][0-9]{0,5})([dhm])")
+
+
+class RetentionError(ValueError):
+    """A retention setting provisioning refuses; the message is one line naming the variable."""
+
+
+def retention_variable(topic: str) -> str:
+    """`kiosk.checkins` → `LS_RETENTION_KIOSK_CHECKINS`."""
+    return RETENTION_PREFIX + re.sub(r"[.-]", "_", topic).upper()
+
+
+def parse_retention(value: str) -> int:
+    """`7d`, `12h`, `30m` → milliseconds; `forever` → FOREVER (-1). ValueError for anything else."""
+    text = value.strip().lower()
+    if text == "forever":
+        return FOREVER
+    m = _RETENTION.fullmatch(text)
+    if not m:
+        raise ValueError(f"not a retention: {value!r}; use {RETENTION_FORMS}")
+    return int(m.group(1)) * _UNITS[m.group(2)]
+
+
+def format_retention(ms: int) -> str:
+    """The shortest exact form `parse_retention` reads back: 604800000 → `7d`, -1 → `forever`."""
+    if ms == FOREVER:
+        return "forever"
+    for unit, size in _UNITS.items():
+        if ms % size == 0:
+            return f"{ms // size}{unit}"
+    return f"{ms}ms"
+
+
+def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
+    """Every topic spec with the retention `LS_RETENTION_<TOPIC>` in `environ` gives it (an empty
+    value: the default). Raises RetentionError for a variable naming no topic, a value that is no
+    retention, a compacted topic, a finite retention on a topic a rebuild replays from the
+    beginning, and dead letters of a secret topic kept longer than the topic."""
+    specs = all_topic_specs()
+    by_variable = {retention_variable(s.name): s for s in specs}
+    for key in sorted(environ):
+        if key.startswith(RETENTION_PREFIX) and key not in by_variable and key not in DATABASE_RETENTION_SETTINGS:
+            # compared without the prefix every name shares, or any name looks close
+            suffixes = [v.removeprefix(RETENTION_PREFIX) for v in by_variable]
+            close = difflib.get_close_matches(key.removeprefix(RETENTION_PREFIX), suffixes, n=1, cutoff=0.8)
+            hint = f" (did you mean {RETENTION_PREFIX}{close[0]}?)" if close else ""
+            raise RetentionError(
+                f"{key} names no topic{hint}: use LS_RETENTION_<TOPIC>, the topic's name upper-cased with "
+                f"'.' and '-' as '_' (e.g. LS_RETENTION_KIOSK_CHECKINS), set to {RETENTION_FORMS}"
+            )
+    resolved: dict[str, TopicSpec] = {}
+    for spec in specs:
+        variable = retention_variable(spec.name)
+        value = (environ.get(variable) or "").strip()
+        source = resolved.get(spec.name.removesuffix(".dlq")) if spec.name.endswith(".dlq") else None
+        if not value:
+            if source is not None and source.secret:  # follows the secret topic's own retention
+                resolved[spec.name] = _with_retention(spec, source.retention_ms)
+            else:
+                resolved[spec.name] = spec
+            continue
+        if spec.compacted:
+            raise RetentionError(
+                f"{variable}={value}: {spec.name} is compacted (it keeps the latest record per key) and "
+                "has no retention; unset the variable"
+            )
+        try:
+            ms = parse_retention(value)
+        except ValueError:
+            raise RetentionError(f"{variable}={value!r} is not a retention: use {RETENTION_FORMS}") from None
+        if ms != FOREVER and spec.replayed_by:
+            verb = "replays" if len(spec.replayed_by) == 1 else "replay"
+            raise RetentionError(
+                f"{variable}={value}: {spec.name} must keep its full history because the "
+                f"{' and the '.join(spec.replayed_by)} {verb} it from the beginning; snapshots that would "
+                "lift this are not built (docs/decisions/0010-erasure.md): set forever or unset it"
+            )
+        if source is not None and source.secret and _longer(ms, source.retention_ms):
+            raise RetentionError(
+                f"{variable}={value}: dead letters of {source.name} hold its secrets and may not outlive "
+                f"them; use at most its retention, {format_retention(source.retention_ms)}"
+            )
+        resolved[spec.name] = _with_retention(spec, ms)
+    return tuple(resolved[s.name] for s in specs)
+
+
+def _longer(a: int, b: int) -> bool:
+    return b != FOREVER and (a == FOREVER or a > b)
+
+
+def _with_retention(spec: TopicSpec, ms: int) -> TopicSpec:
+    kept = {k: v for k, v in spec.config.items() if k not in ("retention.ms", "segment.ms")}
+    return replace(spec, config={**kept, **retention_config(ms)})
