@@ -37,6 +37,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+import kafka_admin
 from kafka_tools import console
 
 KIOSKS_DIR = credentials.LOCAL / "kiosks"
@@ -93,36 +94,16 @@ def identity(kiosk_id: str) -> dict[str, str]:
     return found
 
 
+KIOSK_ACLS = frozenset({("TOPIC", TOPIC, "LITERAL", "WRITE"), ("TOPIC", TOPIC, "LITERAL", "DESCRIBE")})
+
+
 def acl_bindings(username: str) -> list:
     """What a kiosk principal may do: Write and Describe kiosk.checkins, nothing else."""
-    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
-
-    return [
-        AclBinding(ResourceType.TOPIC, TOPIC, ResourcePatternType.LITERAL, f"User:{username}", "*", op,
-                   AclPermissionType.ALLOW)
-        for op in (AclOperation.WRITE, AclOperation.DESCRIBE)
-    ]  # fmt: skip
+    return [kafka_admin.binding(username, acl) for acl in sorted(KIOSK_ACLS)]
 
 
 def _admin(creds: dict[str, str]):
-    from confluent_kafka.admin import AdminClient
-
-    return AdminClient({
-        "bootstrap.servers": creds["KAFKA_BOOTSTRAP"], "security.protocol": "SASL_PLAINTEXT",
-        "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": creds["KAFKA_ADMIN_USERNAME"],
-        "sasl.password": creds["KAFKA_ADMIN_PASSWORD"], "request.timeout.ms": 30_000,
-    })  # fmt: skip
-
-
-def _results(futures: dict, what: str) -> None:
-    failed = []
-    for name, future in futures.items():
-        try:
-            future.result(timeout=60)
-        except Exception as error:  # confluent_kafka.KafkaException, one per user or binding
-            failed.append(f"{name}: {error}")
-    if failed:
-        raise RuntimeError(f"{what} failed for {len(failed)}: {'; '.join(failed[:3])}")
+    return kafka_admin.AdminConnection.from_values(creds).confluent_admin()
 
 
 @contextlib.contextmanager
@@ -146,8 +127,6 @@ def provision(creds: dict[str, str], kiosks: Iterable[str] = LOCAL_KIOSKS, *, re
     """SCRAM credentials and ACLs of every kiosk of `kiosks` not provisioned with its current
     password, in one AlterUserScramCredentials and one CreateAcls call; returns the principals
     provisioned now. Returns once the broker authenticates them."""
-    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
-
     with _applied(creds) as applied:
         todo = {}
         for kiosk_id in dict.fromkeys(kiosks):
@@ -157,29 +136,12 @@ def provision(creds: dict[str, str], kiosks: Iterable[str] = LOCAL_KIOSKS, *, re
         if not todo:
             return []
         admin = _admin(creds)
-        info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096)
-        upserts = [UserScramCredentialUpsertion(u, info, pw.encode()) for u, pw in todo.items()]
-        _results(admin.alter_user_scram_credentials(upserts), "AlterUserScramCredentials")
-        _results(admin.create_acls([b for u in todo for b in acl_bindings(u)]), "CreateAcls")
-        _wait_known(admin, list(todo))
+        kafka_admin.upsert_scram_users(admin, todo)
+        kafka_admin.create_acls(admin, dict.fromkeys(todo, KIOSK_ACLS))
         applied.update(todo)
     if report:
         console.print(f"[cyan]kiosks[/]: {len(todo)} principal(s) kiosk.<id>: SCRAM and Write/Describe on {TOPIC}")
     return list(todo)
-
-
-def _wait_known(admin, users: list[str], timeout_s: float = 30.0) -> None:
-    """Until the broker describes every user's credential: the controller has committed them and
-    the broker applied that metadata, so a kiosk that connects now is not refused."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            _results(admin.describe_user_scram_credentials(users), "DescribeUserScramCredentials")
-            return
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
@@ -209,7 +171,7 @@ def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
                              AclOperation.ANY, AclPermissionType.ANY)
             for u in users
         ]  # fmt: skip
-        _results(admin.delete_acls(filters), "DeleteAcls")
+        kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
         for kiosk_id, user in zip(dict.fromkeys(kiosks), users, strict=True):
             applied.pop(user, None)
             (KIOSKS_DIR / f"{kiosk_id}.json").unlink(missing_ok=True)
@@ -219,11 +181,8 @@ def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
 def client_kwargs(kiosk_id: str, creds: dict[str, str]) -> dict[str, str]:
     """aiokafka client arguments of a kiosk's own principal (provisioned with `provision`)."""
     ident = identity(kiosk_id)
-    return {
-        "bootstrap_servers": creds["KAFKA_BOOTSTRAP"], "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512", "sasl_plain_username": ident["username"],
-        "sasl_plain_password": ident["password"],
-    }  # fmt: skip
+    connection = kafka_admin.AdminConnection.from_values(creds)
+    return connection.as_user(ident["username"], ident["password"]).aiokafka_kwargs()
 
 
 def _main(argv: list[str]) -> None:

@@ -44,6 +44,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
+import kafka_admin
 import kafka_controller
 import keycloak
 import topology as topo
@@ -518,27 +519,12 @@ def kafka_sync_scram(creds: dict[str, str]) -> None:
     if not changed:
         return
     # authenticate with the admin password the broker knows; change the admin's own last
-    admin_pw = applied.get(admin, users[admin])
-    props = admin_properties(admin, admin_pw, KAFKA / "admin.sync.properties")
+    client = kafka_admin.AdminConnection.from_values(creds, password=applied.get(admin, users[admin])).confluent_admin()
     for user in sorted(changed, key=lambda u: u == admin):
         console.print(f"[cyan]kafka[/]: updating SCRAM credentials of {user}")
-        java_tool(
-            "kafka.admin.ConfigCommand",
-            "--bootstrap-server",
-            creds["KAFKA_BOOTSTRAP"],
-            "--command-config",
-            str(props),
-            "--alter",
-            "--entity-type",
-            "users",
-            "--entity-name",
-            user,
-            "--add-config",
-            f"SCRAM-SHA-512=[password={users[user]}]",
-        )
+        kafka_admin.upsert_scram_users(client, {user: users[user]})
         applied[user] = users[user]
         write_secret(KAFKA_SCRAM_APPLIED, json.dumps(applied))
-    props.unlink(missing_ok=True)
 
 
 def world_brokers() -> int | None:

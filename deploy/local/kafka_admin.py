@@ -1,0 +1,190 @@
+"""How provisioning reaches a Kafka cluster as its admin principal, for any security protocol.
+
+One place decides the connection, so that topics (aiokafka's admin client), ACLs and SCRAM users
+(confluent-kafka's AdminClient) and the kiosk principals all connect the same way:
+  KAFKA_SECURITY_PROTOCOL  SASL_PLAINTEXT (the local stack) or SASL_SSL (production);
+  KAFKA_SSL_CA_FILE        the CA bundle that signed the brokers' certificates (SASL_SSL; the
+                           system's trust store when unset);
+  mechanism                SCRAM-SHA-512, the admin's username and password from the credentials.
+Values come from the credentials file, overridden by the environment (credentials.load).
+
+ACLs and SCRAM users go through the admin protocol (DescribeAcls, CreateAcls,
+AlterUserScramCredentials) rather than Kafka's Java tools, whose text output would have to be
+parsed and whose JVM start costs seconds per call.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+MECHANISM = "SCRAM-SHA-512"
+SCRAM_ITERATIONS = 4096
+
+# (resource type, name, pattern type, operation), e.g. ("TOPIC", "activities.attendance", "LITERAL", "READ")
+Acl = tuple[str, str, str, str]
+
+
+class AdminSettingsError(ValueError):
+    """A setting that cannot work; its message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class AdminConnection:
+    bootstrap: str
+    username: str
+    password: str
+    protocol: str = "SASL_PLAINTEXT"
+    ca_file: str | None = None
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str], password: str | None = None) -> AdminConnection:
+        """From the effective settings; `password` overrides the admin's (a SCRAM change in flight)."""
+        missing = [k for k in ("KAFKA_BOOTSTRAP", "KAFKA_ADMIN_USERNAME", "KAFKA_ADMIN_PASSWORD") if not values.get(k)]
+        if missing:
+            raise AdminSettingsError(f"{', '.join(missing)} not set: put it in the environment or credentials.env")
+        protocol = (values.get("KAFKA_SECURITY_PROTOCOL") or "SASL_PLAINTEXT").strip().upper()
+        if protocol not in PROTOCOLS:
+            raise AdminSettingsError(
+                f"KAFKA_SECURITY_PROTOCOL={values.get('KAFKA_SECURITY_PROTOCOL')!r}: use one of {', '.join(PROTOCOLS)}"
+                " (learnstreet authenticates every client with SCRAM)"
+            )
+        ca_file = (values.get("KAFKA_SSL_CA_FILE") or "").strip() or None
+        if ca_file and protocol != "SASL_SSL":
+            raise AdminSettingsError(f"KAFKA_SSL_CA_FILE is set, KAFKA_SECURITY_PROTOCOL is {protocol}: set SASL_SSL")
+        if ca_file and not os.path.isfile(ca_file):
+            raise AdminSettingsError(f"KAFKA_SSL_CA_FILE={ca_file}: no such file (the CA bundle of the brokers)")
+        return cls(
+            bootstrap=values["KAFKA_BOOTSTRAP"],
+            username=values["KAFKA_ADMIN_USERNAME"],
+            password=password or values["KAFKA_ADMIN_PASSWORD"],
+            protocol=protocol,
+            ca_file=ca_file,
+        )
+
+    def as_user(self, username: str, password: str) -> AdminConnection:
+        """The same cluster and protocol for another principal (a kiosk, a service)."""
+        return replace(self, username=username, password=password)
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if self.protocol != "SASL_SSL":
+            return None
+        return ssl.create_default_context(cafile=self.ca_file)
+
+    def aiokafka_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.protocol,
+            "sasl_mechanism": MECHANISM,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+        if self.protocol == "SASL_SSL":
+            kwargs["ssl_context"] = self.ssl_context()
+        return kwargs
+
+    def confluent_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.protocol,
+            "sasl.mechanisms": MECHANISM,
+            "sasl.username": self.username,
+            "sasl.password": self.password,
+            "request.timeout.ms": 30_000,
+        }
+        if self.ca_file:
+            config["ssl.ca.location"] = self.ca_file
+        return config
+
+    def confluent_admin(self):
+        from confluent_kafka.admin import AdminClient
+
+        return AdminClient(self.confluent_config())
+
+
+def wait_all(futures: Mapping[Any, Any], what: str, timeout_s: float = 60) -> list:
+    """Every future's result; one error naming up to three failures when any failed."""
+    results, failed = [], []
+    for name, future in futures.items():
+        try:
+            results.append(future.result(timeout=timeout_s))
+        except Exception as error:  # confluent_kafka.KafkaException, one per item
+            failed.append(f"{name}: {error}")
+    if failed:
+        raise RuntimeError(f"{what} failed for {len(failed)}: {'; '.join(failed[:3])}")
+    return results
+
+
+# ---------------------------------------------------------------- ACLs
+
+
+def binding(username: str, acl: Acl):
+    from confluent_kafka.admin import AclBinding, AclOperation, AclPermissionType, ResourcePatternType, ResourceType
+
+    rtype, name, pattern, op = acl
+    return AclBinding(ResourceType[rtype], name, ResourcePatternType[pattern], f"User:{username}", "*",
+                      AclOperation[op], AclPermissionType.ALLOW)  # fmt: skip
+
+
+def existing_acls(admin) -> dict[str, set[Acl]]:
+    """The ALLOW ACLs for any host, per username (the only kind provisioning writes)."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+    )
+
+    every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY,
+                             AclPermissionType.ALLOW)  # fmt: skip
+    out: dict[str, set[Acl]] = {}
+    for b in admin.describe_acls(every).result(timeout=60):
+        if b.host != "*" or not b.principal.startswith("User:"):
+            continue
+        acl = (b.restype.name, b.name, b.resource_pattern_type.name, b.operation.name)
+        out.setdefault(b.principal.removeprefix("User:"), set()).add(acl)
+    return out
+
+
+def create_acls(admin, wanted: Mapping[str, Iterable[Acl]]) -> int:
+    """Creates the ACLs (idempotent on the broker's side); returns how many were asked for."""
+    bindings = [binding(user, acl) for user, acls in wanted.items() for acl in sorted(acls)]
+    if bindings:
+        wait_all(admin.create_acls(bindings), "CreateAcls")
+    return len(bindings)
+
+
+# ---------------------------------------------------------------- SCRAM users
+
+
+def upsert_scram_users(admin, passwords: Mapping[str, str]) -> None:
+    """Sets each user's SCRAM-SHA-512 password (creating the user when new); returns once the broker
+    describes every one, so a client that connects next is not refused."""
+    from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+
+    if not passwords:
+        return
+    info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
+    upserts = [UserScramCredentialUpsertion(user, info, pw.encode()) for user, pw in passwords.items()]
+    wait_all(admin.alter_user_scram_credentials(upserts), "AlterUserScramCredentials")
+    wait_scram_known(admin, list(passwords))
+
+
+def wait_scram_known(admin, users: list[str], timeout_s: float = 30.0) -> None:
+    """Until the broker describes every user's credential: the controller has committed them and
+    the broker applied that metadata."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            wait_all(admin.describe_user_scram_credentials(users), "DescribeUserScramCredentials")
+            return
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
