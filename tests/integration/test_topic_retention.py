@@ -1,0 +1,76 @@
+"""Retention per topic from configuration on the running Kafka (issue 17, ADR 0010 decision 5):
+`stack.py provision` with `LS_RETENTION_KIOSK_CHECKINS=3d` shortens kiosk.checkins' retention.ms,
+provisioning again without it restores the catalogue's week, and a finite retention on
+activities.attendance, which the scoring and passport rebuilds replay from the beginning, is
+refused with one line and changes nothing. The topics are left at their defaults."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from shared.events import topics as catalogue
+from tests.support import ROOT
+
+pytestmark = pytest.mark.integration
+
+WEEK_MS = "604800000"
+THREE_DAYS_MS = "259200000"
+
+
+def _provision(**retention: str) -> subprocess.CompletedProcess:
+    """The operator's command, with the environment it would have and only these retention settings."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(catalogue.RETENTION_PREFIX)}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "deploy" / "local" / "stack.py"), "provision"],
+        cwd=ROOT,
+        env={**environ, **retention},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+async def _provision_async(**retention: str) -> subprocess.CompletedProcess:
+    return await asyncio.to_thread(_provision, **retention)
+
+
+async def _retention_ms(admin, topic: str) -> str:
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic)])
+    configs = {res[3]: {e[0]: e[1] for e in res[4]} for resp in responses for res in resp.resources}
+    return configs[topic]["retention.ms"]
+
+
+async def test_configured_retention_is_applied_to_kiosk_checkins_and_the_default_comes_back(kafka_admin):
+    admin = await kafka_admin("admin")
+    assert catalogue.KIOSK_CHECKINS.config["retention.ms"] == WEEK_MS
+    try:
+        shortened = await _provision_async(LS_RETENTION_KIOSK_CHECKINS="3d")
+        assert shortened.returncode == 0, shortened.stderr
+        assert await _retention_ms(admin, "kiosk.checkins") == THREE_DAYS_MS
+        assert "kiosk.checkins: configs aligned (retention 7d → 3d)" in shortened.stdout
+        assert "retention: kiosk.checkins 3d (LS_RETENTION_KIOSK_CHECKINS)" in shortened.stdout
+    finally:
+        restored = await _provision_async()
+    assert restored.returncode == 0, restored.stderr
+    assert await _retention_ms(admin, "kiosk.checkins") == WEEK_MS
+    assert "kiosk.checkins: configs aligned (retention 3d → 7d)" in restored.stdout
+    assert "retention: every topic at the catalogue's default" in restored.stdout
+
+
+async def test_a_finite_retention_on_attendance_is_refused_naming_the_rebuilds(kafka_admin):
+    admin = await kafka_admin("admin")
+    refused = await _provision_async(LS_RETENTION_ACTIVITIES_ATTENDANCE="400d")
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "error: provisioning refused: LS_RETENTION_ACTIVITIES_ATTENDANCE=400d: activities.attendance must keep its "
+        f"full history because the {catalogue.SCORING_REBUILD} and the {catalogue.PASSPORT_REBUILD} replay it "
+        "from the beginning; snapshots that would lift this are not built (docs/decisions/0010-erasure.md): "
+        "set forever or unset it"
+    ]
+    assert await _retention_ms(admin, "activities.attendance") == "-1"
