@@ -65,6 +65,11 @@ async def schedule(
     return course_id, session.session_id
 
 
+# What a registration form ticks for residents whose learning passport, certificates or credentials
+# a test reads: they are served only with the learning_record purpose (ADR 0019, amendment).
+LEARNER = {"consents": ["learning_record"]}
+
+
 async def register(http: httpx.AsyncClient, **overrides) -> dict:
     body = {"community_id": "pinghu", "audience_group": "adult", **overrides}
     body.setdefault("resident_id", unique("res"))

@@ -21,7 +21,7 @@ import pytest
 from shared import credentials as vc
 from shared.events.catalogue import HonourAwarded, HonourRevoked
 from shared.events.envelope import envelop
-from tests.integration.enrolment.helpers import register_many
+from tests.integration.enrolment.helpers import LEARNER, register_many
 from tests.integration.scoring.events import send
 from tests.openbadges_schema import OPEN_BADGE_CREDENTIAL
 from tests.support import ROOT, client, env, eventually, producer, service_url, unique
@@ -57,7 +57,7 @@ def _tampered(token: str) -> str:
 
 
 async def test_an_awarded_honour_is_issued_verifies_and_once_revoked_fails_as_revoked(tmp_path):
-    me, other = await register_many(2)
+    me, other = await register_many(2, **LEARNER)
     honour, withdrawn = unique("ob-h"), unique("ob-w")
     await _as_scoring(
         HonourAwarded(honour_id=honour, kind="learning_star", period="2026", recipient_kind="resident",
@@ -132,7 +132,7 @@ async def test_an_awarded_honour_is_issued_verifies_and_once_revoked_fails_as_re
 
 
 async def test_after_a_key_rotation_the_new_key_signs_and_earlier_credentials_still_verify():
-    [me] = await register_many(1)
+    [me] = await register_many(1, **LEARNER)
     before, after = unique("ob-r1"), unique("ob-r2")
     awards = [
         HonourAwarded(honour_id=h, kind="learning_star", period=p, recipient_kind="resident", recipient_id=me)
@@ -168,7 +168,7 @@ async def test_an_erased_residents_credentials_fail_as_revoked_and_others_on_the
     """Erasure deletes the street's record of the honour; a credential the resident had downloaded
     must then stop verifying (the street no longer vouches for it), while a credential of another
     resident on the same status list stays valid."""
-    erased_one, neighbour = await register_many(2)
+    erased_one, neighbour = await register_many(2, **LEARNER)
     mine, theirs = unique("ob-e1"), unique("ob-e2")
     await _as_scoring(*(
         HonourAwarded(honour_id=h, kind="learning_star", period="2026", recipient_kind="resident", recipient_id=r)

@@ -19,7 +19,7 @@ from shared.events.catalogue import (
     VenueRegistered,
 )
 from shared.events.envelope import envelop
-from tests.integration.enrolment.helpers import register_many, schedule
+from tests.integration.enrolment.helpers import LEARNER, register_many, schedule
 from tests.integration.scoring.events import adjustment, attendance, send
 from tests.support import ROOT, client, env, eventually, producer, unique
 
@@ -45,7 +45,7 @@ def _at_venue(recorded, venue: str):
 
 
 async def test_passport_shows_attendance_hours_credits_honours_and_waitlist_exactly_once():
-    me, other, seated = await register_many(3)
+    me, other, seated = await register_many(3, **LEARNER)
     run = unique("pp")
     venue, course = f"{run}-v", f"{run}-c"
     # The catalogue as activities publishes it: names in zh-CN and en.
@@ -128,7 +128,7 @@ async def _has_attendance(resident_id: str) -> bool:
 
 
 async def test_only_the_resident_and_operators_read_a_passport():
-    me, other = await register_many(2)
+    me, other = await register_many(2, **LEARNER)
     assert (await _passport(me)).status_code == 200
     denied = await _passport(other, subject=me)
     assert denied.status_code == 403
@@ -144,7 +144,7 @@ async def test_only_the_resident_and_operators_read_a_passport():
 
 
 async def test_rebuild_from_the_topics_equals_the_live_passports():
-    me, = await register_many(1)  # fmt: skip
+    me, = await register_many(1, **LEARNER)  # fmt: skip
     run = unique("pprb")
     await _published("activities", *[attendance(me, course_id=f"{run}-c", minutes=30 + i) for i in range(5)])
     await eventually(lambda: _count(me, 5), timeout_s=30)
@@ -159,7 +159,7 @@ async def test_rebuild_from_the_topics_equals_the_live_passports():
 async def test_an_erased_residents_passport_stays_gone_after_a_rebuild():
     # Their attendance stays in activities.attendance (old events keep the card number), so the
     # replay finds it again; the rebuild must drop it as the erasure did in the live tables.
-    gone, kept = await register_many(2)
+    gone, kept = await register_many(2, **LEARNER)
     run = unique("pper")
     await _published("activities", *[attendance(r, course_id=f"{run}-c", minutes=40) for r in (gone, kept)])
     await eventually(lambda: _count(gone, 1), timeout_s=30)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pypdf import PdfReader
 
-from tests.integration.enrolment.helpers import register_many
+from tests.integration.enrolment.helpers import LEARNER, register_many
 from tests.integration.scoring.events import attendance, send
 from tests.support import client, eventually, producer, unique
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_certificate_for_a_year_with_a_code_that_verifies_and_breaks_when_changed():
-    me, other = await register_many(2)
+    me, other = await register_many(2, **LEARNER)
     course = unique("cert-c")
     held = datetime(2026, 9, 1, 6, tzinfo=UTC)
     kafka = await producer("activities")

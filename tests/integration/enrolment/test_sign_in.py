@@ -13,7 +13,7 @@ import pytest
 
 from services.enrolment.domain import sign_in as rules
 from services.enrolment.service_layer.credentials import derived_secret
-from tests.integration.enrolment.helpers import register
+from tests.integration.enrolment.helpers import LEARNER, register
 from tests.integration.notify.helpers import phone as new_phone
 from tests.integration.notify.helpers import sms_to
 from tests.support import client, env, eventually, service_url, unique
@@ -57,7 +57,8 @@ async def exchange(phone: str, code: str) -> httpx.Response:
 async def resident_with_phone() -> tuple[str, str]:
     number = new_phone()
     async with client("enrolment") as http:
-        resident = await register(http, phone=number, consent=False, preferred_channel="sms")
+        # no notifications (a code is sent all the same); the learning record, to read their passport
+        resident = await register(http, phone=number, consent=False, preferred_channel="sms", **LEARNER)
     return resident["resident_id"], number
 
 

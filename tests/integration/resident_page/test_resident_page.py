@@ -348,7 +348,7 @@ async def test_the_preference_centre_saves_and_names_the_field_of_an_error():
 
 
 async def test_the_passport_shows_learning_and_honours_with_their_downloads():
-    [me] = await _residents(1)
+    [me] = await _residents(1, consents=["learning_record"])  # the passport is served with it (ADR 0019)
     run = unique("h5p")
     kafka = await producer("activities")
     try:

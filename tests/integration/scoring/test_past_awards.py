@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from tests.integration.enrolment.helpers import register
+from tests.integration.enrolment.helpers import LEARNER, register
 from tests.support import client, eventually, service_url, unique
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ async def _known_to_scoring(rid: str) -> bool | None:
 
 async def test_a_past_award_is_awarded_at_once_and_its_credential_verifies_until_revoked():
     async with client("enrolment") as enr:
-        rid = (await register(enr, community_id="xinnan"))["resident_id"]
+        rid = (await register(enr, community_id="xinnan", **LEARNER))["resident_id"]  # credentials need it
     await eventually(lambda: _known_to_scoring(rid), timeout_s=60)
     async with client("scoring", "operator", "records-desk") as op:
         r = await op.post("/v1/honours/past-awards", json=past_award(rid))
