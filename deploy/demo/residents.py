@@ -44,6 +44,31 @@ async def awarded_to_residents(platform: simulate.Platform, street: Street) -> l
     return sorted(items, key=lambda h: str(h["honour_id"]))
 
 
+async def agree_to_learning_record(platform: simulate.Platform, resident_ids: list[str]) -> None:
+    """Passports, certificates and credentials are served only with the resident's learning_record
+    consent (ADR 0019, amendment). The few shown here who have none (their form left it unticked,
+    or an earlier run registered them before the notice's purposes) agree on the phone page, as it
+    asks them to, under the notice's current version."""
+    enrolment = platform.http["enrolment"]
+    version = (await enrolment.get("/v1/privacy-notice")).json()["version"]
+    await platform.prepare("resident", resident_ids)
+    agreed = 0
+    for rid in dict.fromkeys(resident_ids):
+        headers = await platform.bearer("resident", rid)
+        r = await enrolment.get(f"/v1/residents/{rid}/consents", headers=headers)
+        granted = {p["purpose"] for p in r.json()["purposes"] if p["granted"]} if r.status_code == 200 else set()
+        if "learning_record" in granted:
+            continue
+        r = await enrolment.put(f"/v1/residents/{rid}/consents/learning_record", json={"notice_version": version},
+                                headers=headers)  # fmt: skip
+        if r.status_code == 200:
+            agreed += 1
+        else:
+            console.print(f"[yellow]同意 learning_record {rid}: HTTP {r.status_code} {r.text[:200]}")
+    if agreed:
+        console.print(f"  学习档案同意 {agreed} resident(s) agreed to learning_record before their passport is shown")
+
+
 async def show_passports(platform: simulate.Platform, resident_ids: list[str]) -> None:
     table = Table(title="学习档案 Learning passports (GET /v1/residents/{id}/passport)")
     for col in ("居民 Resident", "年份 Year", "课次 Attended", "学时 Hours", "学分 Credits", "荣誉 Honours",
@@ -202,10 +227,11 @@ async def show(platform: simulate.Platform, street: Street, run_id: str, year: i
     await record_past_awards(platform, street, year)
     honours = await awarded_to_residents(platform, street)
     recipients = list(dict.fromkeys(h["recipient_id"] for h in honours))[:3]
-    await show_passports(platform, recipients)
     awarded = [h for h in honours if h.get("state") == "awarded"]
     # a rerun finds the one it revoked before, and revokes no second honour
     revoked = [h for h in honours if h.get("state") == "revoked"][:1] or awarded[1:2]
+    await agree_to_learning_record(platform, recipients + [h["recipient_id"] for h in awarded[:1] + revoked])
+    await show_passports(platform, recipients)
     if awarded:
         await show_credentials(platform, awarded[:1] + revoked)
     else:
