@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shared.bus import tls
+
 ROOT = Path(__file__).resolve().parents[1]
 CREDENTIALS = ROOT / ".local" / "credentials.env"
 CREDENTIALS_FILE_VARIABLE = "LS_CREDENTIALS_FILE"
@@ -79,13 +81,13 @@ def kafka_client_kwargs(
     `password` overrides the stored one (tests of refused logins)."""
     c = read_credentials() if credentials is None else credentials
     prefix = "KAFKA_ADMIN" if principal == "admin" else f"{principal.upper()}_KAFKA"
-    return {
-        "bootstrap_servers": setting("KAFKA_BOOTSTRAP", c) or "127.0.0.1:19092",
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": "SCRAM-SHA-512",
-        "sasl_plain_username": setting(f"{prefix}_USERNAME", c) or principal,
-        "sasl_plain_password": require(f"{prefix}_PASSWORD", c) if password is None else password,
-    }
+    return tls.client_kwargs(
+        setting("KAFKA_BOOTSTRAP", c) or "127.0.0.1:19092",
+        setting(f"{prefix}_USERNAME", c) or principal,
+        require(f"{prefix}_PASSWORD", c) if password is None else password,
+        setting("KAFKA_SECURITY_PROTOCOL", c),
+        setting("KAFKA_SSL_CA_FILE", c),
+    )
 
 
 def missing_settings(error: Exception, prefix: str) -> list[str]:

@@ -9,10 +9,13 @@ PostgreSQL.
 
 from __future__ import annotations
 
+import ssl
 from typing import Any, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.bus import tls
 
 
 class ServiceSettings(BaseSettings):
@@ -23,6 +26,7 @@ class ServiceSettings(BaseSettings):
     kafka_username: str
     kafka_password: SecretStr
     kafka_security_protocol: str = Field("SASL_PLAINTEXT", validation_alias=AliasChoices("KAFKA_SECURITY_PROTOCOL"))
+    kafka_ssl_ca_file: str | None = Field(None, validation_alias=AliasChoices("KAFKA_SSL_CA_FILE"))
     database_url: SecretStr
     db_pool_min: int = 2
     db_pool_max: int = 10
@@ -52,15 +56,22 @@ class ServiceSettings(BaseSettings):
     retention_interval_s: float = Field(600.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_INTERVAL_SECONDS"))
     retention_batch_rows: int = Field(5000, gt=0, validation_alias=AliasChoices("LS_RETENTION_BATCH_ROWS"))
 
+    @model_validator(mode="after")
+    def _kafka_transport_works(self) -> ServiceSettings:
+        self.kafka_security_protocol, self.kafka_ssl_ca_file = tls.checked(
+            self.kafka_security_protocol, self.kafka_ssl_ca_file
+        )
+        return self
+
+    def kafka_ssl_context(self) -> ssl.SSLContext | None:
+        return tls.ssl_context(self.kafka_security_protocol, self.kafka_ssl_ca_file)
+
     def kafka_client_kwargs(self) -> dict[str, Any]:
         """aiokafka client arguments for this service's own principal."""
-        return {
-            "bootstrap_servers": self.kafka_bootstrap,
-            "security_protocol": self.kafka_security_protocol,
-            "sasl_mechanism": "SCRAM-SHA-512",
-            "sasl_plain_username": self.kafka_username,
-            "sasl_plain_password": self.kafka_password.get_secret_value(),
-        }
+        return tls.client_kwargs(
+            self.kafka_bootstrap, self.kafka_username, self.kafka_password.get_secret_value(),
+            self.kafka_security_protocol, self.kafka_ssl_ca_file,
+        )  # fmt: skip
 
 
 S = TypeVar("S", bound=ServiceSettings)

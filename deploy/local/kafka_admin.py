@@ -2,10 +2,8 @@
 
 One place decides the connection, so that topics (aiokafka's admin client), ACLs and SCRAM users
 (confluent-kafka's AdminClient) and the kiosk principals all connect the same way:
-  KAFKA_SECURITY_PROTOCOL  SASL_PLAINTEXT (the local stack) or SASL_SSL (production);
-  KAFKA_SSL_CA_FILE        the CA bundle that signed the brokers' certificates (SASL_SSL; the
-                           system's trust store when unset);
-  mechanism                SCRAM-SHA-512, the admin's username and password from the credentials.
+  KAFKA_SECURITY_PROTOCOL and KAFKA_SSL_CA_FILE as every client reads them (shared/bus/tls.py),
+  SCRAM-SHA-512 with the admin's username and password from the credentials.
 Values come from the credentials file, overridden by the environment (credentials.load).
 
 ACLs and SCRAM users go through the admin protocol (DescribeAcls, CreateAcls,
@@ -15,15 +13,17 @@ parsed and whose JVM start costs seconds per call.
 
 from __future__ import annotations
 
-import os
-import ssl
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
-PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
-MECHANISM = "SCRAM-SHA-512"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from shared.bus import tls
+
+MECHANISM = tls.MECHANISM
 SCRAM_ITERATIONS = 4096
 
 # (resource type, name, pattern type, operation), e.g. ("TOPIC", "activities.attendance", "LITERAL", "READ")
@@ -48,17 +48,10 @@ class AdminConnection:
         missing = [k for k in ("KAFKA_BOOTSTRAP", "KAFKA_ADMIN_USERNAME", "KAFKA_ADMIN_PASSWORD") if not values.get(k)]
         if missing:
             raise AdminSettingsError(f"{', '.join(missing)} not set: put it in the environment or credentials.env")
-        protocol = (values.get("KAFKA_SECURITY_PROTOCOL") or "SASL_PLAINTEXT").strip().upper()
-        if protocol not in PROTOCOLS:
-            raise AdminSettingsError(
-                f"KAFKA_SECURITY_PROTOCOL={values.get('KAFKA_SECURITY_PROTOCOL')!r}: use one of {', '.join(PROTOCOLS)}"
-                " (learnstreet authenticates every client with SCRAM)"
-            )
-        ca_file = (values.get("KAFKA_SSL_CA_FILE") or "").strip() or None
-        if ca_file and protocol != "SASL_SSL":
-            raise AdminSettingsError(f"KAFKA_SSL_CA_FILE is set, KAFKA_SECURITY_PROTOCOL is {protocol}: set SASL_SSL")
-        if ca_file and not os.path.isfile(ca_file):
-            raise AdminSettingsError(f"KAFKA_SSL_CA_FILE={ca_file}: no such file (the CA bundle of the brokers)")
+        try:
+            protocol, ca_file = tls.checked(values.get("KAFKA_SECURITY_PROTOCOL"), values.get("KAFKA_SSL_CA_FILE"))
+        except ValueError as e:
+            raise AdminSettingsError(str(e)) from None
         return cls(
             bootstrap=values["KAFKA_BOOTSTRAP"],
             username=values["KAFKA_ADMIN_USERNAME"],
@@ -71,22 +64,8 @@ class AdminConnection:
         """The same cluster and protocol for another principal (a kiosk, a service)."""
         return replace(self, username=username, password=password)
 
-    def ssl_context(self) -> ssl.SSLContext | None:
-        if self.protocol != "SASL_SSL":
-            return None
-        return ssl.create_default_context(cafile=self.ca_file)
-
     def aiokafka_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {
-            "bootstrap_servers": self.bootstrap,
-            "security_protocol": self.protocol,
-            "sasl_mechanism": MECHANISM,
-            "sasl_plain_username": self.username,
-            "sasl_plain_password": self.password,
-        }
-        if self.protocol == "SASL_SSL":
-            kwargs["ssl_context"] = self.ssl_context()
-        return kwargs
+        return tls.client_kwargs(self.bootstrap, self.username, self.password, self.protocol, self.ca_file)
 
     def confluent_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {

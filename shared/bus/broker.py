@@ -24,6 +24,7 @@ def make_broker(settings: ServiceSettings, **kwargs) -> KafkaBroker:
         security=SASLScram512(
             username=settings.kafka_username,
             password=settings.kafka_password.get_secret_value(),
+            ssl_context=settings.kafka_ssl_context(),  # None over SASL_PLAINTEXT
             use_ssl=settings.kafka_security_protocol == "SASL_SSL",
         ),
         acks="all",
