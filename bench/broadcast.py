@@ -23,6 +23,7 @@ limit lifted (every message due at once), which is what `broadcast_per_s` report
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -170,6 +171,7 @@ class Run:
     report: dict = field(default_factory=dict)
     unfinished: int = 0
     request_s: float = 0.0  # the operator's POST, which queues every message
+    cpu_ms_per_message: dict[str, float] = field(default_factory=dict)  # process → CPU ms per message sent
 
     @property
     def summary(self) -> dict[str, float]:
@@ -184,6 +186,10 @@ class Run:
 async def send(n: int, rate_limit_per_s: float, timeout_s: float) -> Run:
     """One broadcast to the bench audience; waits until each of the n bench messages is final."""
     broadcast_id = uuid.uuid4()
+    processes = delivery_processes()
+    cpu_before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    backends = database_backends("notify")
+    db_before = {pid: cpu_seconds(pid) for pid in backends}
     async with env.client("notify") as http:
         started = time.monotonic()
         response = await http.post(
@@ -228,6 +234,19 @@ async def send(n: int, rate_limit_per_s: float, timeout_s: float) -> Run:
             )  # fmt: skip
         finally:
             await conn.close()
+        cpu_after = {name: cpu_seconds(pid) for name, pid in processes.items()}
+        db_after = {pid: cpu_seconds(pid) for pid in backends}
+        spent = {
+            name: cpu_after[name] - cpu_before[name]
+            for name in processes
+            if cpu_before[name] is not None and cpu_after[name] is not None
+        }
+        # backends that lived through the whole broadcast (notify's pool keeps its connections)
+        spent["postgres (notify's connections)"] = sum(
+            db_after[pid] - db_before[pid] for pid in backends if None not in (db_before[pid], db_after[pid])
+        )
+        sent_all = sum(1 for r in rows if r["status"] == "sent")
+        run.cpu_ms_per_message = {name: 1000 * seconds / sent_all for name, seconds in spent.items() if sent_all}
         sent = [r for r in rows if r["ours"] and r["status"] == "sent"]
         run.from_creation_s = [float(r["from_creation"]) for r in sent]
         run.lag_s = [float(r["lag"]) for r in sent]
@@ -246,7 +265,8 @@ def describe(run: Run, label: str) -> str:
         f"{run.messages:,} bench messages sent, {s.get('broadcast_per_s', 0):,.0f}/s from creation to the last "
         f"sent, p50 {stats.percentile(run.from_creation_s, 50) if run.from_creation_s else float('nan'):.1f} s, "
         f"p99 {s.get('broadcast_p99_s', float('nan')):.1f} s from creation; p99 {lag:.1f} s behind the "
-        f"limit's schedule; the operator's request took {run.request_s:.1f} s; report: targeted "
+        f"limit's schedule; the operator's request took {run.request_s:.1f} s; CPU per message sent: "
+        f"{', '.join(f'{name} {ms:.1f} ms' for name, ms in run.cpu_ms_per_message.items()) or '-'}; report: targeted "
         f"{r.get('targeted')}, suppressed {r.get('suppressed')} {r.get('suppressed_by_reason')}, sent "
         f"{r.get('sent')}, failed {r.get('failed')}, pending {r.get('pending')}"
         + (f" ({run.others} of them other residents of the audience)" if run.others else "")
@@ -267,9 +287,40 @@ def lifted() -> dict[str, str]:
     return {"NOTIFY_BROADCAST_RATE_PER_S": str(LIFTED_RATE_PER_S)}
 
 
-def sms_gateway_pid() -> int | None:
-    """The local SMS gateway's process (an auxiliary of the stack, not a service)."""
+def auxiliary_pid(script: str) -> int | None:
+    """An auxiliary process of the stack (not a service), e.g. the local SMS gateway."""
     for entry in env.Path("/proc").iterdir():
-        if entry.name.isdigit() and "deploy/local/sms_gateway.py" in env._cmdline(int(entry.name)):
+        if entry.name.isdigit() and f"deploy/local/{script}" in env._cmdline(int(entry.name)):
             return int(entry.name)
     return None
+
+
+def sms_gateway_pid() -> int | None:
+    return auxiliary_pid("sms_gateway.py")
+
+
+def delivery_processes() -> dict[str, int]:
+    """notify's process and the local channels', whose CPU time a broadcast costs."""
+    found = {"notify": (env.service_pids("notify") or [None])[0], "sms gateway": sms_gateway_pid(),
+             "mail sink": auxiliary_pid("mailsink.py")}  # fmt: skip
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+def database_backends(service: str) -> list[int]:
+    """PostgreSQL's backend processes serving the service's connections (their command line names
+    the database: "postgres: learnstreet_notify learnstreet_notify 127.0.0.1(…) idle")."""
+    marker = f"postgres: learnstreet_{service} "
+    return [
+        int(entry.name)
+        for entry in env.Path("/proc").iterdir()
+        if entry.name.isdigit() and env._cmdline(int(entry.name)).startswith(marker)
+    ]
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (/proc/<pid>/stat), None once it is gone."""
+    try:
+        fields = env.Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -180,3 +180,12 @@ def test_bench_residents_are_fixed_reachable_and_never_in_quiet_hours():
     by_email = [p for p in people if p["preferred_channel"] == "email"]
     assert len(by_email) == 2 and all("@" in p["email"] and "phone" not in p for p in by_email)
     assert all(p["phone"].startswith("+86") for p in people if p["preferred_channel"] == "sms")
+
+
+def test_cpu_seconds_of_a_process_and_of_one_that_is_gone():
+    import os
+
+    from bench import broadcast
+
+    assert broadcast.cpu_seconds(os.getpid()) >= 0
+    assert broadcast.cpu_seconds(2**22 + 12345) is None  # beyond pid_max: no such process
