@@ -33,7 +33,7 @@ def _deps(request: Request) -> credentials.CredentialDeps:
     response_class=Response,
     responses={
         200: {"content": {vc.MEDIA_TYPE: {}}, "description": "the signed credential (VC-JWT)"},
-        403: {"description": "another resident's credential"},
+        403: {"description": "another resident's credential, or no learning_record consent (detail at `consent`)"},
         404: {"description": "unknown resident, or no such honour in their passport"},
         409: {"description": "the honour was revoked before a credential was issued"},
     },
@@ -43,7 +43,8 @@ async def download_credential(
 ) -> Response:
     """An honour of the resident's passport as an Open Badges 3.0 credential (OpenBadgeCredential
     signed as a VC-JWT by the street's key), for a wallet or to show anyone: signed on the first
-    download, the same afterwards. The resident is named by a pseudonym, with no contact data."""
+    download, the same afterwards. The resident is named by a pseudonym, with no contact data.
+    Only with the resident's `learning_record` consent (ADR 0019): nothing is issued without it."""
     if principal.role != "operator" and not (principal.role == "resident" and principal.subject == resident_id):
         raise Forbidden(f"only resident {resident_id} or an operator may do this / 仅本人或工作人员可操作")
     token = await credentials.credential(_uow(request), _deps(request), resident_id, honour_id)

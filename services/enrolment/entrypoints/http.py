@@ -699,14 +699,18 @@ class PassportOut(BaseModel):
     "/residents/{resident_id}/passport",
     response_model=PassportOut,
     tags=["passport"],
-    responses={403: {"description": "another resident's passport"}, 404: {"description": "unknown resident"}},
+    responses={
+        403: {"description": "another resident's passport, or no learning_record consent (detail at `consent`)"},
+        404: {"description": "unknown resident"},
+    },
 )
 async def get_passport(
     resident_id: PathId, request: Request, principal: ResidentOrOperator, _audit: Audited
 ) -> Response:
     """A resident's learning passport (学习档案): courses attended with dates, venues and minutes;
     hours and learning credits per year (the street's credits rule, reference/<street>/credits.yaml);
-    honours with their state; live enrolments with waitlist positions. A resident reads their own."""
+    honours with their state; live enrolments with waitlist positions. A resident reads their own;
+    served only with the resident's `learning_record` consent (ADR 0019), to operators too."""
     _require_self_or_operator(principal, resident_id)
     data = await passports.passport(_uow(request), request.app.state.passport, resident_id)
     return _json(data)
@@ -718,6 +722,7 @@ async def get_passport(
     tags=["passport"],
     responses={
         200: {"content": {"text/html": {}, "application/pdf": {}}, "description": "the page, or the PDF"},
+        403: {"description": "another resident's certificate, or no learning_record consent (detail at `consent`)"},
         404: {"description": "unknown resident, or no learning recorded in the year"},
     },
 )
