@@ -49,6 +49,27 @@ class RebuildBusy(Exception):
     """Another rebuild of the same projection holds its guard lock."""
 
 
+class HistoryMissing(Exception):
+    """A partition of the projection's topics no longer starts at offset 0: its first records were
+    deleted (retention, DeleteRecords), so a replay would rebuild tables that lack them."""
+
+
+def check_full_history(name: str, beginnings: dict[TopicPartition, int]) -> None:
+    """Refuse (HistoryMissing, one line) when a partition's first offset is above 0. The topics a
+    rebuild reads keep everything (`replayed_by` in shared/events/topics.py; provisioning refuses
+    a finite retention on them) until snapshots exist: ADR 0010, decision 5."""
+    cut = sorted((tp.topic, tp.partition, offset) for tp, offset in beginnings.items() if offset > 0)
+    if not cut:
+        return
+    topic, partition, offset = cut[0]
+    more = f" (and {len(cut) - 1} more partition{'s' if len(cut) > 2 else ''})" if len(cut) > 1 else ""
+    raise HistoryMissing(
+        f"the {name} rebuild needs the full history of its topics, but {topic} partition {partition} starts at "
+        f"offset {offset}{more}: the records before were deleted (retention or DeleteRecords) and the rebuilt "
+        "tables would lack them, so nothing was replayed or swapped (docs/decisions/0010-erasure.md, decision 5)"
+    )
+
+
 @dataclass(frozen=True)
 class Comparison:
     differences: list[str]  # one line per difference; empty when the rebuilt tables equal the live ones
@@ -191,15 +212,17 @@ class Rebuild:
         try:
             if not await guard.fetchval("SELECT pg_try_advisory_lock($1)", p.rebuild_lock):
                 raise RebuildBusy(p.name)
-            async with live_pool.acquire() as conn:
-                await self._prepare_shadow(conn)
             await consumer.start()
             partitions = [TopicPartition(t, n) for t in p.topics for n in range(TOPICS_BY_NAME[t].partitions)]
             consumer.assign(partitions)
+            beginnings = dict(await consumer.beginning_offsets(partitions))
+            check_full_history(p.name, beginnings)  # before anything is created
+            async with live_pool.acquire() as conn:
+                await self._prepare_shadow(conn)
             await consumer.seek_to_beginning(*partitions)
             on_retry = lambda error: console.print(f"transient failure ({type(error).__name__}: {error}); retrying")  # noqa: E731
             replayer = Replayer(consumer, p.dispatcher(UnitOfWorkFactory(shadow_pool)), p.check, batch_size, on_retry)
-            replayer.position = dict(await consumer.beginning_offsets(partitions))
+            replayer.position = beginnings
 
             async def stored_targets() -> Targets:
                 async with live_pool.acquire() as conn:

@@ -23,7 +23,7 @@ from services.scoring.config import ScoringSettings, settings
 from services.scoring.entrypoints.consumers import TOPICS, rebuild_dispatcher
 from services.scoring.service_layer.attendance import check_attendance
 from shared.events.envelope import utcnow
-from shared.rebuild import Comparison, Projection, Rebuild, RebuildBusy, Result
+from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
 
 app = typer.Typer(add_completion=False, help="learnstreet scoring: operator commands.")
 REBUILD_LOCK = 0x5C0_12F
@@ -47,6 +47,9 @@ def rebuild(
     except RebuildBusy:
         console.print("another rebuild is running; try again when it has finished")
         raise typer.Exit(3) from None
+    except HistoryMissing as e:  # a topic lost its first records: the index would be rebuilt short
+        print(f"error: {e}", file=sys.stderr)
+        raise typer.Exit(4) from None
     console.print(
         f"replayed {result.records} records in {result.seconds:.1f} s "
         f"({result.rate:.0f} records/s); index equal to live: {result.equal}; swapped: {result.swapped}"
