@@ -46,6 +46,11 @@ POLL_S = 4
 CONSENT_RETRIES = 8
 CONSENT_RETRY_MS = 1500
 
+# The longest free-text answer and rating comment activities takes (services/activities/domain/
+# surveys.py MAX_TEXT_ANSWER, MAX_COMMENT; tests/unit/enrolment/test_resident_page.py keeps them equal).
+SURVEY_TEXT_MAX = 2000
+RATING_COMMENT_MAX = 1000
+
 
 @functools.cache
 def headers(activities_url: str | None = None) -> dict[str, str]:
@@ -87,6 +92,8 @@ def page_config(reference_dir: str, activities_url: str | None = None) -> dict[s
         # (it travels on Kafka): attempts and the pause between them
         "consent_retries": CONSENT_RETRIES,
         "consent_retry_ms": CONSENT_RETRY_MS,
+        "survey_text_max": SURVEY_TEXT_MAX,
+        "rating_comment_max": RATING_COMMENT_MAX,
     }
 
 

@@ -1,6 +1,7 @@
 // The residents' mobile page: courses near the resident's community, enrol and cancel, the
-// waitlist position kept live, the learning passport, and the notification preference centre.
-// Plain script, no build step, nothing loaded from elsewhere (the CSP allows this origin only).
+// waitlist position kept live, the learning passport, surveys and session ratings, and the
+// notification preference centre. Plain script, no build step, nothing loaded from elsewhere (the
+// CSP allows this origin, and activities' for surveys and ratings, only).
 'use strict';
 
 (function () {
@@ -16,6 +17,10 @@
     names: new Map(),      // session_id -> {course, venue, starts_at, community_id}: for the other tabs
     enrolments: new Map(), // session_id -> the live enrolment (confirmed or waitlisted)
     tab: 'courses', poll: null, expiry: null, phone: '', resendAt: 0, searchTimer: null,
+    surveys: [],           // open surveys addressed to the resident, and those answered here
+    answered: new Map(),   // survey_id -> 'answered' | 'closed' (201 or 409 on this page)
+    rated: new Map(),      // session_id -> score (rated here) or null (409: rated before)
+    consentWait: null,     // {send, resolve}: an answer or rating waiting for the surveys consent
   };
 
   // --- words ----------------------------------------------------------------------------------
@@ -48,6 +53,7 @@
     fillCategories();
     fillPurposes();
     if (state.auth) { renderSessions(); renderEnrolments(); if (state.passport) renderPassport(state.passport); }
+    if (state.auth && surveysOn()) { renderSurveys(); renderRatings(); fillConsentWords(); }
     updateResend();
   }
 
@@ -134,8 +140,13 @@
     state.enrolments.clear();
     state.sessions = [];
     state.names.clear();
+    state.surveys = [];
+    state.answered.clear();
+    state.rated.clear();
+    state.noRecord = false;
+    if (state.consentWait) endConsent(null);
     // Nothing of this resident stays in the page (hidden is not gone) for whoever holds the phone next.
-    for (const id of ['sessions', 'enrolments', 'years', 'honours', 'attendance']) $(id).replaceChildren();
+    for (const id of ['sessions', 'enrolments', 'years', 'honours', 'attendance', 'surveys', 'ratings']) $(id).replaceChildren();
     $('prefs').reset();
     notice('');
     stopPolling();
@@ -256,6 +267,7 @@
       if (!localStorage.getItem(LANG) && me.data.language) state.lang = me.data.language;
       applyLanguage();
       $('community').value = me.data.community_id;
+      $('tab-btn-surveys').hidden = !surveysOn();
       $('tabs').hidden = false;
       $('app').hidden = false;
       showTab(state.tab);
@@ -278,6 +290,7 @@
     if (tab === 'passport') loadPassport();
     if (tab === 'prefs') fillPrefs();
     if (tab === 'courses' && state.auth) loadSessions();
+    if (tab === 'surveys') loadSurveysTab().catch(() => {});
   }
 
   // --- courses --------------------------------------------------------------------------------
@@ -481,6 +494,323 @@
       el('p', { class: 'meta', text: [a.date, named(a.venue) || a.venue_id, t('minutes', { n: a.minutes })].join(' · ') }))));
   }
 
+  // --- surveys and session ratings (on activities, docs/decisions/0016) -----------------------
+  // The page calls activities' own origin (config.activities_url; its CSP connect-src names it and
+  // activities admits this origin by CORS). Answers and ratings need the notice's `surveys`
+  // purpose: a 403 naming `consent` asks the resident, records the agreement here on enrolment,
+  // and sends again while activities has not yet learnt it (it travels on Kafka).
+
+  const surveysOn = () => Boolean(state.config && state.config.activities_url);
+  const onActivities = (path) => state.config.activities_url + path;
+  const domId = (s) => String(s).replace(/[^A-Za-z0-9_-]/g, '_');
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const needsConsent = (r) => r && r.status === 403 && problems(r.data).some((p) => p.field === 'consent');
+  const titled = (x) => (state.lang === 'en' ? x.title_en : x.title_zh) || x.title_zh || x.title_en || '';
+  const labelled = (x) => (state.lang === 'en' ? x.label_en : x.label_zh) || x.label_zh || x.label_en || '';
+
+  // loc of a 422 without "body": ["answers", 2, "value"] -> {path: [...], msg}
+  function errorsAt(data) {
+    const detail = data && data.detail;
+    if (!Array.isArray(detail)) return [{ path: [], msg: String(detail || '') }];
+    return detail.map((d) => ({ path: (d.loc || []).filter((x) => x !== 'body'), msg: String(d.msg || '') }));
+  }
+
+  async function loadSurveysTab() {
+    if (!state.auth || !surveysOn()) return;
+    const me = encodeURIComponent(state.auth.resident_id);
+    const [surveys, passport] = await Promise.all([
+      api('GET', onActivities('/v1/surveys?open=true')),
+      api('GET', `/v1/residents/${me}/passport`),
+    ]);
+    if (surveys.status === 200) {
+      // answered ones stay on show as answered (the server lists only what is still to answer)
+      const listed = new Set(surveys.data.map((s) => s.survey_id));
+      const kept = state.surveys.filter((s) => state.answered.has(s.survey_id) && !listed.has(s.survey_id));
+      state.surveys = [...surveys.data, ...kept];
+    } else {
+      notice(t('error', { msg: message(surveys.data) }));
+    }
+    if (passport.status === 200) state.passport = passport.data;
+    // the attended sessions come from the passport, served with the learning_record purpose only
+    state.noRecord = needsConsent(passport);
+    renderSurveys();
+    renderRatings();
+  }
+
+  // Redrawing (a language switch, a reload of the list) keeps what the resident has typed or ticked.
+  function keepInputs(root, draw) {
+    const kept = new Map();
+    for (const i of root.querySelectorAll('input, textarea')) kept.set(i.id, i.type === 'radio' || i.type === 'checkbox' ? i.checked : i.value);
+    const focused = document.activeElement && root.contains(document.activeElement) ? document.activeElement.id : null;
+    draw();
+    for (const i of root.querySelectorAll('input, textarea')) {
+      if (!kept.has(i.id)) continue;
+      if (i.type === 'radio' || i.type === 'checkbox') i.checked = kept.get(i.id); else i.value = kept.get(i.id);
+    }
+    if (focused && $(focused)) $(focused).focus();
+  }
+
+  function questionField(q, base, j) {
+    const mark = q.required ? ' *' : '';
+    const err = el('p', { id: base + '-err', class: 'error', hidden: true });
+    if (q.kind === 'text') {
+      return el('div', { class: 'field question', 'data-q': String(j), 'data-kind': q.kind },
+        el('label', { for: base, text: titled(q) + (q.required ? mark : t('optional')) }),
+        el('textarea', { id: base, rows: 3, maxLength: state.config.survey_text_max || 2000, 'aria-describedby': base + '-err' }),
+        err);
+    }
+    const choices = q.kind === 'scale'
+      ? Array.from({ length: q.scale_max || 5 }, (_, k) => ({ id: String(k + 1), text: String(k + 1) }))
+      : q.options.map((o) => ({ id: o.id, text: labelled(o) }));
+    const type = q.kind === 'multiple' ? 'checkbox' : 'radio';
+    const box = el('fieldset', { class: 'question' + (q.kind === 'scale' ? ' scale' : ''), 'data-q': String(j), 'data-kind': q.kind,
+      'aria-describedby': base + '-err' },
+    el('legend', { text: titled(q) + mark }),
+    q.kind === 'multiple' ? el('p', { class: 'hint', text: t('pick_any') }) : null,
+    q.kind === 'scale' ? el('p', { class: 'hint', text: t('scale_hint', { max: q.scale_max || 5 }) }) : null);
+    const options = el('div', { class: q.kind === 'scale' ? 'points' : 'options' });
+    choices.forEach((c, k) => options.append(el('div', { class: 'field check' },
+      el('input', { id: `${base}-${k}`, type, name: base, value: c.id }),
+      el('label', { for: `${base}-${k}`, text: c.text }))));
+    box.append(options, err);
+    return box;
+  }
+
+  function surveyCard(s) {
+    const sid = s.survey_id;
+    const li = el('li', { 'data-survey': sid }, el('h3', { text: titled(s) }));
+    if (s.closes_at) li.append(el('p', { class: 'meta', text: t('closes', { when: when(s.closes_at) }) }));
+    const done = state.answered.get(sid);
+    if (done) {
+      li.append(el('p', { class: 'badge', 'data-state': done, text: t(done === 'closed' ? 'survey_closed' : 'answered') }));
+      return li;
+    }
+    const form = el('form', { class: 'survey', 'data-survey': sid, noValidate: true });
+    s.questions.forEach((q, j) => form.append(questionField(q, `sv-${domId(sid)}-${j}`, j)));
+    form.append(el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: t('submit_survey') })),
+      el('p', { class: 'card-error', role: 'alert' }));
+    li.append(form);
+    return li;
+  }
+
+  function renderSurveys() {
+    keepInputs($('surveys'), () => $('surveys').replaceChildren(...state.surveys.map(surveyCard)));
+    $('surveys-empty').hidden = state.surveys.length > 0;
+  }
+
+  function attendedSessions() {
+    const seen = new Set();
+    const out = [];
+    for (const a of [...((state.passport && state.passport.attendance) || [])].reverse()) {
+      if (seen.has(a.session_id)) continue;
+      seen.add(a.session_id);
+      out.push(a);
+    }
+    return out.slice(0, 20); // the newest twenty sessions: older ones are long past rating
+  }
+
+  function ratingCard(a) {
+    const sid = a.session_id;
+    const base = `rt-${domId(sid)}`;
+    const li = el('li', { 'data-rating-session': sid },
+      el('h3', { text: named(a.course) || a.course_id }),
+      el('p', { class: 'meta', text: [a.date, named(a.venue) || a.venue_id].filter(Boolean).join(' · ') }));
+    if (state.rated.has(sid)) {
+      const score = state.rated.get(sid);
+      li.append(el('p', { class: 'badge', 'data-state': 'rated', 'data-score': score || '',
+        text: score ? t('rated_score', { n: score }) : t('rated_already') }));
+      return li;
+    }
+    const points = el('div', { class: 'points' });
+    for (let n = 1; n <= 5; n++) {
+      points.append(el('div', { class: 'field check' },
+        el('input', { id: `${base}-${n}`, type: 'radio', name: base, value: String(n) }),
+        el('label', { for: `${base}-${n}`, title: t('score_' + n) }, String(n),
+          el('span', { class: 'sr-only', text: ` · ${t('score_' + n)}` }))));
+    }
+    const form = el('form', { class: 'rating', 'data-session': sid, noValidate: true },
+      el('fieldset', { class: 'question scale', 'aria-describedby': base + '-err' },
+        el('legend', { text: t('rating_legend') }),
+        el('p', { class: 'hint', text: t('rating_scale') }),
+        points,
+        el('p', { id: base + '-err', class: 'error', hidden: true })),
+      el('div', { class: 'field' },
+        el('label', { for: base + '-comment', text: t('rating_comment') }),
+        el('textarea', { id: base + '-comment', rows: 2, maxLength: state.config.rating_comment_max || 1000,
+          'aria-describedby': base + '-comment-err' }),
+        el('p', { id: base + '-comment-err', class: 'error', hidden: true })),
+      el('div', { class: 'actions' }, el('button', { type: 'submit', class: 'primary', text: t('rate') })),
+      el('p', { class: 'card-error', role: 'alert' }));
+    li.append(form);
+    return li;
+  }
+
+  function renderRatings() {
+    const rows = attendedSessions();
+    keepInputs($('ratings'), () => $('ratings').replaceChildren(...rows.map(ratingCard)));
+    $('ratings-empty').hidden = rows.length > 0;
+    $('ratings-empty').textContent = t(state.noRecord ? 'ratings_need_record' : 'no_ratings');
+  }
+
+  function clearFormErrors(form) {
+    for (const p of form.querySelectorAll('.error')) { p.textContent = ''; p.hidden = true; }
+    for (const i of form.querySelectorAll('[aria-invalid]')) i.removeAttribute('aria-invalid');
+    form.querySelector('.card-error').textContent = '';
+  }
+
+  function showError(form, errId, text) {
+    const p = errId && $(errId);
+    if (!p) { form.querySelector('.card-error').textContent = text; return; }
+    p.textContent = text;
+    p.hidden = false;
+    const box = p.closest('.question, .field');
+    const input = box && box.querySelector('input, textarea');
+    if (input) input.setAttribute('aria-invalid', 'true');
+  }
+
+  function collectAnswers(form, s) {
+    const answers = [];
+    const missing = [];
+    s.questions.forEach((q, j) => {
+      const box = form.querySelector(`[data-q="${j}"]`);
+      let value = null;
+      if (q.kind === 'single' || q.kind === 'scale') {
+        const c = box.querySelector('input:checked');
+        if (c) value = q.kind === 'scale' ? Number(c.value) : c.value;
+      } else if (q.kind === 'multiple') {
+        const v = [...box.querySelectorAll('input:checked')].map((i) => i.value);
+        if (v.length) value = v;
+      } else {
+        const v = box.querySelector('textarea').value.trim();
+        if (v) value = v;
+      }
+      if (value === null) { if (q.required) missing.push(j); } else answers.push({ j, question_id: q.id, value });
+    });
+    return { answers, missing };
+  }
+
+  async function submitSurvey(form) {
+    const sid = form.dataset.survey;
+    const s = state.surveys.find((x) => x.survey_id === sid);
+    if (!s) return;
+    const base = `sv-${domId(sid)}`;
+    clearFormErrors(form);
+    const { answers, missing } = collectAnswers(form, s);
+    if (missing.length) {
+      for (const j of missing) showError(form, `${base}-${j}-err`, t('answer_needed'));
+      const first = form.querySelector(`[data-q="${missing[0]}"] input, [data-q="${missing[0]}"] textarea`);
+      if (first) first.focus();
+      return;
+    }
+    const body = { answers: answers.map(({ question_id, value }) => ({ question_id, value })) };
+    const r = await withConsent(() => api('POST', onActivities(`/v1/surveys/${encodeURIComponent(sid)}/responses`), body));
+    if (!r) { form.querySelector('.card-error').textContent = t('consent_declined'); return; }
+    if (r.status === 201 || r.status === 409) {
+      const closed = r.status === 409 && s.closes_at && Date.parse(s.closes_at) <= Date.now();
+      state.answered.set(sid, closed ? 'closed' : 'answered');
+      if (r.status === 201) notice(t('survey_thanks'), 'ok');
+      renderSurveys();
+      return;
+    }
+    if (needsConsent(r)) { form.querySelector('.card-error').textContent = t('consent_pending'); return; }
+    for (const e of errorsAt(r.data)) {
+      // ["answers", i, "value"]: the i-th answer sent, i.e. its question
+      const i = e.path[0] === 'answers' ? Number(e.path[1]) : NaN;
+      const j = Number.isInteger(i) && answers[i] ? answers[i].j : null;
+      showError(form, j === null ? null : `${base}-${j}-err`, e.msg);
+    }
+  }
+
+  async function submitRating(form) {
+    const sid = form.dataset.session;
+    const base = `rt-${domId(sid)}`;
+    clearFormErrors(form);
+    const picked = form.querySelector('input[type=radio]:checked');
+    if (!picked) { showError(form, base + '-err', t('score_needed')); form.querySelector('input[type=radio]').focus(); return; }
+    const score = Number(picked.value);
+    const comment = $(base + '-comment').value.trim();
+    const body = comment ? { score, comment } : { score };
+    const r = await withConsent(() => api('POST', onActivities(`/v1/sessions/${encodeURIComponent(sid)}/satisfaction`), body));
+    if (!r) { form.querySelector('.card-error').textContent = t('consent_declined'); return; }
+    if (r.status === 201 || r.status === 409) {
+      state.rated.set(sid, r.status === 201 ? score : null);
+      if (r.status === 201) notice(t('rating_thanks'), 'ok');
+      renderRatings();
+      return;
+    }
+    if (needsConsent(r)) { form.querySelector('.card-error').textContent = t('consent_pending'); return; }
+    for (const e of errorsAt(r.data)) {
+      const at = { score: base + '-err', comment: base + '-comment-err' }[e.path[0]];
+      showError(form, at || null, e.msg);
+    }
+  }
+
+  // Sends; on a 403 naming `consent`, asks the resident (the notice's words). Resolves with the
+  // final answer, or null when the resident does not agree now.
+  async function withConsent(send) {
+    const r = await send();
+    if (!needsConsent(r)) return r;
+    if (state.consentWait) state.consentWait.resolve(null); // one question at a time: the newest
+    return new Promise((resolve) => {
+      state.consentWait = { send, resolve };
+      showConsent();
+    });
+  }
+
+  async function showConsent() {
+    if (!state.notice) await loadConsents().catch(() => {});
+    fillConsentWords();
+    $('survey-consent').hidden = false;
+    $('survey-consent-message').textContent = '';
+    $('survey-consent-agree').disabled = false;
+    $('survey-consent').scrollIntoView({ block: 'start' });
+    $('survey-consent-agree').focus();
+  }
+
+  function fillConsentWords() {
+    if (!state.notice) return;
+    $('survey-consent-words').textContent = (state.notice.purposes.surveys || {})[state.lang] || '';
+    $('survey-consent-version').textContent = t('notice_version', { v: state.notice.version, d: state.notice.published });
+  }
+
+  function endConsent(result) {
+    const wait = state.consentWait;
+    state.consentWait = null;
+    $('survey-consent').hidden = true;
+    $('survey-consent-message').textContent = '';
+    if (wait) wait.resolve(result);
+  }
+
+  async function agreeToSurveys() {
+    const wait = state.consentWait;
+    if (!wait) return;
+    const m = $('survey-consent-message');
+    m.textContent = t('consent_saving');
+    m.dataset.kind = 'ok';
+    const me = encodeURIComponent(state.auth.resident_id);
+    const r = await api('PUT', `/v1/residents/${me}/consents/surveys`, { notice_version: state.notice.version });
+    if (r.status === 409) { // the notice changed meanwhile: show the current one and ask again
+      await loadConsents();
+      fillConsentWords();
+      m.dataset.kind = '';
+      m.textContent = t('notice_changed');
+      return;
+    }
+    if (r.status !== 200) { m.dataset.kind = ''; m.textContent = t('error', { msg: message(r.data) }); return; }
+    state.consents = r.data;
+    fillPurposes();
+    // Activities learns the agreement from enrolment's event: send again until it has.
+    let out = null;
+    const tries = state.config.consent_retries || 8;
+    for (let i = 0; i < tries; i++) {
+      out = await wait.send();
+      if (!needsConsent(out)) break;
+      m.textContent = t('consent_waiting');
+      if (i < tries - 1) await sleep(state.config.consent_retry_ms || 1500);
+    }
+    endConsent(out);
+  }
+
   // --- preference centre ----------------------------------------------------------------------
 
   function fillCategories() {
@@ -633,14 +963,16 @@
     $('code-form').addEventListener('submit', sendCode);
     $('token-form').addEventListener('submit', verifyCode);
     $('resend').addEventListener('click', () => sendCode());
-    const tabs = [...document.querySelectorAll('#tabs button')];
-    for (const b of tabs) {
+    const all = [...document.querySelectorAll('#tabs button')];
+    const tabs = () => all.filter((x) => !x.hidden);
+    for (const b of all) {
       b.addEventListener('click', () => showTab(b.dataset.tab));
       // Arrow keys move between tabs, as a tab list does.
       b.addEventListener('keydown', (e) => {
         const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
         if (!step) return;
-        const next = tabs[(tabs.indexOf(b) + step + tabs.length) % tabs.length];
+        const shown = tabs();
+        const next = shown[(shown.indexOf(b) + step + shown.length) % shown.length];
         showTab(next.dataset.tab);
         next.focus();
       });
@@ -663,6 +995,22 @@
       else if (button.classList.contains('cancel')) act(cancel(button.dataset.enrolment, card));
       else if (button.classList.contains('download')) act(download(button.dataset.path, button.dataset.filename));
     });
+    for (const [list, submit] of [['surveys', submitSurvey], ['ratings', submitRating]]) {
+      $(list).addEventListener('submit', (e) => {
+        e.preventDefault();
+        const form = e.target;
+        const button = form.querySelector('button[type=submit]');
+        if (button.disabled) return;
+        button.disabled = true;
+        submit(form).catch(() => {}).finally(() => { button.disabled = false; });
+      });
+    }
+    $('survey-consent-agree').addEventListener('click', () => {
+      const b = $('survey-consent-agree');
+      b.disabled = true;
+      agreeToSurveys().catch(() => {}).finally(() => { b.disabled = false; });
+    });
+    $('survey-consent-later').addEventListener('click', () => endConsent(null));
     $('own-quiet').addEventListener('change', quietEnabled);
     $('prefs').addEventListener('submit', (e) => savePrefs(e).catch(() => {}));
     document.addEventListener('visibilitychange', () => {

@@ -177,3 +177,10 @@ def test_the_activities_address_setting_is_checked_at_start_up():
     for bad in ("127.0.0.1:8101", "ftp://example.cn", "http://*.example.cn", "http://x.cn/?a=1"):
         with pytest.raises(ValidationError, match="activities_public_url"):
             _enrolment(activities_public_url=bad)
+
+
+def test_the_page_limits_texts_as_activities_does():
+    from services.activities.domain import surveys
+
+    assert resident_page.SURVEY_TEXT_MAX == surveys.MAX_TEXT_ANSWER
+    assert resident_page.RATING_COMMENT_MAX == surveys.MAX_COMMENT
