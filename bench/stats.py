@@ -42,7 +42,7 @@ KEYS: tuple[str, ...] = (
 DEFAULT_N = 200_000
 # Residents of the broadcast stage: the street has 100,000; this many keep the stage within
 # about three minutes on a 2-core machine (BENCH_BROADCAST_RESIDENTS=100000 for the full run).
-DEFAULT_BROADCAST_RESIDENTS = 2_000
+DEFAULT_BROADCAST_RESIDENTS = 1_500
 
 
 def percentile(values: Sequence[float], q: float) -> float:
