@@ -13,13 +13,16 @@ import pytest
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from shared.events import topics as catalogue
+from shared.local_env import read_credentials
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 import topology  # deploy/local/topology.py
 
 pytestmark = pytest.mark.integration
 
-SPECS = catalogue.all_topic_specs()
+# the catalogue as provisioning applied it: its defaults with any LS_RETENTION_<TOPIC> of the
+# environment or credentials file (deploy/local/provision.py topic_specs)
+SPECS = catalogue.resolve_topic_specs({**read_credentials(), **os.environ})
 
 
 async def test_topics_have_the_catalogues_partitions(kafka_admin):
