@@ -174,11 +174,21 @@ async def stop_service(service: str, sig: int, *, timeout_s: float = 30.0) -> No
     os.kill(pid, signals.SIGKILL)
 
 
+def page_links() -> dict[str, str]:
+    """What `make up` adds to every service's environment so that the residents' phone page (on
+    enrolment) reaches activities (deploy/local/stack.py page_links): a service restarted by a
+    test without it would lose the page's surveys tab or its CORS."""
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import stack  # deploy/local/stack.py
+
+    return stack.page_links(env())
+
+
 async def start_service(service: str, *, extra_env: dict[str, str] | None = None, wait_ready: bool = True) -> int:
     """Start a service the way `make up` does (same command, env, pid and log files)."""
     import subprocess
 
-    environment = {**os.environ, **env(), **(extra_env or {})}
+    environment = {**page_links(), **os.environ, **env(), **(extra_env or {})}
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
     log = open(LOG_DIR / f"{service}.log", "ab")

@@ -31,7 +31,7 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.events.topics import group_id
-from tests.support import LOG_DIR, ROOT, SERVICE_PORTS, env, kafka_auth, token
+from tests.support import LOG_DIR, ROOT, SERVICE_PORTS, env, kafka_auth, page_links, token
 
 PORT_STEP = 10
 MAX_INSTANCES = 9
@@ -179,7 +179,7 @@ async def extra_instances(
     taken = {i.index for i in existing}
     free = [i for i in range(2, MAX_INSTANCES + 1) if i not in taken][:count]
     assert len(free) == count, f"no free instance index for {count} more {service} instances"
-    base_env = {**os.environ, **env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
+    base_env = {**page_links(), **os.environ, **env(), "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     try:
         for index in free:
