@@ -4,8 +4,10 @@
 # ACLs from shared/events/topics.py with deploy/local/provision.py. Idempotent: run it after
 # every upgrade that changes the catalogue.
 #
-# Reads the same variables as the services (KAFKA_BOOTSTRAP, KAFKA_ADMIN_USERNAME/_PASSWORD,
-# <PRINCIPAL>_KAFKA_USERNAME/_PASSWORD); nothing is written outside /app/.local.
+# Reads the same variables as the services (KAFKA_BOOTSTRAP, KAFKA_SECURITY_PROTOCOL,
+# KAFKA_SSL_CA_FILE, KAFKA_ADMIN_USERNAME/_PASSWORD, <PRINCIPAL>_KAFKA_USERNAME/_PASSWORD) and talks
+# to Kafka through its admin protocol only (deploy/local/kafka_admin.py): no Java tool, so the image
+# needs no JVM; nothing is written outside /app/.local.
 set -euo pipefail
 cd /app
 
@@ -14,33 +16,22 @@ cd /app
 python deploy/local/credentials.py >/dev/null
 
 python - <<'PY'
-import asyncio, os, sys, time
+import os, sys
 sys.path.insert(0, "deploy/local")
-import credentials, stack
+import credentials, kafka_admin
 
 creds = credentials.load()
-stack.admin_properties(creds["KAFKA_ADMIN_USERNAME"], creds["KAFKA_ADMIN_PASSWORD"])
-
-deadline = time.monotonic() + float(os.environ.get("LS_PROVISION_WAIT_S", "120"))
-while True:
-    try:
-        asyncio.run(stack.kafka_metadata(creds["KAFKA_BOOTSTRAP"], creds["KAFKA_ADMIN_USERNAME"],
-                                         creds["KAFKA_ADMIN_PASSWORD"]))
-        break
-    except Exception as error:
-        if time.monotonic() > deadline:
-            sys.exit(f"provision: Kafka at {creds['KAFKA_BOOTSTRAP']} not reachable: {error!r}")
-        time.sleep(2)
+# KAFKA_SECURITY_PROTOCOL (SASL_SSL in production) and KAFKA_SSL_CA_FILE come from the environment
+try:
+    conn = kafka_admin.AdminConnection.from_settings(creds)
+    kafka_admin.wait_reachable(conn, float(os.environ.get("LS_PROVISION_WAIT_S", "120")))
+except (kafka_admin.AdminSettingsError, RuntimeError) as error:
+    sys.exit(f"provision: {error}")
 
 if os.environ.get("LS_PROVISION_SCRAM", "false").lower() == "true":
-    for p in credentials.PRINCIPALS:
-        user = creds[f"{p.upper()}_KAFKA_USERNAME"]
-        stack.java_tool(
-            "kafka.admin.ConfigCommand", "--bootstrap-server", creds["KAFKA_BOOTSTRAP"],
-            "--command-config", str(stack.KAFKA_ADMIN_PROPS), "--alter", "--entity-type", "users",
-            "--entity-name", user, "--add-config", f"SCRAM-SHA-512=[password={creds[f'{p.upper()}_KAFKA_PASSWORD']}]",
-        )
-        print(f"provision: SCRAM credentials of {user} set")
+    users = {creds[f"{p.upper()}_KAFKA_USERNAME"]: creds[f"{p.upper()}_KAFKA_PASSWORD"] for p in credentials.PRINCIPALS}
+    kafka_admin.upsert_scram_users(conn.confluent_admin(), users)
+    print(f"provision: SCRAM credentials of {', '.join(sorted(users))} set")
 PY
 
 exec python deploy/local/provision.py

@@ -13,6 +13,8 @@ parsed and whose JVM start costs seconds per call.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sys
 import time
 from collections.abc import Iterable, Mapping
@@ -59,6 +61,12 @@ class AdminConnection:
             protocol=protocol,
             ca_file=ca_file,
         )
+
+    @classmethod
+    def from_settings(cls, creds: Mapping[str, str], password: str | None = None) -> AdminConnection:
+        """From the credentials file's values with the environment's on top, including the transport
+        settings a deployment sets only in the environment (KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_CA_FILE)."""
+        return cls.from_values({**os.environ, **creds}, password=password)
 
     def as_user(self, username: str, password: str) -> AdminConnection:
         """The same cluster and protocol for another principal (a kiosk, a service)."""
@@ -167,3 +175,27 @@ def wait_scram_known(admin, users: list[str], timeout_s: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def wait_reachable(conn: AdminConnection, timeout_s: float) -> None:
+    """Until an authenticated metadata call succeeds; RuntimeError naming the last error after `timeout_s`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    async def once() -> None:
+        client = AIOKafkaAdminClient(**conn.aiokafka_kwargs(), request_timeout_ms=5000)
+        try:
+            await asyncio.wait_for(client.start(), 10)
+            await asyncio.wait_for(client.describe_cluster(), 10)
+        finally:
+            await client.close()
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            asyncio.run(once())
+            return
+        except Exception as error:  # connection refused, TLS or SASL failure: retried until the deadline
+            if time.monotonic() > deadline:
+                waited = f"did not answer the admin in {timeout_s:.0f}s"
+                raise RuntimeError(f"Kafka at {conn.bootstrap} ({conn.protocol}) {waited}: {error!r}") from None
+            time.sleep(2)

@@ -103,7 +103,7 @@ def acl_bindings(username: str) -> list:
 
 
 def _admin(creds: dict[str, str]):
-    return kafka_admin.AdminConnection.from_values(creds).confluent_admin()
+    return kafka_admin.AdminConnection.from_settings(creds).confluent_admin()
 
 
 @contextlib.contextmanager
@@ -181,7 +181,7 @@ def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
 def client_kwargs(kiosk_id: str, creds: dict[str, str]) -> dict[str, str]:
     """aiokafka client arguments of a kiosk's own principal (provisioned with `provision`)."""
     ident = identity(kiosk_id)
-    connection = kafka_admin.AdminConnection.from_values(creds)
+    connection = kafka_admin.AdminConnection.from_settings(creds)
     return connection.as_user(ident["username"], ident["password"]).aiokafka_kwargs()
 
 

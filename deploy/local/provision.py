@@ -17,7 +17,7 @@ another cluster, the brokers its metadata lists. A factor above the broker count
 so is an existing topic with fewer replicas than the factor (it needs a partition reassignment,
 which provisioning does not do behind the operator's back). Every topic gets min.insync.replicas.
 
-ACLs (org.apache.kafka.tools.AclCommand), least privilege per principal:
+ACLs (confluent-kafka's admin client, deploy/local/kafka_admin.py), least privilege per principal:
   Write+Describe on the topics it produces, Read+Describe on the topics it consumes,
   Read on the consumer groups prefixed `learnstreet.<service>` (services only).
 The ACLs already present are listed once; only missing ones are added.
@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -45,14 +43,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 import credentials  # noqa: E402
+import kafka_admin  # noqa: E402
 import kiosk_principals  # noqa: E402
 import topology as topo  # noqa: E402
-from kafka_tools import KAFKA_ADMIN_PROPS, console, err, fail, java_tool  # noqa: E402
+from kafka_tools import console, err, fail  # noqa: E402
 
 from shared.events import topics as catalogue  # noqa: E402
 
-# (resource type, name, pattern type, operation)
-Acl = tuple[str, str, str, str]
+Acl = kafka_admin.Acl
 
 
 def wanted_acls() -> dict[str, set[Acl]]:
@@ -71,14 +69,15 @@ def wanted_acls() -> dict[str, set[Acl]]:
 
 # ---------------------------------------------------------------- topics
 def admin_client(creds: dict[str, str]) -> AIOKafkaAdminClient:
-    return AIOKafkaAdminClient(
-        bootstrap_servers=creds["KAFKA_BOOTSTRAP"],
-        security_protocol="SASL_PLAINTEXT",
-        sasl_mechanism="SCRAM-SHA-512",
-        sasl_plain_username=creds["KAFKA_ADMIN_USERNAME"],
-        sasl_plain_password=creds["KAFKA_ADMIN_PASSWORD"],
-        request_timeout_ms=30000,
-    )
+    return AIOKafkaAdminClient(**connection(creds).aiokafka_kwargs(), request_timeout_ms=30000)
+
+
+def connection(creds: dict[str, str]) -> kafka_admin.AdminConnection:
+    try:
+        return kafka_admin.AdminConnection.from_settings(creds)
+    except kafka_admin.AdminSettingsError as e:
+        fail(f"provisioning refused: {e}")
+        raise
 
 
 def _raise_errors(what: str, rows) -> None:
@@ -220,72 +219,20 @@ def configured_retention(specs: tuple[catalogue.TopicSpec, ...]) -> list[str]:
 
 
 # ---------------------------------------------------------------- ACLs
-_RESOURCE = re.compile(
-    r"Current ACLs for resource `ResourcePattern\(resourceType=(\w+), name=(.*), patternType=(\w+)\)`"
-)
-_ENTRY = re.compile(r"\(principal=User:([^,]+), host=([^,]+), operation=(\w+), permissionType=(\w+)\)")
-
-
-def existing_acls(creds: dict[str, str]) -> dict[str, set[Acl]]:
-    res = java_tool(
-        "org.apache.kafka.tools.AclCommand",
-        "--bootstrap-server",
-        creds["KAFKA_BOOTSTRAP"],
-        "--command-config",
-        str(KAFKA_ADMIN_PROPS),
-        "--list",
-    )
-    out: dict[str, set[Acl]] = {}
-    resource: tuple[str, str, str] | None = None
-    for line in res.stdout.splitlines():
-        m = _RESOURCE.search(line)
-        if m:
-            resource = (m.group(1), m.group(2), m.group(3))
-            continue
-        m = _ENTRY.search(line)
-        if m and resource and m.group(2) == "*" and m.group(4) == "ALLOW":
-            out.setdefault(m.group(1), set()).add((*resource, m.group(3)))
-    return out
-
-
-def add_acls(creds: dict[str, str], username: str, acls: set[Acl]) -> None:
-    """One AclCommand call per (pattern type, operations) group of resources."""
-    groups: dict[tuple[str, frozenset[str]], set[tuple[str, str]]] = {}
-    by_resource: dict[tuple[str, str, str], set[str]] = {}
-    for rtype, name, pattern, op in acls:
-        by_resource.setdefault((rtype, name, pattern), set()).add(op)
-    for (rtype, name, pattern), ops in by_resource.items():
-        groups.setdefault((pattern, frozenset(ops)), set()).add((rtype, name))
-    for (pattern, ops), resources in groups.items():
-        args = [
-            "--bootstrap-server",
-            creds["KAFKA_BOOTSTRAP"],
-            "--command-config",
-            str(KAFKA_ADMIN_PROPS),
-            "--add",
-            "--allow-principal",
-            f"User:{username}",
-            "--resource-pattern-type",
-            pattern.lower(),
-        ]
-        for op in sorted(ops):
-            args += ["--operation", op.capitalize()]
-        for rtype, name in sorted(resources):
-            args += [f"--{rtype.lower()}", name]
-        java_tool("org.apache.kafka.tools.AclCommand", *args)
+# Through the admin protocol (DescribeAcls, CreateAcls): no JVM per call, no tool output to parse.
 
 
 def provision_acls(creds: dict[str, str]) -> list[tuple[str, int]]:
     wanted = wanted_acls()
-    have = existing_acls(creds)
+    admin = connection(creds).confluent_admin()
+    have = kafka_admin.existing_acls(admin)
     todo = {}
     for p, acls in wanted.items():
         username = creds[f"{p.upper()}_KAFKA_USERNAME"]
         missing = acls - have.get(username, set())
         if missing:
             todo[username] = missing
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        list(pool.map(lambda item: add_acls(creds, *item), todo.items()))
+    kafka_admin.create_acls(admin, todo)
     extra = {
         u: have.get(u, set()) - wanted[p]
         for p in wanted

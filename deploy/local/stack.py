@@ -46,6 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import credentials
 import kafka_admin
 import kafka_controller
+import kafka_tls
 import keycloak
 import topology as topo
 import waiting
@@ -393,6 +394,8 @@ def kafka_properties(
         "VOTERS": topo.voters(all_nodes),
         "CLIENT_PORT": str(n.client_port),
         "CONTROLLER_PORT": str(n.controller_port),
+        "TLS_PORT": str(n.tls_port),
+        "TLS_KEYSTORE": str(kafka_tls.paths(n.data_dir.parent)["keystore"]),
         "ADMIN_USERNAME": creds["KAFKA_ADMIN_USERNAME"],
         "ADMIN_PASSWORD": creds["KAFKA_ADMIN_PASSWORD"],
         "CONTROLLER_PASSWORD": creds.get("KAFKA_CONTROLLER_PASSWORD") or kafka_controller.controller_password(),
@@ -415,6 +418,7 @@ def render_kafka_properties(
     all_nodes = all_nodes or topo.nodes(brokers, kafka_port(creds))
     n = n or all_nodes[0]
     template = (DEPLOY / "kafka" / "server.properties.in").read_text()
+    kafka_tls.ensure(n.data_dir.parent)
     write_secret(n.props, kafka_properties(template, n, all_nodes, replication_settings(creds, len(all_nodes)), creds))
 
 
@@ -519,7 +523,8 @@ def kafka_sync_scram(creds: dict[str, str]) -> None:
     if not changed:
         return
     # authenticate with the admin password the broker knows; change the admin's own last
-    client = kafka_admin.AdminConnection.from_values(creds, password=applied.get(admin, users[admin])).confluent_admin()
+    known = kafka_admin.AdminConnection.from_settings(creds, password=applied.get(admin, users[admin]))
+    client = known.confluent_admin()
     for user in sorted(changed, key=lambda u: u == admin):
         console.print(f"[cyan]kafka[/]: updating SCRAM credentials of {user}")
         kafka_admin.upsert_scram_users(client, {user: users[user]})
@@ -550,8 +555,10 @@ def _node_start(n: topo.Node, all_nodes: list[topo.Node], creds: dict[str, str],
     pid = node_pid(n)
     if pid is not None:
         return pid
-    if port_open(n.client_port) or port_open(n.controller_port):
-        fail(f"port {n.client_port} or {n.controller_port} is taken by a process this stack did not start")
+    if port_open(n.client_port) or port_open(n.controller_port) or port_open(n.tls_port):
+        fail(
+            f"port {n.client_port}, {n.controller_port} or {n.tls_port} is taken by a process this stack did not start"
+        )
     for d in (n.data_dir, n.logs_dir, RUN):
         d.mkdir(parents=True, exist_ok=True)
     render_kafka_properties(creds, n, all_nodes)
@@ -1093,8 +1100,14 @@ def sync_bootstrap(brokers: int) -> None:
         return
     base = topo.first_port(current)
     if topo.is_local_bootstrap(current, base):
-        if credentials.update({"KAFKA_BOOTSTRAP": topo.bootstrap(brokers, base)}):
-            console.print(f"[cyan]stack[/]: KAFKA_BOOTSTRAP={topo.bootstrap(brokers, base)} in credentials.env")
+        local = {
+            "KAFKA_BOOTSTRAP": topo.bootstrap(brokers, base),
+            # the same brokers over TLS, for a client or test that sets KAFKA_SECURITY_PROTOCOL=SASL_SSL
+            "LS_KAFKA_TLS_BOOTSTRAP": topo.tls_bootstrap(brokers, base),
+            "LS_KAFKA_TLS_CA_FILE": str(kafka_tls.paths(KAFKA)["ca"]),
+        }
+        if credentials.update(local):
+            console.print(f"[cyan]stack[/]: KAFKA_BOOTSTRAP={local['KAFKA_BOOTSTRAP']} in credentials.env")
     elif brokers > 1:
         err.print(f"[yellow]KAFKA_BOOTSTRAP={current} is not this stack's: left as it is[/]")
 

@@ -29,6 +29,7 @@ TOPOLOGY_FILE = RUN / "topology.json"
 
 INSTANCE_PORT_STEP = 10  # activities 8101, 8111, 8121: one decade per instance keeps 8105 (SMS) free
 BROKER_PORT_STEP = 2  # node i: client 19092 + 2(i-1), controller one above it
+TLS_PORT_OFFSET = 100  # node i's SASL_SSL listener: its client port + 100 (19192, 19194, ...)
 MAX_BROKERS = 5  # five voters is KRaft's practical maximum for a local quorum
 MAX_REPLICAS = 9  # the ports of instance 10 would run into the next service's decade
 
@@ -145,6 +146,10 @@ class Node:
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.client_port}"
 
+    @property
+    def tls_port(self) -> int:
+        return self.client_port + TLS_PORT_OFFSET
+
 
 def node(node_id: int, base_port: int, kafka: Path = KAFKA) -> Node:
     first = node_id == 1
@@ -166,6 +171,11 @@ def nodes(brokers: int, base_port: int, kafka: Path = KAFKA) -> list[Node]:
 
 def bootstrap(brokers: int, base_port: int) -> str:
     return ",".join(n.bootstrap for n in nodes(brokers, base_port))
+
+
+def tls_bootstrap(brokers: int, base_port: int) -> str:
+    """The SASL_SSL listeners of every node (KAFKA_BOOTSTRAP for a client over TLS)."""
+    return ",".join(f"127.0.0.1:{n.tls_port}" for n in nodes(brokers, base_port))
 
 
 def voters(all_nodes: list[Node]) -> str:

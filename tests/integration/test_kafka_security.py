@@ -25,11 +25,14 @@ from aiokafka.errors import (
 from aiokafka.protocol.admin import DescribeAclsRequest
 from aiokafka.protocol.metadata import MetadataRequest
 
+from shared.bus import tls
 from shared.events import topics as catalogue
 from tests.conftest import load_credentials
+from tests.support import ROOT
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "deploy" / "local"))
 import kafka_controller  # deploy/local/kafka_controller.py
+import kafka_tls  # deploy/local/kafka_tls.py
 import kiosk_principals  # deploy/local/kiosk_principals.py
 import topology  # deploy/local/topology.py
 
@@ -71,10 +74,18 @@ def listeners(credentials: dict[str, str]) -> list[tuple[str, int, str]]:
     base = int(credentials["KAFKA_BOOTSTRAP"].split(",")[0].rsplit(":", 1)[1])
     nodes = topology.nodes(topology.current().brokers, base)
     return [(kind, port, f"node{n.node_id}-{kind}") for n in nodes for kind, port in (
-        ("client", n.client_port), ("controller", n.controller_port))]  # fmt: skip
+        ("client", n.client_port), ("controller", n.controller_port), ("tls", n.tls_port))]  # fmt: skip
 
 
-def authenticated(kind: str, credentials: dict[str, str]) -> dict[str, str]:
+def authenticated(kind: str, credentials: dict[str, str]) -> dict:
+    if kind == "tls":  # SCRAM over TLS, verifying the brokers against the stack's CA
+        return {
+            "security_protocol": "SASL_SSL",
+            "ssl_context": tls.ssl_context("SASL_SSL", str(kafka_tls.paths(ROOT / ".local" / "kafka")["ca"])),
+            "sasl_mechanism": "SCRAM-SHA-512",
+            "sasl_plain_username": credentials["KAFKA_ADMIN_USERNAME"],
+            "sasl_plain_password": credentials["KAFKA_ADMIN_PASSWORD"],
+        }
     if kind == "client":
         return {
             "security_protocol": "SASL_PLAINTEXT",

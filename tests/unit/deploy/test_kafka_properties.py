@@ -30,7 +30,8 @@ def test_three_nodes_form_one_quorum_each_on_its_own_ports_and_data(tmp_path) ->
         "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
     }
     assert [p["listeners"] for p in rendered] == [
-        f"SASL_PLAINTEXT://127.0.0.1:{c},CONTROLLER://127.0.0.1:{c + 1}" for c in (19092, 19094, 19096)
+        f"SASL_PLAINTEXT://127.0.0.1:{c},CONTROLLER://127.0.0.1:{c + 1},SASL_SSL://127.0.0.1:{c + 100}"
+        for c in (19092, 19094, 19096)
     ]
     assert [p["log.dirs"] for p in rendered] == [str(tmp_path / d) for d in ("data", "data-2", "data-3")]
     assert all(p["process.roles"] == "broker,controller" for p in rendered)
@@ -50,7 +51,9 @@ def test_one_node_renders_as_the_single_broker_always_did(tmp_path) -> None:
     (p,) = render(1, tmp_path)
     assert p["node.id"] == "1"
     assert p["controller.quorum.voters"] == "1@127.0.0.1:19093"
-    assert p["listeners"] == "SASL_PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert p["listeners"] == (
+        "SASL_PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093,SASL_SSL://127.0.0.1:19192"
+    )
     assert p["offsets.topic.replication.factor"] == "1"
     assert p["min.insync.replicas"] == "1"
 
@@ -77,3 +80,14 @@ def test_a_placeholder_nobody_fills_is_an_error(tmp_path) -> None:
     nodes = topo.nodes(1, 19092, tmp_path)
     with pytest.raises(ValueError, match="@NEW_KEY@"):
         stack.kafka_properties(TEMPLATE + "new.setting=@NEW_KEY@\n", nodes[0], nodes, topo.Replication(1, 1), CREDS)
+
+
+def test_every_node_also_takes_scram_over_tls_with_the_local_cas_certificate(tmp_path) -> None:
+    for n, p in zip(topo.nodes(3, 19092, tmp_path), render(3, tmp_path), strict=True):
+        assert f"SASL_SSL://127.0.0.1:{n.tls_port}" in p["advertised.listeners"].split(",")
+        assert "SASL_SSL:SASL_SSL" in p["listener.security.protocol.map"].split(",")
+        assert p["listener.name.sasl_ssl.sasl.enabled.mechanisms"] == "SCRAM-SHA-512"
+        assert p["listener.name.sasl_ssl.ssl.keystore.type"] == "PEM"
+        assert p["listener.name.sasl_ssl.ssl.keystore.location"] == str(tmp_path / "tls" / "broker.pem")
+        assert p["inter.broker.listener.name"] == "SASL_PLAINTEXT"  # brokers keep talking as before
+    assert topo.tls_bootstrap(3, 19092) == "127.0.0.1:19192,127.0.0.1:19194,127.0.0.1:19196"
