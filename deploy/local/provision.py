@@ -211,11 +211,16 @@ def _retention(spec: catalogue.TopicSpec) -> str:
 def configured_retention(specs: tuple[catalogue.TopicSpec, ...]) -> list[str]:
     """`topic retention (VARIABLE)` for each topic whose retention differs from the catalogue's default."""
     defaults = {s.name: s for s in catalogue.all_topic_specs()}
-    return [
-        f"{s.name} {catalogue.format_retention(s.retention_ms)} ({catalogue.retention_variable(s.name)})"
-        for s in specs
-        if not s.compacted and s.retention_ms != defaults[s.name].retention_ms
-    ]
+    shown = []
+    for s in specs:
+        if s.compacted or s.retention_ms == defaults[s.name].retention_ms:
+            continue
+        variable = catalogue.retention_variable(s.name)
+        source = s.name.removesuffix(".dlq")
+        if s.name != source and not os.environ.get(variable):  # follows its topic's retention
+            variable = f"as {source}"
+        shown.append(f"{s.name} {catalogue.format_retention(s.retention_ms)} ({variable})")
+    return shown
 
 
 # ---------------------------------------------------------------- ACLs

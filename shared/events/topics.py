@@ -48,7 +48,8 @@ def retention_config(ms: int) -> dict[str, str]:
 
 
 KEEP_FOREVER = retention_config(FOREVER)  # replayable: the rebuilds read these from the beginning
-DLQ_RETENTION = retention_config(30 * DAY_MS)
+DLQ_RETENTION_MS = 30 * DAY_MS
+DLQ_RETENTION = retention_config(DLQ_RETENTION_MS)
 # Activities turns a scan into attendance within seconds; the raw scan (a card number at a place
 # and time) is kept a week, for a consumer that was down or a group reset (docs/retention.md).
 CHECKIN_RETENTION = retention_config(7 * DAY_MS)
@@ -217,8 +218,10 @@ def dead_letter_specs() -> tuple[TopicSpec, ...]:
 
 
 def _dlq_retention(topic: TopicSpec) -> dict[str, str]:
-    # a dead letter keeps the record's value: a secret topic's must not outlive the topic's own
-    return retention_config(topic.retention_ms) if topic.secret else dict(DLQ_RETENTION)
+    # a dead letter keeps the record's value (a card number, a sign-in code): it never outlives
+    # the record it copies; 30 days to look at it otherwise
+    dlq = DLQ_RETENTION_MS
+    return retention_config(topic.retention_ms if _longer(dlq, topic.retention_ms) else dlq)
 
 
 def all_topic_specs() -> tuple[TopicSpec, ...]:
@@ -311,7 +314,7 @@ def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
         value = (environ.get(variable) or "").strip()
         source = resolved.get(spec.name.removesuffix(".dlq")) if spec.name.endswith(".dlq") else None
         if not value:
-            if source is not None and source.secret:  # follows the secret topic's own retention
+            if source is not None and _longer(spec.retention_ms, source.retention_ms):  # never outlives it
                 resolved[spec.name] = _with_retention(spec, source.retention_ms)
             else:
                 resolved[spec.name] = spec
@@ -332,9 +335,9 @@ def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
                 f"{' and the '.join(spec.replayed_by)} {verb} it from the beginning; snapshots that would "
                 "lift this are not built (docs/decisions/0010-erasure.md): set forever or unset it"
             )
-        if source is not None and source.secret and _longer(ms, source.retention_ms):
+        if source is not None and _longer(ms, source.retention_ms):
             raise RetentionError(
-                f"{variable}={value}: dead letters of {source.name} hold its secrets and may not outlive "
+                f"{variable}={value}: dead letters of {source.name} copy its records and may not outlive "
                 f"them; use at most its retention, {format_retention(source.retention_ms)}"
             )
         resolved[spec.name] = _with_retention(spec, ms)

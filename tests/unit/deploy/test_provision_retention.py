@@ -72,10 +72,14 @@ async def test_a_configured_retention_is_applied_to_an_existing_topic_and_shown(
     cluster = provisioned_cluster(monkeypatch)
     monkeypatch.setenv("LS_RETENTION_KIOSK_CHECKINS", "3d")
     changes, _ = await provision.provision_topics(CREDS, brokers=1)
-    assert changes == [(CHECKINS, "configs aligned (retention 7d → 3d)")]
+    assert changes == [
+        (CHECKINS, "configs aligned (retention 7d → 3d)"),
+        (f"{CHECKINS}.dlq", "configs aligned (retention 7d → 3d)"),  # dead letters follow the scans
+    ]
     assert cluster.configs[CHECKINS]["retention.ms"] == "259200000"
     assert provision.configured_retention(provision.topic_specs(CREDS)) == [
-        "kiosk.checkins 3d (LS_RETENTION_KIOSK_CHECKINS)"
+        "kiosk.checkins 3d (LS_RETENTION_KIOSK_CHECKINS)",
+        "kiosk.checkins.dlq 3d (as kiosk.checkins)",
     ]
 
 
@@ -85,7 +89,10 @@ async def test_back_to_the_default_lengthens_it_again(monkeypatch):
     await provision.provision_topics(CREDS, brokers=1)
     monkeypatch.delenv("LS_RETENTION_KIOSK_CHECKINS")
     changes, _ = await provision.provision_topics(CREDS, brokers=1)
-    assert changes == [(CHECKINS, "configs aligned (retention 3d → 7d)")]
+    assert changes == [
+        (CHECKINS, "configs aligned (retention 3d → 7d)"),
+        (f"{CHECKINS}.dlq", "configs aligned (retention 3d → 7d)"),
+    ]
     assert cluster.configs[CHECKINS] == {**catalogue.KIOSK_CHECKINS.config, "min.insync.replicas": "1"}
     assert provision.configured_retention(provision.topic_specs(CREDS)) == []
 

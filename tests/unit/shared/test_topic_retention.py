@@ -83,8 +83,8 @@ def test_defaults_keep_check_ins_a_week_dead_letters_30_days_and_the_rest_as_bef
     assert SPECS["kiosk.checkins"].retention_ms == 7 * DAY_MS
     assert SPECS["enrolment.sign-in-codes"].config == {"retention.ms": "900000", "segment.ms": "300000"}
     for name, spec in SPECS.items():
-        if name == "enrolment.sign-in-codes.dlq":
-            assert spec.config == SPECS["enrolment.sign-in-codes"].config
+        if name in ("enrolment.sign-in-codes.dlq", "kiosk.checkins.dlq"):  # no longer than their source
+            assert spec.config == SPECS[name.removesuffix(".dlq")].config, name
         elif name.endswith(".dlq"):
             assert spec.retention_ms == 30 * DAY_MS, name
         elif name in ("enrolment.contacts", "scoring.index"):
@@ -124,7 +124,12 @@ def test_a_configured_retention_replaces_the_default_of_that_topic_only():
     got = _resolved(LS_RETENTION_KIOSK_CHECKINS="3d", LS_RETENTION_SCORING_ASSESSMENTS="400d")
     assert got["kiosk.checkins"].config == {"retention.ms": "259200000", "segment.ms": "86400000"}
     assert got["scoring.assessments"].retention_ms == 400 * DAY_MS
-    assert {n for n, s in got.items() if s != SPECS[n]} == {"kiosk.checkins", "scoring.assessments"}
+    # and the check-ins' dead letters, which may not outlive the scans they copy
+    assert {n for n, s in got.items() if s != SPECS[n]} == {
+        "kiosk.checkins",
+        "kiosk.checkins.dlq",
+        "scoring.assessments",
+    }
 
 
 def test_forever_drops_the_segment_setting_so_the_topic_is_back_to_the_brokers_default():
@@ -175,3 +180,16 @@ def test_every_replayed_topic_refuses_a_finite_retention_and_names_snapshots():
         if spec.replayed_by:
             with pytest.raises(RetentionError, match="snapshots that would lift this are not built"):
                 resolve_topic_specs({retention_variable(name): "400d"})
+
+
+def test_dead_letters_never_outlive_the_records_they_copy():
+    """A dead letter keeps the record's value (a scan holds a card number, a place and a time):
+    the check-ins' dead letters were kept 30 days against the scans' 7."""
+    assert SPECS["kiosk.checkins.dlq"].retention_ms == 7 * DAY_MS
+    shorter = _resolved(LS_RETENTION_KIOSK_CHECKINS="3d")
+    assert shorter["kiosk.checkins.dlq"].retention_ms == 3 * DAY_MS
+    assert _resolved(LS_RETENTION_KIOSK_CHECKINS_DLQ="2d")["kiosk.checkins.dlq"].retention_ms == 2 * DAY_MS
+    with pytest.raises(topics.RetentionError, match="may not outlive"):
+        _resolved(LS_RETENTION_KIOSK_CHECKINS_DLQ="30d")
+    # a source kept forever: its dead letters keep the 30 days operators have to look at them
+    assert SPECS["activities.attendance.dlq"].retention_ms == 30 * DAY_MS
