@@ -5,7 +5,7 @@ The steps are shared/rebuild.py's (shadow schema, replay by manual assignment up
 the live consumer stored in `passport_offsets`, then compare and swap under the passport lock).
 The passport tables are compared row by row, both ways; they are swapped in only when equal.
 Prints `REBUILD-PASSPORTS equal=<bool> swapped=<bool> records=<n>`; exit 0 when equal, 1 when not,
-3 when another rebuild runs.
+3 when another rebuild runs, 4 (one line) when a topic no longer holds its first records.
 
 `python -m services.enrolment rotate-credential-key` adds a signing key for verifiable honours
 (docs/decisions/0012-open-badges.md) and prints `ROTATE-CREDENTIAL-KEY kid=<kid>`.
@@ -24,7 +24,7 @@ from services.enrolment.adapters import passport as repository
 from services.enrolment.config import EnrolmentSettings, settings
 from services.enrolment.entrypoints.consumers import PASSPORT_TOPICS, rebuild_dispatcher
 from services.enrolment.service_layer.passport import PassportProjector, check_event
-from shared.rebuild import Comparison, Projection, Rebuild, RebuildBusy, Result
+from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
 
 app = typer.Typer(add_completion=False, help="learnstreet enrolment: operator commands.")
 console = Console(stderr=True)
@@ -46,6 +46,9 @@ def rebuild_passports(
     except RebuildBusy:
         console.print("another passport rebuild is running; try again when it has finished")
         raise typer.Exit(3) from None
+    except HistoryMissing as e:  # a topic lost its first records: the passports would be rebuilt short
+        print(f"error: {e}", file=sys.stderr)
+        raise typer.Exit(4) from None
     rows = result.comparison.details
     console.print(
         f"replayed {result.records} records ({result.dead_letters} dead letters) in {result.seconds:.1f} s; "

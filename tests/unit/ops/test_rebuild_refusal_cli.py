@@ -1,0 +1,27 @@
+"""Both rebuild commands end in one line and exit 4 when a topic no longer holds its first records
+(shared/rebuild.py HistoryMissing), instead of a traceback or a rebuild from part of the history."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from services.enrolment import cli as enrolment_cli
+from services.scoring import cli as scoring_cli
+from shared.rebuild import HistoryMissing
+
+CASES = [(enrolment_cli, "rebuild-passports"), (scoring_cli, "rebuild")]
+
+
+@pytest.mark.parametrize(("cli", "command"), CASES, ids=["enrolment", "scoring"])
+def test_a_topic_without_its_first_records_ends_the_rebuild_in_one_line(cli, command, monkeypatch) -> None:
+    async def refused(*_args, **_kwargs):
+        raise HistoryMissing("activities.attendance partition 2 starts at offset 40: the rebuild needs it from 0")
+
+    monkeypatch.setattr(cli, "settings", lambda: object())
+    monkeypatch.setattr(cli, "run_rebuild", refused)
+    result = CliRunner().invoke(cli.app, [command])
+    assert result.exit_code == 4, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "partition 2 starts at offset 40" in lines[0]
