@@ -54,6 +54,7 @@
     fillPurposes();
     if (state.auth) { renderSessions(); renderEnrolments(); if (state.passport) renderPassport(state.passport); }
     if (state.auth && surveysOn()) { renderSurveys(); renderRatings(); fillConsentWords(); }
+    if (state.auth) fillRecordWords();
     updateResend();
   }
 
@@ -144,6 +145,9 @@
     state.answered.clear();
     state.rated.clear();
     state.noRecord = false;
+    state.consents = null; // the next resident's decisions are read afresh
+    $('record-consent').hidden = true;
+    $('passport-record').hidden = false;
     if (state.consentWait) endConsent(null);
     // Nothing of this resident stays in the page (hidden is not gone) for whoever holds the phone next.
     for (const id of ['sessions', 'enrolments', 'years', 'honours', 'attendance', 'surveys', 'ratings']) $(id).replaceChildren();
@@ -418,6 +422,7 @@
 
   // Names of sessions not in the current list (another community's): the passport carries them.
   async function loadNames() {
+    if (refused('learning_record')) return; // the passport is served with that purpose only
     const r = await api('GET', `/v1/residents/${encodeURIComponent(state.auth.resident_id)}/passport`);
     if (r.status !== 200) return;
     state.passport = r.data;
@@ -453,12 +458,46 @@
 
   // --- passport -------------------------------------------------------------------------------
 
+  // Purposes the resident has (as far as the page knows) not agreed to: the page does not ask for
+  // what the server would refuse (403 naming consent), it offers the agreement instead.
+  function refused(purpose) {
+    return Boolean(state.consents) && !state.consents.purposes.some((p) => p.purpose === purpose && p.granted);
+  }
+
   async function loadPassport() {
     if (!state.auth) return;
+    if (refused('learning_record')) { askRecordConsent(); return; }
     const r = await api('GET', `/v1/residents/${encodeURIComponent(state.auth.resident_id)}/passport`);
+    if (needsConsent(r)) { askRecordConsent(); return; }
     if (r.status !== 200) { notice(t('error', { msg: message(r.data) })); return; }
+    $('record-consent').hidden = true;
+    $('passport-record').hidden = false;
     state.passport = r.data;
     renderPassport(r.data);
+  }
+
+  function askRecordConsent() {
+    $('passport-record').hidden = true;
+    $('record-consent').hidden = false;
+    fillRecordWords();
+  }
+
+  function fillRecordWords() {
+    if (!state.notice) return;
+    $('record-consent-words').textContent = (state.notice.purposes.learning_record || {})[state.lang] || '';
+    $('record-consent-version').textContent = t('notice_version', { v: state.notice.version, d: state.notice.published });
+  }
+
+  async function agreeToRecord() {
+    const m = $('record-consent-message');
+    m.textContent = '';
+    const me = encodeURIComponent(state.auth.resident_id);
+    const r = await api('PUT', `/v1/residents/${me}/consents/learning_record`, { notice_version: state.notice.version });
+    if (r.status === 409) { await loadConsents(); fillRecordWords(); m.textContent = t('notice_changed'); return; }
+    if (r.status !== 200) { m.textContent = t('error', { msg: message(r.data) }); return; }
+    state.consents = r.data;
+    fillPurposes();
+    await loadPassport();
   }
 
   async function download(path, filename) {
@@ -520,7 +559,7 @@
     const me = encodeURIComponent(state.auth.resident_id);
     const [surveys, passport] = await Promise.all([
       api('GET', onActivities('/v1/surveys?open=true')),
-      api('GET', `/v1/residents/${me}/passport`),
+      refused('learning_record') ? null : api('GET', `/v1/residents/${me}/passport`),
     ]);
     if (surveys.status === 200) {
       // answered ones stay on show as answered (the server lists only what is still to answer)
@@ -530,9 +569,9 @@
     } else {
       notice(t('error', { msg: message(surveys.data) }));
     }
-    if (passport.status === 200) state.passport = passport.data;
+    if (passport && passport.status === 200) state.passport = passport.data;
     // the attended sessions come from the passport, served with the learning_record purpose only
-    state.noRecord = needsConsent(passport);
+    state.noRecord = !passport || needsConsent(passport);
     renderSurveys();
     renderRatings();
   }
@@ -1011,6 +1050,11 @@
       agreeToSurveys().catch(() => {}).finally(() => { b.disabled = false; });
     });
     $('survey-consent-later').addEventListener('click', () => endConsent(null));
+    $('record-consent-agree').addEventListener('click', () => {
+      const b = $('record-consent-agree');
+      b.disabled = true;
+      agreeToRecord().catch(() => {}).finally(() => { b.disabled = false; });
+    });
     $('own-quiet').addEventListener('change', quietEnabled);
     $('prefs').addEventListener('submit', (e) => savePrefs(e).catch(() => {}));
     document.addEventListener('visibilitychange', () => {

@@ -230,3 +230,33 @@ async def test_activities_admits_the_page_origin_and_no_other():
         csp = (await http.get("/m/")).headers["content-security-policy"]
     assert config["activities_url"] == service_url("activities")
     assert f"connect-src 'self' {service_url('activities')};" in csp
+
+
+async def test_the_passport_tab_asks_for_the_learning_record_agreement_instead_of_failing():
+    """The passport is served with the notice's learning_record purpose only (ADR 0019): the page
+    does not ask for it without the agreement (no refused request), it offers the agreement."""
+    [me] = await _residents(1)
+    async with httpx.AsyncClient(base_url=service_url("enrolment")) as http:
+        notice = (await http.get("/v1/privacy-notice")).json()
+    async with chromium() as browser:
+        await browser.phone(360, 740)
+        await _as(browser, me)
+        await browser.wait_for("return document.getElementById('purpose-learning_record') !== null")
+        await browser.js("document.getElementById('tab-btn-passport').click()")
+        words = await browser.wait_for(
+            "const c = document.getElementById('record-consent');"
+            "return !c.hidden && document.getElementById('passport-record').hidden"
+            " && document.getElementById('record-consent-words').textContent"
+        )
+        assert words == notice["purposes"]["learning_record"]["zh-CN"]
+        await browser.js("document.getElementById('record-consent-agree').click()")
+        await browser.wait_for(
+            "return document.getElementById('record-consent').hidden"
+            " && !document.getElementById('passport-record').hidden"
+            " && !document.getElementById('years-empty').hidden"
+        )
+        assert await browser.js("return document.getElementById('purpose-learning_record').checked")
+        assert await browser.console_errors() == []
+    async with client("enrolment", "resident", me) as http:
+        consents = (await http.get(f"/v1/residents/{me}/consents")).json()
+    assert {p["purpose"] for p in consents["purposes"] if p["granted"]} == {"learning_record"}
