@@ -242,10 +242,12 @@ class Bench:
             f"{broadcast.quiet_hours_note()}"
         )
         registered, existing = await broadcast.register(n)
+        moved = await broadcast.align_audience(n)
         waited = await broadcast.wait_contacts(n, timeout_s=max(180.0, n / 50))
         self.notes.append(
-            f"broadcast: {n:,} bench residents ({registered:,} imported now, {existing:,} from earlier runs), "
-            f"every contact known to notify {waited:.1f} s after the import; {broadcast.quiet_hours_note()}"
+            f"broadcast: {n:,} bench residents ({registered:,} imported now, {existing:,} from earlier runs"
+            + (f", {moved:,} moved in or out of the audience to match N" if moved else "")
+            + f"), every contact known to notify {waited:.1f} s later; {broadcast.quiet_hours_note()}"
         )
         limit = broadcast.configured_rate_per_s()
         self.figures["broadcast_limit_per_s"] = round(limit, 1)
@@ -261,6 +263,9 @@ class Bench:
         try:
             capacity = await broadcast.send(n, broadcast.LIFTED_RATE_PER_S, timeout_s=n / 50.0 + 120)
             self.figures.update(capacity.summary)
+            if "notify" in capacity.cpu_ms_per_message:
+                # notify's CPU per message: what bounds its rate on a core, whatever else the machine runs
+                self.figures["broadcast_notify_cpu_ms"] = round(capacity.cpu_ms_per_message["notify"], 2)
             self.notes.append(broadcast.describe(capacity, "delivery capacity, limit lifted"))
             for problem in (limited, capacity):
                 if problem.unfinished:

@@ -34,6 +34,7 @@ from services.notify.config import NotifySettings
 
 PREFIX = "bench-bcast-r"
 BENCH_COMMUNITY, BENCH_GROUP = "lichang", "infant"
+PARKED_GROUP = "special"  # bench residents beyond this run's N wait here, out of the audience
 EMAIL_EVERY = 5
 NO_QUIET_HOURS = "00:00"
 IMPORT_CHUNK = 1000
@@ -135,24 +136,89 @@ async def register(n: int) -> tuple[int, int]:
     return registered, existing
 
 
+def index_of(resident: str) -> int | None:
+    number = resident.removeprefix(PREFIX)
+    return int(number) if resident.startswith(PREFIX) and number.isdigit() else None
+
+
+def realign(groups: dict[str, str], n: int) -> dict[str, str]:
+    """The audience group each bench resident must be moved to so that the audience holds exactly
+    residents 0..n-1: those beyond n (an earlier, larger run) are parked in PARKED_GROUP, parked
+    ones below n come back. `groups`: resident id → its audience group as notify knows it."""
+    moves = {}
+    for resident, group in groups.items():
+        i = index_of(resident)
+        if i is None:
+            continue
+        if i >= n and group == BENCH_GROUP:
+            moves[resident] = PARKED_GROUP
+        elif i < n and group != BENCH_GROUP:
+            moves[resident] = BENCH_GROUP
+    return moves
+
+
+async def align_audience(n: int) -> int:
+    """PATCH the bench residents whose audience group does not match this run's N (through
+    enrolment's API, as a change of registry data; notify learns it from enrolment.residents);
+    returns how many were moved."""
+    conn = await env.database("notify")
+    try:
+        rows = await conn.fetch(
+            "SELECT resident_id, audience_group FROM residents WHERE resident_id LIKE $1 AND community_id = $2",
+            f"{PREFIX}%", BENCH_COMMUNITY,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+    moves = list(realign({r["resident_id"]: r["audience_group"] for r in rows}, n).items())
+    if not moves:
+        return 0
+    async with env.client("enrolment") as http:
+
+        async def worker() -> None:
+            while moves:
+                resident, group = moves.pop()
+                for attempt in range(1, 31):
+                    try:
+                        response = await http.patch(f"/v1/residents/{resident}", json={"audience_group": group})
+                    except Exception:
+                        if attempt == 30:
+                            raise
+                        await asyncio.sleep(2)
+                        continue
+                    if response.status_code == 503 and attempt < 30:
+                        await asyncio.sleep(2)
+                        continue
+                    if response.status_code != 200:
+                        raise RuntimeError(f"moving {resident}: {response.status_code} {response.text[:300]}")
+                    break
+
+        total = len(moves)
+        await asyncio.gather(*(worker() for _ in range(16)))
+    return total
+
+
 async def wait_contacts(n: int, timeout_s: float) -> float:
-    """Until notify knows every bench resident's community and contact (consent, no quiet hours);
-    returns the seconds waited."""
-    ids = [resident_id(i) for i in range(n)]
+    """Until notify knows every bench resident's community and contact (consent, no quiet hours)
+    and the audience holds no other bench resident; returns the seconds waited."""
     started = time.monotonic()
     conn = await env.database("notify")
     try:
         while True:
-            known = await conn.fetchval(
-                """SELECT count(*) FROM residents r JOIN contacts k USING (resident_id)
-                   WHERE r.resident_id = ANY($1::text[]) AND r.community_id = $2 AND r.audience_group = $3
-                     AND k.consent AND k.quiet_hours_start = k.quiet_hours_end""",
-                ids, BENCH_COMMUNITY, BENCH_GROUP,
+            row = await conn.fetchrow(
+                """SELECT count(*) AS audience,
+                          count(*) FILTER (WHERE r.resident_id < $4 AND k.consent
+                                             AND k.quiet_hours_start = k.quiet_hours_end) AS ready
+                     FROM residents r LEFT JOIN contacts k USING (resident_id)
+                    WHERE r.resident_id LIKE $1 AND r.community_id = $2 AND r.audience_group = $3""",
+                f"{PREFIX}%", BENCH_COMMUNITY, BENCH_GROUP, resident_id(n),
             )  # fmt: skip
-            if known >= n:
+            if row["ready"] == n and row["audience"] == n:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
-                raise TimeoutError(f"notify knows {known:,} of {n:,} bench residents' contacts after {timeout_s:.0f} s")
+                raise TimeoutError(
+                    f"after {timeout_s:.0f} s notify holds {row['ready']:,} of {n:,} bench residents ready and "
+                    f"{row['audience']:,} bench residents in the audience"
+                )
             await asyncio.sleep(1.0)
     finally:
         await conn.close()

@@ -37,6 +37,7 @@ KEYS: tuple[str, ...] = (
     "broadcast_limited_per_s",
     "broadcast_limited_p99_s",
     "broadcast_limited_lag_p99_s",
+    "broadcast_notify_cpu_ms",
 )
 
 DEFAULT_N = 200_000

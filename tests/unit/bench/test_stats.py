@@ -189,3 +189,17 @@ def test_cpu_seconds_of_a_process_and_of_one_that_is_gone():
 
     assert broadcast.cpu_seconds(os.getpid()) >= 0
     assert broadcast.cpu_seconds(2**22 + 12345) is None  # beyond pid_max: no such process
+
+
+def test_the_broadcast_audience_is_realigned_to_exactly_this_runs_residents():
+    from bench import broadcast
+
+    known = {
+        "bench-bcast-r000000": "infant",  # in the audience, stays
+        "bench-bcast-r000001": "special",  # parked by a smaller run: comes back
+        "bench-bcast-r000002": "infant",  # beyond N = 2 (an earlier, larger run): parked
+        "bench-bcast-r000003": "special",  # beyond N and parked: stays
+        "r-someone-else": "infant",  # not the bench's: never touched
+    }
+    assert broadcast.realign(known, 2) == {"bench-bcast-r000001": "infant", "bench-bcast-r000002": "special"}
+    assert broadcast.realign(known, 4) == {"bench-bcast-r000001": "infant", "bench-bcast-r000003": "infant"}
