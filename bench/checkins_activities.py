@@ -30,6 +30,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from deploy.local.kiosk_principals import signing_key
+from shared.events import topics
 from shared.events.catalogue import KioskCheckin, ResidentRegistered
 from shared.events.envelope import envelop
 from shared.kiosk_signing import public_bytes, sign
@@ -127,7 +128,7 @@ async def attendance_end(principal: str = "admin") -> int:
     consumer = AIOKafkaConsumer(**kafka_auth(principal), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        tps = [TopicPartition("activities.attendance", p) for p in range(6)]
+        tps = [TopicPartition(topics.ATTENDANCE.name, p) for p in range(topics.ATTENDANCE.partitions)]
         return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()
@@ -160,7 +161,8 @@ async def main(n: int, n_sessions: int, venues: int, signed: bool = True) -> Non
         t0 = time.perf_counter()
         try:
             futures = [
-                await producer.send("kiosk.checkins", value, key=key, headers=headers) for key, value, headers in bodies
+                await producer.send(topics.KIOSK_CHECKINS.name, value, key=key, headers=headers)
+                for key, value, headers in bodies
             ]
             await asyncio.gather(*futures)
         finally:

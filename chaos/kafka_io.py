@@ -24,11 +24,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from chaos.plan import MALFORMED, Checkin
+from shared.events import topics as catalogue
 from shared.events.catalogue import KioskCheckin
 from shared.kiosk_signing import sign
 from shared.local_env import kafka_client_kwargs
 
-CHECKINS = "kiosk.checkins"
+CHECKINS = catalogue.KIOSK_CHECKINS.name
 
 
 def auth(env: dict[str, str], principal: str) -> dict[str, Any]:
@@ -315,7 +316,7 @@ async def partition_leaders(env: dict[str, str], topic: str) -> dict[int, int]:
         await consumer.stop()
 
 
-SERVICE_GROUPS = ("learnstreet.activities", "learnstreet.enrolment", "learnstreet.scoring", "learnstreet.notify")
+SERVICE_GROUPS = tuple(catalogue.group_id(s) for s in catalogue.SERVICES)
 
 
 async def consumer_lag(env: dict[str, str]) -> dict[str, int]:

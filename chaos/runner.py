@@ -23,8 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from chaos import kafka_io, oracle, processes, street, verify
 from chaos.plan import KCAT, Checkin, Fault, fault_schedule, make_plan
 from chaos.processes import ROOT, SERVICES, Services
+from shared.events import topics
 
-ATTENDANCE, CHECKINS_DLQ, ENROLMENTS = "activities.attendance", "kiosk.checkins.dlq", "enrolment.enrolments"
+ATTENDANCE, CHECKINS_DLQ, ENROLMENTS = topics.ATTENDANCE.name, topics.KIOSK_CHECKINS.dlq, topics.ENROLMENTS.name
 KCAT_CHUNK = 500
 RETRY_FOR_S = 600.0  # a kiosk keeps an unacknowledged scan and sends it again for this long
 

@@ -26,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from deploy.demo.dataset import Street
 from deploy.local import keycloak, kiosk_principals
+from shared.events import topics
 from shared.events.catalogue import KioskCheckin
 from shared.kiosk_signing import public_bytes, sign
 
@@ -433,7 +434,7 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
             http_items.append(c)
             continue
         futures.append(await platform.kiosk(c["kiosk_id"]).send(
-            "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)))  # fmt: skip
+            topics.KIOSK_CHECKINS.name, orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)))  # fmt: skip
         if len(futures) >= 5000:
             await asyncio.gather(*futures)
             progress.advance(task, len(futures))
@@ -452,11 +453,11 @@ async def scan(platform: Platform, p: Plan, live: list, tally: Tally, progress: 
 
     await asyncio.gather(*(gateway(c) for c in http_items))
     for raw, key in malformed:  # from a kiosk with broken firmware, through its own principal
-        await platform.kiosk(online[0]["kiosk_id"]).send_and_wait("kiosk.checkins", raw, key=key)
+        await platform.kiosk(online[0]["kiosk_id"]).send_and_wait(topics.KIOSK_CHECKINS.name, raw, key=key)
     offline = progress.add_task(f"离线签到机补传 offline kiosk {offline_kiosk} syncs late", total=len(held_back))
     for c in held_back:
         await platform.kiosk(c["kiosk_id"]).send(
-            "kiosk.checkins", orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)
+            topics.KIOSK_CHECKINS.name, orjson.dumps(c), key=c["resident_id"].encode(), headers=signed(c)
         )
         progress.advance(offline)
     await asyncio.gather(*(producer.flush() for producer in platform.kiosks.values()))

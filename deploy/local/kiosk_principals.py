@@ -40,11 +40,13 @@ import credentials
 import kafka_admin
 from kafka_tools import console
 
+from shared.events import topics
+
 KIOSKS_DIR = credentials.LOCAL / "kiosks"
 APPLIED = KIOSKS_DIR / "provisioned.json"  # {"": cluster id, principal: password applied}
 CLUSTER_ID = credentials.LOCAL / "kafka" / "cluster.id"
 SIGNING_SEED = KIOSKS_DIR / "signing.seed"
-TOPIC = "kiosk.checkins"
+TOPIC = topics.KIOSK_CHECKINS.name
 # The demo's and the tests' kiosks with an identity of their own; any id matching the venues'
 # kiosk id pattern works.
 LOCAL_KIOSKS = ("local-kiosk-1", "local-kiosk-2")
@@ -65,7 +67,8 @@ def signing_key(kiosk_id: str):
 
 
 def principal(kiosk_id: str) -> str:
-    return f"kiosk.{kiosk_id}"
+    """`kiosk.<id>`, behind the street's prefix on a cluster several streets share (LS_STREET_ID)."""
+    return f"{topics.STREET_PREFIX}kiosk.{kiosk_id}"
 
 
 def _write_secret(path: Path, text: str) -> None:
@@ -75,9 +78,13 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
+def _identity_file(kiosk_id: str) -> Path:
+    return KIOSKS_DIR / f"{topics.STREET_PREFIX}{kiosk_id}.json"
+
+
 def identity(kiosk_id: str) -> dict[str, str]:
     """The kiosk's principal, password and private key (PEM), made on first use."""
-    path = KIOSKS_DIR / f"{kiosk_id}.json"
+    path = _identity_file(kiosk_id)
     if path.exists():
         return json.loads(path.read_text())
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -174,7 +181,7 @@ def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
         kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
         for kiosk_id, user in zip(dict.fromkeys(kiosks), users, strict=True):
             applied.pop(user, None)
-            (KIOSKS_DIR / f"{kiosk_id}.json").unlink(missing_ok=True)
+            _identity_file(kiosk_id).unlink(missing_ok=True)
     return users
 
 

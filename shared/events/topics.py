@@ -13,9 +13,34 @@ full history: a finite retention there is refused until snapshots exist (ADR 001
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+
+# Many streets on one cluster (issue 19, docs/decisions/0021-streets-on-one-cluster.md): LS_STREET_ID
+# names the street a deployment serves, and its id prefixes every topic and consumer group of that
+# deployment (`nanwan.activities.attendance`, `nanwan.learnstreet.scoring`), so each street's ACLs
+# (literal topics, prefixed groups) keep its principals to its own names. Unset: no prefix, the
+# names every existing single-street deployment has.
+STREET_ID = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+
+
+def street_prefix(environ: Mapping[str, str] = os.environ) -> str:
+    """`nanwan.` for LS_STREET_ID=nanwan, `` when unset; ValueError (one line) for an id that cannot
+    name Kafka topics and groups."""
+    street = (environ.get("LS_STREET_ID") or "").strip()
+    if not street:
+        return ""
+    if not STREET_ID.match(street):
+        raise ValueError(
+            f"LS_STREET_ID={street!r}: use the street's id in lower-case letters, digits and '-', "
+            "3 to 32 characters starting with a letter (e.g. pinghu, nanwan)"
+        )
+    return f"{street}."
+
+
+STREET_PREFIX = street_prefix()
 
 # Principals. One per service, one shared by all kiosks, one admin (provisioning only).
 ACTIVITIES = "activities"
@@ -86,9 +111,11 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-def _spec(name, partitions, producers, consumers, description, config=None, replayed_by=(), secret=False) -> TopicSpec:
+def _spec(
+    name, partitions, producers, consumers, description, config=None, replayed_by=(), secret=False, *, street=True
+) -> TopicSpec:
     return TopicSpec(
-        name=name,
+        name=STREET_PREFIX + name if street else name,
         partitions=partitions,
         producers=frozenset(producers),
         consumers=frozenset(consumers),
@@ -211,7 +238,7 @@ TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 def dead_letter_specs() -> tuple[TopicSpec, ...]:
     """One dead-letter topic per consumed topic; its consumers write it, operators read it."""
     return tuple(
-        _spec(t.dlq, 1, t.consumers, set(), f"Dead letters of {t.name}.", _dlq_retention(t))
+        _spec(t.dlq, 1, t.consumers, set(), f"Dead letters of {t.name}.", _dlq_retention(t), street=False)
         for t in TOPICS
         if t.consumers
     )
@@ -230,8 +257,8 @@ def all_topic_specs() -> tuple[TopicSpec, ...]:
 
 def group_id(service: str) -> str:
     """Consumer groups are prefixed by the service, so a rebuild group (`scoring.rebuild-…`)
-    is covered by the same prefixed ACL."""
-    return f"learnstreet.{service}"
+    is covered by the same prefixed ACL; and by the street (STREET_PREFIX)."""
+    return f"{STREET_PREFIX}learnstreet.{service}"
 
 
 def topics_written_by(principal: str) -> list[str]:
@@ -266,8 +293,9 @@ class RetentionError(ValueError):
 
 
 def retention_variable(topic: str) -> str:
-    """`kiosk.checkins` → `LS_RETENTION_KIOSK_CHECKINS`."""
-    return RETENTION_PREFIX + re.sub(r"[.-]", "_", topic).upper()
+    """`kiosk.checkins` → `LS_RETENTION_KIOSK_CHECKINS` (a street's `nanwan.kiosk.checkins` too: a
+    deployment serves one street)."""
+    return RETENTION_PREFIX + re.sub(r"[.-]", "_", topic.removeprefix(STREET_PREFIX)).upper()
 
 
 def parse_retention(value: str) -> int:

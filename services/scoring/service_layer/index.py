@@ -48,11 +48,15 @@ from services.scoring.metrics import (
 )
 from services.scoring.service_layer import handlers
 from shared.db.uow import UnitOfWork
+from shared.events import topics
 from shared.events.catalogue import IndexUpdated
 from shared.events.envelope import envelop, utcnow
 from shared.reference import Reference
 
 log = logging.getLogger(__name__)
+
+# a batch from these topics can change who qualifies for an honour
+HONOUR_INPUTS = frozenset({topics.ATTENDANCE.name, topics.RESIDENTS.name, topics.CATALOGUE.name})
 
 
 class IndexEngine:
@@ -96,8 +100,7 @@ class IndexEngine:
 
     # called by the consumer after each committed batch
     def mark(self, topics_touched: set[str] | None = None) -> None:
-        if topics_touched is None or topics_touched & {"activities.attendance", "enrolment.residents",
-                                                       "activities.catalogue"}:  # fmt: skip
+        if topics_touched is None or topics_touched & HONOUR_INPUTS:
             self._honours_due = True
         self._dirty.set()
 
