@@ -104,6 +104,16 @@ async def not_responded(conn: asyncpg.Connection, survey: Survey, community_id: 
     return {r["community_id"]: r["n"] for r in rows}
 
 
+async def responses_of(conn: asyncpg.Connection, resident_id: str, limit: int = 200) -> list[asyncpg.Record]:
+    """One resident's answer sets with their survey's titles and questions, newest first."""
+    return await conn.fetch(
+        """SELECT r.survey_id, s.title_zh, s.title_en, s.questions, r.answers, r.answered_at
+           FROM survey_responses r JOIN surveys s USING (survey_id)
+           WHERE r.resident_id = $1 ORDER BY r.answered_at DESC, r.survey_id LIMIT $2""",
+        resident_id, limit,
+    )  # fmt: skip
+
+
 # --- satisfaction -----------------------------------------------------------------------------
 
 
@@ -115,6 +125,15 @@ async def add_rating(conn: asyncpg.Connection, row: dict[str, Any]) -> datetime 
            ON CONFLICT DO NOTHING RETURNING rated_at""",
         row["session_id"], row["resident_id"], row["rating_id"], row["course_id"], row["community_id"], row["theme"],
         row["score"], row["comment"],
+    )  # fmt: skip
+
+
+async def ratings_of(conn: asyncpg.Connection, resident_id: str, limit: int = 500) -> list[asyncpg.Record]:
+    """One resident's ratings, newest first (an erased resident's carry a pseudonym: none found)."""
+    return await conn.fetch(
+        """SELECT session_id, course_id, score, comment, rated_at FROM session_ratings
+           WHERE resident_id = $1 ORDER BY rated_at DESC, session_id LIMIT $2""",
+        resident_id, limit,
     )  # fmt: skip
 
 

@@ -12,14 +12,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from services.activities.domain import surveys as rules
 from services.activities.domain.surveys import Audience, CommunityResult, Survey
 from services.activities.service_layer import surveys
 from services.activities.service_layer.handlers import Context
-from shared.http.auth import CommunityStaff, ResidentOnly, ResidentOrStaff
+from shared.http.audit import Audited
+from shared.http.auth import CommunityStaff, Principal, ResidentOnly, ResidentOrStaff
 
 router = APIRouter(prefix="/v1")
 
@@ -257,3 +258,56 @@ async def rate_session(
         _ctx(request), resident.subject, session_id, body.score, body.comment, request.headers.get("x-correlation-id")
     )
     return SatisfactionOut(**{k: row[k] for k in ("session_id", "resident_id", "score", "comment", "rated_at")})
+
+
+# --- a resident's own answers and ratings (the phone page after a reload) ----------------------
+# Two collections, as the resident's other records here (`/residents/{id}/votes`): each is its
+# own kind of record with its own erasure rule (answers deleted, ratings pseudonymised), and the
+# page asks for both at once. An unknown or erased resident has none: 200 with an empty list,
+# the same answer, so neither route tells whether a resident id exists.
+
+
+async def _self_or_staff(resident_id: Id, request: Request, user: ResidentOrStaff) -> Principal:
+    # a dependency, so a refused caller is refused before `Audited` records an access
+    await surveys.check_reads_resident(_ctx(request), user, resident_id)
+    return user
+
+
+SelfOrStaff = Annotated[Principal, Depends(_self_or_staff)]
+
+
+class GivenAnswerOut(BaseModel):
+    question_id: str
+    value: int | str | list[str]
+
+
+class MyResponseOut(BaseModel):
+    survey_id: str
+    title_zh: str
+    title_en: str
+    answered_at: datetime
+    answers: list[GivenAnswerOut] = Field(description="as the resident sent them, in the survey's question order")
+
+
+@router.get("/residents/{resident_id}/survey-responses", response_model=list[MyResponseOut], tags=TAGS)
+async def responses_of(resident_id: Id, request: Request, _who: SelfOrStaff, _audit: Audited) -> list[MyResponseOut]:
+    """The surveys the resident answered, newest first, with their answers: the resident themself,
+    an operator, or a worker of the resident's community (staff reads are audited); anyone else
+    403. A resident unknown here or erased: an empty list (a community worker: 403, since the
+    resident is not registered in their community)."""
+    return [MyResponseOut.model_validate(r) for r in await surveys.responses_of(_ctx(request), resident_id)]
+
+
+class MyRatingOut(BaseModel):
+    session_id: str
+    course_id: str
+    score: int
+    comment: str = Field(description="empty when the resident gave none")
+    rated_at: datetime
+
+
+@router.get("/residents/{resident_id}/satisfaction", response_model=list[MyRatingOut], tags=TAGS)
+async def ratings_of(resident_id: Id, request: Request, _who: SelfOrStaff, _audit: Audited) -> list[MyRatingOut]:
+    """The resident's session ratings, newest first; who may read them as for their survey
+    responses. An erased resident's ratings stay only under a pseudonym: an empty list."""
+    return [MyRatingOut.model_validate(r) for r in await surveys.ratings_of(_ctx(request), resident_id)]

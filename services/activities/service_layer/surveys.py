@@ -176,6 +176,52 @@ async def results(ctx: Context, user: Principal, survey_id: str) -> tuple[Survey
     return survey, out
 
 
+# --- a resident's own answers and ratings -----------------------------------------------------
+
+
+async def check_reads_resident(ctx: Context, user: Principal, resident_id: str) -> None:
+    """The resident themself, an operator, or a community worker of the community the resident is
+    registered in as this service knows it (enrolment's registrations). A resident unknown here
+    (never registered, not yet arrived, or erased) belongs to no community: a worker is refused."""
+    if user.role == "resident":
+        if user.subject != resident_id:
+            raise Forbidden("residents read only their own answers and ratings / 居民只能查看自己的问卷和评分",
+                            field="resident_id")  # fmt: skip
+        return
+    if user.role == "community_worker":
+        known = await _resident(ctx, resident_id)
+        if known is None or known[0] != user.community_id:
+            raise Forbidden(
+                f"you act for community {user.community_id} only; resident {resident_id} is not registered there"
+                f" / 您只能查看本社区（{user.community_id}）居民的数据",
+                field="resident_id",
+            )
+
+
+async def responses_of(ctx: Context, resident_id: str) -> list[dict[str, Any]]:
+    """The resident's answer sets, newest first; each answer as sent ({question_id, value}), in the
+    order of the survey's questions. An unknown or erased resident has none (erasure deletes them)."""
+    async with ctx.uow() as uow:
+        rows = await store.responses_of(uow.conn, resident_id)
+    out = []
+    for r in rows:
+        order = [q["id"] for q in r["questions"]]
+        given = r["answers"]
+        ids = [q for q in order if q in given] + sorted(q for q in given if q not in order)
+        out.append({
+            "survey_id": r["survey_id"], "title_zh": r["title_zh"], "title_en": r["title_en"],
+            "answered_at": r["answered_at"], "answers": [{"question_id": q, "value": given[q]} for q in ids],
+        })  # fmt: skip
+    return out
+
+
+async def ratings_of(ctx: Context, resident_id: str) -> list[dict[str, Any]]:
+    """The resident's session ratings, newest first. Erasure moves ratings to a pseudonym (the
+    index keeps counting them) and blanks their comment: an erased resident has none."""
+    async with ctx.uow() as uow:
+        return [dict(r) for r in await store.ratings_of(uow.conn, resident_id)]
+
+
 # --- satisfaction -----------------------------------------------------------------------------
 
 

@@ -262,6 +262,7 @@ async def _street_survey_seen_and_a_visit_recorded(rid: str, survey_id: str, pla
 
 
 async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comment():
+    """And the resident's own lists (GET /v1/residents/{id}/survey-responses, /satisfaction) are empty."""
     rid, survey_id = unique("sv-era"), unique("sv-era-survey")
     place = await make_place(starts_at=now() - timedelta(minutes=5))
     async with client("enrolment", "operator", "era-desk") as enr:
@@ -278,6 +279,9 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
         export = (await me.get(f"/v1/residents/{rid}/data-export")).json()["tables"]
     assert export["survey_responses"][0]["answers"]["q4"] == "我的名字是张三"
     assert export["session_ratings"][0]["comment"] == "张三说很好"
+    mine = (f"/v1/residents/{rid}/survey-responses", f"/v1/residents/{rid}/satisfaction")
+    async with client("activities") as op:  # what the phone page reads back (issue 15)
+        assert [len((await op.get(path)).json()) for path in mine] == [1, 1]
 
     async with client("enrolment", "operator", "era-desk") as enr:
         r = await enr.post(f"/v1/residents/{rid}/erasure", json={"reason": "asked", "approved_by": "era-dpo"})
@@ -300,6 +304,12 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
         assert await conn.fetchval("SELECT count(*) FROM survey_responses WHERE survey_id = $1", survey_id) == 0
     finally:
         await conn.close()
+    # nothing is read back for the erased resident: not by the operator, not on a token with their id
+    async with client("activities") as op, client("activities", "resident", rid) as them:
+        for http in (op, them):
+            for path in mine:
+                r = await http.get(path)
+                assert r.status_code == 200 and r.json() == [], (path, r.text)
 
 
 async def _agrees_to_surveys(resident_id: str) -> bool | None:

@@ -311,6 +311,13 @@ async def test_the_worker_reaches_their_own_community(world: World):
         assert moved.status_code == 403, moved.text
         assert (await enr.get(f"/v1/residents/{w.resident_a}")).json()["community_id"] == w.a
         assert (await enr.get(f"/v1/residents/{w.resident_a}/enrolments")).status_code == 200
+
+        async def their_answers_and_ratings():  # once activities has the registration (from enrolment's event)
+            paths = (f"/v1/residents/{w.resident_a}/{what}" for what in ("survey-responses", "satisfaction"))
+            got = [await act.get(path) for path in paths]
+            return all(r.status_code == 200 and r.json() == [] for r in got) or None
+
+        await eventually(their_answers_and_ratings, timeout_s=60, every_s=0.5)
         # a signed paper form: the worker records their resident's consent, named as who recorded it
         version = load_notice("reference/pinghu").version
         r = await enr.put(f"/v1/residents/{w.resident_a}/consents/surveys", json={"notice_version": version})

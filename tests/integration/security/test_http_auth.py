@@ -69,6 +69,9 @@ RESIDENT_SELF = {  # a resident's own data: the handler checks the token's subje
     ("activities", "GET", "/v1/surveys/{survey_id}"),
     ("activities", "POST", "/v1/surveys/{survey_id}/responses"),
     ("activities", "POST", "/v1/sessions/{session_id}/satisfaction"),
+    # their own answers and ratings, read back by the phone page after a reload (issue 15)
+    ("activities", "GET", "/v1/residents/{resident_id}/survey-responses"),
+    ("activities", "GET", "/v1/residents/{resident_id}/satisfaction"),
     ("enrolment", "GET", "/v1/residents/{resident_id}"),
     ("enrolment", "PATCH", "/v1/residents/{resident_id}"),
     # their consent per purpose of the privacy notice: read, agree, withdraw (issue 17)

@@ -83,6 +83,15 @@ def test_kiosks_reach_only_their_scans(rows):
     assert "kiosk" not in SIGNED_IN
 
 
+def test_a_residents_answers_and_ratings_are_read_by_them_and_their_staff_only(rows):
+    """Issue 15: the phone page reads them back; an operator and the resident's community worker too."""
+    by_key = {_key(r): r for r in rows}
+    for path in ("/v1/residents/{resident_id}/survey-responses", "/v1/residents/{resident_id}/satisfaction"):
+        row = by_key[("activities", "GET", path)]
+        assert set(row["roles"]) == {"resident", "operator", "community_worker"}, row
+        assert set(row["scope"]) == {"self", "community"}, row
+
+
 def test_the_generator_fails_a_route_that_is_missing_from_the_file(rows):
     spec = {s: {"paths": dict(v["paths"])} for s, v in routes.specs().items()}
     spec["activities"]["paths"]["/v1/new-thing"] = {"get": {"x-roles": ["operator"], "x-scope": []}}
