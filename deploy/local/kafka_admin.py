@@ -14,6 +14,7 @@ parsed and whose JVM start costs seconds per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -161,6 +162,30 @@ def upsert_scram_users(admin, passwords: Mapping[str, str]) -> None:
     upserts = [UserScramCredentialUpsertion(user, info, pw.encode()) for user, pw in passwords.items()]
     wait_all(admin.alter_user_scram_credentials(upserts), "AlterUserScramCredentials")
     wait_scram_known(admin, list(passwords))
+
+
+def delete_users(admin, users: Iterable[str]) -> None:
+    """Takes principals away: their SCRAM credentials (none is fine) and every ACL naming them."""
+    from confluent_kafka.admin import (
+        AclBindingFilter,
+        AclOperation,
+        AclPermissionType,
+        ResourcePatternType,
+        ResourceType,
+        ScramMechanism,
+        UserScramCredentialDeletion,
+    )
+
+    users = list(users)
+    if not users:
+        return
+    deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in users]
+    for future in admin.alter_user_scram_credentials(deletions).values():
+        with contextlib.suppress(Exception):  # a user without credentials: nothing to delete
+            future.result(timeout=60)
+    filters = [AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{u}", None, AclOperation.ANY,
+                                AclPermissionType.ANY) for u in users]  # fmt: skip
+    wait_all(admin.delete_acls(filters), "DeleteAcls")
 
 
 def wait_scram_known(admin, users: list[str], timeout_s: float = 30.0) -> None:

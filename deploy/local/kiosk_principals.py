@@ -154,31 +154,11 @@ def provision(creds: dict[str, str], kiosks: Iterable[str] = LOCAL_KIOSKS, *, re
 def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
     """Take the Kafka identity of `kiosks` away (a kiosk retired or lost, a test's kiosks): their
     SCRAM credentials and ACLs are deleted and their files removed. Returns the principals removed."""
-    from confluent_kafka.admin import (
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-        ScramMechanism,
-        UserScramCredentialDeletion,
-    )  # fmt: skip
-
     users = [principal(k) for k in dict.fromkeys(kiosks)]
     if not users:
         return []
     with _applied(creds) as applied:
-        admin = _admin(creds)
-        deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in users]
-        for future in admin.alter_user_scram_credentials(deletions).values():
-            with contextlib.suppress(Exception):  # a user without credentials: nothing to delete
-                future.result(timeout=60)
-        filters = [
-            AclBindingFilter(ResourceType.TOPIC, TOPIC, ResourcePatternType.LITERAL, f"User:{u}", None,
-                             AclOperation.ANY, AclPermissionType.ANY)
-            for u in users
-        ]  # fmt: skip
-        kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
+        kafka_admin.delete_users(_admin(creds), users)
         for kiosk_id, user in zip(dict.fromkeys(kiosks), users, strict=True):
             applied.pop(user, None)
             _identity_file(kiosk_id).unlink(missing_ok=True)

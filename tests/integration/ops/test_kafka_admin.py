@@ -41,30 +41,6 @@ async def authenticates(username: str, password: str) -> bool:
             await client.close()
 
 
-def forget(admin, users: list[str]) -> None:
-    from confluent_kafka.admin import (
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-        ScramMechanism,
-        UserScramCredentialDeletion,
-    )
-
-    for future in admin.alter_user_scram_credentials(
-        [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in users]
-    ).values():
-        with contextlib.suppress(Exception):
-            future.result(timeout=30)
-    filters = [
-        AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{u}", None, AclOperation.ANY,
-                         AclPermissionType.ANY)
-        for u in users
-    ]  # fmt: skip
-    kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
-
-
 async def test_a_password_changed_in_the_credentials_reaches_the_broker_through_the_admin_api(
     tmp_path, monkeypatch
 ) -> None:
@@ -84,7 +60,7 @@ async def test_a_password_changed_in_the_credentials_reaches_the_broker_through_
         assert not await authenticates(user, "first-password-1")  # the old one no longer opens the broker
         assert await authenticates(admin_user, admin_pw)  # the admin, unchanged, still signs in
     finally:
-        forget(admin, [user])
+        kafka_admin.delete_users(admin, [user])
     assert not await authenticates(user, "second-password-2")
 
 
@@ -102,5 +78,5 @@ def test_the_brokers_acls_are_the_catalogues_and_new_ones_are_added_by_the_admin
         assert kafka_admin.create_acls(admin, {user: acls}) == 2  # again: the broker keeps one of each
         assert kafka_admin.existing_acls(admin)[user] == acls
     finally:
-        forget(admin, [user])
+        kafka_admin.delete_users(admin, [user])
     assert user not in kafka_admin.existing_acls(admin)

@@ -5,7 +5,6 @@ principals to its own names both ways. The street is made up per run and removed
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import subprocess
@@ -60,23 +59,7 @@ def second_street():
 
 
 def _remove(admin, street: str, users: list[str]) -> None:
-    from confluent_kafka.admin import (
-        AclBindingFilter,
-        AclOperation,
-        AclPermissionType,
-        ResourcePatternType,
-        ResourceType,
-        ScramMechanism,
-        UserScramCredentialDeletion,
-    )
-
-    filters = [AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{u}", None, AclOperation.ANY,
-                                AclPermissionType.ANY) for u in users]  # fmt: skip
-    kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
-    deletions = [UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512) for u in users]
-    for future in admin.alter_user_scram_credentials(deletions).values():
-        with contextlib.suppress(Exception):
-            future.result(timeout=30)
+    kafka_admin.delete_users(admin, users)
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{street}.")]
     if mine:
         kafka_admin.wait_all(admin.delete_topics(mine), "DeleteTopics")
