@@ -108,23 +108,13 @@ async def register(n: int) -> tuple[int, int]:
 
         async def one(chunk: list[int]) -> None:
             nonlocal registered, existing
-            for attempt in range(1, 31):
-                try:
-                    response = await http.post("/v1/residents/import", json={"residents": [resident(i) for i in chunk]})
-                except Exception:
-                    if attempt == 30:
-                        raise
-                    await asyncio.sleep(2)
-                    continue
-                if response.status_code == 503 and attempt < 30:
-                    await asyncio.sleep(2)
-                    continue
-                if response.status_code != 200:
-                    raise RuntimeError(f"registry import: {response.status_code} {response.text[:300]}")
-                body = response.json()
-                registered += body["registered"]
-                existing += len(body["existing"])
-                return
+            body = {"residents": [resident(i) for i in chunk]}
+            response = await env.patiently(lambda: http.post("/v1/residents/import", json=body))
+            if response.status_code != 200:
+                raise RuntimeError(f"registry import: {response.status_code} {response.text[:300]}")
+            answer = response.json()
+            registered += answer["registered"]
+            existing += len(answer["existing"])
 
         queue = list(chunks)
 
@@ -177,20 +167,11 @@ async def align_audience(n: int) -> int:
         async def worker() -> None:
             while moves:
                 resident, group = moves.pop()
-                for attempt in range(1, 31):
-                    try:
-                        response = await http.patch(f"/v1/residents/{resident}", json={"audience_group": group})
-                    except Exception:
-                        if attempt == 30:
-                            raise
-                        await asyncio.sleep(2)
-                        continue
-                    if response.status_code == 503 and attempt < 30:
-                        await asyncio.sleep(2)
-                        continue
-                    if response.status_code != 200:
-                        raise RuntimeError(f"moving {resident}: {response.status_code} {response.text[:300]}")
-                    break
+                response = await env.patiently(
+                    lambda r=resident, g=group: http.patch(f"/v1/residents/{r}", json={"audience_group": g})
+                )
+                if response.status_code != 200:
+                    raise RuntimeError(f"moving {resident}: {response.status_code} {response.text[:300]}")
 
         total = len(moves)
         await asyncio.gather(*(worker() for _ in range(16)))

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +149,24 @@ def client(service: str, role: str | None = "operator", subject: str = "bench") 
 
 
 # --- service processes -------------------------------------------------------------------------
+
+
+async def patiently(request: Callable[[], Awaitable[httpx.Response]], attempts: int = 30) -> httpx.Response:
+    """`request()`, again every 2 s while the service is unreachable or answers 503: other engineers
+    restart services on this shared stack at any time. The last answer otherwise, whatever it is."""
+    for attempt in range(1, attempts + 1):
+        try:
+            response = await request()
+        except httpx.TransportError:
+            if attempt == attempts:
+                raise
+            await asyncio.sleep(2)
+            continue
+        if response.status_code == 503 and attempt < attempts:
+            await asyncio.sleep(2)
+            continue
+        return response
+    raise AssertionError("unreachable")
 
 
 def _cmdline(pid: int) -> str:

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import orjson
 
 from bench import env
@@ -128,19 +127,7 @@ async def _post_all(http, path: str, bodies: list[dict], concurrency: int = 16) 
     async def worker() -> None:
         while queue:
             body = queue.pop()
-            for attempt in range(1, 31):
-                try:
-                    response = await http.post(path, json=body)
-                except httpx.TransportError:
-                    # Other engineers restart services on this stack at any time: wait for it to return.
-                    if attempt == 30:
-                        raise
-                    await asyncio.sleep(2)
-                    continue
-                if response.status_code == 503 and attempt < 30:
-                    await asyncio.sleep(2)
-                    continue
-                break
+            response = await env.patiently(lambda p=path, b=body: http.post(p, json=b))
             if response.status_code not in (200, 201, 409):
                 failures.append(f"{path} {response.status_code}: {response.text[:300]}")
 
