@@ -4,6 +4,7 @@ import gc
 import sys
 
 from services.scoring.adapters.indicator_file import IndicatorFileError
+from services.scoring.domain.district import DistrictSettingError
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
@@ -21,6 +22,6 @@ if __name__ == "__main__":
         gc.set_threshold(50_000, 20, 20)
         try:
             serve(settings(), build_app)
-        except IndicatorFileError as error:
+        except (IndicatorFileError, DistrictSettingError) as error:
             print(f"scoring: cannot start: {error}", file=sys.stderr)
             sys.exit(2)

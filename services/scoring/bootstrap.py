@@ -10,7 +10,8 @@ from fastapi import FastAPI
 from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.adapters.shifted_clock import shifted_clock
 from services.scoring.config import ScoringSettings
-from services.scoring.entrypoints import consumers, dashboard, evidence_http, http, registry_http
+from services.scoring.domain.district import parse_streets
+from services.scoring.entrypoints import consumers, dashboard, district, evidence_http, http, registry_http
 from services.scoring.entrypoints import periods as period_http
 from services.scoring.service_layer.index import IndexEngine
 from shared import catalogue
@@ -37,7 +38,11 @@ def build_engine(settings: ScoringSettings) -> IndexEngine:
 
 def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
     """`consume=False`: an instance that serves HTTP only and joins no consumer group, so it takes
-    no partitions from the running instances (tests serving the dashboard under another issuer)."""
+    no partitions from the running instances (tests serving the dashboard under another issuer).
+    With `SCORING_DISTRICT_STREETS` set: a district instance (`build_district_app`)."""
+    streets = parse_streets(settings.district_streets)  # DistrictSettingError: one line, before anything starts
+    if streets:
+        return build_district_app(settings, streets, consume=consume)
     engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     if consume:
@@ -52,9 +57,31 @@ def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
         runtime,
         title="learnstreet scoring",
         description="The learning-street index (学习型街道指数), expert assessments, rectification lists and honours.",
-        routers=[http.router, registry_http.router, evidence_http.router, dashboard.router],
+        routers=[http.router, registry_http.router, evidence_http.router, dashboard.router, district.router],
     )
     app.state.index = engine
+    # a street instance serves its database's district table (filled when a district instance shares it)
+    app.state.district = district.from_indicators({}, settings.reference_dir, engine.indicators)
     app.include_router(period_http.router)  # a period's figures, frozen at its close
+    dashboard.configure(app)
+    return app
+
+
+def build_district_app(settings: ScoringSettings, streets: dict[str, str], *, consume: bool = True) -> FastAPI:
+    """A district instance (docs/decisions/0022-district-view.md): the streets' published index only.
+    No index engine, none of the street's consumers (it joins only the district's own group), no
+    street routes; the district routes, the district page and the dashboard's assets it uses."""
+    runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
+    if consume:
+        district.register(runtime, streets)
+    app = create_app(
+        runtime,
+        title="learnstreet scoring (district)",
+        description="Each street's published learning index side by side (区级学习型街道指数).",
+        routers=[district.router, dashboard.router],
+    )
+    app.state.index = None
+    indicators = load_indicator_file(settings.indicators_file)  # the aspects' names and maxima
+    app.state.district = district.from_indicators(streets, settings.reference_dir, indicators)
     dashboard.configure(app)
     return app

@@ -24,6 +24,10 @@ class ScoringSettings(ServiceSettings):
     selection_mode: Literal["reviewed", "automatic"] | None = None
     # SCORING_EVIDENCE_MAX_BYTES: the largest evidence file accepted (413 beyond; domain/evidence.py).
     evidence_max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=1024 * 1024 * 1024)
+    # SCORING_DISTRICT_STREETS: a district instance (docs/decisions/0022-district-view.md): the streets
+    # whose published index it reads, `pinghu=scoring.index,nanwan` (a bare id: `<id>.scoring.index`).
+    # Set, the instance consumes only those topics and serves only the district routes and page.
+    district_streets: str = ""
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

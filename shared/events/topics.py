@@ -201,8 +201,8 @@ INDEX = _spec(
     "scoring.index",
     3,
     {SCORING},
-    set(),
-    "Learning-index changes per community and for the street; latest per key (compacted).",
+    {SCORING},  # a district instance of scoring (SCORING_DISTRICT_STREETS, docs/decisions/0022-district-view.md)
+    "Learning-index changes per community and for the street; latest per key (compacted); read by the district.",
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
 )
 HONOURS = _spec(

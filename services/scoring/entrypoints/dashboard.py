@@ -36,6 +36,7 @@ ASSETS: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "oidc.js": "text/javascript; charset=utf-8",
     "charts.js": "text/javascript; charset=utf-8",
+    "district.js": "text/javascript; charset=utf-8",  # the district page (entrypoints/district.py)
     "app.css": "text/css; charset=utf-8",
     "i18n.json": "application/json",
 }

@@ -108,6 +108,9 @@ ASSESSOR = {
     ("scoring", "GET", "/v1/evidence/{evidence_id}"),
     ("scoring", "GET", "/v1/evidence/{evidence_id}/content"),
     ("scoring", "GET", "/v1/periods/{period}"),  # a closed period's frozen figures
+    # the district view: each street's published index side by side, and a street's communities (ADR 0022)
+    ("scoring", "GET", "/v1/district/index"),
+    ("scoring", "GET", "/v1/district/streets/{street}"),
 }
 # what each non-operator role may reach past authentication (403 everywhere else)
 ALLOWED = {

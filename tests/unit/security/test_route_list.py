@@ -92,6 +92,14 @@ def test_a_residents_answers_and_ratings_are_read_by_them_and_their_staff_only(r
         assert set(row["scope"]) == {"self", "community"}, row
 
 
+def test_the_district_view_is_read_by_operators_and_assessors_only(rows):
+    """Issue 19 (ADR 0022): the streets' published totals side by side, no community's scope maps to them."""
+    by_key = {_key(r): r for r in rows}
+    for path in ("/v1/district/index", "/v1/district/streets/{street}"):
+        row = by_key[("scoring", "GET", path)]
+        assert set(row["roles"]) == {"operator", "assessor"} and not row["scope"], row
+
+
 def test_the_generator_fails_a_route_that_is_missing_from_the_file(rows):
     spec = {s: {"paths": dict(v["paths"])} for s, v in routes.specs().items()}
     spec["activities"]["paths"]["/v1/new-thing"] = {"get": {"x-roles": ["operator"], "x-scope": []}}
