@@ -17,9 +17,10 @@
     names: new Map(),      // session_id -> {course, venue, starts_at, community_id}: for the other tabs
     enrolments: new Map(), // session_id -> the live enrolment (confirmed or waitlisted)
     tab: 'courses', poll: null, expiry: null, phone: '', resendAt: 0, searchTimer: null,
-    surveys: [],           // open surveys addressed to the resident, and those answered here
-    answered: new Map(),   // survey_id -> 'answered' | 'closed' (201 or 409 on this page)
-    rated: new Map(),      // session_id -> score (rated here) or null (409: rated before)
+    surveys: [],           // open surveys addressed to the resident, and those they answered
+    answered: new Map(),   // survey_id -> 'answered' | 'closed' (activities' record, or 201/409 here)
+    answeredAt: new Map(), // survey_id -> when the answer was recorded (activities' answered_at)
+    rated: new Map(),      // session_id -> score (activities' record, or rated here) or null (409, not yet read)
     consentWait: null,     // {send, resolve}: an answer or rating waiting for the surveys consent
   };
 
@@ -143,6 +144,7 @@
     state.names.clear();
     state.surveys = [];
     state.answered.clear();
+    state.answeredAt.clear();
     state.rated.clear();
     state.noRecord = false;
     state.consents = null; // the next resident's decisions are read afresh
@@ -554,18 +556,41 @@
     return detail.map((d) => ({ path: (d.loc || []).filter((x) => x !== 'body'), msg: String(d.msg || '') }));
   }
 
+  // What the resident answered and rated, as activities recorded it (GET, no consent needed to
+  // read one's own): answered surveys show as answered with their date, rated sessions their
+  // score, after a reload too. Returns the answered surveys, newest first.
+  async function loadMine() {
+    const me = encodeURIComponent(state.auth.resident_id);
+    const [answers, ratings] = await Promise.all([
+      api('GET', onActivities(`/v1/residents/${me}/survey-responses`)),
+      api('GET', onActivities(`/v1/residents/${me}/satisfaction`)),
+    ]);
+    const mine = answers.status === 200 ? answers.data : [];
+    for (const r of mine) {
+      state.answered.set(r.survey_id, 'answered');
+      state.answeredAt.set(r.survey_id, r.answered_at);
+    }
+    if (ratings.status === 200) for (const r of ratings.data) state.rated.set(r.session_id, r.score);
+    return mine;
+  }
+
   async function loadSurveysTab() {
     if (!state.auth || !surveysOn()) return;
     const me = encodeURIComponent(state.auth.resident_id);
-    const [surveys, passport] = await Promise.all([
+    const [surveys, passport, mine] = await Promise.all([
       api('GET', onActivities('/v1/surveys?open=true')),
       refused('learning_record') ? null : api('GET', `/v1/residents/${me}/passport`),
+      loadMine().catch(() => []), // the lists below still show if this fails
     ]);
     if (surveys.status === 200) {
-      // answered ones stay on show as answered (the server lists only what is still to answer)
+      // answered ones stay on show as answered (the server lists only what is still to answer):
+      // those answered here, and those activities says were answered (titles from the answers)
       const listed = new Set(surveys.data.map((s) => s.survey_id));
       const kept = state.surveys.filter((s) => state.answered.has(s.survey_id) && !listed.has(s.survey_id));
-      state.surveys = [...surveys.data, ...kept];
+      for (const k of kept) listed.add(k.survey_id);
+      const recorded = mine.filter((r) => !listed.has(r.survey_id))
+        .map((r) => ({ survey_id: r.survey_id, title_zh: r.title_zh, title_en: r.title_en, questions: [] }));
+      state.surveys = [...surveys.data, ...kept, ...recorded];
     } else {
       notice(t('error', { msg: message(surveys.data) }));
     }
@@ -622,6 +647,8 @@
     const done = state.answered.get(sid);
     if (done) {
       li.append(el('p', { class: 'badge', 'data-state': done, text: t(done === 'closed' ? 'survey_closed' : 'answered') }));
+      const at = state.answeredAt.get(sid);
+      if (at) li.append(el('p', { class: 'meta', 'data-answered-at': at, text: t('answered_on', { when: when(at) }) }));
       return li;
     }
     const form = el('form', { class: 'survey', 'data-survey': sid, noValidate: true });
@@ -747,8 +774,12 @@
     if (r.status === 201 || r.status === 409) {
       const closed = r.status === 409 && s.closes_at && Date.parse(s.closes_at) <= Date.now();
       state.answered.set(sid, closed ? 'closed' : 'answered');
-      if (r.status === 201) notice(t('survey_thanks'), 'ok');
+      if (r.status === 201) {
+        state.answeredAt.set(sid, r.data.answered_at);
+        notice(t('survey_thanks'), 'ok');
+      }
       renderSurveys();
+      if (r.status === 409) loadMine().then(renderSurveys).catch(() => {}); // answered elsewhere: when
       return;
     }
     if (needsConsent(r)) { form.querySelector('.card-error').textContent = t('consent_pending'); return; }
@@ -775,6 +806,7 @@
       state.rated.set(sid, r.status === 201 ? score : null);
       if (r.status === 201) notice(t('rating_thanks'), 'ok');
       renderRatings();
+      if (r.status === 409) loadMine().then(renderRatings).catch(() => {}); // rated elsewhere: the score
       return;
     }
     if (needsConsent(r)) { form.querySelector('.card-error').textContent = t('consent_pending'); return; }

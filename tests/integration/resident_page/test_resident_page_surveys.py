@@ -4,7 +4,9 @@ calls activities on activities' own origin (CORS, ENROLMENT_ACTIVITIES_PUBLIC_UR
 who has not agreed to the notice's `surveys` purpose opens the surveys tab, answers a survey an
 operator published, is asked for the agreement in the notice's words, agrees, and the answer
 reaches the operator's results; a survey answered meanwhile elsewhere shows as answered (409); a
-session the resident attended is rated once. Activities admits the page's origin and no other."""
+session the resident attended is rated once. After a reload the answered surveys show as answered
+with their date and the rated session its score (read back from activities, issue 15).
+Activities admits the page's origin and no other."""
 
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ import pytest
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, send_checkins
 from tests.integration.activities.test_surveys import QUESTIONS, answers
 from tests.integration.dashboard.browser import chromium
-from tests.integration.resident_page.test_resident_page import ARTEFACTS, COMMUNITY, ENTER, TAB, _as, _residents
+from tests.integration.resident_page.test_resident_page import (
+    ARTEFACTS,
+    COMMUNITY,
+    ENTER,
+    READY,
+    TAB,
+    _as,
+    _page,
+    _residents,
+)
 from tests.support import client, eventually, service_url, unique
 
 pytestmark = pytest.mark.integration
@@ -32,6 +43,11 @@ CONSENT_ASKED = """const c = document.getElementById('survey-consent');
 return !c.hidden && document.activeElement.id === 'survey-consent-agree'
   && {words: document.getElementById('survey-consent-words').textContent,
       version: document.getElementById('survey-consent-version').textContent}"""
+# an answered survey's card: its badge and the date the answer was sent (from activities, after a reload too)
+ANSWERED = """const li = document.querySelector(`#surveys li[data-survey="${arguments[0]}"]`);
+const b = li && li.querySelector('.badge'), d = li && li.querySelector('[data-answered-at]');
+return b && d && {state: b.dataset.state, text: b.textContent, at: d.dataset.answeredAt, date: d.textContent,
+                  form: li.querySelector('form') !== null}"""
 UNLABELLED = """return [...document.querySelectorAll('#tab-surveys input, #tab-surveys textarea')]
   .filter(i => i.labels.length === 0 && !i.getAttribute('aria-label')).map(i => i.id)"""
 
@@ -134,6 +150,27 @@ async def test_a_resident_agrees_to_surveys_on_the_page_answers_and_the_answer_i
             "return document.documentElement.lang === 'en' && b && b.textContent", survey_id)  # fmt: skip
         assert english == "Sent; thank you"
 
+        # Reloaded (the language and the sign-in kept): both surveys are still answered, with the
+        # date activities recorded, and no form comes back.
+        async with client("activities", "resident", me) as api:
+            sent = {
+                r["survey_id"]: r["answered_at"] for r in (await api.get(f"/v1/residents/{me}/survey-responses")).json()
+            }
+        assert set(sent) == {survey_id, other_id}
+        await browser.console_errors()  # the refusals above (403 consent, 409) were the point: not counted
+        await browser.open(_page())
+        await browser.wait_for(READY)
+        await browser.js("document.getElementById('tab-btn-surveys').click()")
+        for sid in (survey_id, other_id):
+            card = await browser.wait_for(ANSWERED, sid)
+            assert card["state"] == "answered" and card["text"] == "Sent; thank you" and not card["form"], card
+            assert card["at"] == sent[sid] and card["date"].startswith("Sent on "), card
+        await browser.js("document.getElementById('lang').click()")
+        card = await browser.wait_for(ANSWERED, survey_id)
+        assert card["text"] == "已提交，谢谢参与" and card["date"].startswith("提交于"), card
+        await browser.screenshot(ARTEFACTS / "resident-page-survey-answered-reloaded.png")
+        assert await browser.console_errors() == []
+
     # the answer, as the page sent it, is in the operator's results; the agreement is the resident's own
     async with client("activities") as op:
         results = (await op.get(f"/v1/surveys/{survey_id}/results")).json()
@@ -191,6 +228,16 @@ async def test_a_resident_rates_a_session_they_attended_once_on_the_page():
         )
         assert rated == {"score": "4", "text": "您的评分：4 / 5"}
         await browser.screenshot(ARTEFACTS / "resident-page-rating.png")
+        # Reloaded: the session shows its score (from activities), not the form again.
+        await browser.open(_page())
+        await browser.wait_for(READY)
+        await browser.js("document.getElementById('tab-btn-surveys').click()")
+        again = await browser.wait_for(
+            f"const li = document.querySelector(`{card}`), b = li && li.querySelector('.badge');"
+            "return b && {score: b.dataset.score, text: b.textContent, form: li.querySelector('form') !== null}",
+            place.session_id,
+        )
+        assert again == {"score": "4", "text": "您的评分：4 / 5", "form": False}
         # Only enrolment's origin, and activities' for the API calls: nothing else, no CSP violation.
         loads = await browser.js(
             "return [[location.href, 'navigation'],"
