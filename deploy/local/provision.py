@@ -19,7 +19,9 @@ which provisioning does not do behind the operator's back). Every topic gets min
 
 ACLs (confluent-kafka's admin client, deploy/local/kafka_admin.py), least privilege per principal:
   Write+Describe on the topics it produces, Read+Describe on the topics it consumes,
-  Read on the consumer groups prefixed `learnstreet.<service>` (services only).
+  Read on the consumer groups prefixed `learnstreet.<service>` (services only);
+  with SCORING_DISTRICT_STREETS set (environment or credentials.env), Read+Describe for scoring on
+  each street index topic it names (a district instance, docs/decisions/0022-district-view.md).
 The ACLs already present are listed once; only missing ones are added.
 
     .venv/bin/python deploy/local/provision.py
@@ -31,6 +33,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
@@ -48,12 +51,16 @@ import kiosk_principals  # noqa: E402
 import topology as topo  # noqa: E402
 from kafka_tools import console, err, fail  # noqa: E402
 
+from services.scoring.domain.district import DistrictSettingError, parse_streets  # noqa: E402
 from shared.events import topics as catalogue  # noqa: E402
 
 Acl = kafka_admin.Acl
 
 
-def wanted_acls() -> dict[str, set[Acl]]:
+def wanted_acls(environ: Mapping[str, str] | None = None) -> dict[str, set[Acl]]:
+    """The catalogue's ACLs; with `environ` (provisioning's environment and credentials), also Read
+    and Describe for the scoring principal on each street index a district instance reads
+    (`SCORING_DISTRICT_STREETS`, docs/decisions/0022-district-view.md)."""
     out: dict[str, set[Acl]] = {}
     for p in catalogue.PRINCIPALS:
         acls: set[Acl] = set()
@@ -64,6 +71,8 @@ def wanted_acls() -> dict[str, set[Acl]]:
         if p in catalogue.SERVICES:
             acls.add(("GROUP", catalogue.group_id(p), "PREFIXED", "READ"))
         out[p] = acls
+    for topic in parse_streets((environ or {}).get("SCORING_DISTRICT_STREETS")).values():
+        out[catalogue.SCORING] |= {("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "DESCRIBE")}
     return out
 
 
@@ -228,7 +237,11 @@ def configured_retention(specs: tuple[catalogue.TopicSpec, ...]) -> list[str]:
 
 
 def provision_acls(creds: dict[str, str]) -> list[tuple[str, int]]:
-    wanted = wanted_acls()
+    try:
+        wanted = wanted_acls({**creds, **os.environ})
+    except DistrictSettingError as e:
+        fail(f"provisioning refused: {e}")
+        raise
     admin = connection(creds).confluent_admin()
     have = kafka_admin.existing_acls(admin)
     todo = {}

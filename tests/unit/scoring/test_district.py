@@ -4,6 +4,7 @@ district instance reads, which of two index updates is kept, and the views it se
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from services.scoring.domain.district import (
 )
 from services.scoring.entrypoints.district import names_for
 
+ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 12, 5, 10, 0, tzinfo=UTC)
 ASPECTS = {"organisation": 15.0, "implementation": 30.0}
 
@@ -89,3 +91,20 @@ def test_names_come_from_the_reference_data_the_district_has():
     assert names["pinghu"]["xinnan"]["name_en"] == "Xinnan"
     assert "nanwan" not in names  # no reference/nanwan: the page shows its ids
     assert names_for({"nanwan": "nanwan.scoring.index"}, "reference/pinghu") == {}
+
+
+def test_provisioning_grants_the_district_read_on_each_street_index_it_names():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import provision  # deploy/local/provision.py
+
+    plain = provision.wanted_acls()
+    district = provision.wanted_acls({"SCORING_DISTRICT_STREETS": "pinghu=scoring.index,nanwan"})
+    added = district["scoring"] - plain["scoring"]
+    assert added == {("TOPIC", "nanwan.scoring.index", "LITERAL", "READ"),
+                     ("TOPIC", "nanwan.scoring.index", "LITERAL", "DESCRIBE")}  # fmt: skip
+    assert ("TOPIC", "scoring.index", "LITERAL", "READ") in plain["scoring"]  # the catalogue's own
+    assert {p: a for p, a in district.items() if p != "scoring"} == {p: a for p, a in plain.items() if p != "scoring"}
+    with pytest.raises(DistrictSettingError):
+        provision.wanted_acls({"SCORING_DISTRICT_STREETS": "Nope"})
