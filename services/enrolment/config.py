@@ -42,6 +42,9 @@ class EnrolmentSettings(ServiceSettings):
     sign_in_phone_per_hour: int = Field(5, gt=0)
     sign_in_ip_per_hour: int = Field(20, gt=0)
     sign_in_max_attempts: int = Field(5, gt=0)
+    # Consent decisions (ADR 0019, amendment): at most this many changes of one purpose per resident
+    # within an hour; beyond it an agreement answers 429 (a withdrawal is always recorded).
+    consent_changes_per_hour: int = Field(20, gt=0, le=1000)
     # Where residents' browsers reach the activities API (ENROLMENT_ACTIVITIES_PUBLIC_URL, e.g.
     # http://127.0.0.1:8101): the phone page lists and answers surveys and rates sessions there, and
     # its Content-Security-Policy lets it connect to that origin only besides its own. Unset: the

@@ -36,10 +36,21 @@ class PayloadTooLarge(DomainError):
     status_code = 413
 
 
+class TooManyRequests(DomainError):
+    """Over a rate limit: 429 with Retry-After (seconds until the request would be accepted)."""
+
+    status_code = 429
+
+    def __init__(self, detail: str, retry_after_s: int, *, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.retry_after_s = max(1, int(retry_after_s))
+
+
 def domain_error_response(exc: DomainError) -> JSONResponse:
     """The answer to a domain error (also used by routes served outside FastAPI's handlers)."""
     body = {"detail": [{"loc": ["body", exc.field] if exc.field else [], "msg": exc.detail}]}
-    return JSONResponse(body, status_code=exc.status_code)
+    headers = {"Retry-After": str(exc.retry_after_s)} if isinstance(exc, TooManyRequests) else None
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

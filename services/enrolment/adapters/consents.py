@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import asyncpg
 import yaml
@@ -27,9 +27,11 @@ def load_notice(reference_dir: str) -> Notice:
 async def record(
     conn: asyncpg.Connection, resident_id: str, purpose: str, granted: bool, notice_version: str, recorded_by: str
 ) -> None:
+    # clock_timestamp(), not the transaction's start (the column's default): decisions are recorded
+    # under the resident's row lock, so a transaction that began earlier may record later.
     await conn.execute(
-        "INSERT INTO consent_decisions(resident_id, consent_purpose, granted, notice_version, recorded_by)"
-        " VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO consent_decisions(resident_id, consent_purpose, granted, notice_version, recorded_by, decided_at)"
+        " VALUES ($1, $2, $3, $4, $5, clock_timestamp())",
         resident_id, purpose, granted, notice_version, recorded_by,
     )  # fmt: skip
 
@@ -42,6 +44,17 @@ async def decisions(conn: asyncpg.Connection, resident_id: str) -> list[Decision
     )
     return [Decision(r["consent_purpose"], r["granted"], r["notice_version"], r["decided_at"], r["recorded_by"])
             for r in rows]  # fmt: skip
+
+
+async def recent(conn: asyncpg.Connection, resident_id: str, purpose: str) -> tuple[datetime, list[datetime]]:
+    """The database's time now, and when the decisions on `purpose` of the last hour were recorded."""
+    now = await conn.fetchval("SELECT clock_timestamp()")
+    times = await conn.fetch(
+        "SELECT decided_at FROM consent_decisions WHERE resident_id = $1 AND consent_purpose = $2"
+        " AND decided_at > $3::timestamptz - interval '1 hour' ORDER BY decision_id",
+        resident_id, purpose, now,
+    )  # fmt: skip
+    return now, [r["decided_at"] for r in times]
 
 
 async def agrees_to(conn: asyncpg.Connection, resident_id: str, purpose: str) -> bool:

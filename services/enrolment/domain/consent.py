@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal, get_args
 
 Purpose = Literal["learning_record", "notifications", "surveys"]
@@ -71,6 +71,45 @@ def stale_notice(notice: Notice, notice_version: str) -> str | None:
     return (
         f"the current privacy notice is {notice.version}, not {notice_version}: show the resident the"
         f" current notice (GET /v1/privacy-notice) / 请按现行告知（{notice.version}）征得同意"
+    )
+
+
+def changes_nothing(latest: Decision | None, granted: bool, notice_version: str) -> bool:
+    """Whether a decision would leave the state as it is (ADR 0019, amendment "bursts and two tabs"):
+    agreeing again under the same notice, or withdrawing what is withdrawn. Such a decision records
+    and publishes nothing. Agreeing under a newer notice is a change (the resident read the new
+    text); a first withdrawal of a purpose never decided is one too (asked, and refused)."""
+    if latest is None:
+        return False
+    if granted:
+        return latest.granted and latest.notice_version == notice_version
+    return not latest.granted
+
+
+HOUR = timedelta(hours=1)
+
+
+def agreement_wait(now: datetime, recent: Iterable[datetime], per_hour: int) -> timedelta | None:
+    """How long until one more agreement to a purpose may be recorded, given when the resident's
+    decisions on it were recorded (None: now). At most `per_hour` changes of a purpose within an
+    hour; a withdrawal is never refused (PIPL Art. 15), so the history of a purpose grows by at
+    most `per_hour` + 1 rows an hour whatever a client sends."""
+    within = sorted(t for t in recent if now - t < HOUR)
+    if len(within) < per_hour:
+        return None
+    return within[-per_hour] + HOUR - now
+
+
+def wait_seconds(wait: timedelta) -> int:
+    return max(1, int(-(-wait.total_seconds() // 1)))  # rounded up, at least 1
+
+
+def too_many_changes(purpose: str, per_hour: int, wait: timedelta) -> str:
+    minutes = max(1, -(-wait_seconds(wait) // 60))
+    return (
+        f"{purpose} changed {per_hour} times within the hour: agreeing again is accepted in {minutes} min;"
+        f" withdrawing is always accepted / “{purpose}”用途本小时已变更{per_hour}次，"
+        f"请{minutes}分钟后再同意；撤回同意不受限制"
     )
 
 

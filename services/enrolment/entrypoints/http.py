@@ -105,6 +105,10 @@ def _notice(request: Request):
     return request.app.state.notice
 
 
+def _consent_changes_per_hour(request: Request) -> int:
+    return request.app.state.runtime.settings.consent_changes_per_hour
+
+
 def _require_self_or_operator(principal: Principal, resident_id: str) -> None:
     if principal.role == "operator":
         return
@@ -257,7 +261,14 @@ async def get_resident(
     return ResidentOut.model_validate(await handlers.get_resident(_uow(request), resident_id))
 
 
-@router.patch("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])
+@router.patch(
+    "/residents/{resident_id}",
+    response_model=ResidentOut,
+    tags=["residents"],
+    responses={
+        429: {"description": "`consent` true beyond the hourly limit of notifications' changes; see Retry-After"}
+    },
+)
 async def update_resident(
     resident_id: PathId, body: ResidentPatch, request: Request, principal: ResidentOrStaff, _audit: Audited
 ) -> ResidentOut:
@@ -277,6 +288,7 @@ async def update_resident(
         by_resident=principal.role == "resident",
         notice=_notice(request),
         recorded_by=_recorded_by(principal),
+        consent_changes_per_hour=_consent_changes_per_hour(request),
         correlation_id=_correlation(request),
     )
     return ResidentOut.model_validate(resident)
@@ -340,15 +352,28 @@ async def resident_consents(resident_id: PathId, request: Request, _who: SelfOrS
     return ConsentsOut.model_validate(await consents.state(_uow(request), _notice(request), resident_id))
 
 
-@router.put("/residents/{resident_id}/consents/{purpose}", response_model=ConsentsOut, tags=["privacy"])
+_TOO_MANY_CHANGES = {
+    429: {"description": "an agreement beyond the purpose's hourly changes (detail at `purpose`); see Retry-After"}
+}
+
+
+@router.put(
+    "/residents/{resident_id}/consents/{purpose}",
+    response_model=ConsentsOut,
+    tags=["privacy"],
+    responses=_TOO_MANY_CHANGES,
+)
 async def give_consent(
     resident_id: PathId, purpose: Purpose, body: ConsentIn, request: Request, principal: SelfOrStaff, _audit: Audited
 ) -> ConsentsOut:
     """The resident agrees to a purpose under the current notice (themself, or staff from a signed
-    form). 409 when `notice_version` is not the current notice's."""
+    form). 409 when `notice_version` is not the current notice's. Agreeing again under the same notice
+    records nothing (200, the state); 429 beyond ENROLMENT_CONSENT_CHANGES_PER_HOUR changes of the
+    purpose within the hour."""
     done = await consents.decide(
         _uow(request), _notice(request), resident_id, purpose, granted=True, notice_version=body.notice_version,
-        recorded_by=_recorded_by(principal), correlation_id=_correlation(request),
+        recorded_by=_recorded_by(principal), changes_per_hour=_consent_changes_per_hour(request),
+        correlation_id=_correlation(request),
     )  # fmt: skip
     return ConsentsOut.model_validate(done)
 
@@ -357,10 +382,12 @@ async def give_consent(
 async def withdraw_consent(
     resident_id: PathId, purpose: Purpose, request: Request, principal: SelfOrStaff, _audit: Audited
 ) -> ConsentsOut:
-    """The resident withdraws a purpose; the services stop that processing once they hear of it."""
+    """The resident withdraws a purpose; the services stop that processing once they hear of it.
+    Never refused for the rate of changes; withdrawing what is withdrawn records nothing (200)."""
     done = await consents.decide(
         _uow(request), _notice(request), resident_id, purpose, granted=False, notice_version=None,
-        recorded_by=_recorded_by(principal), correlation_id=_correlation(request),
+        recorded_by=_recorded_by(principal), changes_per_hour=_consent_changes_per_hour(request),
+        correlation_id=_correlation(request),
     )  # fmt: skip
     return ConsentsOut.model_validate(done)
 

@@ -2,7 +2,11 @@
 
 A decision and the event telling the other services (enrolment.residents) commit together; the
 `notifications` purpose is the resident's `consent` flag that notify holds, so a decision on it
-changes the flag (and its contact event) in the same transaction."""
+changes the flag (and its contact event) in the same transaction. Decisions are taken under the
+resident's row lock, so two tabs deciding at once are recorded one after the other: the state, the
+last row of the history, the last event and the flag agree. A decision that changes nothing
+records nothing; agreements beyond the hourly limit per purpose are refused, withdrawals never
+(ADR 0019, amendment "bursts and two tabs")."""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from services.enrolment.domain.consent import Notice
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
 from shared.events.catalogue import ResidentConsentsChanged, ResidentContactChanged
 from shared.events.envelope import envelop
-from shared.http.errors import Conflict, DomainError, Invalid, NotFound
+from shared.http.errors import Conflict, DomainError, Invalid, NotFound, TooManyRequests
 
 SOURCE = "learnstreet/enrolment"
 
@@ -34,6 +38,18 @@ async def require_learning_record(conn: asyncpg.Connection, resident_id: str) ->
     0019, amendment): refused to everyone, the resident and staff alike, until the resident agrees."""
     if not await store.agrees_to(conn, resident_id, consent.LEARNING_RECORD):
         raise NoConsent(consent.NO_LEARNING_RECORD, field="consent")
+
+
+async def check_agreement_rate(
+    conn: asyncpg.Connection, resident_id: str, purpose: str, per_hour: int, *, field: str
+) -> None:
+    """Inside the transaction that holds the resident's row: refuse (429, naming `field`) one more
+    agreement to `purpose` beyond `per_hour` changes of it within the hour."""
+    now, recent = await store.recent(conn, resident_id, purpose)
+    if (wait := consent.agreement_wait(now, recent, per_hour)) is not None:
+        raise TooManyRequests(
+            consent.too_many_changes(purpose, per_hour, wait), consent.wait_seconds(wait), field=field
+        )
 
 
 async def record_decisions(
@@ -72,6 +88,7 @@ async def decide(
     granted: bool,
     notice_version: str | None,
     recorded_by: str,
+    changes_per_hour: int,
     correlation_id: str | None = None,
 ) -> dict[str, Any]:
     if (problem := consent.unknown_purpose(purpose)) is not None:
@@ -82,6 +99,12 @@ async def decide(
         resident = await repository.get_resident(uow.conn, resident_id, lock=True)
         if resident is None:
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        history = await store.decisions(uow.conn, resident_id)
+        flag_agrees = purpose != "notifications" or bool(resident["consent"]) == granted
+        if flag_agrees and consent.changes_nothing(consent.current(history).get(purpose), granted, notice.version):
+            return view(notice, resident_id, history)  # idempotent: nothing recorded, nothing published
+        if granted:
+            await check_agreement_rate(uow.conn, resident_id, purpose, changes_per_hour, field="purpose")
         if purpose == "notifications" and bool(resident["consent"]) != granted:
             updated = {**resident, "consent": granted}
             if model.channel_without_address(updated, {"consent"}) is not None:

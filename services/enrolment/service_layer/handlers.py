@@ -471,6 +471,7 @@ async def update_resident(
     by_resident: bool,
     notice: Notice,
     recorded_by: str,
+    consent_changes_per_hour: int,
     correlation_id: str | None = None,
 ) -> dict[str, Any]:
     if by_resident and (forbidden := model.forbidden_for_resident(changes)):
@@ -490,6 +491,10 @@ async def update_resident(
                     f"with consent, the preferred channel {updated['preferred_channel']} needs its address"
                     " / 已同意接收通知，所选渠道须有联系方式",
                     field=blamed,
+                )
+            if effective.get("consent"):  # agreeing to notifications, under its purpose's limit
+                await consents.check_agreement_rate(
+                    uow.conn, resident_id, "notifications", consent_changes_per_hour, field="consent"
                 )
             await repository.update_resident(uow.conn, resident_id, effective)
             public, contact = model.changed_topics(effective)

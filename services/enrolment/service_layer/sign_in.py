@@ -14,18 +14,10 @@ from services.enrolment.domain import sign_in as domain
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import SignInCodeIssued
 from shared.events.envelope import envelop
-from shared.http.errors import DomainError
+from shared.http.errors import DomainError, TooManyRequests
 
 SOURCE = "learnstreet/enrolment"
 UowFactory = Callable[[], UnitOfWork]
-
-
-class TooManyRequests(DomainError):
-    status_code = 429
-
-    def __init__(self, detail: str, retry_after_s: int, *, field: str | None = None) -> None:
-        super().__init__(detail, field=field)
-        self.retry_after_s = retry_after_s
 
 
 class SignInRefused(DomainError):
