@@ -32,9 +32,9 @@ async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
 
 
 # Erasure ($1 the resident, $2 the pseudonym; shared/db/erasure.py). The registry copy and parked
-# scans go (an erased card is an unknown card at a kiosk); scans, attendance, seats, votes and
-# ratings (without their comment) stay under the pseudonym, since walk-in counts, seat counts and
-# need tallies are computed from them; survey answers go.
+# scans go (an erased card is an unknown card at a kiosk); scans, attendance, seats, votes, survey
+# answers (without free text) and ratings (without their comment) stay under the pseudonym, since
+# walk-in counts, seat counts, need tallies and survey results are computed from them.
 ERASURE: list[str] = [
     "DELETE FROM residents WHERE resident_id = $1",
     "DELETE FROM resident_consents WHERE resident_id = $1",  # enrolment keeps the record of consent
@@ -43,9 +43,13 @@ ERASURE: list[str] = [
     "UPDATE checkins SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE attendance SET resident_id = $2 WHERE resident_id = $1",
     "UPDATE need_votes SET resident_id = $2 WHERE resident_id = $1",
-    # answers and comments are what the resident wrote: they go; the counts of a survey's results
-    # and the index's ratings (scoring, without the resident) stay
-    "DELETE FROM survey_responses WHERE resident_id = $1",
+    # what the resident wrote (free-text answers, comments) goes; their choices, scales and scores
+    # stay under the pseudonym, so a survey's results and response rates and the satisfaction
+    # indicator do not move
+    """UPDATE survey_responses r SET resident_id = $2, answers = r.answers - ARRAY(
+           SELECT q->>'id' FROM surveys s, jsonb_array_elements(s.questions) q
+           WHERE s.survey_id = r.survey_id AND q->>'kind' = 'text')
+       WHERE r.resident_id = $1""",
     "UPDATE session_ratings SET resident_id = $2, comment = '' WHERE resident_id = $1",
 ]
 

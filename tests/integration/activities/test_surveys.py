@@ -5,6 +5,7 @@ Hostile input is a 422 naming the field, never a 500."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 
@@ -261,8 +262,10 @@ async def _street_survey_seen_and_a_visit_recorded(rid: str, survey_id: str, pla
     assert (await outcome(scan["checkin_id"]))["outcome"] == "recorded"
 
 
-async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comment():
-    """And the resident's own lists (GET /v1/residents/{id}/survey-responses, /satisfaction) are empty."""
+async def test_erasure_keeps_the_counts_of_answers_and_ratings_without_what_the_resident_wrote():
+    """Free text and comments go; choices, scales and scores stay under a pseudonym, so a survey's
+    results and the satisfaction indicator do not move (issue 17: aggregates stay correct). The
+    resident's own lists (GET /v1/residents/{id}/survey-responses, /satisfaction) are empty."""
     rid, survey_id = unique("sv-era"), unique("sv-era-survey")
     place = await make_place(starts_at=now() - timedelta(minutes=5))
     async with client("enrolment", "operator", "era-desk") as enr:
@@ -282,6 +285,7 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
     mine = (f"/v1/residents/{rid}/survey-responses", f"/v1/residents/{rid}/satisfaction")
     async with client("activities") as op:  # what the phone page reads back (issue 15)
         assert [len((await op.get(path)).json()) for path in mine] == [1, 1]
+        before = (await op.get(f"/v1/surveys/{survey_id}/results")).json()
 
     async with client("enrolment", "operator", "era-desk") as enr:
         r = await enr.post(f"/v1/residents/{rid}/erasure", json={"reason": "asked", "approved_by": "era-dpo"})
@@ -301,15 +305,31 @@ async def test_erasure_deletes_the_answers_and_keeps_the_rating_without_its_comm
         kept = await conn.fetchrow("SELECT score, comment FROM session_ratings WHERE rating_id = $1",
                                    rating_id(rid, place.session_id))  # fmt: skip
         assert (kept["score"], kept["comment"]) == (4, "")  # the rating still counts; what they wrote is gone
-        assert await conn.fetchval("SELECT count(*) FROM survey_responses WHERE survey_id = $1", survey_id) == 0
+        kept = await conn.fetchrow("SELECT resident_id, answers FROM survey_responses WHERE survey_id = $1", survey_id)
+        assert kept["resident_id"].startswith("erased:")
+        assert set(json.loads(kept["answers"])) == {"q1", "q2", "q3"}  # the free text (q4) is gone
     finally:
         await conn.close()
+    async with client("activities") as op:
+        after = (await op.get(f"/v1/surveys/{survey_id}/results")).json()
+    assert "我的名字是张三" in json.dumps(before, ensure_ascii=False)
+    assert "我的名字是张三" not in json.dumps(after, ensure_ascii=False)
+    assert _counts(after) == _counts(before), (before, after)
     # nothing is read back for the erased resident: not by the operator, not on a token with their id
     async with client("activities") as op, client("activities", "resident", rid) as them:
         for http in (op, them):
             for path in mine:
                 r = await http.get(path)
                 assert r.status_code == 200 and r.json() == [], (path, r.text)
+
+
+def _counts(results: object) -> object:
+    """A survey's results without its free-text questions: what an erasure must leave as it was."""
+    if isinstance(results, dict):
+        return {k: _counts(v) for k, v in results.items() if not (isinstance(v, dict) and v.get("kind") == "text")}
+    if isinstance(results, list):
+        return [_counts(v) for v in results]
+    return results
 
 
 async def _agrees_to_surveys(resident_id: str) -> bool | None:
