@@ -399,11 +399,16 @@ def report(
     out: Path = typer.Option(None, "--out", "-o", help="the HTML file; default .local/reports/self-assessment-…"),
     token: str = typer.Option(None, envvar="LS_TOKEN", help="operator bearer token (default: minted locally)"),
     operator: str = typer.Option(os.environ.get("USER", "operator"), help="who asks, the token's subject"),
+    district: bool = typer.Option(False, "--district", help="the district report: every street's published index"),
+    district_url: str = typer.Option(
+        None, help="the district instance of scoring (SCORING_DISTRICT_STREETS); default: scoring's address"
+    ),
 ) -> None:
     """The self-assessment report (自评报告) from the running services, as HTML (and PDF) / 生成自评报告.
 
     Names instead of codes, Beijing time, each value with its denominator, self and expert
-    assessments with their evidence, rectification tasks, honours with their selection record."""
+    assessments with their evidence, rectification tasks, honours with their selection record.
+    With --district: each street's published index side by side and its communities (ADR 0022)."""
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     from shared.report import command, fetch, model
@@ -414,6 +419,17 @@ def report(
     except ValueError as error:
         _one_line(str(error))
     bearer = _operator_bearer(token, operator)
+    if district:
+        from shared.report import district as district_report
+
+        try:
+            path = district_report.write_district_report(
+                district_url or _service_url("scoring"), bearer, period=period, lang=lang, out=out
+            )
+        except fetch.ReportError as error:
+            _one_line(str(error))
+        console.print(f"wrote {path} / 已生成区级报告", soft_wrap=True)
+        return
     endpoints = fetch.Endpoints(scoring=_service_url("scoring"), activities=_service_url("activities"))
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} requests"))
     try:

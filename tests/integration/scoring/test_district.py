@@ -12,6 +12,8 @@ lists only the stack's own scoring port as a redirect URI, not this extra instan
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -196,6 +198,7 @@ async def test_the_district_shows_every_streets_published_index_side_by_side(mad
             assert groups[street_group] == before, (before, groups)
 
             await _page(instance.url, bearer, street)
+            await _report(instance.url, bearer, street)
     finally:
         await _forget_rows(street)
 
@@ -207,6 +210,19 @@ async def _has(http: httpx.AsyncClient, street: str, community: str) -> bool:
 
 async def _total_is(http: httpx.AsyncClient, street: str, total: float) -> bool:
     return (await http.get(f"/v1/district/streets/{street}")).json()["total"] == total
+
+
+async def _report(url: str, bearer: str, street: str) -> None:
+    """`learnstreet report --district` against the district instance: both streets and their communities."""
+    out = ROOT / ".local" / "reports" / f"district-test-{street}.html"
+    command = [str(ROOT / ".venv" / "bin" / "learnstreet"), "report", "--district", "--period", "2026",
+               "--district-url", url, "--token", bearer, "--out", str(out)]  # fmt: skip
+    run = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-1000:] + run.stderr[-1000:]
+    page = out.read_text(encoding="utf-8")
+    assert "平湖街道" in page and street in page and "72.5" in page and "nanling" in page
+    assert "新南" in page  # Pinghu's communities by their names
+    out.unlink()
 
 
 ROWS = """const rows = Array.from(document.querySelectorAll(arguments[0]));

@@ -108,3 +108,23 @@ def test_provisioning_grants_the_district_read_on_each_street_index_it_names():
     assert {p: a for p, a in district.items() if p != "scoring"} == {p: a for p, a in plain.items() if p != "scoring"}
     with pytest.raises(DistrictSettingError):
         provision.wanted_acls({"SCORING_DISTRICT_STREETS": "Nope"})
+
+
+def test_the_district_report_shows_every_street_and_its_communities_in_both_languages():
+    from shared.report.district import render
+
+    rows = _rows()
+    names = {"pinghu": {"street": {"name_zh": "平湖街道", "name_en": "Pinghu Street"}}}
+    aspects = [{"id": "organisation", "name_zh": "组织与管理", "name_en": "Organisation"}]
+    data = {
+        "overview": {"max": 100.0, **overview(["pinghu", "nanwan"], rows, names, aspects)},
+        "details": {s: street_detail(s, rows, names) for s in ("pinghu", "nanwan")},
+    }
+    zh = render(data, period="2026", lang="zh-CN", generated_at=T0)
+    assert "平湖街道" in zh and "组织与管理" in zh and "尚未发布" in zh and "61.5" in zh and "70.0" in zh
+    assert "<script" not in zh and "http" not in zh.replace('lang="zh-CN"', "")  # self-contained
+    en = render(data, period="2026", lang="en", generated_at=T0)
+    assert "Pinghu Street" in en and "Organisation" in en and "not published yet" in en
+    hostile = {**data, "details": {"pinghu": {"communities": [{**street_detail("pinghu", rows, names)["communities"][0],
+                                                                "name_zh": "<b>x</b>"}]}}}  # fmt: skip
+    assert "<b>x</b>" not in render(hostile, period="2026", lang="zh-CN", generated_at=T0)
