@@ -11,6 +11,7 @@ import time
 from collections import Counter
 from datetime import UTC, datetime
 
+import httpx
 import typer
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -77,10 +78,16 @@ async def quiesce(platform: simulate.Platform, env: dict[str, str], timeout_s: f
     seen: list[tuple] = []
     with console.status("等待系统处理完毕 waiting for every service to catch up…"):
         while time.monotonic() - started < timeout_s:
-            lag = await total_lag(env)
-            sent = sum(v for _, v in await metric_samples(platform.http["notify"], "learnstreet_notify_messages_total"))
-            honours = await platform.http["scoring"].get("/v1/honours", params={"limit": 1000},
-                                                         headers=platform.operator)  # fmt: skip
+            try:
+                lag = await total_lag(env)
+                notify = platform.http["notify"]
+                sent = sum(v for _, v in await metric_samples(notify, "learnstreet_notify_messages_total"))
+                honours = await platform.http["scoring"].get("/v1/honours", params={"limit": 1000},
+                                                             headers=platform.operator)  # fmt: skip
+            except httpx.TransportError:  # a service restarting (an operator, a rollout): not settled yet
+                seen.clear()
+                await asyncio.sleep(2.0)
+                continue
             seen.append((lag, sent, len(honours.json().get("items", []))))
             if len(seen) >= 3 and seen[-1][0] == 0 and len(set(seen[-3:])) == 1:
                 return time.monotonic() - started
