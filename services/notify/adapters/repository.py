@@ -290,28 +290,70 @@ async def claim_due(
     )
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed row about to be handed to a channel (`mark_sending`)."""
+
+    notification_id: uuid.UUID
+    claim_token: uuid.UUID
+    channel: str
+    address_hint: str
+    language: str
+    subject: str
+    body: str
+
+
 async def mark_sending(
-    conn: asyncpg.Connection,
-    notification_id: uuid.UUID,
-    *,
-    now: datetime,
-    lease_until: datetime,
-    claim_token: uuid.UUID,
-    channel: str,
-    address_hint: str,
-    language: str,
-    subject: str,
-    body: str,
+    conn: asyncpg.Connection, attempts: list[Attempt], *, now: datetime, lease_until: datetime
 ) -> None:
-    # Recorded (and committed) before the channel is called: a crash after sending leaves a row
-    # in `sending` that is retried with the same key and the same stored text.
+    """Record the attempts of a claimed batch in one statement. Recorded (and committed) before the
+    channel is called: a crash after sending leaves a row in `sending` that is retried with the same
+    key and the same stored text."""
+    if not attempts:
+        return
     await conn.execute(
-        """UPDATE notifications SET status = 'sending', status_reason = NULL, attempts = attempts + 1,
-               claim_token = $3, channel = $4, address_hint = $5, language = $6,
-               rendered_subject = $7, rendered_body = $8, last_attempt_at = $2,
-               first_attempt_at = COALESCE(first_attempt_at, $2), due_at = $9, updated_at = $2
-           WHERE notification_id = $1""",
-        notification_id, now, claim_token, channel, address_hint, language, subject, body, lease_until,
+        """UPDATE notifications n SET status = 'sending', status_reason = NULL, attempts = n.attempts + 1,
+               claim_token = a.claim_token, channel = a.channel, address_hint = a.address_hint,
+               language = a.language, rendered_subject = a.subject, rendered_body = a.body, last_attempt_at = $1,
+               first_attempt_at = COALESCE(n.first_attempt_at, $1), due_at = $2, updated_at = $1
+           FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+                AS a(notification_id, claim_token, channel, address_hint, language, subject, body)
+           WHERE n.notification_id = a.notification_id""",
+        now, lease_until,
+        [a.notification_id for a in attempts], [a.claim_token for a in attempts], [a.channel for a in attempts],
+        [a.address_hint for a in attempts], [a.language for a in attempts], [a.subject for a in attempts],
+        [a.body for a in attempts],
+    )  # fmt: skip
+
+
+FINISHED_COLUMNS = "notification_id, resident_id, kind, channel, idempotency_key, attempts, triggered_at"
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A channel accepted the message of a claim (`finish_sent`)."""
+
+    notification_id: uuid.UUID
+    claim_token: uuid.UUID
+    provider_id: str | None
+    sent_at: datetime
+
+
+async def finish_sent(conn: asyncpg.Connection, sent: list[Sent], *, now: datetime) -> list[asyncpg.Record]:
+    """Move the sent messages of a batch to `sent` in one statement; a row another worker claimed
+    since (its claim token changed) is left to that worker and not returned."""
+    if not sent:
+        return []
+    return await conn.fetch(
+        f"""UPDATE notifications n SET status = 'sent', status_reason = NULL,
+               provider_id = COALESCE(s.provider_id, n.provider_id), sent_at = s.sent_at, claim_token = NULL,
+               updated_at = $1
+           FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::timestamptz[])
+                AS s(notification_id, claim_token, provider_id, sent_at)
+           WHERE n.notification_id = s.notification_id AND n.claim_token = s.claim_token
+           RETURNING {", ".join("n." + c.strip() for c in FINISHED_COLUMNS.split(","))}""",
+        now, [s.notification_id for s in sent], [s.claim_token for s in sent], [s.provider_id for s in sent],
+        [s.sent_at for s in sent],
     )  # fmt: skip
 
 
@@ -341,7 +383,7 @@ async def finish(
                failed_at = CASE WHEN $3 = 'failed' THEN $2 ELSE failed_at END,
                claim_token = NULL, updated_at = $2
            WHERE notification_id = $1 AND ($7::uuid IS NULL OR claim_token = $7)
-           RETURNING notification_id, resident_id, kind, channel, idempotency_key, attempts, triggered_at""",
+           RETURNING """ + FINISHED_COLUMNS,
         notification_id, now, status, reason, error, provider_id, claim_token,
     )  # fmt: skip
 

@@ -7,11 +7,16 @@ One round (`run_once`):
    lease) before anything leaves the service;
 2. send outside the transaction (the SMS gateway gets the idempotency key, the e-mail a
    Message-ID derived from it);
-3. record each outcome in its own transaction with the `notification.sent`/`.failed` event.
+3. record the batch's outcomes together, in one transaction with their `notification.sent` /
+   `.failed` events, once all of its sends have returned.
 
-A crash between 2 and 3 leaves the row in `sending`; when its lease runs out it is sent again
-with the same key and the same stored text, so the gateway answers with the original message and
-an e-mail can at worst arrive twice identical.
+A crash between 2 and 3 leaves the batch's rows in `sending`; when their lease runs out they are
+sent again with the same keys and the same stored texts, so the gateway answers with the original
+messages and an e-mail can at worst arrive twice identical. A failed record (the database gone
+for a moment) is the same case: nothing is lost, the rows go again under their keys.
+
+The service's loop claims the next batch while the previous one is being sent (one batch in
+flight besides the one being claimed); `run_once` does one round start to end.
 
 With several instances, a row whose lease ran out belongs to whichever worker claims it next. A
 worker that was held up past its own lease before sending (frozen, a stalled event loop, its
@@ -134,21 +139,40 @@ class DeliveryWorker:
 
     async def _loop(self) -> None:
         failures = 0
-        while not self._stopping:
-            try:
-                handled = await self.run_once()
-                await self._update_depth()
-                failures = 0
-            except Exception:
-                failures += 1
-                log.exception("delivery round failed (%d in a row)", failures)
-                handled = 0
-                await asyncio.sleep(min(30.0, model.retry_delay(failures, 0.5, 30.0)))
-            if handled >= self.s.worker_batch:
-                continue  # more may be due right away
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.s.worker_poll_s)
-            self.wake.clear()
+        sending: asyncio.Task | None = None
+        try:
+            while not self._stopping:
+                try:
+                    batch = await self.claim()
+                    if sending is not None:  # the previous batch goes out while this one was claimed
+                        await sending
+                        sending = None
+                    if batch.to_send:
+                        sending = asyncio.create_task(self._send_logged(batch), name="notify-send")
+                    handled = batch.handled
+                    await self._update_depth()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("delivery round failed (%d in a row)", failures)
+                    handled = 0
+                    await asyncio.sleep(min(30.0, model.retry_delay(failures, 0.5, 30.0)))
+                if handled >= self.s.worker_batch:
+                    continue  # more may be due right away
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), self.s.worker_poll_s)
+                self.wake.clear()
+        finally:
+            if sending is not None:
+                await sending
+
+    async def _send_logged(self, batch: _Batch) -> None:
+        """`send` for the loop's pipelined batch: its failure (a record that did not commit) is
+        logged; the rows stay `sending` and go again under their keys once the lease runs out."""
+        try:
+            await self.send(batch)
+        except Exception:
+            log.exception("delivery of a batch of %d failed; resent once its lease runs out", len(batch.to_send))
 
     async def _update_depth(self) -> None:
         async with self.uow_factory() as uow:
@@ -161,13 +185,20 @@ class DeliveryWorker:
     async def run_once(self) -> int:
         """Decide on every due notification and send those that may go now; returns how many rows
         were handled."""
+        batch = await self.claim()
+        await self.send(batch)
+        return batch.handled
+
+    async def claim(self) -> _Batch:
+        """Step 1: claim due rows, decide on each, record the attempts of those to send (committed)."""
         now = self.clock.now()
-        to_send: list[tuple[asyncpg.Record, str, uuid.UUID, datetime, Outgoing]] = []
+        to_send: list[_Claimed] = []
+        attempts: list[repository.Attempt] = []
         lease_until = now + timedelta(seconds=self.s.lease_s)
         async with self.uow_factory() as uow:
             rows = await repository.claim_due(uow.conn, now, self.s.worker_batch, self.residents)
             if not rows:
-                return 0
+                return _Batch(0, [], lease_until)
             resident_ids = list({r["resident_id"] for r in rows})
             contacts = await repository.contacts_of(uow.conn, resident_ids)
             languages = await repository.languages_of(uow.conn, resident_ids)
@@ -209,11 +240,11 @@ class DeliveryWorker:
                         rendered = self._render(row, language, known)
                         subject, body = rendered.subject, rendered.body
                     token = uuid.uuid4()
-                    await repository.mark_sending(
-                        uow.conn, nid, now=now, lease_until=lease_until,
-                        claim_token=token, channel=decision.channel, address_hint=_hint(decision.address),
-                        language=language, subject=subject, body=body,
-                    )  # fmt: skip
+                    attempts.append(
+                        repository.Attempt(
+                            nid, token, decision.channel, _hint(decision.address), language, subject, body
+                        )
+                    )
                     outgoing = Outgoing(
                         notification_id=str(nid),
                         resident_id=row["resident_id"],
@@ -225,7 +256,7 @@ class DeliveryWorker:
                         first_attempt_at=row["first_attempt_at"] or now,
                         kind=row["kind"],
                     )
-                    to_send.append((row, decision.channel, token, lease_until, outgoing))
+                    to_send.append(_Claimed(row, decision.channel, token, outgoing))
                 elif isinstance(decision, model.Defer):
                     await repository.reschedule(
                         uow.conn, nid, now=now, status=model.DEFERRED, due_at=decision.until, reason="quiet_hours"
@@ -245,16 +276,24 @@ class DeliveryWorker:
                     metrics.MESSAGES.labels("none", row["kind"], model.SUPPRESSED).inc()
                 elif isinstance(decision, model.Fail):
                     await self._fail(uow, row, now, decision.reason, None, None)
+            await repository.mark_sending(uow.conn, attempts, now=now, lease_until=lease_until)
             await uow.commit()
-        if to_send:
-            limit = asyncio.Semaphore(self.s.send_concurrency)
+        return _Batch(len(rows), to_send, lease_until)
 
-            async def one(item) -> None:
-                async with limit:
-                    await self._deliver(*item)
+    async def send(self, batch: _Batch) -> None:
+        """Steps 2 and 3: hand the claimed messages to their channels (`send_concurrency` at a
+        time), then record all their outcomes in one transaction."""
+        if not batch.to_send:
+            return
+        limit = asyncio.Semaphore(self.s.send_concurrency)
 
-            await asyncio.gather(*(one(item) for item in to_send))
-        return len(rows)
+        async def one(claimed: _Claimed) -> _Outcome | None:
+            async with limit:
+                return await self._send_one(claimed, batch.lease_until)
+
+        outcomes = [o for o in await asyncio.gather(*(one(c) for c in batch.to_send)) if o is not None]
+        if outcomes:
+            await self._record(outcomes)
 
     def _render(self, row: asyncpg.Record, language: str, known: _Known) -> model.Rendered:
         params = dict(row["params"] or {})
@@ -276,48 +315,64 @@ class DeliveryWorker:
             values["honour_name"] = self.templates.honour_name(params["honour_kind"], language)
         return model.render(self.templates.text(language, row["kind"]), values)
 
-    async def _deliver(
-        self, row: asyncpg.Record, channel: str, token: uuid.UUID, lease_until: datetime, outgoing: Outgoing
-    ) -> None:
-        attempts = row["attempts"] + 1
+    async def _send_one(self, claimed: _Claimed, lease_until: datetime) -> _Outcome | None:
+        """Send one claimed message; None when its lease ran out before it could go."""
+        channel, outgoing = claimed.channel, claimed.outgoing
         if not model.lease_holds(self.clock.now(), lease_until):
             # Left as it is: the row is due again (or already claimed by another worker).
             metrics.LEASES_LOST.labels(channel).inc()
             log.warning(
                 "notification %s: lease ran out before sending; not sent by this worker", outgoing.notification_id
             )
-            return
+            return None
         try:
             provider_id = await self.channels.send(channel, outgoing)
         except DeliveryError as error:
-            now = self.clock.now()
-            async with self.uow_factory() as uow:
-                if error.permanent or attempts >= self.s.max_attempts:
-                    reason = error.reason if error.permanent else "retries_exhausted"
-                    await self._fail(uow, row, now, reason, error.detail, token, channel=channel, attempts=attempts)
-                else:
-                    delay = model.retry_delay(attempts, self.s.retry_base_s, self.s.retry_cap_s)
-                    await repository.reschedule(
-                        uow.conn, row["notification_id"], now=now, status=model.QUEUED,
-                        due_at=now + timedelta(seconds=delay), reason="retrying", error=error.detail[:500],
-                        claim_token=token,
-                    )  # fmt: skip
-                    metrics.RETRIES.labels(channel, error.reason).inc()
-                    log.info("notification %s: %s, retry %d in %.0fs", row["notification_id"], error, attempts, delay)
-                await uow.commit()
-            return
+            return _Outcome(claimed, self.clock.now(), error=error)
+        return _Outcome(claimed, self.clock.now(), provider_id=provider_id or None)
+
+    async def _record(self, outcomes: list[_Outcome]) -> None:
+        """The outcomes of one batch, with their events, in one transaction."""
         now = self.clock.now()
+        sent = [o for o in outcomes if o.error is None]
         async with self.uow_factory() as uow:
-            done = await repository.finish(
-                uow.conn, row["notification_id"], now=now, status=model.SENT, reason=None,
-                provider_id=provider_id or None, claim_token=token,
-            )  # fmt: skip
-            if done is not None:
-                uow.publish(envelop(_event(NotificationSent, done), source=SOURCE))
+            done = await repository.finish_sent(
+                uow.conn,
+                [repository.Sent(o.claimed.row["notification_id"], o.claimed.token, o.provider_id, o.at) for o in sent],
+                now=now,
+            )
+            uow.publish(*(envelop(_event(NotificationSent, d), source=SOURCE) for d in done))
+            for outcome in outcomes:
+                if outcome.error is not None:
+                    await self._unsent(uow, outcome)
             await uow.commit()
-        if done is not None:
-            metrics.MESSAGES.labels(channel, row["kind"], model.SENT).inc()
-            metrics.LATENCY.labels(channel).observe(max(0.0, (now - row["triggered_at"]).total_seconds()))
+        recorded = {d["notification_id"] for d in done}
+        for o in sent:
+            row = o.claimed.row
+            if row["notification_id"] in recorded:
+                metrics.MESSAGES.labels(o.claimed.channel, row["kind"], model.SENT).inc()
+                metrics.LATENCY.labels(o.claimed.channel).observe(
+                    max(0.0, (o.at - row["triggered_at"]).total_seconds())
+                )
+
+    async def _unsent(self, uow: UnitOfWork, outcome: _Outcome) -> None:
+        """A channel refused or failed: fail for good, or retry later."""
+        error, row, channel, token = outcome.error, outcome.claimed.row, outcome.claimed.channel, outcome.claimed.token
+        assert error is not None
+        attempts = row["attempts"] + 1
+        now = outcome.at
+        if error.permanent or attempts >= self.s.max_attempts:
+            reason = error.reason if error.permanent else "retries_exhausted"
+            await self._fail(uow, row, now, reason, error.detail, token, channel=channel, attempts=attempts)
+            return
+        delay = model.retry_delay(attempts, self.s.retry_base_s, self.s.retry_cap_s)
+        await repository.reschedule(
+            uow.conn, row["notification_id"], now=now, status=model.QUEUED,
+            due_at=now + timedelta(seconds=delay), reason="retrying", error=error.detail[:500],
+            claim_token=token,
+        )  # fmt: skip
+        metrics.RETRIES.labels(channel, error.reason).inc()
+        log.info("notification %s: %s, retry %d in %.0fs", row["notification_id"], error, attempts, delay)
 
     async def _fail(
         self,
@@ -345,6 +400,31 @@ class DeliveryWorker:
         metrics.MESSAGES.labels(channel or row["channel"] or "none", row["kind"], model.FAILED).inc()
         metrics.DEAD_LETTERS.labels(reason).inc()
         log.warning("notification %s failed for good: %s", row["notification_id"], reason)
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A claimed message to send: its row, channel, claim token and what goes out."""
+
+    row: asyncpg.Record
+    channel: str
+    token: uuid.UUID
+    outgoing: Outgoing
+
+
+@dataclass(frozen=True)
+class _Batch:
+    handled: int  # rows claimed and decided on
+    to_send: list[_Claimed]
+    lease_until: datetime
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    claimed: _Claimed
+    at: datetime  # when the channel answered
+    provider_id: str | None = None
+    error: DeliveryError | None = None
 
 
 @dataclass(frozen=True)
