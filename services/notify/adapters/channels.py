@@ -5,7 +5,9 @@ Both raise `DeliveryError`, which says whether a failure is worth retrying (netw
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -44,6 +46,9 @@ def message_id(idempotency_key: str, domain: str) -> str:
 
 
 class SmsGateway:
+    """One HTTP client for the service's life: its connections to the gateway are kept alive and
+    reused from one message to the next (httpx's pool)."""
+
     def __init__(self, url: str, token: str, timeout_s: float) -> None:
         self.url = url
         self._http = httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
@@ -75,6 +80,15 @@ class SmsGateway:
 
 
 class SmtpMailer:
+    """Sends over a few SMTP connections kept open between messages (a new one only when none is
+    idle), instead of connecting, greeting and quitting for every e-mail. A connection idle longer
+    than `idle_s`, or one a send failed on, is closed rather than reused.
+
+    A kept connection the server dropped meanwhile fails on its next use before the message is
+    accepted; that send is tried once more on a new connection. Only a drop after the server took
+    the message and before its answer could make that a second copy, the same identical message
+    (same Message-ID) a resend after a crash gives."""
+
     def __init__(
         self,
         *,
@@ -86,9 +100,13 @@ class SmtpMailer:
         username: str | None = None,
         password: str | None = None,
         start_tls: bool = False,
+        idle_s: float = 30.0,
     ) -> None:
         self.host, self.port, self.sender, self.domain = host, port, sender, domain
         self.timeout_s, self.username, self.password, self.start_tls = timeout_s, username, password, start_tls
+        self.idle_s = idle_s
+        self._idle: list[tuple[float, aiosmtplib.SMTP]] = []  # (idle since, connection), most recent last
+        self.connections_opened = 0
 
     def build(self, message: Outgoing) -> EmailMessage:
         """The same notification always builds the same message (headers and body)."""
@@ -103,19 +121,41 @@ class SmtpMailer:
         mail["Content-Language"] = message.language  # after set_content, which resets Content-* headers
         return mail
 
+    async def _connect(self) -> aiosmtplib.SMTP:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout_s,
+            username=self.username,
+            password=self.password,
+            start_tls=self.start_tls,
+            use_tls=False,
+        )
+        await client.connect()
+        self.connections_opened += 1
+        return client
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            since, client = self._idle.pop()
+            if now - since < self.idle_s and client.is_connected:
+                return client
+            client.close()
+        return None
+
     async def send(self, message: Outgoing) -> str:
         mail = self.build(message)
         try:
-            await aiosmtplib.send(
-                mail,
-                hostname=self.host,
-                port=self.port,
-                timeout=self.timeout_s,
-                username=self.username,
-                password=self.password,
-                start_tls=self.start_tls,
-                use_tls=False,
-            )
+            client = self._take_idle()
+            if client is not None:
+                try:
+                    await _send_on(client, mail)
+                except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
+                    client = None  # dropped while idle: once more, on a new connection
+            if client is None:
+                client = await self._connect()
+                await _send_on(client, mail)
         except aiosmtplib.SMTPRecipientsRefused as e:
             codes = [r.code for r in e.recipients]
             permanent = all(c >= 500 for c in codes)
@@ -124,7 +164,21 @@ class SmtpMailer:
             raise DeliveryError(f"smtp_{e.code}", e.message, permanent=e.code >= 500) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
             raise DeliveryError("smtp_unreachable", repr(e), permanent=False) from None
+        self._idle.append((time.monotonic(), client))
         return str(mail["Message-ID"])
 
     async def close(self) -> None:
-        return None
+        idle, self._idle = self._idle, []
+        for _, client in idle:
+            with contextlib.suppress(Exception):
+                await client.quit()
+            client.close()
+
+
+async def _send_on(client: aiosmtplib.SMTP, mail: EmailMessage) -> None:
+    """One message on one connection; a connection a send failed on is closed, never reused."""
+    try:
+        await client.send_message(mail)
+    except BaseException:
+        client.close()
+        raise
