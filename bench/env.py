@@ -177,15 +177,23 @@ def _cmdline(pid: int) -> str:
 
 
 def all_service_pids() -> dict[str, list[int]]:
-    """Processes running `python -m services.<name>`, found in /proc (not by pid file), so a service
-    started by `make up` and one restarted by hand during development are both found."""
+    """Processes running `python -m services.<name>` in this checkout, found in /proc (not by pid
+    file), so a service started by `make up` and one restarted by hand are both found; another
+    clone's stack on the same machine (a CI run beside a developer's) is not ours to stop."""
     found: dict[str, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             words = _cmdline(int(entry.name)).split()
-            if len(words) >= 3 and words[-2] == "-m" and words[-1].startswith("services."):
+            if len(words) >= 3 and words[-2] == "-m" and words[-1].startswith("services.") and _ours(entry):
                 found.setdefault(words[-1].removeprefix("services."), []).append(int(entry.name))
     return found
+
+
+def _ours(proc: Path) -> bool:
+    try:
+        return (proc / "cwd").resolve() == ROOT
+    except OSError:  # gone, or not ours to look at
+        return False
 
 
 def service_pids(service: str) -> list[int]:

@@ -22,3 +22,24 @@ def test_a_process_with_a_non_utf8_command_line_is_read_not_fatal():
     finally:
         other.kill()
         other.wait()
+
+
+def _service_like(cwd) -> subprocess.Popen:
+    """A process whose command line ends in `-m services.benchprobe`, as a service's does."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "-m", "services.benchprobe"], cwd=cwd)
+    deadline = time.monotonic() + 10
+    while "services.benchprobe" not in env._cmdline(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return proc
+
+
+def test_only_this_checkouts_services_are_found(tmp_path):
+    """The broadcast stage restarts notify: it stopped the notify of a CI run in another clone on
+    the same machine (the run then failed at collection, notify refusing connections)."""
+    ours, theirs = _service_like(env.ROOT), _service_like(tmp_path)
+    try:
+        assert env.service_pids("benchprobe") == [ours.pid]
+    finally:
+        for proc in (ours, theirs):
+            proc.kill()
+            proc.wait()
