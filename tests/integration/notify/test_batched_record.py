@@ -6,8 +6,6 @@ repeat with the original message."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import asyncpg
 import pytest
 
@@ -20,20 +18,12 @@ from tests.integration.notify.helpers import (
     contact,
     future_shanghai,
     gateway_requests,
-    notify_pool,
     phone,
     sms_to,
 )
 from tests.support import unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    p = await notify_pool()
-    yield p
-    await p.close()
 
 
 async def _worker(pool: asyncpg.Pool, n: int) -> tuple[InProcess, list[str], list[str], list[str]]:

@@ -11,7 +11,6 @@ local stack runs notify in generic mode, ADR 0018) leaves these rows alone."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -30,7 +29,6 @@ from tests.integration.notify.helpers import (
     contact,
     future_shanghai,
     gateway,
-    notify_pool,
     phone,
     sms_to,
 )
@@ -41,13 +39,6 @@ pytestmark = pytest.mark.integration
 REGISTRY_FILE = resolve("reference/pinghu") / "sms_templates.yaml"
 VENUE_ZH = "辅城坳老年大学教学点6"
 TITLE_ZH = "平湖文化客厅·摄影（第17期）"
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator:
-    p = await notify_pool()
-    yield p
-    await p.close()
 
 
 def carrier_app(pool, clock: FakeClock, resident: str, **overrides) -> InProcess:

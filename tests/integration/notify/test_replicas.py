@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import asyncpg
@@ -39,7 +38,6 @@ from tests.integration.notify.helpers import (
     contact,
     future_shanghai,
     gateway_requests,
-    notify_pool,
     phone,
     publish,
     sms_to,
@@ -48,13 +46,6 @@ from tests.integration.replicas import Replicas, extra_instances
 from tests.support import env, eventually, restart_service, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator[asyncpg.Pool]:
-    p = await notify_pool()
-    yield p
-    await p.close()
 
 
 def key_of(event: EnrolmentConfirmed) -> str:

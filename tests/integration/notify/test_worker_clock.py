@@ -8,7 +8,6 @@ never due for it; nothing here sleeps to pass time."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -33,20 +32,12 @@ from tests.integration.notify.helpers import (
     gateway_requests,
     mailbox,
     mails_to,
-    notify_pool,
     phone,
     sms_to,
 )
 from tests.support import client, eventually, unique
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-async def pool() -> AsyncIterator:
-    p = await notify_pool()
-    yield p
-    await p.close()
 
 
 async def test_message_in_quiet_hours_waits_and_goes_at_the_windows_end(pool):
