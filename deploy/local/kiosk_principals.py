@@ -153,12 +153,13 @@ def provision(creds: dict[str, str], kiosks: Iterable[str] = LOCAL_KIOSKS, *, re
 
 def remove(creds: dict[str, str], kiosks: Iterable[str]) -> list[str]:
     """Take the Kafka identity of `kiosks` away (a kiosk retired or lost, a test's kiosks): their
-    SCRAM credentials and ACLs are deleted and their files removed. Returns the principals removed."""
+    ACLs are deleted, their SCRAM secret replaced by one nobody holds (kafka_admin.revoke_users) and
+    their files removed. Returns the principals removed."""
     users = [principal(k) for k in dict.fromkeys(kiosks)]
     if not users:
         return []
     with _applied(creds) as applied:
-        kafka_admin.delete_users(_admin(creds), users)
+        kafka_admin.revoke_users(_admin(creds), users)
         for kiosk_id, user in zip(dict.fromkeys(kiosks), users, strict=True):
             applied.pop(user, None)
             _identity_file(kiosk_id).unlink(missing_ok=True)

@@ -60,7 +60,7 @@ async def test_a_password_changed_in_the_credentials_reaches_the_broker_through_
         assert not await authenticates(user, "first-password-1")  # the old one no longer opens the broker
         assert await authenticates(admin_user, admin_pw)  # the admin, unchanged, still signs in
     finally:
-        kafka_admin.delete_users(admin, [user])
+        kafka_admin.revoke_users(admin, [user])
     assert not await authenticates(user, "second-password-2")
 
 
@@ -78,5 +78,5 @@ def test_the_brokers_acls_are_the_catalogues_and_new_ones_are_added_by_the_admin
         assert kafka_admin.create_acls(admin, {user: acls}) == 2  # again: the broker keeps one of each
         assert kafka_admin.existing_acls(admin)[user] == acls
     finally:
-        kafka_admin.delete_users(admin, [user])
+        kafka_admin.revoke_users(admin, [user])
     assert user not in kafka_admin.existing_acls(admin)

@@ -59,7 +59,7 @@ def second_street():
 
 
 def _remove(admin, street: str, users: list[str]) -> None:
-    kafka_admin.delete_users(admin, users)
+    kafka_admin.revoke_users(admin, users)
     mine = [t for t in admin.list_topics(timeout=30).topics if t.startswith(f"{street}.")]
     if mine:
         kafka_admin.wait_all(admin.delete_topics(mine), "DeleteTopics")

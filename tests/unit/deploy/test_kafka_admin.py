@@ -86,3 +86,45 @@ def _a_ca_certificate() -> str:
             end = text.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")
             return text[text.index("-----BEGIN CERTIFICATE-----") : end] + "\n"
     raise AssertionError("no CA bundle on this machine to borrow a certificate from")
+
+
+class _Done:
+    def __init__(self, value=None) -> None:
+        self.value = value
+
+    def result(self, timeout=None):
+        return self.value
+
+
+class _RecordingAdmin:
+    """Stands in for confluent-kafka's AdminClient: records what would be sent to the cluster."""
+
+    def __init__(self) -> None:
+        self.scram: list = []
+        self.acl_filters: list = []
+
+    def alter_user_scram_credentials(self, alterations):
+        self.scram.extend(alterations)
+        return {a.user: _Done() for a in alterations}
+
+    def describe_user_scram_credentials(self, users):
+        return {u: _Done() for u in users}
+
+    def delete_acls(self, filters):
+        self.acl_filters.extend(filters)
+        return {f: _Done([]) for f in filters}
+
+
+def test_revoking_a_principal_never_deletes_a_scram_credential() -> None:
+    """Kafka 4.1 (KRaft) refuses every SCRAM login after a restart once its metadata log holds a
+    RemoveUserScramCredentialRecord: the chaos run's Kafka restart, after the suite had removed its
+    test kiosks, left no service able to sign in. Revoking replaces the secret instead."""
+    from confluent_kafka.admin import UserScramCredentialDeletion, UserScramCredentialUpsertion
+
+    admin = _RecordingAdmin()
+    kafka_admin.revoke_users(admin, ["kiosk.k1", "kiosk.k2"])
+    assert not any(isinstance(a, UserScramCredentialDeletion) for a in admin.scram)
+    assert {a.user for a in admin.scram if isinstance(a, UserScramCredentialUpsertion)} == {"kiosk.k1", "kiosk.k2"}
+    secrets = {a.password for a in admin.scram}
+    assert len(secrets) == 2 and all(len(s) >= 32 for s in secrets)  # a fresh secret each, held by nobody
+    assert {f.principal for f in admin.acl_filters} == {"User:kiosk.k1", "User:kiosk.k2"}
