@@ -11,6 +11,7 @@ import orjson
 
 from shared.events.catalogue import CourseCreated, SessionScheduled
 from shared.events.envelope import EventData, envelop
+from tests.integration.scoring.events import send
 from tests.support import client, eventually, headers_of, producer, unique
 
 
@@ -94,3 +95,12 @@ def events_of(records, key: str, field: str, value: str) -> list[tuple[str, dict
         if body.get(field) == value:
             out.append((headers_of(record)["ce_type"].split(".")[-2], body))
     return out
+
+
+async def published(principal: str, *envelopes) -> None:
+    """`envelopes` sent to their topics as `principal` (activities' attendance, scoring's honours)."""
+    kafka = await producer(principal)
+    try:
+        await send(kafka, *envelopes)
+    finally:
+        await kafka.stop()

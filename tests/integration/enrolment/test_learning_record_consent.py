@@ -15,21 +15,13 @@ import pytest
 
 from shared.events.catalogue import HonourAwarded
 from shared.events.envelope import envelop
-from tests.integration.enrolment.helpers import register_many
-from tests.integration.scoring.events import attendance, send
-from tests.support import client, eventually, producer, service_url, unique
+from tests.integration.enrolment.helpers import published, register_many
+from tests.integration.scoring.events import attendance
+from tests.support import client, eventually, service_url, unique
 
 pytestmark = pytest.mark.integration
 
 HELD = datetime(2026, 4, 7, 2, tzinfo=UTC)  # 10:00 in Shanghai
-
-
-async def _published(principal: str, *envelopes) -> None:
-    kafka = await producer(principal)
-    try:
-        await send(kafka, *envelopes)
-    finally:
-        await kafka.stop()
 
 
 def _award(honour_id: str, resident_id: str):
@@ -65,8 +57,8 @@ async def test_without_learning_record_the_passport_certificate_and_credentials_
     [me] = await register_many(1)  # registered without purposes, as residents before the notice were
     run = unique("lr")
     first, later = f"{run}-h1", f"{run}-h2"
-    await _published("activities", attendance(me, course_id=f"{run}-c", minutes=90, at=HELD))
-    await _published("scoring", _award(first, me))
+    await published("activities", attendance(me, course_id=f"{run}-c", minutes=90, at=HELD))
+    await published("scoring", _award(first, me))
 
     # the projection goes on without the consent: the export (right of access) shows it arrived
     async def projected():
@@ -94,7 +86,7 @@ async def test_without_learning_record_the_passport_certificate_and_credentials_
         certificate = await own.get(f"/v1/residents/{me}/passport/certificate", params={"year": 2026})
         assert certificate.status_code == 200 and "学习证明" in certificate.text
         # a later honour is issued as a credential (and the earlier one, now that it may be)
-        await _published("scoring", _award(later, me))
+        await published("scoring", _award(later, me))
 
         async def issued():
             r = await own.get(f"/v1/residents/{me}/credentials/{later}")

@@ -19,9 +19,9 @@ from shared.events.catalogue import (
     VenueRegistered,
 )
 from shared.events.envelope import envelop
-from tests.integration.enrolment.helpers import LEARNER, register_many, schedule
-from tests.integration.scoring.events import adjustment, attendance, send
-from tests.support import ROOT, client, env, eventually, producer, unique
+from tests.integration.enrolment.helpers import LEARNER, published, register_many, schedule
+from tests.integration.scoring.events import adjustment, attendance
+from tests.support import ROOT, client, env, eventually, unique
 
 pytestmark = pytest.mark.integration
 
@@ -29,14 +29,6 @@ pytestmark = pytest.mark.integration
 async def _passport(resident_id: str, *, role: str = "resident", subject: str | None = None):
     async with client("enrolment", role, subject or resident_id) as http:
         return await http.get(f"/v1/residents/{resident_id}/passport")
-
-
-async def _published(principal: str, *envelopes) -> None:
-    kafka = await producer(principal)
-    try:
-        await send(kafka, *envelopes)
-    finally:
-        await kafka.stop()
 
 
 def _at_venue(recorded, venue: str):
@@ -49,7 +41,7 @@ async def test_passport_shows_attendance_hours_credits_honours_and_waitlist_exac
     run = unique("pp")
     venue, course = f"{run}-v", f"{run}-c"
     # The catalogue as activities publishes it: names in zh-CN and en.
-    await _published(
+    await published(
         "activities",
         envelop(VenueRegistered(venue_id=venue, community_id="pinghu", name_zh="平湖图书馆", name_en="Pinghu Library",
                                 venue_type="library", capacity=50), source="learnstreet/activities"),
@@ -61,10 +53,10 @@ async def test_passport_shows_attendance_hours_credits_honours_and_waitlist_exac
     first = _at_venue(attendance(me, course_id=course, minutes=90, at=held), venue)
     second = _at_venue(attendance(me, course_id=course, minutes=60, at=held + timedelta(days=7)), venue)
     short = _at_venue(attendance(me, course_id=course, minutes=10, at=held + timedelta(days=8)), venue)
-    await _published("activities", first, second, adjustment(first, 150), short)
+    await published("activities", first, second, adjustment(first, 150), short)
     star = f"{run}-h1"
     family = f"{run}-h2"
-    await _published(
+    await published(
         "scoring",
         envelop(HonourAwarded(honour_id=star, kind="learning_star", period="2026", recipient_kind="resident",
                               recipient_id=me, community_id="pinghu"), source="learnstreet/scoring"),
@@ -92,8 +84,8 @@ async def test_passport_shows_attendance_hours_credits_honours_and_waitlist_exac
 
     body = await eventually(complete, timeout_s=30)
     # A redelivery of everything changes nothing (exactly once by stored offsets and ids).
-    await _published("activities", first, second, short)
-    await _published("activities", attendance(seated, course_id=course, minutes=30))  # a marker after them
+    await published("activities", first, second, short)
+    await published("activities", attendance(seated, course_id=course, minutes=30))  # a marker after them
     await eventually(lambda: _has_attendance(seated), timeout_s=30)
     again = (await _passport(me)).json()
     assert again["attendance"] == body["attendance"] and again["years"] == body["years"]
@@ -146,13 +138,13 @@ async def test_only_the_resident_and_operators_read_a_passport():
 async def test_rebuild_from_the_topics_equals_the_live_passports():
     me, = await register_many(1, **LEARNER)  # fmt: skip
     run = unique("pprb")
-    await _published("activities", *[attendance(me, course_id=f"{run}-c", minutes=30 + i) for i in range(5)])
+    await published("activities", *[attendance(me, course_id=f"{run}-c", minutes=30 + i) for i in range(5)])
     await eventually(lambda: _count(me, 5), timeout_s=30)
     # live events keep arriving during the rebuild
-    text = await _rebuild(during=_published("activities", attendance(me, course_id=f"{run}-c", minutes=45)))
+    text = await _rebuild(during=published("activities", attendance(me, course_id=f"{run}-c", minutes=45)))
     assert "REBUILD-PASSPORTS equal=True swapped=True" in text, text
     # The swapped-in tables keep counting where the live ones were.
-    await _published("activities", attendance(me, course_id=f"{run}-c", minutes=50))
+    await published("activities", attendance(me, course_id=f"{run}-c", minutes=50))
     await eventually(lambda: _count(me, 7), timeout_s=30)
 
 
@@ -161,7 +153,7 @@ async def test_an_erased_residents_passport_stays_gone_after_a_rebuild():
     # replay finds it again; the rebuild must drop it as the erasure did in the live tables.
     gone, kept = await register_many(2, **LEARNER)
     run = unique("pper")
-    await _published("activities", *[attendance(r, course_id=f"{run}-c", minutes=40) for r in (gone, kept)])
+    await published("activities", *[attendance(r, course_id=f"{run}-c", minutes=40) for r in (gone, kept)])
     await eventually(lambda: _count(gone, 1), timeout_s=30)
     await eventually(lambda: _count(kept, 1), timeout_s=30)
     async with client("enrolment", "operator", "pp-desk") as http:
