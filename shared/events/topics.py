@@ -26,21 +26,35 @@ from dataclasses import dataclass, field, replace
 STREET_ID = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
 
-def street_prefix(environ: Mapping[str, str] = os.environ) -> str:
-    """`nanwan.` for LS_STREET_ID=nanwan, `` when unset; ValueError (one line) for an id that cannot
-    name Kafka topics and groups."""
+def _street_id(environ: Mapping[str, str]) -> str:
+    """LS_STREET_ID as given ('' when unset); ValueError (one line) for an id that cannot name Kafka
+    topics and groups."""
     street = (environ.get("LS_STREET_ID") or "").strip()
-    if not street:
-        return ""
-    if not STREET_ID.match(street):
+    if street and not STREET_ID.match(street):
         raise ValueError(
             f"LS_STREET_ID={street!r}: use the street's id in lower-case letters, digits and '-', "
             "3 to 32 characters starting with a letter (e.g. pinghu, nanwan)"
         )
-    return f"{street}."
+    return street
 
 
-STREET_PREFIX = street_prefix()
+def street_prefix(environ: Mapping[str, str] = os.environ) -> str:
+    """`nanwan.` for LS_STREET_ID=nanwan, `` when unset; ValueError (one line) for an id that cannot
+    name Kafka topics and groups, or that is reserved (RESERVED_STREET_IDS: a service's or principal's
+    name, or the first segment of an unprefixed street's names)."""
+    street = _street_id(environ)
+    if street in RESERVED_STREET_IDS:
+        raise ValueError(
+            f"LS_STREET_ID={street!r} is reserved: it is a service's or principal's name or the first "
+            f"segment of a street's names without LS_STREET_ID ({', '.join(sorted(RESERVED_STREET_IDS))}), "
+            "so its topics, groups and principals would collide with theirs; use the street's own id "
+            "(e.g. pinghu, nanwan)"
+        )
+    return f"{street}." if street else ""
+
+
+# Checked for its form here; whether it is reserved once the catalogue below names every topic.
+STREET_PREFIX = f"{_street_id(os.environ)}." if _street_id(os.environ) else ""
 
 # Principals. One per service, one shared by all kiosks, one admin (provisioning only).
 ACTIVITIES = "activities"
@@ -235,6 +249,25 @@ TOPICS: tuple[TopicSpec, ...] = (
 TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 
 
+def _first_segment(name: str) -> str:
+    return name.removeprefix(STREET_PREFIX).split(".", 1)[0]
+
+
+def group_id(service: str) -> str:
+    """Consumer groups are prefixed by the service, so a rebuild group (`scoring.rebuild-…`)
+    is covered by the same prefixed ACL; and by the street (STREET_PREFIX)."""
+    return f"{STREET_PREFIX}learnstreet.{service}"
+
+
+# Street ids that would make a street's names collide with those of a street without LS_STREET_ID on
+# the same cluster (`kiosk.<id>` principals, `learnstreet.<service>` groups, `scoring.index`): every
+# service and principal, and the first segment of every topic and group name, from the catalogue.
+RESERVED_STREET_IDS = frozenset(
+    {*PRINCIPALS, *(_first_segment(t.name) for t in TOPICS), *(_first_segment(group_id(s)) for s in SERVICES)}
+)
+street_prefix()  # refuses a reserved LS_STREET_ID at import, as a malformed one above
+
+
 def dead_letter_specs() -> tuple[TopicSpec, ...]:
     """One dead-letter topic per consumed topic; its consumers write it, operators read it."""
     return tuple(
@@ -253,12 +286,6 @@ def _dlq_retention(topic: TopicSpec) -> dict[str, str]:
 
 def all_topic_specs() -> tuple[TopicSpec, ...]:
     return TOPICS + dead_letter_specs()
-
-
-def group_id(service: str) -> str:
-    """Consumer groups are prefixed by the service, so a rebuild group (`scoring.rebuild-…`)
-    is covered by the same prefixed ACL; and by the street (STREET_PREFIX)."""
-    return f"{STREET_PREFIX}learnstreet.{service}"
 
 
 def topics_written_by(principal: str) -> list[str]:

@@ -64,3 +64,22 @@ def test_a_street_id_that_cannot_name_topics_is_refused_in_one_line() -> None:
         assert run.returncode != 0, bad
         last = run.stderr.strip().splitlines()[-1]
         assert last.startswith("ValueError: LS_STREET_ID=") and "lower-case letters" in last, (bad, last)
+
+
+def test_a_street_id_that_is_a_service_principal_or_name_segment_is_refused_in_one_line() -> None:
+    # `kiosk` would make its principals `kiosk.<service>`, a street without LS_STREET_ID's kiosk
+    # principals; `scoring` its topics `scoring.<topic>`; `learnstreet` its groups `learnstreet.…`
+    for reserved in ("activities", "enrolment", "scoring", "notify", "kiosk", "learnstreet"):
+        run = probe(reserved)
+        assert run.returncode != 0, reserved
+        last = run.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"ValueError: LS_STREET_ID={reserved!r} is reserved"), (reserved, last)
+    # the list comes from the catalogue: every principal and every first segment of a topic or group
+    run = subprocess.run(
+        [sys.executable, "-c", "from shared.events import topics; print(' '.join(sorted(topics.RESERVED_STREET_IDS)))"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "LS_STREET_ID"},
+    )  # fmt: skip
+    assert run.stdout.split() == ["activities", "enrolment", "kiosk", "learnstreet", "notify", "scoring"], run.stderr
+    # an id that merely starts like one is a street's own
+    assert probe("scoring-east").returncode == 0 and probe("kiosks").returncode == 0
