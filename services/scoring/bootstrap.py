@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -73,7 +74,7 @@ def build_district_app(settings: ScoringSettings, streets: dict[str, str], *, co
     street routes; the district routes, the district page and the dashboard's assets it uses."""
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     if consume:
-        district.register(runtime, streets)
+        district.register(runtime, streets, timedelta(seconds=settings.district_max_clock_skew_s))
     app = create_app(
         runtime,
         title="learnstreet scoring (district)",

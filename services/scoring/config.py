@@ -28,6 +28,9 @@ class ScoringSettings(ServiceSettings):
     # whose published index it reads, `pinghu=scoring.index,nanwan` (a bare id: `<id>.scoring.index`).
     # Set, the instance consumes only those topics and serves only the district routes and page.
     district_streets: str = ""
+    # SCORING_DISTRICT_MAX_CLOCK_SKEW_S: a district instance dead-letters (computed_at_in_future) an index
+    # update dated more than this ahead of its clock: newer wins, so it would pin the street's row.
+    district_max_clock_skew_s: float = Field(300.0, ge=0)
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared.events.topics import STREET_ID
@@ -20,6 +20,8 @@ INDEX_TOPIC = "scoring.index"  # a street's index topic without its street prefi
 STREET = "street"  # the community id under which a street's whole index is published
 TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")  # a Kafka topic name
 EXAMPLE = "pinghu=scoring.index,nanwan"
+# How far ahead of the district's clock an update's computed_at may be (SCORING_DISTRICT_MAX_CLOCK_SKEW_S).
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class DistrictSettingError(ValueError):
@@ -59,6 +61,14 @@ def supersedes(incoming: datetime, kept: datetime | None) -> bool:
     newer one does, so a redelivered or reordered older update never overwrites a newer index. An
     update computed at the same instant is the same index (a redelivery): kept as it is."""
     return kept is None or incoming > kept
+
+
+def ahead_of_clock(computed_at: datetime, now: datetime, max_skew: timedelta = MAX_CLOCK_SKEW) -> timedelta | None:
+    """How far an update is dated ahead of the district's clock when that is more than `max_skew`
+    (None otherwise). Newer wins (`supersedes`), so an update from a street whose clock runs far ahead
+    would pin its row until the street's real time caught up with it: it is refused instead."""
+    ahead = computed_at - now
+    return ahead if ahead > max_skew else None
 
 
 @dataclass(frozen=True)

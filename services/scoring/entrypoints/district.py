@@ -11,6 +11,7 @@ figures are the streets' published totals, which no community worker's scope map
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,11 @@ def names_for(streets: dict[str, str], reference_dir: str) -> district.Names:
     return names
 
 
-def register(runtime: Runtime, streets: dict[str, str]) -> None:
-    """The district's only consumer: every configured street's index topic, in its own group."""
-    runtime.deps = DistrictDeps(street_of_topic={topic: street for street, topic in streets.items()})
+def register(runtime: Runtime, streets: dict[str, str], max_clock_skew: timedelta = district.MAX_CLOCK_SKEW) -> None:
+    """The district's only consumer: every configured street's index topic, in its own group; an
+    update dated more than `max_clock_skew` ahead of the district's clock is dead-lettered."""
+    street_of_topic = {topic: street for street, topic in streets.items()}
+    runtime.deps = DistrictDeps(street_of_topic=street_of_topic, max_clock_skew=max_clock_skew)
     runtime.consume(
         *streets.values(),
         handlers=HANDLERS,

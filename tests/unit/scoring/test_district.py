@@ -3,6 +3,7 @@ district instance reads, which of two index updates is kept, and the views it se
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +54,75 @@ def test_only_a_newer_update_replaces_the_one_kept():
     assert supersedes(T0 + timedelta(seconds=1), T0)
     assert not supersedes(T0 - timedelta(seconds=1), T0)  # reordered: an older one arrives later
     assert not supersedes(T0, T0)  # redelivered
+
+
+class _Conn:
+    """What the handler writes through (adapters/district.py `upsert`): the statements it ran."""
+
+    def __init__(self) -> None:
+        self.written: list[tuple] = []
+
+    async def execute(self, _sql: str, *args) -> str:
+        self.written.append(args)
+        return "INSERT 0 1"
+
+
+def _apply(at: datetime, **deps):
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiokafka.structs import ConsumerRecord
+
+    from services.scoring.service_layer.district import DistrictDeps, on_index_updated
+    from shared.events.catalogue import IndexUpdated
+    from shared.events.codec import Incoming
+
+    conn = _Conn()
+    uow = SimpleNamespace(conn=conn, deps=DistrictDeps(street_of_topic={"nanwan.scoring.index": "nanwan"}, **deps))
+    event = IndexUpdated(community_id="street", total=50.0, aspects=ASPECTS, computed_at=at)
+    record = ConsumerRecord("nanwan.scoring.index", 0, 7, 0, 0, b"street", b"{}", None, 0, 0, [])
+    meta = Incoming(uuid.uuid4(), "learnstreet.scoring.index.updated.v1", event, record)
+    asyncio.run(on_index_updated(uow, event, meta))
+    return conn.written
+
+
+def test_an_update_dated_beyond_the_allowed_clock_skew_is_dead_lettered_not_kept():
+    from shared.events.codec import DeadLetter
+
+    clock = {"now": lambda: T0}
+    assert len(_apply(T0 + timedelta(minutes=5), **clock)) == 1  # at the default skew: kept
+    with pytest.raises(DeadLetter) as refused:  # a street whose clock is far ahead would pin its row
+        _apply(T0 + timedelta(minutes=5, seconds=1), **clock)
+    assert refused.value.code == "computed_at_in_future"
+    assert "301 s ahead" in refused.value.detail and "SCORING_DISTRICT_MAX_CLOCK_SKEW_S" in refused.value.detail
+    with pytest.raises(DeadLetter):
+        _apply(T0 + timedelta(seconds=31), max_clock_skew=timedelta(seconds=30), **clock)
+    assert len(_apply(T0 - timedelta(days=30), **clock)) == 1  # a late one is only older (supersedes)
+
+
+def test_the_allowed_clock_skew_is_a_setting_the_district_consumer_gets(monkeypatch):
+    from types import SimpleNamespace
+
+    from services.scoring import bootstrap
+    from services.scoring.config import settings
+    from services.scoring.entrypoints import district
+
+    for key, value in {"SCORING_KAFKA_USERNAME": "scoring", "SCORING_KAFKA_PASSWORD": "pw", "SCORING_HTTP_PORT": "1",
+                       "SCORING_DATABASE_URL": "postgresql://s:p@127.0.0.1:1/scoring", "LS_JWT_SECRET": "k" * 40,
+                       "SCORING_DISTRICT_STREETS": "nanwan"}.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("SCORING_DISTRICT_MAX_CLOCK_SKEW_S", raising=False)
+    assert settings().district_max_clock_skew_s == 300.0
+    monkeypatch.setenv("SCORING_DISTRICT_MAX_CLOCK_SKEW_S", "45")
+    assert settings().district_max_clock_skew_s == 45.0
+    seen = {}
+    runtime = SimpleNamespace(deps=None, consume=lambda *topics, **kw: seen.setdefault("topics", topics))
+    monkeypatch.setattr(bootstrap, "Runtime", lambda *a, **kw: runtime)
+    monkeypatch.setattr(bootstrap, "create_app", lambda *a, **kw: SimpleNamespace(state=SimpleNamespace()))
+    monkeypatch.setattr(bootstrap.dashboard, "configure", lambda app: None)
+    bootstrap.build_app(settings())
+    assert seen["topics"] == ("nanwan.scoring.index",) and runtime.deps.max_clock_skew == timedelta(seconds=45)
+    assert district.register.__defaults__[-1] == timedelta(minutes=5)
 
 
 def _rows() -> list[IndexRow]:
