@@ -24,6 +24,7 @@ from deploy.demo import simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
 from shared.local_env import kafka_client_kwargs, read_credentials
+from shared.reference import DEFAULT_DIR, load_reference
 from shared.report import command as report_command
 from shared.report.fetch import Endpoints, ReportError
 from shared.report.model import BEIJING
@@ -154,11 +155,7 @@ async def show(platform: simulate.Platform, env: dict[str, str], tally: simulate
     table.add_column("总分 Total", justify="right", style="bold")
     rows = sorted(overview["communities"], key=lambda c: (c["community_id"] != "street", -c["total"]))
     for c in rows:
-        name = (
-            "平湖街道 Pinghu Street"
-            if c["community_id"] == "street"
-            else f"{c.get('name_zh', '')} {c.get('name_en', c['community_id'])}"
-        )
+        name = f"{c.get('name_zh', '')} {c.get('name_en', c['community_id'])}"  # the street's too, from scoring
         table.add_row(name, *[f"{c['aspects'].get(a['id'], 0):.1f}" for a in aspects], f"{c['total']:.1f}",
                       style="bold cyan" if c["community_id"] == "street" else None)  # fmt: skip
     console.print(table)
@@ -261,7 +258,8 @@ async def main(residents: int, courses: int, run_id: str) -> None:
     street = generate(residents=residents, courses=courses, run=run_id)
     now = anchor_time(run_id)
     p = simulate.plan(street, now)
-    console.print(f"[bold]平湖街道 Pinghu Street[/]: {len(street.communities)} communities, "
+    named = load_reference(DEFAULT_DIR).street  # the reference data the dataset is generated from
+    console.print(f"[bold]{named.name_zh} {named.name_en}[/]: {len(street.communities)} communities, "
                   f"{len(street.venues)} venues, "
                   f"{len(street.courses)} courses, {len(p.past) + len(p.upcoming) + len(p.live)} sessions, "
                   f"{len(street.residents)} residents, {len(p.attendance)} planned attendances")  # fmt: skip

@@ -14,7 +14,7 @@ from services.notify.adapters.clock import Clock, SystemClock
 from services.notify.adapters.faults import CrashAfterSend
 from services.notify.adapters.retention import TABLES as PRUNED_TABLES
 from services.notify.adapters.templates import Templates
-from services.notify.config import NotifySettings
+from services.notify.config import NotifySettings, mail_from
 from services.notify.entrypoints import consumers, http
 from services.notify.service_layer.delivery import Channels, DeliveryWorker
 from services.notify.service_layer.handlers import Deps
@@ -42,7 +42,7 @@ def build_channels(settings: NotifySettings) -> Channels:
         email=SmtpMailer(
             host=settings.smtp_host,
             port=settings.smtp_port,
-            sender=settings.mail_from,
+            sender=mail_from(settings, load_reference(settings.reference_dir)),
             domain=settings.mail_domain,
             timeout_s=settings.smtp_timeout_s,
             username=settings.smtp_username,

@@ -3,6 +3,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from shared.reference import Reference
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "notify"
@@ -18,7 +19,9 @@ class NotifySettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_start_tls: bool = False
     smtp_timeout_s: float = 10.0
-    mail_from: str = "Pinghu Learning Street <learning@pinghu.example>"
+    # NOTIFY_MAIL_FROM: the e-mails' sender; unset (or empty), the street's own from its reference data
+    # (`mail_from` below): "平湖街道学习型街道 <learning@pinghu.example>" for reference/pinghu.
+    mail_from: str | None = None
     mail_domain: str = "notify.learnstreet.local"  # right-hand side of Message-IDs
     sms_url: str = "http://127.0.0.1:8105/v1/messages"
     sms_token: SecretStr = SecretStr("local-sms-token")
@@ -53,6 +56,15 @@ class NotifySettings(ServiceSettings):
     # Crash tests only: when set to a resident id, bootstrap installs adapters/faults.py, which kills
     # the process right after a channel accepted a message for that resident, before it is recorded.
     fault_crash_after_send: str | None = None
+
+
+def mail_from(settings: NotifySettings, reference: Reference) -> str:
+    """The sender of notify's e-mails: NOTIFY_MAIL_FROM when given, else the street's name (zh-CN, as
+    its residents know it) at `learning@<street id>.example`."""
+    if settings.mail_from and settings.mail_from.strip():
+        return settings.mail_from.strip()
+    street = reference.street
+    return f"{street.name_zh}学习型街道 <learning@{street.id}.example>"
 
 
 def settings() -> NotifySettings:

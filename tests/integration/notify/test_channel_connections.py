@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notify.adapters.channels import Outgoing, SmsGateway, SmtpMailer
+from services.notify.config import mail_from
+from shared.reference import load_reference
 from tests.integration.notify.helpers import SMS_TOKEN, SMS_URL, mailbox, mails_to, phone, settings
 from tests.support import eventually, unique
 
@@ -27,7 +29,8 @@ def _message(address: str) -> Outgoing:
 
 def _mailer(**kw) -> SmtpMailer:
     s = settings()
-    return SmtpMailer(host=s.smtp_host, port=s.smtp_port, sender=s.mail_from, domain=s.mail_domain,
+    sender = mail_from(s, load_reference(s.reference_dir))
+    return SmtpMailer(host=s.smtp_host, port=s.smtp_port, sender=sender, domain=s.mail_domain,
                       timeout_s=10.0, **kw)  # fmt: skip
 
 
