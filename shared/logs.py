@@ -74,3 +74,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     logging.getLogger("faststream").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs an INFO line per request: one per SMS notify sends (issue 18's broadcast). Errors
+    # reach the callers, which log them with the message they concern.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)

@@ -80,3 +80,22 @@ async def test_the_dispatcher_names_each_event_in_the_lines_its_handler_writes()
     await dispatch([first, second])
     assert [e.get("event_id") for e in seen] == [str(first.event_id), str(second.event_id)]
     assert "event_id" not in line()
+
+
+def test_outgoing_http_requests_are_not_logged_one_line_each():
+    """httpx writes an INFO line per request: notify's SMS client wrote one per message sent
+    (issue 18's broadcast). Failures still surface as the callers' own lines."""
+    root, quiet = logging.getLogger(), ("httpx", "httpcore")
+    handlers, level = root.handlers[:], root.level
+    levels = {name: logging.getLogger(name).level for name in quiet}
+    try:
+        logs.configure_logging("notify", "INFO")
+        for name in quiet:
+            assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+            assert logging.getLogger(name).isEnabledFor(logging.WARNING), name
+        assert logging.getLogger("services.notify").isEnabledFor(logging.INFO)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, before in levels.items():
+            logging.getLogger(name).setLevel(before)
