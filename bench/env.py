@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -190,10 +191,18 @@ def all_service_pids() -> dict[str, list[int]]:
 
 
 def _ours(proc: Path) -> bool:
+    """Started in this checkout for the stack's own street: not another clone's, nor another
+    street's service or the district instance (`make up STREETS=...`)."""
     try:
-        return (proc / "cwd").resolve() == ROOT
+        ours = (proc / "cwd").resolve() == ROOT
     except OSError:  # gone, or not ours to look at
         return False
+    if not ours:
+        return False
+    sys.path.insert(0, str(ROOT / "deploy" / "local"))
+    import streets  # deploy/local/streets.py
+
+    return not streets.serves_another_street(int(proc.name))
 
 
 def service_pids(service: str) -> list[int]:

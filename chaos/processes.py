@@ -50,15 +50,17 @@ def _cmdline(pid: int) -> list[str]:
 
 
 def _is_service(pid: int, name: str) -> bool:
-    """`python -m services.<name>` started in this checkout: a second clone's stack on the same
-    machine (a CI run beside a developer's) is not ours to kill."""
+    """`python -m services.<name>` started in this checkout for the stack's own street: a second
+    clone's stack on the same machine (a CI run beside a developer's) is not ours to kill, nor is
+    another street's service or the district instance (`make up STREETS=...`)."""
     argv = [a for a in _cmdline(pid) if a]
     if not (len(argv) >= 3 and argv[-2:] == ["-m", f"services.{name}"] and argv[0].endswith("python")):
         return False
     try:
-        return Path(f"/proc/{pid}/cwd").resolve() == ROOT.resolve()
+        ours = Path(f"/proc/{pid}/cwd").resolve() == ROOT.resolve()
     except OSError:  # gone, or not ours to look at
         return False
+    return ours and not _streets_module().serves_another_street(pid)
 
 
 def alive(pid: int) -> bool:
@@ -84,6 +86,13 @@ async def ready(url: str) -> bool:
             return (await http.get(f"{url}/readyz")).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _streets_module():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy" / "local"))
+    import streets  # deploy/local/streets.py
+
+    return streets
 
 
 def _topology_module():

@@ -73,6 +73,7 @@ LOG = LOCAL / "logs" / "keycloak.log"
 DEFAULT_PORT = 18080
 # The dashboard's redirect URIs name the scoring service's port.
 DEFAULT_SCORING_PORT = 8103
+DISTRICT_PORT_OFFSET = 100  # the same as deploy/local/streets.py's (this file imports nothing of ours)
 # Heap for a development server: enough for the realm and a test run, and far below the 70% of
 # the machine's memory Keycloak would otherwise allow itself on a machine shared with Kafka.
 HEAP = "-Xms64m -Xmx512m -XX:MaxMetaspaceSize=256m"
@@ -196,7 +197,11 @@ def issuer(creds: dict[str, str]) -> str:
 def render_realm(creds: dict[str, str]) -> str:
     """The import file: the committed realm with the dashboard's port and the demo passwords."""
     scoring_port = creds.get("SCORING_HTTP_PORT") or str(DEFAULT_SCORING_PORT)
-    realm = json.loads(REALM_FILE.read_text(encoding="utf-8").replace("{{SCORING_HTTP_PORT}}", scoring_port))
+    # the district instance of `LS_STREETS=... make up` (deploy/local/streets.py): scoring's port + 100
+    district_port = str(int(scoring_port) + DISTRICT_PORT_OFFSET)
+    text = REALM_FILE.read_text(encoding="utf-8")
+    text = text.replace("{{SCORING_HTTP_PORT}}", scoring_port).replace("{{DISTRICT_HTTP_PORT}}", district_port)
+    realm = json.loads(text)
     for user in realm.get("users", []):
         secret = creds[password_key(user["username"])]
         user["credentials"] = [{"type": "password", "value": secret, "temporary": False}]

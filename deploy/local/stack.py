@@ -48,6 +48,7 @@ import kafka_admin
 import kafka_controller
 import kafka_tls
 import keycloak
+import streets
 import topology as topo
 import waiting
 from kafka_tools import KAFKA, KAFKA_ADMIN_PROPS, KAFKA_LIBS, console, err, fail, java_tool
@@ -161,9 +162,45 @@ def page_links(creds: dict[str, str]) -> dict[str, str]:
     }
 
 
+def street_proc(sp: streets.StreetProcess) -> Proc:
+    return Proc(
+        name=sp.name,
+        argv=[PY, "-m", f"services.{sp.service}"],
+        ready_url=f"http://127.0.0.1:{sp.port}/readyz",
+        requires=f"services/{sp.service}/__main__.py",
+        marker=f"services.{sp.service}",
+        env=sp.env,
+    )
+
+
+def chosen_streets() -> list[str]:
+    """The extra streets LS_STREETS asks for (deploy/local/streets.py); a bad value stops here."""
+    try:
+        return streets.chosen()
+    except (streets.StreetsError, OSError) as e:
+        fail(str(e))
+        raise
+
+
+def street_procs(creds: dict[str, str], names: list[str]) -> list[Proc]:
+    if not names:
+        return []
+    home = streets.home_street(creds.get("LS_REFERENCE_DIR"))
+    return [street_proc(sp) for sp in streets.processes(home, names, creds)]
+
+
 def processes(creds: dict[str, str] | None = None) -> list[Proc]:
-    """Every process `up` starts after the infrastructure, in start order."""
-    return [*AUXILIARY, *(instance_proc(i) for s in SERVICES for i in instances(s, creds))]
+    """Every process `up` starts after the infrastructure, in start order: the stack's street,
+    then the extra streets of LS_STREETS and the district instance."""
+    creds = effective_settings() if creds is None else creds
+    own = [*AUXILIARY, *(instance_proc(i) for s in SERVICES for i in instances(s, creds))]
+    return own + street_procs(creds, chosen_streets())
+
+
+def started_street_procs(creds: dict[str, str]) -> list[Proc]:
+    """The extra streets' processes `up` started some time (whatever LS_STREETS says now) that
+    still have a pid file: what `down` and `status` look after."""
+    return [p for p in street_procs(creds, streets.remembered()) if (RUN / f"{p.name}.pid").exists()]
 
 
 def running_instances(service: str) -> list[topo.Instance]:
@@ -832,18 +869,19 @@ def local_database_urls(creds: dict[str, str]) -> dict[str, tuple[str, str, str]
 
 
 def pg_provision(creds: dict[str, str]) -> None:
-    sql = ["\\set ON_ERROR_STOP on", f"ALTER ROLE postgres PASSWORD {sql_literal(creds['PG_SUPERUSER_PASSWORD'])};"]
-    for role, password, db in local_database_urls(creds).values():
-        sql += [
-            f"SELECT 'CREATE ROLE {sql_ident(role)} LOGIN' WHERE NOT EXISTS "
-            f"(SELECT 1 FROM pg_roles WHERE rolname = {sql_literal(role)}) \\gexec",
-            f"ALTER ROLE {sql_ident(role)} LOGIN PASSWORD {sql_literal(password)};",
-            f"SELECT 'CREATE DATABASE {sql_ident(db)} OWNER {sql_ident(role)}' WHERE NOT EXISTS "
-            f"(SELECT 1 FROM pg_database WHERE datname = {sql_literal(db)}) \\gexec",
-            f"ALTER DATABASE {sql_ident(db)} OWNER TO {sql_ident(role)};",
-            # new databases are open to PUBLIC by default: only the owning service may connect
-            f"REVOKE CONNECT, TEMPORARY ON DATABASE {sql_ident(db)} FROM PUBLIC;",
-        ]
+    roles = {db: (role, password) for role, password, db in local_database_urls(creds).values()}
+    pg_databases(roles, creds, superuser_password=creds["PG_SUPERUSER_PASSWORD"])
+
+
+def pg_databases(
+    roles: dict[str, tuple[str, str]], creds: dict[str, str], superuser_password: str | None = None
+) -> None:
+    """`{database: (role, password)}` made or aligned; new databases are open to PUBLIC by default,
+    so only the owning role may connect."""
+    sql = ["\\set ON_ERROR_STOP on"]
+    if superuser_password is not None:
+        sql.append(f"ALTER ROLE postgres PASSWORD {sql_literal(superuser_password)};")
+    sql += streets.database_sql(roles, sql_ident, sql_literal)
     res = as_pg(
         [
             str(PG_BIN / "psql"),
@@ -1026,7 +1064,8 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
 
 def procs_down(names: list[str] | None = None) -> None:
     """Stop every service instance with a pid file (any topology), then the auxiliary processes."""
-    known = {p.name: p for p in processes() if p not in AUXILIARY}
+    creds = effective_settings()
+    known = {p.name: p for p in [*processes(creds), *started_street_procs(creds)] if p not in AUXILIARY}
     for s in SERVICES:
         for inst in running_instances(s):
             known.setdefault(inst.name, instance_proc(inst))
@@ -1143,10 +1182,37 @@ def listen_table(creds: dict[str, str], procs: list[Proc]) -> Table:
     return t
 
 
-def provision_kafka(creds: dict[str, str]) -> None:
+def provision_kafka(creds: dict[str, str], extra_streets: list[str] | None = None) -> None:
+    """The stack's street; with extra streets, their own principals, topics, ACLs, kiosks and
+    databases too, and Read for the district (the stack's scoring principal) on their index."""
     import provision  # deploy/local/provision.py
 
-    provision.run(creds, brokers=topo.current().brokers)
+    extra_streets = chosen_streets() if extra_streets is None else extra_streets
+    own = dict(creds)
+    if extra_streets:
+        home = streets.home_street(creds.get("LS_REFERENCE_DIR"))
+        own["SCORING_DISTRICT_STREETS"] = streets.district_streets(home, extra_streets)
+    provision.run(own, brokers=topo.current().brokers)
+    if extra_streets:
+        provision_streets(creds, extra_streets)
+
+
+def provision_streets(creds: dict[str, str], names: list[str]) -> None:
+    t0 = time.monotonic()
+    home = streets.home_street(creds.get("LS_REFERENCE_DIR"))
+    pg_databases(streets.databases(home, names, creds), creds)
+    for index, street in enumerate(names, start=1):
+        env = streets.settings(street, index, creds, streets.secrets(street))
+        credentials.ensure_sign_in_key(Path(env["ENROLMENT_SIGN_IN_KEY_FILE"]))
+        try:
+            streets.provision_kafka(street, index, creds)
+        except streets.StreetsError as e:
+            fail(str(e))
+    streets.remember(sorted({*streets.remembered(), *names}))
+    console.print(
+        f"[cyan]streets[/]: {', '.join(names)} provisioned (principals, topics, ACLs, kiosks, databases) "
+        f"in {time.monotonic() - t0:.1f}s"
+    )
 
 
 @app.command()
@@ -1194,6 +1260,7 @@ def down(
         recorded.unlink(missing_ok=True)
         return
     procs_down()
+    streets.STARTED.unlink(missing_ok=True)
     keycloak_stop()
     kafka_down()
     pg_down()
@@ -1259,7 +1326,8 @@ def status() -> None:
     if keycloak_wanted(creds) or kc_pid is not None:
         kc = keycloak.effective(creds)
         row("keycloak", keycloak.issuer(kc), kc_pid, kc_pid is not None and keycloak.keycloak_ready(kc), "no discovery")
-    for p in processes(creds):
+    shown = processes(creds)
+    for p in [*shown, *(p for p in started_street_procs(creds) if p.name not in {q.name for q in shown})]:
         pid = read_pid(p.name, p.marker)
         row(
             p.name,

@@ -94,11 +94,11 @@ class Admin:
 
 
 @contextlib.contextmanager
-def dashboard_client_allows(creds: dict[str, str], origin: str) -> Iterator[None]:
-    """The dashboard client redirects to `origin`/dashboard (and back after sign-out) for the block."""
+def dashboard_client_allows(creds: dict[str, str], origin: str, path: str = "/dashboard") -> Iterator[None]:
+    """The dashboard client redirects to `origin``path` (and back after sign-out) for the block."""
     admin = Admin(creds)
     original = admin.client(DASHBOARD_CLIENT)
-    page = f"{origin}/dashboard"
+    page = f"{origin}{path}"
     changed = json.loads(json.dumps(original))
     changed["redirectUris"] = [*original.get("redirectUris", []), page]
     changed["webOrigins"] = [*original.get("webOrigins", []), origin]

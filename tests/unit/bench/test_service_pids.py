@@ -43,3 +43,20 @@ def test_only_this_checkouts_services_are_found(tmp_path):
         for proc in (ours, theirs):
             proc.kill()
             proc.wait()
+
+
+def test_another_streets_services_and_the_district_are_not_ours(monkeypatch):
+    """`make up STREETS=nanwan` runs Nanwan's services and the district from this checkout, with the
+    same command lines: the bench must neither stop nor measure them as the stack's own."""
+    ours = _service_like(env.ROOT)
+    monkeypatch.setenv("LS_STREET_ID", "nanwan")
+    nanwan = _service_like(env.ROOT)
+    monkeypatch.delenv("LS_STREET_ID")
+    monkeypatch.setenv("SCORING_DISTRICT_STREETS", "pinghu=scoring.index,nanwan")
+    district = _service_like(env.ROOT)
+    try:
+        assert env.service_pids("benchprobe") == [ours.pid]
+    finally:
+        for proc in (ours, nanwan, district):
+            proc.kill()
+            proc.wait()

@@ -76,7 +76,9 @@ def test_set_up_fills_generated_passwords_and_the_dashboard_port(tmp_path: Path,
     assert len(set(passwords.values())) == len(passwords) and min(map(len, passwords.values())) >= 20
     dashboard = next(c for c in rendered["clients"] if c["clientId"] == "learnstreet-dashboard")
     # the page itself and anything under it (Keycloak does not match /dashboard against /dashboard/*), and
-    # the district page (docs/decisions/0022-district-view.md)
+    # the district page (docs/decisions/0022-district-view.md) here and on the district instance of
+    # `LS_STREETS=... make up`, scoring's port + 100 (deploy/local/streets.py)
     assert sorted(dashboard["redirectUris"]) == [
-        "http://127.0.0.1:8203/dashboard", "http://127.0.0.1:8203/dashboard/*", "http://127.0.0.1:8203/district"
+        "http://127.0.0.1:8203/dashboard", "http://127.0.0.1:8203/dashboard/*", "http://127.0.0.1:8203/district",
+        "http://127.0.0.1:8303/district",
     ]  # fmt: skip
