@@ -4,8 +4,9 @@
 // selection of honours and the rectification tasks are read every SELECTION_MS; what each person
 // sees and may do is decided by the API (a community worker's lists come scoped from the server),
 // the page only leaves out buttons the API would refuse. The token comes from a sign-in at the
-// street's identity provider (oidc.js) or, in development, is pasted. All text goes in through
-// textContent: names come from events and operators, and must never become markup.
+// street's identity provider (oidc.js) or, in development, is pasted (both wired by auth-ui.js,
+// shared with the district page). All text goes in through textContent: names come from events
+// and operators, and must never become markup.
 "use strict";
 
 (function () {
@@ -15,7 +16,6 @@
   const LIVE_SAMPLES = 120;
   // The published 80-point pass line is not verified (docs/indicators.md); shown as a share of max.
   const PASS_SHARE = 0.8;
-  const TOKEN_KEY = "learnstreet.dashboard.token";
   const LANG_KEY = "learnstreet.dashboard.lang";
   const COMMUNITY_KEY = "learnstreet.dashboard.community";
   const SIGNED_OUT_KEY = "learnstreet.dashboard.signed-out";
@@ -28,6 +28,7 @@
 
   const $ = (id) => document.getElementById(id);
   const C = window.Charts;
+  const AuthUI = window.AuthUI; // auth-ui.js: config, the provider's client, the development token
 
   const state = {
     dict: {},
@@ -96,21 +97,10 @@
   // --- token -------------------------------------------------------------------------------------
 
   function takeToken() {
-    const url = new URL(window.location.href);
-    const fromUrl = url.searchParams.get("token");
-    if (fromUrl && state.auth) {
-      // Under the identity provider a pasted token is never taken, not even from the address.
-      url.searchParams.delete("token");
-      window.history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
-    } else if (fromUrl) {
-      sessionStorage.setItem(TOKEN_KEY, fromUrl);
-      // A token must not linger in the address bar, the history or a bookmark.
-      url.searchParams.delete("token");
-      window.history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
-    }
-    const community = url.searchParams.get("community");
+    const token = AuthUI.takeToken(state.auth);
+    const community = new URL(window.location.href).searchParams.get("community");
     if (community) state.selected = community;
-    return state.auth ? null : sessionStorage.getItem(TOKEN_KEY);
+    return token;
   }
 
   async function bearer() {
@@ -198,7 +188,7 @@
       state.auth.signOut();
       return;
     }
-    sessionStorage.removeItem(TOKEN_KEY);
+    AuthUI.forgetToken();
     showAuth("auth_missing");
   }
 
@@ -936,7 +926,7 @@
 
   function refused(e) {
     if (e.status === 401) {
-      sessionStorage.removeItem(TOKEN_KEY);
+      AuthUI.forgetToken();
       if (state.auth) state.auth.forget();
     }
     showAuth(e.status === 401 ? (state.auth ? "auth_session_ended" : "auth_401") : "auth_403");
@@ -983,7 +973,7 @@
     // Residents, kiosks and venue staff have no dashboard; a token whose claims cannot be read
     // goes on to the API, which answers for it.
     if (state.identity.claimsRead && !DASHBOARD_ROLES.includes(state.identity.role)) {
-      sessionStorage.removeItem(TOKEN_KEY);
+      AuthUI.forgetToken();
       showAuth("auth_403");
       return;
     }
@@ -1042,12 +1032,12 @@
   async function init() {
     const [dict, config] = await Promise.all([
       fetch("/dashboard/assets/i18n.json", { cache: "no-cache" }).then((r) => r.json()),
-      fetch("/dashboard/config.json", { cache: "no-cache" }).then((r) => r.json()).catch(() => ({ mode: "token" })),
+      AuthUI.loadConfig(),
     ]);
     state.dict = dict;
     state.config = config;
-    if (config.mode === "oidc" && config.issuer && config.client_id) {
-      state.auth = new window.DashboardAuth.Client(config, `${window.location.origin}/dashboard`);
+    state.auth = AuthUI.client(config, "/dashboard");
+    if (state.auth) {
       state.auth.onExpired = () => {
         stop();
         showAuth("auth_session_ended");
@@ -1076,13 +1066,8 @@
       const input = e.target;
       if (input.dataset && input.dataset.field) state.drafts.set(`${input.dataset.honour}:${input.dataset.field}`, input.value);
     });
-    $("auth-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      const value = $("token-input").value.trim();
-      if (!value) return;
-      sessionStorage.setItem(TOKEN_KEY, value);
+    AuthUI.onTokenForm((value) => {
       state.token = value;
-      $("token-input").value = "";
       start();
     });
     applyLanguage();

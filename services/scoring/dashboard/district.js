@@ -1,12 +1,12 @@
 // The district page: each street's published index side by side, and a street's communities
 // (?street=<id>). Reads /v1/district/... every POLL_MS with the token the dashboard's sign-in gives
-// (oidc.js at the street's identity provider, or a pasted development token). All text goes in
-// through textContent: names come from events and reference data, never markup.
+// (oidc.js at the street's identity provider, or a pasted development token; both wired by
+// auth-ui.js, shared with the dashboard). All text goes in through textContent: names come from
+// events and reference data, never markup.
 "use strict";
 
 (function () {
   const POLL_MS = 3000;
-  const TOKEN_KEY = "learnstreet.dashboard.token";
   const LANG_KEY = "learnstreet.dashboard.lang";
   const DICT = {
     "zh-CN": {
@@ -29,6 +29,7 @@
     },
   };
   const $ = (id) => document.getElementById(id);
+  const AuthUI = window.AuthUI; // auth-ui.js: config, the provider's client, the development token
   const state = { lang: localStorage.getItem(LANG_KEY) || "zh-CN", auth: null, token: null, data: null, timer: null };
   const street = new URL(window.location.href).searchParams.get("street");
 
@@ -167,20 +168,10 @@
   }
 
   async function init() {
-    const config = await fetch("/dashboard/config.json", { cache: "no-cache" }).then((r) => r.json())
-      .catch(() => ({ mode: "token" }));
-    if (config.mode === "oidc" && config.issuer && config.client_id) {
-      state.auth = new window.DashboardAuth.Client(config, `${window.location.origin}/district`);
-      state.auth.onExpired = () => showAuth("auth_missing");
-    }
-    const url = new URL(window.location.href);
-    const fromUrl = url.searchParams.get("token");
-    if (fromUrl) {
-      if (!state.auth) sessionStorage.setItem(TOKEN_KEY, fromUrl);
-      url.searchParams.delete("token"); // a token must not linger in the address bar or the history
-      window.history.replaceState(null, "", url.pathname + (url.search || "") + url.hash);
-    }
-    state.token = state.auth ? null : sessionStorage.getItem(TOKEN_KEY);
+    const config = await AuthUI.loadConfig();
+    state.auth = AuthUI.client(config, "/district");
+    if (state.auth) state.auth.onExpired = () => showAuth("auth_missing");
+    state.token = AuthUI.takeToken(state.auth);
     $("lang").addEventListener("click", () => {
       state.lang = state.lang === "en" ? "zh-CN" : "en";
       localStorage.setItem(LANG_KEY, state.lang);
@@ -189,17 +180,12 @@
     $("sign-in").addEventListener("click", () => state.auth.signIn(state.lang));
     $("sign-out").addEventListener("click", () => {
       clearTimeout(state.timer);
-      sessionStorage.removeItem(TOKEN_KEY);
+      AuthUI.forgetToken();
       if (state.auth) state.auth.signOut();
       else showAuth("auth_missing");
     });
-    $("auth-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      const value = $("token-input").value.trim();
-      if (!value) return;
-      sessionStorage.setItem(TOKEN_KEY, value);
+    AuthUI.onTokenForm((value) => {
       state.token = value;
-      $("token-input").value = "";
       poll();
     });
     applyLanguage();

@@ -35,6 +35,7 @@ DEFAULT_CLIENT_ID = "learnstreet-dashboard"
 ASSETS: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "oidc.js": "text/javascript; charset=utf-8",
+    "auth-ui.js": "text/javascript; charset=utf-8",  # the sign-in wiring of the dashboard and the district page
     "charts.js": "text/javascript; charset=utf-8",
     "district.js": "text/javascript; charset=utf-8",  # the district page (entrypoints/district.py)
     "app.css": "text/css; charset=utf-8",

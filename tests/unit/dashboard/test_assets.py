@@ -115,3 +115,31 @@ def test_page_has_every_element_the_script_draws_into(http: TestClient):
     wanted = set(re.findall(r"\$\(\"([a-z0-9-]+)\"\)", script))
     missing = wanted - _page(http).ids
     assert not missing, f"app.js looks for elements the page lacks: {missing}"
+
+
+SHARED_SIGN_IN = "auth-ui.js"
+# the sign-in wiring both operator pages had a copy of: the auth mode and the provider's client, the
+# token taken from the address, the token form and where the token is kept
+SIGN_IN_WIRING = ('fetch("/dashboard/config.json"', "new window.DashboardAuth.Client", 'searchParams.delete("token")',
+                  '"auth-form").addEventListener', "learnstreet.dashboard.token")  # fmt: skip
+
+
+def _static_page(name: str) -> _Page:
+    parser = _Page()
+    parser.feed((dashboard.STATIC / name).read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.mark.parametrize(("page", "script"), [("index.html", "app.js"), ("district.html", "district.js")])
+def test_both_operator_pages_sign_in_through_one_shared_script(http: TestClient, page: str, script: str):
+    shared = http.get(f"/dashboard/assets/{SHARED_SIGN_IN}")
+    assert shared.status_code == 200 and shared.headers["content-type"].startswith("text/javascript")
+    loaded = [s["src"] for s in _static_page(page).scripts]
+    own, wiring = f"/dashboard/assets/{script}", f"/dashboard/assets/{SHARED_SIGN_IN}"
+    assert wiring in loaded and loaded.index(wiring) < loaded.index(own), loaded  # before the page's own script
+    assert loaded.index("/dashboard/assets/oidc.js") < loaded.index(wiring), loaded
+    copied = [w for w in SIGN_IN_WIRING if w in http.get(own).text]
+    assert not copied, f"{script} repeats the shared sign-in wiring: {copied}"
+    assert all(w in shared.text for w in SIGN_IN_WIRING)
+    wanted = set(re.findall(r"getElementById\(\"([a-z0-9-]+)\"\)", shared.text))  # the form it wires
+    assert wanted and not wanted - _static_page(page).ids, f"{page} lacks {wanted - _static_page(page).ids}"
