@@ -30,7 +30,7 @@ from shared.http.auth import mint_token
 from tests.conftest import load_credentials
 from tests.integration.dashboard.browser import chromium
 from tests.integration.replicas import extra_instances
-from tests.support import ROOT, client, env, eventually, kafka_auth, producer
+from tests.support import ROOT, client, env, eventually, headers_of, kafka_auth, producer, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -97,8 +97,12 @@ def made_up_street():
     admin = kafka_admin.AdminConnection.from_settings(creds).confluent_admin()
     principal = creds["SCORING_KAFKA_USERNAME"]
     acls = {("TOPIC", topic, "LITERAL", "READ"), ("TOPIC", topic, "LITERAL", "DESCRIBE")}
+    # the street's dead-letter topic, and Write on it for the district: without it the district's dead
+    # letters of this street are quarantined in its own database instead (ADR 0022, amendment)
+    acls |= {("TOPIC", f"{topic}.dlq", "LITERAL", "WRITE"), ("TOPIC", f"{topic}.dlq", "LITERAL", "DESCRIBE")}
     spec = NewTopic(topic, 3, replication_factor=-1, config={"cleanup.policy": "compact"})
-    kafka_admin.wait_all(admin.create_topics([spec]), "CreateTopics")
+    dlq = NewTopic(f"{topic}.dlq", 1, replication_factor=-1)
+    kafka_admin.wait_all(admin.create_topics([spec, dlq]), "CreateTopics")
     kafka_admin.create_acls(admin, {principal: acls})
     try:
         yield street, topic
@@ -111,7 +115,7 @@ def made_up_street():
             filters.append(AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
                                             b.operation, b.permission_type))  # fmt: skip
         kafka_admin.wait_all(admin.delete_acls(filters), "DeleteAcls")
-        kafka_admin.wait_all(admin.delete_topics([topic]), "DeleteTopics")
+        kafka_admin.wait_all(admin.delete_topics([topic, f"{topic}.dlq"]), "DeleteTopics")
 
 
 async def _forget_rows(street: str) -> None:
@@ -175,6 +179,21 @@ async def test_the_district_shows_every_streets_published_index_side_by_side(mad
                 ping = (await http.get("/v1/district/streets/pinghu")).json()
                 names = {c["community_id"]: c["name_zh"] for c in ping["communities"]}
                 assert names and all(names[c] != c for c in names), names  # reference names, not codes
+
+                # an update dated beyond the allowed clock skew (5 minutes) is dead-lettered, not kept:
+                # newer wins, so a street whose clock runs ahead would pin its row
+                ahead = datetime.now(UTC) + timedelta(hours=1)
+                await _publish(topic, _index("street", 99.0, ahead), _index("marker", 2.0, T0 + timedelta(seconds=30)))
+                await eventually(lambda: _marker_is(http, street, 2.0), timeout_s=30)
+                assert (await http.get(f"/v1/district/streets/{street}")).json()["total"] == 72.5
+                letters = await read_topic(f"{topic}.dlq", until=lambda rs: len(rs) >= 1, timeout_s=30)
+                letter = headers_of(letters[0])
+                assert letter["dlq_reason"] == "computed_at_in_future", letter
+                assert "SCORING_DISTRICT_MAX_CLOCK_SKEW_S" in letter["dlq_error_message"], letter
+                metrics = (await http.get("/metrics")).text
+                counted = f'learnstreet_dead_lettered_total{{reason="computed_at_in_future",topic="{topic}"}} 1.0'
+                assert counted in metrics, [m for m in metrics.splitlines() if "dead_lettered" in m]
+
                 missing = await http.get("/v1/district/streets/nowhere")
                 assert missing.status_code == 404 and missing.json()["detail"][0]["loc"] == ["body", "street"]
                 assert "未知街道" in missing.text and "unknown street" in missing.text
@@ -206,6 +225,11 @@ async def test_the_district_shows_every_streets_published_index_side_by_side(mad
 async def _has(http: httpx.AsyncClient, street: str, community: str) -> bool:
     detail = (await http.get(f"/v1/district/streets/{street}")).json()
     return any(c["community_id"] == community for c in detail["communities"])
+
+
+async def _marker_is(http: httpx.AsyncClient, street: str, total: float) -> bool:
+    detail = (await http.get(f"/v1/district/streets/{street}")).json()
+    return any(c["community_id"] == "marker" and c["total"] == total for c in detail["communities"])
 
 
 async def _total_is(http: httpx.AsyncClient, street: str, total: float) -> bool:
