@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from services.notify.adapters.carrier_sms import SmsRegistry
 from services.notify.adapters.channels import Outgoing
+from services.notify.adapters.templates import Templates
 from services.notify.bootstrap import build_channels
 from services.notify.config import TEMPLATES, settings
-from shared.reference import LANGUAGES
+from shared.reference import LANGUAGES, ROOT
 
 
 @pytest.fixture
@@ -67,3 +69,11 @@ def test_no_template_names_a_street_literally(language):
     for path in sorted((TEMPLATES / language).glob("*.txt")):
         text = path.read_text(encoding="utf-8")
         assert "Pinghu" not in text and "平湖" not in text, f"{path.name}: use {{street_name}}"
+
+
+@pytest.mark.parametrize("street", sorted(p.parent.name for p in (ROOT / "reference").glob("*/sms_templates.yaml")))
+def test_every_streets_carrier_registration_says_what_the_templates_say(street):
+    # a street's registered texts follow the templates (which name no street), so no street's SMS
+    # names another: reference/nanwan once kept "the Pinghu learning street"
+    registry = SmsRegistry.load(ROOT / "reference" / street / "sms_templates.yaml")
+    assert registry.drift(Templates(TEMPLATES).texts) == []
