@@ -156,11 +156,13 @@ def test_the_drill_down_lists_a_streets_communities_highest_first_with_names():
 
 
 def test_names_come_from_the_reference_data_the_district_has():
-    names = names_for({"pinghu": "scoring.index", "nanwan": "nanwan.scoring.index"}, "reference/pinghu")
+    streets = {"pinghu": "scoring.index", "nanwan": "nanwan.scoring.index", "dawang": "dawang.scoring.index"}
+    names = names_for(streets, "reference/pinghu")
     assert names["pinghu"]["street"]["name_zh"] == "平湖街道"
     assert names["pinghu"]["xinnan"]["name_en"] == "Xinnan"
-    assert "nanwan" not in names  # no reference/nanwan: the page shows its ids
-    assert names_for({"nanwan": "nanwan.scoring.index"}, "reference/pinghu") == {}
+    assert names["nanwan"]["street"]["name_zh"] == "南湾街道"  # reference/nanwan beside reference/pinghu
+    assert "dawang" not in names  # no reference/dawang: the page shows its ids
+    assert names_for({"dawang": "dawang.scoring.index"}, "reference/pinghu") == {}
 
 
 def test_provisioning_grants_the_district_read_on_each_street_index_it_names():
