@@ -401,7 +401,10 @@ def report(
     operator: str = typer.Option(os.environ.get("USER", "operator"), help="who asks, the token's subject"),
     district: bool = typer.Option(False, "--district", help="the district report: every street's published index"),
     district_url: str = typer.Option(
-        None, help="the district instance of scoring (SCORING_DISTRICT_STREETS); default: scoring's address"
+        None,
+        envvar="LS_DISTRICT_URL",
+        help="the district instance of scoring (SCORING_DISTRICT_STREETS; `make up STREETS=…` runs it on "
+        "scoring's port + 100); default: scoring's address",
     ),
 ) -> None:
     """The self-assessment report (自评报告) from the running services, as HTML (and PDF) / 生成自评报告.

@@ -73,6 +73,7 @@ class Proc:
     requires: str | None = None  # a file (relative to the repo) that must exist to start it
     marker: str = ""  # a string of its command line, checked before signalling a pid
     env: dict[str, str] = field(default_factory=dict)  # extra variables (templated too)
+    street: str = ""  # an extra street's id, or `district` (deploy/local/streets.py); "" for the stack's own
 
     def fill(self, s: str, creds: dict[str, str]) -> str:
         return s.format(**creds)
@@ -170,6 +171,7 @@ def street_proc(sp: streets.StreetProcess) -> Proc:
         requires=f"services/{sp.service}/__main__.py",
         marker=f"services.{sp.service}",
         env=sp.env,
+        street=sp.env.get("LS_STREET_ID") or streets.DISTRICT,
     )
 
 
@@ -1010,10 +1012,11 @@ def proc_ready(p: Proc, creds: dict[str, str]) -> bool:
 
 
 def _selected(procs: list[Proc], names: list[str] | None) -> list[Proc]:
-    """`names` picks processes by name; a service's name picks all its instances."""
+    """`names` picks processes by name; a service's name picks all its instances of the stack's own
+    street (another street's are picked by their own names, `nanwan-scoring`, `district`)."""
     if names is None:
         return procs
-    return [p for p in procs if p.name in names or p.marker.removeprefix("services.") in names]
+    return [p for p in procs if p.name in names or (not p.street and p.marker.removeprefix("services.") in names)]
 
 
 def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | None = None) -> None:

@@ -210,7 +210,7 @@ async def test_a_check_in_in_one_street_reaches_its_index_and_the_district_and_n
                 shown = {s["street"]: s for s in (await district.get("/v1/district/index")).json()["streets"]}
                 return abs(shown["pinghu"]["total"] - live) < 1e-6
 
-            await eventually(pinghu_matches, timeout_s=60, every_s=0.5)
+            await eventually(pinghu_matches, timeout_s=120, every_s=0.5)
             assert (await pinghu_scoring.get(f"/v1/index/{COMMUNITY}")).status_code == 404
 
     # Pinghu never saw the scan, the venue or the resident; Nanwan never sees Pinghu's course
@@ -227,6 +227,7 @@ async def test_a_check_in_in_one_street_reaches_its_index_and_the_district_and_n
         assert (await pinghu_enrolment.get(f"/v1/courses/{course}")).status_code == 404
 
     await _district_page(nanwan)
+    await _district_report()
 
 
 async def test_each_streets_principals_keep_to_their_own_topics_over_tls(nanwan) -> None:
@@ -235,6 +236,20 @@ async def test_each_streets_principals_keep_to_their_own_topics_over_tls(nanwan)
         await send(street_auth(nanwan, "kiosk"), topics.KIOSK_CHECKINS.name, b"{}", b"k")
     with pytest.raises(TopicAuthorizationFailedError):
         await join_and_read(street_auth(nanwan, "scoring"), topics.ATTENDANCE.name, f"{STREET}.learnstreet.scoring.it")
+
+
+async def _district_report() -> None:
+    """`learnstreet report --district` from the district instance `make up STREETS=nanwan` runs."""
+    out = ROOT / ".local" / "reports" / f"district-two-streets-{uuid.uuid4().hex[:6]}.html"
+    command = [str(ROOT / ".venv" / "bin" / "learnstreet"), "report", "--district", "--period", "2026",
+               "--token", token("operator", "district-op"), "--out", str(out)]  # fmt: skip
+    environ = {**os.environ, "LS_DISTRICT_URL": f"http://127.0.0.1:{district_port()}"}
+    run = await asyncio.to_thread(subprocess.run, command, cwd=ROOT, env=environ, capture_output=True, text=True,
+                                  timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-1000:] + run.stderr[-1000:]
+    page = out.read_text(encoding="utf-8")
+    assert "平湖街道" in page and "南湾街道" in page and "沙湾" in page and "新南" in page
+    out.unlink()
 
 
 async def _above(probe, before: float) -> bool:

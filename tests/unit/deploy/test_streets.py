@@ -136,3 +136,18 @@ def test_the_realm_lets_the_district_page_sign_in() -> None:
 
 def _realm_users() -> list[str]:
     return [u["username"] for u in json.loads(keycloak.REALM_FILE.read_text(encoding="utf-8")).get("users", [])]
+
+
+def test_a_services_name_picks_the_stacks_own_instances_not_another_streets() -> None:
+    """`stack.py services-down scoring` (a developer reloading scoring) leaves Nanwan's scoring and
+    the district alone: `services-up scoring` would not start them again without LS_STREETS."""
+    import stack
+
+    own = stack.Proc("scoring", [], marker="services.scoring")
+    second = stack.Proc("scoring-2", [], marker="services.scoring")
+    theirs = stack.Proc("nanwan-scoring", [], marker="services.scoring", street="nanwan")
+    district = stack.Proc("district", [], marker="services.scoring", street="district")
+    procs = [own, second, theirs, district]
+    assert stack._selected(procs, ["scoring"]) == [own, second]
+    assert stack._selected(procs, ["nanwan-scoring", "district"]) == [theirs, district]
+    assert stack._selected(procs, None) == procs
