@@ -43,6 +43,7 @@ def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
     With `SCORING_DISTRICT_STREETS` set: a district instance (`build_district_app`)."""
     streets = parse_streets(settings.district_streets)  # DistrictSettingError: one line, before anything starts
     if streets:
+        district.group_id(settings.district_group)  # likewise
         return build_district_app(settings, streets, consume=consume)
     engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
@@ -74,7 +75,8 @@ def build_district_app(settings: ScoringSettings, streets: dict[str, str], *, co
     street routes; the district routes, the district page and the dashboard's assets it uses."""
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
     if consume:
-        district.register(runtime, streets, timedelta(seconds=settings.district_max_clock_skew_s))
+        district.register(runtime, streets, timedelta(seconds=settings.district_max_clock_skew_s),
+                          district.group_id(settings.district_group))  # fmt: skip
     app = create_app(
         runtime,
         title="learnstreet scoring (district)",

@@ -31,6 +31,11 @@ class ScoringSettings(ServiceSettings):
     # SCORING_DISTRICT_MAX_CLOCK_SKEW_S: a district instance dead-letters (computed_at_in_future) an index
     # update dated more than this ahead of its clock: newer wins, so it would pin the street's row.
     district_max_clock_skew_s: float = Field(300.0, ge=0)
+    # SCORING_DISTRICT_GROUP: the district instance's consumer group (default
+    # `learnstreet.scoring.district`, behind the street prefix). Two district deployments reading the
+    # same streets into different databases need a group each, or each would see only part of the
+    # updates; it must stay under scoring's prefixed group ACL (`learnstreet.scoring`).
+    district_group: str = ""
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

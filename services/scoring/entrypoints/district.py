@@ -24,7 +24,8 @@ from services.scoring.domain import district
 from services.scoring.entrypoints.dashboard import STATIC, _headers
 from services.scoring.service_layer.district import DistrictDeps, on_index_updated
 from shared.events import catalogue as ev
-from shared.events.topics import STREET_PREFIX
+from shared.events.topics import SCORING, STREET_PREFIX
+from shared.events.topics import group_id as group_id_of
 from shared.http.auth import Assessor
 from shared.http.errors import NotFound
 from shared.reference import load_reference, resolve
@@ -68,7 +69,26 @@ def names_for(streets: dict[str, str], reference_dir: str) -> district.Names:
     return names
 
 
-def register(runtime: Runtime, streets: dict[str, str], max_clock_skew: timedelta = district.MAX_CLOCK_SKEW) -> None:
+def group_id(configured: str = "") -> str:
+    """The district's consumer group: `configured` (SCORING_DISTRICT_GROUP) or GROUP;
+    DistrictSettingError (one line) for a group scoring's ACL does not cover or the street's own."""
+    group = configured.strip() or GROUP
+    scoring_groups = group_id_of(SCORING)
+    if group == scoring_groups:
+        raise district.DistrictSettingError(
+            f"SCORING_DISTRICT_GROUP={group!r} is the street's own scoring group: the district needs its own"
+        )
+    if not group.startswith(f"{scoring_groups}."):
+        raise district.DistrictSettingError(
+            f"SCORING_DISTRICT_GROUP={group!r}: use a group under {scoring_groups}. (scoring's consumer-group ACL), "
+            f"e.g. {GROUP}-2"
+        )
+    return group
+
+
+def register(
+    runtime: Runtime, streets: dict[str, str], max_clock_skew: timedelta = district.MAX_CLOCK_SKEW, group: str = GROUP
+) -> None:
     """The district's only consumer: every configured street's index topic, in its own group; an
     update dated more than `max_clock_skew` ahead of the district's clock is dead-lettered."""
     street_of_topic = {topic: street for street, topic in streets.items()}
@@ -76,7 +96,7 @@ def register(runtime: Runtime, streets: dict[str, str], max_clock_skew: timedelt
     runtime.consume(
         *streets.values(),
         handlers=HANDLERS,
-        group_id=GROUP,
+        group_id=group,
         description="Each street's published learning index (IndexUpdated), for the district view.",
     )
 

@@ -134,7 +134,10 @@ async def test_the_district_shows_every_streets_published_index_side_by_side(mad
     before = (await _groups(street_group))[street_group]
     await _publish(topic, _index("street", 70.0, T0 + timedelta(seconds=10)), _index("nanling", 64.0, T0),
                    _index("xili", 58.5, T0))  # fmt: skip
-    district_env = {"SCORING_DISTRICT_STREETS": f"pinghu=scoring.index,{street}", "LS_OIDC_ISSUER": ""}
+    # a group of its own: a district of `make up STREETS=...` may be running in the default one
+    group_id = f"{GROUP}-{street}"
+    district_env = {"SCORING_DISTRICT_STREETS": f"pinghu=scoring.index,{street}", "LS_OIDC_ISSUER": "",
+                    "SCORING_DISTRICT_GROUP": group_id}  # fmt: skip
     try:
         async with extra_instances("scoring", extra_env=district_env, wait_rebalanced=False) as group:
             instance = group.instances[0]
@@ -212,8 +215,8 @@ async def test_the_district_shows_every_streets_published_index_side_by_side(mad
                 assert "script-src 'self'" in page.headers["content-security-policy"]
 
             # the district joined only its own group: the street's group kept its members
-            groups = await _groups(street_group, GROUP)
-            assert groups[GROUP] == ("Stable", 1), groups
+            groups = await _groups(street_group, group_id)
+            assert groups[group_id] == ("Stable", 1), groups
             assert groups[street_group] == before, (before, groups)
 
             await _page(instance.url, bearer, street)

@@ -3,6 +3,7 @@ district instance reads, which of two index updates is kept, and the views it se
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -116,13 +117,37 @@ def test_the_allowed_clock_skew_is_a_setting_the_district_consumer_gets(monkeypa
     monkeypatch.setenv("SCORING_DISTRICT_MAX_CLOCK_SKEW_S", "45")
     assert settings().district_max_clock_skew_s == 45.0
     seen = {}
-    runtime = SimpleNamespace(deps=None, consume=lambda *topics, **kw: seen.setdefault("topics", topics))
+    runtime = SimpleNamespace(deps=None, consume=lambda *topics, **kw: seen.update(topics=topics, **kw))
     monkeypatch.setattr(bootstrap, "Runtime", lambda *a, **kw: runtime)
     monkeypatch.setattr(bootstrap, "create_app", lambda *a, **kw: SimpleNamespace(state=SimpleNamespace()))
     monkeypatch.setattr(bootstrap.dashboard, "configure", lambda app: None)
     bootstrap.build_app(settings())
     assert seen["topics"] == ("nanwan.scoring.index",) and runtime.deps.max_clock_skew == timedelta(seconds=45)
-    assert district.register.__defaults__[-1] == timedelta(minutes=5)
+    assert inspect.signature(district.register).parameters["max_clock_skew"].default == timedelta(minutes=5)
+    # the consumer group: the default, or SCORING_DISTRICT_GROUP for a second district deployment
+    assert seen["group_id"] == "learnstreet.scoring.district"
+    monkeypatch.setenv("SCORING_DISTRICT_GROUP", "learnstreet.scoring.district-2")
+    bootstrap.build_app(settings())
+    assert seen["group_id"] == "learnstreet.scoring.district-2"
+
+
+@pytest.mark.parametrize(
+    ("group", "says"),
+    [
+        ("learnstreet.enrolment.district", "use a group under learnstreet.scoring."),
+        ("district", "use a group under learnstreet.scoring."),
+        ("learnstreet.scoringx", "use a group under learnstreet.scoring."),
+        ("learnstreet.scoring", "the street's own scoring group"),
+    ],
+)
+def test_a_district_group_outside_scorings_acl_or_the_streets_own_is_refused_in_one_line(group, says):
+    from services.scoring.entrypoints import district
+
+    with pytest.raises(DistrictSettingError) as refused:
+        district.group_id(group)
+    assert says in str(refused.value) and "SCORING_DISTRICT_GROUP" in str(refused.value)
+    assert "\n" not in str(refused.value)
+    assert district.group_id("") == district.GROUP == "learnstreet.scoring.district"
 
 
 def _rows() -> list[IndexRow]:
