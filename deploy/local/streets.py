@@ -29,12 +29,16 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import credentials
 import keycloak
+
+sys.path.insert(0, str(credentials.ROOT))
+from shared.events.topics import RESERVED_STREET_IDS
 
 ROOT = credentials.ROOT
 LOCAL = credentials.LOCAL
@@ -47,11 +51,11 @@ STREET_PORT_STEP = 1000  # street k (1-based among the extra ones): the stack's 
 # the district instance: the stack's scoring port + 100 (8203), where the realm lets it sign in
 DISTRICT_PORT_OFFSET = keycloak.DISTRICT_PORT_OFFSET
 DISTRICT = "district"
-# Same rule as shared/events/topics.py's LS_STREET_ID (kept here so set-up works before the
-# project is importable); provisioning refuses anything else in one line too.
+# The catalogue's rule for LS_STREET_ID (shared/events/topics.py), refused here before anything starts
 STREET_ID = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
-# Names that would read as a service or a topic's own first segment (`activities.activities.attendance`)
-RESERVED = frozenset({*credentials.PRINCIPALS, "learnstreet", "admin", DISTRICT})
+# The catalogue's reserved ids (names that would read as a service or a topic's own first segment,
+# `activities.activities.attendance`), the admin principal's, and the district instance's name
+RESERVED = frozenset({*RESERVED_STREET_IDS, "admin", DISTRICT})
 
 
 class StreetsError(ValueError):
