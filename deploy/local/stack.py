@@ -141,15 +141,21 @@ def instances(name: str, creds: dict[str, str] | None = None) -> list[topo.Insta
     return topo.instances_of(name, topo.current().replicas[name], service_base_port(name, creds))
 
 
-def instance_proc(inst: topo.Instance) -> Proc:
+def service_proc(name: str, service: str, port: int, env: dict[str, str], street: str = "") -> Proc:
+    """`python -m services.<service>` answering /readyz on `port`, with `env` over the stack's settings."""
     return Proc(
-        name=inst.name,
-        argv=[PY, "-m", f"services.{inst.service}"],
-        ready_url=f"http://127.0.0.1:{inst.port}/readyz",
-        requires=f"services/{inst.service}/__main__.py",
-        marker=f"services.{inst.service}",
-        env=topo.instance_env(inst),
+        name=name,
+        argv=[PY, "-m", f"services.{service}"],
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+        requires=f"services/{service}/__main__.py",
+        marker=f"services.{service}",
+        env=env,
+        street=street,
     )
+
+
+def instance_proc(inst: topo.Instance) -> Proc:
+    return service_proc(inst.name, inst.service, inst.port, topo.instance_env(inst))
 
 
 def page_links(creds: dict[str, str]) -> dict[str, str]:
@@ -164,15 +170,7 @@ def page_links(creds: dict[str, str]) -> dict[str, str]:
 
 
 def street_proc(sp: streets.StreetProcess) -> Proc:
-    return Proc(
-        name=sp.name,
-        argv=[PY, "-m", f"services.{sp.service}"],
-        ready_url=f"http://127.0.0.1:{sp.port}/readyz",
-        requires=f"services/{sp.service}/__main__.py",
-        marker=f"services.{sp.service}",
-        env=sp.env,
-        street=sp.env.get("LS_STREET_ID") or streets.DISTRICT,
-    )
+    return service_proc(sp.name, sp.service, sp.port, sp.env, sp.env.get("LS_STREET_ID") or streets.DISTRICT)
 
 
 def chosen_streets() -> list[str]:
