@@ -5,11 +5,13 @@ Both raise `DeliveryError`, which says whether a failure is worth retrying (netw
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import hashlib
 import re
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
@@ -17,9 +19,12 @@ from email.generator import BytesGenerator
 from email.message import EmailMessage
 from email.utils import format_datetime
 from io import BytesIO
+from urllib.parse import urlsplit
 
 import aiosmtplib
+import h11
 import httpx
+import orjson
 from aiosmtplib.email import extract_sender
 
 RETRYABLE_HTTP = {408, 409, 425, 429}  # 409: the gateway is still processing the same key
@@ -95,37 +100,166 @@ def _content(body: str, language: str) -> bytes:
 
 
 class SmsGateway:
-    """One HTTP client for the service's life: its connections to the gateway are kept alive and
-    reused from one message to the next (httpx's pool)."""
+    """Posts each SMS to the gateway over HTTP/1.1 connections kept alive between messages: one
+    per send in flight, taken back once its exchange completed cleanly.
 
-    def __init__(self, url: str, token: str, timeout_s: float) -> None:
+    The requests are written and the answers parsed with h11 (the HTTP/1.1 state machine httpx
+    uses underneath) on asyncio streams, without httpx's client layers, which cost ~1.2 ms of CPU
+    per SMS against ~0.2 ms this way (issue 18's broadcast). Same request (the JSON body,
+    the bearer token, the `Idempotency-Key`), same answers and the same `DeliveryError`s;
+    `timeout_s` bounds the whole exchange. TLS trusts what httpx trusts. With a proxy set in the
+    environment for the gateway's URL, it goes through httpx, which honours it."""
+
+    def __init__(self, url: str, token: str, timeout_s: float, *, idle_s: float = 4.0) -> None:
         self.url = url
-        self._http = httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+        self.timeout_s = timeout_s
+        self.idle_s = idle_s  # below uvicorn's 5 s keep-alive: the gateway should not close it first
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"SMS gateway URL must be http(s)://host/...: {url!r}")
+        self._host, self._tls = parts.hostname, parts.scheme == "https"
+        self._port = parts.port or (443 if self._tls else 80)
+        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._headers = [
+            ("Host", parts.netloc.rpartition("@")[2]),
+            ("Authorization", f"Bearer {token}"),
+            ("Content-Type", "application/json"),
+            ("Accept", "*/*"),
+            ("User-Agent", "learnstreet-notify"),
+        ]
+        self._idle: list[tuple[float, _Http11]] = []  # (idle since, connection), most recent last
+        self.connections_opened = 0
+        self._ssl = httpx.create_ssl_context() if self._tls else None
+        self._proxied = _proxied(url)
+        self._http = (
+            httpx.AsyncClient(timeout=timeout_s, headers={"Authorization": f"Bearer {token}"})
+            if self._proxied
+            else None
+        )
 
     async def send(self, message: Outgoing) -> str:
+        body = orjson.dumps({"to": message.address, "text": message.body, "reference": message.notification_id})
+        if self._http is not None:
+            status, content = await self._via_httpx(body, message.idempotency_key)
+        else:
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    status, content = await self._exchange(body, message.idempotency_key)
+            except TimeoutError as e:
+                raise DeliveryError("timeout", f"SMS gateway did not answer: {e!r}", permanent=False) from None
+            except (OSError, EOFError, h11.ProtocolError) as e:
+                raise DeliveryError("unreachable", f"SMS gateway unreachable: {e!r}", permanent=False) from None
+        if 200 <= status < 300:
+            try:
+                return str(orjson.loads(content).get("id", ""))
+            except (orjson.JSONDecodeError, AttributeError):
+                return ""
+        detail = f"HTTP {status}: {content.decode('utf-8', 'replace')[:200]}"
+        if status in RETRYABLE_HTTP or status >= 500:
+            reason = "rate_limited" if status == 429 else f"http_{status}"
+            raise DeliveryError(reason, detail, permanent=False)
+        raise DeliveryError(f"http_{status}", detail, permanent=True)
+
+    async def _exchange(self, body: bytes, idempotency_key: str) -> tuple[int, bytes]:
+        headers = [*self._headers, ("Idempotency-Key", idempotency_key), ("Content-Length", str(len(body)))]
+        connection = self._take_idle() or await self._connect()
+        try:
+            status, content = await connection.exchange(
+                h11.Request(method="POST", target=self._target, headers=headers), body
+            )
+        except BaseException:
+            connection.close()
+            raise
+        if connection.reusable():
+            self._idle.append((time.monotonic(), connection))
+        else:
+            connection.close()
+        return status, content
+
+    async def _via_httpx(self, body: bytes, idempotency_key: str) -> tuple[int, bytes]:
+        assert self._http is not None
         try:
             response = await self._http.post(
                 self.url,
-                json={"to": message.address, "text": message.body, "reference": message.notification_id},
-                headers={"Idempotency-Key": message.idempotency_key},
+                content=body,
+                headers={"Idempotency-Key": idempotency_key, "Content-Type": "application/json"},
             )
         except httpx.TimeoutException as e:
             raise DeliveryError("timeout", f"SMS gateway did not answer: {e!r}", permanent=False) from None
         except httpx.TransportError as e:
             raise DeliveryError("unreachable", f"SMS gateway unreachable: {e!r}", permanent=False) from None
-        if response.is_success:
-            try:
-                return str(response.json().get("id", ""))
-            except ValueError:
-                return ""
-        detail = f"HTTP {response.status_code}: {response.text[:200]}"
-        if response.status_code in RETRYABLE_HTTP or response.status_code >= 500:
-            reason = "rate_limited" if response.status_code == 429 else f"http_{response.status_code}"
-            raise DeliveryError(reason, detail, permanent=False)
-        raise DeliveryError(f"http_{response.status_code}", detail, permanent=True)
+        return response.status_code, response.content
+
+    def _take_idle(self) -> _Http11 | None:
+        now = time.monotonic()
+        while self._idle:
+            since, connection = self._idle.pop()
+            if now - since < self.idle_s and connection.open():
+                return connection
+            connection.close()  # idle too long, or the gateway closed it meanwhile
+        return None
+
+    async def _connect(self) -> _Http11:
+        reader, writer = await asyncio.open_connection(
+            self._host, self._port, ssl=self._ssl, server_hostname=self._host if self._tls else None
+        )
+        self.connections_opened += 1
+        return _Http11(reader, writer)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        idle, self._idle = self._idle, []
+        for _, connection in idle:
+            connection.close()
+        if self._http is not None:
+            await self._http.aclose()
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment routes this URL through a proxy (as httpx's trust_env reads it)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.netloc)
+
+
+class _Http11:
+    """One kept-alive HTTP/1.1 client connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.state = h11.Connection(h11.CLIENT)
+
+    async def exchange(self, request: h11.Request, body: bytes) -> tuple[int, bytes]:
+        state = self.state
+        self.writer.write(state.send(request) + state.send(h11.Data(data=body)) + state.send(h11.EndOfMessage()))
+        status, chunks = 0, []
+        while True:
+            event = state.next_event()
+            if event is h11.NEED_DATA:
+                # b"" = closed by the gateway: h11 raises if the answer was incomplete
+                state.receive_data(await self.reader.read(65536))
+            elif isinstance(event, h11.Response):
+                status = event.status_code
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return status, b"".join(chunks)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise EOFError("the SMS gateway closed the connection before answering")
+            # an h11.InformationalResponse (1xx) precedes the answer: read on
+
+    def reusable(self) -> bool:
+        if self.state.our_state is h11.DONE and self.state.their_state is h11.DONE:
+            self.state.start_next_cycle()
+            return True
+        return False  # the gateway said close, or answered before reading the request
+
+    def open(self) -> bool:
+        return not (self.writer.is_closing() or self.reader.at_eof())
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class SmtpMailer:
