@@ -14,6 +14,8 @@ import uuid
 
 import asyncpg
 
+from shared.events.catalogue import ERASURE_COMPLETED
+from shared.events.envelope import Envelope, envelop
 from shared.http import audit
 
 PREFIX = "erased:"
@@ -23,7 +25,12 @@ def pseudonym() -> str:
     return f"{PREFIX}{uuid.uuid4().hex}"
 
 
-async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, statements: list[str]) -> int | None:
+async def erase(
+    conn: asyncpg.Connection,
+    resident_id: str,
+    request_id: uuid.UUID,
+    statements: list[str],
+) -> int | None:
     """Run `statements` in the caller's transaction; the number of rows they changed, None when
     this request was already applied (a redelivered event erases nothing twice)."""
     if await conn.fetchval("SELECT 1 FROM erasure_receipts WHERE request_id = $1", request_id):
@@ -53,3 +60,16 @@ def _table_of(statement: str) -> str:
 def _count(status: str) -> int:
     # asyncpg returns the command tag: "UPDATE 3", "DELETE 1", "INSERT 0 1"
     return int(status.rsplit(" ", 1)[-1])
+
+
+async def completion(
+    conn: asyncpg.Connection, service: str, request_id: uuid.UUID, *, source: str, correlation_id: str | None = None
+) -> Envelope:
+    """The service's `resident.erasure_completed` for `request_id`, from its receipt (rows, time),
+    for the outbox of the transaction that erased: published if and only if the erasure commits.
+    Names the request, never the resident."""
+    row = await conn.fetchrow("SELECT erased_rows, erased_at FROM erasure_receipts WHERE request_id = $1", request_id)
+    data = ERASURE_COMPLETED[service](
+        request_id=request_id, service=service, rows=row["erased_rows"], completed_at=row["erased_at"]
+    )
+    return envelop(data, source=source, correlation_id=correlation_id)

@@ -372,6 +372,57 @@ class ResidentErased(EventData):
     request_id: uuid.UUID
 
 
+# --- privacy.erasures ---------------------------------------------------------------------------
+
+
+class ErasureCompleted(EventData):
+    """A service has erased a resident (its rows deleted or pseudonymised, its receipt written):
+    published through its outbox in the erasure's transaction. Names no resident: only the
+    request, which enrolment's erasure log ties to who asked and why."""
+
+    topic: ClassVar[str] = topics.ERASURES.name
+    key_field: ClassVar[str] = "request_id"
+
+    request_id: uuid.UUID
+    service: Literal["activities", "enrolment", "scoring", "notify"]
+    rows: int  # rows deleted or pseudonymised in the service's database
+    completed_at: AwareDatetime
+
+
+class ActivitiesErasureCompleted(ErasureCompleted):
+    """Emitted when activities has handled resident.erased (registry copy and parked scans gone,
+    scans, attendance, seats, votes and answers pseudonymised)."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.resident.erasure_completed.v1"
+
+
+class EnrolmentErasureCompleted(ErasureCompleted):
+    """Emitted when enrolment has erased a resident on an approved request, in the same
+    transaction as resident.erased."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.erasure_completed.v1"
+
+
+class ScoringErasureCompleted(ErasureCompleted):
+    """Emitted when scoring has handled resident.erased (every row pseudonymised)."""
+
+    type_name: ClassVar[str] = "learnstreet.scoring.resident.erasure_completed.v1"
+
+
+class NotifyErasureCompleted(ErasureCompleted):
+    """Emitted when notify has handled resident.erased (contacts, messages, enrolments gone)."""
+
+    type_name: ClassVar[str] = "learnstreet.notify.resident.erasure_completed.v1"
+
+
+ERASURE_COMPLETED: dict[str, type[ErasureCompleted]] = {
+    "activities": ActivitiesErasureCompleted,
+    "enrolment": EnrolmentErasureCompleted,
+    "scoring": ScoringErasureCompleted,
+    "notify": NotifyErasureCompleted,
+}
+
+
 # --- enrolment.sign-in-codes ------------------------------------------------------------------
 
 
@@ -811,6 +862,7 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     OrganisationRegistered, CompetitionSetUp, VolunteerServiceRecorded, VolunteerServiceConfirmed,
     VolunteerServiceRejected,
     NotificationSent, NotificationFailed,
+    ActivitiesErasureCompleted, EnrolmentErasureCompleted, ScoringErasureCompleted, NotifyErasureCompleted,
 )  # fmt: skip
 
 BY_TYPE_NAME: dict[str, type[EventData]] = {cls.type_name: cls for cls in EVENT_TYPES}

@@ -232,6 +232,19 @@ NOTIFICATIONS = _spec(
     "notify.notifications", 3, {NOTIFY}, set(), "Notifications sent to residents, or failed for good."
 )
 
+# Erasure (docs/decisions/0010-erasure.md, amendment): each service announces that it has erased a
+# resident, with the request id and a row count (no resident: the topic outlives the erasure), so
+# that enrolment, which took the request, shows when every service is done. A small topic of its
+# own: every service writes it and only enrolment reads it, so no service gains read access to a
+# topic of resident events, and the completions do not follow the resident's key.
+ERASURES = _spec(
+    "privacy.erasures",
+    1,
+    set(SERVICES),
+    {ENROLMENT},
+    "Each service's completion of a resident's erasure (request id, rows, time; no resident).",
+)
+
 TOPICS: tuple[TopicSpec, ...] = (
     CATALOGUE,
     NEEDS,
@@ -245,6 +258,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     HONOURS,
     ASSESSMENTS,
     NOTIFICATIONS,
+    ERASURES,
 )
 TOPICS_BY_NAME = {t.name: t for t in TOPICS}
 

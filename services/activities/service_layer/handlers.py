@@ -15,6 +15,7 @@ from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model, surveys
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from shared.bus.decoding import Incoming
+from shared.db import erasure
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events.envelope import envelop, utcnow
@@ -471,6 +472,12 @@ async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: In
     # A registration earlier in this batch would be written back at commit: drop it first.
     arrivals = _arrivals(uow)
     arrivals.residents.pop(event.resident_id, None)
-    await privacy.erase(uow.conn, event.resident_id, event.request_id)
+    if await privacy.erase(uow.conn, event.resident_id, event.request_id) is not None:
+        # enrolment gathers each service's completion (privacy.erasures), in this transaction
+        uow.publish(
+            await erasure.completion(
+                uow.conn, "activities", event.request_id, source=SOURCE, correlation_id=meta.correlation_id
+            )
+        )
     caches = uow.deps.caches
     uow.after_commit(lambda: caches.residents.pop(event.resident_id, None))

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.enrolment.service_layer import handlers
+from services.enrolment.service_layer import erasure, handlers
 from services.enrolment.service_layer.passport import PassportOffsets, PassportProjector
 from shared.bus.dispatch import Dispatcher, Handlers
 from shared.catalogue import projection as catalogue
 from shared.db.uow import UnitOfWork
 from shared.events import topics
-from shared.events.catalogue import CourseCancelled, SessionCancelled, SessionChanged, SessionScheduled
+from shared.events.catalogue import (
+    ERASURE_COMPLETED,
+    CourseCancelled,
+    SessionCancelled,
+    SessionChanged,
+    SessionScheduled,
+)
 from shared.runtime import Runtime
 
 # The catalogue read model, with enrolment's own reactions where a change affects enrolments.
@@ -20,6 +26,8 @@ HANDLERS: Handlers = {
     SessionScheduled: handlers.on_session_scheduled,
     SessionChanged: handlers.on_session_scheduled,
     SessionCancelled: handlers.on_session_cancelled,
+    # privacy.erasures: each service's completion of an erasure, for the request's status
+    **dict.fromkeys(ERASURE_COMPLETED.values(), erasure.record_completion),
 }
 
 
@@ -34,8 +42,10 @@ PASSPORT_LABEL = "enrolment.passport"
 def register(runtime: Runtime) -> None:
     runtime.consume(
         topics.CATALOGUE.name,
+        topics.ERASURES.name,
         handlers=HANDLERS,
-        description="Venues, courses and sessions from the activities service.",
+        description="Venues, courses and sessions from the activities service; each service's completion "
+        "of a resident's erasure.",
     )
     runtime.consume(
         *PASSPORT_TOPICS,

@@ -39,8 +39,10 @@ class ErasureOut(BaseModel):
     requested_at: datetime
     erased_rows: int
     services: dict[str, ServiceErasure] = Field(
-        description="services known to have erased the resident; the others do on resident.erased"
+        description="services that announced their erasure (privacy.erasures); the others do on resident.erased"
     )
+    complete: bool = Field(description="all four services have erased the resident")
+    pending: list[str] = Field(description="services not yet known to have erased the resident")
 
 
 def _uow(request: Request):
@@ -62,4 +64,5 @@ async def erase_resident(
 
 @router.get("/erasures/{request_id}", response_model=ErasureOut)
 async def erasure_status(request_id: uuid.UUID, request: Request, operator: Operator) -> ErasureOut:
+    """The request with each service's completion (service, rows, when) and whether all are done."""
     return ErasureOut.model_validate(await erasure.erasure_status(_uow(request), request_id))

@@ -11,9 +11,11 @@ from typing import Any
 
 from services.enrolment.adapters import privacy
 from services.enrolment.service_layer.handlers import SOURCE
+from shared.bus.decoding import Incoming
+from shared.db import erasure
 from shared.db.uow import UnitOfWork
 from shared.events import topics
-from shared.events.catalogue import ResidentErased
+from shared.events.catalogue import ErasureCompleted, ResidentErased
 from shared.events.envelope import envelop
 from shared.http.errors import Invalid, NotFound
 
@@ -48,8 +50,21 @@ async def request_erasure(
             envelop(ResidentErased(resident_id=resident_id, request_id=request_id), source=SOURCE,
                     correlation_id=correlation_id)
         )  # fmt: skip
+        # enrolment's own completion: recorded at once, and announced like every service's
+        done = await erasure.completion(uow.conn, "enrolment", request_id, source=SOURCE, correlation_id=correlation_id)
+        await record_completion(uow, done.data)
+        uow.publish(done)
         await uow.commit()
     return await erasure_status(uow_factory, request_id)
+
+
+async def record_completion(uow: UnitOfWork, event: ErasureCompleted, meta: Incoming | None = None) -> None:
+    """A service's `resident.erasure_completed` (privacy.erasures): kept for the request's status."""
+    await uow.conn.execute(
+        "INSERT INTO erasure_completions(request_id, service, erased_rows, completed_at) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT DO NOTHING",
+        event.request_id, event.service, event.rows, event.completed_at,
+    )  # fmt: skip
 
 
 async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
@@ -66,12 +81,16 @@ async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
 
 
 async def erasure_status(uow_factory: UowFactory, request_id: uuid.UUID) -> dict[str, Any]:
+    """The request (who asked, who approved, why) with each service's completion as announced on
+    privacy.erasures: complete once all four services have erased."""
     async with uow_factory() as uow:
         row = await uow.conn.fetchrow("SELECT * FROM erasure_log WHERE request_id = $1", request_id)
-        receipt = await uow.conn.fetchrow("SELECT * FROM erasure_receipts WHERE request_id = $1", request_id)
+        done = await uow.conn.fetch(
+            "SELECT service, erased_rows, completed_at FROM erasure_completions WHERE request_id = $1 ORDER BY service",
+            request_id,
+        )
     if row is None:
         raise NotFound(f"no erasure request {request_id}", field="request_id")
-    return {
-        **dict(row),
-        "services": {"enrolment": {"erased_at": receipt["erased_at"], "erased_rows": receipt["erased_rows"]}},
-    }
+    services = {d["service"]: {"erased_at": d["completed_at"], "erased_rows": d["erased_rows"]} for d in done}
+    pending = [s for s in topics.SERVICES if s not in services]
+    return {**dict(row), "services": services, "complete": not pending, "pending": pending}

@@ -25,6 +25,7 @@ from shared.bus.tombstones import ContactRemoved
 from shared.catalogue import projection as catalogue
 from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
+from shared.db import erasure
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import (
     AudienceGroup,
@@ -339,10 +340,19 @@ async def replay_dead_letter(
         await uow.commit()
 
 
+SOURCE = "learnstreet/notify"  # as delivery's
+
+
 async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:
     """resident.erased: this service's rows about the resident go or take a pseudonym
-    (adapters/privacy.py ERASURE); a receipt records the request as done here."""
-    await privacy.erase(uow.conn, event.resident_id, event.request_id)
+    (adapters/privacy.py ERASURE); a receipt records the request as done here, and
+    `erasure_completed` tells enrolment (privacy.erasures, in this transaction)."""
+    if await privacy.erase(uow.conn, event.resident_id, event.request_id) is not None:
+        uow.publish(
+            await erasure.completion(
+                uow.conn, "notify", event.request_id, source=SOURCE, correlation_id=meta.correlation_id
+            )
+        )
 
 
 async def on_contact_removed(uow: UnitOfWork, event: ContactRemoved, meta: Incoming) -> None:

@@ -18,6 +18,7 @@ from services.scoring.domain.street import local_day, period_of
 from shared.bus.decoding import Incoming
 from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
+from shared.db import erasure
 from shared.db.uow import UnitOfWork
 from shared.events.catalogue import (
     AssessmentRecorded,
@@ -563,5 +564,10 @@ async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> C
 
 async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:
     """resident.erased: this service's rows about the resident go or take a pseudonym
-    (adapters/privacy.py ERASURE); a receipt records the request as done here."""
-    await privacy.erase(uow.conn, event.resident_id, event.request_id)
+    (adapters/privacy.py ERASURE); a receipt records the request as done here, and
+    `erasure_completed` tells enrolment (privacy.erasures, in this transaction)."""
+    if await privacy.erase(uow.conn, event.resident_id, event.request_id) is None:
+        return
+    done = await erasure.completion(uow.conn, "scoring", event.request_id, source=SOURCE,
+                                    correlation_id=meta.correlation_id)  # fmt: skip
+    uow.publish(done)

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, send_checkins
-from tests.support import ROOT, client, env, eventually, kafka_auth, token, unique
+from tests.support import ROOT, client, env, eventually, headers_of, kafka_auth, read_topic, token, unique
 
 pytestmark = pytest.mark.integration
 
@@ -174,7 +174,13 @@ async def erased() -> dict:
         request = r.json()
         status = await enr.get(f"/v1/erasures/{request['request_id']}")
         assert status.status_code == 200, status.text
-    return {"rid": rid, "before": before, "requested": requested, "request": request, "status": status.json()}
+    return {
+        "rid": rid,
+        "before": before,
+        "requested": requested,
+        "request": request,
+        "status": status.json(),
+    }
 
 
 async def test_the_erasure_request_records_who_asked_who_approved_and_why(erased):
@@ -212,6 +218,42 @@ async def test_no_export_returns_anything_about_the_resident(erased, service):
     data = await eventually(empty, timeout_s=150, every_s=1)
     assert data["access_log"] == [], "the staff accesses were pseudonymised with the rows"
     assert PHONE not in json.dumps(data) and EMAIL not in json.dumps(data)
+
+
+async def test_enrolment_lists_every_service_s_completion_of_the_request(erased):
+    """Each service announces its completion on privacy.erasures; enrolment's status of the
+    request gathers them (service, rows, when) and says when all four are done."""
+    request_id = erased["request"]["request_id"]
+
+    async def complete():
+        async with client("enrolment", "operator", "era-desk") as enr:
+            r = await enr.get(f"/v1/erasures/{request_id}")
+        assert r.status_code == 200, r.text
+        return r.json() if r.json()["complete"] else None
+
+    status = await eventually(complete, timeout_s=150, every_s=1)
+    assert set(status["services"]) == set(SERVICES) and status["pending"] == []
+    for service, done in status["services"].items():
+        assert done["erased_rows"] > 0, service
+        assert datetime.fromisoformat(done["erased_at"]) >= erased["requested"] - timedelta(seconds=5), service
+    assert erased["rid"] not in json.dumps(status)
+    # right after the request only enrolment had finished
+    assert erased["status"]["complete"] is False and "enrolment" not in erased["status"]["pending"]
+
+
+async def test_the_completions_on_kafka_carry_no_resident(erased):
+    request_id = erased["request"]["request_id"]
+
+    def mine(records):
+        return [r for r in records if r.key == request_id.encode()]
+
+    records = mine(await read_topic("privacy.erasures", until=lambda rs: len(mine(rs)) >= len(SERVICES),
+                                    timeout_s=150))  # fmt: skip
+    types = {headers_of(r)["ce_type"] for r in records}
+    assert types == {f"learnstreet.{s}.resident.erasure_completed.v1" for s in SERVICES}
+    for record in records:
+        assert erased["rid"].encode() not in record.value and PHONE.encode() not in record.value
+        assert set(json.loads(record.value)) == {"request_id", "service", "rows", "completed_at"}
 
 
 async def test_each_service_keeps_a_receipt_of_the_request_without_the_card(erased):
