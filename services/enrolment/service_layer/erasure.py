@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from services.enrolment.adapters import privacy
+from services.enrolment.service_layer import handlers
 from services.enrolment.service_layer.handlers import SOURCE
 from shared.bus.decoding import Incoming
 from shared.db import erasure
@@ -39,6 +40,9 @@ async def request_erasure(
         locked = await uow.conn.fetchval("SELECT 1 FROM residents WHERE resident_id = $1 FOR UPDATE", resident_id)
         if locked is None:
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
+        # Waiting enrolments go first (the residents behind move up, none is promoted in their
+        # place later); confirmed seats stay, under the pseudonym, as the sessions' counts.
+        waiting = await handlers.cancel_waiting_of(uow, resident_id, handlers.ERASED_REASON)
         rows = await privacy.erase(uow.conn, resident_id, request_id)
         await uow.conn.execute(
             "INSERT INTO erasure_log(request_id, reason, requested_by, approved_by, erased_rows)"
@@ -46,6 +50,12 @@ async def request_erasure(
             request_id, reason, requested_by, approved_by, rows or 0,
         )  # fmt: skip
         await _tombstone_contact(uow, resident_id)
+        for cancelled in waiting:
+            # told under the enrolment's resident as it now is: the pseudonym, not the card
+            alias = await uow.conn.fetchval(
+                "SELECT resident_id FROM enrolments WHERE enrolment_id = $1", cancelled.enrolment_id
+            )
+            uow.publish(handlers.cancelled_waiting_event(cancelled, alias))
         uow.publish(
             envelop(ResidentErased(resident_id=resident_id, request_id=request_id), source=SOURCE,
                     correlation_id=correlation_id)

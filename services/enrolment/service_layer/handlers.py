@@ -354,6 +354,50 @@ async def _cancel_locked(uow_factory: UnitOfWorkFactory, enrolment_id: str, reas
     )
 
 
+@dataclass(frozen=True)
+class CancelledWaiting:
+    session: LockedSession
+    enrolment_id: str
+    cancelled_at: datetime
+
+
+async def cancel_waiting_of(uow: UnitOfWork, resident_id: str, reason: str) -> list[CancelledWaiting]:
+    """Cancel every waitlisted enrolment of a resident in the caller's transaction (erasure: an
+    erased resident must never be promoted), each under its session's lock, so the residents behind
+    move up; a promotion this allows (free seats, none started) is published. The cancellations'
+    events are the caller's: it knows the resident id they may carry."""
+    rows = await uow.conn.fetch(
+        "SELECT enrolment_id FROM enrolments WHERE resident_id = $1 AND status = 'waitlisted' ORDER BY enrolment_id",
+        resident_id,
+    )
+    cancelled = []
+    for (enrolment_id,) in rows:
+        ctx = await repository.lock_for_cancellation(uow.conn, enrolment_id)
+        session, now = ctx.session, _now()
+        row = await repository.cancel_and_promote(
+            uow.conn, enrolment_id, reason,
+            if_confirmed=_outcome(session.state, Status.CONFIRMED, now),
+            if_waitlisted=_outcome(session.state, Status.WAITLISTED, now),
+        )  # fmt: skip
+        if row["old_status"] != Status.WAITLISTED:  # pragma: no cover - the resident's row is locked
+            continue
+        cancelled.append(CancelledWaiting(session, enrolment_id, row["cancelled_at"]))
+        for promoted_id, promoted_resident in zip(row["promoted_ids"], row["promoted_residents"], strict=True):
+            uow.publish(_enrolment_event(EnrolmentPromoted, session, promoted_id, promoted_resident, now))
+            metrics.PROMOTIONS.labels("cancellation").inc()
+    return cancelled
+
+
+def cancelled_waiting_event(cancelled: CancelledWaiting, resident_id: str):
+    return _enrolment_event(
+        EnrolmentCancelled, cancelled.session, cancelled.enrolment_id, resident_id, cancelled.cancelled_at,
+        was_confirmed=False, reason=ERASED_REASON,
+    )  # fmt: skip
+
+
+ERASED_REASON = "resident_erased"
+
+
 async def get_enrolment(uow_factory: UowFactory, enrolment_id: str) -> dict[str, Any]:
     async with uow_factory() as uow:
         row = await repository.get_enrolment(uow.conn, enrolment_id)

@@ -210,6 +210,8 @@ _SEAT_STATUS = {
 
 
 async def _enrolment(uow: UnitOfWork, event, meta: Incoming | None, kind: str, params: dict | None = None) -> None:
+    if event.resident_id.startswith(erasure.PREFIX):
+        return  # an erased resident's waiting enrolment, cancelled by the erasure: nobody to tell
     now = uow.deps.clock.now()
     seat = model.Seat(
         event.enrolment_id, event.resident_id, event.session_id, event.course_id, _SEAT_STATUS[kind], event.at

@@ -132,6 +132,7 @@ async def erased() -> dict:
             return r if r.status_code == 201 else None
 
         await eventually(enrolled, timeout_s=150, every_s=1)
+        waiting = await _wait_behind_a_full_session(act, enr, place, rid)
     async with client("activities", "resident", rid) as me:
 
         async def voted():
@@ -180,7 +181,36 @@ async def erased() -> dict:
         "requested": requested,
         "request": request,
         "status": status.json(),
+        "waiting": waiting,
     }
+
+
+async def _wait_behind_a_full_session(act, enr, place, rid: str) -> dict:
+    """A session of one seat, taken by another resident; the resident to be erased waits first in
+    its waitlist and a third resident second."""
+    full = unique("era-full")
+    starts = datetime.now(UTC) + timedelta(days=6)
+    r = await act.post(f"/v1/courses/{place.course_id}/sessions", json={
+        "session_id": full, "venue_id": place.venue_id, "capacity": 1,
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
+    })  # fmt: skip
+    assert r.status_code == 201, r.text
+    seated, behind = unique("era-seated"), unique("era-behind")
+    for other in (seated, behind):
+        r = await enr.post("/v1/residents", json={"resident_id": other, "community_id": "xinnan",
+                                                  "audience_group": "adult"})  # fmt: skip
+        assert r.status_code == 201, r.text
+    enrolments = {}
+    for who in (seated, rid, behind):
+
+        async def enrolled(who=who):
+            r = await enr.post(f"/v1/sessions/{full}/enrolments", json={"resident_id": who})
+            return r.json() if r.status_code == 201 else None
+
+        enrolments[who] = await eventually(enrolled, timeout_s=150, every_s=1)
+    assert [enrolments[w]["status"] for w in (seated, rid, behind)] == ["confirmed", "waitlisted", "waitlisted"]
+    assert enrolments[behind]["position"] == 2
+    return {"session_id": full, "seated": enrolments[seated], "erased": enrolments[rid], "behind": enrolments[behind]}
 
 
 async def test_the_erasure_request_records_who_asked_who_approved_and_why(erased):
@@ -254,6 +284,24 @@ async def test_the_completions_on_kafka_carry_no_resident(erased):
     for record in records:
         assert erased["rid"].encode() not in record.value and PHONE.encode() not in record.value
         assert set(json.loads(record.value)) == {"request_id", "service", "rows", "completed_at"}
+
+
+async def test_the_erased_resident_s_waiting_enrolment_is_cancelled_and_frees_its_place(erased):
+    waiting = erased["waiting"]
+    async with client("enrolment", "operator", "era-desk") as enr:
+        mine = await enr.get(f"/v1/enrolments/{waiting['erased']['enrolment_id']}")
+        assert mine.status_code == 200, mine.text
+        assert mine.json()["status"] == "cancelled"
+        assert erased["rid"] not in mine.text
+        behind = await enr.get(f"/v1/enrolments/{waiting['behind']['enrolment_id']}")
+        assert behind.json()["status"] == "waitlisted" and behind.json()["position"] == 1
+        # the seat frees: the resident behind gets it, never the erased one
+        r = await enr.delete(f"/v1/enrolments/{waiting['seated']['enrolment_id']}")
+        assert r.status_code in (200, 204), r.text
+        behind = await enr.get(f"/v1/enrolments/{waiting['behind']['enrolment_id']}")
+        assert behind.json()["status"] == "confirmed"
+        mine = await enr.get(f"/v1/enrolments/{waiting['erased']['enrolment_id']}")
+        assert mine.json()["status"] == "cancelled"
 
 
 async def test_each_service_keeps_a_receipt_of_the_request_without_the_card(erased):
