@@ -23,6 +23,7 @@ from services.enrolment.service_layer.credentials import CredentialDeps, derived
 from services.enrolment.service_layer.passport import PassportDeps, certificate_key
 from services.enrolment.service_layer.sign_in import SignInDeps
 from shared import catalogue
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWorkFactory
 from shared.http.auth import weak_secret_reason
 from shared.reference import load_reference
@@ -89,13 +90,15 @@ def sign_in_deps(settings: EnrolmentSettings) -> SignInDeps:
 
 def build_app(settings: EnrolmentSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
-    consumers.register(runtime)
+    erased_cards = ErasedCards.for_service(settings.jwt_secret.get_secret_value(), "enrolment")
+    consumers.register(runtime, erased_cards)
     app = create_app(
         runtime,
         title="learnstreet enrolment",
         description="Residents, enrolment with waitlists.",
         routers=[http.router, credential_routes.router, erasure_routes.router, resident_page.router],
     )
+    app.state.erased_cards = erased_cards
     app.state.notice = load_notice(settings.reference_dir)
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)

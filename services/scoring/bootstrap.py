@@ -14,8 +14,10 @@ from services.scoring.config import ScoringSettings
 from services.scoring.domain.district import parse_streets
 from services.scoring.entrypoints import consumers, dashboard, district, evidence_http, http, registry_http
 from services.scoring.entrypoints import periods as period_http
+from services.scoring.service_layer.handlers import ScoringDeps
 from services.scoring.service_layer.index import IndexEngine
 from shared import catalogue
+from shared.db.erasure import ErasedCards
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -47,6 +49,7 @@ def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
         return build_district_app(settings, streets, consume=consume)
     engine = build_engine(settings)
     runtime = Runtime(settings, MIGRATIONS, read_models=(catalogue.MIGRATIONS,))
+    runtime.deps = ScoringDeps(erased_cards=ErasedCards.for_service(settings.jwt_secret.get_secret_value(), "scoring"))
     if consume:
         consumers.register(runtime, on_applied=engine.mark, periods=engine.indicators.periods)
 

@@ -22,6 +22,7 @@ from services.scoring.bootstrap import build_engine
 from services.scoring.config import ScoringSettings, settings
 from services.scoring.entrypoints.consumers import TOPICS, rebuild_dispatcher
 from services.scoring.service_layer.attendance import check_attendance
+from shared.db.erasure import ErasedCards
 from shared.events.envelope import utcnow
 from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
 
@@ -70,7 +71,10 @@ def index_projection(s: ScoringSettings) -> Projection:
     return Projection(
         name="scoring", topics=TOPICS, tables=repository.PROJECTION_TABLES, lock=repository.PROJECTION_LOCK,
         rebuild_lock=REBUILD_LOCK, stored_offsets=repository.stored_offsets,
-        dispatcher=functools.partial(rebuild_dispatcher, periods=engine.indicators.periods),
+        dispatcher=functools.partial(
+            rebuild_dispatcher, periods=engine.indicators.periods,
+            erased_cards=ErasedCards.for_service(s.jwt_secret.get_secret_value(), "scoring"),
+        ),
         check=check_attendance, compare=compare, swap_when_different=True,
     )  # fmt: skip
 

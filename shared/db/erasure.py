@@ -10,7 +10,11 @@ cannot be joined across services. The access audit keeps its rows with the pseud
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import asyncpg
 
@@ -30,11 +34,15 @@ async def erase(
     resident_id: str,
     request_id: uuid.UUID,
     statements: list[str],
+    erased_cards: ErasedCards | None = None,
 ) -> int | None:
     """Run `statements` in the caller's transaction; the number of rows they changed, None when
-    this request was already applied (a redelivered event erases nothing twice)."""
+    this request was already applied (a redelivered event erases nothing twice). With
+    `erased_cards`, the card's keyed hash is remembered, so that its late events are refused."""
     if await conn.fetchval("SELECT 1 FROM erasure_receipts WHERE request_id = $1", request_id):
         return None
+    if erased_cards is not None:
+        await erased_cards.remember(conn, resident_id, request_id)
     alias, rows = pseudonym(), 0
     for statement in statements:
         if await audit.table_exists(conn, _table_of(statement)):
@@ -73,3 +81,39 @@ async def completion(
         request_id=request_id, service=service, rows=row["erased_rows"], completed_at=row["erased_at"]
     )
     return envelop(data, source=source, correlation_id=correlation_id)
+
+
+# --- late events of an erased card (ADR 10, amendment) ---------------------------------------------
+# An attendance already in flight, or redelivered, when resident.erased arrived would write the
+# resident's rows again under the card number. Scoring and the passport keep a keyed hash of each
+# erased card (`erased_cards`), never the card: the key is derived from the street's LS_JWT_SECRET
+# per service and stays outside the database, so the table alone cannot tell whether a given card
+# was erased, and two services' tables do not join.
+
+
+@dataclass(frozen=True)
+class ErasedCards:
+    key: bytes
+
+    @classmethod
+    def for_service(cls, jwt_secret: str, service: str) -> ErasedCards:
+        purpose = f"learnstreet erased cards v1 {service}".encode()
+        return cls(hmac.new(jwt_secret.encode(), purpose, hashlib.sha256).digest())
+
+    def hash(self, resident_id: str) -> bytes:
+        return hmac.new(self.key, resident_id.encode(), hashlib.sha256).digest()
+
+    async def remember(self, conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> None:
+        await conn.execute(
+            "INSERT INTO erased_cards(card_hash, request_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            self.hash(resident_id),
+            request_id,
+        )
+
+    async def among(self, conn: asyncpg.Connection, resident_ids: Iterable[str]) -> set[str]:
+        """The ids among `resident_ids` that were erased: one query per batch."""
+        by_hash = {self.hash(r): r for r in set(resident_ids)}
+        if not by_hash:
+            return set()
+        rows = await conn.fetch("SELECT card_hash FROM erased_cards WHERE card_hash = ANY($1::bytea[])", list(by_hash))
+        return {by_hash[bytes(r["card_hash"])] for r in rows}

@@ -260,6 +260,9 @@ NOT_PERSONAL_COLUMNS: dict[str, str] = {
     "recipient_kind": "resident, family or employer: a kind, not a person",
     "actor_role": "the role an access was made in",
     "contact_deadline": "until when a message may still be sent: a time, not a contact",
+    # scoring and enrolment keep it to refuse late attendance of an erased card (ADR 10, amendment)
+    "card_hash": "an erased card's keyed hash (HMAC, key outside the database): tells nothing without the "
+    "services' key, and the resident it stood for is erased",
 }
 
 # Tables holding whole event bodies (personal fields inside), kept only until published or replayed.

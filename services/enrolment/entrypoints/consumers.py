@@ -8,6 +8,7 @@ from services.enrolment.service_layer import erasure, handlers
 from services.enrolment.service_layer.passport import PassportOffsets, PassportProjector
 from shared.bus.dispatch import Dispatcher, Handlers
 from shared.catalogue import projection as catalogue
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWork
 from shared.events import topics
 from shared.events.catalogue import (
@@ -39,7 +40,8 @@ PASSPORT_GROUP = f"{topics.group_id(topics.ENROLMENT)}.passport"
 PASSPORT_LABEL = "enrolment.passport"
 
 
-def register(runtime: Runtime) -> None:
+def register(runtime: Runtime, erased_cards: ErasedCards | None = None) -> None:
+    """`erased_cards`: the keyed hashes of erased cards, whose late attendance the passport refuses."""
     runtime.consume(
         topics.CATALOGUE.name,
         topics.ERASURES.name,
@@ -49,7 +51,7 @@ def register(runtime: Runtime) -> None:
     )
     runtime.consume(
         *PASSPORT_TOPICS,
-        projector=PassportProjector(),
+        projector=PassportProjector(erased_cards),
         offsets=PassportOffsets(),
         label=PASSPORT_LABEL,
         group_id=PASSPORT_GROUP,

@@ -57,7 +57,7 @@ async def erase_resident(
     passport and credentials go; every service erases its rows on `resident.erased`."""
     done = await erasure.request_erasure(
         _uow(request), resident_id, reason=body.reason, requested_by=operator.subject, approved_by=body.approved_by,
-        correlation_id=request.headers.get("X-Correlation-Id"),
+        correlation_id=request.headers.get("X-Correlation-Id"), erased_cards=request.app.state.erased_cards,
     )  # fmt: skip
     return ErasureOut.model_validate(done)
 

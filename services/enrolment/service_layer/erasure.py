@@ -14,6 +14,7 @@ from services.enrolment.service_layer import handlers
 from services.enrolment.service_layer.handlers import SOURCE
 from shared.bus.decoding import Incoming
 from shared.db import erasure
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWork
 from shared.events import topics
 from shared.events.catalogue import ErasureCompleted, ResidentErased
@@ -31,6 +32,7 @@ async def request_erasure(
     requested_by: str,
     approved_by: str,
     correlation_id: str | None = None,
+    erased_cards: ErasedCards | None = None,
 ) -> dict[str, Any]:
     # Two people: an erasure cannot be undone, so one operator alone may not decide it.
     if approved_by == requested_by:
@@ -43,7 +45,7 @@ async def request_erasure(
         # Waiting enrolments go first (the residents behind move up, none is promoted in their
         # place later); confirmed seats stay, under the pseudonym, as the sessions' counts.
         waiting = await handlers.cancel_waiting_of(uow, resident_id, handlers.ERASED_REASON)
-        rows = await privacy.erase(uow.conn, resident_id, request_id)
+        rows = await privacy.erase(uow.conn, resident_id, request_id, erased_cards)
         await uow.conn.execute(
             "INSERT INTO erasure_log(request_id, reason, requested_by, approved_by, erased_rows)"
             " VALUES ($1, $2, $3, $4, $5)",

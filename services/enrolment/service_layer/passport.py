@@ -16,7 +16,9 @@ from services.enrolment.adapters import repository as enrolments
 from services.enrolment.domain import passport as domain
 from services.enrolment.domain.passport import CreditsRule
 from services.enrolment.service_layer.consents import require_learning_record
+from shared import metrics
 from shared.bus.decoding import DeadLetter, Incoming
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWork
 from shared.http.errors import Invalid, NotFound
 from shared.reference import Reference
@@ -45,18 +47,39 @@ class PassportProjector:
     event_types = domain.EVENT_TYPES
     lock: asyncio.Lock | None = None  # the rebuild's lock is PostgreSQL's, taken with the offsets
 
-    def __init__(self) -> None:
+    def __init__(self, erased_cards: ErasedCards | None = None) -> None:
         self.erased: set[str] = set()
+        # the live projector's: attendance of a card erased before it arrived is not applied
+        self.erased_cards = erased_cards
 
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         for event in events:
             check_event(event)
+        events = await self._without_erased_cards(uow, events)
         erased = {e.data.resident_id for e in events if e.type_name == domain.ERASED}
         changes = domain.BatchChanges.of((e.type_name, e.data, event_time(e)) for e in events)
         await repository.apply_changes(uow.conn, changes)
         if erased:
             await repository.erase_passports(uow.conn, erased)
             self.erased |= erased
+
+    async def _without_erased_cards(self, uow: UnitOfWork, events: list[Incoming]) -> list[Incoming]:
+        """Attendance (in flight or redelivered) of a card whose erasure enrolment already made
+        would put the resident's passport back under the card number: it is dropped (ADR 10,
+        amendment). An erasure in this batch is applied after the batch's changes anyway."""
+        attendance = [e for e in events if e.type_name in (domain.RECORDED, domain.ADJUSTED)]
+        if self.erased_cards is None or not attendance:
+            return events
+        erased = await self.erased_cards.among(uow.conn, {e.data.resident_id for e in attendance})
+        if not erased:
+            return events
+        kept = [e for e in events if e.type_name not in (domain.RECORDED, domain.ADJUSTED)
+                or e.data.resident_id not in erased]  # fmt: skip
+        metrics.EVENTS_APPLIED.labels(PASSPORT_LABEL, "erased_card").inc(len(events) - len(kept))
+        return kept
+
+
+PASSPORT_LABEL = "enrolment.passport"
 
 
 class PassportOffsets:

@@ -7,6 +7,7 @@ the index) hold no resident and are not part of it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -58,5 +59,38 @@ ERASURE: list[str] = [
 ]
 
 
-async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
-    return await erasure.erase(conn, resident_id, request_id, ERASURE)
+async def erase(
+    conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, erased_cards: erasure.ErasedCards | None = None
+) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE, erased_cards)
+
+
+# Late attendance of an erased card (ADR 10, amendment): scoring remembers, with the card's keyed
+# hash, where its attendance stood at the erasure, so that live and rebuild draw the same line.
+
+
+async def remember_attendance_offsets(conn: asyncpg.Connection, request_id: uuid.UUID, topic: str) -> None:
+    """At the erasure's commit, after the batch's offsets are stored: the last attendance offset
+    applied per partition, the line past which the card's attendance is not applied."""
+    await conn.execute(
+        """UPDATE erased_cards SET attendance_offsets = coalesce(
+               (SELECT jsonb_object_agg(partition::text, "offset") FROM consumer_offsets WHERE topic = $2), '{}')
+           WHERE request_id = $1""",
+        request_id,
+        topic,
+    )
+
+
+async def erased_attendance_offsets(
+    conn: asyncpg.Connection, cards: erasure.ErasedCards, resident_ids: set[str]
+) -> dict[str, dict[str, int]]:
+    """For the erased among `resident_ids`: partition → last attendance offset applied at erasure."""
+    by_hash = {cards.hash(r): r for r in resident_ids}
+    if not by_hash:
+        return {}
+    # as text: the rebuild's connections have no jsonb codec, the live pool's has
+    rows = await conn.fetch(
+        "SELECT card_hash, attendance_offsets::text AS offsets FROM erased_cards WHERE card_hash = ANY($1::bytea[])",
+        list(by_hash),
+    )
+    return {by_hash[bytes(r["card_hash"])]: json.loads(r["offsets"]) for r in rows}

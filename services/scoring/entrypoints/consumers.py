@@ -19,6 +19,7 @@ from services.scoring.service_layer import handlers
 from services.scoring.service_layer.attendance import AttendanceProjector
 from shared.bus.dispatch import Dispatcher, Handlers
 from shared.catalogue import projection as catalogue
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events import topics
@@ -48,7 +49,7 @@ def register(runtime: Runtime, on_applied: Callable[[set[str]], None], periods: 
     runtime.consume(
         *TOPICS,
         handlers=HANDLERS,
-        projector=AttendanceProjector(periods),
+        projector=AttendanceProjector(periods, getattr(runtime.deps, "erased_cards", None)),
         offsets=StoredOffsets(),
         on_applied=on_applied,
         label=LABEL,
@@ -57,8 +58,11 @@ def register(runtime: Runtime, on_applied: Callable[[set[str]], None], periods: 
     )
 
 
-def rebuild_dispatcher(uow_factory: Callable[[], UnitOfWork], periods: PeriodRules | None = None) -> Dispatcher:
+def rebuild_dispatcher(
+    uow_factory: Callable[[], UnitOfWork], periods: PeriodRules | None = None, erased_cards: ErasedCards | None = None
+) -> Dispatcher:
     """The live dispatcher, for the rebuild's replay into its shadow tables: without the projection
-    lock (the rebuild holds it exclusively at the end) and with no index engine to notify."""
-    projector = AttendanceProjector(periods)
+    lock (the rebuild holds it exclusively at the end) and with no index engine to notify; with the
+    erased cards, so that it drops the late attendance the live projection dropped."""
+    projector = AttendanceProjector(periods, erased_cards)
     return Dispatcher(uow_factory, HANDLERS, projector=projector, offsets=StoredOffsets(shared_lock=False), label=LABEL)

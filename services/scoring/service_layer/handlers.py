@@ -20,6 +20,7 @@ from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
 from shared.db import erasure
 from shared.db.uow import UnitOfWork
+from shared.events import topics
 from shared.events.catalogue import (
     AssessmentRecorded,
     AttendanceAdjusted,
@@ -562,12 +563,27 @@ async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> C
     return course
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoringDeps:
+    """What scoring's handlers find in `uow.deps` (bootstrap sets it; a rebuild's units of work
+    have none, so a replayed erasure remembers nothing). The attendance projector is given the
+    same erased cards, in the rebuild too."""
+
+    erased_cards: erasure.ErasedCards | None = None
+
+
 async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:
     """resident.erased: this service's rows about the resident go or take a pseudonym
-    (adapters/privacy.py ERASURE); a receipt records the request as done here, and
-    `erasure_completed` tells enrolment (privacy.erasures, in this transaction)."""
-    if await privacy.erase(uow.conn, event.resident_id, event.request_id) is None:
+    (adapters/privacy.py ERASURE); a receipt records the request as done here, the card's keyed
+    hash keeps its late attendance out, and `erasure_completed` tells enrolment (same transaction)."""
+    cards = getattr(uow.deps, "erased_cards", None)
+    if await privacy.erase(uow.conn, event.resident_id, event.request_id, cards) is None:
         return
+    if cards is not None:
+        # the batch's offsets are stored just before the commit: where attendance stood then
+        uow.before_commit(
+            lambda: privacy.remember_attendance_offsets(uow.conn, event.request_id, topics.ATTENDANCE.name)
+        )
     done = await erasure.completion(uow.conn, "scoring", event.request_id, source=SOURCE,
                                     correlation_id=meta.correlation_id)  # fmt: skip
     uow.publish(done)

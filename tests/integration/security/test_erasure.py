@@ -17,8 +17,10 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from shared.events.catalogue import AttendanceRecorded
+from shared.events.envelope import envelop
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, send_checkins
-from tests.support import ROOT, client, env, eventually, headers_of, kafka_auth, read_topic, token, unique
+from tests.support import ROOT, client, env, eventually, headers_of, kafka_auth, producer, read_topic, token, unique
 
 pytestmark = pytest.mark.integration
 
@@ -302,6 +304,51 @@ async def test_the_erased_resident_s_waiting_enrolment_is_cancelled_and_frees_it
         assert behind.json()["status"] == "confirmed"
         mine = await enr.get(f"/v1/enrolments/{waiting['erased']['enrolment_id']}")
         assert mine.json()["status"] == "cancelled"
+
+
+async def _stored_offset(service: str, table: str, column: str, topic: str, partition: int) -> int:
+    conn = await asyncpg.connect(env()[f"{service.upper()}_DATABASE_URL"])
+    try:
+        return await conn.fetchval(
+            f'SELECT coalesce(max({column}), -1) FROM {table} WHERE topic = $1 AND "partition" = $2', topic, partition
+        )
+    finally:
+        await conn.close()
+
+
+async def test_attendance_for_the_erased_card_arriving_late_is_not_applied(erased):
+    """An attendance already in flight (or redelivered) when the erasure arrived: scoring and the
+    passport must not bring the resident's rows back under the card number."""
+    rid = erased["rid"]
+
+    async def erased_everywhere():
+        for service in ("scoring", "enrolment"):
+            if await _rows_mentioning(service, (rid, PHONE, EMAIL)):
+                return None
+        return True
+
+    await eventually(erased_everywhere, timeout_s=150, every_s=1)
+    late = AttendanceRecorded(
+        attendance_id=unique("era-late"), checkin_id=uuid.uuid4(), resident_id=rid, session_id=unique("era-s"),
+        course_id="era-course", venue_id="era-venue", community_id="xinnan", minutes=45,
+        scanned_at=datetime.now(UTC) - timedelta(minutes=50), session_starts_at=datetime.now(UTC) - timedelta(hours=1),
+    )  # fmt: skip
+    envelope = envelop(late, source="tests/erasure")
+    kafka = await producer("activities")
+    try:
+        sent = await kafka.send_and_wait(envelope.topic, envelope.body(), key=envelope.key,
+                                         headers=[(k, v.encode()) for k, v in envelope.headers().items()])  # fmt: skip
+    finally:
+        await kafka.stop()
+    stores = (("scoring", "consumer_offsets", '"offset"'), ("enrolment", "passport_offsets", "last_offset"))
+    for service, table, column in stores:
+
+        async def past(service=service, table=table, column=column):
+            stored = await _stored_offset(service, table, column, sent.topic, sent.partition)
+            return True if stored >= sent.offset else None
+
+        await eventually(past, timeout_s=150, every_s=1)
+        assert not await _rows_mentioning(service, (rid, PHONE, EMAIL)), service
 
 
 async def test_each_service_keeps_a_receipt_of_the_request_without_the_card(erased):
