@@ -424,7 +424,9 @@
 
   // Names of sessions not in the current list (another community's): the passport carries them.
   async function loadNames() {
-    if (refused('learning_record')) return; // the passport is served with that purpose only
+    // the passport is served with that purpose only; at sign-in this can run before the consents
+    // have loaded (refreshEnrolments beside loadConsents), and then must not ask and be refused
+    if (!granted('learning_record')) return;
     const r = await api('GET', `/v1/residents/${encodeURIComponent(state.auth.resident_id)}/passport`);
     if (r.status !== 200) return;
     state.passport = r.data;
@@ -464,6 +466,10 @@
   // what the server would refuse (403 naming consent), it offers the agreement instead.
   function refused(purpose) {
     return Boolean(state.consents) && !state.consents.purposes.some((p) => p.purpose === purpose && p.granted);
+  }
+
+  function granted(purpose) {
+    return Boolean(state.consents) && state.consents.purposes.some((p) => p.purpose === purpose && p.granted);
   }
 
   async function loadPassport() {
