@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,8 +46,6 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 class Runtime:
-    STOP_STEP_SLOW_S = 2.0
-
     def __init__(self, settings: ServiceSettings, migrations: Path, *, read_models: Sequence[Path] = ()) -> None:
         self.settings = settings
         self.migrations = migrations
@@ -150,43 +147,18 @@ class Runtime:
 
     async def stop(self) -> None:
         self.started = False
-        async with self._stopping("retention"):
-            if self.retention is not None:
-                await self.retention.stop()
-        async with self._stopping("outbox relay"):
-            if self.relay is not None:
-                await self.relay.stop()
-        async with self._stopping("consumers"):
-            await self.broker.stop()  # stops fetching, lets in-flight batches finish (graceful_timeout)
-        async with self._stopping("producer"):
-            await self.producer.stop()
+        if self.retention is not None:
+            await self.retention.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        await self.broker.stop()  # stops fetching, lets in-flight batches finish (graceful_timeout)
+        await self.producer.stop()
         for hook in reversed(self._on_stop):
-            async with self._stopping(getattr(hook, "__qualname__", "a stop hook")):
-                with contextlib.suppress(Exception):
-                    await hook()
-        async with self._stopping("database pool"):
-            if self.pool is not None:
-                await self.pool.close()
+            with contextlib.suppress(Exception):
+                await hook()
+        if self.pool is not None:
+            await self.pool.close()
         log.info("%s stopped", self.settings.service)
-
-    @contextlib.asynccontextmanager
-    async def _stopping(self, step: str):
-        """Names a stop step still running after STOP_STEP_SLOW_S, and how long it took: a graceful
-        stop that overruns the platform's grace (seen once after broker faults, cut by SIGKILL) then
-        says in its log where it waited."""
-        service, t0, slow_s = self.settings.service, time.monotonic(), self.STOP_STEP_SLOW_S
-
-        async def say_waiting() -> None:
-            await asyncio.sleep(slow_s)
-            log.warning("%s stop: still waiting for the %s after %.0f s", service, step, slow_s)
-
-        watchdog = asyncio.create_task(say_waiting())
-        try:
-            yield
-        finally:
-            watchdog.cancel()
-            if (took := time.monotonic() - t0) > slow_s:
-                log.warning("%s stop: the %s took %.1f s", service, step, took)
 
     async def readiness(self) -> dict[str, bool]:
         checks = {"started": self.started, "kafka": False, "database": False}

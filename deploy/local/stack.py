@@ -1063,12 +1063,6 @@ def procs_up(creds: dict[str, str], rec: Path | None = None, names: list[str] | 
         )
 
 
-# A service drains its consumers for up to graceful_timeout_s (20 s, shared/settings.py), then stops its relay,
-# producer and pool: the stack waits as long as Kubernetes does (terminationGracePeriodSeconds 45)
-# before SIGKILL, so a slow but graceful stop is not cut short at teardown.
-SERVICE_STOP_GRACE_S = 45.0
-
-
 def procs_down(names: list[str] | None = None) -> None:
     """Stop every service instance with a pid file (any topology), then the auxiliary processes."""
     creds = effective_settings()
@@ -1081,7 +1075,7 @@ def procs_down(names: list[str] | None = None) -> None:
         pid = read_pid(p.name, p.marker)
         if pid is not None:
             console.print(f"[cyan]{p.name}[/]: stopping (pid {pid})")
-            stop_pid(p.name, pid, p.marker, grace=SERVICE_STOP_GRACE_S)
+            stop_pid(p.name, pid, p.marker, grace=20)
         (RUN / f"{p.name}.pid").unlink(missing_ok=True)
 
     # instances drain in parallel: one by one, eight of them would take eight graceful stops
