@@ -873,6 +873,23 @@ def pg_provision(creds: dict[str, str]) -> None:
     pg_databases(roles, creds, superuser_password=creds["PG_SUPERUSER_PASSWORD"])
 
 
+def database_sql(roles: dict[str, tuple[str, str]], quote_ident=None, quote_literal=None) -> list[str]:
+    """Idempotent SQL for `{database: (role, password)}`: the role, its database, no PUBLIC connect."""
+    quote_ident, quote_literal = quote_ident or sql_ident, quote_literal or sql_literal
+    sql = []
+    for db, (role, password) in roles.items():
+        sql += [
+            f"SELECT 'CREATE ROLE {quote_ident(role)} LOGIN' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}) \\gexec",
+            f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {quote_literal(password)};",
+            f"SELECT 'CREATE DATABASE {quote_ident(db)} OWNER {quote_ident(role)}' WHERE NOT EXISTS "
+            f"(SELECT 1 FROM pg_database WHERE datname = {quote_literal(db)}) \\gexec",
+            f"ALTER DATABASE {quote_ident(db)} OWNER TO {quote_ident(role)};",
+            f"REVOKE CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} FROM PUBLIC;",
+        ]
+    return sql
+
+
 def pg_databases(
     roles: dict[str, tuple[str, str]], creds: dict[str, str], superuser_password: str | None = None
 ) -> None:
@@ -881,7 +898,7 @@ def pg_databases(
     sql = ["\\set ON_ERROR_STOP on"]
     if superuser_password is not None:
         sql.append(f"ALTER ROLE postgres PASSWORD {sql_literal(superuser_password)};")
-    sql += streets.database_sql(roles, sql_ident, sql_literal)
+    sql += database_sql(roles)
     res = as_pg(
         [
             str(PG_BIN / "psql"),

@@ -230,22 +230,6 @@ def serves_another_street(pid: int, own: Mapping[str, str] | None = None) -> boo
 
 
 # ---------------------------------------------------------------- provisioning
-def database_sql(roles: Mapping[str, tuple[str, str]], quote_ident, quote_literal) -> list[str]:
-    """Idempotent SQL for `{database: (role, password)}`: the role, its database, no PUBLIC connect."""
-    sql = []
-    for db, (role, password) in roles.items():
-        sql += [
-            f"SELECT 'CREATE ROLE {quote_ident(role)} LOGIN' WHERE NOT EXISTS "
-            f"(SELECT 1 FROM pg_roles WHERE rolname = {quote_literal(role)}) \\gexec",
-            f"ALTER ROLE {quote_ident(role)} LOGIN PASSWORD {quote_literal(password)};",
-            f"SELECT 'CREATE DATABASE {quote_ident(db)} OWNER {quote_ident(role)}' WHERE NOT EXISTS "
-            f"(SELECT 1 FROM pg_database WHERE datname = {quote_literal(db)}) \\gexec",
-            f"ALTER DATABASE {quote_ident(db)} OWNER TO {quote_ident(role)};",
-            f"REVOKE CONNECT, TEMPORARY ON DATABASE {quote_ident(db)} FROM PUBLIC;",
-        ]
-    return sql
-
-
 def databases(home: str, streets: list[str], creds: Mapping[str, str]) -> dict[str, tuple[str, str]]:
     """{database: (role, password)} of every extra street and of the district."""
     from urllib.parse import urlsplit

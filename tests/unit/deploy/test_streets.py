@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import credentials
 import keycloak
 import pytest
+import stack
 import streets
 
 CREDS = {
@@ -108,7 +109,7 @@ def test_databases_lists_every_street_database_and_the_districts(tmp_path, monke
     dbs = streets.databases("pinghu", ["nanwan"], CREDS)
     assert set(dbs) == {f"nanwan_{s}" for s in credentials.SERVICES} | {"learnstreet_district"}
     assert dbs["nanwan_scoring"][0] == "nanwan_scoring"
-    sql = "\n".join(streets.database_sql({"nanwan_scoring": ("nanwan_scoring", "pw")}, lambda s: f'"{s}"',
+    sql = "\n".join(stack.database_sql({"nanwan_scoring": ("nanwan_scoring", "pw")}, lambda s: f'"{s}"',
                                          lambda s: f"'{s}'"))  # fmt: skip
     assert 'CREATE DATABASE "nanwan_scoring" OWNER "nanwan_scoring"' in sql
     assert 'REVOKE CONNECT, TEMPORARY ON DATABASE "nanwan_scoring" FROM PUBLIC' in sql
