@@ -139,6 +139,27 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+async def rebuild(*command: str, during: Awaitable[Any] | None = None, timeout_s: float = 1200) -> str:
+    """Run a service's rebuild command (`services.scoring rebuild --quiet`, ...) against the stack
+    and return its output; `during` is awaited once while the first attempt runs (live events
+    arriving during a rebuild). Another rebuild (a benchmark, another test) may hold the rebuild
+    lock: exit 3, tried again."""
+    for attempt in range(60):
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", *command, cwd=ROOT, env={**os.environ, **env()},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        if attempt == 0 and during is not None:
+            await during
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+        if process.returncode != 3:
+            break
+        await asyncio.sleep(10)
+    text = out.decode()
+    assert process.returncode in (0, 1), text  # 1: rebuilt, but not equal to live (the caller asserts)
+    return text
+
+
 # --- restarting a service of the local stack (crash tests) -----------------------------------
 
 RUN_DIR = ROOT / ".local" / "run"

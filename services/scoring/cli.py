@@ -17,11 +17,12 @@ import asyncpg
 import typer
 from rich.console import Console
 
-from services.scoring.adapters import repository
+from services.scoring.adapters import privacy, repository
 from services.scoring.bootstrap import build_engine
 from services.scoring.config import ScoringSettings, settings
 from services.scoring.entrypoints.consumers import TOPICS, rebuild_dispatcher
 from services.scoring.service_layer.attendance import check_attendance
+from services.scoring.service_layer.handlers import ReplayedErasures
 from shared.db.erasure import ErasedCards
 from shared.events.envelope import utcnow
 from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
@@ -63,8 +64,11 @@ def rebuild(
 
 def index_projection(s: ScoringSettings) -> Projection:
     engine = build_engine(s)
+    erasures = ReplayedErasures()
 
     async def compare(live: asyncpg.Connection, shadow: asyncpg.Connection, _schema: str) -> Comparison:
+        # the replay is complete (the rebuild holds the projection lock): its erasures now
+        await privacy.erase_projected(shadow, erasures.residents)
         now = utcnow()
         return Comparison(_differences(await engine.compute(live, now), await engine.compute(shadow, now)))
 
@@ -73,7 +77,7 @@ def index_projection(s: ScoringSettings) -> Projection:
         rebuild_lock=REBUILD_LOCK, stored_offsets=repository.stored_offsets,
         dispatcher=functools.partial(
             rebuild_dispatcher, periods=engine.indicators.periods,
-            erased_cards=ErasedCards.for_service(s.jwt_secret.get_secret_value(), "scoring"),
+            erased_cards=ErasedCards.for_service(s.jwt_secret.get_secret_value(), "scoring"), erasures=erasures,
         ),
         check=check_attendance, compare=compare, swap_when_different=True,
     )  # fmt: skip

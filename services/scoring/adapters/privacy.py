@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from services.scoring.adapters.repository import PROJECTION_TABLES
 from shared.db import erasure
 from shared.http import audit
 
@@ -63,6 +64,17 @@ async def erase(
     conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, erased_cards: erasure.ErasedCards | None = None
 ) -> int | None:
     return await erasure.erase(conn, resident_id, request_id, ERASURE, erased_cards)
+
+
+async def erase_projected(conn: asyncpg.Connection, residents: set[str]) -> int:
+    """The rebuild's erasures, on its shadow tables once the replay is done: the statements of the
+    projection's tables only (a connection on the shadow schema resolves the others to the live
+    tables, which the live erasure already did), no receipt. Rows changed."""
+    statements = [s for s in ERASURE if erasure.table_of(s) in PROJECTION_TABLES]
+    rows = 0
+    for resident_id in sorted(residents):
+        rows += await erasure.run_statements(conn, resident_id, erasure.pseudonym(), statements)
+    return rows
 
 
 # Late attendance of an erased card (ADR 10, amendment): scoring remembers, with the card's keyed

@@ -59,10 +59,15 @@ def register(runtime: Runtime, on_applied: Callable[[set[str]], None], periods: 
 
 
 def rebuild_dispatcher(
-    uow_factory: Callable[[], UnitOfWork], periods: PeriodRules | None = None, erased_cards: ErasedCards | None = None
+    uow_factory: Callable[[], UnitOfWork],
+    periods: PeriodRules | None = None,
+    erased_cards: ErasedCards | None = None,
+    erasures: handlers.ReplayedErasures | None = None,
 ) -> Dispatcher:
     """The live dispatcher, for the rebuild's replay into its shadow tables: without the projection
     lock (the rebuild holds it exclusively at the end) and with no index engine to notify; with the
-    erased cards, so that it drops the late attendance the live projection dropped."""
+    erased cards, so that it drops the late attendance the live projection dropped; its erasures
+    collected in `erasures`, for the rebuild to apply when the replay is done."""
     projector = AttendanceProjector(periods, erased_cards)
-    return Dispatcher(uow_factory, HANDLERS, projector=projector, offsets=StoredOffsets(shared_lock=False), label=LABEL)
+    replay = {**HANDLERS, ev.ResidentErased: (erasures or handlers.ReplayedErasures()).on_resident_erased}
+    return Dispatcher(uow_factory, replay, projector=projector, offsets=StoredOffsets(shared_lock=False), label=LABEL)

@@ -566,10 +566,25 @@ async def get_course(uow_factory: Callable[[], UnitOfWork], course_id: str) -> C
 @dataclasses.dataclass(frozen=True)
 class ScoringDeps:
     """What scoring's handlers find in `uow.deps` (bootstrap sets it; a rebuild's units of work
-    have none, so a replayed erasure remembers nothing). The attendance projector is given the
-    same erased cards, in the rebuild too."""
+    have none, and its erasures go through ReplayedErasures). The attendance projector is given
+    the same erased cards, in the rebuild too."""
 
     erased_cards: erasure.ErasedCards | None = None
+
+
+class ReplayedErasures:
+    """The rebuild's resident.erased: the residents are collected and erased on the shadow tables
+    once the replay is done (services/scoring/cli.py), not as each event comes. The replay reads
+    the topics in no order across them, so attendance the live projection applied before an erasure
+    may be replayed after it, and would bring the card number back (the passport rebuild does the
+    same). Nothing else of the live handler: the receipt, the late-attendance line and the
+    completion event belong to the live erasure, which already happened."""
+
+    def __init__(self) -> None:
+        self.residents: set[str] = set()
+
+    async def on_resident_erased(self, uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:
+        self.residents.add(event.resident_id)
 
 
 async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incoming) -> None:

@@ -5,9 +5,6 @@ it; and a rebuild from the topics equals the live tables."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -21,7 +18,7 @@ from shared.events.catalogue import (
 from shared.events.envelope import envelop
 from tests.integration.enrolment.helpers import LEARNER, published, register_many, schedule
 from tests.integration.scoring.events import adjustment, attendance
-from tests.support import ROOT, client, env, eventually, unique
+from tests.support import client, eventually, rebuild, unique
 
 pytestmark = pytest.mark.integration
 
@@ -167,21 +164,7 @@ async def test_an_erased_residents_passport_stays_gone_after_a_rebuild():
 
 async def _rebuild(during=None) -> str:
     """`rebuild-passports --swap`, its output; `during` is awaited once while it runs."""
-    for attempt in range(30):  # another rebuild may hold the rebuild lock: wait for it
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.enrolment", "rebuild-passports", "--swap",
-            cwd=ROOT, env={**os.environ, **env()},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        if attempt == 0 and during is not None:
-            await during
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=600)
-        if process.returncode != 3:
-            break
-        await asyncio.sleep(5)
-    text = out.decode()
-    assert process.returncode == 0, text
-    return text
+    return await rebuild("services.enrolment", "rebuild-passports", "--swap", during=during, timeout_s=600)
 
 
 async def _count(resident_id: str, n: int) -> bool:

@@ -6,9 +6,6 @@ figures stay as they were; and a rebuild from the topics gives the live index.""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +16,7 @@ from services.scoring.domain.street import local_day
 from shared.events.catalogue import AttendanceRecorded
 from shared.events.envelope import envelop
 from tests.integration.scoring.events import resident, scoring_db, send
-from tests.support import client, env, eventually, producer, unique
+from tests.support import client, eventually, producer, rebuild, unique
 
 pytestmark = pytest.mark.integration
 
@@ -102,14 +99,5 @@ async def test_a_rebuild_from_the_topics_equals_the_live_index():
     """Late attendance is dated by its event's time and venue closings by their events, so the
     replay counts both as the live consumer did (run after the venue lifecycle test, it covers
     closed and reopened venues too)."""
-    for _ in range(60):  # another rebuild may hold the rebuild lock: wait for it
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.scoring", "rebuild", "--quiet", cwd=ROOT, env={**os.environ, **env()},
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=1200)
-        if process.returncode != 3:
-            break
-        await asyncio.sleep(10)
-    text = out.decode()
-    assert process.returncode == 0 and "REBUILD equal=True" in text, text
+    text = await rebuild("services.scoring", "rebuild", "--quiet")
+    assert "REBUILD equal=True" in text, text

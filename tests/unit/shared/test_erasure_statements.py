@@ -16,7 +16,7 @@ SERVICES = ("activities", "enrolment", "scoring", "notify")
 @pytest.mark.parametrize("service", SERVICES)
 def test_every_exported_table_has_an_erasure_statement(service):
     privacy = importlib.import_module(f"services.{service}.adapters.privacy")
-    erased = {erasure._table_of(statement) for statement in privacy.ERASURE}
+    erased = {erasure.table_of(statement) for statement in privacy.ERASURE}
     assert set(privacy.QUERIES) <= erased, set(privacy.QUERIES) - erased
 
 
@@ -28,4 +28,4 @@ def test_erasure_statements_name_the_resident_as_their_first_parameter(service):
 
 def test_the_table_of_an_insert_is_its_name_without_the_column_list():
     # an INSERT INTO t(cols) was once taken for a table "t(cols," that does not exist, and skipped
-    assert erasure._table_of("INSERT INTO residents(resident_id) SELECT $2") == "residents"
+    assert erasure.table_of("INSERT INTO residents(resident_id) SELECT $2") == "residents"
