@@ -387,6 +387,65 @@ def privacy_export(
     console.print(f"wrote {path}: {rows} rows from {len(exports)} services / 已导出")
 
 
+@privacy_app.command("find-in-topics")
+def privacy_find_in_topics(
+    resident_id: str = typer.Argument(..., help="the resident's id (card number)"),
+    phone: str = typer.Option(None, help="their phone number, searched for too"),
+    email: str = typer.Option(None, help="their e-mail address, searched for too"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON document on stdout instead of the table"),
+) -> None:
+    """Read every topic of the street from its beginning and count the records holding the
+    resident's card number, phone or e-mail / 全量读取各主题，查找居民信息.
+
+    The check after an erasure (ADR 10): what Kafka still holds, topic by topic, in keys, values
+    and headers. Needs the Kafka admin principal (KAFKA_ADMIN_USERNAME / _PASSWORD)."""
+    import orjson
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from shared import privacy_topics
+    from shared.events.topics import all_topic_specs
+
+    try:
+        needles = privacy_topics.needles_of(resident_id, phone, email)
+    except ValueError as error:
+        _one_line(str(error))
+    topics = [spec.name for spec in all_topic_specs()]
+    columns = (TextColumn("reading topics"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task("read", total=None)
+        try:
+            findings = asyncio.run(privacy_topics.read_topics(
+                _kafka_kwargs(), topics, needles,
+                on_start=lambda total: progress.update(task, total=total),
+                on_progress=lambda done: progress.update(task, completed=done),
+            ))  # fmt: skip
+        except privacy_topics.ReadStalled as error:
+            _one_line(str(error))
+    read = sum(f.records for f in findings)
+    if as_json:
+        print(orjson.dumps({"records": read, "topics": [f.as_json() for f in findings]}).decode())
+        return
+    table = Table(
+        title=f"{read:,} records read from {len(findings)} topics / 已读取记录",
+        caption="records holding it in their key / value / headers / 键、值、头中含该信息的记录数",
+    )
+    table.add_column("topic / 主题", overflow="fold")
+    table.add_column("records / 记录", justify="right")
+    for name in needles:
+        table.add_column(f"{name} k/v/h", justify="right", no_wrap=True)
+    for f in findings:
+        if not f.records and not any(f.found.values()):
+            continue
+        cells = [
+            "/".join(str(f.found.get(name, {}).get(place, 0)) for place in privacy_topics.PLACES) for name in needles
+        ]
+        style = "red" if any(f.holding(name) for name in needles) else None
+        table.add_row(f.topic, f"{f.records:,}", *cells, style=style)
+    console.print(table)
+    held = sorted(f.topic for f in findings if any(f.holding(n) for n in needles))
+    console.print(f"topics holding the resident / 仍含该居民信息的主题: {', '.join(held) or 'none / 无'}")
+
+
 # --- report ----------------------------------------------------------------------------------------
 
 

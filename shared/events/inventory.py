@@ -170,7 +170,9 @@ def unclassified_columns() -> list[str]:
 
 
 @dataclass(frozen=True)
-class _Row:
+class EventField:
+    """A personal field of an event, where it travels and what it holds."""
+
     topic: str
     type_name: str
     field: str
@@ -206,14 +208,20 @@ def _readers(topic: str) -> str:
     return ", ".join(sorted(topics.TOPICS_BY_NAME[topic].consumers)) or "none (operators only)"
 
 
-def render() -> str:
+def event_rows() -> list[EventField]:
+    """Every personal field of every event, in the catalogue's topic order."""
     rows = [
-        _Row(topic_of(t), t, f, c)
+        EventField(topic_of(t), t, f, c)
         for t in CONTRACTS
         for f, c in sorted(personal_data.FIELDS.get(t, {}).items(), key=lambda fc: fields_of(t).index(fc[0]))
     ]
     order = [spec.name for spec in topics.TOPICS]
     rows.sort(key=lambda r: (order.index(r.topic), r.type_name))
+    return rows
+
+
+def render() -> str:
+    rows = event_rows()
     out = [
         "# Data inventory: personal information in learnstreet",
         "",

@@ -188,7 +188,11 @@ CONTACTS = _spec(
     {ENROLMENT},
     {NOTIFY},
     "Residents' contact data and notification preferences; latest per resident (compacted).",
-    {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+    # An erasure tombstones the resident's key; the contact it supersedes stays readable until the
+    # cleaner passes. Kafka compacts only rolled segments, and rolls a compacted topic's active
+    # segment on the first append after max.compaction.lag.ms: a day bounds how long a phone or an
+    # e-mail outlives its erasure on any partition that is still written to (ADR 10).
+    {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.compaction.lag.ms": str(DAY_MS)},
 )
 # A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
 # send it (a 15-minute window, in 5-minute segments so that deletion can follow), read by notify

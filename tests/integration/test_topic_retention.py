@@ -74,3 +74,14 @@ async def test_a_finite_retention_on_attendance_is_refused_naming_the_rebuilds(k
         "set forever or unset it"
     ]
     assert await _retention_ms(admin, "activities.attendance") == "-1"
+
+
+async def test_the_contacts_topic_compacts_within_a_day_of_a_tombstone(kafka_admin):
+    """ADR 10, amendment 2026-12-06: an erasure's tombstone supersedes the resident's contact; Kafka
+    compacts only rolled segments and rolls the active one on the first append after
+    max.compaction.lag.ms, which bounds how long the phone and e-mail stay readable."""
+    admin = await kafka_admin("admin")
+    responses = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, "enrolment.contacts")])
+    configs = {e[0]: e[1] for resp in responses for res in resp.resources for e in res[4]}
+    assert configs["cleanup.policy"] == "compact"
+    assert configs["max.compaction.lag.ms"] == str(catalogue.DAY_MS) == "86400000"

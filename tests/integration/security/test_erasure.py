@@ -1,9 +1,11 @@
 """Erasure, the database slice (ADR 10, issue 17): a resident with contact data, an enrolment, a
 vote and a check-in, known to all four services, is erased on enrolment by two operators. After
 that no service's database holds their card number, phone or e-mail, no data export returns
-anything about them, the compacted enrolment.contacts ends in a tombstone for their key, and the
-learning index is the same as before. The other topics still hold the card number in old events
-(crypto-shredding or resident keys are the next slice): the last test says what a read finds."""
+anything about them, the compacted enrolment.contacts ends in a tombstone for their key, the
+learning index is the same as before, and so is it after a rebuild from the topics, which brings
+nothing of the resident back. A full read of every topic still finds the card number in old
+events (resident keys are the next slice) and the contact in the compacted topic until its next
+compaction: the test of `learnstreet privacy find-in-topics` says exactly where."""
 
 from __future__ import annotations
 
@@ -20,7 +22,19 @@ from aiokafka import AIOKafkaConsumer
 from shared.events.catalogue import AttendanceRecorded
 from shared.events.envelope import envelop
 from tests.integration.activities.helpers import checkin, make_place, now, outcome, send_checkins
-from tests.support import ROOT, client, env, eventually, headers_of, kafka_auth, producer, read_topic, token, unique
+from tests.support import (
+    ROOT,
+    client,
+    env,
+    eventually,
+    headers_of,
+    kafka_auth,
+    producer,
+    read_topic,
+    rebuild,
+    token,
+    unique,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -376,6 +390,22 @@ async def test_the_learning_index_is_unchanged(erased):
     assert _values(after) == _values(erased["before"])
 
 
+async def test_a_rebuild_after_the_erasure_gives_the_same_index_and_brings_no_card_back(erased):
+    """The replay meets the resident's old events (card number included) and their late attendance
+    (the test above) before and after resident.erased: the swapped-in tables must hold the index
+    the live ones held, and nothing of the resident."""
+    needles = (erased["rid"], PHONE, EMAIL)
+
+    async def scoring_done():
+        return None if await _rows_mentioning("scoring", needles) else True
+
+    await eventually(scoring_done, timeout_s=150, every_s=1)
+    text = await rebuild("services.scoring", "rebuild", "--quiet")
+    assert "REBUILD equal=True swapped=True" in text, text
+    assert await _rows_mentioning("scoring", needles) == {}
+    assert _values(await _index()) == _values(erased["before"])
+
+
 async def test_the_contacts_topic_ends_in_a_tombstone_for_the_resident(erased):
     async def tombstoned():
         count, last = await _latest_by_key("enrolment.contacts", erased["rid"].encode())
@@ -385,15 +415,40 @@ async def test_the_contacts_topic_ends_in_a_tombstone_for_the_resident(erased):
     assert count >= 2  # the contact, then its tombstone (compaction will drop both)
 
 
-async def test_the_other_topics_still_hold_the_card_in_old_events(erased):
-    """The known limit of this slice (ADR 10): append-only topics keep the card number as the key
-    of the resident's old events until resident keys or crypto-shredding replace it."""
-    key = erased["rid"].encode()
-    # kiosk.checkins is left out: reading it whole raised a UnicodeDecodeError (poison records of
-    # other tests); to be looked at
-    held = {topic: (await _latest_by_key(topic, key))[0] for topic in ("enrolment.residents",)}
-    print(f"records keyed by the erased card number, read from the beginning: {held}")
-    assert held["enrolment.residents"] >= 2
+def test_a_full_read_of_every_topic_finds_the_phone_and_email_only_in_the_compacted_contacts(erased):
+    """`learnstreet privacy find-in-topics` reads every topic of the street, dead letters included,
+    from the beginning with the admin principal (the issue's check). What it finds is the known
+    limit of this slice (ADR 10): the phone and e-mail only in enrolment.contacts, superseded by the
+    tombstone and gone at its next compaction; the card number in the old events of the topics that
+    carry resident ids (keys and values) until resident keys replace it. Nothing of the resident in
+    a topic the data inventory lists no resident id for."""
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "learnstreet"), "privacy", "find-in-topics", erased["rid"],
+         "--phone", PHONE, "--email", EMAIL, "--json"],
+        capture_output=True, text=True, timeout=900, cwd=ROOT, env={**os.environ, **env()},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    print(f"a full read of every topic, {report['records']} records: "
+          f"{ {t['topic']: t['found'] for t in report['topics'] if t['found']} }")  # fmt: skip
+    found = {t["topic"]: t["found"] for t in report["topics"]}
+    # the read covered the catalogue, dead letters included, and found the resident's old events
+    assert {"enrolment.contacts", "privacy.erasures", "activities.attendance.dlq"} <= set(found)
+    assert report["records"] > 0
+    contact_topics = {t for t, f in found.items() if f.get("phone") or f.get("email")}
+    assert contact_topics <= {"enrolment.contacts"}, contact_topics
+    card_topics = {t for t, f in found.items() if f.get("card")}
+    assert "enrolment.residents" in card_topics  # registered, then erased: old events keep the card
+    assert card_topics <= _topics_carrying_resident_ids(), card_topics
+
+
+def _topics_carrying_resident_ids() -> set[str]:
+    """Topics (and their dead letters) with an event whose field the data inventory classifies as
+    a resident id, the kiosks' raw scans included."""
+    from shared.events.inventory import event_rows
+
+    topics = {row.topic for row in event_rows() if row.category == "resident_id"}
+    return topics | {f"{t}.dlq" for t in topics}
 
 
 def test_the_cli_asks_enrolment_to_erase(tmp_path):
