@@ -36,6 +36,9 @@ STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enro
 # The stages that read or write the generated street (the others bring their own residents).
 STREET_STAGES = {"pipeline", "ceilings", "latency", "scoring", "quix", "rebuild"}
 BROADCAST_TARGETS = {"broadcast_per_s", "broadcast_p99_s"}
+ENROLMENT_TARGETS = {
+    "enrol_rps", "enrol_p99_ms", "enrol_vs_ceiling", "hot_enrol_per_s", "hot_enrol_p99_ms", "hot_vs_spread"
+}  # fmt: skip
 LATENCY_RATE = 1000
 
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
@@ -325,6 +328,18 @@ class Bench:
                 console.print(f"[yellow]profiling failed: {error}[/]")
             finally:
                 await self.heal()
+
+        if missed & ENROLMENT_TARGETS and (self.wants("enrolment") or self.wants("hot_session")):
+            console.rule("[bold]profile: enrolment API")
+            try:
+                # the enrolment stage's wrk load again, shorter, with enrolment under py-spy from its 2nd second
+                task = asyncio.create_task(api_load.load(await api_load.prepared(), seconds=11))
+                await asyncio.sleep(2.0)
+                frames = await asyncio.to_thread(profile.record, "enrolment", 8)
+                await task
+                self.print_profile("enrolment", frames)
+            except Exception as error:
+                console.print(f"[yellow]profiling failed: {error}[/]")
 
         for service, frames in self.broadcast_profiles.items():
             console.rule(f"[bold]profile: broadcast ({service})")

@@ -51,8 +51,23 @@ def parse_result(stdout: str) -> ApiRun:
 async def run(
     *, seconds: int = 20, connections: int = 64, threads: int = 2, residents: int = 3000, sessions: int = 300
 ) -> ApiRun:
+    prefix = await prepared(residents, sessions)
+    return await load(prefix, seconds=seconds, connections=connections, threads=threads, residents=residents,
+                      sessions=sessions)  # fmt: skip
+
+
+async def prepared(residents: int = 3000, sessions: int = 300) -> str:
+    """Sessions and residents of a new load (their id prefix), known to enrolment."""
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     await enrolment_load.prepare(prefix, residents, sessions, 20)
+    return prefix
+
+
+async def load(
+    prefix: str, *, seconds: int = 20, connections: int = 64, threads: int = 2, residents: int = 3000,
+    sessions: int = 300,
+) -> ApiRun:  # fmt: skip
+    """wrk's enrol-and-cancel load on the prepared sessions and residents."""
     return await _wrk(env.service_url("enrolment"), prefix, seconds, connections, threads, residents, sessions)
 
 

@@ -53,6 +53,7 @@ def record(
     if not pids or not Path(py_spy).exists():
         return {"self": [], "own": []}
     out = (out_dir or env.BENCH_DIR) / f"profile-{service}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)  # a stage run alone (BENCH_ONLY) may be the first to write
     subprocess.run(
         [py_spy, "record", "--pid", str(pids[0]), "--duration", str(seconds), "--rate", "200",
          "--format", "raw", "--output", str(out), "--nonblocking"],
