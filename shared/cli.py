@@ -421,28 +421,12 @@ def privacy_find_in_topics(
             ))  # fmt: skip
         except privacy_topics.ReadStalled as error:
             _one_line(str(error))
-    read = sum(f.records for f in findings)
     if as_json:
-        print(orjson.dumps({"records": read, "topics": [f.as_json() for f in findings]}).decode())
+        print(orjson.dumps(privacy_topics.as_json(findings)).decode())
         return
-    table = Table(
-        title=f"{read:,} records read from {len(findings)} topics / 已读取记录",
-        caption="records holding it in their key / value / headers / 键、值、头中含该信息的记录数",
-    )
-    table.add_column("topic / 主题", overflow="fold")
-    table.add_column("records / 记录", justify="right")
-    for name in needles:
-        table.add_column(f"{name} k/v/h", justify="right", no_wrap=True)
-    for f in findings:
-        if not f.records and not any(f.found.values()):
-            continue
-        cells = [
-            "/".join(str(f.found.get(name, {}).get(place, 0)) for place in privacy_topics.PLACES) for name in needles
-        ]
-        style = "red" if any(f.holding(name) for name in needles) else None
-        table.add_row(f.topic, f"{f.records:,}", *cells, style=style)
+    table = privacy_topics.findings_table(findings, list(needles))
     console.print(table)
-    held = sorted(f.topic for f in findings if any(f.holding(n) for n in needles))
+    held = privacy_topics.topics_holding(findings, list(needles))
     console.print(f"topics holding the resident / 仍含该居民信息的主题: {', '.join(held) or 'none / 无'}")
 
 

@@ -15,7 +15,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 PLACES = ("key", "value", "headers")
 
@@ -38,6 +41,36 @@ class TopicFindings:
 
     def as_json(self) -> dict[str, Any]:
         return {"topic": self.topic, "records": self.records, "found": {n: dict(c) for n, c in self.found.items()}}
+
+
+def as_json(findings: list[TopicFindings]) -> dict[str, Any]:
+    return {"records": sum(f.records for f in findings), "topics": [f.as_json() for f in findings]}
+
+
+def topics_holding(findings: list[TopicFindings], needles: list[str]) -> list[str]:
+    return sorted(f.topic for f in findings if any(f.holding(n) for n in needles))
+
+
+def findings_table(findings: list[TopicFindings], needles: list[str]) -> Table:
+    """Per topic read: records, and per needle the records holding it in key / value / headers;
+    a topic holding any in red. Topics with nothing retained and nothing found are left out."""
+    from rich.table import Table
+
+    read = sum(f.records for f in findings)
+    table = Table(
+        title=f"{read:,} records read from {len(findings)} topics / 已读取记录",
+        caption="records holding it in their key / value / headers / 键、值、头中含该信息的记录数",
+    )
+    table.add_column("topic / 主题", overflow="fold")
+    table.add_column("records / 记录", justify="right")
+    for name in needles:
+        table.add_column(f"{name} k/v/h", justify="right", no_wrap=True)
+    for f in findings:
+        if not f.records and not any(f.found.values()):
+            continue
+        cells = ["/".join(str(f.found.get(name, {}).get(place, 0)) for place in PLACES) for name in needles]
+        table.add_row(f.topic, f"{f.records:,}", *cells, style="red" if any(f.holding(n) for n in needles) else None)
+    return table
 
 
 def needles_of(card: str, phone: str | None = None, email: str | None = None) -> dict[str, bytes]:

@@ -19,8 +19,8 @@ from aiokafka.structs import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
+from deploy.demo import erasure, simulate
 from deploy.demo import residents as residents_side
-from deploy.demo import simulate
 from deploy.demo.dataset import ROOT, generate
 from shared.events.topics import SERVICES, TOPICS, group_id
 from shared.local_env import kafka_client_kwargs, read_credentials
@@ -283,6 +283,7 @@ async def main(residents: int, courses: int, run_id: str) -> None:
         waited = await quiesce(platform, env)
         await select_honours(platform)
         await residents_side.show(platform, street, run_id, year, survey_id)
+        await erasure.show(platform, street)
         await show(platform, env, tally, started)
     finally:
         await platform.stop()
