@@ -827,17 +827,18 @@ class EvidenceRemoved(EventData):
 
 
 class NotificationSent(EventData):
-    """Emitted when a channel accepted a notification for a resident."""
+    """Emitted when a channel accepted a notification for a resident. v2 names no resident (v1
+    carried the card number and an idempotency key made of it, and was keyed by it): no service
+    reads these events, and an operator finds the message, its resident included, in notify by its
+    id (`GET /v1/notifications/{id}`); ADR 10."""
 
-    type_name: ClassVar[str] = "learnstreet.notify.notification.sent.v1"
+    type_name: ClassVar[str] = "learnstreet.notify.notification.sent.v2"
     topic: ClassVar[str] = topics.NOTIFICATIONS.name
-    key_field: ClassVar[str] = "resident_id"
+    key_field: ClassVar[str] = "notification_id"
 
     notification_id: str
-    resident_id: str
     kind: str
     channel: Literal["sms", "email"]
-    idempotency_key: str
     attempts: int
     triggered_at: datetime | None = None
 
@@ -845,7 +846,7 @@ class NotificationSent(EventData):
 class NotificationFailed(NotificationSent):
     """Emitted when a notification failed for good (permanent error or retries exhausted)."""
 
-    type_name: ClassVar[str] = "learnstreet.notify.notification.failed.v1"
+    type_name: ClassVar[str] = "learnstreet.notify.notification.failed.v2"
     reason: str = ""
 
 

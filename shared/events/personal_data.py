@@ -140,9 +140,6 @@ FIELDS: dict[str, dict[str, Category]] = {
         "actor": _C.STAFF_ID,
         "reason": _C.FREE_TEXT,
     },
-    **{
-        f"learnstreet.notify.notification.{action}.v1": {"resident_id": _C.RESIDENT_ID} for action in ("sent", "failed")
-    },
 }
 
 # Fields whose names look personal but are not, with the reason (the guard asks for a decision).
@@ -194,8 +191,6 @@ LINKED: dict[str, str] = {
     "learnstreet.scoring.volunteer.service_recorded.v1": "where and when the resident served as a volunteer, and what",
     "learnstreet.scoring.volunteer.service_confirmed.v1": "that the resident's volunteer service counts",
     "learnstreet.scoring.volunteer.service_rejected.v1": "that the resident's volunteer service was refused, and why",
-    "learnstreet.notify.notification.sent.v1": "a message the resident received",
-    "learnstreet.notify.notification.failed.v1": "a message that did not reach the resident",
 }
 
 # Database columns, by name, in every service (the same name means the same thing everywhere).

@@ -455,10 +455,8 @@ class _Known:
 def _event(cls, done: asyncpg.Record, **extra):
     return cls(
         notification_id=str(done["notification_id"]),
-        resident_id=done["resident_id"],
         kind=done["kind"],
         channel=done["channel"] or "sms",
-        idempotency_key=done["idempotency_key"],
         attempts=done["attempts"],
         triggered_at=done["triggered_at"],
         **extra,

@@ -3,6 +3,7 @@ real local SMTP sink and SMS gateway, statuses over the API, `notification.sent`
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -55,7 +56,11 @@ async def test_confirmed_enrolment_gives_one_email_in_the_residents_language():
         until=lambda rs: any(sent["notification_id"].encode() in r.value for r in rs),
     )
     [event] = [r for r in records if sent["notification_id"].encode() in r.value]
-    assert headers_of(event)["ce_type"] == "learnstreet.notify.notification.sent.v1"
+    assert headers_of(event)["ce_type"] == "learnstreet.notify.notification.sent.v2"
+    # v2 names no resident (ADR 10): keyed by the notification, no card number anywhere in the record
+    assert event.key == sent["notification_id"].encode()
+    assert english.encode() not in event.value and english not in str(headers_of(event))
+    assert json.loads(event.value)["channel"] == "email" and "resident_id" not in json.loads(event.value)
 
 
 async def test_same_event_three_times_and_a_replayed_fact_give_one_message():
