@@ -174,8 +174,10 @@ class SessionCancelled(EventData):
 # --- activities.needs ---------------------------------------------------------------------
 
 
-class NeedVoted(EventData):
-    """Emitted when a resident votes for a learning topic ("residents order the menu")."""
+class NeedVotedV1(EventData):
+    """Published until 2026-12: a resident's vote with their card number and their free text, which
+    scoring (its one consumer) never used. Still read, for the history on activities.needs that the
+    scoring rebuild replays; no longer emitted (NeedVoted)."""
 
     type_name: ClassVar[str] = "learnstreet.activities.need.voted.v1"
     topic: ClassVar[str] = topics.NEEDS.name
@@ -186,6 +188,21 @@ class NeedVoted(EventData):
     community_id: str
     theme: str
     topic_text: str = ""
+
+
+class NeedVoted(EventData):
+    """Emitted when a resident votes for a learning topic ("residents order the menu"). Names
+    neither the resident nor what they wrote (ADR 10): the index counts votes per community and
+    theme; the vote, its resident and its text stay in activities. `vote_id` is random, so it cannot
+    be recomputed from a card number."""
+
+    type_name: ClassVar[str] = "learnstreet.activities.need.voted.v2"
+    topic: ClassVar[str] = topics.NEEDS.name
+    key_field: ClassVar[str] = "community_id"
+
+    vote_id: str
+    community_id: str
+    theme: str
 
 
 class SessionRated(EventData):
@@ -853,7 +870,7 @@ class NotificationFailed(NotificationSent):
 EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
-    NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
+    NeedVotedV1, NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
     ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentConsentsChanged, ResidentErased,
     SignInCodeIssued,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,

@@ -202,8 +202,11 @@ def rank_needs(
     return sorted(needs, key=lambda n: (-n.weight, n.theme))
 
 
-def vote_id(resident_id: str, community_id: str, theme: str) -> str:
-    return str(uuid.uuid5(EVENT_NS, f"vote|{resident_id}|{community_id}|{theme}"))
+def new_vote_id() -> str:
+    """Random, not derived from the resident: it travels on activities.needs (ADR 10), where an id
+    computed from a card number would let anyone holding the card find the vote. A second vote
+    for the same theme is refused by the table's (resident, community, theme) key instead."""
+    return str(uuid.uuid4())
 
 
 # --- kiosk check-ins ------------------------------------------------------------------------

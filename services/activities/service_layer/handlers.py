@@ -337,16 +337,14 @@ async def vote(
     check_reference(ctx.reference, community_id=community_id, theme=theme)
     if known is not None and known.community_id != community_id:
         raise Invalid(f"residents vote in their own community ({known.community_id})", field="community_id")
-    vote_id = model.vote_id(resident_id, community_id, theme)
+    vote_id = model.new_vote_id()
     async with ctx.uow() as uow:
         voted_at = await repository.add_vote(uow.conn, vote_id, resident_id, community_id, theme, topic_text)
         if voted_at is None:
             raise Conflict(f"you voted for {theme} in {community_id} already", field="theme")
         _publish(
             uow,
-            ev.NeedVoted(
-                vote_id=vote_id, resident_id=resident_id, community_id=community_id, theme=theme, topic_text=topic_text
-            ),
+            ev.NeedVoted(vote_id=vote_id, community_id=community_id, theme=theme),
             correlation_id,
         )
         await uow.commit()

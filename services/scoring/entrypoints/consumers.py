@@ -38,6 +38,7 @@ HANDLERS: Handlers = {
     ev.EnrolmentWaitlisted: handlers.on_enrolment,
     ev.EnrolmentCancelled: handlers.on_enrolment,
     ev.NeedVoted: handlers.on_need,
+    ev.NeedVotedV1: handlers.on_need,  # the history before v2, which a rebuild replays
     ev.SessionRated: handlers.on_session_rated,
 }
 LABEL = "scoring.batch"  # metric label of attendance batches and of records skipped by offset

@@ -37,6 +37,7 @@ from shared.events.catalogue import (
     HonourReviewed,
     HonourRevoked,
     NeedVoted,
+    NeedVotedV1,
     RectificationTaskChanged,
     RectificationTaskOpened,
     ResidentErased,
@@ -68,7 +69,7 @@ async def on_enrolment(uow: UnitOfWork, event, incoming: Incoming) -> None:
     await repository.upsert_enrolment(uow.conn, event, status)
 
 
-async def on_need(uow: UnitOfWork, event: NeedVoted, incoming: Incoming) -> None:
+async def on_need(uow: UnitOfWork, event: NeedVoted | NeedVotedV1, incoming: Incoming) -> None:
     await repository.insert_vote(uow.conn, event, incoming.time or utcnow())
 
 

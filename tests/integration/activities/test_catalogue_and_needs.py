@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from tests.integration.activities.helpers import Tail, body, event_type, make_place, now, register_residents
-from tests.support import client, eventually, unique
+from tests.support import client, eventually, headers_of, unique
 
 pytestmark = pytest.mark.integration
 
@@ -197,20 +197,27 @@ async def test_needs_votes_ranking_and_courses_that_answer_them():
         # The resident's community comes from enrolment's event; wait until it has arrived.
         first = await eventually(lambda: _vote_when_known(residents[0], "law"))
         assert first.status_code == 201 and first.json()["community_id"] == community
+        vote_ids = {first.json()["vote_id"]}
         for resident in residents[1:]:
             r = await _vote(resident, "law")
             assert r.status_code == 201, r.text
+            vote_ids.add(r.json()["vote_id"])
         r = await _vote(residents[0], "parenting")
         assert r.status_code == 201
+        vote_ids.add(r.json()["vote_id"])
         again = await _vote(residents[0], "law")
         assert again.status_code == 409 and ("body", "theme") in fields(again)
         wrong = await _vote(residents[1], "law", community_id="pinghu")
         assert wrong.status_code == 422 and ("body", "community_id") in fields(wrong)
         bad = await _vote(residents[1], "astrology")
         assert bad.status_code == 422 and ("body", "theme") in fields(bad)
-        voted = await tail.wait_for(lambda rec: rec.key == community.encode() and body(rec)["resident_id"] in residents,
+        voted = await tail.wait_for(lambda rec: rec.key == community.encode() and body(rec)["vote_id"] in vote_ids,
                                     count=4)  # fmt: skip
     assert {body(v)["theme"] for v in voted} == {"law", "parenting"}
+    # need.voted.v2 names neither the resident nor their text (ADR 10): the index counts votes
+    assert all(headers_of(v)["ce_type"] == "learnstreet.activities.need.voted.v2" for v in voted)
+    assert not [v for v in voted for r in residents if r.encode() in v.value or r in str(headers_of(v))]
+    assert all(set(body(v)) == {"vote_id", "community_id", "theme"} for v in voted)
     async with client("activities") as op:
         c = await op.post("/v1/courses", json={"title_zh": "普法", "title_en": "Know your rights", "theme": "law"})
         assert c.status_code == 201
