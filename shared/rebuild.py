@@ -16,6 +16,13 @@ stored in the same transactions (scoring's index, enrolment's passports). The re
 
 Schema names carry the run's pid and a random tag: a concurrent rebuild (whose guard lock may have
 vanished with a terminated connection) can never drop or swap another run's shadow tables.
+
+Checkpoints (ADR 0010, amendment 2026-12-06): `take_checkpoint` copies the projection's tables, its
+offsets included, into `<name>_checkpoint` from one REPEATABLE READ snapshot (every live batch
+commits its rows and offsets together, so the copy is consistent and the live consumer never
+waits). `run(from_checkpoint=True)` starts the shadow tables from that copy and replays only the
+records after its offsets: the rebuild then needs the topics' history since the checkpoint, not
+since the beginning.
 """
 
 from __future__ import annotations
@@ -70,6 +77,83 @@ def check_full_history(name: str, beginnings: dict[TopicPartition, int]) -> None
     )
 
 
+class NoCheckpoint(Exception):
+    """A rebuild from a checkpoint was asked for and the projection has none."""
+
+
+def checkpoint_schema(projection_name: str) -> str:
+    return f"{projection_name}_checkpoint"
+
+
+def check_history_since(name: str, beginnings: dict[TopicPartition, int], positions: dict[TopicPartition, int]) -> None:
+    """Refuse (HistoryMissing, one line) when a partition's first retained offset is past the first
+    record the rebuild must replay after its checkpoint."""
+    cut = sorted((tp.topic, tp.partition, offset, positions[tp]) for tp, offset in beginnings.items()
+                 if offset > positions[tp])  # fmt: skip
+    if not cut:
+        return
+    topic, partition, offset, needed = cut[0]
+    more = f" (and {len(cut) - 1} more partition{'s' if len(cut) > 2 else ''})" if len(cut) > 1 else ""
+    raise HistoryMissing(
+        f"the {name} rebuild from its checkpoint needs {topic} partition {partition} from offset {needed}, but it "
+        f"starts at offset {offset}{more}: records after the checkpoint were deleted; take checkpoints more often "
+        "than the topics' retention (docs/decisions/0010-erasure.md)"
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    schema: str
+    rows: int
+    records: int  # records of the topics the checkpoint covers (its offsets + 1, summed)
+    seconds: float
+
+
+async def take_checkpoint(projection: Projection, dsn: str) -> Checkpoint:
+    """Copy the projection's tables into `<name>_checkpoint`, replacing the previous checkpoint in
+    the same transaction (a failed copy leaves the old one). Holds the rebuild lock: never beside a
+    rebuild of the same projection (RebuildBusy)."""
+    started = time.perf_counter()
+    final = checkpoint_schema(projection.name)
+    building = f"{final}_next"
+    conn = await asyncpg.connect(dsn)
+    try:
+        if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", projection.rebuild_lock):
+            raise RebuildBusy(projection.name)
+        if projection.checkpoint_lock is not None:
+            # before the snapshot: an erasure in progress commits first, and is in the copy
+            await conn.execute("SELECT pg_advisory_lock($1)", projection.checkpoint_lock)
+        async with conn.transaction(isolation="repeatable_read"):
+            await conn.execute(f"DROP SCHEMA IF EXISTS {building} CASCADE")
+            await conn.execute(f"CREATE SCHEMA {building}")
+            rows = 0
+            for table in projection.tables:
+                await conn.execute(f"CREATE TABLE {building}.{table} (LIKE public.{table} INCLUDING ALL)")
+                status = await conn.execute(f"INSERT INTO {building}.{table} SELECT * FROM public.{table}")
+                rows += int(status.rsplit(" ", 1)[-1])
+            await conn.execute(f"DROP SCHEMA IF EXISTS {final} CASCADE")
+            await conn.execute(f"ALTER SCHEMA {building} RENAME TO {final}")
+            await conn.execute(f"SET LOCAL search_path TO {final}")
+            offsets = await projection.stored_offsets(conn)
+        return Checkpoint(final, rows, sum(o + 1 for o in offsets.values()), time.perf_counter() - started)
+    finally:
+        with contextlib.suppress(Exception):
+            await conn.execute("SELECT pg_advisory_unlock_all()")
+        await conn.close()
+
+
+async def checkpoint_offsets(conn: asyncpg.Connection, projection: Projection) -> StoredOffsets:
+    schema = checkpoint_schema(projection.name)
+    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
+        raise NoCheckpoint(
+            f"the {projection.name} projection has no checkpoint ({schema}): take one first "
+            f"(python -m services.{projection.name} checkpoint)"
+        )
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL search_path TO {schema}")
+        return await projection.stored_offsets(conn)
+
+
 @dataclass(frozen=True)
 class Comparison:
     differences: list[str]  # one line per difference; empty when the rebuilt tables equal the live ones
@@ -91,6 +175,9 @@ class Projection:
     # (live connection inside the swap transaction, a connection on the shadow schema, shadow schema name)
     compare: Callable[[asyncpg.Connection, asyncpg.Connection, str], Awaitable[Comparison]]
     swap_when_different: bool  # scoring's index is rebuilt to repair it; passports only swap when equal
+    # held exclusively while a checkpoint is copied; an erasure holds it shared while it erases the
+    # checkpoint's copy, so a checkpoint never copies rows an erasure is about to erase
+    checkpoint_lock: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +285,7 @@ class Rebuild:
         batch_size: int,
         console: Console | None = None,
         progress: bool = False,
+        from_checkpoint: bool = False,
     ) -> Result:
         p = self.projection
         console = console or Console(stderr=True)
@@ -216,13 +304,22 @@ class Rebuild:
             partitions = [TopicPartition(t, n) for t in p.topics for n in range(TOPICS_BY_NAME[t].partitions)]
             consumer.assign(partitions)
             beginnings = dict(await consumer.beginning_offsets(partitions))
-            check_full_history(p.name, beginnings)  # before anything is created
+            starts, checkpoint = beginnings, None
+            if from_checkpoint:
+                async with live_pool.acquire() as conn:
+                    covered = await checkpoint_offsets(conn, p)
+                checkpoint = checkpoint_schema(p.name)
+                starts = {tp: covered.get((tp.topic, tp.partition), -1) + 1 for tp in partitions}
+                check_history_since(p.name, beginnings, starts)  # before anything is created
+            else:
+                check_full_history(p.name, beginnings)  # before anything is created
             async with live_pool.acquire() as conn:
-                await self._prepare_shadow(conn)
-            await consumer.seek_to_beginning(*partitions)
+                await self._prepare_shadow(conn, checkpoint)
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
             on_retry = lambda error: console.print(f"transient failure ({type(error).__name__}: {error}); retrying")  # noqa: E731
             replayer = Replayer(consumer, p.dispatcher(UnitOfWorkFactory(shadow_pool)), p.check, batch_size, on_retry)
-            replayer.position = beginnings
+            replayer.position = dict(starts)
 
             async def stored_targets() -> Targets:
                 async with live_pool.acquire() as conn:
@@ -255,11 +352,26 @@ class Rebuild:
             await live_pool.close()
         return Result(replayer.records, replayer.dead, time.perf_counter() - started, comparison, swapped)
 
-    async def _prepare_shadow(self, conn: asyncpg.Connection) -> None:
+    async def _prepare_shadow(self, conn: asyncpg.Connection, checkpoint: str | None = None) -> None:
+        """Empty shadow tables, or with `checkpoint` the checkpoint's rows (the columns both have: a
+        column added by a migration since the checkpoint takes its default)."""
         await conn.execute(f"DROP SCHEMA IF EXISTS {self.shadow} CASCADE")
         await conn.execute(f"CREATE SCHEMA {self.shadow}")
         for table in self.projection.tables:
             await conn.execute(f"CREATE TABLE {self.shadow}.{table} (LIKE public.{table} INCLUDING ALL)")
+            if checkpoint is None:
+                continue
+            columns = await conn.fetchval(
+                """SELECT string_agg(quote_ident(s.column_name), ', ' ORDER BY s.ordinal_position)
+                   FROM information_schema.columns s JOIN information_schema.columns c
+                     ON c.table_schema = $2 AND c.table_name = s.table_name AND c.column_name = s.column_name
+                   WHERE s.table_schema = $1 AND s.table_name = $3""",
+                self.shadow, checkpoint, table,
+            )  # fmt: skip
+            if columns:
+                await conn.execute(
+                    f"INSERT INTO {self.shadow}.{table} ({columns}) SELECT {columns} FROM {checkpoint}.{table}"
+                )
 
     async def _finish(self, live_pool, shadow_pool, replayer: Replayer, partitions, swap: bool, advance):
         """Under the projection lock: replay the last records, compare, and swap (all or nothing)."""

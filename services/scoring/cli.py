@@ -25,7 +25,16 @@ from services.scoring.service_layer.attendance import check_attendance
 from services.scoring.service_layer.handlers import ReplayedErasures
 from shared.db.erasure import ErasedCards
 from shared.events.envelope import utcnow
-from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
+from shared.rebuild import (
+    Comparison,
+    HistoryMissing,
+    NoCheckpoint,
+    Projection,
+    Rebuild,
+    RebuildBusy,
+    Result,
+    take_checkpoint,
+)
 
 app = typer.Typer(add_completion=False, help="learnstreet scoring: operator commands.")
 REBUILD_LOCK = 0x5C0_12F
@@ -42,14 +51,19 @@ def rebuild(
     swap: bool = typer.Option(True, help="Swap the rebuilt tables in (else: build and compare only)."),
     batch_size: int = typer.Option(5000, min=100, help="Records per transaction."),
     quiet: bool = typer.Option(False, help="No progress bar."),
+    from_checkpoint: bool = typer.Option(
+        False, "--from-checkpoint", help="Start from the last checkpoint and replay only what came after it."
+    ),
 ) -> None:
-    """Replay the topics from the beginning into shadow tables, compare with the live index, swap."""
+    """Replay the topics from the beginning (or from the checkpoint) into shadow tables, compare
+    with the live index, swap."""
     try:
-        result = asyncio.run(run_rebuild(settings(), swap=swap, batch_size=batch_size, progress=not quiet))
+        result = asyncio.run(run_rebuild(settings(), swap=swap, batch_size=batch_size, progress=not quiet,
+                                         from_checkpoint=from_checkpoint))  # fmt: skip
     except RebuildBusy:
         console.print("another rebuild is running; try again when it has finished")
         raise typer.Exit(3) from None
-    except HistoryMissing as e:  # a topic lost its first records: the index would be rebuilt short
+    except (HistoryMissing, NoCheckpoint) as e:  # the index would be rebuilt short, or from nothing
         print(f"error: {e}", file=sys.stderr)
         raise typer.Exit(4) from None
     console.print(
@@ -60,6 +74,21 @@ def rebuild(
         console.print(f"  differs: {line}")
     print(f"REBUILD equal={result.equal} swapped={result.swapped} records={result.records}")
     sys.exit(0 if result.equal else 1)
+
+
+@app.command()
+def checkpoint() -> None:
+    """Copy the index's projection tables with their offsets into the scoring_checkpoint schema,
+    from which `rebuild --from-checkpoint` starts (ADR 0010): the rebuild then needs only the
+    records after it."""
+    s = settings()
+    try:
+        taken = asyncio.run(take_checkpoint(index_projection(s), s.database_url.get_secret_value()))
+    except RebuildBusy:
+        console.print("a rebuild or another checkpoint is running; try again when it has finished")
+        raise typer.Exit(3) from None
+    console.print(f"{taken.schema}: {taken.rows} rows covering {taken.records} records in {taken.seconds:.1f} s")
+    print(f"CHECKPOINT rows={taken.rows} records={taken.records}")
 
 
 def index_projection(s: ScoringSettings) -> Projection:
@@ -79,7 +108,7 @@ def index_projection(s: ScoringSettings) -> Projection:
             rebuild_dispatcher, periods=engine.indicators.periods,
             erased_cards=ErasedCards.for_service(s.jwt_secret.get_secret_value(), "scoring"), erasures=erasures,
         ),
-        check=check_attendance, compare=compare, swap_when_different=True,
+        check=check_attendance, compare=compare, swap_when_different=True, checkpoint_lock=repository.CHECKPOINT_LOCK,
     )  # fmt: skip
 
 
@@ -96,8 +125,10 @@ def _differences(live: dict[str, Any], rebuilt: dict[str, Any]) -> list[str]:
     return out
 
 
-async def run_rebuild(s: ScoringSettings, *, swap: bool, batch_size: int, progress: bool) -> Result:
+async def run_rebuild(
+    s: ScoringSettings, *, swap: bool, batch_size: int, progress: bool, from_checkpoint: bool = False
+) -> Result:
     return await Rebuild(index_projection(s)).run(
         dsn=s.database_url.get_secret_value(), kafka_kwargs=s.kafka_client_kwargs(), swap=swap,
-        batch_size=batch_size, console=console, progress=progress,
+        batch_size=batch_size, console=console, progress=progress, from_checkpoint=from_checkpoint,
     )  # fmt: skip

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from services.scoring.adapters.repository import PROJECTION_TABLES
+from services.scoring.adapters.repository import CHECKPOINT_LOCK, CHECKPOINT_SCHEMA, PROJECTION_TABLES
 from shared.db import erasure
 from shared.http import audit
 
@@ -64,6 +64,21 @@ async def erase(
     conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, erased_cards: erasure.ErasedCards | None = None
 ) -> int | None:
     return await erasure.erase(conn, resident_id, request_id, ERASURE, erased_cards)
+
+
+async def erase_checkpoint(conn: asyncpg.Connection, resident_id: str) -> int:
+    """The checkpoint (`python -m services.scoring checkpoint`) is a copy of the projection's tables,
+    the resident's rows included: the same statements there, in the live erasure's transaction.
+    Waits for a checkpoint being copied (CHECKPOINT_LOCK), so the new copy is the one erased."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CHECKPOINT_LOCK)
+    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", CHECKPOINT_SCHEMA):
+        return 0
+    path = await conn.fetchval("SELECT current_setting('search_path')")
+    await conn.execute(f"SET LOCAL search_path TO {CHECKPOINT_SCHEMA}")
+    try:
+        return await erase_projected(conn, {resident_id})
+    finally:
+        await conn.execute("SELECT set_config('search_path', $1, true)", path)
 
 
 async def erase_projected(conn: asyncpg.Connection, residents: set[str]) -> int:

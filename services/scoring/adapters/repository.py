@@ -29,6 +29,9 @@ PROJECTION_TABLES = (
 
 # Held shared by every live batch and exclusively by the rebuild while it swaps tables in.
 PROJECTION_LOCK = 0x5C0_12E
+# Held exclusively while a checkpoint is copied, shared by an erasure of the checkpoint's rows.
+CHECKPOINT_LOCK = 0x5C0_130
+CHECKPOINT_SCHEMA = "scoring_checkpoint"  # shared/rebuild.py checkpoint_schema("scoring")
 
 
 # --- offsets -----------------------------------------------------------------------------------

@@ -595,6 +595,7 @@ async def on_resident_erased(uow: UnitOfWork, event: ResidentErased, meta: Incom
     cards = getattr(uow.deps, "erased_cards", None)
     if await privacy.erase(uow.conn, event.resident_id, event.request_id, cards) is None:
         return
+    await privacy.erase_checkpoint(uow.conn, event.resident_id)
     if cards is not None:
         # the batch's offsets are stored just before the commit: where attendance stood then
         uow.before_commit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 
 import pytest
@@ -75,6 +76,38 @@ async def test_rebuild_equals_live_and_swaps_while_live_keeps_counting():
         await eventually(lambda: _has(db, f"{run}-c", 100), timeout_s=30)
         await asyncio.sleep(1.5)
         assert (await _course_totals(db, f"{run}-c"))[0] == 100
+    finally:
+        await activities.stop()
+        await db.close()
+
+
+async def test_a_rebuild_from_a_checkpoint_replays_only_what_came_after_it_and_equals_live():
+    """ADR 10, amendment 2026-12-06: the checkpoint copies the projection with its offsets; the
+    rebuild starts from it, replays the records after it (fewer than the checkpoint covers), and
+    gives the live index, live events arriving during it included."""
+    run = unique("ckpt")
+    activities = await producer("activities")
+    db = await scoring_db()
+    try:
+        await send(activities, *[attendance(f"{run}-r{i}", community="egongling", course_id=f"{run}-c")
+                                 for i in range(40)])  # fmt: skip
+        await eventually(lambda: _has(db, f"{run}-c", 40), timeout_s=30)
+        taken = await rebuild("services.scoring", "checkpoint")
+        covered = int(re.search(r"CHECKPOINT rows=\d+ records=(\d+)", taken).group(1))
+        assert covered >= 40, taken
+        await send(activities, *[attendance(f"{run}-after{i}", community="egongling", course_id=f"{run}-c")
+                                 for i in range(25)])  # fmt: skip
+        await eventually(lambda: _has(db, f"{run}-c", 65), timeout_s=30)
+        late = [attendance(f"{run}-late{i}", community="egongling", course_id=f"{run}-c") for i in range(10)]
+        text = await rebuild(
+            "services.scoring", "rebuild", "--quiet", "--from-checkpoint", during=send(activities, *late)
+        )
+        assert "REBUILD equal=True swapped=True" in text, text
+        replayed = int(re.search(r"records=(\d+)", text.split("REBUILD", 1)[1]).group(1))
+        assert 25 <= replayed < covered, text
+        await eventually(lambda: _has(db, f"{run}-c", 75), timeout_s=30)
+        await asyncio.sleep(1.5)
+        assert (await _course_totals(db, f"{run}-c"))[0] == 75
     finally:
         await activities.stop()
         await db.close()

@@ -75,13 +75,14 @@ async def _index_after(moment: datetime) -> dict:
     return await eventually(fresh, timeout_s=150, every_s=1)
 
 
-async def _rows_mentioning(service: str, needles: tuple[str, ...]) -> dict[str, int]:
-    """Every table of the service's database whose rows, as text, contain one of `needles`."""
+async def _rows_mentioning(service: str, needles: tuple[str, ...], schema: str = "public") -> dict[str, int]:
+    """Every table of the service's database (in `schema`) whose rows, as text, contain one of `needles`."""
     conn = await asyncpg.connect(env()[f"{service.upper()}_DATABASE_URL"])
     try:
         tables = await conn.fetch(
             "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS t FROM information_schema.tables"
-            " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'"
+            " WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
+            schema,
         )
         found = {}
         for (table,) in tables:
@@ -179,6 +180,10 @@ async def erased() -> dict:
 
         await eventually(arrived, timeout_s=150, every_s=1)
     before = await _index_after(datetime.now(UTC))
+    # a checkpoint of scoring's projection with the resident in it: the erasure must reach it too
+    checkpoint = await rebuild("services.scoring", "checkpoint")
+    assert "CHECKPOINT rows=" in checkpoint, checkpoint
+    assert await _rows_mentioning("scoring", (rid, rid, rid), schema="scoring_checkpoint")
 
     requested = datetime.now(UTC)
     async with client("enrolment", "operator", "era-desk") as enr:
@@ -401,6 +406,22 @@ async def test_a_rebuild_after_the_erasure_gives_the_same_index_and_brings_no_ca
 
     await eventually(scoring_done, timeout_s=150, every_s=1)
     text = await rebuild("services.scoring", "rebuild", "--quiet")
+    assert "REBUILD equal=True swapped=True" in text, text
+    assert await _rows_mentioning("scoring", needles) == {}
+    assert _values(await _index()) == _values(erased["before"])
+
+
+async def test_the_checkpoint_is_erased_and_a_rebuild_from_it_brings_no_card_back(erased):
+    """scoring's checkpoint (ADR 10, amendment 2026-12-06), taken before the erasure, lost the
+    resident's rows with the live tables; a rebuild from it replays only what came after (the
+    erasure and the late attendance among it) and gives the live index."""
+    needles = (erased["rid"], PHONE, EMAIL)
+
+    async def erased_there():
+        return None if await _rows_mentioning("scoring", needles, schema="scoring_checkpoint") else True
+
+    await eventually(erased_there, timeout_s=150, every_s=1)
+    text = await rebuild("services.scoring", "rebuild", "--quiet", "--from-checkpoint")
     assert "REBUILD equal=True swapped=True" in text, text
     assert await _rows_mentioning("scoring", needles) == {}
     assert _values(await _index()) == _values(erased["before"])

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from services.enrolment import cli as enrolment_cli
 from services.scoring import cli as scoring_cli
-from shared.rebuild import HistoryMissing
+from shared.rebuild import HistoryMissing, NoCheckpoint
 
 CASES = [(enrolment_cli, "rebuild-passports"), (scoring_cli, "rebuild")]
 
@@ -25,3 +25,16 @@ def test_a_topic_without_its_first_records_ends_the_rebuild_in_one_line(cli, com
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "partition 2 starts at offset 40" in lines[0]
+
+
+def test_a_rebuild_from_a_checkpoint_that_does_not_exist_ends_in_one_line(monkeypatch) -> None:
+    async def refused(*_args, **kwargs):
+        assert kwargs["from_checkpoint"] is True
+        raise NoCheckpoint("the scoring projection has no checkpoint (scoring_checkpoint): take one first")
+
+    monkeypatch.setattr(scoring_cli, "settings", lambda: object())
+    monkeypatch.setattr(scoring_cli, "run_rebuild", refused)
+    result = CliRunner().invoke(scoring_cli.app, ["rebuild", "--from-checkpoint"])
+    assert result.exit_code == 4, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "has no checkpoint" in lines[0] and "take one first" in lines[0]

@@ -102,3 +102,27 @@ async def test_the_rebuild_refuses_before_creating_shadow_tables(monkeypatch):
     with pytest.raises(HistoryMissing, match=r"activities\.needs partition 1 starts at offset 40"):
         await Rebuild(projection).run(dsn="postgresql://x", kafka_kwargs={}, swap=True, batch_size=100)
     assert not [s for s in sql if "CREATE" in s], sql
+
+
+# --- from a checkpoint (ADR 0010, amendment 2026-12-06) -------------------------------------------
+
+
+def test_a_rebuild_from_a_checkpoint_needs_only_the_records_after_it():
+    tp0, tp1 = TopicPartition("activities.attendance", 0), TopicPartition("activities.attendance", 1)
+    # retention removed the records the checkpoint already covers: nothing is missing
+    rebuild.check_history_since("scoring", {tp0: 500, tp1: 0}, {tp0: 800, tp1: 0})
+    rebuild.check_history_since("scoring", {tp0: 800}, {tp0: 800})  # exactly the first one needed
+
+
+def test_records_deleted_after_the_checkpoint_are_refused_in_one_line():
+    tp0, tp1 = TopicPartition("activities.attendance", 0), TopicPartition("enrolment.residents", 2)
+    with pytest.raises(HistoryMissing) as refused:
+        rebuild.check_history_since("scoring", {tp0: 801, tp1: 10}, {tp0: 800, tp1: 11})
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "activities.attendance partition 0 from offset 800, but it starts at offset 801" in message
+    assert "take checkpoints more often than the topics' retention" in message
+
+
+def test_the_checkpoint_schema_is_named_after_the_projection():
+    assert rebuild.checkpoint_schema("scoring") == "scoring_checkpoint"
