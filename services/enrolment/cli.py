@@ -6,6 +6,8 @@ the live consumer stored in `passport_offsets`, then compare and swap under the 
 The passport tables are compared row by row, both ways; they are swapped in only when equal.
 Prints `REBUILD-PASSPORTS equal=<bool> swapped=<bool> records=<n>`; exit 0 when equal, 1 when not,
 3 when another rebuild runs, 4 (one line) when a topic no longer holds its first records.
+`checkpoint-passports` copies the passport tables with their offsets into `passport_checkpoint`;
+`rebuild-passports --from-checkpoint` starts from it and replays only what came after (ADR 0010).
 
 `python -m services.enrolment rotate-credential-key` adds a signing key for verifiable honours
 (docs/decisions/0012-open-badges.md) and prints `ROTATE-CREDENTIAL-KEY kid=<kid>`.
@@ -24,7 +26,16 @@ from services.enrolment.adapters import passport as repository
 from services.enrolment.config import EnrolmentSettings, settings
 from services.enrolment.entrypoints.consumers import PASSPORT_TOPICS, rebuild_dispatcher
 from services.enrolment.service_layer.passport import PassportProjector, check_event
-from shared.rebuild import Comparison, HistoryMissing, Projection, Rebuild, RebuildBusy, Result
+from shared.rebuild import (
+    Comparison,
+    HistoryMissing,
+    NoCheckpoint,
+    Projection,
+    Rebuild,
+    RebuildBusy,
+    Result,
+    take_checkpoint,
+)
 
 app = typer.Typer(add_completion=False, help="learnstreet enrolment: operator commands.")
 console = Console(stderr=True)
@@ -39,14 +50,18 @@ def main() -> None:
 def rebuild_passports(
     swap: bool = typer.Option(False, help="Swap the rebuilt tables in (else: build and compare only)."),
     batch_size: int = typer.Option(5000, min=100, help="Records per transaction."),
+    from_checkpoint: bool = typer.Option(
+        False, "--from-checkpoint", help="Start from the last checkpoint and replay only what came after it."
+    ),
 ) -> None:
-    """Replay the topics into shadow passport tables and compare them with the live ones."""
+    """Replay the topics (all, or after the checkpoint) into shadow passport tables and compare
+    them with the live ones."""
     try:
-        result = asyncio.run(run_rebuild(settings(), swap=swap, batch_size=batch_size))
+        result = asyncio.run(run_rebuild(settings(), swap=swap, batch_size=batch_size, from_checkpoint=from_checkpoint))
     except RebuildBusy:
         console.print("another passport rebuild is running; try again when it has finished")
         raise typer.Exit(3) from None
-    except HistoryMissing as e:  # a topic lost its first records: the passports would be rebuilt short
+    except (HistoryMissing, NoCheckpoint) as e:  # the passports would be rebuilt short, or from nothing
         print(f"error: {e}", file=sys.stderr)
         raise typer.Exit(4) from None
     rows = result.comparison.details
@@ -82,15 +97,29 @@ async def _compare(live: asyncpg.Connection, shadow: asyncpg.Connection, schema:
 PASSPORTS = Projection(
     name="passport", topics=PASSPORT_TOPICS, tables=repository.PROJECTION_TABLES, lock=repository.PASSPORT_LOCK,
     rebuild_lock=repository.REBUILD_LOCK, stored_offsets=repository.stored_offsets, dispatcher=_replay_dispatcher,
-    check=check_event, compare=_compare, swap_when_different=False,
+    check=check_event, compare=_compare, swap_when_different=False, checkpoint_lock=repository.CHECKPOINT_LOCK,
 )  # fmt: skip
 
 
-async def run_rebuild(s: EnrolmentSettings, *, swap: bool, batch_size: int) -> Result:
+async def run_rebuild(s: EnrolmentSettings, *, swap: bool, batch_size: int, from_checkpoint: bool = False) -> Result:
     return await Rebuild(PASSPORTS).run(
         dsn=s.database_url.get_secret_value(), kafka_kwargs=s.kafka_client_kwargs(), swap=swap,
-        batch_size=batch_size, console=console,
+        batch_size=batch_size, console=console, from_checkpoint=from_checkpoint,
     )  # fmt: skip
+
+
+@app.command("checkpoint-passports")
+def checkpoint_passports() -> None:
+    """Copy the passport tables with their offsets into the passport_checkpoint schema, from which
+    `rebuild-passports --from-checkpoint` starts (ADR 0010)."""
+    s = settings()
+    try:
+        taken = asyncio.run(take_checkpoint(PASSPORTS, s.database_url.get_secret_value()))
+    except RebuildBusy:
+        console.print("a passport rebuild or another checkpoint is running; try again when it has finished")
+        raise typer.Exit(3) from None
+    console.print(f"{taken.schema}: {taken.rows} rows covering {taken.records} records in {taken.seconds:.1f} s")
+    print(f"CHECKPOINT rows={taken.rows} records={taken.records}")
 
 
 @app.command("rotate-credential-key")

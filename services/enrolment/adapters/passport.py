@@ -18,6 +18,9 @@ PROJECTION_TABLES = ("passport_attendance", "passport_honours", "passport_offset
 # The rebuild takes it exclusively to swap its tables in; every live batch holds it shared.
 PASSPORT_LOCK = 0x9A55_0001
 REBUILD_LOCK = 0x9A55_0002
+# Held exclusively while a checkpoint is copied, shared by an erasure of the checkpoint's rows.
+CHECKPOINT_LOCK = 0x9A55_0003
+CHECKPOINT_SCHEMA = "passport_checkpoint"  # shared/rebuild.py checkpoint_schema("passport")
 
 # --- offsets (the dispatcher's OffsetStore) ---------------------------------------------------------
 
@@ -94,6 +97,21 @@ async def erase_passports(conn: asyncpg.Connection, resident_ids: set[str]) -> N
             "UPDATE passport_honours SET resident_ids = array_remove(resident_ids, $1) WHERE $1 = ANY(resident_ids)",
             resident_id,
         )
+
+
+async def erase_checkpoint(conn: asyncpg.Connection, resident_ids: set[str]) -> None:
+    """The checkpoint (`python -m services.enrolment checkpoint-passports`) is a copy of the passport
+    tables: the residents go there too, in the live erasure's transaction, after any checkpoint
+    being copied (CHECKPOINT_LOCK), so the new copy is the one erased."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CHECKPOINT_LOCK)
+    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", CHECKPOINT_SCHEMA):
+        return
+    path = await conn.fetchval("SELECT current_setting('search_path')")
+    await conn.execute(f"SET LOCAL search_path TO {CHECKPOINT_SCHEMA}")
+    try:
+        await erase_passports(conn, resident_ids)
+    finally:
+        await conn.execute("SELECT set_config('search_path', $1, true)", path)
 
 
 # --- reads ------------------------------------------------------------------------------------------

@@ -51,7 +51,7 @@ def register(runtime: Runtime, erased_cards: ErasedCards | None = None) -> None:
     )
     runtime.consume(
         *PASSPORT_TOPICS,
-        projector=PassportProjector(erased_cards),
+        projector=PassportProjector(erased_cards, erase_checkpoint=True),
         offsets=PassportOffsets(),
         label=PASSPORT_LABEL,
         group_id=PASSPORT_GROUP,

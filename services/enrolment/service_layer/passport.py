@@ -47,10 +47,12 @@ class PassportProjector:
     event_types = domain.EVENT_TYPES
     lock: asyncio.Lock | None = None  # the rebuild's lock is PostgreSQL's, taken with the offsets
 
-    def __init__(self, erased_cards: ErasedCards | None = None) -> None:
+    def __init__(self, erased_cards: ErasedCards | None = None, *, erase_checkpoint: bool = False) -> None:
         self.erased: set[str] = set()
         # the live projector's: attendance of a card erased before it arrived is not applied
         self.erased_cards = erased_cards
+        # the live projector's: an erasure reaches the checkpoint's copy too (not the rebuild's replay)
+        self.erase_checkpoint = erase_checkpoint
 
     async def project(self, uow: UnitOfWork, events: list[Incoming]) -> None:
         for event in events:
@@ -61,6 +63,8 @@ class PassportProjector:
         await repository.apply_changes(uow.conn, changes)
         if erased:
             await repository.erase_passports(uow.conn, erased)
+            if self.erase_checkpoint:
+                await repository.erase_checkpoint(uow.conn, erased)
             self.erased |= erased
 
     async def _without_erased_cards(self, uow: UnitOfWork, events: list[Incoming]) -> list[Incoming]:

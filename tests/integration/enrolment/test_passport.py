@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
 from shared.events.catalogue import (
@@ -18,7 +19,7 @@ from shared.events.catalogue import (
 from shared.events.envelope import envelop
 from tests.integration.enrolment.helpers import LEARNER, published, register_many, schedule
 from tests.integration.scoring.events import adjustment, attendance
-from tests.support import client, eventually, rebuild, unique
+from tests.support import client, env, eventually, rebuild, unique
 
 pytestmark = pytest.mark.integration
 
@@ -153,6 +154,10 @@ async def test_an_erased_residents_passport_stays_gone_after_a_rebuild():
     await published("activities", *[attendance(r, course_id=f"{run}-c", minutes=40) for r in (gone, kept)])
     await eventually(lambda: _count(gone, 1), timeout_s=30)
     await eventually(lambda: _count(kept, 1), timeout_s=30)
+    # a checkpoint of the passports with the resident in it (ADR 10, amendment 2026-12-06)
+    taken = await rebuild("services.enrolment", "checkpoint-passports", timeout_s=600)
+    assert "CHECKPOINT rows=" in taken, taken
+    assert await _checkpoint_rows_of(gone) > 0
     async with client("enrolment", "operator", "pp-desk") as http:
         erased = await http.post(f"/v1/residents/{gone}/erasure", json={"reason": "asked", "approved_by": "pp-dpo"})
     assert erased.status_code == 201, erased.text
@@ -160,6 +165,28 @@ async def test_an_erased_residents_passport_stays_gone_after_a_rebuild():
     assert "REBUILD-PASSPORTS equal=True swapped=True" in text, text
     assert (await _passport(gone, role="operator", subject="op-1")).status_code == 404
     assert await _count(kept, 1)
+    # the erasure reached the checkpoint's copy, and a rebuild from it agrees with the live tables
+    await eventually(lambda: _none_left_in_checkpoint(gone), timeout_s=60)
+    text = await rebuild("services.enrolment", "rebuild-passports", "--swap", "--from-checkpoint", timeout_s=600)
+    assert "REBUILD-PASSPORTS equal=True swapped=True" in text, text
+    assert (await _passport(gone, role="operator", subject="op-1")).status_code == 404
+    assert await _count(kept, 1)
+
+
+async def _checkpoint_rows_of(resident_id: str) -> int:
+    conn = await asyncpg.connect(env()["ENROLMENT_DATABASE_URL"])
+    try:
+        return await conn.fetchval(
+            "SELECT (SELECT count(*) FROM passport_checkpoint.passport_attendance WHERE resident_id = $1)"
+            " + (SELECT count(*) FROM passport_checkpoint.passport_honours WHERE $1 = ANY(resident_ids))",
+            resident_id,
+        )
+    finally:
+        await conn.close()
+
+
+async def _none_left_in_checkpoint(resident_id: str) -> bool:
+    return await _checkpoint_rows_of(resident_id) == 0
 
 
 async def _rebuild(during=None) -> str:

@@ -75,14 +75,19 @@ async def _index_after(moment: datetime) -> dict:
     return await eventually(fresh, timeout_s=150, every_s=1)
 
 
-async def _rows_mentioning(service: str, needles: tuple[str, ...], schema: str = "public") -> dict[str, int]:
-    """Every table of the service's database (in `schema`) whose rows, as text, contain one of `needles`."""
+# The live tables and the rebuilds' checkpoints (copies of projection tables, residents' rows included).
+KEPT_SCHEMAS = ("public", "scoring_checkpoint", "passport_checkpoint")
+
+
+async def _rows_mentioning(service: str, needles: tuple[str, ...], schema: str | None = None) -> dict[str, int]:
+    """Every table of the service's database (in `schema`, or every kept schema) whose rows, as
+    text, contain one of `needles`."""
     conn = await asyncpg.connect(env()[f"{service.upper()}_DATABASE_URL"])
     try:
         tables = await conn.fetch(
             "SELECT quote_ident(table_schema) || '.' || quote_ident(table_name) AS t FROM information_schema.tables"
-            " WHERE table_schema = $1 AND table_type = 'BASE TABLE'",
-            schema,
+            " WHERE table_schema = ANY($1::text[]) AND table_type = 'BASE TABLE'",
+            [schema] if schema else list(KEPT_SCHEMAS),
         )
         found = {}
         for (table,) in tables:
