@@ -49,6 +49,11 @@ BATCH_DURATION = Histogram(
     ["topic"],
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+CHECKPOINT_TAKEN = Gauge(
+    "learnstreet_checkpoint_taken_timestamp_seconds",
+    "When the projection's checkpoint (the copy a rebuild --from-checkpoint starts from) was last taken.",
+    ["projection"],
+)
 OUTBOX_BACKLOG = Gauge("learnstreet_outbox_backlog_messages", "Events written to the outbox and not yet published.")
 OUTBOX_PUBLISHED = Counter(
     "learnstreet_outbox_published_total", "Events the outbox relay published to Kafka.", ["topic"]

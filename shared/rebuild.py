@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import time
@@ -42,12 +43,14 @@ from aiokafka.structs import TopicPartition
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from shared import metrics
 from shared.bus.consumer import is_transient
 from shared.bus.decoding import DeadLetter, decode_event
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWorkFactory
 from shared.events.topics import TOPICS_BY_NAME
 
+log = logging.getLogger(__name__)
 StoredOffsets = dict[tuple[str, int], int]
 Targets = dict[TopicPartition, int]
 
@@ -102,6 +105,18 @@ def check_history_since(name: str, beginnings: dict[TopicPartition, int], positi
 
 
 @dataclass(frozen=True)
+class CheckpointTarget:
+    """What a checkpoint copies (a Projection has the same fields): a running service keeps its
+    checkpoint fresh without the rebuild's dispatcher and comparison (CheckpointSchedule)."""
+
+    name: str
+    tables: Sequence[str]
+    rebuild_lock: int
+    stored_offsets: Callable[[asyncpg.Connection], Awaitable[StoredOffsets]]
+    checkpoint_lock: int | None = None
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     schema: str
     rows: int
@@ -109,7 +124,7 @@ class Checkpoint:
     seconds: float
 
 
-async def take_checkpoint(projection: Projection, dsn: str) -> Checkpoint:
+async def take_checkpoint(projection: Projection | CheckpointTarget, dsn: str) -> Checkpoint:
     """Copy the projection's tables into `<name>_checkpoint`, replacing the previous checkpoint in
     the same transaction (a failed copy leaves the old one). Holds the rebuild lock: never beside a
     rebuild of the same projection (RebuildBusy)."""
@@ -133,6 +148,8 @@ async def take_checkpoint(projection: Projection, dsn: str) -> Checkpoint:
                 rows += int(status.rsplit(" ", 1)[-1])
             await conn.execute(f"DROP SCHEMA IF EXISTS {final} CASCADE")
             await conn.execute(f"ALTER SCHEMA {building} RENAME TO {final}")
+            # when: the schedule's measure of its age (`checkpoint_taken_at`)
+            await conn.execute(f"COMMENT ON SCHEMA {final} IS 'taken_at {time.time():.3f}'")
             await conn.execute(f"SET LOCAL search_path TO {final}")
             offsets = await projection.stored_offsets(conn)
         return Checkpoint(final, rows, sum(o + 1 for o in offsets.values()), time.perf_counter() - started)
@@ -140,6 +157,69 @@ async def take_checkpoint(projection: Projection, dsn: str) -> Checkpoint:
         with contextlib.suppress(Exception):
             await conn.execute("SELECT pg_advisory_unlock_all()")
         await conn.close()
+
+
+async def checkpoint_taken_at(conn: asyncpg.Connection, projection_name: str) -> float | None:
+    """When the projection's checkpoint was taken (epoch seconds), None without one."""
+    comment = await conn.fetchval(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+        checkpoint_schema(projection_name),
+    )
+    if not comment or not comment.startswith("taken_at "):
+        return None
+    try:
+        return float(comment.removeprefix("taken_at "))
+    except ValueError:
+        return None
+
+
+class CheckpointSchedule:
+    """Keeps a projection's checkpoint no older than `every_s` (0: off) in a running service: looks
+    every `look_s` and takes one when the last is older or missing. Any replica may: the rebuild
+    lock lets one at a time, the others find it fresh (or busy) at their next look."""
+
+    def __init__(self, target: CheckpointTarget, dsn: str, every_s: float, look_s: float = 60.0) -> None:
+        self.target, self.dsn, self.every_s, self.look_s = target, dsn, every_s, look_s
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        if self.every_s > 0:
+            self.task = asyncio.create_task(self._loop(), name=f"checkpoint-{self.target.name}")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    async def once(self) -> Checkpoint | None:
+        """Takes a checkpoint if the last is older than `every_s`; the one taken, or None."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            taken_at = await checkpoint_taken_at(conn, self.target.name)
+        finally:
+            await conn.close()
+        if taken_at is not None and time.time() - taken_at < self.every_s:
+            metrics.CHECKPOINT_TAKEN.labels(self.target.name).set(taken_at)
+            return None
+        try:
+            taken = await take_checkpoint(self.target, self.dsn)
+        except RebuildBusy:
+            return None  # a rebuild or another replica's checkpoint: look again later
+        metrics.CHECKPOINT_TAKEN.labels(self.target.name).set(time.time())
+        log.info("checkpoint %s: %d rows covering %d records in %.1f s", taken.schema, taken.rows, taken.records,
+                 taken.seconds)  # fmt: skip
+        return taken
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # a database restart: the next look tries again
+                log.warning("checkpoint of %s failed: %s: %s", self.target.name, type(error).__name__, error)
+            await asyncio.sleep(min(self.look_s, self.every_s))
 
 
 async def checkpoint_offsets(conn: asyncpg.Connection, projection: Projection) -> StoredOffsets:

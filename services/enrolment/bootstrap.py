@@ -26,6 +26,7 @@ from shared import catalogue
 from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWorkFactory
 from shared.http.auth import weak_secret_reason
+from shared.rebuild import CheckpointSchedule
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -105,6 +106,14 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
     app.state.sign_in = sign_in_deps(settings)
     for router in (sign_in_routes.router, sign_in_routes.discovery_router):
         app.include_router(router)
+
+    checkpoints = CheckpointSchedule(
+        passport_files.CHECKPOINTED,
+        settings.database_url.get_secret_value(),
+        settings.passport_checkpoint_interval_seconds,
+    )
+    runtime.on_start(checkpoints.start)
+    runtime.on_stop(checkpoints.stop)
 
     async def signing_key() -> None:
         # After the migrations; the first start of a street (or a changed secret) makes its key.

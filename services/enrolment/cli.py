@@ -114,7 +114,7 @@ def checkpoint_passports() -> None:
     `rebuild-passports --from-checkpoint` starts (ADR 0010)."""
     s = settings()
     try:
-        taken = asyncio.run(take_checkpoint(PASSPORTS, s.database_url.get_secret_value()))
+        taken = asyncio.run(take_checkpoint(repository.CHECKPOINTED, s.database_url.get_secret_value()))
     except RebuildBusy:
         console.print("a passport rebuild or another checkpoint is running; try again when it has finished")
         raise typer.Exit(3) from None

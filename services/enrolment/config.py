@@ -16,6 +16,10 @@ class EnrolmentSettings(ServiceSettings):
     api_pool_size: int = 10
     # The street's learning-credits rule (ENROLMENT_CREDITS_FILE); default: credits.yaml of the
     # reference folder (LS_REFERENCE_DIR).
+    # ENROLMENT_PASSPORT_CHECKPOINT_INTERVAL_SECONDS: the passports' checkpoint (the copy
+    # `rebuild-passports --from-checkpoint` starts from, ADR 0010) is taken again once older than
+    # this; 0: only by the operator's command.
+    passport_checkpoint_interval_seconds: float = Field(86_400.0, ge=0)
     credits_file: str | None = None
     # The street's secret for the verification codes of certificates of learning (学习证明);
     # unset: derived from LS_JWT_SECRET (services/enrolment/service_layer/passport.py).

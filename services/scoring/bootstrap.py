@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.scoring.adapters import repository
 from services.scoring.adapters.indicator_file import load_indicator_file
 from services.scoring.adapters.shifted_clock import shifted_clock
 from services.scoring.config import ScoringSettings
@@ -18,6 +19,7 @@ from services.scoring.service_layer.handlers import ScoringDeps
 from services.scoring.service_layer.index import IndexEngine
 from shared import catalogue
 from shared.db.erasure import ErasedCards
+from shared.rebuild import CheckpointSchedule
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -58,6 +60,11 @@ def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
 
     runtime.on_start(start_engine)
     runtime.on_stop(engine.stop)
+    checkpoints = CheckpointSchedule(
+        repository.CHECKPOINTED, settings.database_url.get_secret_value(), settings.checkpoint_interval_seconds
+    )
+    runtime.on_start(checkpoints.start)
+    runtime.on_stop(checkpoints.stop)
     app = create_app(
         runtime,
         title="learnstreet scoring",

@@ -37,7 +37,6 @@ from shared.rebuild import (
 )
 
 app = typer.Typer(add_completion=False, help="learnstreet scoring: operator commands.")
-REBUILD_LOCK = 0x5C0_12F
 console = Console(stderr=True)
 
 
@@ -83,7 +82,7 @@ def checkpoint() -> None:
     records after it."""
     s = settings()
     try:
-        taken = asyncio.run(take_checkpoint(index_projection(s), s.database_url.get_secret_value()))
+        taken = asyncio.run(take_checkpoint(repository.CHECKPOINTED, s.database_url.get_secret_value()))
     except RebuildBusy:
         console.print("a rebuild or another checkpoint is running; try again when it has finished")
         raise typer.Exit(3) from None
@@ -103,7 +102,7 @@ def index_projection(s: ScoringSettings) -> Projection:
 
     return Projection(
         name="scoring", topics=TOPICS, tables=repository.PROJECTION_TABLES, lock=repository.PROJECTION_LOCK,
-        rebuild_lock=REBUILD_LOCK, stored_offsets=repository.stored_offsets,
+        rebuild_lock=repository.REBUILD_LOCK, stored_offsets=repository.stored_offsets,
         dispatcher=functools.partial(
             rebuild_dispatcher, periods=engine.indicators.periods,
             erased_cards=ErasedCards.for_service(s.jwt_secret.get_secret_value(), "scoring"), erasures=erasures,

@@ -36,6 +36,9 @@ class ScoringSettings(ServiceSettings):
     # same streets into different databases need a group each, or each would see only part of the
     # updates; it must stay under scoring's prefixed group ACL (`learnstreet.scoring`).
     district_group: str = ""
+    # SCORING_CHECKPOINT_INTERVAL_SECONDS: the index's checkpoint (the copy `rebuild --from-checkpoint`
+    # starts from, ADR 0010) is taken again once older than this; 0: only by the operator's command.
+    checkpoint_interval_seconds: float = Field(86_400.0, ge=0)
     # Tests only: a file holding seconds by which the selection's clock is shifted (adapters/shifted_clock.py).
     test_clock_file: str | None = None
 

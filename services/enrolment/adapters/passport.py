@@ -12,6 +12,7 @@ import yaml
 
 from services.enrolment.domain.passport import AttendanceEntry, BatchChanges, CreditsRule, HonourEntry
 from shared.db.offsets import OffsetTable
+from shared.rebuild import CheckpointTarget
 from shared.reference import resolve
 
 PROJECTION_TABLES = ("passport_attendance", "passport_honours", "passport_offsets")
@@ -34,6 +35,9 @@ OFFSETS = OffsetTable("passport_offsets", "last_offset")
 stored_offsets = OFFSETS.read
 lock_offsets = OFFSETS.lock
 store_offsets = OFFSETS.store
+
+# What a checkpoint of the passports copies (shared/rebuild.py; the rebuild's Projection has the same).
+CHECKPOINTED = CheckpointTarget("passport", PROJECTION_TABLES, REBUILD_LOCK, stored_offsets, CHECKPOINT_LOCK)
 
 
 # --- the batch's writes (domain.passport.BatchChanges) ---------------------------------------------

@@ -19,6 +19,7 @@ from services.scoring.domain.indicators import SATISFIED_FROM, MetricValue
 from services.scoring.domain.street import STREET
 from shared.db.offsets import OffsetTable
 from shared.events.catalogue import AudienceGroup
+from shared.rebuild import CheckpointTarget
 
 # Tables a rebuild recreates from the topics and swaps in (order matters for nothing).
 PROJECTION_TABLES = (
@@ -29,6 +30,8 @@ PROJECTION_TABLES = (
 
 # Held shared by every live batch and exclusively by the rebuild while it swaps tables in.
 PROJECTION_LOCK = 0x5C0_12E
+# One rebuild (or checkpoint) of the index at a time.
+REBUILD_LOCK = 0x5C0_12F
 # Held exclusively while a checkpoint is copied, shared by an erasure of the checkpoint's rows.
 CHECKPOINT_LOCK = 0x5C0_130
 CHECKPOINT_SCHEMA = "scoring_checkpoint"  # shared/rebuild.py checkpoint_schema("scoring")
@@ -46,6 +49,9 @@ OFFSETS = OffsetTable("consumer_offsets", "offset")
 stored_offsets = OFFSETS.read
 lock_offsets = OFFSETS.lock
 store_offsets = OFFSETS.store
+
+# What a checkpoint of the index copies (shared/rebuild.py; the rebuild's Projection has the same).
+CHECKPOINTED = CheckpointTarget("scoring", PROJECTION_TABLES, REBUILD_LOCK, stored_offsets, CHECKPOINT_LOCK)
 
 
 # --- attendance (hot path) ---------------------------------------------------------------------

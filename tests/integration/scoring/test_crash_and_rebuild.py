@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 import signal
+import time
 
+import asyncpg
+import httpx
 import pytest
 
+from shared.rebuild import checkpoint_taken_at
 from tests.integration.scoring.events import attendance, scoring_db, send
-from tests.support import eventually, producer, rebuild, restart_service, unique
+from tests.support import env, eventually, producer, rebuild, restart_service, service_url, unique
 
 pytestmark = pytest.mark.integration
 
@@ -115,3 +119,31 @@ async def test_a_rebuild_from_a_checkpoint_replays_only_what_came_after_it_and_e
 
 async def _has(db, course_id: str, n: int) -> bool:
     return (await _course_totals(db, course_id))[0] >= n
+
+
+@pytest.mark.parametrize(
+    ("service", "projection"), [("scoring", "scoring"), ("enrolment", "passport")], ids=["index", "passports"]
+)
+async def test_a_running_service_keeps_its_checkpoint_and_says_when_it_was_taken(service, projection):
+    """ADR 10, amendment 2026-12-06: SCORING_CHECKPOINT_INTERVAL_SECONDS and
+    ENROLMENT_PASSPORT_CHECKPOINT_INTERVAL_SECONDS (a day by default): a service takes its
+    projection's checkpoint when none is younger, and exports when it was taken."""
+    name = f'learnstreet_checkpoint_taken_timestamp_seconds{{projection="{projection}"}}'
+
+    async def exported() -> float | None:
+        async with httpx.AsyncClient(base_url=service_url(service), timeout=5.0) as http:
+            text = (await http.get("/metrics")).text
+        found = re.search(re.escape(name) + r" ([0-9.e+]+)", text)
+        return float(found.group(1)) if found else None
+
+    reported = await eventually(exported, timeout_s=90, every_s=1)
+    conn = await asyncpg.connect(env()[f"{service.upper()}_DATABASE_URL"])
+    try:
+        taken_at = await checkpoint_taken_at(conn, projection)
+    finally:
+        await conn.close()
+    assert taken_at is not None
+    assert time.time() - 86_400 < taken_at <= time.time()
+    # the metric is when this service took or last saw it: within the day, not after the newest
+    # (an operator's `checkpoint` command may have taken a newer one since)
+    assert time.time() - 86_400 < reported <= taken_at + 5
