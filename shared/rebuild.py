@@ -76,7 +76,8 @@ def check_full_history(name: str, beginnings: dict[TopicPartition, int]) -> None
     raise HistoryMissing(
         f"the {name} rebuild needs the full history of its topics, but {topic} partition {partition} starts at "
         f"offset {offset}{more}: the records before were deleted (retention or DeleteRecords) and the rebuilt "
-        "tables would lack them, so nothing was replayed or swapped (docs/decisions/0010-erasure.md, decision 5)"
+        "tables would lack them, so nothing was replayed or swapped; a rebuild --from-checkpoint needs only the "
+        "records after its checkpoint (docs/decisions/0010-erasure.md)"
     )
 
 

@@ -196,7 +196,10 @@ def _retention_rows() -> list[str]:
         if spec.compacted:
             setting = "— (compacted: the latest record per key stays)"
         elif spec.replayed_by:
-            setting = f"`{topics.retention_variable(spec.name)}`: `forever` only"
+            setting = (
+                f"`{topics.retention_variable(spec.name)}`: at least {topics.CHECKPOINTS_KEPT} checkpoint intervals "
+                "of its rebuilds"
+            )
         else:
             setting = f"`{topics.retention_variable(spec.name)}`"
         needs = ", ".join(spec.replayed_by) or "—"

@@ -69,6 +69,14 @@ PRINCIPALS = (*SERVICES, KIOSK)
 # keep every record, or the rebuilt projection silently lacks what was deleted.
 SCORING_REBUILD = "scoring rebuild (python -m services.scoring rebuild)"
 PASSPORT_REBUILD = "passport rebuild (python -m services.enrolment rebuild-passports)"
+# Each rebuild's checkpoint (ADR 0010): the setting of the interval its service takes one at, and
+# the service's default in seconds. A rebuild from its checkpoint replays only what came after it,
+# so a replayed topic may keep less than everything, if it keeps CHECKPOINTS_KEPT intervals.
+CHECKPOINT_INTERVALS = {
+    SCORING_REBUILD: ("SCORING_CHECKPOINT_INTERVAL_SECONDS", 86_400.0),
+    PASSPORT_REBUILD: ("ENROLMENT_PASSPORT_CHECKPOINT_INTERVAL_SECONDS", 86_400.0),
+}
+CHECKPOINTS_KEPT = 3  # two missed checkpoints in a row still leave the history a rebuild needs
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -367,8 +375,8 @@ def format_retention(ms: int) -> str:
 def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
     """Every topic spec with the retention `LS_RETENTION_<TOPIC>` in `environ` gives it (an empty
     value: the default). Raises RetentionError for a variable naming no topic, a value that is no
-    retention, a compacted topic, a finite retention on a topic a rebuild replays from the
-    beginning, and dead letters of a secret topic kept longer than the topic."""
+    retention, a compacted topic, a finite retention on a replayed topic shorter than its rebuilds'
+    checkpoints allow (or with checkpoints off), and dead letters of a secret topic kept longer than the topic."""
     specs = all_topic_specs()
     by_variable = {retention_variable(s.name): s for s in specs}
     for key in sorted(environ):
@@ -402,12 +410,13 @@ def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
         except ValueError:
             raise RetentionError(f"{variable}={value!r} is not a retention: use {RETENTION_FORMS}") from None
         if ms != FOREVER and spec.replayed_by:
-            verb = "replays" if len(spec.replayed_by) == 1 else "replay"
-            raise RetentionError(
-                f"{variable}={value}: {spec.name} must keep its full history because the "
-                f"{' and the '.join(spec.replayed_by)} {verb} it from the beginning; snapshots that would "
-                "lift this are not built (docs/decisions/0010-erasure.md): set forever or unset it"
-            )
+            short = _short_of_checkpoints(spec, ms, environ)
+            if short:
+                raise RetentionError(
+                    f"{variable}={value}: {spec.name} is replayed by the {' and the '.join(spec.replayed_by)}, "
+                    f"which start from their checkpoints: {'; '.join(short)} (docs/decisions/0010-erasure.md); "
+                    "set forever, unset it, or take checkpoints more often"
+                )
         if source is not None and _longer(ms, source.retention_ms):
             raise RetentionError(
                 f"{variable}={value}: dead letters of {source.name} copy its records and may not outlive "
@@ -415,6 +424,29 @@ def resolve_topic_specs(environ: Mapping[str, str]) -> tuple[TopicSpec, ...]:
             )
         resolved[spec.name] = _with_retention(spec, ms)
     return tuple(resolved[s.name] for s in specs)
+
+
+def _short_of_checkpoints(spec: TopicSpec, ms: int, environ: Mapping[str, str]) -> list[str]:
+    """Why a finite retention of `ms` on a replayed topic would lose history a rebuild needs: a
+    rebuild that takes no checkpoints, or takes them less often than CHECKPOINTS_KEPT per retention."""
+    short = []
+    for rebuild in spec.replayed_by:
+        setting, default = CHECKPOINT_INTERVALS[rebuild]
+        raw = (environ.get(setting) or "").strip()
+        try:
+            interval_s = float(raw) if raw else default
+        except ValueError:
+            short.append(f"{setting}={raw!r} is not a number of seconds")
+            continue
+        if interval_s <= 0:
+            short.append(f"the {rebuild.split(' (')[0]} takes no checkpoints ({setting}=0)")
+        elif ms < CHECKPOINTS_KEPT * interval_s * 1000:
+            needed = format_retention(int(-(-CHECKPOINTS_KEPT * interval_s // 60)) * MINUTE_MS)
+            short.append(
+                f"the {rebuild.split(' (')[0]} takes one every {interval_s:g} s ({setting}), so keep at least "
+                f"{CHECKPOINTS_KEPT} intervals ({needed})"
+            )
+    return short
 
 
 def _longer(a: int, b: int) -> bool:

@@ -2,7 +2,8 @@
 `stack.py provision` with `LS_RETENTION_KIOSK_CHECKINS=3d` shortens kiosk.checkins' retention.ms,
 provisioning again without it restores the catalogue's week, and a finite retention on
 activities.attendance, which the scoring and passport rebuilds replay from the beginning, is
-refused with one line and changes nothing. The topics are left at their defaults."""
+refused with one line and changes nothing unless its rebuilds' checkpoints cover it. The topics are
+left at their defaults."""
 
 from __future__ import annotations
 
@@ -63,16 +64,27 @@ async def test_configured_retention_is_applied_to_kiosk_checkins_and_the_default
     assert "retention: every topic at the catalogue's default" in restored.stdout
 
 
-async def test_a_finite_retention_on_attendance_is_refused_naming_the_rebuilds(kafka_admin):
+async def test_attendance_keeps_what_its_rebuilds_checkpoints_need_and_no_less(kafka_admin):
+    """ADR 0010: the scoring and passport rebuilds start from checkpoints their services take daily,
+    so attendance may keep 400 days; 2 days (less than three checkpoint intervals) is refused with
+    one line naming both rebuilds, and changes nothing. Left at its default, forever."""
     admin = await kafka_admin("admin")
-    refused = await _provision_async(LS_RETENTION_ACTIVITIES_ATTENDANCE="400d")
+    refused = await _provision_async(LS_RETENTION_ACTIVITIES_ATTENDANCE="2d")
     assert refused.returncode != 0
-    assert refused.stderr.strip().splitlines() == [
-        "error: provisioning refused: LS_RETENTION_ACTIVITIES_ATTENDANCE=400d: activities.attendance must keep its "
-        f"full history because the {catalogue.SCORING_REBUILD} and the {catalogue.PASSPORT_REBUILD} replay it "
-        "from the beginning; snapshots that would lift this are not built (docs/decisions/0010-erasure.md): "
-        "set forever or unset it"
-    ]
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith(
+        "error: provisioning refused: LS_RETENTION_ACTIVITIES_ATTENDANCE=2d: activities.attendance is replayed by "
+        f"the {catalogue.SCORING_REBUILD} and the {catalogue.PASSPORT_REBUILD}, which start from their checkpoints"
+    ), line
+    assert "keep at least 3 intervals (3d)" in line
+    assert await _retention_ms(admin, "activities.attendance") == "-1"
+    try:
+        kept = await _provision_async(LS_RETENTION_ACTIVITIES_ATTENDANCE="400d")
+        assert kept.returncode == 0, kept.stderr
+        assert await _retention_ms(admin, "activities.attendance") == str(400 * catalogue.DAY_MS)
+    finally:
+        restored = await _provision_async()
+    assert restored.returncode == 0, restored.stderr
     assert await _retention_ms(admin, "activities.attendance") == "-1"
 
 

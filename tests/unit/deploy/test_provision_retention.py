@@ -109,14 +109,14 @@ async def test_a_new_topic_is_created_with_the_configured_retention(monkeypatch)
 
 async def test_a_refused_setting_changes_nothing_and_exits_non_zero_with_one_line(monkeypatch, capsys):
     cluster = provisioned_cluster(monkeypatch)
-    monkeypatch.setenv("LS_RETENTION_ACTIVITIES_ATTENDANCE", "400d")
+    monkeypatch.setenv("LS_RETENTION_ACTIVITIES_ATTENDANCE", "2d")  # less than 3 daily checkpoints
     with pytest.raises(SystemExit) as exited:
         await provision.provision_topics(CREDS, brokers=1)
     assert exited.value.code == 1
     assert cluster.altered == [] and cluster.created == []
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert "provisioning refused: LS_RETENTION_ACTIVITIES_ATTENDANCE=400d" in err
+    assert "provisioning refused: LS_RETENTION_ACTIVITIES_ATTENDANCE=2d" in err
     assert "scoring rebuild" in err and "passport rebuild" in err
 
 

@@ -156,12 +156,22 @@ def test_dead_letters_of_the_secret_sign_in_codes_follow_a_shorter_retention_of_
         ({"LS_RETENTION_NOPE": "3d"}, "LS_RETENTION_NOPE names no topic: use LS_RETENTION_<TOPIC>"),
         ({"LS_RETENTION_ENROLMENT_CONTACTS": "1d"}, "enrolment.contacts is compacted"),
         (
-            {"LS_RETENTION_ACTIVITIES_ATTENDANCE": "400d"},
-            "activities.attendance must keep its full history because the scoring rebuild "
-            "(python -m services.scoring rebuild) and the passport rebuild",
+            {"LS_RETENTION_ACTIVITIES_ATTENDANCE": "2d"},
+            "activities.attendance is replayed by the scoring rebuild (python -m services.scoring rebuild) and the "
+            "passport rebuild (python -m services.enrolment rebuild-passports), which start from their checkpoints: "
+            "the scoring rebuild takes one every 86400 s (SCORING_CHECKPOINT_INTERVAL_SECONDS), so keep at least "
+            "3 intervals (3d)",
         ),
-        ({"LS_RETENTION_ACTIVITIES_NEEDS": "30d"}, "the scoring rebuild (python -m services.scoring rebuild) replays"),
-        ({"LS_RETENTION_SCORING_HONOURS": "1d"}, "the passport rebuild (python -m services.enrolment rebuild"),
+        ({"LS_RETENTION_ACTIVITIES_NEEDS": "1d"}, "replayed by the scoring rebuild (python -m services.scoring"),
+        ({"LS_RETENTION_SCORING_HONOURS": "1d"}, "the passport rebuild takes one every 86400 s"),
+        (
+            {"LS_RETENTION_ACTIVITIES_NEEDS": "400d", "SCORING_CHECKPOINT_INTERVAL_SECONDS": "0"},
+            "the scoring rebuild takes no checkpoints (SCORING_CHECKPOINT_INTERVAL_SECONDS=0)",
+        ),
+        (
+            {"LS_RETENTION_ACTIVITIES_NEEDS": "400d", "SCORING_CHECKPOINT_INTERVAL_SECONDS": "daily"},
+            "SCORING_CHECKPOINT_INTERVAL_SECONDS='daily' is not a number of seconds",
+        ),
         ({"LS_RETENTION_ENROLMENT_SIGN_IN_CODES_DLQ": "1h"}, "may not outlive them; use at most its retention, 15m"),
         ({"LS_RETENTION_ENROLMENT_SIGN_IN_CODES_DLQ": "forever"}, "dead letters of enrolment.sign-in-codes"),
     ],
@@ -175,11 +185,23 @@ def test_refusals_are_one_line_naming_the_variable(environ, says):
     assert next(iter(environ)) in message
 
 
-def test_every_replayed_topic_refuses_a_finite_retention_and_names_snapshots():
+def test_every_replayed_topic_takes_a_retention_its_rebuilds_checkpoints_cover_and_no_less():
+    """ADR 0010: a rebuild starts from its checkpoint (a day old at most by default) and needs the
+    records after it; three intervals are kept so that two missed checkpoints lose nothing."""
     for name, spec in SPECS.items():
-        if spec.replayed_by:
-            with pytest.raises(RetentionError, match="snapshots that would lift this are not built"):
-                resolve_topic_specs({retention_variable(name): "400d"})
+        if not spec.replayed_by:
+            continue
+        variable = retention_variable(name)
+        assert {s.name: s for s in resolve_topic_specs({variable: "400d"})}[name].retention_ms == 400 * DAY_MS
+        assert {s.name: s for s in resolve_topic_specs({variable: "3d"})}[name].retention_ms == 3 * DAY_MS
+        with pytest.raises(RetentionError, match="so keep at least 3 intervals"):
+            resolve_topic_specs({variable: "71h"})
+        hourly = {variable: "3h", **{setting: "3600" for setting, _ in topics.CHECKPOINT_INTERVALS.values()}}
+        assert {s.name: s for s in resolve_topic_specs(hourly)}[name].retention_ms == 3 * 3600 * 1000
+        for rebuild in spec.replayed_by:  # any of its rebuilds without checkpoints: everything is needed
+            setting = topics.CHECKPOINT_INTERVALS[rebuild][0]
+            with pytest.raises(RetentionError, match=f"takes no checkpoints \\({setting}=0\\)"):
+                resolve_topic_specs({variable: "400d", setting: "0"})
 
 
 def test_dead_letters_never_outlive_the_records_they_copy():
