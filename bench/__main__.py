@@ -34,7 +34,9 @@ from shared.events import topics
 
 STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment", "hot_session", "broadcast")
 # The stages that read or write the generated street (the others bring their own residents).
-STREET_STAGES = {"pipeline", "ceilings", "latency", "scoring", "quix", "rebuild"}
+STREET_STAGES = {
+    "pipeline", "pipeline_2x", "ceilings", "latency", "latency_rebalance", "scoring", "quix", "rebuild"
+}  # fmt: skip
 BROADCAST_TARGETS = {"broadcast_per_s", "broadcast_p99_s"}
 ENROLMENT_TARGETS = {
     "enrol_rps", "enrol_p99_ms", "enrol_vs_ceiling", "hot_enrol_per_s", "hot_enrol_p99_ms", "hot_vs_spread"
@@ -99,7 +101,9 @@ class Bench:
             residents=residents,
             stage_pairs={
                 "pipeline": n,
+                "pipeline_2x": n,
                 "latency": latency_pairs,
+                "latency_rebalance": latency_pairs,
                 "scoring": self.scale.scoring,
                 "rebuild": self.scale.rebuild,
                 "profile": self.profile_n,
@@ -117,8 +121,10 @@ class Bench:
                 await set_up(street)
                 await wait_known(street)
             await self.stage("pipeline", lambda: self.measure_pipeline(street, n))
+            await self.stage("pipeline_2x", lambda: self.measure_pipeline_2x(street, n))
             await self.stage("ceilings", self.measure_ceilings)
             await self.stage("latency", lambda: self.measure_latency(street))
+            await self.stage("latency_rebalance", lambda: self.measure_latency_rebalance(street))
             await self.stage("scoring", lambda: self.measure_scoring(street))
             await self.stage("quix", self.measure_quix)
             await self.stage("rebuild", lambda: self.measure_rebuild(street))
@@ -167,6 +173,31 @@ class Bench:
         )
         if result.missing:
             self.figures["latency_p99_ms"] = None
+            raise RuntimeError(f"{result.missing} sampled check-ins never reached the index")
+
+    async def measure_pipeline_2x(self, street: Street, n: int) -> None:
+        """The pipeline stage with two instances of activities and of scoring (the replicas overlay)."""
+        run = await pipeline.pipeline(street, n, stage="pipeline_2x", instances=2)
+        self.figures["pipeline_2x_checkins_per_s"] = round(run.steady_per_s)
+        self.notes.append(
+            f"pipeline, two instances each of activities and scoring: {run.count:,} check-ins in "
+            f"{run.steady_seconds:.2f} s from the first batch to the last commit ({run.per_s:,.0f}/s with start-up)"
+        )
+
+    async def measure_latency_rebalance(self, street: Street) -> None:
+        result, events = await latency.with_rebalance(street, rate=LATENCY_RATE, seconds=self.scale.latency_seconds)
+        if not result.samples_ms:
+            raise RuntimeError(f"no sampled check-in was committed ({result.missing} missing)")
+        summary = stats.latency_summary(result.samples_ms)
+        self.figures["latency_rebalance_p99_ms"] = summary["latency_p99_ms"]
+        self.notes.append(
+            f"latency with a rebalance: {result.sent:,} check-ins at {result.achieved_rate:,.0f}/s, two scoring "
+            f"instances, {'; '.join(events)}; p50 {summary['latency_p50_ms']:.0f} ms, p95 "
+            f"{summary['latency_p95_ms']:.0f} ms, p99 {summary['latency_p99_ms']:.0f} ms, max "
+            f"{max(result.samples_ms):.0f} ms; {result.missing} not committed within 30 s after the load"
+        )
+        if result.missing:
+            self.figures["latency_rebalance_p99_ms"] = None
             raise RuntimeError(f"{result.missing} sampled check-ins never reached the index")
 
     async def measure_scoring(self, street: Street) -> None:
@@ -306,7 +337,11 @@ class Bench:
         not reported: sampling costs CPU)."""
         merged = {**self.figures, **stats.derived(self.figures)}
         missed = {t.key for t in stats.TARGETS if t.met(merged.get(t.key)) is False}
-        if missed & {"pipeline_checkins_per_s", "pipeline_vs_aiokafka", "latency_p99_ms"} and self.wants("pipeline"):
+        pipeline_keys = {
+            "pipeline_checkins_per_s", "pipeline_vs_aiokafka", "pipeline_2x_checkins_per_s", "latency_p99_ms",
+            "latency_rebalance_p99_ms",
+        }  # fmt: skip
+        if missed & pipeline_keys and self.wants("pipeline"):
             console.rule("[bold]profile: pipeline")
             try:
                 before = set(env.service_pids("activities"))

@@ -225,24 +225,56 @@ def stop_service(service: str, timeout_s: float = 40.0) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def start_service(service: str, extra_env: dict[str, str] | None = None) -> int:
-    """Start a service as `make up` does (same command, environment, pid and log files)."""
+INSTANCE_PORT_STEP = 10  # instance i of a service listens on its port + 10 (i - 1), as the stack's
+
+
+def instance_name(service: str, index: int) -> str:
+    return service if index == 1 else f"{service}-{index}"
+
+
+def instance_url(service: str, index: int) -> str:
+    base = int(credentials().get(f"{service.upper()}_HTTP_PORT", SERVICE_PORTS[service]))
+    return f"http://127.0.0.1:{base + INSTANCE_PORT_STEP * (index - 1)}"
+
+
+def start_service(service: str, extra_env: dict[str, str] | None = None, index: int = 1) -> int:
+    """Start a service (instance `index`: its own port, `LS_INSTANCE`, pid and log files) as `make up`
+    does."""
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     RUN_DIR.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, **credentials(), **(extra_env or {})}
-    with (LOG_DIR / f"{service}.log").open("ab") as log:
+    name = instance_name(service, index)
+    port = instance_url(service, index).rsplit(":", 1)[1]
+    own = {f"{service.upper()}_HTTP_PORT": port, "LS_INSTANCE": name} if index > 1 else {}
+    environment = {**os.environ, **credentials(), **own, **(extra_env or {})}
+    with (LOG_DIR / f"{name}.log").open("ab") as log:
         process = subprocess.Popen(
             [PY, "-m", f"services.{service}"],
             cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-    (RUN_DIR / f"{service}.pid").write_text(str(process.pid))
+    (RUN_DIR / f"{name}.pid").write_text(str(process.pid))
     return process.pid
 
 
-async def wait_ready(service: str, timeout_s: float = 90.0) -> None:
+def stop_instance(service: str, index: int, sig: int = signal.SIGTERM, timeout_s: float = 40.0) -> None:
+    """Stop one instance by its pid file: `sig` (SIGKILL: a crash), SIGKILL after the timeout."""
+    try:
+        pid = int((RUN_DIR / f"{instance_name(service, index)}.pid").read_text().strip())
+    except (OSError, ValueError):
+        return
+    if not _cmdline(pid):
+        return
+    os.kill(pid, sig)
     deadline = time.monotonic() + timeout_s
-    async with httpx.AsyncClient(base_url=service_url(service), timeout=2.0) as http:
+    while time.monotonic() < deadline and _cmdline(pid):
+        time.sleep(0.1)
+    if _cmdline(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+async def wait_ready(service: str, timeout_s: float = 90.0, index: int = 1) -> None:
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(base_url=instance_url(service, index), timeout=2.0) as http:
         while time.monotonic() < deadline:
             try:
                 if (await http.get("/readyz")).status_code == 200:

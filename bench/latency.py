@@ -9,6 +9,7 @@ poll that first saw it minus its send time. The error is at most one poll interv
 from __future__ import annotations
 
 import asyncio
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,9 +31,36 @@ class LatencyRun:
     achieved_rate: float = 0.0
 
 
-async def run(street: Street, *, rate: int = 1000, seconds: float = 60.0, poll_s: float = 0.01) -> LatencyRun:
+async def with_rebalance(street: Street, *, rate: int = 1000, seconds: float = 60.0) -> tuple[LatencyRun, list[str]]:
+    """The latency load with two scoring instances, of which the second is killed (SIGKILL) a third
+    into the load and started again at two thirds: two rebalances of scoring's group under load.
+    The second instance is stopped afterwards. Also what happened when (for the notes)."""
+    events: list[str] = []
+    env.start_service("scoring", index=2)
+    await env.wait_ready("scoring", index=2)
+    await asyncio.sleep(8.0)  # past the group's rebalance that the second instance's join caused
+    t0 = time.monotonic()
+
+    async def faults() -> None:
+        await asyncio.sleep(seconds / 3)
+        await asyncio.to_thread(env.stop_instance, "scoring", 2, signal.SIGKILL)
+        events.append(f"scoring-2 killed (SIGKILL) at {time.monotonic() - t0:.1f} s")
+        await asyncio.sleep(seconds / 3)
+        env.start_service("scoring", index=2)
+        events.append(f"scoring-2 started again at {time.monotonic() - t0:.1f} s")
+
+    try:
+        result, _ = await asyncio.gather(run(street, rate=rate, seconds=seconds, stage="latency_rebalance"), faults())
+    finally:
+        await asyncio.to_thread(env.stop_instance, "scoring", 2)
+    return result, events
+
+
+async def run(
+    street: Street, *, rate: int = 1000, seconds: float = 60.0, poll_s: float = 0.01, stage: str = "latency"
+) -> LatencyRun:
     result = LatencyRun(rate=rate, seconds=seconds)
-    pairs = street.pairs("latency")
+    pairs = street.pairs(stage)
     outstanding: dict[tuple[str, str], float] = {}  # (session, resident) → wall-clock send time
     sending = True
     producer = await env.producer("kiosk", linger_ms=1)

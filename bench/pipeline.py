@@ -123,10 +123,15 @@ async def time_until_scored(
     raise TimeoutError(f"{done} of {want} committed within {timeout_s:.0f} s")
 
 
-async def pipeline(street: Street, n: int, *, stage: str = "pipeline", timeout_s: float = 900) -> Run:
+async def pipeline(
+    street: Street, n: int, *, stage: str = "pipeline", instances: int = 1, timeout_s: float = 900
+) -> Run:
+    """`n` check-ins produced while activities and scoring are stopped, then both started with
+    `instances` instances each (their groups share the partitions); time until scored. Instances
+    beyond the first are stopped again at the end: the other stages run one each."""
     session_ids = street.session_ids(stage)
     before = await scored(session_ids)
-    env.stop_service("activities")
+    env.stop_service("activities")  # every instance
     env.stop_service("scoring")
     try:
         start = await env.end_offsets(topics.KIOSK_CHECKINS.name)
@@ -134,14 +139,20 @@ async def pipeline(street: Street, n: int, *, stage: str = "pipeline", timeout_s
         end = await env.end_offsets(topics.KIOSK_CHECKINS.name)
     finally:
         started = time.monotonic()
-        env.start_service("activities")
-        env.start_service("scoring")
-    seconds, _, done_at = await time_until_scored(session_ids, before + produced, started, timeout_s)
-    # Throughput from the first check-in activities applied: the services' start-up (consumer group
-    # joins) is a fixed cost, reported apart.
-    steady = done_at - await first_recorded(session_ids)
-    await env.wait_ready("activities")
-    await env.wait_ready("scoring")
+        for index in range(1, instances + 1):
+            env.start_service("activities", index=index)
+            env.start_service("scoring", index=index)
+    try:
+        seconds, _, done_at = await time_until_scored(session_ids, before + produced, started, timeout_s)
+        # Throughput from the first check-in activities applied: the services' start-up (consumer
+        # group joins) is a fixed cost, reported apart.
+        steady = done_at - await first_recorded(session_ids)
+        await env.wait_ready("activities")
+        await env.wait_ready("scoring")
+    finally:
+        for index in range(2, instances + 1):
+            env.stop_instance("activities", index)
+            env.stop_instance("scoring", index)
     return Run(produced, seconds, steady, start, end)
 
 

@@ -38,6 +38,8 @@ KEYS: tuple[str, ...] = (
     "broadcast_limited_p99_s",
     "broadcast_limited_lag_p99_s",
     "broadcast_notify_cpu_ms",
+    "pipeline_2x_checkins_per_s",
+    "latency_rebalance_p99_ms",
 )
 
 DEFAULT_N = 200_000
@@ -170,7 +172,9 @@ TARGETS: tuple[Target, ...] = (
     Target("pipeline_checkins_per_s", "pipeline ≥ 20,000 check-ins/s", 20_000, True),
     Target("pipeline_vs_aiokafka", "pipeline ≥ 10% of bare aiokafka read", 0.10, True),
     Target("scoring_vs_quix", "scoring step ≥ 1.5× Quix Streams (exactly-once)", 1.5, True),
+    Target("pipeline_2x_checkins_per_s", "pipeline with two instances each ≥ 20,000 check-ins/s", 20_000, True),
     Target("latency_p99_ms", "p99 ≤ 250 ms at 1,000 check-ins/s", 250, False),
+    Target("latency_rebalance_p99_ms", "p99 ≤ 250 ms while one of two scoring instances is killed", 250, False),
     Target("rebuild_1m_s", "rebuild of 1,000,000 events ≤ 60 s", 60, False),
     Target("enrol_rps", "enrolment API ≥ 1,500 requests/s", 1_500, True),
     Target("enrol_p99_ms", "enrolment API p99 ≤ 50 ms", 50, False),
