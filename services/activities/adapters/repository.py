@@ -461,6 +461,16 @@ async def unpark(conn: asyncpg.Connection, checkin_ids: Sequence[uuid.UUID]) -> 
         await conn.execute("DELETE FROM pending_checkins WHERE checkin_id = ANY($1::uuid[])", list(checkin_ids))
 
 
+async def parked_of(conn: asyncpg.Connection, resident_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """The parked check-ins of these residents, in arrival order (usually none: a scan is parked
+    only while its resident or session is unknown)."""
+    return await conn.fetch(
+        """SELECT checkin_id, payload, first_seen FROM pending_checkins WHERE resident_id = ANY($1::text[])
+           ORDER BY first_seen, checkin_id""",
+        list(resident_ids),
+    )
+
+
 async def pending(
     conn: asyncpg.Connection, limit: int, after: tuple[datetime, uuid.UUID] | None = None
 ) -> list[asyncpg.Record]:

@@ -196,7 +196,34 @@ class CheckinProcessor:
         """Apply `items` to attendance in `uow` (the caller holds `lock` and commits); caches, the
         check-in outbox publish and metrics follow the commit. `items`: (check-in, first seen) —
         first seen is None for scans arriving now from Kafka, or the time a parked scan first arrived.
-        Returns the items refused (by index): scans reusing the checkin_id of another scan."""
+        Returns the items refused (by index): scans reusing the checkin_id of another scan.
+
+        Scans still parked for the residents of arriving scans are judged with them, first: once the
+        resident is known, a later swipe arriving in another batch than the kiosk's retry of the
+        parked one must not become the attendance's first scan, with the parked one merged into it."""
+        parked_first = await self._parked_of_arriving(uow, items)
+        if parked_first:
+            refused = await self._apply([*parked_first, *items], uow)
+            return [(i - len(parked_first), letter) for i, letter in refused if i >= len(parked_first)]
+        return await self._apply(items, uow)
+
+    async def _parked_of_arriving(
+        self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
+    ) -> list[tuple[ev.KioskCheckin, datetime]]:
+        residents = sorted({c.resident_id for c, first_seen in items if first_seen is None})
+        if not residents:
+            return []
+        in_batch = {c.checkin_id for c, _ in items}
+        rows = await repository.parked_of(uow.conn, residents)
+        return [
+            (ev.KioskCheckin.model_validate(r["payload"]), r["first_seen"])
+            for r in rows
+            if r["checkin_id"] not in in_batch
+        ]
+
+    async def _apply(
+        self, items: Sequence[tuple[ev.KioskCheckin, datetime | None]], uow: UnitOfWork
+    ) -> list[tuple[int, DeadLetter]]:
         now = datetime.now(UTC)
         clock = _Stages()
         BATCH_SIZE.observe(len(items))
