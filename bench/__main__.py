@@ -32,7 +32,10 @@ from bench.memory import MemorySampler
 from bench.street import Street, plan, set_up, wait_known
 from shared.events import topics
 
-STAGES = ("pipeline", "ceilings", "latency", "scoring", "quix", "rebuild", "enrolment", "hot_session", "broadcast")
+STAGES = (
+    "pipeline", "pipeline_2x", "ceilings", "latency", "latency_rebalance", "scoring", "quix", "rebuild", "enrolment",
+    "hot_session", "broadcast",
+)  # fmt: skip
 # The stages that read or write the generated street (the others bring their own residents).
 STREET_STAGES = {
     "pipeline", "pipeline_2x", "ceilings", "latency", "latency_rebalance", "scoring", "quix", "rebuild"
