@@ -160,6 +160,19 @@ async def take_checkpoint(projection: Projection | CheckpointTarget, dsn: str) -
         await conn.close()
 
 
+def checkpoint_command(target: CheckpointTarget, dsn: str, console: Console, busy: str) -> None:
+    """A service's `checkpoint` command: takes it and prints what it copied, then
+    `CHECKPOINT rows=<n> records=<n>`; exit 3 (`busy` printed) when a rebuild or another checkpoint
+    of the projection runs."""
+    try:
+        taken = asyncio.run(take_checkpoint(target, dsn))
+    except RebuildBusy:
+        console.print(busy)
+        raise SystemExit(3) from None
+    console.print(f"{taken.schema}: {taken.rows} rows covering {taken.records} records in {taken.seconds:.1f} s")
+    print(f"CHECKPOINT rows={taken.rows} records={taken.records}")
+
+
 async def checkpoint_taken_at(conn: asyncpg.Connection, projection_name: str) -> float | None:
     """When the projection's checkpoint was taken (epoch seconds), None without one."""
     comment = await conn.fetchval(

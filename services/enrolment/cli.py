@@ -34,7 +34,7 @@ from shared.rebuild import (
     Rebuild,
     RebuildBusy,
     Result,
-    take_checkpoint,
+    checkpoint_command,
 )
 
 app = typer.Typer(add_completion=False, help="learnstreet enrolment: operator commands.")
@@ -112,14 +112,10 @@ async def run_rebuild(s: EnrolmentSettings, *, swap: bool, batch_size: int, from
 def checkpoint_passports() -> None:
     """Copy the passport tables with their offsets into the passport_checkpoint schema, from which
     `rebuild-passports --from-checkpoint` starts (ADR 0010)."""
-    s = settings()
-    try:
-        taken = asyncio.run(take_checkpoint(repository.CHECKPOINTED, s.database_url.get_secret_value()))
-    except RebuildBusy:
-        console.print("a passport rebuild or another checkpoint is running; try again when it has finished")
-        raise typer.Exit(3) from None
-    console.print(f"{taken.schema}: {taken.rows} rows covering {taken.records} records in {taken.seconds:.1f} s")
-    print(f"CHECKPOINT rows={taken.rows} records={taken.records}")
+    checkpoint_command(
+        repository.CHECKPOINTED, settings().database_url.get_secret_value(), console,
+        busy="a passport rebuild or another checkpoint is running; try again when it has finished",
+    )  # fmt: skip
 
 
 @app.command("rotate-credential-key")

@@ -33,7 +33,7 @@ from shared.rebuild import (
     Rebuild,
     RebuildBusy,
     Result,
-    take_checkpoint,
+    checkpoint_command,
 )
 
 app = typer.Typer(add_completion=False, help="learnstreet scoring: operator commands.")
@@ -80,14 +80,10 @@ def checkpoint() -> None:
     """Copy the index's projection tables with their offsets into the scoring_checkpoint schema,
     from which `rebuild --from-checkpoint` starts (ADR 0010): the rebuild then needs only the
     records after it."""
-    s = settings()
-    try:
-        taken = asyncio.run(take_checkpoint(repository.CHECKPOINTED, s.database_url.get_secret_value()))
-    except RebuildBusy:
-        console.print("a rebuild or another checkpoint is running; try again when it has finished")
-        raise typer.Exit(3) from None
-    console.print(f"{taken.schema}: {taken.rows} rows covering {taken.records} records in {taken.seconds:.1f} s")
-    print(f"CHECKPOINT rows={taken.rows} records={taken.records}")
+    checkpoint_command(
+        repository.CHECKPOINTED, settings().database_url.get_secret_value(), console,
+        busy="a rebuild or another checkpoint is running; try again when it has finished",
+    )  # fmt: skip
 
 
 def index_projection(s: ScoringSettings) -> Projection:

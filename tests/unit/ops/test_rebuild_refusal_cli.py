@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from services.enrolment import cli as enrolment_cli
 from services.scoring import cli as scoring_cli
-from shared.rebuild import HistoryMissing, NoCheckpoint
+from shared import rebuild
+from shared.rebuild import HistoryMissing, NoCheckpoint, RebuildBusy
 
 CASES = [(enrolment_cli, "rebuild-passports"), (scoring_cli, "rebuild")]
 
@@ -38,3 +39,19 @@ def test_a_rebuild_from_a_checkpoint_that_does_not_exist_ends_in_one_line(monkey
     assert result.exit_code == 4, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "has no checkpoint" in lines[0] and "take one first" in lines[0]
+
+
+@pytest.mark.parametrize(("cli", "command"), [(enrolment_cli, "checkpoint-passports"), (scoring_cli, "checkpoint")],
+                         ids=["enrolment", "scoring"])  # fmt: skip
+def test_a_checkpoint_beside_a_rebuild_exits_3_saying_so(cli, command, monkeypatch) -> None:
+    async def busy(*_args, **_kwargs):
+        raise RebuildBusy("projection")
+
+    class Settings:
+        database_url = type("Secret", (), {"get_secret_value": lambda self: "postgresql://unused"})()
+
+    monkeypatch.setattr(cli, "settings", lambda: Settings())
+    monkeypatch.setattr(rebuild, "take_checkpoint", busy)
+    result = CliRunner().invoke(cli.app, [command])
+    assert result.exit_code == 3, result.output
+    assert "another checkpoint is running; try again" in result.output and "Traceback" not in result.output
