@@ -240,8 +240,9 @@ async def checkpoint_offsets(conn: asyncpg.Connection, projection: Projection) -
     schema = checkpoint_schema(projection.name)
     if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
         raise NoCheckpoint(
-            f"the {projection.name} projection has no checkpoint ({schema}): take one first "
-            f"(python -m services.{projection.name} checkpoint)"
+            f"the {projection.name} projection has no checkpoint ({schema}): take one first with its service's "
+            "checkpoint command (python -m services.scoring checkpoint, python -m services.enrolment "
+            "checkpoint-passports)"
         )
     async with conn.transaction():
         await conn.execute(f"SET LOCAL search_path TO {schema}")
