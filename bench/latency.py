@@ -31,11 +31,21 @@ class LatencyRun:
     achieved_rate: float = 0.0
 
 
-async def with_rebalance(street: Street, *, rate: int = 1000, seconds: float = 60.0) -> tuple[LatencyRun, list[str]]:
-    """The latency load with two scoring instances, of which the second is killed (SIGKILL) a third
+async def with_rebalance(
+    street: Street,
+    *,
+    rate: int = 1000,
+    seconds: float = 60.0,
+    sig: int = signal.SIGKILL,
+    stage: str = "latency_rebalance",
+) -> tuple[LatencyRun, list[str]]:
+    """The latency load with two scoring instances, of which the second is stopped with `sig` a third
     into the load and started again at two thirds: two rebalances of scoring's group under load.
+    SIGKILL is a crash: the group waits the session timeout before it gives the dead member's
+    partitions away. SIGTERM is a rolling restart: the member leaves the group as it stops.
     The second instance is stopped afterwards. Also what happened when (for the notes)."""
     events: list[str] = []
+    how = signal.Signals(sig).name
     env.start_service("scoring", index=2)
     await env.wait_ready("scoring", index=2)
     await asyncio.sleep(8.0)  # past the group's rebalance that the second instance's join caused
@@ -43,14 +53,14 @@ async def with_rebalance(street: Street, *, rate: int = 1000, seconds: float = 6
 
     async def faults() -> None:
         await asyncio.sleep(seconds / 3)
-        await asyncio.to_thread(env.stop_instance, "scoring", 2, signal.SIGKILL)
-        events.append(f"scoring-2 killed (SIGKILL) at {time.monotonic() - t0:.1f} s")
+        await asyncio.to_thread(env.stop_instance, "scoring", 2, sig)
+        events.append(f"scoring-2 stopped ({how}) at {time.monotonic() - t0:.1f} s")
         await asyncio.sleep(seconds / 3)
         env.start_service("scoring", index=2)
         events.append(f"scoring-2 started again at {time.monotonic() - t0:.1f} s")
 
     try:
-        result, _ = await asyncio.gather(run(street, rate=rate, seconds=seconds, stage="latency_rebalance"), faults())
+        result, _ = await asyncio.gather(run(street, rate=rate, seconds=seconds, stage=stage), faults())
     finally:
         await asyncio.to_thread(env.stop_instance, "scoring", 2)
     return result, events

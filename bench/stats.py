@@ -40,6 +40,7 @@ KEYS: tuple[str, ...] = (
     "broadcast_notify_cpu_ms",
     "pipeline_2x_checkins_per_s",
     "latency_rebalance_p99_ms",
+    "latency_restart_p99_ms",
 )
 
 DEFAULT_N = 200_000
@@ -175,6 +176,7 @@ TARGETS: tuple[Target, ...] = (
     Target("pipeline_2x_checkins_per_s", "pipeline with two instances each ≥ 20,000 check-ins/s", 20_000, True),
     Target("latency_p99_ms", "p99 ≤ 250 ms at 1,000 check-ins/s", 250, False),
     Target("latency_rebalance_p99_ms", "p99 ≤ 250 ms while one of two scoring instances is killed", 250, False),
+    Target("latency_restart_p99_ms", "p99 ≤ 250 ms while one of two scoring instances restarts (SIGTERM)", 250, False),
     Target("rebuild_1m_s", "rebuild of 1,000,000 events ≤ 60 s", 60, False),
     Target("enrol_rps", "enrolment API ≥ 1,500 requests/s", 1_500, True),
     Target("enrol_p99_ms", "enrolment API p99 ≤ 50 ms", 50, False),

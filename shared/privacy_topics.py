@@ -5,12 +5,17 @@ topic of the street, dead-letter topics included (`all_topic_specs`), read from 
 record to the end it had when the read began, with the admin principal. Each record's key, value
 and headers are searched for the resident's card number, phone and e-mail as bytes: the events are
 UTF-8 JSON and the keys UTF-8, so a byte search finds every plain copy, whatever field holds it.
+The card and the e-mail count only as whole tokens (no ASCII letter or digit right before or after):
+`r-000123` is not found inside `r-0001234`, another resident's card, which would be a false alarm
+after an erasure; inside `enrol:r-000123:s1` or `"r-000123"` it is. A phone counts anywhere: it is
+written with or without its country code, and in free text.
 
 The search is pure (`findings_in`) and testable without Kafka; `read_topics` is the I/O.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -73,35 +78,55 @@ def findings_table(findings: list[TopicFindings], needles: list[str]) -> Table:
     return table
 
 
-def needles_of(card: str, phone: str | None = None, email: str | None = None) -> dict[str, bytes]:
-    """The byte strings searched for; ValueError (one line) for one too short to mean anything."""
-    given = {"card": card, "phone": phone, "email": email}
+@dataclass(frozen=True)
+class Needle:
+    """What is searched for: `text` as bytes, as a whole token or anywhere, in any case or exactly."""
+
+    text: bytes
+    whole_token: bool = True
+    any_case: bool = False
+    pattern: re.Pattern[bytes] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        escaped = re.escape(self.text)
+        if self.whole_token:
+            escaped = rb"(?<![A-Za-z0-9])" + escaped + rb"(?![A-Za-z0-9])"
+        object.__setattr__(self, "pattern", re.compile(escaped, re.IGNORECASE if self.any_case else 0))
+
+    def in_(self, data: bytes | None) -> bool:
+        return bool(data) and self.pattern.search(data) is not None  # type: ignore[arg-type]
+
+
+def needles_of(card: str, phone: str | None = None, email: str | None = None) -> dict[str, Needle]:
+    """What is searched for; ValueError (one line) for a value too short to mean anything."""
+    # (value, whole token, any case): an e-mail's domain has no case, and people write its name in any
+    given = {"card": (card, True, False), "phone": (phone, False, False), "email": (email, True, True)}
     needles = {}
-    for name, value in given.items():
+    for name, (value, whole_token, any_case) in given.items():
         if value is None or value == "":
             continue
         if len(value.strip()) < 6:
             raise ValueError(f"{name} {value!r} is too short to search for (6 characters or more)")
-        needles[name] = value.strip().encode()
+        needles[name] = Needle(value.strip().encode(), whole_token, any_case)
     return needles
 
 
 def places_holding(
-    needle: bytes, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
+    needle: Needle, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]]
 ) -> list[str]:
     """Where in one record `needle` occurs: a subset of PLACES, in that order."""
     places = []
-    if key and needle in key:
+    if needle.in_(key):
         places.append("key")
-    if value and needle in value:
+    if needle.in_(value):
         places.append("value")
-    if any(needle in (v or b"") or needle in k.encode() for k, v in headers or ()):
+    if any(needle.in_(v) or needle.in_(k.encode()) for k, v in headers or ()):
         places.append("headers")
     return places
 
 
 def findings_in(
-    topic: str, records: Iterable[Any], needles: Mapping[str, bytes], into: TopicFindings | None = None
+    topic: str, records: Iterable[Any], needles: Mapping[str, Needle], into: TopicFindings | None = None
 ) -> TopicFindings:
     """Add `records` (with .key, .value, .headers as aiokafka gives them) of `topic` to its findings."""
     findings = into or TopicFindings(topic)
@@ -116,7 +141,7 @@ def findings_in(
 async def read_topics(
     kafka_kwargs: Mapping[str, Any],
     topics: Iterable[str],
-    needles: Mapping[str, bytes],
+    needles: Mapping[str, Needle],
     *,
     on_start: Callable[[int], None] = lambda total: None,
     on_progress: Callable[[int], None] = lambda done: None,

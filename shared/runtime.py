@@ -104,6 +104,8 @@ class Runtime:
             max_records=self.settings.consumer_max_records,
             batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
             max_poll_interval_ms=self.settings.max_poll_interval_ms,
+            session_timeout_ms=self.settings.consumer_session_timeout_ms,
+            heartbeat_interval_ms=self.settings.consumer_heartbeat_interval_ms,
             description=description,
         )
         consumer.register(self.broker)

@@ -41,6 +41,12 @@ class ServiceSettings(BaseSettings):
     consumer_batch_timeout_ms: int = 50
     # Kept well below max.poll.interval.ms so a slow batch never expels the consumer.
     max_poll_interval_ms: int = 60_000
+    # How soon the group notices a member gone without leaving (a crash) and how soon members hear
+    # of a rebalance: aiokafka's 10 s and 3 s stalled the killed member's partitions 10 s and every
+    # rebalance up to 3 s (docs/performance.md, latency with a rebalance). 6 s is the brokers'
+    # group.min.session.timeout.ms; a heartbeat is a third of a session, as Kafka advises, or less.
+    consumer_session_timeout_ms: int = Field(6_000, ge=6_000)
+    consumer_heartbeat_interval_ms: int = Field(1_000, gt=0)
     graceful_timeout_s: float = 20.0
     # Bounded state (shared/db/retention.py): rows are kept at least this long, and longer while a
     # redelivery could still need them. The ledger must outlive a kiosk's offline retries, the
@@ -55,6 +61,16 @@ class ServiceSettings(BaseSettings):
     retention_audit_days: float = Field(1095.0, ge=183, validation_alias=AliasChoices("LS_RETENTION_AUDIT_DAYS"))
     retention_interval_s: float = Field(600.0, ge=0, validation_alias=AliasChoices("LS_RETENTION_INTERVAL_SECONDS"))
     retention_batch_rows: int = Field(5000, gt=0, validation_alias=AliasChoices("LS_RETENTION_BATCH_ROWS"))
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> ServiceSettings:
+        if self.consumer_heartbeat_interval_ms * 3 > self.consumer_session_timeout_ms:
+            raise ValueError(
+                f"{self.service.upper()}_CONSUMER_HEARTBEAT_INTERVAL_MS must be at most a third of "
+                f"{self.service.upper()}_CONSUMER_SESSION_TIMEOUT_MS (got {self.consumer_heartbeat_interval_ms} "
+                f"and {self.consumer_session_timeout_ms}): set a shorter heartbeat or a longer session"
+            )
+        return self
 
     @model_validator(mode="after")
     def _kafka_transport_works(self) -> ServiceSettings:

@@ -103,6 +103,8 @@ class BatchConsumer:
         max_records: int = 2000,
         batch_timeout_ms: int = 50,
         max_poll_interval_ms: int = 60_000,
+        session_timeout_ms: int = 6_000,
+        heartbeat_interval_ms: int = 1_000,
         event_attempts: int = 3,
         transient_attempts: int = 6,
         backoff_base_s: float = 0.2,
@@ -119,6 +121,8 @@ class BatchConsumer:
         self.max_records = max_records
         self.batch_timeout_ms = batch_timeout_ms
         self.max_poll_interval_ms = max_poll_interval_ms
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
         self.event_attempts = event_attempts
         self.transient_attempts = transient_attempts
         self.backoff_base_s = backoff_base_s
@@ -142,6 +146,8 @@ class BatchConsumer:
             isolation_level="read_committed",
             ack_policy=AckPolicy.MANUAL,
             max_poll_interval_ms=self.max_poll_interval_ms,
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=self.heartbeat_interval_ms,
             parser=self._parse,
             decoder=_raw_decoder,
             title=self.title,

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shared.cli import app
-from shared.privacy_topics import findings_in, needles_of, places_holding
+from shared.privacy_topics import Needle, findings_in, needles_of, places_holding
 
 CARD, PHONE, EMAIL = "r-000123", "+8613912345678", "li.ming@example.org"
 
@@ -19,8 +19,8 @@ def record(key: bytes | None = None, value: bytes | None = None, headers=()):
 
 
 def test_the_needle_is_found_in_the_key_the_value_and_the_headers():
-    needle = CARD.encode()
-    assert places_holding(needle, needle, b'{"resident_id":"r-000123"}', [("resident", needle)]) == [
+    needle = Needle(CARD.encode())
+    assert places_holding(needle, CARD.encode(), b'{"resident_id":"r-000123"}', [("resident", CARD.encode())]) == [
         "key",
         "value",
         "headers",
@@ -62,3 +62,34 @@ def test_the_command_refuses_a_too_short_id_in_one_line_before_reading_kafka():
     result = CliRunner().invoke(app, ["privacy", "find-in-topics", "r-1"])
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["error: card 'r-1' is too short to search for (6 characters or more)"]
+
+
+def test_a_card_inside_a_longer_card_is_another_resident_and_not_found():
+    """Before: a byte search found r-000123 in every record of r-0001234 (and of xr-000123), so after
+    an erasure the officer's table showed another resident's records as still holding the erased one."""
+    needle = needles_of(CARD)["card"]
+    for other in (b"r-0001234", b"r-000123a", b"xr-000123", b"Ar-000123"):
+        assert places_holding(needle, other, b'{"resident_id":"' + other + b'"}', [("resident", other)]) == []
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        b'"r-000123"',
+        b"r-000123",
+        b"enrol:r-000123:s-1",
+        b"r-000123-s-1",
+        b"erased r-000123.",
+        "卡号r-000123。".encode(),
+    ],
+)
+def test_a_card_written_inside_a_composite_or_a_sentence_is_found(holder):
+    assert places_holding(needles_of(CARD)["card"], holder, holder, [("x", holder)]) == ["key", "value", "headers"]
+
+
+def test_a_phone_is_found_with_its_country_code_and_inside_text_an_email_in_any_case():
+    needles = needles_of(CARD, "13912345678", EMAIL)
+    assert places_holding(needles["phone"], None, b'{"phone":"+8613912345678"}', []) == ["value"]
+    assert places_holding(needles["phone"], None, "电话13912345678".encode(), []) == ["value"]
+    assert places_holding(needles["email"], None, b'{"email":"Li.Ming@Example.ORG"}', []) == ["value"]
+    assert places_holding(needles["email"], None, b'{"email":"xli.ming@example.org"}', []) == []
