@@ -54,6 +54,12 @@ CHECKPOINT_TAKEN = Gauge(
     "When the projection's checkpoint (the copy a rebuild --from-checkpoint starts from) was last taken.",
     ["projection"],
 )
+REBUILD_HISTORY_COMPLETE = Gauge(
+    "learnstreet_rebuild_history_complete",
+    "1 while Kafka still holds every record a rebuild of the projection would replay (those after its "
+    "checkpoint, or all of them without one), else 0.",
+    ["projection"],
+)
 OUTBOX_BACKLOG = Gauge("learnstreet_outbox_backlog_messages", "Events written to the outbox and not yet published.")
 OUTBOX_PUBLISHED = Counter(
     "learnstreet_outbox_published_total", "Events the outbox relay published to Kafka.", ["topic"]

@@ -190,14 +190,32 @@ async def checkpoint_taken_at(conn: asyncpg.Connection, projection_name: str) ->
 class CheckpointSchedule:
     """Keeps a projection's checkpoint no older than `every_s` (0: off) in a running service: looks
     every `look_s` and takes one when the last is older or missing. Any replica may: the rebuild
-    lock lets one at a time, the others find it fresh (or busy) at their next look."""
+    lock lets one at a time, the others find it fresh (or busy) at their next look.
 
-    def __init__(self, target: CheckpointTarget, dsn: str, every_s: float, look_s: float = 60.0) -> None:
+    With `topics` and `kafka` (the service's client settings) it also checks, at every look, that
+    Kafka still holds what a rebuild would replay (`learnstreet_rebuild_history_complete`): the
+    records after the checkpoint, or every record without one. Provisioning lets a replayed topic
+    expire records only when its retention covers three checkpoint intervals, but it reads its own
+    environment: a service run with checkpoints off or rarer, a retention set by hand or a
+    DeleteRecords breaks the bargain, and only this says so before the day a rebuild is needed."""
+
+    def __init__(
+        self,
+        target: CheckpointTarget,
+        dsn: str,
+        every_s: float,
+        look_s: float = 60.0,
+        *,
+        topics: Sequence[str] = (),
+        kafka: dict[str, Any] | None = None,
+    ) -> None:
         self.target, self.dsn, self.every_s, self.look_s = target, dsn, every_s, look_s
+        self.topics, self.kafka = list(topics), kafka
         self.task: asyncio.Task | None = None
+        self._missing: str | None = None  # what the last look found missing, logged once
 
     async def start(self) -> None:
-        if self.every_s > 0:
+        if self.every_s > 0 or (self.topics and self.kafka is not None):
             self.task = asyncio.create_task(self._loop(), name=f"checkpoint-{self.target.name}")
 
     async def stop(self) -> None:
@@ -208,6 +226,8 @@ class CheckpointSchedule:
 
     async def once(self) -> Checkpoint | None:
         """Takes a checkpoint if the last is older than `every_s`; the one taken, or None."""
+        if self.every_s <= 0:
+            return None
         conn = await asyncpg.connect(self.dsn)
         try:
             taken_at = await checkpoint_taken_at(conn, self.target.name)
@@ -225,28 +245,88 @@ class CheckpointSchedule:
                  taken.seconds)  # fmt: skip
         return taken
 
+    async def history_complete(self) -> bool:
+        """Whether Kafka still holds what a rebuild would replay; sets the gauge, and logs once
+        (the rebuild's own refusal) when it does not."""
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            offsets = await _checkpoint_offsets_or_none(conn, self.target)
+        finally:
+            await conn.close()
+        beginnings = await _beginning_offsets(self.kafka or {}, self.topics)
+        try:
+            if offsets is None:
+                check_full_history(self.target.name, beginnings)
+            else:
+                check_history_since(self.target.name, beginnings, positions_after(offsets, list(beginnings)))
+        except HistoryMissing as missing:
+            metrics.REBUILD_HISTORY_COMPLETE.labels(self.target.name).set(0)
+            if str(missing) != self._missing:
+                log.warning("%s", missing)
+            self._missing = str(missing)
+            return False
+        metrics.REBUILD_HISTORY_COMPLETE.labels(self.target.name).set(1)
+        self._missing = None
+        return True
+
     async def _loop(self) -> None:
         while True:
             try:
                 await self.once()
+                if self.topics and self.kafka is not None:
+                    await self.history_complete()
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # a database restart: the next look tries again
                 log.warning("checkpoint of %s failed: %s: %s", self.target.name, type(error).__name__, error)
-            await asyncio.sleep(min(self.look_s, self.every_s))
+            await asyncio.sleep(min(self.look_s, self.every_s) if self.every_s > 0 else self.look_s)
+
+
+def positions_after(offsets: StoredOffsets, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """The first offset a rebuild from a checkpoint replays per partition: after the last applied,
+    0 where the checkpoint applied nothing."""
+    return {tp: offsets.get((tp.topic, tp.partition), -1) + 1 for tp in partitions}
+
+
+async def _checkpoint_offsets_or_none(
+    conn: asyncpg.Connection, target: CheckpointTarget | Projection
+) -> StoredOffsets | None:
+    schema = checkpoint_schema(target.name)
+    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
+        return None
+    async with conn.transaction():
+        await conn.execute(f"SET LOCAL search_path TO {schema}")
+        return await target.stored_offsets(conn)
+
+
+async def _beginning_offsets(kafka: dict[str, Any], topics: Sequence[str]) -> dict[TopicPartition, int]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(topics))
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+    consumer = AIOKafkaConsumer(**kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        return dict(await consumer.beginning_offsets(partitions)) if partitions else {}
+    finally:
+        await consumer.stop()
 
 
 async def checkpoint_offsets(conn: asyncpg.Connection, projection: Projection) -> StoredOffsets:
-    schema = checkpoint_schema(projection.name)
-    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
+    offsets = await _checkpoint_offsets_or_none(conn, projection)
+    if offsets is None:
+        schema = checkpoint_schema(projection.name)
         raise NoCheckpoint(
             f"the {projection.name} projection has no checkpoint ({schema}): take one first with its service's "
             "checkpoint command (python -m services.scoring checkpoint, python -m services.enrolment "
             "checkpoint-passports)"
         )
-    async with conn.transaction():
-        await conn.execute(f"SET LOCAL search_path TO {schema}")
-        return await projection.stored_offsets(conn)
+    return offsets
 
 
 @dataclass(frozen=True)
@@ -404,7 +484,7 @@ class Rebuild:
                 async with live_pool.acquire() as conn:
                     covered = await checkpoint_offsets(conn, p)
                 checkpoint = checkpoint_schema(p.name)
-                starts = {tp: covered.get((tp.topic, tp.partition), -1) + 1 for tp in partitions}
+                starts = positions_after(covered, partitions)
                 check_history_since(p.name, beginnings, starts)  # before anything is created
             else:
                 check_full_history(p.name, beginnings)  # before anything is created

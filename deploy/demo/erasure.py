@@ -13,6 +13,7 @@ registry and erases them again.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,6 +90,8 @@ async def show(platform: simulate.Platform, street: Street) -> None:
                       str(mine.get("erased_rows", "-")), str(after[service]))  # fmt: skip
     console.print(table)
     console.print(f"  学习指数 street index {index_before:.2f} before, {index_after:.2f} after the erasure")
+    # activities cuts kiosk.checkins once the scans sent before the erasure are consumed (ADR 10)
+    await _kiosk_scans_cut(platform)
 
     needles = privacy_topics.needles_of(rid, resident.phone, resident.email)
     columns = (TextColumn("全量读取 reading every topic"), BarColumn(), MofNCompleteColumn())
@@ -124,6 +127,17 @@ async def _completed(platform: simulate.Platform, request_id: str, timeout_s: fl
         if status.get("complete") or time.monotonic() > deadline:
             return status
         await asyncio.sleep(1.0)
+
+
+async def _kiosk_scans_cut(platform: simulate.Platform, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = (await platform.http["activities"].get("/metrics")).text
+        waiting = re.search(r"^learnstreet_activities_erasures_awaiting_kiosk_trim (\S+)$", text, re.M)
+        if waiting and float(waiting.group(1)) == 0:
+            return
+        await asyncio.sleep(1.0)
+    console.print("[yellow]kiosk.checkins not yet cut for the erasure: the read below may still find its scans")
 
 
 async def _index_after(platform: simulate.Platform, moment: datetime, timeout_s: float = 60.0) -> float:

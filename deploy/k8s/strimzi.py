@@ -85,6 +85,8 @@ def acls(principal: str) -> list[dict]:
         ops.setdefault(name, set()).update({"Write", "Describe"})
     for name in catalogue.topics_read_by(principal):
         ops.setdefault(name, set()).update({"Read", "Describe"})
+    for name in catalogue.topics_cut_by(principal):
+        ops.setdefault(name, set()).add("Delete")
     rules = [
         {
             "type": "allow",

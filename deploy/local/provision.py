@@ -68,6 +68,8 @@ def wanted_acls(environ: Mapping[str, str] | None = None) -> dict[str, set[Acl]]
             acls |= {("TOPIC", t, "LITERAL", "WRITE"), ("TOPIC", t, "LITERAL", "DESCRIBE")}
         for t in catalogue.topics_read_by(p):
             acls |= {("TOPIC", t, "LITERAL", "READ"), ("TOPIC", t, "LITERAL", "DESCRIBE")}
+        for t in catalogue.topics_cut_by(p):
+            acls.add(("TOPIC", t, "LITERAL", "DELETE"))
         if p in catalogue.SERVICES:
             acls.add(("GROUP", catalogue.group_id(p), "PREFIXED", "READ"))
         out[p] = acls

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from services.activities.adapters.cache import Caches
 from services.activities.adapters.cache_sync import CacheSync
 from services.activities.adapters.checkin_outbox import CheckinOutbox
+from services.activities.adapters.kiosk_trim import KioskTrim
 from services.activities.adapters.retention import TABLES as PRUNED_TABLES
 from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http, kiosk_keys_http, surveys_http
@@ -19,6 +20,7 @@ from services.activities.service_layer.checkins import CheckinProcessor
 from services.activities.service_layer.handlers import Context
 from shared.events import topics
 from shared.events.catalogue import KioskCheckin
+from shared.events.topics import group_id
 from shared.http.cors import parse_origins
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
@@ -45,6 +47,10 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         sweep_every_s=settings.pending_sweep_s,
     )
     consumers.register(runtime, processor)
+    trim = KioskTrim.for_settings(
+        settings, lambda: runtime.pool, topic=topics.KIOSK_CHECKINS.name, group_id=group_id(settings.service),
+        every_s=settings.kiosk_trim_every_s, wake=ctx.erasure_signal,
+    )  # fmt: skip
     runtime.retain(*PRUNED_TABLES)  # besides the inbox: the check-in ledger
     # Every instance learns every other instance's writes (catalogue, residents, seats) from a
     # connection of its own that LISTENs; it reloads everything whenever that connection is new.
@@ -73,12 +79,14 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
         await outbox.start()
         processor.start()
+        trim.start()
 
     runtime.on_start(load_caches)
     # on_stop hooks run in reverse: the parked-check-in sweeper stops first, then the outbox
     # publishes what the last batches committed.
     runtime.on_stop(outbox.stop)
     runtime.on_stop(processor.stop)
+    runtime.on_stop(trim.stop)
     runtime.on_stop(sync.stop)
     app = create_app(
         runtime,

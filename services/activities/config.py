@@ -1,4 +1,4 @@
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from shared.http.cors import parse_origins
 from shared.settings import ServiceSettings, load_settings
@@ -25,6 +25,9 @@ class ActivitiesSettings(ServiceSettings):
     # empty: none): the residents' phone page on enrolment lists and answers surveys and rates
     # sessions here (shared/http/cors.py). Kept normalised, `scheme://host[:port]`, one comma apart.
     cors_origins: str = ""
+    # Pending erasures are looked at this often to cut kiosk.checkins below the committed offsets
+    # (adapters/kiosk_trim.py), and at once after an erasure commits.
+    kiosk_trim_every_s: float = Field(30.0, gt=0)
 
     @field_validator("cors_origins")
     @classmethod

@@ -111,6 +111,8 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         passport_files.CHECKPOINTED,
         settings.database_url.get_secret_value(),
         settings.passport_checkpoint_interval_seconds,
+        topics=consumers.PASSPORT_TOPICS,
+        kafka=settings.kafka_client_kwargs(),
     )
     runtime.on_start(checkpoints.start)
     runtime.on_stop(checkpoints.stop)

@@ -61,8 +61,9 @@ def build_app(settings: ScoringSettings, *, consume: bool = True) -> FastAPI:
     runtime.on_start(start_engine)
     runtime.on_stop(engine.stop)
     checkpoints = CheckpointSchedule(
-        repository.CHECKPOINTED, settings.database_url.get_secret_value(), settings.checkpoint_interval_seconds
-    )
+        repository.CHECKPOINTED, settings.database_url.get_secret_value(), settings.checkpoint_interval_seconds,
+        topics=consumers.TOPICS, kafka=settings.kafka_client_kwargs(),
+    )  # fmt: skip
     runtime.on_start(checkpoints.start)
     runtime.on_stop(checkpoints.stop)
     app = create_app(

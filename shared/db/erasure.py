@@ -13,8 +13,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import asyncpg
 
@@ -23,6 +24,7 @@ from shared.events.envelope import Envelope, envelop
 from shared.http import audit
 
 PREFIX = "erased:"
+T = TypeVar("T")
 
 
 def pseudonym() -> str:
@@ -52,6 +54,23 @@ async def erase(
         "INSERT INTO erasure_receipts(request_id, erased_rows) VALUES ($1, $2) ON CONFLICT DO NOTHING", request_id, rows
     )
     return rows
+
+
+async def in_checkpoint(
+    conn: asyncpg.Connection, schema: str, lock: int, erase: Callable[[asyncpg.Connection], Awaitable[T]], absent: T
+) -> T:
+    """Run `erase` on a projection's checkpoint (`schema`, a copy of its tables with the residents'
+    rows) in the caller's transaction: after any checkpoint being copied (`lock`, shared; the copy
+    holds it exclusively), so the new copy is the one erased. `absent` when there is no checkpoint."""
+    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", lock)
+    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", schema):
+        return absent
+    path = await conn.fetchval("SELECT current_setting('search_path')")
+    await conn.execute(f"SET LOCAL search_path TO {schema}")
+    try:
+        return await erase(conn)
+    finally:
+        await conn.execute("SELECT set_config('search_path', $1, true)", path)
 
 
 async def run_statements(conn: asyncpg.Connection, resident_id: str, alias: str, statements: Iterable[str]) -> int:

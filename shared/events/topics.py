@@ -114,6 +114,9 @@ class TopicSpec:
     replayed_by: tuple[str, ...] = ()
     # its values are secrets: its dead letters are kept no longer than the topic itself
     secret: bool = False
+    # principals that may delete the start of it (Kafka's DeleteRecords), what they have consumed:
+    # activities cuts kiosk.checkins after an erasure (services/activities/adapters/kiosk_trim.py)
+    cut_by: frozenset[str] = frozenset()
 
     @property
     def dlq(self) -> str:
@@ -134,7 +137,17 @@ def dead_letter_topic(topic: str) -> str:
 
 
 def _spec(
-    name, partitions, producers, consumers, description, config=None, replayed_by=(), secret=False, *, street=True
+    name,
+    partitions,
+    producers,
+    consumers,
+    description,
+    config=None,
+    replayed_by=(),
+    secret=False,
+    *,
+    street=True,
+    cut_by=(),
 ) -> TopicSpec:
     return TopicSpec(
         name=STREET_PREFIX + name if street else name,
@@ -145,6 +158,7 @@ def _spec(
         description=description,
         replayed_by=tuple(replayed_by),
         secret=secret,
+        cut_by=frozenset(cut_by),
     )
 
 
@@ -173,6 +187,7 @@ KIOSK_CHECKINS = _spec(
     {ACTIVITIES},
     "Raw scans from venue kiosks: the public check-in contract (JSON, no envelope).",
     CHECKIN_RETENTION,
+    cut_by={ACTIVITIES},
 )
 ATTENDANCE = _spec(
     "activities.attendance",
@@ -320,6 +335,10 @@ def topics_written_by(principal: str) -> list[str]:
 
 def topics_read_by(principal: str) -> list[str]:
     return [t.name for t in all_topic_specs() if principal in t.consumers]
+
+
+def topics_cut_by(principal: str) -> list[str]:
+    return [t.name for t in all_topic_specs() if principal in t.cut_by]
 
 
 # ---------------------------------------------------------------- retention from configuration

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from services.activities.adapters import privacy, repository, venue_closing
+from services.activities.adapters import kiosk_trim, privacy, repository, venue_closing
 from services.activities.adapters import surveys as survey_store
 from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model, surveys
@@ -36,6 +36,8 @@ class Context:
     reference: Reference
     # Set when something a parked check-in may have waited for arrived (a resident, a session).
     pending_signal: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set after an erasure commits: its resident's consumed scans are to leave kiosk.checkins.
+    erasure_signal: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _publish(uow: UnitOfWork, data, correlation_id: str | None) -> None:
@@ -477,5 +479,7 @@ async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: In
                 uow.conn, "activities", event.request_id, source=SOURCE, correlation_id=meta.correlation_id
             )
         )
+        await kiosk_trim.request(uow.conn, event.request_id)
+        uow.after_commit(uow.deps.erasure_signal.set)
     caches = uow.deps.caches
     uow.after_commit(lambda: caches.residents.pop(event.resident_id, None))

@@ -11,6 +11,7 @@ import asyncpg
 import yaml
 
 from services.enrolment.domain.passport import AttendanceEntry, BatchChanges, CreditsRule, HonourEntry
+from shared.db import erasure
 from shared.db.offsets import OffsetTable
 from shared.rebuild import CheckpointTarget
 from shared.reference import resolve
@@ -105,17 +106,10 @@ async def erase_passports(conn: asyncpg.Connection, resident_ids: set[str]) -> N
 
 async def erase_checkpoint(conn: asyncpg.Connection, resident_ids: set[str]) -> None:
     """The checkpoint (`python -m services.enrolment checkpoint-passports`) is a copy of the passport
-    tables: the residents go there too, in the live erasure's transaction, after any checkpoint
-    being copied (CHECKPOINT_LOCK), so the new copy is the one erased."""
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CHECKPOINT_LOCK)
-    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", CHECKPOINT_SCHEMA):
-        return
-    path = await conn.fetchval("SELECT current_setting('search_path')")
-    await conn.execute(f"SET LOCAL search_path TO {CHECKPOINT_SCHEMA}")
-    try:
-        await erase_passports(conn, resident_ids)
-    finally:
-        await conn.execute("SELECT set_config('search_path', $1, true)", path)
+    tables: the residents go there too, in the live erasure's transaction."""
+    await erasure.in_checkpoint(
+        conn, CHECKPOINT_SCHEMA, CHECKPOINT_LOCK, lambda c: erase_passports(c, resident_ids), absent=None
+    )
 
 
 # --- reads ------------------------------------------------------------------------------------------

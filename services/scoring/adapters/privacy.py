@@ -68,17 +68,10 @@ async def erase(
 
 async def erase_checkpoint(conn: asyncpg.Connection, resident_id: str) -> int:
     """The checkpoint (`python -m services.scoring checkpoint`) is a copy of the projection's tables,
-    the resident's rows included: the same statements there, in the live erasure's transaction.
-    Waits for a checkpoint being copied (CHECKPOINT_LOCK), so the new copy is the one erased."""
-    await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", CHECKPOINT_LOCK)
-    if not await conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", CHECKPOINT_SCHEMA):
-        return 0
-    path = await conn.fetchval("SELECT current_setting('search_path')")
-    await conn.execute(f"SET LOCAL search_path TO {CHECKPOINT_SCHEMA}")
-    try:
-        return await erase_projected(conn, {resident_id})
-    finally:
-        await conn.execute("SELECT set_config('search_path', $1, true)", path)
+    the resident's rows included: the same statements there, in the live erasure's transaction."""
+    return await erasure.in_checkpoint(
+        conn, CHECKPOINT_SCHEMA, CHECKPOINT_LOCK, lambda c: erase_projected(c, {resident_id}), absent=0
+    )
 
 
 async def erase_projected(conn: asyncpg.Connection, residents: set[str]) -> int:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.events.catalogue import AttendanceRecorded
 from shared.events.envelope import envelop
@@ -441,6 +441,35 @@ async def test_the_contacts_topic_ends_in_a_tombstone_for_the_resident(erased):
     assert count >= 2  # the contact, then its tombstone (compaction will drop both)
 
 
+async def test_the_resident_s_scans_leave_kiosk_checkins(erased):
+    """Kiosks send card numbers; kiosk.checkins kept every scan a week after activities had made it
+    attendance (before: a full read found the card in the scan's key and value). After the erasure
+    activities cuts the topic below its committed offsets once every scan sent before the erasure is
+    consumed (services/activities/adapters/kiosk_trim.py), so the resident's scan is gone from Kafka."""
+    conn = await asyncpg.connect(env()["ACTIVITIES_DATABASE_URL"])
+    try:
+
+        async def trimmed():
+            return await conn.fetchrow(
+                "SELECT kiosk_ends, trimmed_to FROM kiosk_trims WHERE request_id = $1 AND trimmed_at IS NOT NULL",
+                uuid.UUID(erased["request"]["request_id"]),
+            )
+
+        row = await eventually(trimmed, timeout_s=120, every_s=1)
+    finally:
+        await conn.close()
+    ends, cut = (json.loads(row[c]) for c in ("kiosk_ends", "trimmed_to"))  # jsonb as text: no codec here
+    assert all(cut.get(p, 0) >= end for p, end in ends.items()), (ends, cut)  # every earlier scan consumed
+    consumer = AIOKafkaConsumer(**kafka_auth("admin"), group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition("kiosk.checkins", int(p)) for p in cut]
+        starts = await consumer.beginning_offsets(partitions)
+    finally:
+        await consumer.stop()
+    assert all(starts[TopicPartition("kiosk.checkins", int(p))] >= o for p, o in cut.items()), (starts, cut)
+
+
 def test_a_full_read_of_every_topic_finds_the_phone_and_email_only_in_the_compacted_contacts(erased):
     """`learnstreet privacy find-in-topics` reads every topic of the street, dead letters included,
     from the beginning with the admin principal (the issue's check). What it finds is the known
@@ -465,6 +494,7 @@ def test_a_full_read_of_every_topic_finds_the_phone_and_email_only_in_the_compac
     assert contact_topics <= {"enrolment.contacts"}, contact_topics
     card_topics = {t for t, f in found.items() if f.get("card")}
     assert "enrolment.residents" in card_topics  # registered, then erased: old events keep the card
+    assert "kiosk.checkins" not in card_topics  # the consumed scans were cut after the erasure
     assert card_topics <= _topics_carrying_resident_ids(), card_topics
 
 

@@ -140,3 +140,15 @@ def test_check_command_exits_non_zero_on_a_stale_file(tmp_path, monkeypatch, cap
     monkeypatch.setattr(strimzi, "ROOT", tmp_path)
     assert strimzi.main(["--check"]) == 1
     assert "strimzi/users.yaml is stale" in capsys.readouterr().err
+
+
+def test_only_activities_may_cut_and_only_the_kiosk_topic():
+    """Delete on kiosk.checkins lets activities cut what it consumed after an erasure
+    (services/activities/adapters/kiosk_trim.py); no other principal may delete records anywhere."""
+    assert {t.name for t in catalogue.all_topic_specs() if t.cut_by} == {catalogue.KIOSK_CHECKINS.name}
+    for user in generated("KafkaUser"):
+        principal = user["metadata"]["labels"]["learnstreet.io/principal"]
+        deletes = {acl for acl in strimzi_acls(user) if acl[3] == "DELETE"}
+        cut = ("TOPIC", catalogue.KIOSK_CHECKINS.name, "LITERAL", "DELETE")
+        expected = {cut} if principal == "activities" else set()
+        assert deletes == expected, principal
