@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from services.enrolment.adapters import passport as passport_files
 from services.enrolment.adapters.api_pool import create_api_pool
 from services.enrolment.adapters.consents import load_notice
+from services.enrolment.adapters.contacts_roll import ContactsRoll
 from services.enrolment.adapters.resident_tokens import ResidentTokenSigner
 from services.enrolment.config import EnrolmentSettings
 from services.enrolment.domain.credentials import Issuer
@@ -20,11 +21,13 @@ from services.enrolment.entrypoints import credentials as credential_routes
 from services.enrolment.entrypoints import erasure as erasure_routes
 from services.enrolment.entrypoints import sign_in as sign_in_routes
 from services.enrolment.service_layer.credentials import CredentialDeps, derived_secret, ensure_signing_key
+from services.enrolment.service_layer.handlers import SOURCE
 from services.enrolment.service_layer.passport import PassportDeps, certificate_key
 from services.enrolment.service_layer.sign_in import SignInDeps
 from shared import catalogue
 from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWorkFactory
+from shared.events import topics
 from shared.http.auth import weak_secret_reason
 from shared.rebuild import CheckpointSchedule
 from shared.reference import load_reference
@@ -116,6 +119,16 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
     )
     runtime.on_start(checkpoints.start)
     runtime.on_stop(checkpoints.stop)
+    roll = ContactsRoll(
+        lambda: runtime.pool, topic=topics.CONTACTS.name, partitions=topics.CONTACTS.partitions, source=SOURCE,
+        every_s=settings.contacts_roll_every_s, wake_relay=runtime.outbox_signal.set,
+    )  # fmt: skip
+
+    async def start_roll() -> None:
+        roll.start()
+
+    runtime.on_start(start_roll)
+    runtime.on_stop(roll.stop)
 
     async def signing_key() -> None:
         # After the migrations; the first start of a street (or a changed secret) makes its key.

@@ -1,9 +1,13 @@
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 
+from shared.events.topics import CONTACTS
 from shared.http.cors import origin_of
 from shared.settings import ServiceSettings, load_settings
 
 SERVICE = "enrolment"
+
+
+CONTACTS_LAG_MS = int(CONTACTS.config["max.compaction.lag.ms"])
 
 
 class EnrolmentSettings(ServiceSettings):
@@ -20,6 +24,10 @@ class EnrolmentSettings(ServiceSettings):
     # `rebuild-passports --from-checkpoint` starts from, ADR 0010) is taken again once older than
     # this; 0: only by the operator's command.
     passport_checkpoint_interval_seconds: float = Field(86_400.0, ge=0)
+    # ENROLMENT_CONTACTS_ROLL_EVERY_S: every partition of enrolment.contacts gets an append this often,
+    # so that Kafka rolls it and compacts an erased contact away (adapters/contacts_roll.py): half of
+    # the topic's max.compaction.lag.ms; 0: off.
+    contacts_roll_every_s: float = Field(CONTACTS_LAG_MS / 2000, ge=0)
     credits_file: str | None = None
     # The street's secret for the verification codes of certificates of learning (学习证明);
     # unset: derived from LS_JWT_SECRET (services/enrolment/service_layer/passport.py).

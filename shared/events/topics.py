@@ -214,7 +214,8 @@ CONTACTS = _spec(
     # An erasure tombstones the resident's key; the contact it supersedes stays readable until the
     # cleaner passes. Kafka compacts only rolled segments, and rolls a compacted topic's active
     # segment on the first append after max.compaction.lag.ms: a day bounds how long a phone or an
-    # e-mail outlives its erasure on any partition that is still written to (ADR 10).
+    # e-mail outlives its erasure on a partition that is written to, and enrolment writes to every
+    # partition every half day (services/enrolment/adapters/contacts_roll.py; ADR 10).
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.compaction.lag.ms": str(DAY_MS)},
 )
 # A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
