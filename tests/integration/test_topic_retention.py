@@ -97,3 +97,4 @@ async def test_the_contacts_topic_compacts_within_a_day_of_a_tombstone(kafka_adm
     configs = {e[0]: e[1] for resp in responses for res in resp.resources for e in res[4]}
     assert configs["cleanup.policy"] == "compact"
     assert configs["max.compaction.lag.ms"] == str(catalogue.DAY_MS) == "86400000"
+    assert configs["delete.retention.ms"] == "3600000"  # the tombstone (keyed by the card) an hour
