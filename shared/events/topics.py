@@ -219,8 +219,12 @@ CONTACTS = _spec(
     # The tombstone itself (its key is the card number) is kept an hour after compaction, not Kafka's
     # day: notify reads it within seconds, and a notify further behind still deletes the contact on
     # resident.erased (enrolment.residents).
-    {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "max.compaction.lag.ms": str(DAY_MS),
-     "delete.retention.ms": str(HOUR_MS)},
+    {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "60000",
+        "max.compaction.lag.ms": str(DAY_MS),
+        "delete.retention.ms": str(HOUR_MS),
+    },
 )
 # A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
 # send it (a 15-minute window, in 5-minute segments so that deletion can follow), read by notify
