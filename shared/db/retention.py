@@ -26,8 +26,6 @@ One instance prunes at a time (a session advisory lock); every instance measures
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +37,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import TopicPartition
 from prometheus_client import Counter, Gauge
 
+from shared.periodic import Periodic
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -196,30 +195,15 @@ class Retention:
         self.tables = list(tables)
         self._kafka = kafka or KafkaOffsets(settings)
         self.measured = [t.name for t in self.tables] + [m for m in measured if m not in {t.name for t in tables}]
-        self._task: asyncio.Task | None = None
+        self._rounds = Periodic(f"{self.service}-retention", self.tick, settings.retention_interval_s)
         for table in self.tables:
             ROWS_PRUNED.labels(self.service, table.name).inc(0)
 
     def start(self) -> None:
-        if self._task is None and self.settings.retention_interval_s > 0:
-            self._task = asyncio.create_task(self._run(), name=f"{self.service}-retention")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Kafka or the database away: the next round tries again
-                log.exception("retention round failed")
-            await asyncio.sleep(self.settings.retention_interval_s)
+        await self._rounds.stop()
 
     async def tick(self) -> dict[str, int]:
         """One round; returns the rows pruned per table (nothing when another instance holds the

@@ -21,9 +21,7 @@ The dead letters of kiosk.checkins are not cut: they wait for an operator (30 da
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -34,8 +32,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from prometheus_client import Counter, Gauge
 
 from shared.db.retention import KafkaOffsets
-
-log = logging.getLogger(__name__)
+from shared.periodic import Periodic
 
 Partition = tuple[str, int]
 # (end offsets, committed offsets) of a group's partitions of some topics (shared/db/retention.py)
@@ -95,8 +92,7 @@ class KioskTrim:
         self._offsets = offsets
         self._delete = delete
         self.every_s = every_s
-        self._wake = wake or asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._rounds = Periodic("activities-kiosk-trim", self.tick, every_s, wake=wake)
 
     @classmethod
     def for_settings(
@@ -125,27 +121,10 @@ class KioskTrim:
         )  # fmt: skip
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="activities-kiosk-trim")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Kafka or the database away: the next round tries again
-                log.exception("kiosk.checkins trim failed; trying again in %.0f s", self.every_s)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.every_s)
-            self._wake.clear()
+        await self._rounds.stop()
 
     async def tick(self) -> list[UUID]:
         """One round: the requests completed by it."""

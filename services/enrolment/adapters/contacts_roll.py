@@ -16,16 +16,13 @@ one more tombstone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import uuid
 from collections.abc import Callable
 
 import asyncpg
 from aiokafka.partitioner import murmur2
 
-log = logging.getLogger(__name__)
+from shared.periodic import Periodic
 
 PREFIX = "learnstreet:roll:"
 
@@ -61,32 +58,17 @@ class ContactsRoll:
         wake_relay: Callable[[], None] = lambda: None,
     ) -> None:  # fmt: skip
         self._pool, self.topic, self.partitions, self.source = pool, topic, partitions, source
-        self.every_s, self._wake_relay = every_s, wake_relay
-        self._task: asyncio.Task | None = None
+        self._wake_relay = wake_relay
+        self._rounds = Periodic("enrolment-contacts-roll", self.once, every_s, first_after_s=every_s)
 
     def start(self) -> None:
-        if self._task is None and self.every_s > 0:
-            self._task = asyncio.create_task(self._run(), name="enrolment-contacts-roll")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._rounds.stop()
 
     async def once(self) -> int:
         async with self._pool().acquire() as conn:
             written = await append_roll_tombstones(conn, self.topic, self.partitions, self.source)
         self._wake_relay()
         return written
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.every_s)
-            try:
-                await self.once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # the database away: the next interval tries again
-                log.exception("roll tombstones for %s failed", self.topic)
