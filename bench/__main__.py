@@ -392,6 +392,13 @@ class Bench:
             except Exception as error:
                 console.print(f"[yellow]profiling failed: {error}[/]")
 
+        if "rebuild_1m_s" in missed and self.wants("rebuild"):
+            console.rule("[bold]profile: rebuild")
+            try:
+                self.print_profile("scoring rebuild", await rebuild.profile())
+            except Exception as error:
+                console.print(f"[yellow]profiling failed: {error}[/]")
+
         for service, frames in self.broadcast_profiles.items():
             console.rule(f"[bold]profile: broadcast ({service})")
             self.print_profile(service, frames)

@@ -84,3 +84,26 @@ async def run(timeout_s: float = 1800) -> RebuildRun:
     if records is None or process.returncode not in (0, 1):
         raise RuntimeError(f"rebuild exited with {process.returncode}: {output[-1500:]}")
     return RebuildRun(events, records, seconds, equal, peak, output[-1500:])
+
+
+async def profile(seconds: int = 8) -> dict[str, list[tuple[str, float]]]:
+    """py-spy on a rebuild (`--no-swap`) from its 6th second, past start-up into the replay; the
+    rebuild is stopped afterwards (its shadow schema is dropped by the next one)."""
+    from bench import profile as profiler
+
+    process = await asyncio.create_subprocess_exec(
+        env.PY, "-m", "services.scoring", "rebuild", "--quiet", "--no-swap",
+        cwd=env.ROOT, env={**os.environ, **env.credentials()}, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        await asyncio.sleep(6.0)
+        return await asyncio.to_thread(profiler.record, "rebuild", seconds, pid=process.pid)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
