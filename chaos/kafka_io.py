@@ -67,6 +67,14 @@ class AiokafkaKiosk:
     producer is replaced before the next retry."""
 
     RETRY_DELAY_S = 1.0
+    # A send neither acknowledged nor failed this long after it was made is given up on and sent
+    # again through a new producer: after a broker that led every partition was killed, aiokafka's
+    # producer kept batches for it "not ready" without failing them, and a scan waited for ever
+    # (CI-style run of 2026-12-06: 118 of 3,000 unacknowledged after 10 minutes). A real kiosk
+    # times out and reconnects. Two request timeouts.
+    STUCK_AFTER_S = 60.0
+    # Stopping a producer stuck that way may never return either.
+    STOP_TIMEOUT_S = 10.0
 
     def __init__(
         self,
@@ -84,6 +92,8 @@ class AiokafkaKiosk:
         self.retries = 0
         self.replaced = 0  # producers replaced after an error they cannot recover from
         self.pending: set[asyncio.Future] = set()
+        self.sent_at: dict[asyncio.Future, tuple[float, Checkin]] = {}
+        self.given_up = 0  # sends neither acknowledged nor failed after STUCK_AFTER_S
         self.unacked: dict[int, Checkin] = {}  # seq -> scan not acknowledged yet (in flight or failed)
         self.failed: asyncio.Queue[Checkin] = asyncio.Queue()
         self._retrier: asyncio.Task | None = None
@@ -117,6 +127,7 @@ class AiokafkaKiosk:
 
         def done(f: asyncio.Future, c: Checkin = c) -> None:
             self.pending.discard(f)
+            self.sent_at.pop(f, None)
             if f.cancelled():
                 self._failed(c, None)
             elif f.exception() is not None:
@@ -127,7 +138,22 @@ class AiokafkaKiosk:
                 self.on_ack(c, meta.partition, meta.offset)
 
         self.pending.add(fut)
+        self.sent_at[fut] = (asyncio.get_running_loop().time(), c)
         fut.add_done_callback(done)
+
+    def give_up_stuck(self) -> int:
+        """Sends older than STUCK_AFTER_S still unresolved: failed (sent again by the retrier through
+        a new producer). If the old send resolves later, the scan is acknowledged twice: the
+        platform takes the second copy as a kiosk retry (same checkin_id)."""
+        now = asyncio.get_running_loop().time()
+        stuck = [(f, c) for f, (at, c) in self.sent_at.items() if now - at > self.STUCK_AFTER_S]
+        for f, c in stuck:
+            self.pending.discard(f)
+            del self.sent_at[f]
+            if c.seq in self.unacked:
+                self.given_up += 1
+                self._failed(c, TimeoutError(f"no answer for {self.STUCK_AFTER_S:.0f} s"))
+        return len(stuck)
 
     def _failed(self, c: Checkin, error: BaseException | None) -> None:
         self.failures += 1
@@ -151,7 +177,7 @@ class AiokafkaKiosk:
         old, self.producer = self.producer, self._producer()
         self.replaced += 1
         with contextlib.suppress(Exception):
-            await old.stop()
+            await asyncio.wait_for(old.stop(), self.STOP_TIMEOUT_S)
         while True:
             try:
                 await self.producer.start()
@@ -165,11 +191,13 @@ class AiokafkaKiosk:
     async def flush(self, timeout_s: float = 600.0) -> None:
         """Until every scan sent is acknowledged (retries included), or `timeout_s`."""
         deadline = asyncio.get_running_loop().time() + timeout_s
+        wait_s = min(5.0, self.STUCK_AFTER_S / 2)  # look for stuck sends at least this often
         while self.unacked and asyncio.get_running_loop().time() < deadline:
+            self.give_up_stuck()
             with contextlib.suppress(Exception):
-                await self.producer.flush()
+                await asyncio.wait_for(self.producer.flush(), wait_s)
             if self.pending:
-                await asyncio.wait(list(self.pending), timeout=5)
+                await asyncio.wait(list(self.pending), timeout=wait_s)
             else:
                 await asyncio.sleep(0.5)
 
@@ -179,7 +207,7 @@ class AiokafkaKiosk:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retrier
         with contextlib.suppress(Exception):
-            await self.producer.stop()
+            await asyncio.wait_for(self.producer.stop(), self.STOP_TIMEOUT_S)
 
 
 def newer_librdkafka(into: Path) -> Path:

@@ -190,7 +190,8 @@ async def send_load(
             await asyncio.gather(*kcat_tasks)
         await aio.flush(RETRY_FOR_S)
         return {"aiokafka_failures": aio.failures, "aiokafka_retries": aio.retries,
-                "aiokafka_producers_replaced": aio.replaced, "kcat_chunks": kcat.chunks,
+                "aiokafka_producers_replaced": aio.replaced, "aiokafka_given_up": aio.given_up,
+                "kcat_chunks": kcat.chunks,
                 "kcat_failed_chunks": kcat.failed_chunks, "kcat_last_error": kcat.last_error}  # fmt: skip
     finally:
         await aio.stop()
