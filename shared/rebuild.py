@@ -49,6 +49,7 @@ from shared.bus.decoding import DeadLetter, decode_event
 from shared.db.pool import create_pool
 from shared.db.uow import UnitOfWorkFactory
 from shared.events.topics import TOPICS_BY_NAME
+from shared.periodic import Periodic
 
 log = logging.getLogger(__name__)
 StoredOffsets = dict[tuple[str, int], int]
@@ -211,18 +212,23 @@ class CheckpointSchedule:
     ) -> None:
         self.target, self.dsn, self.every_s, self.look_s = target, dsn, every_s, look_s
         self.topics, self.kafka = list(topics), kafka
-        self.task: asyncio.Task | None = None
         self._missing: str | None = None  # what the last look found missing, logged once
+        watched = bool(self.topics) and kafka is not None
+        # off when there is neither a checkpoint to take nor a history to watch
+        every = min(look_s, every_s) if every_s > 0 else look_s if watched else 0
+        self._rounds = Periodic(f"checkpoint-{target.name}", self.look, every)
 
     async def start(self) -> None:
-        if self.every_s > 0 or (self.topics and self.kafka is not None):
-            self.task = asyncio.create_task(self._loop(), name=f"checkpoint-{self.target.name}")
+        self._rounds.start()
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+        await self._rounds.stop()
+
+    async def look(self) -> None:
+        """One look: a checkpoint if due, then the history a rebuild would replay."""
+        await self.once()
+        if self.topics and self.kafka is not None:
+            await self.history_complete()
 
     async def once(self) -> Checkpoint | None:
         """Takes a checkpoint if the last is older than `every_s`; the one taken, or None."""
@@ -268,18 +274,6 @@ class CheckpointSchedule:
         metrics.REBUILD_HISTORY_COMPLETE.labels(self.target.name).set(1)
         self._missing = None
         return True
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.once()
-                if self.topics and self.kafka is not None:
-                    await self.history_complete()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # a database restart: the next look tries again
-                log.warning("checkpoint of %s failed: %s: %s", self.target.name, type(error).__name__, error)
-            await asyncio.sleep(min(self.look_s, self.every_s) if self.every_s > 0 else self.look_s)
 
 
 def positions_after(offsets: StoredOffsets, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -91,7 +91,6 @@ class KioskTrim:
         self.group_id = group_id
         self._offsets = offsets
         self._delete = delete
-        self.every_s = every_s
         self._rounds = Periodic("activities-kiosk-trim", self.tick, every_s, wake=wake)
 
     @classmethod
@@ -136,8 +135,6 @@ class KioskTrim:
             if not pending:
                 return []
             ends, committed = await self._offsets(self.group_id, [self.topic])
-            ends = {tp: o for tp, o in ends.items() if tp[0] == self.topic}
-            committed = {tp: o for tp, o in committed.items() if tp[0] == self.topic}
             fresh = [r["request_id"] for r in pending if r["kiosk_ends"] is None]
             if fresh:  # seen for the first time: what the kiosks had sent by now must go
                 await conn.execute(
