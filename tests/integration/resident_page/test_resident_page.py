@@ -68,8 +68,12 @@ def _page() -> str:
 
 async def _as(browser: Browser, resident_id: str, bearer: str | None = None, **extra) -> None:
     """The page signed in as the resident: the token the sign-in would keep, put in the tab's
-    sessionStorage (the store is per origin, so the page is opened first)."""
+    sessionStorage. The store is per origin, so the page is opened first, and left to finish its
+    boot: WebDriver returns at the load event, before the page has fetched its config and read the
+    store, and a boot still running would take the token stored here, send it, and on a 401 remove
+    it before the page opened next could read it."""
     await browser.open(_page())
+    await browser.wait_for(READY)
     stored = {"access_token": bearer or token("resident", resident_id), "resident_id": resident_id, **extra}
     await browser.js("sessionStorage.clear(); sessionStorage.setItem(arguments[0], JSON.stringify(arguments[1]))",
                      STORE, stored)  # fmt: skip
