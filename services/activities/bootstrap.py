@@ -18,6 +18,7 @@ from services.activities.config import ActivitiesSettings
 from services.activities.entrypoints import consumers, http, kiosk_keys_http, surveys_http
 from services.activities.service_layer.checkins import CheckinProcessor
 from services.activities.service_layer.handlers import Context
+from shared.db.erasure import ErasedCards
 from shared.events import topics
 from shared.events.catalogue import KioskCheckin
 from shared.events.topics import group_id
@@ -31,7 +32,12 @@ GC_GEN0_THRESHOLD = 50_000
 
 def build_app(settings: ActivitiesSettings) -> FastAPI:
     runtime = Runtime(settings, MIGRATIONS)
-    ctx = Context(uow=runtime.uow, caches=Caches(), reference=load_reference(settings.reference_dir))
+    ctx = Context(
+        uow=runtime.uow,
+        caches=Caches(),
+        reference=load_reference(settings.reference_dir),
+        erased_cards=ErasedCards.for_service(settings.jwt_secret.get_secret_value(), "activities"),
+    )
     runtime.deps = ctx  # what the event handlers find in `uow.deps`
     outbox = CheckinOutbox(
         settings,

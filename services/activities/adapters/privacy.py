@@ -54,5 +54,7 @@ ERASURE: list[str] = [
 ]
 
 
-async def erase(conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID) -> int | None:
-    return await erasure.erase(conn, resident_id, request_id, ERASURE)
+async def erase(
+    conn: asyncpg.Connection, resident_id: str, request_id: uuid.UUID, erased_cards: erasure.ErasedCards | None = None
+) -> int | None:
+    return await erasure.erase(conn, resident_id, request_id, ERASURE, erased_cards)

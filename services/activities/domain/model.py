@@ -338,6 +338,11 @@ def implausible_scan_time(scanned_at: datetime, received_at: datetime) -> str | 
     return None
 
 
+# What a scan of an erased card carries instead of the card from the moment it arrives: its row in
+# the check-in ledger and its rejection event name no one (docs/decisions/0010-erasure.md).
+ERASED_CARD = "erased:card"
+
+
 _SCAN_FIELDS = ("kiosk_id", "venue_id", "resident_id", "scanned_at", "direction")
 
 
@@ -376,6 +381,8 @@ def judge(
     implausible = implausible_scan_time(scan.scanned_at, received_at)
     if implausible is not None:
         return Verdict("reject", "implausible_scan_time", implausible)
+    if scan.resident_id == ERASED_CARD:
+        return Verdict("reject", "resident_erased", "the card's holder was erased at their request")
     missing: list[tuple[str, str]] = []
     if not resident_known:
         missing.append(("unknown_resident", f"resident {scan.resident_id} is not registered"))

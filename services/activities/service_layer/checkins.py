@@ -207,6 +207,30 @@ class CheckinProcessor:
             return [(i - len(parked_first), letter) for i, letter in refused if i >= len(parked_first)]
         return await self._apply(items, uow)
 
+    async def _erased_masked(
+        self, conn, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
+    ) -> Sequence[tuple[ev.KioskCheckin, datetime | None]]:
+        """`items` with the card of each scan of an erased card replaced by `model.ERASED_CARD`,
+        before anything is stored or judged: the scan is refused at once and neither its ledger row
+        nor its rejection event holds the card (parked, it would sit under the card for the grace
+        period and then go out as unknown_resident). Only cards no cache knows are asked about (one
+        query, on batches that have any), and a card registered again since is a resident again."""
+        cards = self.ctx.erased_cards
+        residents = self.ctx.caches.residents
+        unknown = {c.resident_id for c, _ in items if c.resident_id not in residents} if cards else None
+        if not unknown:
+            return items
+        erased = await cards.among(conn, unknown)
+        if erased:
+            await self.ctx.caches.lookup_residents(conn, sorted(erased))
+            erased -= residents.keys()
+        if not erased:
+            return items
+        return [
+            (c.model_copy(update={"resident_id": model.ERASED_CARD}) if c.resident_id in erased else c, first_seen)
+            for c, first_seen in items
+        ]
+
     async def _parked_of_arriving(
         self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
     ) -> list[tuple[ev.KioskCheckin, datetime]]:
@@ -227,6 +251,7 @@ class CheckinProcessor:
         now = datetime.now(UTC)
         clock = _Stages()
         BATCH_SIZE.observe(len(items))
+        items = await self._erased_masked(uow.conn, items)
         work: list[tuple[ev.KioskCheckin, datetime, bool]] = []
         first_of: dict[uuid.UUID, int] = {}  # checkin_id -> index of its first item
         repeats: dict[uuid.UUID, list[int]] = {}  # in-batch kiosk retries, by checkin_id
@@ -388,6 +413,8 @@ class CheckinProcessor:
             if verdict.reason in ("unknown_kiosk", "kiosk_not_at_venue"):
                 kiosks.add(checkin.kiosk_id)
                 continue
+            if verdict.reason == "resident_erased":
+                continue  # final: the masked card is no one to look up
             if checkin.resident_id not in caches.residents:
                 residents.add(checkin.resident_id)
             if checkin.session_id is not None:

@@ -38,6 +38,8 @@ class Context:
     pending_signal: asyncio.Event = field(default_factory=asyncio.Event)
     # Set after an erasure commits: its resident's consumed scans are to leave kiosk.checkins.
     erasure_signal: asyncio.Event = field(default_factory=asyncio.Event)
+    # Keyed hashes of erased cards: a later scan of one is refused with the card masked.
+    erased_cards: erasure.ErasedCards | None = None
 
 
 def _publish(uow: UnitOfWork, data, correlation_id: str | None) -> None:
@@ -472,7 +474,8 @@ async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: In
     # A registration earlier in this batch would be written back at commit: drop it first.
     arrivals = _arrivals(uow)
     arrivals.residents.pop(event.resident_id, None)
-    if await privacy.erase(uow.conn, event.resident_id, event.request_id) is not None:
+    cards = getattr(uow.deps, "erased_cards", None)
+    if await privacy.erase(uow.conn, event.resident_id, event.request_id, cards) is not None:
         # enrolment gathers each service's completion (privacy.erasures), in this transaction
         uow.publish(
             await erasure.completion(

@@ -208,6 +208,7 @@ async def erased() -> dict:
         "request": request,
         "status": status.json(),
         "waiting": waiting,
+        "place": place,
     }
 
 
@@ -496,6 +497,48 @@ def test_a_full_read_of_every_topic_finds_the_phone_and_email_only_in_the_compac
     assert "enrolment.residents" in card_topics  # registered, then erased: old events keep the card
     assert "kiosk.checkins" not in card_topics  # the consumed scans were cut after the erasure
     assert card_topics <= _topics_carrying_resident_ids(), card_topics
+
+
+async def test_a_scan_of_the_erased_card_is_refused_at_once_and_its_card_kept_nowhere(erased):
+    """A kiosk still holding the card (or the resident showing it again) after the erasure. Before:
+    the card was unknown, so its scan was parked for the grace period (the card back in activities'
+    database) and then rejected as unknown_resident in an event on activities.attendance, a topic
+    kept forever. Activities keeps the erased card's keyed hash and refuses the scan at once, with
+    the card masked in its ledger and in the event. (Last in the module: the scan puts the card on
+    kiosk.checkins again, which the full read above must not see.)"""
+    rid, request_id = erased["rid"], uuid.UUID(erased["request"]["request_id"])
+    conn = await asyncpg.connect(env()["ACTIVITIES_DATABASE_URL"])
+    try:
+
+        async def erased_here():
+            return await conn.fetchval("SELECT 1 FROM erasure_receipts WHERE request_id = $1", request_id)
+
+        await eventually(erased_here, timeout_s=150, every_s=1)
+    finally:
+        await conn.close()
+    scan = checkin(erased["place"], rid, now())
+    await send_checkins(scan)
+    refused = await outcome(scan["checkin_id"], timeout_s=60)
+    assert (refused["outcome"], refused["reason"]) == ("rejected", "resident_erased"), refused
+    assert rid not in json.dumps(refused, default=str)
+    assert not await _rows_mentioning("activities", (rid, PHONE, EMAIL))
+    consumer = AIOKafkaConsumer("activities.attendance", **kafka_auth("admin"), group_id=None,
+                                auto_offset_reset="earliest", enable_auto_commit=False)  # fmt: skip
+    await consumer.start()
+    try:
+
+        async def the_rejection():
+            for records in (await consumer.getmany(timeout_ms=500, max_records=5000)).values():
+                for record in records:
+                    if scan["checkin_id"].encode() in record.value:
+                        return record
+            return None
+
+        record = await eventually(the_rejection, timeout_s=120, every_s=0)
+    finally:
+        await consumer.stop()
+    assert rid.encode() not in record.value and rid.encode() != record.key, record
+    assert json.loads(record.value)["reason"] == "resident_erased"
 
 
 def _topics_carrying_resident_ids() -> set[str]:

@@ -75,6 +75,14 @@ def test_unknown_resident_is_parked_then_rejected_after_the_grace_period():
     assert (v.kind, v.reason) == ("reject", "unknown_resident")
 
 
+def test_a_scan_whose_card_was_erased_is_rejected_at_once_and_names_no_one():
+    # The service masks an erased card before judging (ADR 10); the masked scan is never parked,
+    # whatever the grace, and its reason and detail carry no card.
+    v = judge(scan(T0 + timedelta(minutes=5), resident=model.ERASED_CARD), [session()], residents=())
+    assert (v.kind, v.reason) == ("reject", "resident_erased")
+    assert model.ERASED_CARD not in v.detail and "r1" not in v.detail
+
+
 def test_scan_without_session_in_window_is_parked_then_rejected():
     s = scan(T0 + timedelta(hours=5))
     assert judge(s, [session()]).kind == "park"
