@@ -215,7 +215,7 @@ async def register_resident(body: ResidentIn, request: Request, operator: Commun
     data["resident_id"] = body.resident_id or f"r-{uuid.uuid4().hex[:16]}"
     resident = await handlers.register_resident(
         _uow(request), data, notice=_notice(request), recorded_by=_recorded_by(operator),
-        correlation_id=_correlation(request),
+        correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
     )  # fmt: skip
     return ResidentOut.model_validate(resident)
 
@@ -248,7 +248,7 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
         rows.append(data)
     registered, existing = await handlers.import_residents(
         _uow(request), rows, notice=_notice(request), recorded_by=_recorded_by(operator),
-        correlation_id=_correlation(request),
+        correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
     )  # fmt: skip
     return ImportOut(registered=len(registered), existing=existing)
 

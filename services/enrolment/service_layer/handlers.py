@@ -24,6 +24,7 @@ from shared.bus.decoding import DeadLetter, Incoming
 from shared.catalogue import projection as catalogue
 from shared.catalogue import repository as catalogue_repository
 from shared.catalogue.model import CourseRef
+from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWork, UnitOfWorkFactory
 from shared.events.catalogue import (
     CourseCancelled,
@@ -446,6 +447,25 @@ def _resident_events(resident: dict[str, Any], *, public: bool, contact: bool, n
     return events
 
 
+async def _refuse_erased(
+    uow: UnitOfWork, erased_cards: ErasedCards | None, resident_ids: list[str], *, field: str
+) -> None:
+    """An erased card registered again would never count: scoring and the passport refuse its
+    attendance from the erasure on (they cannot tell the returning resident's scans from the erased
+    one's still in flight). Refused, saying why, until resident keys give a returning resident a
+    new key (docs/decisions/0010-erasure.md, step 2). `field` may name the list index as `{i}`."""
+    if erased_cards is None:
+        return
+    erased = await erased_cards.among(uow.conn, resident_ids)
+    if erased:
+        i, card = next((i, r) for i, r in enumerate(resident_ids) if r in erased)
+        raise Conflict(
+            f"resident {card} was erased at their request and cannot be registered again under the same id yet"
+            " / 该居民已按本人要求删除，暂不能以同一编号重新登记",
+            field=field.format(i=i),
+        )
+
+
 async def register_resident(
     uow_factory: UowFactory,
     resident: dict[str, Any],
@@ -453,11 +473,13 @@ async def register_resident(
     notice: Notice,
     recorded_by: str,
     correlation_id: str | None = None,
+    erased_cards: ErasedCards | None = None,
 ) -> dict[str, Any]:
     """Register a resident; the purposes their form agreed to are recorded under the current notice."""
     agreed = consents.purposes_at_registration(resident)
     resident = {k: v for k, v in resident.items() if k != "consents"}
     async with uow_factory() as uow:
+        await _refuse_erased(uow, erased_cards, [resident["resident_id"]], field="resident_id")
         if not await repository.insert_resident(uow.conn, resident):
             raise Conflict(f"resident {resident['resident_id']} exists already / 居民已登记", field="resident_id")
         if agreed:  # announced first: a service that knows the resident knows what they agreed to
@@ -477,11 +499,15 @@ async def import_residents(
     notice: Notice,
     recorded_by: str,
     correlation_id: str | None = None,
+    erased_cards: ErasedCards | None = None,
 ) -> tuple[list[str], list[str]]:
     """Register many residents in one transaction (a street loading its registry). Residents
     already registered are left unchanged and reported, so an import can be run again."""
     registered, existing = [], []
     async with uow_factory() as uow:
+        await _refuse_erased(
+            uow, erased_cards, [r["resident_id"] for r in residents], field="residents.{i}.resident_id"
+        )
         for listed in residents:
             agreed = consents.purposes_at_registration(listed)
             resident = {k: v for k, v in listed.items() if k != "consents"}
