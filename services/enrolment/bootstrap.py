@@ -119,16 +119,28 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
     )
     runtime.on_start(checkpoints.start)
     runtime.on_stop(checkpoints.stop)
-    roll = ContactsRoll(
-        lambda: runtime.pool, topic=topics.CONTACTS.name, partitions=topics.CONTACTS.partitions, source=SOURCE,
-        every_s=settings.contacts_roll_every_s, wake_relay=runtime.outbox_signal.set,
-    )  # fmt: skip
+    rolls = [
+        ContactsRoll(
+            lambda: runtime.pool,
+            topic=spec.name,
+            partitions=spec.partitions,
+            source=SOURCE,
+            every_s=settings.contacts_roll_every_s,
+            wake_relay=runtime.outbox_signal.set,
+        )
+        for spec in (topics.CONTACTS, topics.RESIDENT_CARDS)
+    ]
 
-    async def start_roll() -> None:
-        roll.start()
+    async def start_rolls() -> None:
+        for roll in rolls:
+            roll.start()
 
-    runtime.on_start(start_roll)
-    runtime.on_stop(roll.stop)
+    async def stop_rolls() -> None:
+        for roll in rolls:
+            await roll.stop()
+
+    runtime.on_start(start_rolls)
+    runtime.on_stop(stop_rolls)
 
     async def signing_key() -> None:
         # After the migrations; the first start of a street (or a changed secret) makes its key.

@@ -25,7 +25,16 @@ class ContactRemoved(BaseModel):
     resident_id: str
 
 
-TOMBSTONES: dict[str, type[BaseModel]] = {topics.CONTACTS.name: ContactRemoved}
+class CardRemoved(BaseModel):
+    """A tombstone on enrolment.resident-cards: the resident has no kiosk card any more (erased)."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.card.tombstone"
+    topic: ClassVar[str] = topics.RESIDENT_CARDS.name
+
+    resident_id: str
+
+
+TOMBSTONES: dict[str, type[BaseModel]] = {topics.CONTACTS.name: ContactRemoved, topics.RESIDENT_CARDS.name: CardRemoved}
 
 _NAMESPACE = uuid.UUID("5f0c6d1e-3b0a-4c1e-9a57-7e6b1d7f0b11")
 

@@ -363,6 +363,20 @@ class ResidentContactChanged(EventData):
     quiet_hours_end: str | None = None
 
 
+class ResidentCardAssigned(EventData):
+    """Emitted when a resident is registered with a card, or their card changes: the card kiosks
+    scan, for activities to map to the resident id. No other event carries a card.
+
+    Personal data: only the activities service may read this topic."""
+
+    type_name: ClassVar[str] = "learnstreet.enrolment.resident.card_assigned.v1"
+    topic: ClassVar[str] = topics.RESIDENT_CARDS.name
+    key_field: ClassVar[str] = "resident_id"
+
+    resident_id: str
+    card_number: str
+
+
 class ResidentConsentsChanged(EventData):
     """Emitted when a resident agrees to or withdraws a purpose of the street's privacy notice (and
     at registration when they agreed to any): the purposes they agree to now. Activities takes
@@ -871,7 +885,8 @@ EVENT_TYPES: tuple[type[EventData], ...] = (
     VenueRegistered, VenueClosed, VenueReopened, CourseCreated, CourseUpdated, CourseCancelled,
     SessionScheduled, SessionChanged, SessionCancelled,
     NeedVotedV1, NeedVoted, SessionRated, AttendanceRecorded, AttendanceAdjusted, AttendanceRejected,
-    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentConsentsChanged, ResidentErased,
+    ResidentRegistered, ResidentUpdated, ResidentContactChanged, ResidentCardAssigned, ResidentConsentsChanged,
+    ResidentErased,
     SignInCodeIssued,
     EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentPromoted, EnrolmentCancelled,
     IndexUpdated, HonourAwarded, HonourRevoked, AssessmentRecorded,

@@ -129,7 +129,14 @@ def personal_columns(columns: list[str]) -> dict[str, Category]:
 # A table is about people when one of these is in it; a profile or residence column alone (an
 # aggregate per audience group or community) is not.
 IDENTIFYING = frozenset(
-    {Category.RESIDENT_ID, Category.CONTACT, Category.RELATIONSHIP, Category.STAFF_ID, Category.MESSAGE}
+    {
+        Category.RESIDENT_ID,
+        Category.CARD_NUMBER,
+        Category.CONTACT,
+        Category.RELATIONSHIP,
+        Category.STAFF_ID,
+        Category.MESSAGE,
+    }
 )
 
 

@@ -19,7 +19,8 @@ from enum import StrEnum
 
 
 class Category(StrEnum):
-    RESIDENT_ID = "resident_id"  # the card number a resident registered with: identifies them directly
+    RESIDENT_ID = "resident_id"  # the resident's id: random when enrolment issued it, else the card number
+    CARD_NUMBER = "card_number"  # the card a resident shows at kiosks: identifies them directly
     CONTACT = "contact"  # phone number, e-mail address
     RELATIONSHIP = "relationship"  # family and employer links
     PROFILE = "profile"  # audience (age) group, volunteer flag, language
@@ -32,7 +33,9 @@ class Category(StrEnum):
 
 
 DESCRIPTIONS: dict[Category, str] = {
-    Category.RESIDENT_ID: "resident identifier (the card number): identifies the person directly",
+    Category.RESIDENT_ID: "resident identifier: random when enrolment issued it (residents registered with a card), "
+    "else the card number the resident registered with, which identifies the person directly",
+    Category.CARD_NUMBER: "the card the resident shows at kiosks (an identity or library card): identifies the person",
     Category.CONTACT: "phone number or e-mail address",
     Category.RELATIONSHIP: "family or employer the resident belongs to",
     Category.PROFILE: "audience (age) group, volunteer flag, language",
@@ -82,6 +85,7 @@ FIELDS: dict[str, dict[str, Category]] = {
         for action in ("registered", "updated")
     },
     "learnstreet.enrolment.resident.erased.v1": {"resident_id": _C.RESIDENT_ID},
+    "learnstreet.enrolment.resident.card_assigned.v1": {"resident_id": _C.RESIDENT_ID, "card_number": _C.CARD_NUMBER},
     # the live sign-in code is the text of the SMS the resident asked for
     "learnstreet.enrolment.sign_in.code_issued.v1": {"resident_id": _C.RESIDENT_ID, "code": _C.MESSAGE},
     "learnstreet.enrolment.resident.contact_changed.v1": {
@@ -177,6 +181,7 @@ LINKED: dict[str, str] = {
     "learnstreet.enrolment.resident.registered.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.updated.v1": "the resident's registry entry",
     "learnstreet.enrolment.resident.contact_changed.v1": "how to reach the resident",
+    "learnstreet.enrolment.resident.card_assigned.v1": "the card the resident shows at kiosks",
     "learnstreet.enrolment.resident.consents_changed.v1": "what the resident agreed to process",
     "learnstreet.enrolment.resident.erased.v1": "that the resident asked to be erased",
     "learnstreet.enrolment.sign_in.code_issued.v1": "that the resident asked to sign in, and when",
@@ -196,6 +201,7 @@ LINKED: dict[str, str] = {
 # Database columns, by name, in every service (the same name means the same thing everywhere).
 COLUMNS: dict[str, Category] = {
     "resident_id": _C.RESIDENT_ID,
+    "card_number": _C.CARD_NUMBER,  # enrolment's registry, activities' kiosk map
     "consent_purpose": _C.PREFERENCES,  # consent decisions (enrolment) and their copy (activities)
     "purposes": _C.PREFERENCES,
     "granted": _C.PREFERENCES,

@@ -226,6 +226,23 @@ CONTACTS = _spec(
         "delete.retention.ms": str(HOUR_MS),
     },
 )
+# Resident cards (docs/decisions/0010-erasure.md, amendment 2026-12-07): the card a resident shows
+# at a kiosk, for the one service that must map it to the resident id, so that the card travels
+# nowhere else. Keyed by the resident id (enrolment issues it, random, when a card is registered),
+# so the tombstone an erasure leaves names no card; compacted and rolled like the contacts.
+RESIDENT_CARDS = _spec(
+    "enrolment.resident-cards",
+    3,
+    {ENROLMENT},
+    {ACTIVITIES},
+    "The card each resident shows at kiosks, for activities alone (personal data; latest per resident, compacted).",
+    {
+        "cleanup.policy": "compact",
+        "min.compaction.lag.ms": "60000",
+        "max.compaction.lag.ms": str(DAY_MS),
+        "delete.retention.ms": str(HOUR_MS),
+    },
+)
 # A sign-in code is live for minutes and signs a resident in: kept only long enough for notify to
 # send it (a 15-minute window, in 5-minute segments so that deletion can follow), read by notify
 # alone, and its dead letters no longer than it (docs/decisions/0017-resident-sign-in.md).
@@ -288,6 +305,7 @@ TOPICS: tuple[TopicSpec, ...] = (
     ATTENDANCE,
     RESIDENTS,
     CONTACTS,
+    RESIDENT_CARDS,
     SIGN_IN_CODES,
     ENROLMENTS,
     INDEX,

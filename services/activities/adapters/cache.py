@@ -59,6 +59,9 @@ class Caches:
         self.sessions_by_venue_day: dict[tuple[str, date], dict[str, Session]] = defaultdict(dict)
         self.courses: dict[str, CourseInfo] = {}
         self.residents: dict[str, ResidentInfo] = {}
+        # Kiosk cards (enrolment.resident-cards): card → resident id, and back, for refreshes.
+        self.cards: dict[str, str] = {}
+        self.card_of: dict[str, str] = {}
         self.enrolled: dict[str, set[str]] = defaultdict(set)  # session -> residents with a confirmed seat
         self.venue_closings: dict[str, Closing] = {}  # a venue's latest closing (check-ins refused while closed)
 
@@ -83,6 +86,9 @@ class Caches:
             r["resident_id"]: _resident(r)
             for r in await conn.fetch("SELECT resident_id, community_id, audience_group, volunteer FROM residents")
         }
+        for r in await conn.fetch("SELECT card_number, resident_id FROM resident_cards"):
+            fresh.cards[r["card_number"]] = r["resident_id"]
+            fresh.card_of[r["resident_id"]] = r["card_number"]
         for r in await conn.fetch("SELECT session_id, resident_id FROM enrolment_seats WHERE state = 'confirmed'"):
             fresh.enrolled[r["session_id"]].add(r["resident_id"])
         self.__dict__.update(fresh.__dict__)
@@ -100,6 +106,28 @@ class Caches:
             await self.lookup_residents(conn, ids)
         elif kind == "seats":
             await self.refresh_enrolled(conn, ids)
+        elif kind == "card":
+            await self.refresh_cards(conn, ids)
+
+    async def refresh_cards(self, conn: asyncpg.Connection, resident_ids: list[str]) -> None:
+        """The cards of these residents as stored now (assigned, changed, removed or erased)."""
+        for resident_id in resident_ids:
+            card = self.card_of.pop(resident_id, None)
+            if card is not None and self.cards.get(card) == resident_id:
+                del self.cards[card]
+        await self.lookup_cards(conn, resident_ids=resident_ids)
+
+    async def lookup_cards(
+        self, conn: asyncpg.Connection, *, resident_ids: list[str] = (), cards: list[str] = ()
+    ) -> None:
+        for r in await conn.fetch(
+            "SELECT card_number, resident_id FROM resident_cards"
+            " WHERE resident_id = ANY($1::text[]) OR card_number = ANY($2::text[])",
+            list(resident_ids),
+            list(cards),
+        ):
+            self.cards[r["card_number"]] = r["resident_id"]
+            self.card_of[r["resident_id"]] = r["card_number"]
 
     async def refresh_venues(self, conn: asyncpg.Connection, venue_ids: list[str]) -> None:
         rows = await conn.fetch("SELECT kiosk_id, venue_id FROM kiosks WHERE venue_id = ANY($1::text[])", venue_ids)

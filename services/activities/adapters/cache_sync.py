@@ -28,8 +28,9 @@ from services.activities.metrics import CACHE_REFRESHES
 log = logging.getLogger(__name__)
 
 CHANNEL = "learnstreet_activities_cache"
-# venue: its kiosks; session, course, resident: the row; seats: a session's confirmed residents.
-KINDS = ("venue", "session", "course", "resident", "seats")
+# venue: its kiosks; session, course, resident: the row; seats: a session's confirmed residents;
+# card: a resident's kiosk card (announced by resident id: no card goes through NOTIFY).
+KINDS = ("venue", "session", "course", "resident", "seats", "card")
 _MAX_PAYLOAD = 7_000  # PostgreSQL refuses payloads of 8,000 bytes and more
 
 

@@ -16,6 +16,7 @@ from shared.http import audit
 
 QUERIES: dict[str, str] = {
     "residents": "SELECT * FROM residents WHERE resident_id = $1",
+    "resident_cards": "SELECT * FROM resident_cards WHERE resident_id = $1",
     "enrolment_seats": "SELECT * FROM enrolment_seats WHERE resident_id = $1 ORDER BY enrolment_id",
     "checkins": "SELECT * FROM checkins WHERE resident_id = $1 ORDER BY scanned_at",
     "attendance": "SELECT * FROM attendance WHERE resident_id = $1 ORDER BY first_in_at NULLS LAST, session_id",
@@ -37,6 +38,7 @@ async def export(conn: asyncpg.Connection, resident_id: str) -> dict[str, Any]:
 # walk-in counts, seat counts, need tallies and survey results are computed from them.
 ERASURE: list[str] = [
     "DELETE FROM residents WHERE resident_id = $1",
+    "DELETE FROM resident_cards WHERE resident_id = $1",  # taken out first, its card remembered as erased
     "DELETE FROM resident_consents WHERE resident_id = $1",  # enrolment keeps the record of consent
     "DELETE FROM pending_checkins WHERE resident_id = $1",
     "UPDATE enrolment_seats SET resident_id = $2 WHERE resident_id = $1",

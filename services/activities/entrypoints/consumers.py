@@ -6,6 +6,7 @@ from __future__ import annotations
 from services.activities.service_layer import handlers
 from services.activities.service_layer.checkins import CheckinProcessor, decode_checkin
 from shared.bus.dispatch import Handlers
+from shared.bus.tombstones import CardRemoved, decoding_tombstones
 from shared.events import catalogue as ev
 from shared.events import topics
 from shared.runtime import Runtime
@@ -18,6 +19,8 @@ HANDLERS: Handlers = {
     ev.EnrolmentConfirmed: handlers.on_enrolment,
     ev.EnrolmentPromoted: handlers.on_enrolment,
     ev.EnrolmentCancelled: handlers.on_enrolment,
+    ev.ResidentCardAssigned: handlers.on_card,
+    CardRemoved: handlers.on_card_removed,
 }
 
 
@@ -33,6 +36,12 @@ def register(runtime: Runtime, checkins: CheckinProcessor) -> None:
         topics.RESIDENTS.name,
         handlers=HANDLERS,
         description="Residents (community, audience group, volunteer) for judging check-ins.",
+    )
+    runtime.consume(
+        topics.RESIDENT_CARDS.name,
+        handlers=HANDLERS,
+        decoder=decoding_tombstones(),
+        description="Residents' kiosk cards (personal data): a scan of a card is the resident's.",
     )
     runtime.consume(
         topics.ENROLMENTS.name,

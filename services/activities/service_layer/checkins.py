@@ -207,29 +207,50 @@ class CheckinProcessor:
             return [(i - len(parked_first), letter) for i, letter in refused if i >= len(parked_first)]
         return await self._apply(items, uow)
 
-    async def _erased_masked(
+    async def _identified(
         self, conn, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
     ) -> Sequence[tuple[ev.KioskCheckin, datetime | None]]:
-        """`items` with the card of each scan of an erased card replaced by `model.ERASED_CARD`,
-        before anything is stored or judged: the scan is refused at once and neither its ledger row
-        nor its rejection event holds the card (parked, it would sit under the card for the grace
-        period and then go out as unknown_resident). Only cards no cache knows are asked about (one
-        query, on batches that have any), and a card registered again since is a resident again."""
-        cards = self.ctx.erased_cards
-        residents = self.ctx.caches.residents
-        unknown = {c.resident_id for c, _ in items if c.resident_id not in residents} if cards else None
-        if not unknown:
+        """`items` with each scan naming its resident by resident id, before anything is stored or
+        judged (docs/decisions/0010-erasure.md): a kiosk card (enrolment.resident-cards) is replaced
+        by the id it maps to, so the ledger, attendance and events never hold the card; an erased
+        card by `model.ERASED_CARD`, so its scan is refused at once (parked, it would sit under the
+        card for the grace period and then go out as unknown_resident). A value that is a resident
+        id is left alone; only values no cache knows are looked up (one query per kind, on batches
+        that have any), and a card registered again since its erasure is a resident again."""
+        caches = self.ctx.caches
+        residents, cards = caches.residents, caches.cards
+        unknown: set[str] = set()
+        mapped = False
+        for checkin, _ in items:
+            scanned = checkin.resident_id
+            if scanned in residents:
+                continue
+            if scanned in cards:
+                mapped = True
+            else:
+                unknown.add(scanned)
+        erased: set[str] = set()
+        if unknown:
+            await caches.lookup_cards(conn, cards=sorted(unknown))  # another instance may know it already
+            mapped = mapped or not unknown.isdisjoint(cards)
+            unknown.difference_update(cards)
+            if unknown and self.ctx.erased_cards is not None:
+                erased = await self.ctx.erased_cards.among(conn, unknown)
+                if erased:
+                    await caches.lookup_residents(conn, sorted(erased))
+                    erased.difference_update(residents)
+        if not (mapped or erased):
             return items
-        erased = await cards.among(conn, unknown)
-        if erased:
-            await self.ctx.caches.lookup_residents(conn, sorted(erased))
-            erased -= residents.keys()
-        if not erased:
-            return items
-        return [
-            (c.model_copy(update={"resident_id": model.ERASED_CARD}) if c.resident_id in erased else c, first_seen)
-            for c, first_seen in items
-        ]
+        out = []
+        for checkin, first_seen in items:
+            scanned = checkin.resident_id
+            to = (
+                None
+                if scanned in residents
+                else cards.get(scanned) or (model.ERASED_CARD if scanned in erased else None)
+            )
+            out.append((checkin.model_copy(update={"resident_id": to}) if to else checkin, first_seen))
+        return out
 
     async def _parked_of_arriving(
         self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]
@@ -251,7 +272,7 @@ class CheckinProcessor:
         now = datetime.now(UTC)
         clock = _Stages()
         BATCH_SIZE.observe(len(items))
-        items = await self._erased_masked(uow.conn, items)
+        items = await self._identified(uow.conn, items)
         work: list[tuple[ev.KioskCheckin, datetime, bool]] = []
         first_of: dict[uuid.UUID, int] = {}  # checkin_id -> index of its first item
         repeats: dict[uuid.UUID, list[int]] = {}  # in-batch kiosk retries, by checkin_id

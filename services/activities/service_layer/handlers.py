@@ -15,6 +15,7 @@ from services.activities.adapters.cache import Caches, CourseInfo, ResidentInfo
 from services.activities.domain import model, surveys
 from services.activities.domain.model import Course, RuleViolated, Session, Venue
 from shared.bus.decoding import Incoming
+from shared.bus.tombstones import CardRemoved
 from shared.db import erasure
 from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
@@ -435,6 +436,17 @@ async def on_resident(uow: UnitOfWork, event: ev.ResidentRegistered, meta: Incom
     _arrivals(uow).residents[event.resident_id] = info
 
 
+async def on_card(uow: UnitOfWork, event: ev.ResidentCardAssigned, meta: Incoming) -> None:
+    """resident.card_assigned: scans of the card are the resident's from now on."""
+    await repository.assign_card(uow.conn, event.resident_id, event.card_number)
+    uow.deps.pending_signal.set()  # scans of the card may be parked
+
+
+async def on_card_removed(uow: UnitOfWork, event: CardRemoved, meta: Incoming) -> None:
+    """A tombstone on enrolment.resident-cards (an erasure, a compaction roll): the card is no one's."""
+    await repository.remove_card(uow.conn, event.resident_id)
+
+
 async def on_resident_consents(uow: UnitOfWork, event: ev.ResidentConsentsChanged, meta: Incoming) -> None:
     """resident.consents_changed: the purposes the resident agrees to now (surveys: answers, ratings)."""
     await survey_store.set_consents(uow.conn, event.resident_id, list(event.purposes), event.notice_version)
@@ -475,6 +487,9 @@ async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: In
     arrivals = _arrivals(uow)
     arrivals.residents.pop(event.resident_id, None)
     cards = getattr(uow.deps, "erased_cards", None)
+    card = await repository.remove_card(uow.conn, event.resident_id)  # the tombstone may come later
+    if card is not None and cards is not None:
+        await cards.remember(uow.conn, card, event.request_id)  # its later scans: refused, masked
     if await privacy.erase(uow.conn, event.resident_id, event.request_id, cards) is not None:
         # enrolment gathers each service's completion (privacy.erasures), in this transaction
         uow.publish(

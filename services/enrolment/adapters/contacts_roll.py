@@ -1,4 +1,5 @@
-"""Every partition of enrolment.contacts rolls, so an erased contact is compacted away (ADR 10).
+"""Every partition of enrolment.contacts (and of enrolment.resident-cards, the same way) rolls, so
+an erased contact (or card) is compacted away (ADR 10).
 
 An erasure tombstones the resident's key on the compacted `enrolment.contacts`; the phone and e-mail
 it supersedes stay readable until the log cleaner passes, and the cleaner never touches a
@@ -59,7 +60,7 @@ class ContactsRoll:
     ) -> None:  # fmt: skip
         self._pool, self.topic, self.partitions, self.source = pool, topic, partitions, source
         self._wake_relay = wake_relay
-        self._rounds = Periodic("enrolment-contacts-roll", self.once, every_s, first_after_s=every_s)
+        self._rounds = Periodic(f"enrolment-roll-{topic}", self.once, every_s, first_after_s=every_s)
 
     def start(self) -> None:
         self._rounds.start()

@@ -414,11 +414,28 @@ _ENROLMENT_VIEW = """SELECT e.enrolment_id, e.session_id, s.course_id, e.residen
 RESIDENT_COLUMNS = (
     "resident_id", "community_id", "audience_group", "family_id", "employer_id", "volunteer", "phone", "email",
     "language", "preferred_channel", "consent", "opted_out_categories", "quiet_hours_start", "quiet_hours_end",
+    "card_number",
 )  # fmt: skip
 
 
+async def cards_taken(conn: asyncpg.Connection, resident_ids: list[str], cards: list[str]) -> set[str]:
+    """Which of `cards` and `resident_ids` a registered resident already holds, as a card or as an
+    id: a kiosk must map a scan to one resident, so a card is unique among cards and ids alike."""
+    rows = await conn.fetch(
+        """SELECT card_number AS v FROM residents WHERE card_number = ANY($1::text[]) OR card_number = ANY($2::text[])
+           UNION SELECT resident_id FROM residents WHERE resident_id = ANY($1::text[])""",
+        cards,
+        resident_ids,
+    )
+    return {r["v"] for r in rows}
+
+
+async def resident_by_card(conn: asyncpg.Connection, card_number: str) -> str | None:
+    return await conn.fetchval("SELECT resident_id FROM residents WHERE card_number = $1", card_number)
+
+
 async def insert_resident(conn: asyncpg.Connection, resident: dict[str, Any]) -> bool:
-    values = [resident[c] for c in RESIDENT_COLUMNS]
+    values = [resident.get(c) for c in RESIDENT_COLUMNS]
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     inserted = await conn.fetchval(
         f"""INSERT INTO residents({", ".join(RESIDENT_COLUMNS)}) VALUES ({placeholders})

@@ -24,6 +24,7 @@ from services.enrolment.entrypoints import certificate_pdf
 from services.enrolment.service_layer import consents, handlers
 from services.enrolment.service_layer import passport as passports
 from services.enrolment.service_layer.handlers import Forbidden
+from shared.db.erasure import PREFIX as ERASED_PREFIX
 from shared.events.catalogue import AudienceGroup, Language
 from shared.http import audit
 from shared.http.audit import Audited
@@ -43,6 +44,8 @@ from shared.reference import load_reference
 router = APIRouter(prefix="/v1")
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# The card a resident shows at kiosks (an identity or library card): letters, digits, hyphens.
+Card = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Phone = Annotated[str, Field(pattern=r"^\+?[0-9][0-9 -]{4,19}$", description="digits, optional + prefix")]
 Email = Annotated[str, Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
@@ -132,7 +135,14 @@ async def _require_self_or_staff(request: Request, principal: Principal, residen
 class ResidentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    resident_id: Id | None = Field(None, description="made by the service when absent")
+    resident_id: Id | None = Field(
+        None, description="made by the service when absent (random); give the card in card_number, not here"
+    )
+    card_number: Card | None = Field(
+        None,
+        description="the card the resident shows at kiosks; it goes to activities alone, every event names "
+        "the resident by resident_id (docs/decisions/0010-erasure.md)",
+    )
     community_id: Id = Field(description="a community id from the street's reference data")
     audience_group: AudienceGroup
     family_id: Id | None = None
@@ -150,6 +160,8 @@ class ResidentIn(BaseModel):
 
     @model_validator(mode="after")
     def _channel_has_address(self) -> ResidentIn:
+        if self.resident_id and self.resident_id.startswith(ERASED_PREFIX):
+            raise ValueError(f"resident_id may not start with {ERASED_PREFIX!r}: the prefix marks erased residents")
         _check_quiet_hours(self.quiet_hours_start, self.quiet_hours_end)
         if self.consent and self.preferred_channel == "email" and not self.email:
             raise ValueError("preferred_channel email needs an email address")
@@ -191,6 +203,7 @@ class ResidentPatch(BaseModel):
 
 class ResidentOut(BaseModel):
     resident_id: str
+    card_number: str | None = None
     community_id: str
     audience_group: AudienceGroup
     family_id: str | None
@@ -251,6 +264,22 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
         correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
     )  # fmt: skip
     return ImportOut(registered=len(registered), existing=existing)
+
+
+class CardLookup(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    card_number: Card
+
+
+@router.post("/residents/lookup", response_model=ResidentOut, tags=["residents"])
+async def look_up_resident_by_card(body: CardLookup, request: Request, operator: CommunityStaff) -> ResidentOut:
+    """The resident holding a card (operators at a desk know the card, not the id). A POST, so that
+    the card stays out of URLs and access logs; the read is recorded in the access audit."""
+    resident = await handlers.resident_by_card(_uow(request), body.card_number)
+    operator.check_reach(resident["community_id"])
+    await audit.record_access(request, operator, resident["resident_id"])
+    return ResidentOut.model_validate(resident)
 
 
 @router.get("/residents/{resident_id}", response_model=ResidentOut, tags=["residents"])

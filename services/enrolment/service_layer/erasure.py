@@ -1,6 +1,7 @@
 """Erasing a resident on an operator's request (docs/decisions/0010-erasure.md): enrolment, the
 registry owner, erases its own rows, tombstones the resident's key on the compacted
-`enrolment.contacts` (compaction then drops their contact data from Kafka) and publishes
+`enrolment.contacts` and `enrolment.resident-cards` (compaction then drops their contact data and
+card from Kafka) and publishes
 `resident.erased`, on which every other service erases its rows, all in one transaction."""
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ async def request_erasure(
         raise Invalid("an erasure needs a second operator's approval / 删除须由另一名工作人员批准", field="approved_by")
     request_id = uuid.uuid4()
     async with uow_factory() as uow:
-        locked = await uow.conn.fetchval("SELECT 1 FROM residents WHERE resident_id = $1 FOR UPDATE", resident_id)
+        locked = await uow.conn.fetchrow(
+            "SELECT card_number FROM residents WHERE resident_id = $1 FOR UPDATE", resident_id
+        )
         if locked is None:
             raise NotFound(f"unknown resident {resident_id} / 居民未登记", field="resident_id")
         # Waiting enrolments go first (the residents behind move up, none is promoted in their
@@ -51,7 +54,12 @@ async def request_erasure(
             " VALUES ($1, $2, $3, $4, $5)",
             request_id, reason, requested_by, approved_by, rows or 0,
         )  # fmt: skip
-        await _tombstone_contact(uow, resident_id)
+        await _tombstone(uow, topics.CONTACTS.name, resident_id)
+        if locked["card_number"] is not None:
+            # the card goes from activities' kiosk map; registered again, it is refused like the id
+            await _tombstone(uow, topics.RESIDENT_CARDS.name, resident_id)
+            if erased_cards is not None:
+                await erased_cards.remember(uow.conn, locked["card_number"], request_id)
         for cancelled in waiting:
             # told under the enrolment's resident as it now is: the pseudonym, not the card
             alias = await uow.conn.fetchval(
@@ -79,8 +87,8 @@ async def record_completion(uow: UnitOfWork, event: ErasureCompleted, meta: Inco
     )  # fmt: skip
 
 
-async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
-    # A null value under the key ResidentContactChanged uses (resident_id): compaction keeps only the
+async def _tombstone(uow: UnitOfWork, topic: str, resident_id: str) -> None:
+    # A null value under the key the topic's event uses (resident_id): compaction keeps only the
     # tombstone, then drops it too. The outbox row has no payload; the relay sends it as null. Its
     # ce_id lets notify recognise a redelivery; no ce_type: it is no event, just "no contact".
     # An object, not JSON text: the pool's jsonb codec encodes it (text would be stored as a JSON
@@ -88,7 +96,7 @@ async def _tombstone_contact(uow: UnitOfWork, resident_id: str) -> None:
     headers = {"ce_id": str(uuid.uuid4()), "ce_source": SOURCE}
     await uow.conn.execute(
         "INSERT INTO outbox(event_id, topic, key, headers, payload) VALUES ($1, $2, $3, $4, NULL)",
-        uuid.uuid4(), topics.CONTACTS.name, resident_id.encode(), headers,
+        uuid.uuid4(), topic, resident_id.encode(), headers,
     )  # fmt: skip
 
 

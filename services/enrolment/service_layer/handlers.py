@@ -32,6 +32,7 @@ from shared.events.catalogue import (
     EnrolmentConfirmed,
     EnrolmentPromoted,
     EnrolmentWaitlisted,
+    ResidentCardAssigned,
     ResidentContactChanged,
     ResidentRegistered,
     ResidentUpdated,
@@ -444,6 +445,8 @@ def _resident_events(resident: dict[str, Any], *, public: bool, contact: bool, n
         events.append(cls(**{k: resident[k] for k in ("resident_id", *model.PUBLIC_FIELDS)}))
     if contact:
         events.append(ResidentContactChanged(**{k: resident[k] for k in ("resident_id", *model.CONTACT_FIELDS)}))
+    if new and resident.get("card_number"):
+        events.append(ResidentCardAssigned(resident_id=resident["resident_id"], card_number=resident["card_number"]))
     return events
 
 
@@ -466,6 +469,36 @@ async def _refuse_erased(
         )
 
 
+async def _refuse_taken_cards(uow: UnitOfWork, residents: list[dict[str, Any]], *, field: str) -> None:
+    """A card already held by another resident, as a card or as an id (a resident registered by
+    card number), would make a kiosk scan ambiguous: refused, naming the card. A resident listed
+    again unchanged (an import run twice) is no conflict: its own card is its own."""
+    cards = [r.get("card_number") for r in residents]
+    if not any(cards):
+        return
+    ids = [r["resident_id"] for r in residents]
+    own = {
+        (r["resident_id"], r["card_number"])
+        for r in await uow.conn.fetch(
+            "SELECT resident_id, card_number FROM residents WHERE resident_id = ANY($1::text[])", ids
+        )
+    }
+    taken = await repository.cards_taken(uow.conn, ids, [c for c in cards if c])
+    for i, (resident_id, card) in enumerate(zip(ids, cards, strict=True)):
+        if not card or (resident_id, card) in own:
+            continue
+        if card in taken:
+            raise Conflict(
+                f"card {card} is registered to another resident / 该卡号已登记",
+                field=field.format(i=i, name="card_number"),
+            )
+        if resident_id in taken:
+            raise Conflict(
+                f"resident id {resident_id} is another resident's card / 该编号是他人的卡号",
+                field=field.format(i=i, name="resident_id"),
+            )
+
+
 async def register_resident(
     uow_factory: UowFactory,
     resident: dict[str, Any],
@@ -480,6 +513,9 @@ async def register_resident(
     resident = {k: v for k, v in resident.items() if k != "consents"}
     async with uow_factory() as uow:
         await _refuse_erased(uow, erased_cards, [resident["resident_id"]], field="resident_id")
+        if resident.get("card_number"):
+            await _refuse_erased(uow, erased_cards, [resident["card_number"]], field="card_number")
+        await _refuse_taken_cards(uow, [resident], field="{name}")
         if not await repository.insert_resident(uow.conn, resident):
             raise Conflict(f"resident {resident['resident_id']} exists already / 居民已登记", field="resident_id")
         if agreed:  # announced first: a service that knows the resident knows what they agreed to
@@ -508,6 +544,9 @@ async def import_residents(
         await _refuse_erased(
             uow, erased_cards, [r["resident_id"] for r in residents], field="residents.{i}.resident_id"
         )
+        cards = [r.get("card_number") or "" for r in residents]  # "" is no card: never erased
+        await _refuse_erased(uow, erased_cards, cards, field="residents.{i}.card_number")
+        await _refuse_taken_cards(uow, residents, field="residents.{i}.{name}")
         for listed in residents:
             agreed = consents.purposes_at_registration(listed)
             resident = {k: v for k, v in listed.items() if k != "consents"}
@@ -523,6 +562,15 @@ async def import_residents(
         await uow.commit()
     metrics.RESIDENTS.labels("registered").inc(len(registered))
     return registered, existing
+
+
+async def resident_by_card(uow_factory: UowFactory, card_number: str) -> dict[str, Any]:
+    async with uow_factory() as uow:
+        resident_id = await repository.resident_by_card(uow.conn, card_number)
+        resident = resident_id and await repository.get_resident(uow.conn, resident_id)
+    if not resident:
+        raise NotFound("no resident holds this card / 未找到持此卡的居民", field="card_number")
+    return resident
 
 
 async def get_resident(uow_factory: UowFactory, resident_id: str) -> dict[str, Any]:

@@ -82,12 +82,14 @@ def test_the_database_retention_settings_are_exactly_the_services_ones():
 def test_defaults_keep_check_ins_a_week_dead_letters_30_days_and_the_rest_as_before():
     assert SPECS["kiosk.checkins"].retention_ms == 7 * DAY_MS
     assert SPECS["enrolment.sign-in-codes"].config == {"retention.ms": "900000", "segment.ms": "300000"}
+    # the cards are erased as the contacts are: a tombstone, compaction bounded by the same lag
+    assert SPECS["enrolment.resident-cards"].config == SPECS["enrolment.contacts"].config
     for name, spec in SPECS.items():
         if name in ("enrolment.sign-in-codes.dlq", "kiosk.checkins.dlq"):  # no longer than their source
             assert spec.config == SPECS[name.removesuffix(".dlq")].config, name
         elif name.endswith(".dlq"):
             assert spec.retention_ms == 30 * DAY_MS, name
-        elif name in ("enrolment.contacts", "scoring.index"):
+        elif name in ("enrolment.contacts", "enrolment.resident-cards", "scoring.index"):
             assert spec.compacted, name
         elif name not in ("kiosk.checkins", "enrolment.sign-in-codes"):
             assert spec.config == {"retention.ms": "-1"}, name
