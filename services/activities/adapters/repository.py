@@ -353,19 +353,27 @@ async def scans_of(conn: asyncpg.Connection, checkin_ids: Sequence[uuid.UUID]) -
     return {r["checkin_id"]: KioskCheckin.model_construct(**dict(r)) for r in rows}
 
 
-async def set_outcomes(conn: asyncpg.Connection, outcomes: Sequence[tuple[uuid.UUID, str, str, str | None]]) -> None:
-    """(checkin_id, outcome, reason, session_id)."""
+async def set_outcomes(
+    conn: asyncpg.Connection,
+    outcomes: Sequence[tuple[uuid.UUID, str, str, str | None]],
+    residents: Sequence[str] | None = None,
+) -> None:
+    """(checkin_id, outcome, reason, session_id); `residents`, per row, the resident the scan names
+    now: a parked scan of a card whose owner was registered since is stored under the resident id."""
     if not outcomes:
         return
     await conn.execute(
         """UPDATE checkins c
-           SET outcome = o.outcome, reason = o.reason, session_id = coalesce(o.session_id, c.session_id)
-           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[]) AS o(checkin_id, outcome, reason, session_id)
+           SET outcome = o.outcome, reason = o.reason, session_id = coalesce(o.session_id, c.session_id),
+               resident_id = coalesce(o.resident_id, c.resident_id)
+           FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
+               AS o(checkin_id, outcome, reason, session_id, resident_id)
            WHERE c.checkin_id = o.checkin_id""",
         [o[0] for o in outcomes],
         [o[1] for o in outcomes],
         [o[2] for o in outcomes],
         [o[3] for o in outcomes],
+        list(residents) if residents is not None else [None] * len(outcomes),
     )
 
 
@@ -439,7 +447,8 @@ async def park(conn: asyncpg.Connection, rows: Sequence[tuple[uuid.UUID, bytes, 
         """INSERT INTO pending_checkins(checkin_id, payload, reason, resident_id, venue_id)
            SELECT id, p::jsonb, r, res, v FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[])
                AS t(id, p, r, res, v)
-           ON CONFLICT (checkin_id) DO UPDATE SET reason = excluded.reason""",
+           ON CONFLICT (checkin_id) DO UPDATE
+               SET reason = excluded.reason, payload = excluded.payload, resident_id = excluded.resident_id""",
         [r[0] for r in rows],
         [r[1].decode() for r in rows],
         [r[2] for r in rows],

@@ -343,7 +343,12 @@ class CheckinProcessor:
             fold = self._fold(work, verdicts, existing, seats, now)
             await repository.set_outcomes(conn, [(cid, *fold.outcomes[cid]) for cid in fresh])
         # Parked scans were stored when they first arrived; their rows get the new outcome.
-        await repository.set_outcomes(conn, [(w[0].checkin_id, *fold.outcomes[w[0].checkin_id]) for w in work if w[2]])
+        parked_work = [w[0] for w in work if w[2]]
+        await repository.set_outcomes(
+            conn,
+            [(c.checkin_id, *fold.outcomes[c.checkin_id]) for c in parked_work],
+            [c.resident_id for c in parked_work],
+        )
 
         inserted = await repository.insert_attendance(conn, list(fold.new.values()))
         clock.lap("insert")

@@ -443,8 +443,11 @@ async def on_card(uow: UnitOfWork, event: ev.ResidentCardAssigned, meta: Incomin
 
 
 async def on_card_removed(uow: UnitOfWork, event: CardRemoved, meta: Incoming) -> None:
-    """A tombstone on enrolment.resident-cards (an erasure, a compaction roll): the card is no one's."""
-    await repository.remove_card(uow.conn, event.resident_id)
+    """A tombstone on enrolment.resident-cards: nothing to do here. Enrolment writes one on an erasure
+    (so that Kafka's copy of the card goes at the next compaction) together with `resident.erased`,
+    whose handler takes the card out of the map and remembers it as erased; taken out here first
+    (the two topics have no order between them), the card would be forgotten, not remembered, and
+    its later scans parked under it. The rolls' tombstones name no resident."""
 
 
 async def on_resident_consents(uow: UnitOfWork, event: ev.ResidentConsentsChanged, meta: Incoming) -> None:
