@@ -76,6 +76,11 @@ class Course:
     community_id: str
 
 
+def card_of(resident_id: str) -> str:
+    """A demo resident's 18-digit card number (like an identity card's), derived from their id."""
+    return "4403" + str(int(hashlib.sha256(resident_id.encode()).hexdigest(), 16))[:14]
+
+
 @dataclass
 class Resident:
     resident_id: str
@@ -89,6 +94,13 @@ class Resident:
     email: str | None
     preferred_channel: str
     consent: bool
+
+    @property
+    def card_number(self) -> str:
+        """The card the resident shows at kiosks: registered with enrolment, scanned by kiosks, and
+        known to activities alone; every event names the resident by id (ADR 10). Derived from the
+        id, so a rerun registers and scans the same card."""
+        return card_of(self.resident_id)
 
     @property
     def consents(self) -> list[str]:

@@ -6,8 +6,8 @@ shows what Kafka still holds (`learnstreet privacy find-in-topics`, the same cod
 goes through the services' public APIs, as the street's data-protection officer would.
 
 The resident is the same on every run of a street (the first by id with an e-mail, so that all
-three of card, phone and e-mail are looked for); a rerun registers them again from the street's
-registry and erases them again.
+three of card, phone and e-mail are looked for); a rerun's import reports them as erased and does
+not register them again (ADR 10), so the erasure is shown on a street's first run.
 """
 
 from __future__ import annotations
@@ -70,6 +70,13 @@ async def show(platform: simulate.Platform, street: Street) -> None:
         json={"reason": "the resident's written request (demo)", "approved_by": APPROVER},
         headers=platform.operator,
     )
+    if r.status_code == 404:
+        # a rerun of the street: the resident was erased by an earlier run, and their id and card
+        # are not registered again (the import reports them as erased)
+        console.print(
+            f"  居民 {rid} 已在此前的运行中删除 erased by an earlier run of this street; not registered again"
+        )
+        return
     if r.status_code != 201:
         console.print(f"[yellow]删除 erasure of {rid}: HTTP {r.status_code} {r.text[:300]}", soft_wrap=True)
         return
@@ -93,7 +100,9 @@ async def show(platform: simulate.Platform, street: Street) -> None:
     # activities cuts kiosk.checkins once the scans sent before the erasure are consumed (ADR 10)
     await _kiosk_scans_cut(platform)
 
-    needles = privacy_topics.needles_of(rid, resident.phone, resident.email)
+    # the card is what identifies the resident; their id is enrolment's random one, which names
+    # no one once the registry row and the card's map are gone
+    needles = privacy_topics.needles_of(resident.card_number, resident.phone, resident.email)
     columns = (TextColumn("全量读取 reading every topic"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("read", total=None)
@@ -106,8 +115,8 @@ async def show(platform: simulate.Platform, street: Street) -> None:
     held = privacy_topics.topics_holding(findings, list(needles))
     console.print(
         f"  Kafka 仍含该居民信息的主题 topics still holding the resident: {', '.join(held) or 'none / 无'}\n"
-        "  (the card number stays in old events until resident keys replace it; the contact in the "
-        "compacted enrolment.contacts until its next compaction: ADR 10)",
+        "  (the card and the contact stay on the compacted enrolment.resident-cards and enrolment.contacts "
+        "until their next compaction, superseded by tombstones: ADR 10)",
         soft_wrap=True,
     )
     OUT.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,7 @@ import orjson
 from aiokafka import AIOKafkaProducer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from deploy.demo.dataset import Street
+from deploy.demo.dataset import Street, card_of
 from deploy.local import keycloak, kiosk_principals
 from shared.events import topics
 from shared.events.catalogue import KioskCheckin
@@ -281,6 +281,7 @@ async def load_street(platform: Platform, street: Street, p: Plan, tally: Tally,
     def resident(r) -> dict[str, Any]:
         return {
             "resident_id": r.resident_id,
+            "card_number": r.card_number,
             "community_id": r.community_id,
             "audience_group": r.audience_group,
             "family_id": r.family_id,
@@ -397,13 +398,14 @@ async def enrol(platform: Platform, street: Street, p: Plan, tally: Tally, progr
 
 
 def checkin(resident_id: str, s: dict[str, Any], at: datetime, rng: random.Random, direction: str = "in") -> dict:
+    """A kiosk's scan of the resident's card (the kiosk reads the card, not the id)."""
     # Seeded (a rerun sends the same ids, taken as kiosk retries) and tied to the session, whose id
     # carries the run: another street's scans with the same seed would reuse this street's ids
     # and be dead-lettered as checkin_id_conflict.
     seeded = uuid.UUID(int=rng.getrandbits(128), version=4)
     return {
         "checkin_id": str(uuid.uuid5(seeded, s["session_id"])), "kiosk_id": rng.choice(s["kiosk_ids"]),
-        "venue_id": s["venue_id"], "resident_id": resident_id, "session_id": s["session_id"],
+        "venue_id": s["venue_id"], "resident_id": card_of(resident_id), "session_id": s["session_id"],
         "scanned_at": at.astimezone(UTC).isoformat(), "direction": direction,
     }  # fmt: skip
 

@@ -242,6 +242,10 @@ class ResidentImport(BaseModel):
 class ImportOut(BaseModel):
     registered: int
     existing: list[str] = Field(description="ids already registered; left unchanged")
+    erased: list[str] = Field(
+        default_factory=list,
+        description="ids or cards of residents erased at their request: not registered again (ADR 10)",
+    )
 
 
 @router.post("/residents/import", response_model=ImportOut, tags=["residents"])
@@ -259,11 +263,11 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
             raise Invalid(f"resident {data['resident_id']} is listed twice", field=f"residents.{i}.resident_id")
         seen.add(data["resident_id"])
         rows.append(data)
-    registered, existing = await handlers.import_residents(
+    registered, existing, erased = await handlers.import_residents(
         _uow(request), rows, notice=_notice(request), recorded_by=_recorded_by(operator),
         correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
     )  # fmt: skip
-    return ImportOut(registered=len(registered), existing=existing)
+    return ImportOut(registered=len(registered), existing=existing, erased=erased)
 
 
 class CardLookup(BaseModel):

@@ -469,6 +469,14 @@ async def _refuse_erased(
         )
 
 
+async def _erased_among(uow: UnitOfWork, erased_cards: ErasedCards | None, residents: list[dict[str, Any]]) -> set[str]:
+    """The ids and cards of `residents` that were erased (see `_refuse_erased`)."""
+    if erased_cards is None or not residents:
+        return set()
+    values = [r["resident_id"] for r in residents] + [r["card_number"] for r in residents if r.get("card_number")]
+    return await erased_cards.among(uow.conn, values)
+
+
 async def _refuse_taken_cards(uow: UnitOfWork, residents: list[dict[str, Any]], *, field: str) -> None:
     """A card already held by another resident, as a card or as an id (a resident registered by
     card number), would make a kiosk scan ambiguous: refused, naming the card. A resident listed
@@ -536,16 +544,16 @@ async def import_residents(
     recorded_by: str,
     correlation_id: str | None = None,
     erased_cards: ErasedCards | None = None,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str]]:
     """Register many residents in one transaction (a street loading its registry). Residents
-    already registered are left unchanged and reported, so an import can be run again."""
+    already registered are left unchanged and reported, so an import can be run again; erased
+    ones (by id or card) are not registered again, and reported."""
     registered, existing = [], []
     async with uow_factory() as uow:
-        await _refuse_erased(
-            uow, erased_cards, [r["resident_id"] for r in residents], field="residents.{i}.resident_id"
-        )
-        cards = [r.get("card_number") or "" for r in residents]  # "" is no card: never erased
-        await _refuse_erased(uow, erased_cards, cards, field="residents.{i}.card_number")
+        # A registry loaded again (a street's import rerun) lists erased residents again: skipped
+        # and reported, like the existing ones, not a refusal of the whole import.
+        gone = await _erased_among(uow, erased_cards, residents)
+        residents = [r for r in residents if r["resident_id"] not in gone and r.get("card_number") not in gone]
         await _refuse_taken_cards(uow, residents, field="residents.{i}.{name}")
         for listed in residents:
             agreed = consents.purposes_at_registration(listed)
@@ -561,7 +569,7 @@ async def import_residents(
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
         await uow.commit()
     metrics.RESIDENTS.labels("registered").inc(len(registered))
-    return registered, existing
+    return registered, existing, sorted(gone)
 
 
 async def resident_by_card(uow_factory: UowFactory, card_number: str) -> dict[str, Any]:
