@@ -176,6 +176,9 @@ class ResidentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     # Non-nullable fields default to None only as "not sent": an explicit null fails validation.
+    # a new card replaces the old one (lost) at the kiosks; operators only. Not nullable: a resident
+    # without a card is one registered by id, and an erasure, not an edit, takes a card away.
+    card_number: Card = Field(None, description="a new card replacing the old (operators)")  # type: ignore[assignment]
     community_id: Id = None  # type: ignore[assignment]
     audience_group: AudienceGroup = None  # type: ignore[assignment]
     family_id: Id | None = None
@@ -323,6 +326,7 @@ async def update_resident(
         recorded_by=_recorded_by(principal),
         consent_changes_per_hour=_consent_changes_per_hour(request),
         correlation_id=_correlation(request),
+        erased_cards=request.app.state.erased_cards,
     )
     return ResidentOut.model_validate(resident)
 

@@ -469,6 +469,11 @@ async def _refuse_erased(
         )
 
 
+async def _publish_card(uow: UnitOfWork, resident_id: str, card: str, correlation_id: str | None) -> None:
+    data = ResidentCardAssigned(resident_id=resident_id, card_number=card)
+    uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+
+
 async def _erased_among(uow: UnitOfWork, erased_cards: ErasedCards | None, residents: list[dict[str, Any]]) -> set[str]:
     """The ids and cards of `residents` that were erased (see `_refuse_erased`)."""
     if erased_cards is None or not residents:
@@ -599,6 +604,7 @@ async def update_resident(
     recorded_by: str,
     consent_changes_per_hour: int,
     correlation_id: str | None = None,
+    erased_cards: ErasedCards | None = None,
 ) -> dict[str, Any]:
     if by_resident and (forbidden := model.forbidden_for_resident(changes)):
         raise Forbidden(
@@ -622,10 +628,15 @@ async def update_resident(
                 await consents.check_agreement_rate(
                     uow.conn, resident_id, "notifications", consent_changes_per_hour, field="consent"
                 )
+            if effective.get("card_number"):
+                await _refuse_erased(uow, erased_cards, [effective["card_number"]], field="card_number")
+                await _refuse_taken_cards(uow, [updated], field="{name}")
             await repository.update_resident(uow.conn, resident_id, effective)
             public, contact = model.changed_topics(effective)
             for data in _resident_events(updated, public=public, contact=contact, new=False):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+            if effective.get("card_number"):  # the new card replaces the old at the kiosks
+                await _publish_card(uow, resident_id, effective["card_number"], correlation_id)
             if "consent" in effective:  # the notifications purpose of the privacy notice
                 await consents.record_decisions(uow, notice, resident_id, {"notifications": effective["consent"]},
                                                 recorded_by=recorded_by, correlation_id=correlation_id)  # fmt: skip

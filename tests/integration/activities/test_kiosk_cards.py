@@ -117,3 +117,28 @@ async def test_a_card_is_one_resident_s_and_the_desk_is_told_why_otherwise():
             assert r.status_code == 422 and "card_number" in r.text, (bad, r.text)
     async with client("enrolment", "resident", legacy) as me:
         assert (await me.post("/v1/residents/lookup", json={"card_number": card})).status_code == 403
+
+
+async def test_a_lost_card_is_replaced_by_an_operator_and_only_the_new_one_counts():
+    place = await make_place()
+    lost, new, someone_elses = _card(), _card(), _card()
+    async with client("enrolment", "operator", "cards-desk") as enr:
+        rid = (await _register(enr, card_number=lost))["resident_id"]
+        await _register(enr, card_number=someone_elses)
+        r = await enr.patch(f"/v1/residents/{rid}", json={"card_number": someone_elses})
+        assert r.status_code == 409 and r.json()["detail"][0]["loc"][-1] == "card_number", r.text
+        r = await enr.patch(f"/v1/residents/{rid}", json={"card_number": None})
+        assert r.status_code == 422, r.text
+        r = await enr.patch(f"/v1/residents/{rid}", json={"card_number": new})
+        assert r.status_code == 200 and r.json()["card_number"] == new, r.text
+    async with client("enrolment", "resident", rid) as me:
+        r = await me.patch(f"/v1/residents/{rid}", json={"card_number": _card()})
+        assert r.status_code == 403 and "card_number" in r.text, r.text
+    with_new = checkin(place, new, now())
+    await send_checkins(with_new)
+    settled = await outcome(with_new["checkin_id"], timeout_s=60)
+    assert (settled["outcome"], settled["resident_id"]) == ("recorded", rid), settled
+    with_lost = checkin(place, lost, now())
+    await send_checkins(with_lost)
+    parked = await outcome(with_lost["checkin_id"], settled=False, timeout_s=30)
+    assert (parked["outcome"], parked["reason"]) == ("pending", "unknown_resident"), parked

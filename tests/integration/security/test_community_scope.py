@@ -58,6 +58,7 @@ class World:
     course_b: str
     session_b: str
     resident_b: str
+    card_b: str
     enrolment_b: str
     honour_b: str
     task_b: str
@@ -86,9 +87,10 @@ async def world() -> World:
             "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat()})  # fmt: skip
         assert r.status_code == 201, r.text
         w.resident_a, w.resident_b = unique("scope-ra"), unique("scope-rb")
-        for rid, community in ((w.resident_a, w.a), (w.resident_b, B)):
+        w.card_b = unique("scope-card").replace("_", "-")
+        for rid, community, card in ((w.resident_a, w.a, None), (w.resident_b, B, w.card_b)):
             r = await enr.post("/v1/residents", json={"resident_id": rid, "community_id": community,
-                                                      "audience_group": "adult"})  # fmt: skip
+                                                      "audience_group": "adult", "card_number": card})  # fmt: skip
             assert r.status_code == 201, r.text
 
         async def enrolled():  # enrolment learns the session from activities' events
@@ -175,6 +177,7 @@ BODIES: dict[tuple[str, str, str], Callable[[World], dict]] = {
     ("activities", "PATCH", "/v1/sessions/{session_id}"): lambda w: {"capacity": 3},
     ("activities", "POST", "/v1/sessions/{session_id}/cancel"): lambda w: {"reason": "scope test"},
     ("activities", "POST", "/v1/surveys"): lambda w: _survey_to_b(),
+    ("enrolment", "POST", "/v1/residents/lookup"): lambda w: {"card_number": w.card_b},  # B's resident's card
     ("enrolment", "POST", "/v1/residents"): lambda w: {
         "resident_id": unique("scope-new"), "community_id": B, "audience_group": "adult"},
     ("enrolment", "POST", "/v1/residents/import"): lambda w: {"residents": [
