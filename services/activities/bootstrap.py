@@ -23,6 +23,7 @@ from shared.events import topics
 from shared.events.catalogue import KioskCheckin
 from shared.events.topics import group_id
 from shared.http.cors import parse_origins
+from shared.kiosk_cards import CardDigests
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
 
@@ -37,6 +38,7 @@ def build_app(settings: ActivitiesSettings) -> FastAPI:
         caches=Caches(),
         reference=load_reference(settings.reference_dir),
         erased_cards=ErasedCards.for_service(settings.jwt_secret.get_secret_value(), "activities"),
+        card_digests=CardDigests.for_street(settings.jwt_secret.get_secret_value()),
     )
     runtime.deps = ctx  # what the event handlers find in `uow.deps`
     outbox = CheckinOutbox(

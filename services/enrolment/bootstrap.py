@@ -29,6 +29,7 @@ from shared.db.erasure import ErasedCards
 from shared.db.uow import UnitOfWorkFactory
 from shared.events import topics
 from shared.http.auth import weak_secret_reason
+from shared.kiosk_cards import CardDigests
 from shared.rebuild import CheckpointSchedule
 from shared.reference import load_reference
 from shared.runtime import Runtime, create_app
@@ -103,6 +104,7 @@ def build_app(settings: EnrolmentSettings) -> FastAPI:
         routers=[http.router, credential_routes.router, erasure_routes.router, resident_page.router],
     )
     app.state.erased_cards = erased_cards
+    app.state.card_digests = CardDigests.for_street(settings.jwt_secret.get_secret_value())
     app.state.notice = load_notice(settings.reference_dir)
     app.state.passport = passport_deps(settings)
     app.state.credentials = credential_deps(settings)

@@ -364,17 +364,18 @@ class ResidentContactChanged(EventData):
 
 
 class ResidentCardAssigned(EventData):
-    """Emitted when a resident is registered with a card, or their card changes: the card kiosks
-    scan, for activities to map to the resident id. No other event carries a card.
+    """Emitted when a resident is registered with a card, or their card is replaced: the card's
+    keyed digest (shared/kiosk_cards.py), for activities to map a kiosk's scan to the resident id.
+    No event carries a card number.
 
-    Personal data: only the activities service may read this topic."""
+    Personal data (a pseudonym of the card): only the activities service may read this topic."""
 
     type_name: ClassVar[str] = "learnstreet.enrolment.resident.card_assigned.v1"
     topic: ClassVar[str] = topics.RESIDENT_CARDS.name
     key_field: ClassVar[str] = "resident_id"
 
     resident_id: str
-    card_number: str
+    card_digest: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class ResidentConsentsChanged(EventData):

@@ -35,7 +35,7 @@ class Category(StrEnum):
 DESCRIPTIONS: dict[Category, str] = {
     Category.RESIDENT_ID: "resident identifier: random when enrolment issued it (residents registered with a card), "
     "else the card number the resident registered with, which identifies the person directly",
-    Category.CARD_NUMBER: "the card the resident shows at kiosks (an identity or library card): identifies the person",
+    Category.CARD_NUMBER: "the card the resident shows at kiosks (an identity or library card), or its keyed digest",
     Category.CONTACT: "phone number or e-mail address",
     Category.RELATIONSHIP: "family or employer the resident belongs to",
     Category.PROFILE: "audience (age) group, volunteer flag, language",
@@ -85,7 +85,7 @@ FIELDS: dict[str, dict[str, Category]] = {
         for action in ("registered", "updated")
     },
     "learnstreet.enrolment.resident.erased.v1": {"resident_id": _C.RESIDENT_ID},
-    "learnstreet.enrolment.resident.card_assigned.v1": {"resident_id": _C.RESIDENT_ID, "card_number": _C.CARD_NUMBER},
+    "learnstreet.enrolment.resident.card_assigned.v1": {"resident_id": _C.RESIDENT_ID, "card_digest": _C.CARD_NUMBER},
     # the live sign-in code is the text of the SMS the resident asked for
     "learnstreet.enrolment.sign_in.code_issued.v1": {"resident_id": _C.RESIDENT_ID, "code": _C.MESSAGE},
     "learnstreet.enrolment.resident.contact_changed.v1": {
@@ -201,7 +201,8 @@ LINKED: dict[str, str] = {
 # Database columns, by name, in every service (the same name means the same thing everywhere).
 COLUMNS: dict[str, Category] = {
     "resident_id": _C.RESIDENT_ID,
-    "card_number": _C.CARD_NUMBER,  # enrolment's registry, activities' kiosk map
+    "card_number": _C.CARD_NUMBER,  # enrolment's registry
+    "card_digest": _C.CARD_NUMBER,  # activities' kiosk map: the card's keyed digest (shared/kiosk_cards.py)
     "consent_purpose": _C.PREFERENCES,  # consent decisions (enrolment) and their copy (activities)
     "purposes": _C.PREFERENCES,
     "granted": _C.PREFERENCES,

@@ -7,7 +7,7 @@ are not cached: they are counted in the database (repository.lock_walk_ins)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -59,7 +59,7 @@ class Caches:
         self.sessions_by_venue_day: dict[tuple[str, date], dict[str, Session]] = defaultdict(dict)
         self.courses: dict[str, CourseInfo] = {}
         self.residents: dict[str, ResidentInfo] = {}
-        # Kiosk cards (enrolment.resident-cards): card → resident id, and back, for refreshes.
+        # Kiosk cards (enrolment.resident-cards) by keyed digest: digest → resident id, and back.
         self.cards: dict[str, str] = {}
         self.card_of: dict[str, str] = {}
         self.enrolled: dict[str, set[str]] = defaultdict(set)  # session -> residents with a confirmed seat
@@ -86,9 +86,9 @@ class Caches:
             r["resident_id"]: _resident(r)
             for r in await conn.fetch("SELECT resident_id, community_id, audience_group, volunteer FROM residents")
         }
-        for r in await conn.fetch("SELECT card_number, resident_id FROM resident_cards"):
-            fresh.cards[r["card_number"]] = r["resident_id"]
-            fresh.card_of[r["resident_id"]] = r["card_number"]
+        for r in await conn.fetch("SELECT card_digest, resident_id FROM resident_cards"):
+            fresh.cards[r["card_digest"]] = r["resident_id"]
+            fresh.card_of[r["resident_id"]] = r["card_digest"]
         for r in await conn.fetch("SELECT session_id, resident_id FROM enrolment_seats WHERE state = 'confirmed'"):
             fresh.enrolled[r["session_id"]].add(r["resident_id"])
         self.__dict__.update(fresh.__dict__)
@@ -118,16 +118,16 @@ class Caches:
         await self.lookup_cards(conn, resident_ids=resident_ids)
 
     async def lookup_cards(
-        self, conn: asyncpg.Connection, *, resident_ids: list[str] = (), cards: list[str] = ()
+        self, conn: asyncpg.Connection, *, resident_ids: Sequence[str] = (), digests: Sequence[str] = ()
     ) -> None:
         for r in await conn.fetch(
-            "SELECT card_number, resident_id FROM resident_cards"
-            " WHERE resident_id = ANY($1::text[]) OR card_number = ANY($2::text[])",
+            "SELECT card_digest, resident_id FROM resident_cards"
+            " WHERE resident_id = ANY($1::text[]) OR card_digest = ANY($2::text[])",
             list(resident_ids),
-            list(cards),
+            list(digests),
         ):
-            self.cards[r["card_number"]] = r["resident_id"]
-            self.card_of[r["resident_id"]] = r["card_number"]
+            self.cards[r["card_digest"]] = r["resident_id"]
+            self.card_of[r["resident_id"]] = r["card_digest"]
 
     async def refresh_venues(self, conn: asyncpg.Connection, venue_ids: list[str]) -> None:
         rows = await conn.fetch("SELECT kiosk_id, venue_id FROM kiosks WHERE venue_id = ANY($1::text[])", venue_ids)

@@ -555,30 +555,20 @@ async def vote_counts(conn: asyncpg.Connection, community_id: str) -> dict[str, 
 # --- kiosk cards (enrolment.resident-cards) ------------------------------------------------------
 
 
-async def assign_card(conn: asyncpg.Connection, resident_id: str, card_number: str) -> None:
-    """The resident's card from now on (a changed card replaces the old; a card given to another
-    resident leaves the one who held it). Scans of the card parked before it was known become the
-    resident's scans, in the parking lot and in the ledger, as if they had arrived mapped: their
-    kiosk retries then match them, and an erasure of the resident reaches them."""
+async def assign_card(conn: asyncpg.Connection, resident_id: str, card_digest: str) -> None:
+    """The resident's card from now on (a replaced card leaves the map; a card given to another
+    resident leaves the one who held it). Scans of the card parked before it was known are mapped
+    when they are judged again, which its arrival asks for."""
     await conn.execute(
-        "DELETE FROM resident_cards WHERE resident_id = $1 OR card_number = $2", resident_id, card_number
+        "DELETE FROM resident_cards WHERE resident_id = $1 OR card_digest = $2", resident_id, card_digest
     )
-    await conn.execute("INSERT INTO resident_cards(card_number, resident_id) VALUES ($1, $2)", card_number, resident_id)
-    await conn.execute(
-        """WITH moved AS (
-               UPDATE pending_checkins
-               SET resident_id = $1, payload = jsonb_set(payload, '{resident_id}', to_jsonb($1::text))
-               WHERE resident_id = $2 RETURNING checkin_id)
-           UPDATE checkins SET resident_id = $1 WHERE checkin_id IN (SELECT checkin_id FROM moved)""",
-        resident_id,
-        card_number,
-    )
+    await conn.execute("INSERT INTO resident_cards(card_digest, resident_id) VALUES ($1, $2)", card_digest, resident_id)
     await announce(conn, "card", [resident_id])
 
 
 async def remove_card(conn: asyncpg.Connection, resident_id: str) -> str | None:
-    """The resident has no card any more (a tombstone on enrolment.resident-cards, an erasure); returns it."""
-    card = await conn.fetchval("DELETE FROM resident_cards WHERE resident_id = $1 RETURNING card_number", resident_id)
+    """The resident has no card any more (an erasure); returns its digest."""
+    card = await conn.fetchval("DELETE FROM resident_cards WHERE resident_id = $1 RETURNING card_digest", resident_id)
     if card is not None:
         await announce(conn, "card", [resident_id])
     return card

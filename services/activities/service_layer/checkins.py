@@ -218,39 +218,44 @@ class CheckinProcessor:
         id is left alone; only values no cache knows are looked up (one query per kind, on batches
         that have any), and a card registered again since its erasure is a resident again."""
         caches = self.ctx.caches
-        residents, cards = caches.residents, caches.cards
-        unknown: set[str] = set()
-        mapped = False
+        residents, cards, digests = caches.residents, caches.cards, self.ctx.card_digests
+        digest_of: dict[str, str] = {}  # scanned value (not a resident id) → its card digest
         for checkin, _ in items:
             scanned = checkin.resident_id
-            if scanned in residents:
-                continue
-            if scanned in cards:
-                mapped = True
-            else:
-                unknown.add(scanned)
-        erased: set[str] = set()
-        if unknown:
-            await caches.lookup_cards(conn, cards=sorted(unknown))  # another instance may know it already
-            mapped = mapped or not unknown.isdisjoint(cards)
-            unknown.difference_update(cards)
-            if unknown and self.ctx.erased_cards is not None:
-                erased = await self.ctx.erased_cards.among(conn, unknown)
-                if erased:
-                    await caches.lookup_residents(conn, sorted(erased))
-                    erased.difference_update(residents)
-        if not (mapped or erased):
+            if scanned not in residents and scanned not in digest_of:
+                digest_of[scanned] = digests.of(scanned) if digests is not None else scanned
+        if not digest_of:
             return items
-        out = []
-        for checkin, first_seen in items:
-            scanned = checkin.resident_id
-            to = (
-                None
-                if scanned in residents
-                else cards.get(scanned) or (model.ERASED_CARD if scanned in erased else None)
-            )
-            out.append((checkin.model_copy(update={"resident_id": to}) if to else checkin, first_seen))
-        return out
+        mapped: dict[str, str] = {}  # scanned value → the resident id, or ERASED_CARD
+        unknown = {d for d in digest_of.values() if d not in cards}
+        if unknown:
+            await caches.lookup_cards(conn, digests=sorted(unknown))  # another instance may know it already
+            unknown.difference_update(cards)
+        erased: set[str] = set()
+        if unknown and self.ctx.erased_cards is not None:
+            # remembered at erasure: the resident id (a legacy id-card) and the card's digest
+            candidates = unknown | {scanned for scanned, digest in digest_of.items() if digest in unknown}
+            erased = await self.ctx.erased_cards.among(conn, candidates)
+        for scanned, digest in digest_of.items():
+            if digest in cards:
+                mapped[scanned] = cards[digest]
+            elif digest in erased or scanned in erased:
+                mapped[scanned] = model.ERASED_CARD
+        if any(to == model.ERASED_CARD for to in mapped.values()):
+            # a card (or legacy id) registered again since its erasure is a resident again
+            again = [s for s, to in mapped.items() if to == model.ERASED_CARD]
+            await caches.lookup_residents(conn, again)
+            for scanned in again:
+                if scanned in residents:
+                    del mapped[scanned]
+        if not mapped:
+            return items
+        return [
+            (checkin.model_copy(update={"resident_id": mapped[checkin.resident_id]}), first_seen)
+            if checkin.resident_id in mapped
+            else (checkin, first_seen)
+            for checkin, first_seen in items
+        ]
 
     async def _parked_of_arriving(
         self, uow: UnitOfWork, items: Sequence[tuple[ev.KioskCheckin, datetime | None]]

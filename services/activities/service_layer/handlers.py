@@ -21,6 +21,7 @@ from shared.db.uow import UnitOfWork
 from shared.events import catalogue as ev
 from shared.events.envelope import envelop, utcnow
 from shared.http.errors import Conflict, Invalid, NotFound
+from shared.kiosk_cards import CardDigests
 from shared.reference import Reference
 
 SOURCE = "learnstreet/activities"
@@ -41,6 +42,8 @@ class Context:
     erasure_signal: asyncio.Event = field(default_factory=asyncio.Event)
     # Keyed hashes of erased cards: a later scan of one is refused with the card masked.
     erased_cards: erasure.ErasedCards | None = None
+    # A kiosk card's keyed digest, as enrolment.resident-cards carries it (shared/kiosk_cards.py).
+    card_digests: CardDigests | None = None
 
 
 def _publish(uow: UnitOfWork, data, correlation_id: str | None) -> None:
@@ -438,7 +441,7 @@ async def on_resident(uow: UnitOfWork, event: ev.ResidentRegistered, meta: Incom
 
 async def on_card(uow: UnitOfWork, event: ev.ResidentCardAssigned, meta: Incoming) -> None:
     """resident.card_assigned: scans of the card are the resident's from now on."""
-    await repository.assign_card(uow.conn, event.resident_id, event.card_number)
+    await repository.assign_card(uow.conn, event.resident_id, event.card_digest)
     uow.deps.pending_signal.set()  # scans of the card may be parked
 
 
@@ -490,9 +493,9 @@ async def on_resident_erased(uow: UnitOfWork, event: ev.ResidentErased, meta: In
     arrivals = _arrivals(uow)
     arrivals.residents.pop(event.resident_id, None)
     cards = getattr(uow.deps, "erased_cards", None)
-    card = await repository.remove_card(uow.conn, event.resident_id)  # the tombstone may come later
-    if card is not None and cards is not None:
-        await cards.remember(uow.conn, card, event.request_id)  # its later scans: refused, masked
+    digest = await repository.remove_card(uow.conn, event.resident_id)  # the tombstone may come later
+    if digest is not None and cards is not None:
+        await cards.remember(uow.conn, digest, event.request_id)  # its later scans: refused, masked
     if await privacy.erase(uow.conn, event.resident_id, event.request_id, cards) is not None:
         # enrolment gathers each service's completion (privacy.erasures), in this transaction
         uow.publish(

@@ -232,6 +232,7 @@ async def register_resident(body: ResidentIn, request: Request, operator: Commun
     resident = await handlers.register_resident(
         _uow(request), data, notice=_notice(request), recorded_by=_recorded_by(operator),
         correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
+        card_digests=request.app.state.card_digests,
     )  # fmt: skip
     return ResidentOut.model_validate(resident)
 
@@ -269,6 +270,7 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
     registered, existing, erased = await handlers.import_residents(
         _uow(request), rows, notice=_notice(request), recorded_by=_recorded_by(operator),
         correlation_id=_correlation(request), erased_cards=request.app.state.erased_cards,
+        card_digests=request.app.state.card_digests,
     )  # fmt: skip
     return ImportOut(registered=len(registered), existing=existing, erased=erased)
 
@@ -327,6 +329,7 @@ async def update_resident(
         consent_changes_per_hour=_consent_changes_per_hour(request),
         correlation_id=_correlation(request),
         erased_cards=request.app.state.erased_cards,
+        card_digests=request.app.state.card_digests,
     )
     return ResidentOut.model_validate(resident)
 

@@ -41,6 +41,7 @@ from shared.events.catalogue import (
 )
 from shared.events.envelope import envelop
 from shared.http.errors import Conflict, DomainError, Invalid, NotFound
+from shared.kiosk_cards import CardDigests
 
 SOURCE = "learnstreet/enrolment"
 UowFactory = Callable[[], UnitOfWork]
@@ -445,8 +446,6 @@ def _resident_events(resident: dict[str, Any], *, public: bool, contact: bool, n
         events.append(cls(**{k: resident[k] for k in ("resident_id", *model.PUBLIC_FIELDS)}))
     if contact:
         events.append(ResidentContactChanged(**{k: resident[k] for k in ("resident_id", *model.CONTACT_FIELDS)}))
-    if new and resident.get("card_number"):
-        events.append(ResidentCardAssigned(resident_id=resident["resident_id"], card_number=resident["card_number"]))
     return events
 
 
@@ -469,8 +468,13 @@ async def _refuse_erased(
         )
 
 
-async def _publish_card(uow: UnitOfWork, resident_id: str, card: str, correlation_id: str | None) -> None:
-    data = ResidentCardAssigned(resident_id=resident_id, card_number=card)
+def _publish_card(
+    uow: UnitOfWork, resident_id: str, card: str, digests: CardDigests | None, correlation_id: str | None
+) -> None:
+    """The card's digest for activities' kiosk map (enrolment.resident-cards): never the card."""
+    if digests is None:
+        raise RuntimeError("a card to publish and no CardDigests wired (services/enrolment/bootstrap.py)")
+    data = ResidentCardAssigned(resident_id=resident_id, card_digest=digests.of(card))
     uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
 
 
@@ -520,6 +524,7 @@ async def register_resident(
     recorded_by: str,
     correlation_id: str | None = None,
     erased_cards: ErasedCards | None = None,
+    card_digests: CardDigests | None = None,
 ) -> dict[str, Any]:
     """Register a resident; the purposes their form agreed to are recorded under the current notice."""
     agreed = consents.purposes_at_registration(resident)
@@ -536,6 +541,8 @@ async def register_resident(
                                             correlation_id=correlation_id)  # fmt: skip
         for data in _resident_events(resident, public=True, contact=True, new=True):
             uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+        if resident.get("card_number"):
+            _publish_card(uow, resident["resident_id"], resident["card_number"], card_digests, correlation_id)
         await uow.commit()
     metrics.RESIDENTS.labels("registered").inc()
     return resident
@@ -549,6 +556,7 @@ async def import_residents(
     recorded_by: str,
     correlation_id: str | None = None,
     erased_cards: ErasedCards | None = None,
+    card_digests: CardDigests | None = None,
 ) -> tuple[list[str], list[str], list[str]]:
     """Register many residents in one transaction (a street loading its registry). Residents
     already registered are left unchanged and reported, so an import can be run again; erased
@@ -572,6 +580,8 @@ async def import_residents(
                                                 recorded_by=recorded_by, correlation_id=correlation_id)  # fmt: skip
             for data in _resident_events(resident, public=True, contact=True, new=True):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
+            if resident.get("card_number"):
+                _publish_card(uow, resident["resident_id"], resident["card_number"], card_digests, correlation_id)
         await uow.commit()
     metrics.RESIDENTS.labels("registered").inc(len(registered))
     return registered, existing, sorted(gone)
@@ -605,6 +615,7 @@ async def update_resident(
     consent_changes_per_hour: int,
     correlation_id: str | None = None,
     erased_cards: ErasedCards | None = None,
+    card_digests: CardDigests | None = None,
 ) -> dict[str, Any]:
     if by_resident and (forbidden := model.forbidden_for_resident(changes)):
         raise Forbidden(
@@ -636,7 +647,7 @@ async def update_resident(
             for data in _resident_events(updated, public=public, contact=contact, new=False):
                 uow.publish(envelop(data, source=SOURCE, correlation_id=correlation_id))
             if effective.get("card_number"):  # the new card replaces the old at the kiosks
-                await _publish_card(uow, resident_id, effective["card_number"], correlation_id)
+                _publish_card(uow, resident_id, effective["card_number"], card_digests, correlation_id)
             if "consent" in effective:  # the notifications purpose of the privacy notice
                 await consents.record_decisions(uow, notice, resident_id, {"notifications": effective["consent"]},
                                                 recorded_by=recorded_by, correlation_id=correlation_id)  # fmt: skip

@@ -1,9 +1,10 @@
 """Kiosk cards apart from resident ids (docs/decisions/0010-erasure.md, amendment 2026-12-07).
 
-A resident registered with a card gets a random id from enrolment; the card goes to activities
-alone (enrolment.resident-cards), which turns a scan of it into the resident's scan before storing
-or judging it. So the card is in no attendance, ledger row or event, only where a card must be
-mapped. These tests register through enrolment's API and scan through Kafka, as a street would."""
+A resident registered with a card gets a random id from enrolment; the card's keyed digest goes to
+activities alone (enrolment.resident-cards), which turns a scan of the card into the resident's
+scan before storing or judging it. So the card is in no attendance, ledger row or event: enrolment's
+registry keeps it, and the kiosks' raw scans until activities has read them. These tests register
+through enrolment's API and scan through Kafka, as a street would."""
 
 from __future__ import annotations
 
@@ -63,10 +64,12 @@ async def test_a_card_is_scanned_and_recorded_under_the_resident_id_alone():
     )  # fmt: skip
     [recorded] = [r for r in records if scan["checkin_id"].encode() in (r.value or b"")]
     assert recorded.key == rid.encode() and card.encode() not in recorded.value
-    registered = await read_topic(
-        "enrolment.residents", until=lambda rs: any(r.key == rid.encode() for r in rs), timeout_s=60
-    )
-    assert not [r for r in registered if card.encode() in (r.value or b"") or card.encode() in (r.key or b"")]
+    for topic in ("enrolment.residents", "enrolment.resident-cards"):
+        records = await read_topic(topic, until=lambda rs: any(r.key == rid.encode() for r in rs), timeout_s=60)
+        assert not [r for r in records if card.encode() in (r.value or b"") or card.encode() in (r.key or b"")]
+    # activities' map holds the card's keyed digest, not the card
+    [assigned] = [json.loads(r.value) for r in records if r.key == rid.encode()]
+    assert set(assigned) == {"resident_id", "card_digest"} and len(assigned["card_digest"]) == 64
 
 
 async def test_a_card_scanned_before_its_registration_becomes_the_resident_s_once_it_arrives():

@@ -1,8 +1,9 @@
 """The issue's end-to-end check for a resident registered with a kiosk card (ADR 10, amendment
 2026-12-07): after the erasure, a read of every topic from the beginning with the admin principal
-finds the card only on the compacted enrolment.resident-cards (superseded by the tombstone, gone at
-the next compaction) and the phone and e-mail only on enrolment.contacts; no database holds any of
-the three; the card at a kiosk is refused without being kept; registering it again is refused."""
+finds the card nowhere (the cards topic carries keyed digests; the kiosks' scans are cut) and the
+phone and e-mail only on enrolment.contacts (superseded by the tombstone, gone at the next
+compaction); no database holds any of the three; the card at a kiosk is refused without being
+kept; registering it again is refused."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ async def test_no_database_holds_the_card_phone_or_email(erased, service):
     assert not await _rows_mentioning(service, (CARD, PHONE, EMAIL))
 
 
-def test_a_full_read_of_every_topic_finds_the_card_only_on_the_compacted_cards_topic(erased):
+def test_a_full_read_of_every_topic_finds_the_card_nowhere(erased):
     result = subprocess.run(
         [str(ROOT / ".venv" / "bin" / "learnstreet"), "privacy", "find-in-topics", CARD,
          "--phone", PHONE, "--email", EMAIL, "--json"],
@@ -91,8 +92,8 @@ def test_a_full_read_of_every_topic_finds_the_card_only_on_the_compacted_cards_t
     card_topics = {t for t, f in found.items() if f.get("card")}
     contact_topics = {t for t, f in found.items() if f.get("phone") or f.get("email")}
     # before: the card in activities.attendance, enrolment.residents, enrolment.enrolments,
-    # scoring.honours and kiosk.checkins, for ever
-    assert card_topics <= {"enrolment.resident-cards"}, card_topics
+    # scoring.honours and kiosk.checkins, for ever; the cards topic carries digests only
+    assert card_topics == set(), card_topics
     assert contact_topics <= {"enrolment.contacts"}, contact_topics
 
 
