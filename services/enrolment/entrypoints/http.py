@@ -44,6 +44,8 @@ from shared.reference import load_reference
 router = APIRouter(prefix="/v1")
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+# A mainland resident identity card number (18 characters, the last a check digit or X).
+IDENTITY_CARD = re.compile(r"[1-9]\d{16}[\dXx]")
 # The card a resident shows at kiosks (an identity or library card): letters, digits, hyphens.
 Card = Annotated[str, Field(min_length=4, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 PathId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -162,6 +164,12 @@ class ResidentIn(BaseModel):
     def _channel_has_address(self) -> ResidentIn:
         if self.resident_id and self.resident_id.startswith(ERASED_PREFIX):
             raise ValueError(f"resident_id may not start with {ERASED_PREFIX!r}: the prefix marks erased residents")
+        if self.resident_id and IDENTITY_CARD.fullmatch(self.resident_id):
+            # the id travels on every event and lives in every service's tables (ADR 10)
+            raise ValueError(
+                "resident_id looks like an identity card number: give it as card_number and leave resident_id out"
+                " (enrolment issues an id) / 证件号请填入 card_number"
+            )
         _check_quiet_hours(self.quiet_hours_start, self.quiet_hours_end)
         if self.consent and self.preferred_channel == "email" and not self.email:
             raise ValueError("preferred_channel email needs an email address")

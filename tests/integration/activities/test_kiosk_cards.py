@@ -115,6 +115,10 @@ async def test_a_card_is_one_resident_s_and_the_desk_is_told_why_otherwise():
         r = await enr.post("/v1/residents", json={"resident_id": "erased:abc", "community_id": "xinnan",
                                                   "audience_group": "adult"})  # fmt: skip
         assert r.status_code == 422 and "erased:" in r.text, r.text
+        # an identity card number given as the id would travel on every event: refused, saying where it goes
+        r = await enr.post("/v1/residents", json={"resident_id": _card().replace("X", "1"), "community_id": "xinnan",
+                                                  "audience_group": "adult"})  # fmt: skip
+        assert r.status_code == 422 and "card_number" in r.text, r.text
         for bad in ("12", "44 03", "x" * 65, "4403<script>"):
             r = await enr.post("/v1/residents/lookup", json={"card_number": bad})
             assert r.status_code == 422 and "card_number" in r.text, (bad, r.text)
