@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.enrolment.adapters import privacy
 from services.enrolment.domain.consent import Purpose
@@ -160,16 +160,21 @@ class ResidentIn(BaseModel):
     quiet_hours_start: LocalTime | None = Field(None, description=_QUIET)
     quiet_hours_end: LocalTime | None = Field(None, description=_QUIET)
 
-    @model_validator(mode="after")
-    def _channel_has_address(self) -> ResidentIn:
-        if self.resident_id and self.resident_id.startswith(ERASED_PREFIX):
-            raise ValueError(f"resident_id may not start with {ERASED_PREFIX!r}: the prefix marks erased residents")
-        if self.resident_id and IDENTITY_CARD.fullmatch(self.resident_id):
+    @field_validator("resident_id")
+    @classmethod
+    def _not_a_card(cls, value: str | None) -> str | None:
+        if value and value.startswith(ERASED_PREFIX):
+            raise ValueError(f"may not start with {ERASED_PREFIX!r}: the prefix marks erased residents")
+        if value and IDENTITY_CARD.fullmatch(value):
             # the id travels on every event and lives in every service's tables (ADR 10)
             raise ValueError(
-                "resident_id looks like an identity card number: give it as card_number and leave resident_id out"
+                "looks like an identity card number: give it as card_number and leave resident_id out"
                 " (enrolment issues an id) / 证件号请填入 card_number"
             )
+        return value
+
+    @model_validator(mode="after")
+    def _channel_has_address(self) -> ResidentIn:
         _check_quiet_hours(self.quiet_hours_start, self.quiet_hours_end)
         if self.consent and self.preferred_channel == "email" and not self.email:
             raise ValueError("preferred_channel email needs an email address")

@@ -94,14 +94,16 @@ async def test_a_card_scanned_before_its_registration_becomes_the_resident_s_onc
 
 async def test_a_card_is_one_resident_s_and_the_desk_is_told_why_otherwise():
     card, other_card = _card(), _card()
+    library_card = unique("LIB")  # a library card: not shaped like an identity card
     legacy = unique("cards-legacy")  # registered by its card number as its id, as before cards
     async with client("enrolment", "operator", "cards-desk") as enr:
         await _register(enr, card_number=card)
+        await _register(enr, card_number=library_card)
         await _register(enr, resident_id=legacy)
         refusals = {
             "card twice": ({"card_number": card}, "card_number"),
             "card equal to a resident id": ({"card_number": legacy}, "card_number"),
-            "id equal to a card": ({"resident_id": card, "card_number": other_card}, "resident_id"),
+            "id equal to a card": ({"resident_id": library_card, "card_number": other_card}, "resident_id"),
         }
         for why, (fields, field) in refusals.items():
             r = await enr.post("/v1/residents", json={"community_id": "xinnan", "audience_group": "adult", **fields})
@@ -114,11 +116,12 @@ async def test_a_card_is_one_resident_s_and_the_desk_is_told_why_otherwise():
         assert r.status_code == 404 and r.json()["detail"][0]["loc"][-1] == "card_number", r.text
         r = await enr.post("/v1/residents", json={"resident_id": "erased:abc", "community_id": "xinnan",
                                                   "audience_group": "adult"})  # fmt: skip
-        assert r.status_code == 422 and "erased:" in r.text, r.text
+        assert r.status_code == 422 and "erased:" in r.text and r.json()["detail"][0]["loc"][-1] == "resident_id"
         # an identity card number given as the id would travel on every event: refused, saying where it goes
         r = await enr.post("/v1/residents", json={"resident_id": _card().replace("X", "1"), "community_id": "xinnan",
                                                   "audience_group": "adult"})  # fmt: skip
         assert r.status_code == 422 and "card_number" in r.text, r.text
+        assert r.json()["detail"][0]["loc"][-1] == "resident_id", r.text
         for bad in ("12", "44 03", "x" * 65, "4403<script>"):
             r = await enr.post("/v1/residents/lookup", json={"card_number": bad})
             assert r.status_code == 422 and "card_number" in r.text, (bad, r.text)

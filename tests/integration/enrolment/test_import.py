@@ -21,8 +21,8 @@ async def test_import_registers_new_residents_once_and_reports_existing_ones():
         again = await http.post("/v1/residents/import", json={"residents": [_resident(i) for i in ids]})
         stored = await http.get(f"/v1/residents/{ids[2]}")
     assert first.status_code == 200, first.text
-    assert first.json() == {"registered": 2, "existing": []}
-    assert again.json() == {"registered": 1, "existing": ids[:2]}
+    assert first.json() == {"registered": 2, "existing": [], "erased": []}
+    assert again.json() == {"registered": 1, "existing": ids[:2], "erased": []}
     assert stored.json()["community_id"] == "xinmu"
 
     def all_registered(records) -> bool:
