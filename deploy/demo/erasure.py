@@ -115,8 +115,8 @@ async def show(platform: simulate.Platform, street: Street) -> None:
     held = privacy_topics.topics_holding(findings, list(needles))
     console.print(
         f"  Kafka 仍含该居民信息的主题 topics still holding the resident: {', '.join(held) or 'none / 无'}\n"
-        "  (the card and the contact stay on the compacted enrolment.resident-cards and enrolment.contacts "
-        "until their next compaction, superseded by tombstones: ADR 10)",
+        "  (the contact stays on the compacted enrolment.contacts until its next compaction, superseded by a "
+        "tombstone; the card travels only as a keyed digest, and kiosk.checkins is cut: ADR 10)",
         soft_wrap=True,
     )
     OUT.mkdir(parents=True, exist_ok=True)
