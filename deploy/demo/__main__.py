@@ -22,6 +22,7 @@ from rich.table import Table
 from deploy.demo import erasure, simulate
 from deploy.demo import residents as residents_side
 from deploy.demo.dataset import ROOT, generate
+from services.enrolment.entrypoints.consumers import PASSPORT_GROUP
 from shared.events.topics import SERVICES, TOPICS, group_id
 from shared.local_env import kafka_client_kwargs, read_credentials
 from shared.reference import DEFAULT_DIR, load_reference
@@ -37,20 +38,31 @@ def admin_kwargs(env: dict[str, str]) -> dict:
     return kafka_client_kwargs("admin", env)
 
 
+# The street's consumer groups: each service's, and enrolment's passport projection, which reads
+# attendance, residents and honours under a group of its own.
+DEMO_GROUPS = (*(group_id(service) for service in SERVICES), PASSPORT_GROUP)
+
+
 async def total_lag(env: dict[str, str]) -> int:
+    """Records the street's consumer groups have yet to commit, on the topics each group reads (those
+    it has committed offsets on; every partition of such a topic counts). Counting every topic a
+    service reads under the service's own group counted the passport's topics, which its own group
+    commits, as never read: the lag never reached 0, and each wait below ran its full timeout."""
     admin = AIOKafkaAdminClient(**admin_kwargs(env))
     consumer = AIOKafkaConsumer(group_id=None, **admin_kwargs(env))
     await admin.start()
     await consumer.start()
     try:
         lag = 0
-        for service in SERVICES:
-            offsets = await admin.list_consumer_group_offsets(group_id(service))
-            consumed = [t.name for t in TOPICS if service in t.consumers]
-            partitions = [TopicPartition(t, p) for t in consumed for p in (consumer.partitions_for_topic(t) or ())]
+        for group in DEMO_GROUPS:
+            offsets = await admin.list_consumer_group_offsets(group)
+            read = {tp.topic for tp in offsets}
+            if not read:
+                continue
+            partitions = [TopicPartition(t, p) for t in read for p in (consumer.partitions_for_topic(t) or ())]
             if not partitions:
                 await consumer._client.force_metadata_update()  # topics not yet in this client's metadata
-                partitions = [TopicPartition(t, p) for t in consumed for p in (consumer.partitions_for_topic(t) or ())]
+                partitions = [TopicPartition(t, p) for t in read for p in (consumer.partitions_for_topic(t) or ())]
             ends = await consumer.end_offsets(partitions)
             for tp, end in ends.items():
                 committed = offsets.get(tp)
