@@ -63,8 +63,14 @@ def values(annotation) -> st.SearchStrategy:
     }[annotation]
 
 
+def field_values(field) -> st.SearchStrategy:
+    """`values` of the field's type, or of its pattern where it has one (a card's digest)."""
+    pattern = next((m.pattern for m in field.metadata if getattr(m, "pattern", None)), None)
+    return st.from_regex(pattern, fullmatch=True) if pattern else values(field.annotation)
+
+
 def events_of(cls: type[EventData]) -> st.SearchStrategy:
-    return st.fixed_dictionaries({name: values(f.annotation) for name, f in cls.model_fields.items()}).map(
+    return st.fixed_dictionaries({name: field_values(f) for name, f in cls.model_fields.items()}).map(
         lambda fields: cls(**fields)
     )
 
