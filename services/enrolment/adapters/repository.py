@@ -434,7 +434,21 @@ async def resident_by_card(conn: asyncpg.Connection, card_number: str) -> str | 
     return await conn.fetchval("SELECT resident_id FROM residents WHERE card_number = $1", card_number)
 
 
+class CardTaken(Exception):
+    """Another resident's registration took the card between the check and the insert."""
+
+
 async def insert_resident(conn: asyncpg.Connection, resident: dict[str, Any]) -> bool:
+    """False when the id is registered already; CardTaken when the card is (the unique index)."""
+    try:
+        return await _insert_resident(conn, resident)
+    except asyncpg.UniqueViolationError as e:
+        if e.constraint_name == "residents_card_number":
+            raise CardTaken(resident.get("card_number")) from None
+        raise
+
+
+async def _insert_resident(conn: asyncpg.Connection, resident: dict[str, Any]) -> bool:
     values = [resident.get(c) for c in RESIDENT_COLUMNS]
     placeholders = ", ".join(f"${i}" for i in range(1, len(values) + 1))
     inserted = await conn.fetchval(

@@ -278,7 +278,9 @@ async def import_residents(body: ResidentImport, request: Request, operator: Com
         data["resident_id"] = resident.resident_id or f"r-{uuid.uuid4().hex[:16]}"
         if data["resident_id"] in seen:
             raise Invalid(f"resident {data['resident_id']} is listed twice", field=f"residents.{i}.resident_id")
-        seen.add(data["resident_id"])
+        if data["card_number"] is not None and ("card", data["card_number"]) in seen:
+            raise Invalid(f"card {data['card_number']} is listed twice", field=f"residents.{i}.card_number")
+        seen |= {data["resident_id"], ("card", data["card_number"])}
         rows.append(data)
     registered, existing, erased = await handlers.import_residents(
         _uow(request), rows, notice=_notice(request), recorded_by=_recorded_by(operator),

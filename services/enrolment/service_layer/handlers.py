@@ -486,6 +486,15 @@ async def _erased_among(uow: UnitOfWork, erased_cards: ErasedCards | None, resid
     return await erased_cards.among(uow.conn, values)
 
 
+async def _inserted(uow: UnitOfWork, resident: dict[str, Any], *, field: str) -> bool:
+    """`repository.insert_resident`, a card taken meanwhile by a concurrent registration a 409."""
+    try:
+        return await repository.insert_resident(uow.conn, resident)
+    except repository.CardTaken:
+        message = f"card {resident['card_number']} is registered to another resident / 该卡号已登记"
+        raise Conflict(message, field=field) from None
+
+
 async def _refuse_taken_cards(uow: UnitOfWork, residents: list[dict[str, Any]], *, field: str) -> None:
     """A card already held by another resident, as a card or as an id (a resident registered by
     card number), would make a kiosk scan ambiguous: refused, naming the card. A resident listed
@@ -534,7 +543,7 @@ async def register_resident(
         if resident.get("card_number"):
             await _refuse_erased(uow, erased_cards, [resident["card_number"]], field="card_number")
         await _refuse_taken_cards(uow, [resident], field="{name}")
-        if not await repository.insert_resident(uow.conn, resident):
+        if not await _inserted(uow, resident, field="card_number"):
             raise Conflict(f"resident {resident['resident_id']} exists already / 居民已登记", field="resident_id")
         if agreed:  # announced first: a service that knows the resident knows what they agreed to
             await consents.record_decisions(uow, notice, resident["resident_id"], agreed, recorded_by=recorded_by,
@@ -571,7 +580,7 @@ async def import_residents(
         for listed in residents:
             agreed = consents.purposes_at_registration(listed)
             resident = {k: v for k, v in listed.items() if k != "consents"}
-            if not await repository.insert_resident(uow.conn, resident):
+            if not await _inserted(uow, resident, field="residents.card_number"):
                 existing.append(resident["resident_id"])
                 continue
             registered.append(resident["resident_id"])

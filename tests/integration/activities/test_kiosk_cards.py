@@ -112,6 +112,11 @@ async def test_a_card_is_one_resident_s_and_the_desk_is_told_why_otherwise():
         listed = [{"community_id": "xinnan", "audience_group": "adult", "card_number": c} for c in (other_card, card)]
         r = await enr.post("/v1/residents/import", json={"residents": listed})
         assert r.status_code == 409 and r.json()["detail"][0]["loc"][-1] == "residents.1.card_number", r.text
+        # one new card listed twice in one import (a spreadsheet's copied row): refused, not a 500
+        fresh = _card()
+        twice = [{"community_id": "xinnan", "audience_group": "adult", "card_number": fresh} for _ in range(2)]
+        r = await enr.post("/v1/residents/import", json={"residents": twice})
+        assert r.status_code == 422 and r.json()["detail"][0]["loc"][-1] == "residents.1.card_number", r.text
         r = await enr.post("/v1/residents/lookup", json={"card_number": other_card})  # nothing of the import
         assert r.status_code == 404 and r.json()["detail"][0]["loc"][-1] == "card_number", r.text
         r = await enr.post("/v1/residents", json={"resident_id": "erased:abc", "community_id": "xinnan",
